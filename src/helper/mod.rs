@@ -1,0 +1,1 @@
+//! The drain-helper binary

@@ -1,0 +1,22 @@
+//! drain-webhook: plans pod shutdowns so that no request is lost, and serves the plan as a
+//! Kubernetes mutating admission webhook.
+//!
+//! Layout follows the data flow: `annotations` + `settings` -> `plan` (pure) -> `patch`
+//! (JSONPatch against the original object) -> `mutate` (the one entry point both the
+//! admission server and the offline CLI call). `helper` is the code of the drain-helper
+//! binary and builds without the `webhook` feature.
+#![deny(unsafe_code)]
+
+pub mod duration;
+pub mod helper;
+
+#[cfg(feature = "webhook")]
+pub mod annotations;
+#[cfg(feature = "webhook")]
+pub mod mutate;
+#[cfg(feature = "webhook")]
+pub mod patch;
+#[cfg(feature = "webhook")]
+pub mod plan;
+#[cfg(feature = "webhook")]
+pub mod settings;
