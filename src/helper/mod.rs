@@ -1,1 +1,128 @@
-//! The drain-helper binary
+//! The drain-helper binary: copied into pods by an init container (`install`) and run as the
+//! containers' preStop exec hook (`prestop`). std + libc only, so it builds without the
+//! `webhook` feature and links statically. See docs/helper.md.
+
+pub mod args;
+pub mod install;
+pub mod log;
+pub mod net;
+pub mod prestop;
+pub mod signal;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use args::{Command, UsageError};
+use log::Log;
+
+/// Exit code for a bad command line.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Test only: signal this PID instead of 1, and log to the helper's own stderr.
+pub const ENV_TARGET_PID: &str = "DRAIN_HELPER_TARGET_PID";
+/// Test only: log to the helper's own stderr instead of PID 1's.
+pub const ENV_LOG_TO_STDERR: &str = "DRAIN_HELPER_LOG_TO_STDERR";
+
+const USAGE: &str = "\
+usage: drain-helper install DIR
+       drain-helper prestop --delay D [--notify URL]... [--wait-idle PORTS] [--max T]
+                            [--signal SIG] [--then-http-get URL] [--then-exec -- CMD ARGS...]
+       drain-helper --help | --version";
+
+const HELP: &str = "
+Copies itself into pods and runs as their preStop hook, so that shutdown loses no requests.
+
+install DIR          copy this binary to DIR/drain-helper (atomically, mode 0755)
+prestop              run the drain phases, in this order:
+  --notify URL       POST to http://IP:PORT/PATH at the start (repeatable; 2s timeout each)
+  --delay D          sleep until D after the start (\"15\", \"10s\", \"1m30s\"; required)
+  --wait-idle PORTS  then wait until no ESTABLISHED connection has one of these local ports
+                     (comma list; reads /proc/net/tcp and /proc/net/tcp6 every 200ms)
+  --signal SIG       then send SIG (SIGQUIT, TERM, 3, ...) to PID 1 and wait until it exits
+  --then-http-get URL  then GET URL (fails unless the answer is 2xx or 3xx)
+  --then-exec -- CMD ARGS...  then run CMD and exit with its status (must be last)
+  --max T            bound of the whole hook (default: delay + 30s); when reached, the
+                     running phase is cut and the exit code is 124
+
+URLs take IP literals only (http://127.0.0.1:8080/x, http://[::1]:8080/x): no DNS.
+Logs go to PID 1's stderr (/proc/1/fd/2), which `kubectl logs` shows, else to stderr.
+Exit codes: 0 done, 1 failure, 2 bad arguments, 124 --max reached, else --then-exec's.
+";
+
+/// Runs the helper with the full argument list (program name first) and returns the exit
+/// code. Never panics on any input.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let mut args = args.into_iter();
+    let argv0 = args.next();
+    let rest: Vec<OsString> = args.collect();
+    match args::parse(&rest) {
+        Ok(Command::Help) => {
+            let _ = writeln!(std::io::stdout(), "{USAGE}\n{HELP}");
+            0
+        }
+        Ok(Command::Version) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "drain-helper {}",
+                env!("CARGO_PKG_VERSION")
+            );
+            0
+        }
+        Ok(Command::Install { dir }) => {
+            let mut log = Log::stderr("install");
+            let source = install::own_executable(argv0.as_deref());
+            match install::install_from(&source, &dir) {
+                Ok((path, size)) => {
+                    log.line(&format!("installed {} ({size} bytes)", path.display()));
+                    0
+                }
+                Err(err) => {
+                    log.line(&format!(
+                        "cannot install {} into {}: {err}",
+                        source.display(),
+                        dir.display()
+                    ));
+                    prestop::EXIT_FAILURE
+                }
+            }
+        }
+        Ok(Command::Prestop(prestop_args)) => match test_overrides() {
+            Ok((target_pid, to_stderr)) => {
+                let mut log = match to_stderr {
+                    true => Log::stderr("prestop"),
+                    false => Log::to_process_stderr(target_pid, "prestop"),
+                };
+                prestop::run(&prestop_args, target_pid, &mut log)
+            }
+            Err(err) => usage_error(&err),
+        },
+        Err(err) => usage_error(&err),
+    }
+}
+
+/// Reads the test-only environment overrides: the PID to signal and whether to log to the
+/// own stderr.
+fn test_overrides() -> Result<(i32, bool), UsageError> {
+    let mut to_stderr = matches!(
+        std::env::var_os(ENV_LOG_TO_STDERR),
+        Some(value) if !value.is_empty() && value != "0"
+    );
+    let mut target_pid = 1;
+    if let Some(value) = std::env::var_os(ENV_TARGET_PID) {
+        target_pid = match value.to_str().map(str::parse::<i32>) {
+            Some(Ok(pid)) if pid > 0 => pid,
+            _ => {
+                return Err(UsageError(format!(
+                    "{ENV_TARGET_PID}={value:?} is not a positive PID"
+                )));
+            }
+        };
+        to_stderr = true;
+    }
+    Ok((target_pid, to_stderr))
+}
+
+fn usage_error(err: &UsageError) -> i32 {
+    let _ = writeln!(std::io::stderr(), "drain-helper: {err}\n{USAGE}");
+    EXIT_USAGE
+}

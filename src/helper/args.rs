@@ -1,0 +1,449 @@
+//! Command-line parsing (std only). Every error names the argument that was wrong.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use super::net::HttpUrl;
+use super::signal::parse_signal;
+use crate::duration::parse_seconds;
+
+/// Seconds added to `--delay` when `--max` is not given: room for waiting for idle ports, the
+/// signalled process to exit and the chained hook.
+pub const DEFAULT_MAX_EXTRA_SECONDS: u32 = 30;
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Version,
+    Install { dir: PathBuf },
+    Prestop(PrestopArgs),
+}
+
+/// The options of `drain-helper prestop`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrestopArgs {
+    /// `--delay`, seconds.
+    pub delay: u32,
+    /// `--notify`, in the order given.
+    pub notify: Vec<HttpUrl>,
+    /// `--wait-idle`, sorted and deduplicated; empty when not given.
+    pub wait_idle: Vec<u16>,
+    /// `--max`, seconds (default: delay + [`DEFAULT_MAX_EXTRA_SECONDS`]).
+    pub max: u32,
+    /// `--signal`, the signal number.
+    pub signal: Option<i32>,
+    /// `--then-http-get`.
+    pub then_http_get: Option<HttpUrl>,
+    /// `--then-exec -- CMD ARGS...`: the program and its arguments (never empty when set).
+    pub then_exec: Option<Vec<OsString>>,
+}
+
+/// A bad command line: the message names what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError(message.into())
+}
+
+fn utf8(arg: &OsString) -> Result<&str, UsageError> {
+    arg.to_str()
+        .ok_or_else(|| usage(format!("argument {arg:?} is not valid UTF-8")))
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
+    let Some(first) = args.first() else {
+        return Err(usage("missing command (install or prestop)"));
+    };
+    match utf8(first)? {
+        "-h" | "--help" | "help" => Ok(Command::Help),
+        "-V" | "--version" | "version" => Ok(Command::Version),
+        "install" => parse_install(&args[1..]),
+        "prestop" => parse_prestop(&args[1..]),
+        other => Err(usage(format!("unknown command {other:?}"))),
+    }
+}
+
+fn parse_install(args: &[OsString]) -> Result<Command, UsageError> {
+    match args {
+        [] => Err(usage("install: missing DIR")),
+        [dir] => match dir.to_str() {
+            Some("-h" | "--help") => Ok(Command::Help),
+            Some(flag) if flag.starts_with('-') => {
+                Err(usage(format!("install: unknown option {flag:?}")))
+            }
+            Some("") => Err(usage("install: DIR is empty")),
+            _ => Ok(Command::Install {
+                dir: PathBuf::from(dir),
+            }),
+        },
+        [_, extra, ..] => Err(usage(format!(
+            "install: unexpected argument {:?} (only DIR is accepted)",
+            extra.to_string_lossy()
+        ))),
+    }
+}
+
+fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
+    let mut delay = None;
+    let mut notify = Vec::new();
+    let mut wait_idle = None;
+    let mut max = None;
+    let mut signal = None;
+    let mut then_http_get = None;
+    let mut then_exec = None;
+
+    let mut index = 0;
+    while index < args.len() {
+        let arg = utf8(&args[index])?;
+        index += 1;
+        if arg == "-h" || arg == "--help" {
+            return Ok(Command::Help);
+        }
+        // `--flag=value` and `--flag value` are both accepted.
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
+            _ => (arg, None),
+        };
+        if flag == "--then-exec" {
+            if inline_value.is_some() {
+                return Err(usage(
+                    "--then-exec takes no value: use --then-exec -- CMD ARGS...",
+                ));
+            }
+            if args.get(index).and_then(|a| a.to_str()) != Some("--") {
+                return Err(usage("--then-exec must be followed by -- and the command"));
+            }
+            let command = args[index + 1..].to_vec();
+            if command.is_empty() {
+                return Err(usage("--then-exec: missing command after --"));
+            }
+            if command[0].is_empty() {
+                return Err(usage("--then-exec: the command is empty"));
+            }
+            then_exec = Some(command);
+            break;
+        }
+        if !matches!(
+            flag,
+            "--delay" | "--notify" | "--wait-idle" | "--max" | "--signal" | "--then-http-get"
+        ) {
+            return Err(usage(format!("unknown option {arg:?}")));
+        }
+        let value = match inline_value {
+            Some(value) => value,
+            None => {
+                let value = args
+                    .get(index)
+                    .ok_or_else(|| usage(format!("{flag}: missing value")))?;
+                index += 1;
+                utf8(value)?
+            }
+        };
+        let once = |seen: bool| match seen {
+            true => Err(usage(format!("{flag} given more than once"))),
+            false => Ok(()),
+        };
+        match flag {
+            "--delay" => {
+                once(delay.is_some())?;
+                delay = Some(seconds(flag, value)?);
+            }
+            "--max" => {
+                once(max.is_some())?;
+                max = Some(seconds(flag, value)?);
+            }
+            "--notify" => notify.push(url(flag, value)?),
+            "--wait-idle" => {
+                once(wait_idle.is_some())?;
+                wait_idle = Some(ports(value)?);
+            }
+            "--signal" => {
+                once(signal.is_some())?;
+                signal = Some(parse_signal(value).map_err(|e| usage(format!("--signal: {e}")))?);
+            }
+            _ => {
+                once(then_http_get.is_some())?;
+                then_http_get = Some(url(flag, value)?);
+            }
+        }
+    }
+
+    let delay = delay.ok_or_else(|| usage("prestop: missing --delay"))?;
+    Ok(Command::Prestop(PrestopArgs {
+        delay,
+        notify,
+        wait_idle: wait_idle.unwrap_or_default(),
+        max: max.unwrap_or(delay.saturating_add(DEFAULT_MAX_EXTRA_SECONDS)),
+        signal,
+        then_http_get,
+        then_exec,
+    }))
+}
+
+fn seconds(flag: &str, value: &str) -> Result<u32, UsageError> {
+    parse_seconds(value).map_err(|e| usage(format!("{flag} {value:?}: {e}")))
+}
+
+fn url(flag: &str, value: &str) -> Result<HttpUrl, UsageError> {
+    HttpUrl::parse(value).map_err(|e| usage(format!("{flag} {value:?}: {e}")))
+}
+
+fn ports(value: &str) -> Result<Vec<u16>, UsageError> {
+    let mut ports = Vec::new();
+    for part in value.split(',') {
+        let part = part.trim();
+        match part.parse::<u16>() {
+            Ok(port) if port > 0 && part.bytes().all(|b| b.is_ascii_digit()) => ports.push(port),
+            _ => {
+                return Err(usage(format!(
+                    "--wait-idle {value:?}: {part:?} is not a port (1-65535)"
+                )));
+            }
+        }
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    Ok(ports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Command, UsageError> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse(&args)
+    }
+
+    fn prestop(args: &[&str]) -> PrestopArgs {
+        let mut all = vec!["prestop"];
+        all.extend_from_slice(args);
+        match parse_strs(&all) {
+            Ok(Command::Prestop(parsed)) => parsed,
+            other => panic!("{args:?} gave {other:?}"),
+        }
+    }
+
+    fn error(args: &[&str]) -> String {
+        match parse_strs(args) {
+            Err(UsageError(message)) => message,
+            Ok(command) => panic!("{args:?} was accepted as {command:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_prestop_uses_defaults() {
+        let parsed = prestop(&["--delay", "15"]);
+        assert_eq!(
+            parsed,
+            PrestopArgs {
+                delay: 15,
+                notify: vec![],
+                wait_idle: vec![],
+                max: 45,
+                signal: None,
+                then_http_get: None,
+                then_exec: None,
+            }
+        );
+    }
+
+    #[test]
+    fn full_prestop() {
+        let parsed = prestop(&[
+            "--delay",
+            "1m30s",
+            "--notify",
+            "http://127.0.0.1:8080/drain",
+            "--notify=http://[::1]:9090/quiesce",
+            "--wait-idle",
+            "8080,443, 8080",
+            "--max=2m",
+            "--signal",
+            "SIGQUIT",
+            "--then-http-get",
+            "http://127.0.0.1:8080/shutdown",
+            "--then-exec",
+            "--",
+            "/bin/sh",
+            "-c",
+            "--delay 3",
+        ]);
+        assert_eq!(parsed.delay, 90);
+        assert_eq!(parsed.max, 120);
+        assert_eq!(parsed.notify.len(), 2);
+        assert_eq!(parsed.notify[1].to_string(), "http://[::1]:9090/quiesce");
+        assert_eq!(parsed.wait_idle, vec![443, 8080]);
+        assert_eq!(parsed.signal, Some(libc::SIGQUIT));
+        assert_eq!(
+            parsed.then_http_get.map(|u| u.path),
+            Some("/shutdown".to_string())
+        );
+        let exec: Vec<OsString> = ["/bin/sh", "-c", "--delay 3"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(parsed.then_exec, Some(exec));
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse_strs(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse_strs(&["-h"]), Ok(Command::Help));
+        assert_eq!(parse_strs(&["prestop", "--help"]), Ok(Command::Help));
+        assert_eq!(parse_strs(&["install", "--help"]), Ok(Command::Help));
+        assert_eq!(parse_strs(&["--version"]), Ok(Command::Version));
+        assert_eq!(parse_strs(&["-V"]), Ok(Command::Version));
+    }
+
+    #[test]
+    fn install_takes_one_dir() {
+        assert_eq!(
+            parse_strs(&["install", "/.drain"]),
+            Ok(Command::Install {
+                dir: PathBuf::from("/.drain")
+            })
+        );
+        assert!(error(&["install"]).contains("missing DIR"));
+        assert!(error(&["install", "/a", "/b"]).contains("\"/b\""));
+        assert!(error(&["install", "--force"]).contains("--force"));
+    }
+
+    #[test]
+    fn errors_name_the_bad_argument() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[], "missing command"),
+            (&["frobnicate"], "frobnicate"),
+            (&["prestop"], "--delay"),
+            (&["prestop", "--delay"], "--delay: missing value"),
+            (&["prestop", "--delay", "soon"], "--delay \"soon\""),
+            (&["prestop", "--delay", "-1"], "--delay"),
+            (
+                &["prestop", "--delay", "1", "--delay", "2"],
+                "more than once",
+            ),
+            (&["prestop", "--delay", "1", "--bogus"], "--bogus"),
+            (&["prestop", "--delay", "1", "--max", "1y"], "--max"),
+            (
+                &["prestop", "--delay", "1", "--notify", "http://localhost/x"],
+                "--notify",
+            ),
+            (
+                &["prestop", "--delay", "1", "--wait-idle", "80,http"],
+                "\"http\"",
+            ),
+            (
+                &["prestop", "--delay", "1", "--wait-idle", "0"],
+                "--wait-idle",
+            ),
+            (
+                &["prestop", "--delay", "1", "--wait-idle", ""],
+                "--wait-idle",
+            ),
+            (
+                &["prestop", "--delay", "1", "--wait-idle", "70000"],
+                "--wait-idle",
+            ),
+            (
+                &["prestop", "--delay", "1", "--signal", "SIGFOO"],
+                "--signal",
+            ),
+            (
+                &[
+                    "prestop",
+                    "--delay",
+                    "1",
+                    "--then-http-get",
+                    "https://1.2.3.4/",
+                ],
+                "--then-http-get",
+            ),
+            (&["prestop", "--delay", "1", "--then-exec"], "--then-exec"),
+            (
+                &["prestop", "--delay", "1", "--then-exec", "ls"],
+                "--then-exec",
+            ),
+            (
+                &["prestop", "--delay", "1", "--then-exec", "--"],
+                "--then-exec",
+            ),
+            (
+                &["prestop", "--delay", "1", "--then-exec", "--", ""],
+                "--then-exec",
+            ),
+            (
+                &["prestop", "--delay", "1", "--then-exec=x", "--", "ls"],
+                "--then-exec",
+            ),
+            (&["prestop", "stray"], "\"stray\""),
+        ];
+        for (args, expected) in cases {
+            let message = error(args);
+            assert!(
+                message.contains(expected),
+                "{args:?}: {message:?} should mention {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn then_exec_keeps_everything_after_the_separator() {
+        let parsed = prestop(&[
+            "--delay",
+            "1",
+            "--then-exec",
+            "--",
+            "echo",
+            "--max",
+            "9",
+            "--",
+        ]);
+        // `--max 9` after the separator belongs to the command, not to the helper.
+        assert_eq!(parsed.max, 31);
+        let exec: Vec<OsString> = ["echo", "--max", "9", "--"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(parsed.then_exec, Some(exec));
+    }
+
+    #[test]
+    fn max_defaults_to_delay_plus_thirty_seconds_and_never_overflows() {
+        assert_eq!(prestop(&["--delay", "0"]).max, 30);
+        assert_eq!(prestop(&["--delay", "86400"]).max, 86_430);
+        assert_eq!(prestop(&["--delay", "5", "--max", "1"]).max, 1);
+    }
+
+    #[test]
+    fn non_utf8_arguments_are_errors_except_in_the_command() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![b'-', 0xff]);
+        let args = vec![OsString::from("prestop"), bad.clone()];
+        assert!(parse(&args).is_err());
+        let args = vec![
+            OsString::from("prestop"),
+            OsString::from("--delay"),
+            OsString::from("1"),
+            OsString::from("--then-exec"),
+            OsString::from("--"),
+            OsString::from("/bin/echo"),
+            bad.clone(),
+        ];
+        match parse(&args) {
+            Ok(Command::Prestop(parsed)) => {
+                assert_eq!(parsed.then_exec.unwrap()[1], bad);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The network side of the helper: `http://IP:PORT/PATH` URLs (IP literals only: the binary is
+//! static, so no NSS and no DNS), a tiny blocking HTTP/1.1 client, and the parser of the
+//! kernel's TCP tables (`/proc/net/tcp`, `/proc/net/tcp6`).
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A parsed `http://` URL whose host is an IP literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    pub addr: SocketAddr,
+    /// Path plus query, always starting with `/`.
+    pub path: String,
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.addr, self.path)
+    }
+}
+
+impl HttpUrl {
+    /// Parses `http://127.0.0.1:8080/drain`, `http://[::1]:8080/x?y=1`, `http://10.0.0.1/`.
+    /// The port defaults to 80 and the path to `/`. Host names, `https`, user info, fragments
+    /// and characters that could break the request line are rejected.
+    pub fn parse(input: &str) -> Result<HttpUrl, String> {
+        let rest = input
+            .strip_prefix("http://")
+            .ok_or("must start with http:// (https and other schemes are not supported)")?;
+        let (authority, path) = match rest.find('/') {
+            Some(slash) => rest.split_at(slash),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() {
+            return Err("missing host: use an IP address such as 127.0.0.1 or [::1]".into());
+        }
+        if authority.contains('@') {
+            return Err("user info is not supported".into());
+        }
+        let (host, port) = split_host_port(authority)?;
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| format!("host {host:?} is not an IP address (no DNS lookups)"))?;
+        if path.contains('#') {
+            return Err("fragments are not supported".into());
+        }
+        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err("the path must not contain spaces or control characters".into());
+        }
+        Ok(HttpUrl {
+            addr: SocketAddr::new(ip, port),
+            path: path.to_string(),
+        })
+    }
+}
+
+fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
+    let (host, port_text) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed
+            .split_once(']')
+            .ok_or("unclosed [ in an IPv6 address")?;
+        if host.parse::<Ipv6Addr>().is_err() {
+            return Err(format!("[{host}] is not an IPv6 address"));
+        }
+        match after {
+            "" => (host, None),
+            _ => (
+                host,
+                Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or("expected :PORT after the ]")?,
+                ),
+            ),
+        }
+    } else if authority.matches(':').count() > 1 {
+        return Err("IPv6 addresses must be written in brackets: http://[::1]:PORT/".into());
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port = match port_text {
+        None => 80,
+        Some(text) => match text.parse::<u16>() {
+            Ok(port) if port > 0 && text.bytes().all(|b| b.is_ascii_digit()) => port,
+            _ => return Err(format!("bad port {text:?}")),
+        },
+    };
+    Ok((host, port))
+}
+
+/// Sends `METHOD PATH HTTP/1.1` with no body and `Connection: close`, and returns the status
+/// code of the answer. Connecting, writing and reading the status line all end at `deadline`.
+pub fn http_request(method: &str, url: &HttpUrl, deadline: Instant) -> io::Result<u16> {
+    let timeout = remaining(deadline)?;
+    let mut stream = TcpStream::connect_timeout(&url.addr, timeout)?;
+    let _ = stream.set_nodelay(true);
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: drain-helper/{version}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        path = url.path,
+        host = url.addr,
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    stream.set_write_timeout(Some(remaining(deadline)?))?;
+    stream.write_all(request.as_bytes())?;
+    // Read until the end of the status line (the rest of the answer is not needed).
+    let mut head = Vec::with_capacity(256);
+    let mut buf = [0u8; 512];
+    loop {
+        if let Some(end) = head.windows(2).position(|w| w == b"\r\n") {
+            return parse_status_line(&head[..end]);
+        }
+        if head.len() > 8 * 1024 {
+            return Err(invalid("status line longer than 8 KiB"));
+        }
+        stream.set_read_timeout(Some(remaining(deadline)?))?;
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if n == 0 {
+            return match head.is_empty() {
+                true => Err(invalid("connection closed without an answer")),
+                false => parse_status_line(&head),
+            };
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+}
+
+fn remaining(deadline: Instant) -> io::Result<Duration> {
+    match deadline.checked_duration_since(Instant::now()) {
+        // Socket timeouts of zero mean "block forever", so anything this small is a timeout.
+        Some(left) if left >= Duration::from_millis(1) => Ok(left),
+        _ => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
+    }
+}
+
+fn invalid(message: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+/// Parses `HTTP/1.1 200 OK` (reason optional) into the status code.
+pub fn parse_status_line(line: &[u8]) -> io::Result<u16> {
+    let text = std::str::from_utf8(line).map_err(|_| invalid("status line is not text"))?;
+    let mut parts = text.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    let code = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/") {
+        return Err(invalid("answer is not HTTP"));
+    }
+    match code.parse::<u16>() {
+        Ok(status) if code.len() == 3 && (100..=999).contains(&status) => Ok(status),
+        _ => Err(invalid("malformed status code")),
+    }
+}
+
+/// TCP state `ESTABLISHED` as the kernel prints it in the `st` column.
+const TCP_ESTABLISHED: u8 = 0x01;
+
+/// Counts the connections in `table` (the text of `/proc/net/tcp` or `/proc/net/tcp6`) that
+/// are ESTABLISHED and whose local port is one of `ports`. The header and lines that do not
+/// parse are skipped.
+pub fn count_established(table: &str, ports: &[u16]) -> usize {
+    table
+        .lines()
+        .filter_map(parse_tcp_line)
+        .filter(|entry| entry.state == TCP_ESTABLISHED && ports.contains(&entry.local_port))
+        .count()
+}
+
+/// The fields of one `/proc/net/tcp{,6}` line the helper needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpEntry {
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub state: u8,
+}
+
+/// Parses `  0: 0100007F:1F90 0100007F:C350 01 ...` (tcp6 lines carry 32 hex digits of
+/// address instead of 8). Returns `None` for the header and anything malformed.
+pub fn parse_tcp_line(line: &str) -> Option<TcpEntry> {
+    let mut fields = line.split_whitespace();
+    let slot = fields.next()?;
+    if !slot.ends_with(':') {
+        return None;
+    }
+    let local = fields.next()?;
+    let remote = fields.next()?;
+    let state = u8::from_str_radix(fields.next()?, 16).ok()?;
+    Some(TcpEntry {
+        local_port: hex_port(local)?,
+        remote_port: hex_port(remote)?,
+        state,
+    })
+}
+
+fn hex_port(address: &str) -> Option<u16> {
+    let (ip, port) = address.rsplit_once(':')?;
+    if !(ip.len() == 8 || ip.len() == 32) || !ip.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    if port.len() != 4 {
+        return None;
+    }
+    u16::from_str_radix(port, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    #[test]
+    fn parses_ipv4_and_ipv6_urls() {
+        let url = HttpUrl::parse("http://127.0.0.1:8080/drain").unwrap();
+        assert_eq!(
+            url.addr,
+            SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8080))
+        );
+        assert_eq!(url.path, "/drain");
+        assert_eq!(url.to_string(), "http://127.0.0.1:8080/drain");
+
+        let url = HttpUrl::parse("http://[::1]:9000/a/b?x=1&y=2").unwrap();
+        assert_eq!(url.addr, "[::1]:9000".parse().unwrap());
+        assert_eq!(url.path, "/a/b?x=1&y=2");
+        assert_eq!(url.to_string(), "http://[::1]:9000/a/b?x=1&y=2");
+    }
+
+    #[test]
+    fn defaults_port_and_path() {
+        let url = HttpUrl::parse("http://10.1.2.3").unwrap();
+        assert_eq!(url.addr, "10.1.2.3:80".parse().unwrap());
+        assert_eq!(url.path, "/");
+        let url = HttpUrl::parse("http://[::1]/x").unwrap();
+        assert_eq!(url.addr, "[::1]:80".parse().unwrap());
+    }
+
+    #[test]
+    fn rejects_bad_urls() {
+        for bad in [
+            "",
+            "127.0.0.1:80/x",
+            "https://127.0.0.1/x",
+            "http://localhost:8080/x",
+            "http://example.com/",
+            "http:///x",
+            "http://127.0.0.1:0/x",
+            "http://127.0.0.1:65536/x",
+            "http://127.0.0.1:+80/x",
+            "http://127.0.0.1:/x",
+            "http://127.0.0.1:8080/a b",
+            "http://127.0.0.1:8080/a\r\nX: y",
+            "http://127.0.0.1:8080/a#frag",
+            "http://user@127.0.0.1/",
+            "http://::1:80/x",
+            "http://[::1/x",
+            "http://[::1]x/",
+            "http://[127.0.0.1]:80/",
+            "http://256.0.0.1/",
+        ] {
+            assert!(HttpUrl::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn parses_status_lines() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK").unwrap(), 200);
+        assert_eq!(parse_status_line(b"HTTP/1.0 503").unwrap(), 503);
+        assert_eq!(
+            parse_status_line(b"HTTP/1.1 404 Not Found Here").unwrap(),
+            404
+        );
+        for bad in [
+            &b""[..],
+            b"SSH-2.0-OpenSSH",
+            b"HTTP/1.1 20 OK",
+            b"HTTP/1.1 2000 OK",
+            b"HTTP/1.1 abc",
+            b"\xff\xfe",
+        ] {
+            assert!(parse_status_line(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    const TCP4: &str = "\
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+   2: 0100007F:D431 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
+   3: 0100007F:1F90 0100007F:D432 06 00000000:00000000 03:00000F7A 00000000     0        0 0 3 0
+   4: 0100007F:1F91 0100007F:D433 08 00000000:00000000 00:00000000 00000000     0        0 4 1 0 20 4 30 10 -1
+";
+
+    const TCP6: &str = "\
+  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5 1 0 100 0 0 10 0
+   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:E1A2 01 00000000:00000000 00:00000000 00000000  1000        0 6 1 0 20 4 30 10 -1
+   2: 0000000000000000FFFF00000100007F:0050 0000000000000000FFFF00000100007F:E1A3 01 00000000:00000000 00:00000000 00000000  1000        0 7 1 0 20 4 30 10 -1
+";
+
+    #[test]
+    fn parses_tcp_lines() {
+        let lines: Vec<_> = TCP4.lines().map(parse_tcp_line).collect();
+        assert_eq!(lines[0], None, "the header is skipped");
+        assert_eq!(
+            lines[1],
+            Some(TcpEntry {
+                local_port: 8080,
+                remote_port: 0,
+                state: 0x0A
+            })
+        );
+        assert_eq!(
+            lines[2],
+            Some(TcpEntry {
+                local_port: 8080,
+                remote_port: 0xD431,
+                state: 0x01
+            })
+        );
+        let v6 = TCP6.lines().nth(2).and_then(parse_tcp_line).unwrap();
+        assert_eq!(v6.local_port, 8080);
+        assert_eq!(v6.remote_port, 0xE1A2);
+        assert_eq!(v6.state, 1);
+    }
+
+    #[test]
+    fn counts_only_established_on_local_ports() {
+        // Line 1 is an established server-side connection on 8080; line 2 is the client side
+        // of it (remote port 8080, not counted); line 3 is TIME_WAIT; listeners never count.
+        assert_eq!(count_established(TCP4, &[8080]), 1);
+        // 8081 (0x1F91) only has a CLOSE_WAIT (08) connection.
+        assert_eq!(count_established(TCP4, &[8081]), 0);
+        assert_eq!(count_established(TCP4, &[0xD431]), 1);
+        assert_eq!(count_established(TCP4, &[]), 0);
+        assert_eq!(count_established(TCP6, &[8080]), 1);
+        assert_eq!(count_established(TCP6, &[80, 8080]), 2);
+        assert_eq!(count_established(TCP6, &[9090]), 0);
+    }
+
+    #[test]
+    fn malformed_tcp_lines_are_skipped() {
+        for bad in [
+            "",
+            "garbage",
+            "0: 0100007F:1F90",
+            "0: 0100007F:1F90 0100007F:D431 zz",
+            "0: 0100007F1F90 0100007F:D431 01",
+            "0: 0100007F:1F9 0100007F:D431 01",
+            "0: 0100007:1F90 0100007F:D431 01",
+            "0: 0100007F:1F90 0100007F:D431 100",
+            "0 0100007F:1F90 0100007F:D431 01",
+            "0: 0100007G:1F90 0100007F:D431 01",
+        ] {
+            assert_eq!(parse_tcp_line(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! `drain-helper prestop`: the phases of a drain, each bounded by `--max`.
+//!
+//! notify -> delay -> wait-idle -> signal -> then-http-get -> then-exec. The delay counts from
+//! the start of the hook, so slow notify targets do not lengthen the drain.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::args::PrestopArgs;
+use super::log::Log;
+use super::net::{count_established, http_request};
+use super::signal::{has_exited, send_signal, signal_name};
+
+/// Every phase finished (and no `--then-exec` was given).
+pub const EXIT_OK: i32 = 0;
+/// A phase failed in a way the kubelet should hear about (`--then-http-get` got no 2xx/3xx
+/// answer, `--then-exec` could not be started).
+pub const EXIT_FAILURE: i32 = 1;
+/// `--max` ran out before every phase finished (the same code as `timeout(1)`).
+pub const EXIT_MAX_REACHED: i32 = 124;
+
+/// How long one `--notify` call may take at most.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often `--wait-idle` reads the TCP tables.
+pub const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How often the signalled process and the `--then-exec` child are checked.
+const EXIT_POLL: Duration = Duration::from_millis(50);
+/// How often `--wait-idle` repeats how many connections are still open.
+const IDLE_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// The kernel's TCP tables; in a pod every container shares the network namespace.
+const TCP_TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+
+/// Runs the prestop hook and returns the process exit code. `target_pid` is the process that
+/// `--signal` addresses (PID 1 of the container outside of tests).
+pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(u64::from(args.max));
+    let mut drain = Drain {
+        start,
+        deadline,
+        max: args.max,
+        log,
+    };
+    match drain.phases(args, target_pid) {
+        Ok(code) => {
+            drain.log(&format!("done after {} (exit {code})", drain.elapsed()));
+            code
+        }
+        Err(Cut(phase)) => {
+            drain.log(&format!(
+                "--max {}s reached during {phase}; stopping after {} (exit {EXIT_MAX_REACHED})",
+                drain.max,
+                drain.elapsed()
+            ));
+            EXIT_MAX_REACHED
+        }
+    }
+}
+
+/// `--max` ran out during the named phase.
+struct Cut(&'static str);
+
+struct Drain<'a> {
+    start: Instant,
+    deadline: Instant,
+    max: u32,
+    log: &'a mut Log,
+}
+
+impl Drain<'_> {
+    fn log(&mut self, message: &str) {
+        self.log.line(message);
+    }
+
+    fn elapsed(&self) -> String {
+        format!("{:.1}s", self.start.elapsed().as_secs_f64())
+    }
+
+    fn check(&self, phase: &'static str) -> Result<(), Cut> {
+        match Instant::now() >= self.deadline {
+            true => Err(Cut(phase)),
+            false => Ok(()),
+        }
+    }
+
+    fn phases(&mut self, args: &PrestopArgs, target_pid: i32) -> Result<i32, Cut> {
+        self.log(&format!(
+            "start (delay {}s, max {}s, notify {}, wait-idle {}, signal {}, then {})",
+            args.delay,
+            args.max,
+            args.notify.len(),
+            match args.wait_idle.is_empty() {
+                true => "off".to_string(),
+                false => ports_text(&args.wait_idle),
+            },
+            args.signal.map_or("off".to_string(), signal_name),
+            match (&args.then_http_get, &args.then_exec) {
+                (None, None) => "nothing",
+                (Some(_), None) => "http-get",
+                (None, Some(_)) => "exec",
+                (Some(_), Some(_)) => "http-get, exec",
+            },
+        ));
+
+        for url in &args.notify {
+            self.check("notify")?;
+            let call_deadline = self.deadline.min(Instant::now() + NOTIFY_TIMEOUT);
+            match http_request("POST", url, call_deadline) {
+                Ok(status) => self.log(&format!("notify POST {url}: HTTP {status}")),
+                Err(err) => self.log(&format!("notify POST {url} failed: {err} (going on)")),
+            }
+        }
+
+        self.delay(args.delay)?;
+        if !args.wait_idle.is_empty() {
+            self.wait_idle(&args.wait_idle)?;
+        }
+        if let Some(signal) = args.signal {
+            self.signal(target_pid, signal)?;
+        }
+
+        let mut code = EXIT_OK;
+        if let Some(url) = &args.then_http_get {
+            self.check("then-http-get")?;
+            match http_request("GET", url, self.deadline) {
+                Ok(status) if (200..400).contains(&status) => {
+                    self.log(&format!("then-http-get GET {url}: HTTP {status}"));
+                }
+                Ok(status) => {
+                    self.log(&format!("then-http-get GET {url}: HTTP {status} (failure)"));
+                    code = EXIT_FAILURE;
+                }
+                Err(err) => {
+                    self.check("then-http-get")?;
+                    self.log(&format!("then-http-get GET {url} failed: {err}"));
+                    code = EXIT_FAILURE;
+                }
+            }
+        }
+        if let Some(command) = &args.then_exec {
+            let exec_code = self.exec(command)?;
+            if exec_code != EXIT_OK {
+                code = exec_code;
+            }
+        }
+        Ok(code)
+    }
+
+    fn delay(&mut self, delay: u32) -> Result<(), Cut> {
+        let end = self.start + Duration::from_secs(u64::from(delay));
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            self.log(&format!("delay {delay}s already over"));
+            return self.check("delay");
+        }
+        self.log(&format!(
+            "sleeping {:.1}s (delay {delay}s)",
+            left.as_secs_f64()
+        ));
+        sleep_until(end.min(self.deadline));
+        self.check("delay")
+    }
+
+    fn wait_idle(&mut self, ports: &[u16]) -> Result<(), Cut> {
+        let ports_text = ports_text(ports);
+        let phase_start = Instant::now();
+        let mut last_report: Option<(Instant, usize)> = None;
+        loop {
+            let Some(open) = established_on(ports) else {
+                self.log("wait-idle: cannot read /proc/net/tcp or /proc/net/tcp6; not waiting");
+                return Ok(());
+            };
+            if open == 0 {
+                self.log(&format!(
+                    "wait-idle: no established connections on port(s) {ports_text} (waited {:.1}s)",
+                    phase_start.elapsed().as_secs_f64()
+                ));
+                return Ok(());
+            }
+            let report = match last_report {
+                None => true,
+                Some((at, count)) => count != open && at.elapsed() >= IDLE_REPORT_EVERY,
+            };
+            if report {
+                self.log(&format!(
+                    "wait-idle: {open} established connection(s) on port(s) {ports_text}; waiting"
+                ));
+                last_report = Some((Instant::now(), open));
+            }
+            self.check("wait-idle")?;
+            sleep_until((Instant::now() + IDLE_POLL).min(self.deadline));
+        }
+    }
+
+    fn signal(&mut self, pid: i32, signal: i32) -> Result<(), Cut> {
+        self.check("signal")?;
+        let name = signal_name(signal);
+        if let Err(err) = send_signal(pid, signal) {
+            self.log(&format!(
+                "could not send {name} to PID {pid}: {err} (going on)"
+            ));
+            return Ok(());
+        }
+        self.log(&format!("sent {name} to PID {pid}; waiting for it to exit"));
+        let sent = Instant::now();
+        loop {
+            if has_exited(pid) {
+                self.log(&format!(
+                    "PID {pid} exited {:.1}s after {name}",
+                    sent.elapsed().as_secs_f64()
+                ));
+                return Ok(());
+            }
+            self.check("signal (waiting for the process to exit)")?;
+            sleep_until((Instant::now() + EXIT_POLL).min(self.deadline));
+        }
+    }
+
+    fn exec(&mut self, command: &[std::ffi::OsString]) -> Result<i32, Cut> {
+        self.check("then-exec")?;
+        let shown = command
+            .iter()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let Some((program, rest)) = command.split_first() else {
+            return Ok(EXIT_OK);
+        };
+        let mut child = match Command::new(program).args(rest).spawn() {
+            Ok(child) => child,
+            Err(err) => {
+                self.log(&format!("then-exec {shown:?} could not start: {err}"));
+                return Ok(match err.kind() {
+                    std::io::ErrorKind::NotFound => 127,
+                    std::io::ErrorKind::PermissionDenied => 126,
+                    _ => EXIT_FAILURE,
+                });
+            }
+        };
+        self.log(&format!("then-exec {shown:?} started (PID {})", child.id()));
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    let code = exit_code(status);
+                    self.log(&format!("then-exec {shown:?} exited with {code}"));
+                    return Ok(code);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    self.log(&format!("then-exec {shown:?}: cannot wait: {err}"));
+                    return Ok(EXIT_FAILURE);
+                }
+            }
+            if self.check("then-exec").is_err() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Cut("then-exec (the command was killed)"));
+            }
+            sleep_until((Instant::now() + EXIT_POLL).min(self.deadline));
+        }
+    }
+}
+
+/// The exit code a shell would report: the code, or 128 + the signal that ended the process.
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|signal| 128 + signal))
+        .unwrap_or(EXIT_FAILURE)
+}
+
+/// Established connections whose local port is in `ports`, over IPv4 and IPv6; `None` when
+/// neither table can be read.
+fn established_on(ports: &[u16]) -> Option<usize> {
+    let mut readable = false;
+    let mut total = 0;
+    for table in TCP_TABLES {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            readable = true;
+            total += count_established(&text, ports);
+        }
+    }
+    readable.then_some(total)
+}
+
+fn ports_text(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn sleep_until(until: Instant) {
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        thread::sleep(left);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
+        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
+        assert_eq!(exit_code(ExitStatus::from_raw(libc::SIGKILL)), 128 + 9);
+    }
+
+    #[test]
+    fn ports_are_listed_with_commas() {
+        assert_eq!(ports_text(&[80, 8080]), "80,8080");
+    }
+}

@@ -1,0 +1,155 @@
+//! Signals: names, sending, and waiting for a process that is not our child to exit.
+
+use std::io;
+
+/// Signals accepted by name, with and without the `SIG` prefix (case-insensitive).
+const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("TERM", libc::SIGTERM),
+    ("WINCH", libc::SIGWINCH),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+];
+
+/// Highest signal number Linux knows (`SIGRTMAX`).
+const MAX_SIGNAL: i32 = 64;
+
+/// Parses `SIGQUIT`, `quit`, `TERM`, `3` into a signal number.
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return match text.parse::<i32>() {
+            Ok(number) if (1..=MAX_SIGNAL).contains(&number) => Ok(number),
+            _ => Err(format!(
+                "signal number {text} is not between 1 and {MAX_SIGNAL}"
+            )),
+        };
+    }
+    let upper = text.to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    NAMES
+        .iter()
+        .find(|(name, _)| *name == bare)
+        .map(|&(_, number)| number)
+        .ok_or_else(|| format!("unknown signal {text:?} (use e.g. SIGQUIT, SIGTERM or a number)"))
+}
+
+/// `SIGQUIT` for 3, `signal 40` for numbers without a name here.
+pub fn signal_name(number: i32) -> String {
+    NAMES
+        .iter()
+        .find(|&&(_, n)| n == number)
+        .map(|(name, _)| format!("SIG{name}"))
+        .unwrap_or_else(|| format!("signal {number}"))
+}
+
+/// `kill(pid, signal)`; `signal` 0 only checks that the process exists and may be signalled.
+/// Refuses `pid <= 0`, which would address process groups or every process.
+#[allow(unsafe_code)]
+pub fn send_signal(pid: i32, signal: i32) -> io::Result<()> {
+    if pid <= 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal a process group",
+        ));
+    }
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; pid > 0 so it
+    // addresses exactly one process, and an invalid signal number only yields EINVAL.
+    let rc = unsafe { libc::kill(pid, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether `pid` is gone: no such process, or a zombie (it has exited and only waits for its
+/// parent to reap it, which we are not), or the `/proc/PID/stat` state says dead.
+pub fn has_exited(pid: i32) -> bool {
+    match send_signal(pid, 0) {
+        Err(err) if err.raw_os_error() == Some(libc::ESRCH) => return true,
+        _ => {}
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => matches!(stat_state(&stat), Some('Z' | 'X' | 'x')),
+        // kill says it exists but /proc has no entry: /proc is not mounted or is another
+        // namespace's; kill is the authority then.
+        Err(_) => false,
+    }
+}
+
+/// The state letter of a `/proc/PID/stat` line. The command name in parentheses may itself
+/// contain spaces and parentheses, so the state is found after the last `)`.
+pub fn stat_state(stat: &str) -> Option<char> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().next()?.chars().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_numbers() {
+        assert_eq!(parse_signal("SIGQUIT"), Ok(libc::SIGQUIT));
+        assert_eq!(parse_signal("QUIT"), Ok(libc::SIGQUIT));
+        assert_eq!(parse_signal("quit"), Ok(libc::SIGQUIT));
+        assert_eq!(parse_signal("SigTerm"), Ok(libc::SIGTERM));
+        assert_eq!(parse_signal("SIGINT"), Ok(libc::SIGINT));
+        assert_eq!(parse_signal("USR1"), Ok(libc::SIGUSR1));
+        assert_eq!(parse_signal("SIGUSR2"), Ok(libc::SIGUSR2));
+        assert_eq!(parse_signal("HUP"), Ok(libc::SIGHUP));
+        assert_eq!(parse_signal("3"), Ok(3));
+        assert_eq!(parse_signal("15"), Ok(15));
+        assert_eq!(parse_signal("64"), Ok(64));
+    }
+
+    #[test]
+    fn rejects_unknown_signals() {
+        for bad in [
+            "",
+            "0",
+            "65",
+            "-3",
+            "SIG",
+            "SIGFOO",
+            "QUITT",
+            "3x",
+            "99999999999",
+            "+3",
+        ] {
+            assert!(parse_signal(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn names_signals() {
+        assert_eq!(signal_name(libc::SIGQUIT), "SIGQUIT");
+        assert_eq!(signal_name(40), "signal 40");
+    }
+
+    #[test]
+    fn reads_state_from_stat() {
+        assert_eq!(stat_state("1 (nginx) S 0 1 1 0 -1"), Some('S'));
+        assert_eq!(stat_state("42 (sleep) Z 1 42 42"), Some('Z'));
+        assert_eq!(stat_state("7 (a) b) (c) R 1 2"), Some('R'));
+        assert_eq!(stat_state("7 (x y"), None);
+        assert_eq!(stat_state("7 (x)"), None);
+        assert_eq!(stat_state(""), None);
+    }
+
+    #[test]
+    fn refuses_process_groups() {
+        assert!(send_signal(0, 0).is_err());
+        assert!(send_signal(-1, 0).is_err());
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        assert!(!has_exited(std::process::id() as i32));
+    }
+}
