@@ -1,1 +1,315 @@
-//! annotations
+//! The `drain.io/*` annotations: their keys, how values parse, and the precedence pod
+//! annotation, then namespace annotation (global settings come last, in the planner).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::duration::parse_seconds;
+use crate::plan::PlanError;
+use crate::settings::HookMode;
+
+pub const INJECT: &str = "drain.io/inject";
+pub const DELAY: &str = "drain.io/delay";
+pub const STAGGER: &str = "drain.io/stagger";
+pub const SHUTDOWN_BUDGET: &str = "drain.io/shutdown-budget";
+pub const PROXIES: &str = "drain.io/proxies";
+pub const EXCLUDE: &str = "drain.io/exclude";
+pub const HOOK: &str = "drain.io/hook";
+pub const NOTIFY: &str = "drain.io/notify";
+pub const WAIT_IDLE: &str = "drain.io/wait-idle";
+/// Written by the webhook: the plan it applied, compact JSON.
+pub const STATUS: &str = "drain.io/status";
+
+/// Marks a mirror pod (the API-server copy of a static pod); those are never mutated.
+pub const MIRROR_POD: &str = "kubernetes.io/config.mirror";
+
+/// Where an annotation value came from; error messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Pod,
+    Namespace,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Pod => "on the pod",
+            Source::Namespace => "on the namespace",
+        })
+    }
+}
+
+/// A parsed value, with the annotation it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub key: &'static str,
+    pub raw: String,
+    pub source: Source,
+}
+
+/// Everything the annotations ask for. `None` means "not set": fall back to the next source.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub opted_out: Option<Source>,
+    pub delay: Option<Sourced<u32>>,
+    pub stagger: Option<Sourced<u32>>,
+    pub shutdown_budget: Option<Sourced<u32>>,
+    pub proxies: Option<Sourced<Vec<String>>>,
+    pub exclude: Option<Sourced<Vec<String>>>,
+    pub hook: Option<Sourced<HookMode>>,
+    pub notify: Option<Sourced<Vec<String>>>,
+    pub wait_idle: Option<Sourced<Vec<u16>>>,
+}
+
+const DURATION_EXAMPLE: &str = "\"15\" or \"10s\" or \"1m30s\"";
+
+impl Overrides {
+    /// Reads the pod's annotations, then the namespace's for keys the pod does not set. The
+    /// first invalid value is an error naming the annotation, the value and a valid example.
+    pub fn resolve(
+        pod: Option<&BTreeMap<String, String>>,
+        namespace: Option<&BTreeMap<String, String>>,
+    ) -> Result<Self, PlanError> {
+        let lookup = |key: &'static str| -> Option<(String, Source)> {
+            pod.and_then(|a| a.get(key))
+                .map(|v| (v.clone(), Source::Pod))
+                .or_else(|| {
+                    namespace
+                        .and_then(|a| a.get(key))
+                        .map(|v| (v.clone(), Source::Namespace))
+                })
+        };
+        let parse = |key: &'static str,
+                     example: &'static str,
+                     parser: &dyn Fn(&str) -> Result<(), String>|
+         -> Result<Option<(String, Source)>, PlanError> {
+            match lookup(key) {
+                None => Ok(None),
+                Some((raw, source)) => match parser(&raw) {
+                    Ok(()) => Ok(Some((raw, source))),
+                    Err(reason) => Err(PlanError::InvalidAnnotation {
+                        key,
+                        value: raw,
+                        reason,
+                        example,
+                        origin: source,
+                    }),
+                },
+            }
+        };
+
+        let mut overrides = Overrides::default();
+
+        if let Some((raw, source)) = parse(INJECT, "\"false\"", &|v| match v.trim() {
+            "false" | "true" | "enabled" | "disabled" => Ok(()),
+            _ => Err("expected \"false\" to opt out, or \"true\"".into()),
+        })? && matches!(raw.trim(), "false" | "disabled")
+        {
+            overrides.opted_out = Some(source);
+            // An opted-out pod is left alone, whatever its other annotations say.
+            return Ok(overrides);
+        }
+
+        let duration = |key: &'static str| -> Result<Option<Sourced<u32>>, PlanError> {
+            let found = parse(key, DURATION_EXAMPLE, &|v| {
+                parse_seconds(v).map(|_| ()).map_err(|e| e.to_string())
+            })?;
+            Ok(found.map(|(raw, source)| Sourced {
+                // Checked by `parse` just above.
+                value: parse_seconds(&raw).unwrap_or_default(),
+                key,
+                raw,
+                source,
+            }))
+        };
+        overrides.delay = duration(DELAY)?;
+        overrides.stagger = duration(STAGGER)?;
+        overrides.shutdown_budget = duration(SHUTDOWN_BUDGET)?;
+
+        let names = |key: &'static str| -> Result<Option<Sourced<Vec<String>>>, PlanError> {
+            let found = parse(key, "\"nginx,envoy\"", &|v| {
+                split_list(v).try_for_each(|name| {
+                    if is_container_name(name) {
+                        Ok(())
+                    } else {
+                        Err(format!("{name:?} is not a valid container name"))
+                    }
+                })
+            })?;
+            Ok(found.map(|(raw, source)| Sourced {
+                value: split_list(&raw).map(str::to_owned).collect(),
+                key,
+                raw,
+                source,
+            }))
+        };
+        overrides.proxies = names(PROXIES)?;
+        overrides.exclude = names(EXCLUDE)?;
+
+        overrides.hook = parse(HOOK, "\"auto\", \"sleep\" or \"helper\"", &|v| {
+            v.parse::<HookMode>().map(|_| ()).map_err(str::to_owned)
+        })?
+        .map(|(raw, source)| Sourced {
+            value: raw.parse().unwrap_or_default(),
+            key: HOOK,
+            raw,
+            source,
+        });
+
+        overrides.notify = parse(NOTIFY, "\"http://127.0.0.1:8080/drain\"", &|v| {
+            let mut count = 0;
+            for url in split_list(v) {
+                validate_notify_url(url)?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err("no URL given".into());
+            }
+            Ok(())
+        })?
+        .map(|(raw, source)| Sourced {
+            value: split_list(&raw).map(str::to_owned).collect(),
+            key: NOTIFY,
+            raw,
+            source,
+        });
+
+        overrides.wait_idle = parse(WAIT_IDLE, "\"8080\" or \"8080,8443\"", &|v| {
+            parse_ports(v).map(|_| ())
+        })?
+        .map(|(raw, source)| Sourced {
+            value: parse_ports(&raw).unwrap_or_default(),
+            key: WAIT_IDLE,
+            raw,
+            source,
+        });
+
+        Ok(overrides)
+    }
+}
+
+/// Items of a comma list, trimmed, empty ones dropped.
+fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// A container name is a DNS-1123 label (RFC 1123: lower-case alphanumerics and '-', at most
+/// 63 characters, starting and ending alphanumeric).
+pub fn is_container_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+fn parse_ports(value: &str) -> Result<Vec<u16>, String> {
+    let ports: Vec<u16> = split_list(value)
+        .map(|p| match p.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(port),
+            _ => Err(format!("{p:?} is not a port number (1-65535)")),
+        })
+        .collect::<Result<_, _>>()?;
+    if ports.is_empty() {
+        return Err("no port given".into());
+    }
+    Ok(ports)
+}
+
+/// Notify URLs must stay inside the pod: plain HTTP to the loopback address, as the helper
+/// only speaks to IP literals (no DNS in a scratch image).
+fn validate_notify_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?} must start with http://"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let port = authority
+        .strip_prefix("127.0.0.1:")
+        .or_else(|| authority.strip_prefix("[::1]:"))
+        .ok_or_else(|| format!("{url:?} must target 127.0.0.1:PORT or [::1]:PORT"))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(format!("{url:?} has no valid port")),
+    }
+    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{url:?} has spaces or control characters in its path"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn pod_wins_over_namespace() {
+        let pod = map(&[(DELAY, "20s")]);
+        let ns = map(&[(DELAY, "5"), (STAGGER, "7s")]);
+        let o = Overrides::resolve(Some(&pod), Some(&ns)).unwrap();
+        assert_eq!(
+            o.delay.as_ref().map(|d| (d.value, d.source)),
+            Some((20, Source::Pod))
+        );
+        assert_eq!(
+            o.stagger.as_ref().map(|d| (d.value, d.source)),
+            Some((7, Source::Namespace))
+        );
+        assert!(o.shutdown_budget.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_the_annotation_the_value_and_an_example() {
+        for (key, value) in [
+            (DELAY, "abc"),
+            (STAGGER, "-3s"),
+            (SHUTDOWN_BUDGET, "10x"),
+            (HOOK, "magic"),
+            (PROXIES, "Nginx"),
+            (NOTIFY, "http://example.com/drain"),
+            (NOTIFY, "https://127.0.0.1:80/x"),
+            (WAIT_IDLE, "http"),
+            (WAIT_IDLE, "0"),
+            (INJECT, "maybe"),
+        ] {
+            let err = Overrides::resolve(Some(&map(&[(key, value)])), None).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(key), "{message}");
+            assert!(message.contains(value), "{message}");
+            assert!(message.contains("for example"), "{message}");
+        }
+    }
+
+    #[test]
+    fn opt_out_ignores_everything_else() {
+        let pod = map(&[(INJECT, "false"), (DELAY, "garbage")]);
+        let o = Overrides::resolve(Some(&pod), None).unwrap();
+        assert_eq!(o.opted_out, Some(Source::Pod));
+    }
+
+    #[test]
+    fn lists_parse() {
+        let pod = map(&[
+            (PROXIES, "nginx, envoy,"),
+            (WAIT_IDLE, "8080,8443"),
+            (NOTIFY, "http://127.0.0.1:8080/drain,http://[::1]:9090/"),
+        ]);
+        let o = Overrides::resolve(Some(&pod), None).unwrap();
+        assert_eq!(o.proxies.unwrap().value, ["nginx", "envoy"]);
+        assert_eq!(o.wait_idle.unwrap().value, [8080, 8443]);
+        assert_eq!(o.notify.unwrap().value.len(), 2);
+    }
+}

@@ -1,3 +1,65 @@
 //! The one entry point of the planning engine: a Pod (or pod template) as JSON in, the plan,
 //! the JSONPatch that carries it out and the warnings out. The admission server and the
 //! offline CLI both call [`mutate_pod`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::patch;
+use crate::plan::{Inputs, Plan, PlanError, PodShape, plan_pod};
+use crate::settings::{KubeVersion, Settings};
+
+/// Everything besides the pod itself that decides its plan.
+#[derive(Debug, Clone, Copy)]
+pub struct PodContext<'a> {
+    pub settings: &'a Settings,
+    /// Annotations of the pod's namespace (from the watch cache); `None` when unknown.
+    pub namespace_annotations: Option<&'a BTreeMap<String, String>>,
+    /// The API server's version; `None` when unknown (then `auto` picks the helper).
+    pub kube_version: Option<KubeVersion>,
+}
+
+/// The outcome for one pod. An empty `patch` means the pod is left as it is.
+#[derive(Debug, Clone)]
+pub struct Mutation {
+    pub plan: Plan,
+    pub patch: json_patch::Patch,
+    /// Human-readable decisions worth knowing (AdmissionResponse `warnings`).
+    pub warnings: Vec<String>,
+}
+
+/// Why a pod could not be mutated.
+#[derive(Debug, thiserror::Error)]
+pub enum MutateError {
+    /// The user's input is wrong (bad annotation, grace above the maximum): deny with this
+    /// message, which names the annotation and a valid example.
+    #[error(transparent)]
+    Denied(#[from] PlanError),
+    /// A fault of ours (or an object the API server would never send): an internal error, so
+    /// the API server applies the webhook's failurePolicy.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Plans `pod` (a Pod, or a pod template: anything with `metadata` and `spec`) and builds the
+/// patch that carries the plan out.
+pub fn mutate_pod(
+    pod: &serde_json::Value,
+    ctx: &PodContext<'_>,
+) -> Result<Mutation, MutateError> {
+    let shape = PodShape::deserialize(pod)
+        .map_err(|e| MutateError::Internal(format!("the object does not read as a pod: {e}")))?;
+    let inputs = Inputs {
+        settings: ctx.settings,
+        namespace_annotations: ctx.namespace_annotations,
+        kube_version: ctx.kube_version,
+    };
+    let plan = plan_pod(&shape, &inputs)?;
+    let patch = patch::build(pod, &plan, &ctx.settings.helper);
+    Ok(Mutation {
+        warnings: plan.warnings.clone(),
+        plan,
+        patch,
+    })
+}
