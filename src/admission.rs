@@ -1,0 +1,522 @@
+//! AdmissionReview handling, without HTTP: the bytes of an `admission.k8s.io/v1`
+//! AdmissionReview in, the HTTP status and body of the answer out.
+//!
+//! - Allowed untouched (outcome `skipped`): operations other than CREATE, objects other than
+//!   core/v1 Pods, subresource requests, mirror pods, pods in the webhook's own namespace.
+//! - Planned (`mutated` or `unchanged`): everything else, through [`mutate_pod`]. Dry-run
+//!   reviews are answered the same way (planning has no side effects).
+//! - Denied (`denied`): the user's input is wrong ([`MutateError::Denied`]); the status code
+//!   is 400 BadRequest (see docs/server.md).
+//! - Internal error (`error`): a fault of ours; HTTP 500 with a generic body, so the API
+//!   server applies the webhook's failurePolicy. The cause is logged in full.
+//! - Invalid (`invalid`): not an AdmissionReview v1 at all; HTTP 400 with a short reason.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::response::StatusSummary;
+use serde_json::Value;
+
+use crate::metrics::{OperationLabel, Outcome};
+use crate::mutate::{MutateError, PodContext, mutate_pod};
+use crate::settings::{KubeVersion, Settings};
+
+/// Largest accepted body: the API server's 3 MiB object limit plus room for the envelope.
+pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024 + 256 * 1024;
+
+/// The only AdmissionReview version served (the webhook configuration asks for v1 only).
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+/// Annotation the kubelet puts on mirror pods of static pods.
+pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// Longest reason returned for a malformed body (serde messages may quote input).
+const MAX_REASON_LEN: usize = 200;
+
+/// Where a namespace's annotations come from (the watch cache, or nothing).
+pub trait NamespaceLookup: Send + Sync {
+    /// The namespace's annotations, or `None` when unknown (cache not synced, no cluster).
+    fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
+}
+
+/// No cluster: namespace annotations are always unknown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNamespaces;
+
+impl NamespaceLookup for NoNamespaces {
+    fn annotations(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
+}
+
+/// Fixed annotations per namespace (tests, offline use).
+impl NamespaceLookup for BTreeMap<String, BTreeMap<String, String>> {
+    fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.get(namespace).cloned()
+    }
+}
+
+/// Everything a review needs besides the body.
+#[derive(Clone)]
+pub struct Reviewer {
+    pub settings: Arc<Settings>,
+    /// The webhook's own namespace: its pods are allowed untouched.
+    pub own_namespace: Option<String>,
+    pub kube_version: Option<KubeVersion>,
+    pub namespaces: Arc<dyn NamespaceLookup>,
+}
+
+impl std::fmt::Debug for Reviewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reviewer")
+            .field("settings", &self.settings)
+            .field("own_namespace", &self.own_namespace)
+            .field("kube_version", &self.kube_version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to one review: what to send back and what to count.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status: 200 for every AdmissionReview answer (allowed or denied), 400 for a
+    /// malformed body, 500 for an internal error.
+    pub status: u16,
+    /// JSON body.
+    pub body: Vec<u8>,
+    pub outcome: Outcome,
+    pub operation: OperationLabel,
+    pub patch_operations: usize,
+}
+
+impl Answer {
+    /// A malformed request: HTTP 400 with a short JSON reason.
+    pub fn invalid(reason: &str) -> Self {
+        Self::error_body(400, Outcome::invalid, OperationLabel::unknown, reason)
+    }
+
+    /// A body above the limit: HTTP 413.
+    pub fn too_large(limit: usize) -> Self {
+        Self::error_body(
+            413,
+            Outcome::invalid,
+            OperationLabel::unknown,
+            &format!("request body larger than {limit} bytes"),
+        )
+    }
+
+    /// A fault of ours: HTTP 500 with a generic body (the cause is logged, not returned).
+    pub fn internal(operation: OperationLabel) -> Self {
+        Self::error_body(500, Outcome::error, operation, "internal error")
+    }
+
+    fn error_body(status: u16, outcome: Outcome, operation: OperationLabel, reason: &str) -> Self {
+        let body = serde_json::json!({ "error": reason }).to_string().into_bytes();
+        Self {
+            status,
+            body,
+            outcome,
+            operation,
+            patch_operations: 0,
+        }
+    }
+}
+
+/// Why a body is not a usable AdmissionReview.
+#[derive(Debug, thiserror::Error)]
+enum Malformed {
+    #[error("empty body")]
+    Empty,
+    #[error("body is not JSON: {0}")]
+    NotJson(String),
+    #[error("body is not a JSON object")]
+    NotObject,
+    #[error("expected apiVersion {API_VERSION}, got {0}")]
+    ApiVersion(String),
+    #[error("expected kind {KIND}, got {0}")]
+    Kind(String),
+    #[error("AdmissionReview has no request")]
+    NoRequest,
+    #[error("request is not a valid AdmissionRequest: {0}")]
+    Request(String),
+    #[error("request has an empty uid")]
+    NoUid,
+    #[error("CREATE of a Pod without an object")]
+    NoObject,
+}
+
+impl Reviewer {
+    /// Answers one AdmissionReview. Never panics, whatever the bytes.
+    pub fn review(&self, body: &[u8]) -> Answer {
+        let (raw, request) = match parse(body) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                let reason = shorten(&err.to_string());
+                tracing::warn!(reason = %reason, bytes = body.len(), "malformed AdmissionReview");
+                return Answer::invalid(&reason);
+            }
+        };
+        let operation = operation_label(&request.operation);
+        let name = display_name(&request);
+        let span = tracing::info_span!(
+            "review",
+            uid = %request.uid,
+            namespace = request.namespace.as_deref().unwrap_or(""),
+            name = %name,
+            operation = ?request.operation,
+            dry_run = request.dry_run,
+        );
+        let _entered = span.enter();
+        match self.decide(&raw, &request) {
+            Ok(decision) => respond(&request, decision, operation),
+            Err(Malformed::NoObject) => {
+                tracing::warn!("malformed AdmissionReview: CREATE without an object");
+                Answer::invalid(&Malformed::NoObject.to_string())
+            }
+            Err(err) => {
+                let reason = shorten(&err.to_string());
+                tracing::warn!(reason = %reason, "malformed AdmissionReview");
+                Answer::invalid(&reason)
+            }
+        }
+    }
+
+    fn decide(
+        &self,
+        raw: &Value,
+        request: &AdmissionRequest<DynamicObject>,
+    ) -> Result<Decision, Malformed> {
+        if request.operation != Operation::Create {
+            return Ok(Decision::Skip("not a CREATE"));
+        }
+        let kind = &request.kind;
+        if !(kind.group.is_empty() && kind.version == "v1" && kind.kind == "Pod") {
+            return Ok(Decision::Skip("not a core/v1 Pod"));
+        }
+        if request.sub_resource.is_some() {
+            return Ok(Decision::Skip("subresource request"));
+        }
+        let Some(object) = request.object.as_ref() else {
+            return Err(Malformed::NoObject);
+        };
+        let pod_namespace = request
+            .namespace
+            .as_deref()
+            .or(object.metadata.namespace.as_deref());
+        if let (Some(own), Some(ns)) = (self.own_namespace.as_deref(), pod_namespace)
+            && own == ns
+        {
+            return Ok(Decision::Skip("pod in the webhook's own namespace"));
+        }
+        if object
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
+        {
+            return Ok(Decision::Skip("mirror pod"));
+        }
+        // The object exactly as the API server sent it: the patch applies to these bytes.
+        let pod = raw
+            .pointer("/request/object")
+            .ok_or(Malformed::NoObject)?;
+        let namespace_annotations = pod_namespace.and_then(|ns| self.namespaces.annotations(ns));
+        let ctx = PodContext {
+            settings: &self.settings,
+            namespace_annotations: namespace_annotations.as_ref(),
+            kube_version: self.kube_version,
+        };
+        Ok(match mutate_pod(pod, &ctx) {
+            Ok(mutation) => Decision::Planned {
+                patch: mutation.patch,
+                warnings: mutation.warnings,
+            },
+            Err(MutateError::Denied(err)) => Decision::Deny(err.to_string()),
+            Err(MutateError::Internal(cause)) => Decision::Internal(cause),
+        })
+    }
+}
+
+enum Decision {
+    Skip(&'static str),
+    Planned {
+        patch: json_patch::Patch,
+        warnings: Vec<String>,
+    },
+    Deny(String),
+    Internal(String),
+}
+
+fn respond(
+    request: &AdmissionRequest<DynamicObject>,
+    decision: Decision,
+    operation: OperationLabel,
+) -> Answer {
+    let base = AdmissionResponse::from(request);
+    let (response, outcome, patch_operations) = match decision {
+        Decision::Skip(why) => {
+            tracing::debug!(why, "allowed untouched");
+            (base, Outcome::skipped, 0)
+        }
+        Decision::Planned { patch, warnings } => {
+            let count = patch.0.len();
+            let mut response = if count == 0 {
+                base
+            } else {
+                match base.with_patch(patch) {
+                    Ok(response) => response,
+                    Err(err) => {
+                        tracing::error!(error = %err, "cannot serialize the patch");
+                        return Answer::internal(operation);
+                    }
+                }
+            };
+            if !warnings.is_empty() {
+                response.warnings = Some(warnings);
+            }
+            let outcome = if count == 0 {
+                Outcome::unchanged
+            } else {
+                Outcome::mutated
+            };
+            tracing::info!(patch_operations = count, outcome = ?outcome, "allowed");
+            (response, outcome, count)
+        }
+        Decision::Deny(message) => {
+            tracing::info!(reason = %message, "denied");
+            let mut response = base.deny(message);
+            response.result.code = 400;
+            response.result.reason = "BadRequest".into();
+            response.result.status = Some(StatusSummary::Failure);
+            (response, Outcome::denied, 0)
+        }
+        Decision::Internal(cause) => {
+            tracing::error!(error = %cause, "internal error while planning the pod");
+            return Answer::internal(operation);
+        }
+    };
+    match serde_json::to_vec(&response.into_review()) {
+        Ok(body) => Answer {
+            status: 200,
+            body,
+            outcome,
+            operation,
+            patch_operations,
+        },
+        Err(err) => {
+            tracing::error!(error = %err, "cannot serialize the AdmissionReview");
+            Answer::internal(operation)
+        }
+    }
+}
+
+fn parse(body: &[u8]) -> Result<(Value, AdmissionRequest<DynamicObject>), Malformed> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(Malformed::Empty);
+    }
+    let raw: Value =
+        serde_json::from_slice(body).map_err(|err| Malformed::NotJson(err.to_string()))?;
+    let Some(fields) = raw.as_object() else {
+        return Err(Malformed::NotObject);
+    };
+    match fields.get("apiVersion") {
+        Some(Value::String(v)) if v == API_VERSION => {}
+        other => return Err(Malformed::ApiVersion(describe(other))),
+    }
+    match fields.get("kind") {
+        Some(Value::String(k)) if k == KIND => {}
+        other => return Err(Malformed::Kind(describe(other))),
+    }
+    match fields.get("request") {
+        None | Some(Value::Null) => return Err(Malformed::NoRequest),
+        Some(_) => {}
+    }
+    let review: AdmissionReview<DynamicObject> = serde_json::from_value(raw.clone())
+        .map_err(|err| Malformed::Request(err.to_string()))?;
+    let request: AdmissionRequest<DynamicObject> =
+        review.try_into().map_err(|_| Malformed::NoRequest)?;
+    if request.uid.is_empty() {
+        return Err(Malformed::NoUid);
+    }
+    Ok((raw, request))
+}
+
+fn describe(value: Option<&Value>) -> String {
+    match value {
+        None => "nothing".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(other) => format!("a JSON {}", json_type(other)),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn shorten(text: &str) -> String {
+    if text.len() <= MAX_REASON_LEN {
+        return text.to_string();
+    }
+    let mut end = MAX_REASON_LEN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
+fn operation_label(operation: &Operation) -> OperationLabel {
+    match operation {
+        Operation::Create => OperationLabel::create,
+        Operation::Update => OperationLabel::update,
+        Operation::Delete => OperationLabel::delete,
+        Operation::Connect => OperationLabel::connect,
+    }
+}
+
+/// The object's name, or its generateName prefix for pods named by the API server.
+fn display_name(request: &AdmissionRequest<DynamicObject>) -> String {
+    if !request.name.is_empty() {
+        return request.name.clone();
+    }
+    request
+        .object
+        .as_ref()
+        .and_then(|o| o.metadata.generate_name.clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reviewer() -> Reviewer {
+        Reviewer {
+            settings: Arc::new(Settings::default()),
+            own_namespace: Some("drain-system".into()),
+            kube_version: None,
+            namespaces: Arc::new(NoNamespaces),
+        }
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/data/reviews/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+    }
+
+    fn response(answer: &Answer) -> Value {
+        let review: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(review["apiVersion"], API_VERSION);
+        assert_eq!(review["kind"], KIND);
+        review["response"].clone()
+    }
+
+    #[test]
+    fn skips_what_is_not_a_pod_create() {
+        for (file, uid) in [
+            ("pod-update.json", "7f0b2c1e-0003-4d5e-9a10-000000000003"),
+            ("pod-delete.json", "7f0b2c1e-0004-4d5e-9a10-000000000004"),
+            ("pod-create-own-namespace.json", "7f0b2c1e-0005-4d5e-9a10-000000000005"),
+            ("pod-create-mirror.json", "7f0b2c1e-0006-4d5e-9a10-000000000006"),
+            ("configmap-create.json", "7f0b2c1e-0008-4d5e-9a10-000000000008"),
+            ("pod-create-subresource.json", "7f0b2c1e-0009-4d5e-9a10-000000000009"),
+        ] {
+            let answer = reviewer().review(&fixture(file));
+            assert_eq!(answer.status, 200, "{file}");
+            assert_eq!(answer.outcome, Outcome::skipped, "{file}");
+            let response = response(&answer);
+            assert_eq!(response["uid"], uid, "{file}");
+            assert_eq!(response["allowed"], true, "{file}");
+            assert!(response.get("patch").is_none(), "{file}");
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_are_invalid_with_a_reason() {
+        let good = fixture("pod-create-nginx-app.json");
+        let mut wrong_version: Value = serde_json::from_slice(&good).unwrap();
+        wrong_version["apiVersion"] = "admission.k8s.io/v1beta1".into();
+        let mut wrong_types: Value = serde_json::from_slice(&good).unwrap();
+        wrong_types["request"]["uid"] = 42.into();
+        let mut no_object: Value = serde_json::from_slice(&good).unwrap();
+        no_object["request"]["object"] = Value::Null;
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (Vec::new(), "empty"),
+            (b"   ".to_vec(), "empty"),
+            (good[..good.len() / 2].to_vec(), "not JSON"),
+            (b"<xml/>".to_vec(), "not JSON"),
+            (b"[1,2]".to_vec(), "not a JSON object"),
+            (b"\xff\xfe".to_vec(), "not JSON"),
+            (serde_json::to_vec(&wrong_version).unwrap(), "apiVersion"),
+            (serde_json::to_vec(&wrong_types).unwrap(), "AdmissionRequest"),
+            (serde_json::to_vec(&no_object).unwrap(), "without an object"),
+            (
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+                "no request",
+            ),
+            (
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod","request":{}}"#.to_vec(),
+                "kind",
+            ),
+        ];
+        for (body, expected) in cases {
+            let answer = reviewer().review(&body);
+            assert_eq!(answer.status, 400, "{expected}");
+            assert_eq!(answer.outcome, Outcome::invalid);
+            let text = String::from_utf8(answer.body).unwrap();
+            assert!(text.contains(expected), "{text} should mention {expected}");
+        }
+    }
+
+    #[test]
+    fn long_reasons_are_shortened() {
+        let long = "é".repeat(500);
+        let short = shorten(&long);
+        assert!(short.len() <= MAX_REASON_LEN + 3);
+        assert!(short.ends_with("..."));
+    }
+
+    #[test]
+    fn a_bad_annotation_is_denied_naming_it() {
+        let answer = reviewer().review(&fixture("pod-create-bad-delay.json"));
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.outcome, Outcome::denied);
+        let response = response(&answer);
+        assert_eq!(response["allowed"], false);
+        assert_eq!(response["status"]["code"], 400);
+        let message = response["status"]["message"].as_str().unwrap();
+        assert!(message.contains("drain.io/delay"), "{message}");
+    }
+
+    #[test]
+    fn the_seed_pod_is_patched() {
+        let answer = reviewer().review(&fixture("pod-create-nginx-app.json"));
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.outcome, Outcome::mutated);
+        assert!(answer.patch_operations > 0);
+        let response = response(&answer);
+        assert_eq!(response["allowed"], true);
+        assert_eq!(response["patchType"], "JSONPatch");
+    }
+
+    #[test]
+    fn a_pod_the_planner_cannot_read_is_an_internal_error() {
+        let mut review: Value =
+            serde_json::from_slice(&fixture("pod-create-nginx-app.json")).unwrap();
+        review["request"]["object"]["spec"]["containers"] = "not a list".into();
+        let answer = reviewer().review(&serde_json::to_vec(&review).unwrap());
+        assert_eq!(answer.status, 500);
+        assert_eq!(answer.outcome, Outcome::error);
+        assert_eq!(answer.operation, OperationLabel::create);
+        assert!(!String::from_utf8_lossy(&answer.body).contains("not a list"));
+    }
+}

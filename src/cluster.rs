@@ -1,0 +1,140 @@
+//! What the webhook learns from the cluster: the API server's version and namespace
+//! annotations, the latter from a watch cache (never an API call per review).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::watch;
+
+use crate::admission::NamespaceLookup;
+use crate::settings::KubeVersion;
+
+/// How long start-up waits for the API server's version.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client from the in-cluster config or kubeconfig, or `None` (logged once) without one.
+pub async fn connect() -> Option<Client> {
+    match Client::try_default().await {
+        Ok(client) => Some(client),
+        Err(err) => {
+            tracing::warn!(error = %err, "no cluster access: running on flags alone");
+            None
+        }
+    }
+}
+
+/// The API server's major.minor, or `None` when it cannot be asked or understood.
+pub async fn server_version(client: &Client) -> Option<KubeVersion> {
+    match tokio::time::timeout(VERSION_TIMEOUT, client.apiserver_version()).await {
+        Ok(Ok(info)) => {
+            let version = KubeVersion::from_parts(&info.major, &info.minor);
+            if version.is_none() {
+                tracing::warn!(major = %info.major, minor = %info.minor, git_version = %info.git_version,
+                    "cannot read the API server's version; treating it as unknown");
+            }
+            version
+        }
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "cannot ask the API server's version; treating it as unknown");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(timeout = ?VERSION_TIMEOUT, "the API server did not tell its version in time; treating it as unknown");
+            None
+        }
+    }
+}
+
+/// Namespace metadata from a watch; annotations are unknown until the first full list.
+#[derive(Clone)]
+pub struct NamespaceCache {
+    store: Store<PartialObjectMeta<Namespace>>,
+    synced: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for NamespaceCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceCache")
+            .field("synced", &self.synced.load(Ordering::Relaxed))
+            .field("namespaces", &self.store.len())
+            .finish()
+    }
+}
+
+impl NamespaceLookup for NamespaceCache {
+    fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        if !self.synced.load(Ordering::Acquire) {
+            return None;
+        }
+        let object = self.store.get(&ObjectRef::new(namespace))?;
+        Some(object.metadata.annotations.clone().unwrap_or_default())
+    }
+}
+
+impl NamespaceCache {
+    /// Starts watching namespace metadata (needs list and watch on namespaces); the watch
+    /// retries with backoff for as long as the process runs, until `shutdown`.
+    pub fn start(client: Client, mut shutdown: watch::Receiver<bool>) -> Self {
+        let (store, writer) = reflector::store::<PartialObjectMeta<Namespace>>();
+        let synced = Arc::new(AtomicBool::new(false));
+        let api: Api<PartialObjectMeta<Namespace>> = Api::all(client);
+        let stream = watcher(api, watcher::Config::default())
+            .default_backoff()
+            .reflect(writer)
+            .applied_objects();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            let mut failing = false;
+            loop {
+                let item = tokio::select! {
+                    item = stream.next() => item,
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                };
+                match item {
+                    Some(Ok(_)) => {
+                        if failing {
+                            tracing::info!("namespace watch recovered");
+                            failing = false;
+                        }
+                    }
+                    Some(Err(err)) => {
+                        if !failing {
+                            tracing::warn!(error = %err, "namespace watch failed; retrying (namespace annotations may be stale)");
+                            failing = true;
+                        } else {
+                            tracing::debug!(error = %err, "namespace watch still failing");
+                        }
+                    }
+                    None => {
+                        tracing::warn!("namespace watch ended");
+                        return;
+                    }
+                }
+            }
+        });
+        let reader = store.clone();
+        let flag = Arc::clone(&synced);
+        tokio::spawn(async move {
+            if reader.wait_until_ready().await.is_ok() {
+                flag.store(true, Ordering::Release);
+                tracing::info!(
+                    namespaces = reader.len(),
+                    "namespace cache synced"
+                );
+            }
+        });
+        Self { store, synced }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Acquire)
+    }
+}

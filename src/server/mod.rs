@@ -1,0 +1,452 @@
+//! The HTTPS admission listener, the plain HTTP admin listener, and graceful shutdown.
+//!
+//! [`bind`] binds both listeners (ports may be 0) and starts the admin server, unready;
+//! [`Bound::serve`] starts accepting TLS connections and turns ready. A [`ShutdownHandle`]
+//! then runs the shutdown sequence: unready at once, keep serving for the shutdown delay,
+//! stop accepting, let in-flight requests finish (bounded), stop.
+
+pub mod serve;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::admission::{Answer, DEFAULT_BODY_LIMIT, Reviewer};
+use crate::metrics::{self, Metrics};
+
+/// Listener tuning. The defaults suit the API server as the only client.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Largest accepted body (413 above).
+    pub body_limit: usize,
+    /// Time allowed to receive a whole request body.
+    pub body_timeout: Duration,
+    /// Time allowed to receive a request's headers (HTTP/1.1).
+    pub header_timeout: Duration,
+    /// Time allowed for the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// After the shutdown trigger, how long to keep serving (endpoints take time to update).
+    pub shutdown_delay: Duration,
+    /// After that, how long in-flight requests get to finish.
+    pub drain_timeout: Duration,
+    pub max_concurrent_streams: u32,
+    pub http2_stream_window: u32,
+    pub http2_connection_window: u32,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            shutdown_delay: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(25),
+            max_concurrent_streams: 256,
+            http2_stream_window: 1 << 20,
+            http2_connection_window: 2 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// State of the admission router.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub reviewer: Arc<Reviewer>,
+    pub metrics: Arc<Metrics>,
+    pub body_limit: usize,
+    pub body_timeout: Duration,
+}
+
+/// `POST /mutate`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/mutate", post(mutate))
+        .with_state(state)
+}
+
+/// State of the admin router.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    pub metrics: Arc<Metrics>,
+    pub ready: Arc<AtomicBool>,
+}
+
+/// `/livez`, `/readyz`, `/metrics`.
+pub fn admin_router(state: AdminState) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AdminState>) -> Response {
+    if state.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics_text(State(state): State<AdminState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let started = Instant::now();
+    let answer = match read_body(&state, &headers, body).await {
+        Ok(bytes) => {
+            let reviewer = Arc::clone(&state.reviewer);
+            reviewer.review(&bytes)
+        }
+        Err(answer) => answer,
+    };
+    state.metrics.observe_review(
+        answer.operation,
+        answer.outcome,
+        answer.patch_operations,
+        started.elapsed(),
+    );
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        answer.body,
+    )
+        .into_response()
+}
+
+/// Reads the whole body within the limit and the timeout; the error is the answer to send.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Answer> {
+    let limit = state.body_limit;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        tracing::warn!(limit, "request body too large (Content-Length)");
+        return Err(Answer::too_large(limit));
+    }
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|err| {
+                tracing::warn!(error = %err, "cannot read the request body");
+                Answer::invalid("cannot read the request body")
+            })?;
+            if buffer.len() + chunk.len() > limit {
+                tracing::warn!(limit, "request body too large");
+                return Err(Answer::too_large(limit));
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(buffer)
+    };
+    match tokio::time::timeout(state.body_timeout, read).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(timeout = ?state.body_timeout, "timed out reading the request body");
+            let mut answer = Answer::invalid("timed out reading the request body");
+            answer.status = 408;
+            Err(answer)
+        }
+    }
+}
+
+/// Starts the shutdown sequence: readiness goes off at once.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    ready: Arc<AtomicBool>,
+    trigger: Arc<watch::Sender<bool>>,
+}
+
+impl ShutdownHandle {
+    pub fn trigger(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+        self.trigger.send_replace(true);
+    }
+}
+
+/// Both listeners bound, the admin server running, not yet ready.
+pub struct Bound {
+    options: ServerOptions,
+    tls_listener: TcpListener,
+    tls_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    acceptor: TlsAcceptor,
+    router: Router,
+    ready: Arc<AtomicBool>,
+    trigger: Arc<watch::Sender<bool>>,
+    stop_admin: watch::Sender<bool>,
+    admin_task: JoinHandle<()>,
+}
+
+/// Binds the HTTPS and admin listeners and starts the admin server (unready).
+pub async fn bind(
+    options: ServerOptions,
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+) -> Result<Bound, ServerError> {
+    let ready = Arc::new(AtomicBool::new(false));
+    let admin_listener = TcpListener::bind(options.admin_listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: options.admin_listen,
+            source,
+        })?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: options.admin_listen,
+            source,
+        })?;
+    let tls_listener =
+        TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: options.listen,
+                source,
+            })?;
+    let tls_addr = tls_listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let admin = admin_router(AdminState {
+        metrics: Arc::clone(&state.metrics),
+        ready: Arc::clone(&ready),
+    });
+    let (stop_admin, mut admin_stopped) = watch::channel(false);
+    let admin_task = tokio::spawn(async move {
+        let served = axum::serve(admin_listener, admin)
+            .with_graceful_shutdown(async move {
+                let _ = admin_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "admin server failed");
+        }
+    });
+    let (trigger, _) = watch::channel(false);
+    Ok(Bound {
+        tls_listener,
+        tls_addr,
+        admin_addr,
+        acceptor: TlsAcceptor::from(tls),
+        router: router(state),
+        ready,
+        trigger: Arc::new(trigger),
+        stop_admin,
+        admin_task,
+        options,
+    })
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("tls_addr", &self.tls_addr)
+            .field("admin_addr", &self.admin_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bound {
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.tls_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            ready: Arc::clone(&self.ready),
+            trigger: Arc::clone(&self.trigger),
+        }
+    }
+
+    /// Starts accepting TLS connections and turns ready.
+    pub fn serve(self) -> Running {
+        let handle = self.shutdown_handle();
+        let tls_addr = self.tls_addr;
+        let admin_addr = self.admin_addr;
+        let mut triggered = self.trigger.subscribe();
+        // A trigger sent before serve() must still count.
+        triggered.mark_changed();
+        let ready = Arc::clone(&self.ready);
+        let task = tokio::spawn(run(self, triggered));
+        if !*handle.trigger.borrow() {
+            ready.store(true, Ordering::SeqCst);
+        }
+        tracing::info!(%tls_addr, %admin_addr, "serving");
+        Running {
+            tls_addr,
+            admin_addr,
+            handle,
+            task,
+        }
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Running {
+    pub tls_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub handle: ShutdownHandle,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Waits until the shutdown sequence has finished.
+    pub async fn wait(self) {
+        if let Err(err) = self.task.await {
+            tracing::error!(error = %err, "server task failed");
+        }
+    }
+}
+
+fn connection_builder(options: &ServerOptions) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .initial_stream_window_size(options.http2_stream_window)
+        .initial_connection_window_size(options.http2_connection_window)
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
+    let Bound {
+        options,
+        tls_listener,
+        acceptor,
+        router,
+        stop_admin,
+        admin_task,
+        ..
+    } = bound;
+    let builder = connection_builder(&options);
+    let graceful = GracefulShutdown::new();
+    let (stop_accepting_tx, mut stop_accepting) = watch::channel(false);
+    // The shutdown sequence: the trigger has already turned readiness off; keep accepting for
+    // the shutdown delay, then stop.
+    let delay = options.shutdown_delay;
+    let sequence = tokio::spawn(async move {
+        let _ = triggered.wait_for(|stop| *stop).await;
+        tracing::info!(delay = ?delay, "shutting down: unready, still serving for the shutdown delay");
+        tokio::time::sleep(delay).await;
+        stop_accepting_tx.send_replace(true);
+    });
+    loop {
+        let accepted = tokio::select! {
+            accepted = tls_listener.accept() => accepted,
+            _ = stop_accepting.wait_for(|stop| *stop) => break,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                // Out of file descriptors and the like: back off a little, keep going.
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+        let acceptor = acceptor.clone();
+        let builder = builder.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        let handshake_timeout = options.tls_handshake_timeout;
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(err) = watcher.watch(connection).await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(tls_listener);
+    sequence.abort();
+    tracing::info!(
+        connections = graceful.count(),
+        "stopped accepting; finishing in-flight requests"
+    );
+    if tokio::time::timeout(options.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(timeout = ?options.drain_timeout, "in-flight requests did not finish in time");
+    }
+    stop_admin.send_replace(true);
+    if let Err(err) = admin_task.await {
+        tracing::error!(error = %err, "admin server task failed");
+    }
+    tracing::info!("shutdown complete");
+}

@@ -1,0 +1,175 @@
+//! `drain-webhook serve`: from the command line to a running server, and back down on
+//! SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{AppState, ServerError, ServerOptions, ShutdownHandle, bind};
+use crate::admission::{NamespaceLookup, NoNamespaces, Reviewer};
+use crate::cli::{CertMode, ServeArgs};
+use crate::cluster::{self, NamespaceCache};
+use crate::metrics::Metrics;
+use crate::tls::{self, CertFiles, CertResolver, TlsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("--cert-mode files needs both --tls-cert and --tls-key")]
+    MissingCertFiles,
+    #[error("serving certificate: {0}")]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("cannot write the self-signed certificate to {path}: {source}")]
+    WriteCert {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot install the signal handlers: {0}")]
+    Signals(std::io::Error),
+    #[error("--cert-mode self-managed: {0}")]
+    SelfManaged(String),
+}
+
+/// Runs the webhook until SIGTERM or SIGINT, then shuts down gracefully.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let settings = Arc::new(args.planning.settings());
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let client = if args.no_cluster {
+        tracing::info!("--no-cluster: running on flags alone");
+        None
+    } else {
+        cluster::connect().await
+    };
+    let kube_version = match (args.planning.kube_version(), &client) {
+        (Some(version), _) => Some(version),
+        (None, Some(client)) => cluster::server_version(client).await,
+        (None, None) => None,
+    };
+    let namespaces: Arc<dyn NamespaceLookup> = match &client {
+        Some(client) => Arc::new(NamespaceCache::start(client.clone(), stop_rx.clone())),
+        None => Arc::new(NoNamespaces),
+    };
+    tracing::info!(
+        kube_version = %kube_version.map_or_else(|| "unknown".to_string(), |v| v.to_string()),
+        hook_mode = %settings.hook_mode,
+        "planning settings loaded"
+    );
+
+    let resolver = match args.effective_cert_mode() {
+        CertMode::Files => {
+            let (Some(cert), Some(key)) = (args.tls_cert.clone(), args.tls_key.clone()) else {
+                return Err(ServeError::MissingCertFiles);
+            };
+            let files = CertFiles { cert, key };
+            let (key, contents) = files.load().await?;
+            let resolver = Arc::new(CertResolver::new(key));
+            tokio::spawn(tls::reload_certificates(
+                files,
+                Arc::clone(&resolver),
+                Arc::clone(&metrics),
+                contents,
+                Duration::from_secs(u64::from(args.tls_reload_interval.max(1))),
+                stop_rx.clone(),
+            ));
+            resolver
+        }
+        CertMode::SelfSigned => {
+            let pair = tls::self_signed(&tls::LOCAL_NAMES)?;
+            let path = write_local_ca(&pair.cert_pem)?;
+            let key = tls::load_certified_key(pair.cert_pem.as_bytes(), pair.key_pem.as_bytes())?;
+            tracing::info!(
+                ca = %path.display(),
+                "self-signed certificate for localhost; try: curl --cacert {} -H 'Content-Type: application/json' --data @tests/data/reviews/pod-create-nginx-app.json https://localhost:{}/mutate",
+                path.display(),
+                args.listen.port()
+            );
+            Arc::new(CertResolver::new(key))
+        }
+        CertMode::SelfManaged => {
+            let Some(client) = client.clone() else {
+                return Err(ServeError::SelfManaged(
+                    "needs cluster access (drop --no-cluster)".into(),
+                ));
+            };
+            let key = crate::certs_self_managed::ensure(
+                client,
+                &crate::certs_self_managed::SelfManagedConfig {
+                    namespace: args.namespace.clone().ok_or_else(|| {
+                        ServeError::SelfManaged("needs --namespace".into())
+                    })?,
+                    secret_name: args.tls_secret_name.clone(),
+                    service_name: args.service_name.clone(),
+                    webhook_configuration_name: args.webhook_configuration_name.clone(),
+                },
+            )
+            .await
+            .map_err(|err| ServeError::SelfManaged(err.to_string()))?;
+            Arc::new(CertResolver::new(key))
+        }
+    };
+
+    let reviewer = Reviewer {
+        settings,
+        own_namespace: args.namespace.clone().filter(|ns| !ns.is_empty()),
+        kube_version,
+        namespaces,
+    };
+    let options = ServerOptions {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        body_limit: args.max_body_bytes,
+        shutdown_delay: args.shutdown_delay(),
+        ..ServerOptions::default()
+    };
+    let state = AppState {
+        reviewer: Arc::new(reviewer),
+        metrics: Arc::clone(&metrics),
+        body_limit: options.body_limit,
+        body_timeout: options.body_timeout,
+    };
+    let tls_config = Arc::new(tls::server_config(resolver)?);
+    let bound = bind(options, state, tls_config).await?;
+    let handle = bound.shutdown_handle();
+    let signals = tokio::spawn(shutdown_on_signal(handle)?);
+    let running = bound.serve();
+    running.wait().await;
+    signals.abort();
+    stop_tx.send_replace(true);
+    Ok(())
+}
+
+/// Installs the handlers now (so a signal right after start is not lost) and returns the
+/// future that triggers the shutdown on the first SIGTERM or SIGINT.
+fn shutdown_on_signal(
+    handle: ShutdownHandle,
+) -> Result<impl Future<Output = ()> + Send + 'static, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+        handle.trigger();
+    })
+}
+
+/// Writes the self-signed certificate where a client can point `--cacert` at it.
+fn write_local_ca(cert_pem: &str) -> Result<PathBuf, ServeError> {
+    let dir = std::env::temp_dir().join(format!("drain-webhook-{}", std::process::id()));
+    let path = dir.join("ca.crt");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, cert_pem))
+        .map_err(|source| ServeError::WriteCert {
+            path: path.clone(),
+            source,
+        })?;
+    Ok(path)
+}
