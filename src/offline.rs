@@ -1,0 +1,366 @@
+//! `drain-webhook inject` and `explain`: the planning engine on manifests, without a cluster.
+//! Pods and the pod templates of workloads are planned; every other document passes through.
+
+use std::fmt::{self, Write as _};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::mutate::{MutateError, Mutation, PodContext, mutate_pod};
+use crate::plan::{Action, ContainerPlan, Plan};
+
+/// Where each workload kind keeps its pod template.
+fn template_pointer(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Pod" => Some(""),
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "Job"
+        | "ReplicationController"
+        | "PodTemplate" => Some(if kind == "PodTemplate" {
+            "/template"
+        } else {
+            "/spec/template"
+        }),
+        "CronJob" => Some("/spec/jobTemplate/spec/template"),
+        _ => None,
+    }
+}
+
+/// One line naming the document and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum OfflineError {
+    #[error("cannot read the input: {0}")]
+    Parse(String),
+    #[error("{object}: {message}")]
+    Object { object: String, message: String },
+    #[error("cannot write the output: {0}")]
+    Output(String),
+}
+
+/// The mutated documents and the warnings the planner gave on the way.
+#[derive(Debug)]
+pub struct Injected {
+    pub yaml: String,
+    /// `"Deployment web: container ..."`, one per warning.
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Display for Injected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.yaml)
+    }
+}
+
+/// Mutates every Pod and pod template in `input` (multi-document YAML, or JSON) and prints
+/// the result as YAML; other documents are passed through unchanged.
+pub fn inject(input: &str, ctx: &PodContext<'_>) -> Result<Injected, OfflineError> {
+    let mut documents = parse_documents(input)?;
+    let mut warnings = Vec::new();
+    for document in &mut documents {
+        for_each_template(document, &mut |object, template| {
+            let mutation = plan_template(object, template, ctx)?;
+            warnings.extend(mutation.warnings.iter().map(|w| format!("{object}: {w}")));
+            json_patch::patch(template, &mutation.patch.0).map_err(|e| OfflineError::Object {
+                object: object.to_owned(),
+                message: format!("internal error: the patch does not apply: {e}"),
+            })
+        })?;
+    }
+    let yaml = serde_saphyr::to_string_multiple(&documents)
+        .map_err(|e| OfflineError::Output(e.to_string()))?;
+    Ok(Injected { yaml, warnings })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExplainFormat {
+    Text,
+    Json,
+}
+
+#[derive(Serialize)]
+struct Explained<'a> {
+    object: &'a str,
+    plan: &'a Plan,
+}
+
+/// The shutdown timeline of every Pod and pod template in `input`.
+pub fn explain(
+    input: &str,
+    ctx: &PodContext<'_>,
+    format: ExplainFormat,
+) -> Result<String, OfflineError> {
+    let mut documents = parse_documents(input)?;
+    let mut plans: Vec<(String, Plan)> = Vec::new();
+    for document in &mut documents {
+        for_each_template(document, &mut |object, template| {
+            let mutation = plan_template(object, template, ctx)?;
+            plans.push((object.to_owned(), mutation.plan));
+            Ok(())
+        })?;
+    }
+    match format {
+        ExplainFormat::Json => {
+            let explained: Vec<Explained<'_>> = plans
+                .iter()
+                .map(|(object, plan)| Explained { object, plan })
+                .collect();
+            let mut text = serde_json::to_string_pretty(&explained)
+                .map_err(|e| OfflineError::Output(e.to_string()))?;
+            text.push('\n');
+            Ok(text)
+        }
+        ExplainFormat::Text => {
+            let mut out = String::new();
+            for (object, plan) in &plans {
+                render_timeline(&mut out, object, plan);
+            }
+            if plans.is_empty() {
+                out.push_str("no Pod or pod template in the input\n");
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn plan_template(
+    object: &str,
+    template: &Value,
+    ctx: &PodContext<'_>,
+) -> Result<Mutation, OfflineError> {
+    mutate_pod(template, ctx).map_err(|err| OfflineError::Object {
+        object: object.to_owned(),
+        message: match err {
+            MutateError::Denied(denial) => denial.to_string(),
+            MutateError::Internal(message) => message,
+        },
+    })
+}
+
+/// Calls `f(object name, pod template)` for each pod or pod template in `document`
+/// (recursing into `kind: List`).
+fn for_each_template(
+    document: &mut Value,
+    f: &mut dyn FnMut(&str, &mut Value) -> Result<(), OfflineError>,
+) -> Result<(), OfflineError> {
+    let kind = document
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind == "List" || kind.ends_with("List") {
+        if let Some(items) = document.get_mut("items").and_then(Value::as_array_mut) {
+            for item in items {
+                for_each_template(item, f)?;
+            }
+        }
+        return Ok(());
+    }
+    let Some(pointer) = template_pointer(&kind) else {
+        return Ok(());
+    };
+    let name = describe(document, &kind);
+    let Some(template) = document.pointer_mut(pointer) else {
+        return Err(OfflineError::Object {
+            object: name,
+            message: format!("has no pod template at {pointer}"),
+        });
+    };
+    if !template.is_object() {
+        return Err(OfflineError::Object {
+            object: name,
+            message: format!("{pointer} is not an object"),
+        });
+    }
+    f(&name, template)
+}
+
+/// `Deployment shop/web`, `Pod web`.
+fn describe(document: &Value, kind: &str) -> String {
+    let meta = document.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name").or_else(|| m.get("generateName")))
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed)");
+    match meta
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+    {
+        Some(namespace) => format!("{kind} {namespace}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+fn parse_documents(input: &str) -> Result<Vec<Value>, OfflineError> {
+    let trimmed = input.trim_start();
+    let documents: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        let mut documents = Vec::new();
+        for item in serde_json::Deserializer::from_str(input).into_iter::<Value>() {
+            match item.map_err(|e| OfflineError::Parse(format!("invalid JSON: {e}")))? {
+                Value::Array(items) => documents.extend(items),
+                other => documents.push(other),
+            }
+        }
+        documents
+    } else {
+        serde_saphyr::from_multiple::<Value>(input).map_err(|e| {
+            OfflineError::Parse(format!("invalid YAML: {}", one_line(&e.to_string())))
+        })?
+    };
+    Ok(documents.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+const BAR_WIDTH: usize = 48;
+
+/// A bar per container from T0 to SIGKILL: `=` serving through the preStop delay, `|` the
+/// SIGTERM (or graceful signal), `-` the shutdown budget, `X` SIGKILL.
+fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
+    let grace = u32::try_from(plan.grace_after.max(0)).unwrap_or(u32::MAX);
+    let before = plan
+        .grace_before
+        .map(|g| format!("{g}s"))
+        .unwrap_or_else(|| "unset (30s)".into());
+    let _ = writeln!(out, "{object}");
+    let _ = writeln!(
+        out,
+        "  outcome {}{}; grace {before} -> {}s; D={}s S={}s B={}s; kubernetes {}",
+        serde_json::to_value(plan.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        plan.reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        plan.grace_after,
+        plan.delay,
+        plan.stagger,
+        plan.shutdown_budget,
+        plan.kube_version.as_deref().unwrap_or("unknown"),
+    );
+    let name_width = plan
+        .containers
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, 24);
+    let _ = writeln!(
+        out,
+        "  {:name_width$}  {:20}  {}",
+        "",
+        "",
+        axis(grace),
+        name_width = name_width
+    );
+    for c in &plan.containers {
+        let label = format!("{} {}", c.role, describe_action(c));
+        let bar = match c.sigterm_at {
+            Some(at) if grace > 0 => bar(at, grace),
+            _ => " ".repeat(BAR_WIDTH + 1),
+        };
+        let _ = writeln!(
+            out,
+            "  {:name_width$}  {:20}  {bar}  {}",
+            truncate(&c.name, name_width),
+            truncate(&label, 20),
+            details(c),
+            name_width = name_width
+        );
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
+    let _ = writeln!(
+        out,
+        "  legend: = serving through the preStop delay  | SIGTERM  - shutdown budget  X SIGKILL at {grace}s\n"
+    );
+}
+
+fn describe_action(c: &ContainerPlan) -> String {
+    match (c.action, c.hook) {
+        (Action::Planned, Some(hook)) => hook.to_string(),
+        (Action::AlreadyPlanned, _) => "done".into(),
+        _ => "as-is".into(),
+    }
+}
+
+fn details(c: &ContainerPlan) -> String {
+    let mut parts = Vec::new();
+    if let Some(pre_stop) = c.pre_stop_seconds
+        && c.action != Action::Untouched
+    {
+        parts.push(format!("preStop {pre_stop}s"));
+    }
+    if let Some(at) = c.sigterm_at {
+        let what = c.signal.unwrap_or("SIGTERM");
+        parts.push(format!("{what} at {at}s"));
+    }
+    if let Some(left) = c.budget_after_sigterm {
+        parts.push(format!("{left}s to stop"));
+    }
+    if !c.wait_idle.is_empty() {
+        parts.push(format!("waits for idle ports {:?}", c.wait_idle));
+    }
+    if !c.notify.is_empty() {
+        parts.push(format!("notifies {}", c.notify.join(",")));
+    }
+    if let Some(chained) = &c.chained {
+        parts.push(format!("then runs its own hook ({chained:?})"));
+    }
+    if c.role == crate::plan::Role::NativeSidecar {
+        parts.push("stopped after the regular containers".into());
+    }
+    if let Some(note) = &c.note {
+        parts.push(note.clone());
+    }
+    parts.join(", ")
+}
+
+fn column(seconds: u32, grace: u32) -> usize {
+    let scaled = u64::from(seconds.min(grace)) * BAR_WIDTH as u64 / u64::from(grace.max(1));
+    usize::try_from(scaled).unwrap_or(BAR_WIDTH)
+}
+
+fn bar(sigterm_at: u32, grace: u32) -> String {
+    let term = column(sigterm_at, grace);
+    let mut bar = String::with_capacity(BAR_WIDTH + 1);
+    for i in 0..=BAR_WIDTH {
+        bar.push(if i == BAR_WIDTH {
+            'X'
+        } else if i == term {
+            '|'
+        } else if i < term {
+            '='
+        } else {
+            '-'
+        });
+    }
+    bar
+}
+
+/// `0s` under the start of the bars and `<grace>s` under the end.
+fn axis(grace: u32) -> String {
+    let end = format!("{grace}s");
+    let mut axis = String::from("0s");
+    let width = (BAR_WIDTH + 1).saturating_sub(axis.len() + end.len() - 1);
+    axis.push_str(&" ".repeat(width));
+    axis.push_str(&end);
+    axis
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}

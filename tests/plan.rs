@@ -1,0 +1,466 @@
+//! The planning engine on fixture pods: every role and every "decided on purpose" case of
+//! DESIGN.md section 2, checked the way the API server would see the result.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
+use drain_webhook::plan::{Action, HookKind, Outcome, Role};
+use drain_webhook::settings::{HookMode, Settings};
+use rstest::rstest;
+use serde_json::Value;
+
+fn mutate_fixture(name: &str, kube: &str) -> (Value, drain_webhook::mutate::Mutation) {
+    let pod = fixture(&format!("pods/{name}"));
+    let mutation = mutate(&pod, &Settings::default(), version(kube));
+    (pod, mutation)
+}
+
+/// Applies, validates and checks idempotence; returns the typed result.
+fn apply_checked(
+    original: &Value,
+    mutation: &drain_webhook::mutate::Mutation,
+) -> k8s_openapi::api::core::v1::Pod {
+    let (patched, pod) = apply(original, mutation);
+    if let Err(errors) = validate(&pod) {
+        panic!("API server validation would reject the pod: {errors:#?}");
+    }
+    let again = mutate(&patched, &Settings::default(), None);
+    assert!(
+        again.patch.0.is_empty(),
+        "a second run must change nothing, got {:#?}",
+        again.patch
+    );
+    pod
+}
+
+#[test]
+fn seed_case_nginx_then_app() {
+    let (original, mutation) = mutate_fixture("seed-nginx-app.yaml", "1.34");
+    let plan = &mutation.plan;
+    assert_eq!(plan.outcome, Outcome::Mutate);
+    assert_eq!(
+        (plan.delay, plan.stagger, plan.shutdown_budget),
+        (10, 5, 30)
+    );
+    assert_eq!(plan.grace_after, 45);
+    let nginx = &plan.containers[0];
+    assert_eq!(
+        (nginx.role, nginx.pre_stop_seconds),
+        (Role::Proxy, Some(10))
+    );
+    // nginx needs the helper to receive SIGQUIT, its graceful stop.
+    assert_eq!(nginx.hook, Some(HookKind::Helper));
+    assert_eq!(nginx.signal, Some("SIGQUIT"));
+    let app = &plan.containers[1];
+    assert_eq!((app.role, app.pre_stop_seconds), (Role::App, Some(15)));
+    assert_eq!(app.hook, Some(HookKind::Sleep));
+    assert_eq!(app.budget_after_sigterm, Some(30));
+
+    let pod = apply_checked(&original, &mutation);
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.termination_grace_period_seconds, Some(45));
+    assert_eq!(hook_delay(pre_stop(&pod, "nginx").unwrap()), Some(10));
+    assert_eq!(hook_delay(pre_stop(&pod, "application").unwrap()), Some(15));
+    assert_eq!(
+        pre_stop(&pod, "application")
+            .unwrap()
+            .sleep
+            .as_ref()
+            .map(|s| s.seconds),
+        Some(15)
+    );
+    let nginx_args = helper_args(pre_stop(&pod, "nginx").unwrap());
+    assert_eq!(
+        &nginx_args[..4],
+        ["/.drain/drain-helper", "prestop", "--delay", "10s"]
+    );
+    assert!(nginx_args.windows(2).any(|w| w == ["--signal", "SIGQUIT"]));
+    // The helper arrives through an init container placed first, restricted-compliant.
+    let init = &spec.init_containers.as_ref().unwrap()[0];
+    assert_eq!(init.name, "drain-helper");
+    assert_eq!(
+        init.command.as_deref().unwrap(),
+        ["/drain-helper", "install", "/.drain"]
+    );
+    assert!(
+        restricted_violations(init, None).is_empty(),
+        "{:?}",
+        restricted_violations(init, None)
+    );
+    let resources = init.resources.as_ref().unwrap();
+    assert!(resources.requests.is_some() && resources.limits.is_some());
+    let mount = &container(&pod, "nginx").volume_mounts.as_ref().unwrap()[0];
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.read_only),
+        ("/.drain", Some(true))
+    );
+    // The app needs no helper: no mount there.
+    assert!(container(&pod, "application").volume_mounts.is_none());
+    // The status annotation records the plan.
+    let status = &pod.metadata.annotations.as_ref().unwrap()["drain.io/status"];
+    assert!(
+        status.contains("\"application\":\"app:sleep:15\""),
+        "{status}"
+    );
+}
+
+#[test]
+fn seed_case_with_sleep_mode_uses_no_helper() {
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let settings = Settings {
+        hook_mode: HookMode::Sleep,
+        ..Settings::default()
+    };
+    let mutation = mutate(&original, &settings, version("1.34"));
+    assert!(mutation.plan.helper.is_none());
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("graceful stop signal"))
+    );
+    let (_, pod) = apply(&original, &mutation);
+    validate(&pod).unwrap();
+    assert_eq!(
+        pre_stop(&pod, "nginx")
+            .unwrap()
+            .sleep
+            .as_ref()
+            .unwrap()
+            .seconds,
+        10
+    );
+    assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(45));
+}
+
+#[rstest]
+#[case::unknown_version(None, HookKind::Helper)]
+#[case::old_cluster(Some("1.29"), HookKind::Helper)]
+#[case::sleep_available(Some("1.30"), HookKind::Sleep)]
+fn auto_picks_the_helper_when_sleep_is_not_known_to_exist(
+    #[case] kube: Option<&str>,
+    #[case] expected: HookKind,
+) {
+    let original = fixture("pods/single-app.yaml");
+    let mutation = mutate(&original, &Settings::default(), kube.and_then(version));
+    let api = &mutation.plan.containers[0];
+    assert_eq!(api.hook, Some(expected));
+    // The pod's own 60 s grace is the budget B: 10 s delay + 60 s.
+    assert_eq!(mutation.plan.grace_after, 70);
+    apply_checked(&original, &mutation);
+}
+
+#[test]
+fn existing_hooks_are_chained_or_kept() {
+    let (original, mutation) = mutate_fixture("existing-hooks.yaml", "1.34");
+    let plan = &mutation.plan;
+    let by_name = |n: &str| plan.containers.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(by_name("exec-app").hook, Some(HookKind::Helper));
+    assert_eq!(by_name("http-app").hook, Some(HookKind::Helper));
+    // A user's native sleep of 5 s adds to the 10 s delay, no helper needed.
+    assert_eq!(by_name("sleepy").hook, Some(HookKind::Sleep));
+    assert_eq!(by_name("sleepy").pre_stop_seconds, Some(15));
+    // tcpSocket cannot be chained: left as it is, with a warning.
+    assert_eq!(by_name("tcp-app").action, Action::Untouched);
+    assert!(mutation.warnings.iter().any(|w| w.contains("tcp-app")));
+
+    let pod = apply_checked(&original, &mutation);
+    let exec = helper_args(pre_stop(&pod, "exec-app").unwrap());
+    let tail = exec.iter().position(|w| w == "--then-exec").unwrap();
+    assert_eq!(
+        exec[tail..],
+        [
+            "--then-exec",
+            "--",
+            "/bin/sh",
+            "-c",
+            "curl -X POST localhost:8080/quiesce"
+        ]
+    );
+    let http = helper_args(pre_stop(&pod, "http-app").unwrap());
+    assert!(
+        http.windows(2)
+            .any(|w| w == ["--then-http-get", "http://127.0.0.1:9000/shutdown"])
+    );
+    assert_eq!(
+        pre_stop(&pod, "tcp-app")
+            .unwrap()
+            .tcp_socket
+            .as_ref()
+            .unwrap()
+            .port,
+        k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(7000)
+    );
+    assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(45));
+}
+
+#[test]
+fn existing_exec_hook_is_kept_when_mode_is_sleep() {
+    let original = fixture("pods/existing-hooks.yaml");
+    let settings = Settings {
+        hook_mode: HookMode::Sleep,
+        ..Settings::default()
+    };
+    let mutation = mutate(&original, &settings, version("1.34"));
+    let exec = mutation
+        .plan
+        .containers
+        .iter()
+        .find(|c| c.name == "exec-app")
+        .unwrap();
+    assert_eq!(exec.action, Action::Untouched);
+    let (_, pod) = apply(&original, &mutation);
+    validate(&pod).unwrap();
+    assert_eq!(
+        helper_args(pre_stop(&pod, "exec-app").unwrap())[0],
+        "/bin/sh",
+        "the user's hook is never dropped"
+    );
+}
+
+#[test]
+fn native_sidecar_mesh_and_excluded_containers_are_untouched() {
+    let (original, mutation) = mutate_fixture("native-sidecar-mesh.yaml", "1.34");
+    let plan = &mutation.plan;
+    let role = |n: &str| {
+        let c = plan.containers.iter().find(|c| c.name == n).unwrap();
+        (c.role, c.action)
+    };
+    assert_eq!(role("app"), (Role::App, Action::Planned));
+    assert_eq!(role("istio-proxy"), (Role::MeshProxy, Action::Untouched));
+    assert_eq!(role("metrics"), (Role::Excluded, Action::Untouched));
+    assert_eq!(role("edge"), (Role::NativeSidecar, Action::Untouched));
+    assert!(plan.containers.iter().all(|c| c.name != "migrate"));
+    // The native sidecar proxy is not a front proxy for the stagger, and we say so.
+    assert!(!plan.has_front_proxy);
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"edge\"") && w.contains("native sidecar"))
+    );
+    let pod = apply_checked(&original, &mutation);
+    assert!(pre_stop(&pod, "istio-proxy").is_none());
+    assert!(pre_stop(&pod, "metrics").is_none());
+    assert!(pre_stop(&pod, "edge").is_none());
+    assert_eq!(hook_delay(pre_stop(&pod, "app").unwrap()), Some(10));
+}
+
+#[rstest]
+#[case::new_cluster(Some("1.34"), true)]
+#[case::old_cluster(Some("1.29"), false)]
+#[case::unknown(None, false)]
+fn windows_pods_get_native_sleep_only(#[case] kube: Option<&str>, #[case] mutated: bool) {
+    let original = fixture("pods/windows.yaml");
+    let mutation = mutate(&original, &Settings::default(), kube.and_then(version));
+    assert!(
+        mutation.plan.helper.is_none(),
+        "drain-helper never goes into Windows pods"
+    );
+    if mutated {
+        let (_, pod) = apply(&original, &mutation);
+        validate(&pod).unwrap();
+        assert_eq!(
+            pre_stop(&pod, "iis")
+                .unwrap()
+                .sleep
+                .as_ref()
+                .unwrap()
+                .seconds,
+            10
+        );
+    } else {
+        assert!(mutation.patch.0.is_empty());
+        assert!(mutation.warnings.iter().any(|w| w.contains("Windows")));
+    }
+}
+
+#[test]
+fn grace_zero_is_an_explicit_request_for_immediate_kill() {
+    let (_, mutation) = mutate_fixture("grace-zero.yaml", "1.34");
+    assert_eq!(mutation.plan.outcome, Outcome::Skipped);
+    assert!(mutation.patch.0.is_empty());
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("immediate kill"))
+    );
+}
+
+#[test]
+fn opted_out_pods_are_untouched_even_with_bad_annotations() {
+    let (_, mutation) = mutate_fixture("opted-out.yaml", "1.34");
+    assert_eq!(mutation.plan.outcome, Outcome::Skipped);
+    assert!(mutation.patch.0.is_empty());
+}
+
+#[test]
+fn names_we_add_never_collide() {
+    let (original, mutation) = mutate_fixture("name-collision.yaml", "1.34");
+    let helper = mutation.plan.helper.clone().unwrap();
+    assert_eq!(helper.init_container, "drain-helper-2");
+    assert_eq!(helper.volume, "drain-helper-3");
+    let pod = apply_checked(&original, &mutation);
+    let init = pod.spec.as_ref().unwrap().init_containers.as_ref().unwrap();
+    assert_eq!(init[0].name, "drain-helper-2");
+    assert_eq!(
+        init[1].name, "drain-helper",
+        "the user's init container stays"
+    );
+}
+
+#[test]
+fn notify_and_wait_idle_go_through_the_helper() {
+    let (original, mutation) = mutate_fixture("notify-wait-idle.yaml", "1.34");
+    let plan = &mutation.plan;
+    let app = &plan.containers[0];
+    assert_eq!(app.hook, Some(HookKind::Helper));
+    assert_eq!(app.notify, ["http://127.0.0.1:8080/drain"]);
+    assert_eq!(app.wait_idle, [8080]);
+    // Only the container that declares the port waits for it; notify is sent once per pod.
+    let worker = &plan.containers[1];
+    assert!(worker.wait_idle.is_empty() && worker.notify.is_empty());
+    assert_eq!(worker.hook, Some(HookKind::Sleep));
+    // D=5, B=20 (the pod's own grace); waiting for idle may take B more: 5 + 20 + 20.
+    assert_eq!(plan.grace_after, 45);
+    let pod = apply_checked(&original, &mutation);
+    let args = helper_args(pre_stop(&pod, "app").unwrap());
+    assert!(args.windows(2).any(|w| w == ["--wait-idle", "8080"]));
+    assert!(args.windows(2).any(|w| w == ["--max", "45s"]));
+}
+
+#[test]
+fn restricted_pod_with_shared_pid_namespace() {
+    let (original, mutation) = mutate_fixture("restricted-haproxy.yaml", "1.34");
+    let plan = &mutation.plan;
+    assert_eq!(plan.containers[0].role, Role::Proxy);
+    // haproxy would get SIGUSR1, but with a shared PID namespace PID 1 is not haproxy.
+    assert_eq!(plan.containers[0].signal, None);
+    assert!(
+        mutation
+            .warnings
+            .iter()
+            .any(|w| w.contains("shareProcessNamespace"))
+    );
+    assert_eq!(plan.containers[1].pre_stop_seconds, Some(13));
+    let pod = apply_checked(&original, &mutation);
+    let spec = pod.spec.as_ref().unwrap();
+    for c in spec.init_containers.iter().flatten() {
+        assert!(restricted_violations(c, spec.security_context.as_ref()).is_empty());
+    }
+}
+
+#[rstest]
+#[case::unit("bad-annotation.yaml", "drain.io/delay", "\"10 seconds\"")]
+#[case::above_maximum("over-maximum.yaml", "drain.io/shutdown-budget", "above the maximum")]
+fn bad_input_is_denied_with_a_message_naming_the_annotation(
+    #[case] name: &str,
+    #[case] key: &str,
+    #[case] detail: &str,
+) {
+    let pod = fixture(&format!("pods/{name}"));
+    let settings = Settings::default();
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(&pod, &ctx) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(message.contains(key), "{message}");
+            assert!(message.contains(detail), "{message}");
+            assert!(message.contains("for example"), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+#[test]
+fn namespace_annotations_apply_below_pod_annotations() {
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let namespace: BTreeMap<String, String> = [
+        ("drain.io/delay".to_string(), "20s".to_string()),
+        ("drain.io/stagger".to_string(), "1".to_string()),
+    ]
+    .into();
+    let mutation = mutate_with_namespace(
+        &original,
+        &Settings::default(),
+        version("1.34"),
+        Some(&namespace),
+    );
+    assert_eq!(mutation.plan.containers[1].pre_stop_seconds, Some(21));
+    assert_eq!(mutation.plan.grace_after, 51);
+}
+
+#[test]
+fn grace_above_maximum_from_the_pods_own_grace_is_skipped_not_denied() {
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["spec"]["terminationGracePeriodSeconds"] = 3599.into();
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    assert_eq!(mutation.plan.outcome, Outcome::Skipped);
+    assert!(mutation.patch.0.is_empty());
+    assert!(mutation.warnings.iter().any(|w| w.contains("maximum")));
+}
+
+#[test]
+fn reinvocation_plans_containers_added_since() {
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let first = mutate(&original, &Settings::default(), version("1.34"));
+    let (mut patched, _) = apply(&original, &first);
+    // Another webhook adds a regular container after our first run.
+    patched["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "log-shipper", "image": "fluent/fluent-bit:3"}));
+    let second = mutate(&patched, &Settings::default(), version("1.34"));
+    let planned: Vec<&str> = second.plan.planned().map(|c| c.name.as_str()).collect();
+    assert_eq!(planned, ["log-shipper"]);
+    let (after, pod) = apply(&patched, &second);
+    validate(&pod).unwrap();
+    // Behind the front proxy: D + S.
+    assert_eq!(hook_delay(pre_stop(&pod, "log-shipper").unwrap()), Some(15));
+    // Earlier containers unchanged, B still the original 30 s: grace stays 45.
+    assert_eq!(
+        pod.spec.as_ref().unwrap().termination_grace_period_seconds,
+        Some(45)
+    );
+    assert_eq!(
+        after["spec"]["containers"][0],
+        patched["spec"]["containers"][0]
+    );
+    // Only one helper init container.
+    assert_eq!(pod.spec.unwrap().init_containers.unwrap().len(), 1);
+    let third = mutate(&after, &Settings::default(), version("1.34"));
+    assert!(third.patch.0.is_empty());
+}
+
+#[test]
+fn unknown_fields_survive_the_patch() {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    pod["spec"]["futureField"] = serde_json::json!({"x": 1});
+    pod["spec"]["containers"][1]["futureContainerField"] = true.into();
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let (patched, _) = apply(&pod, &mutation);
+    assert_eq!(patched["spec"]["futureField"]["x"], 1);
+    assert_eq!(
+        patched["spec"]["containers"][1]["futureContainerField"],
+        true
+    );
+}
+
+#[test]
+fn proxies_annotation_replaces_image_detection() {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/proxies": "application"});
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let roles: Vec<Role> = mutation.plan.containers.iter().map(|c| c.role).collect();
+    assert_eq!(roles, [Role::App, Role::Proxy]);
+    assert_eq!(mutation.plan.containers[0].pre_stop_seconds, Some(15));
+}
