@@ -99,7 +99,7 @@ files
 {{- if le (int .Values.terminationGracePeriodSeconds) $needed -}}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed server.shutdownDelay (%ds) plus webhook.timeoutSeconds (%ds), or reviews in flight are killed on shutdown" (int .Values.terminationGracePeriodSeconds) $delay (int .Values.webhook.timeoutSeconds)) -}}
 {{- end -}}
-{{- if eq .Values.server.webhookPort .Values.server.adminPort -}}
+{{- if eq (int .Values.server.webhookPort) (int .Values.server.adminPort) -}}
 {{- fail "server.webhookPort and server.adminPort must differ" -}}
 {{- end -}}
 {{- end }}

@@ -1,0 +1,1283 @@
+//! Chart tests: `helm lint` and `helm template` on charts/drain-webhook, every rendered object
+//! checked against its Kubernetes type, the webhook's safety settings, Pod Security
+//! "restricted", least RBAC, values schema, and drift of manifests/drain-webhook.yaml.
+//!
+//! helm comes from `.tools/bin/helm` (`make deps` installs it). Without it these tests fail,
+//! they never skip.
+#![cfg(feature = "webhook")]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, Namespace, PodSpec, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rstest::rstest;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+const RELEASE: &str = "drain-webhook";
+const NAMESPACE: &str = "drain-webhook";
+/// A version with matchConditions; `helm template` would otherwise use its own default.
+const KUBE_VERSION: &str = "1.34.0";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn chart_dir() -> PathBuf {
+    root().join("charts/drain-webhook")
+}
+
+fn helm() -> PathBuf {
+    let helm = root().join(".tools/bin/helm");
+    assert!(
+        helm.is_file(),
+        "{} is missing: run `make deps` (scripts/install-tools.sh) to install helm",
+        helm.display()
+    );
+    helm
+}
+
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(program: &Path, args: &[&str]) -> Output {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; run `make deps`", program.display()));
+    Output {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `helm template` with the fixed release, namespace and kube version plus `extra` arguments
+/// (later `--kube-version` arguments win).
+fn template(extra: &[&str]) -> Output {
+    let chart = chart_dir();
+    let mut args = vec![
+        "template",
+        RELEASE,
+        chart.to_str().unwrap(),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+    ];
+    args.extend_from_slice(extra);
+    run(&helm(), &args)
+}
+
+/// Renders and parses every document; panics with helm's message if rendering fails.
+fn render(extra: &[&str]) -> Vec<Value> {
+    let out = template(extra);
+    assert!(out.ok, "helm template {extra:?} failed:\n{}", out.stderr);
+    parse(&out.stdout)
+}
+
+fn parse(text: &str) -> Vec<Value> {
+    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+        .unwrap_or_else(|e| panic!("rendered YAML does not parse: {e}"));
+    for doc in &docs {
+        assert!(
+            doc.get("kind").and_then(Value::as_str).is_some(),
+            "document without kind: {doc}"
+        );
+    }
+    docs
+}
+
+fn set(pairs: &[&'static str]) -> Vec<&'static str> {
+    pairs.iter().flat_map(|pair| ["--set", *pair]).collect()
+}
+
+// --- Lookups -------------------------------------------------------------------------------
+
+fn kind(doc: &Value) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+fn all_of_kind<'a>(docs: &'a [Value], wanted: &str) -> Vec<&'a Value> {
+    docs.iter().filter(|d| kind(d) == wanted).collect()
+}
+
+fn typed<T: DeserializeOwned>(docs: &[Value], wanted: &str) -> T {
+    let found = all_of_kind(docs, wanted);
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one {wanted}, got {}",
+        found.len()
+    );
+    serde_json::from_value(found[0].clone())
+        .unwrap_or_else(|e| panic!("{wanted} does not deserialize: {e}"))
+}
+
+fn webhook(docs: &[Value]) -> (MutatingWebhookConfiguration, MutatingWebhook) {
+    let config: MutatingWebhookConfiguration = typed(docs, "MutatingWebhookConfiguration");
+    let webhooks = config.webhooks.clone().unwrap_or_default();
+    assert_eq!(webhooks.len(), 1, "one webhook expected");
+    (config, webhooks[0].clone())
+}
+
+fn pod_spec(docs: &[Value]) -> PodSpec {
+    let deployment: Deployment = typed(docs, "Deployment");
+    deployment.spec.unwrap().template.spec.unwrap()
+}
+
+fn server_container(docs: &[Value]) -> Container {
+    let spec = pod_spec(docs);
+    assert_eq!(spec.containers.len(), 1, "one container expected");
+    spec.containers[0].clone()
+}
+
+fn env(container: &Container, name: &str) -> Option<EnvVar> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == name)
+        .cloned()
+}
+
+fn env_value(container: &Container, name: &str) -> Option<String> {
+    env(container, name).and_then(|e| e.value)
+}
+
+// --- Round trip through the typed objects ---------------------------------------------------
+
+/// Removes what a typed round trip cannot keep: nulls, empty maps and empty lists.
+fn normalize(value: &Value) -> Option<Value> {
+    match value {
+        Value::Null => None,
+        Value::Object(map) => {
+            let map: serde_json::Map<String, Value> = map
+                .iter()
+                .filter_map(|(k, v)| normalize(v).map(|v| (k.clone(), v)))
+                .collect();
+            (!map.is_empty()).then_some(Value::Object(map))
+        }
+        Value::Array(items) => {
+            let items: Vec<Value> = items.iter().filter_map(normalize).collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+        other => Some(other.clone()),
+    }
+}
+
+/// Paths where `rendered` and `typed` differ: a field the type does not know vanishes.
+fn differences(path: &str, rendered: Option<&Value>, typed: Option<&Value>, out: &mut Vec<String>) {
+    match (rendered, typed) {
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                differences(&format!("{path}.{key}"), a.get(key), b.get(key), out);
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{i}]"), Some(x), Some(y), out);
+            }
+        }
+        (Some(a), None) => out.push(format!("{path}: unknown field (rendered {a})")),
+        (None, Some(b)) => out.push(format!("{path}: appeared in the round trip ({b})")),
+        (a, b) if a != b => out.push(format!("{path}: rendered {a:?}, typed {b:?}")),
+        _ => {}
+    }
+}
+
+fn round_trip<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<(), String> {
+    let object: T = serde_json::from_value(doc.clone()).map_err(|e| e.to_string())?;
+    let back = serde_json::to_value(&object).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    differences(
+        "",
+        normalize(doc).as_ref(),
+        normalize(&back).as_ref(),
+        &mut out,
+    );
+    if out.is_empty() {
+        Ok(())
+    } else {
+        Err(out.join("\n  "))
+    }
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// cert-manager and prometheus-operator kinds have no k8s-openapi type: check the fields
+/// the chart sets by hand, and that nothing else is there.
+fn check_structurally(doc: &Value) -> Result<(), String> {
+    let spec = &doc["spec"];
+    let allowed: &[&str] = match (doc["apiVersion"].as_str(), kind(doc)) {
+        (Some("cert-manager.io/v1"), "Issuer") => &["selfSigned", "ca"],
+        (Some("cert-manager.io/v1"), "Certificate") => &[
+            "isCA",
+            "commonName",
+            "secretName",
+            "duration",
+            "renewBefore",
+            "dnsNames",
+            "usages",
+            "privateKey",
+            "issuerRef",
+        ],
+        (Some("monitoring.coreos.com/v1"), "ServiceMonitor") => {
+            &["selector", "namespaceSelector", "endpoints"]
+        }
+        (api, other) => return Err(format!("unexpected kind {other} ({api:?})")),
+    };
+    let fields = spec.as_object().ok_or("spec is not a map")?;
+    for key in fields.keys() {
+        if !allowed.contains(&key.as_str()) {
+            return Err(format!("{}: unknown spec field {key}", kind(doc)));
+        }
+    }
+    let metadata = doc["metadata"].as_object().ok_or("metadata is not a map")?;
+    for key in metadata.keys() {
+        if !["name", "namespace", "labels", "annotations"].contains(&key.as_str()) {
+            return Err(format!("{}: unknown metadata field {key}", kind(doc)));
+        }
+    }
+    if doc["metadata"]["namespace"] != NAMESPACE {
+        return Err(format!("{} not in the release namespace", kind(doc)));
+    }
+    if kind(doc) == "Certificate" {
+        let issuer = &spec["issuerRef"];
+        if issuer["kind"] != "Issuer" || issuer["group"] != "cert-manager.io" {
+            return Err(format!("Certificate issuerRef {issuer}"));
+        }
+        if spec["secretName"].as_str().is_none_or(str::is_empty) {
+            return Err("Certificate without secretName".into());
+        }
+    }
+    Ok(())
+}
+
+fn check_object(doc: &Value) -> Result<(), String> {
+    match kind(doc) {
+        "Deployment" => round_trip::<Deployment>(doc),
+        "Service" => round_trip::<Service>(doc),
+        "ServiceAccount" => round_trip::<ServiceAccount>(doc),
+        "ClusterRole" => round_trip::<ClusterRole>(doc),
+        "ClusterRoleBinding" => round_trip::<ClusterRoleBinding>(doc),
+        "Role" => round_trip::<Role>(doc),
+        "RoleBinding" => round_trip::<RoleBinding>(doc),
+        "MutatingWebhookConfiguration" => round_trip::<MutatingWebhookConfiguration>(doc),
+        "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(doc),
+        "NetworkPolicy" => round_trip::<NetworkPolicy>(doc),
+        "Secret" => round_trip::<Secret>(doc),
+        "Namespace" => round_trip::<Namespace>(doc),
+        _ => check_structurally(doc),
+    }
+}
+
+fn check_all(docs: &[Value]) {
+    let errors: Vec<String> = docs
+        .iter()
+        .filter_map(|doc| {
+            check_object(doc).err().map(|e| {
+                let name = doc["metadata"]["name"].as_str().unwrap_or("?");
+                format!("{} {name}:\n  {e}", kind(doc))
+            })
+        })
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+}
+
+// --- The values combinations every check runs on -------------------------------------------
+
+const DEFAULTS: &[&str] = &[];
+const CERT_MANAGER: &[&str] = &["certificates.mode=cert-manager"];
+const SELF_MANAGED: &[&str] = &["certificates.mode=self-managed"];
+const MONITORING: &[&str] = &[
+    "metrics.serviceMonitor.enabled=true",
+    "metrics.serviceMonitor.labels.release=prometheus",
+];
+const NETWORK_POLICY: &[&str] = &["networkPolicy.enabled=true"];
+const FAIL_CLOSED: &[&str] = &["webhook.failurePolicy=Fail"];
+const HELPER: &[&str] = &["settings.hookMode=helper", "settings.kubeVersion=1.29"];
+
+// --- Tests ----------------------------------------------------------------------------------
+
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::chart_certificates(&["certificates.mode=chart"])]
+#[case::cert_manager(CERT_MANAGER)]
+#[case::self_managed(SELF_MANAGED)]
+#[case::everything_on(&["metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"])]
+fn helm_lint_strict_is_clean(#[case] values: &[&'static str]) {
+    let chart = chart_dir();
+    let mut args = vec!["lint", "--strict", chart.to_str().unwrap()];
+    args.extend(set(values));
+    let out = run(&helm(), &args);
+    assert!(
+        out.ok,
+        "helm lint --strict {values:?} failed:\n{}{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        !out.stdout.contains("[WARNING]") && !out.stdout.contains("[ERROR]"),
+        "helm lint {values:?} reported problems:\n{}",
+        out.stdout
+    );
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::cert_manager(CERT_MANAGER)]
+#[case::self_managed(SELF_MANAGED)]
+#[case::monitoring(MONITORING)]
+#[case::network_policy(NETWORK_POLICY)]
+#[case::fail_closed(FAIL_CLOSED)]
+#[case::helper_hooks(HELPER)]
+#[case::one_replica(&["replicaCount=1"])]
+#[case::everything_overridden(&[
+    "settings.delay=1m30s", "settings.stagger=500ms", "settings.shutdownBudget=45",
+    "settings.maxGrace=2h", "settings.proxyImages={nginx,my-proxy}",
+    "settings.helper.image.tag=9.9.9", "settings.helper.runAsUser=1000",
+    "server.logFormat=text", "server.logLevel=debug", "server.bindAddress=[::]",
+    "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "webhook.objectSelector.matchLabels.tier=web", "webhook.extraExcludedNamespaces={istio-system}",
+    "podAnnotations.team=platform", "nodeSelector.kubernetes\\.io/os=linux",
+])]
+fn every_rendered_object_matches_its_type(#[case] values: &[&'static str]) {
+    let docs = render(&set(values));
+    assert!(docs.len() >= 6, "too few objects: {}", docs.len());
+    check_all(&docs);
+}
+
+#[rstest]
+fn old_kubernetes_renders_without_match_conditions() {
+    let mut args = vec!["--kube-version", "1.27.0"];
+    args.extend(set(DEFAULTS));
+    let docs = render(&args);
+    check_all(&docs);
+    let (_, hook) = webhook(&docs);
+    assert_eq!(
+        hook.match_conditions, None,
+        "matchConditions need Kubernetes 1.28"
+    );
+}
+
+#[rstest]
+#[case::v1_27("1.27.9", false)]
+#[case::v1_28("1.28.0", true)]
+#[case::v1_34("1.34.2", true)]
+fn match_conditions_follow_the_cluster_version(#[case] version: &str, #[case] present: bool) {
+    let docs = render(&["--kube-version", version]);
+    let (_, hook) = webhook(&docs);
+    assert_eq!(hook.match_conditions.is_some(), present, "kube {version}");
+    if present {
+        let conditions = hook.match_conditions.unwrap();
+        assert_eq!(conditions.len(), 1);
+        let expression = &conditions[0].expression;
+        assert!(
+            expression.contains("drain.io/inject") && expression.contains("'false'"),
+            "the condition must skip pods annotated drain.io/inject: \"false\": {expression}"
+        );
+    }
+}
+
+#[rstest]
+fn match_conditions_can_be_turned_off() {
+    let docs = render(&set(&["webhook.matchConditions=false"]));
+    assert_eq!(webhook(&docs).1.match_conditions, None);
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::cert_manager(CERT_MANAGER)]
+#[case::self_managed(SELF_MANAGED)]
+fn webhook_configuration_is_safe_by_default(#[case] values: &[&'static str]) {
+    let docs = render(&set(values));
+    let (config, hook) = webhook(&docs);
+    assert_eq!(config.metadata.name.as_deref(), Some(RELEASE));
+
+    assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
+    assert_eq!(hook.side_effects, "None");
+    assert_eq!(hook.admission_review_versions, vec!["v1".to_string()]);
+    assert_eq!(hook.reinvocation_policy.as_deref(), Some("IfNeeded"));
+    let timeout = hook.timeout_seconds.expect("timeoutSeconds must be set");
+    assert!(
+        (1..=10).contains(&timeout),
+        "timeoutSeconds {timeout} is not small"
+    );
+
+    let rules = hook.rules.expect("rules");
+    assert_eq!(rules.len(), 1, "one rule: {rules:?}");
+    let rule = &rules[0];
+    assert_eq!(
+        rule.operations.as_deref(),
+        Some(&["CREATE".to_string()][..])
+    );
+    assert_eq!(rule.api_groups.as_deref(), Some(&[String::new()][..]));
+    assert_eq!(rule.api_versions.as_deref(), Some(&["v1".to_string()][..]));
+    assert_eq!(rule.resources.as_deref(), Some(&["pods".to_string()][..]));
+    assert_eq!(rule.scope.as_deref(), Some("Namespaced"));
+
+    let service = hook.client_config.service.expect("clientConfig.service");
+    assert_eq!(service.name, RELEASE);
+    assert_eq!(service.namespace, NAMESPACE);
+    assert_eq!(service.path.as_deref(), Some("/mutate"));
+    assert_eq!(service.port, Some(443));
+    assert_eq!(hook.client_config.url, None);
+
+    let selector = hook.namespace_selector.expect("namespaceSelector");
+    assert_eq!(
+        selector
+            .match_labels
+            .unwrap_or_default()
+            .get("drain.io/inject")
+            .map(String::as_str),
+        Some("enabled"),
+        "namespaces opt in with drain.io/inject=enabled"
+    );
+    let expressions = selector.match_expressions.unwrap_or_default();
+    let excluded = expressions
+        .iter()
+        .find(|e| e.key == "kubernetes.io/metadata.name" && e.operator == "NotIn")
+        .expect("a NotIn on kubernetes.io/metadata.name");
+    let excluded = excluded.values.clone().unwrap_or_default();
+    for namespace in [NAMESPACE, "kube-system"] {
+        assert!(
+            excluded.iter().any(|n| n == namespace),
+            "{namespace} not excluded: {excluded:?}"
+        );
+    }
+    assert!(
+        hook.match_conditions.is_some(),
+        "matchConditions on {KUBE_VERSION}"
+    );
+    assert_eq!(hook.match_policy.as_deref(), Some("Equivalent"));
+}
+
+#[rstest]
+fn webhook_settings_follow_values() {
+    let docs = render(&set(&[
+        "webhook.failurePolicy=Fail",
+        "webhook.timeoutSeconds=3",
+        "webhook.reinvocationPolicy=Never",
+        "webhook.extraExcludedNamespaces={istio-system,kube-system}",
+    ]));
+    let (_, hook) = webhook(&docs);
+    assert_eq!(hook.failure_policy.as_deref(), Some("Fail"));
+    assert_eq!(hook.timeout_seconds, Some(3));
+    assert_eq!(hook.reinvocation_policy.as_deref(), Some("Never"));
+    let expressions = hook.namespace_selector.unwrap().match_expressions.unwrap();
+    assert_eq!(
+        expressions[0].values.as_deref().unwrap(),
+        &[NAMESPACE, "kube-system", "istio-system"].map(String::from)[..],
+        "release namespace and kube-system stay excluded, without duplicates"
+    );
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::cert_manager(CERT_MANAGER)]
+#[case::self_managed(SELF_MANAGED)]
+#[case::helper_hooks(HELPER)]
+fn deployment_passes_pod_security_restricted(#[case] values: &[&'static str]) {
+    let docs = render(&set(values));
+    let spec = pod_spec(&docs);
+    let pod = spec.security_context.clone().expect("pod securityContext");
+    assert_eq!(pod.run_as_non_root, Some(true));
+    let pod_seccomp = pod.seccomp_profile.expect("pod seccompProfile");
+    assert_eq!(pod_seccomp.type_, "RuntimeDefault");
+    assert!(spec.host_network.is_none() && spec.host_pid.is_none() && spec.host_ipc.is_none());
+    assert_eq!(
+        spec.automount_service_account_token,
+        Some(true),
+        "it needs the API"
+    );
+
+    for container in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        let name = &container.name;
+        let sc = container
+            .security_context
+            .clone()
+            .expect("container securityContext");
+        assert_eq!(sc.allow_privilege_escalation, Some(false), "{name}");
+        assert_eq!(sc.privileged, Some(false), "{name}");
+        assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}");
+        assert_eq!(sc.run_as_non_root, Some(true), "{name}");
+        let user = sc.run_as_user.or(pod.run_as_user).expect("numeric user");
+        assert!(user > 0, "{name} runs as root");
+        let capabilities = sc.capabilities.expect("capabilities");
+        assert_eq!(capabilities.drop, Some(vec!["ALL".to_string()]), "{name}");
+        assert!(
+            capabilities.add.unwrap_or_default().is_empty(),
+            "{name} adds capabilities"
+        );
+        assert_eq!(
+            sc.seccomp_profile.expect("seccompProfile").type_,
+            "RuntimeDefault"
+        );
+        assert!(container.resources.is_some(), "{name} has no resources");
+        assert!(
+            container.lifecycle.is_none(),
+            "no shell in the image, so no preStop"
+        );
+    }
+    for volume in spec.volumes.iter().flatten() {
+        assert!(
+            volume.host_path.is_none(),
+            "hostPath volume {}",
+            volume.name
+        );
+    }
+}
+
+#[rstest]
+fn deployment_runs_two_spread_replicas_kept_by_a_budget() {
+    let docs = render(&[]);
+    let deployment: Deployment = typed(&docs, "Deployment");
+    let spec = deployment.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2));
+    let pod_labels = spec.template.metadata.unwrap().labels.unwrap();
+    let selector = spec.selector.match_labels.unwrap();
+    assert!(selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v)));
+
+    let pod = spec.template.spec.unwrap();
+    let anti = pod
+        .affinity
+        .unwrap()
+        .pod_anti_affinity
+        .expect("podAntiAffinity");
+    let preferred = anti
+        .preferred_during_scheduling_ignored_during_execution
+        .expect("preferred anti-affinity");
+    assert_eq!(
+        preferred[0].pod_affinity_term.topology_key,
+        "kubernetes.io/hostname"
+    );
+    assert!(
+        anti.required_during_scheduling_ignored_during_execution
+            .is_none(),
+        "required anti-affinity would block scheduling on small clusters"
+    );
+
+    let pdb: PodDisruptionBudget = typed(&docs, "PodDisruptionBudget");
+    let pdb = pdb.spec.unwrap();
+    assert_eq!(pdb.min_available, Some(IntOrString::Int(1)));
+    assert_eq!(pdb.selector.unwrap().match_labels.unwrap(), selector);
+
+    let single = render(&set(&["replicaCount=1"]));
+    assert!(
+        all_of_kind(&single, "PodDisruptionBudget").is_empty(),
+        "with one replica a minAvailable 1 budget would block node drains"
+    );
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS, "files", true)]
+#[case::cert_manager(CERT_MANAGER, "files", true)]
+#[case::self_managed(SELF_MANAGED, "self-managed", false)]
+fn deployment_serves_on_the_right_ports_with_probes(
+    #[case] values: &[&'static str],
+    #[case] cert_mode: &str,
+    #[case] mounts_tls: bool,
+) {
+    let docs = render(&set(values));
+    let spec = pod_spec(&docs);
+    let container = server_container(&docs);
+    assert_eq!(
+        container.image.as_deref(),
+        Some("ghcr.io/drain-io/drain-webhook:0.1.0")
+    );
+    assert_eq!(container.args, Some(vec!["serve".to_string()]));
+
+    let ports: Vec<(String, i32)> = container
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| (p.name.clone().unwrap_or_default(), p.container_port))
+        .collect();
+    assert_eq!(ports, [("webhook".into(), 8443), ("admin".into(), 8080)]);
+    for (probe, path) in [
+        (container.liveness_probe.clone(), "/livez"),
+        (container.readiness_probe.clone(), "/readyz"),
+    ] {
+        let get = probe.and_then(|p| p.http_get).expect("HTTP probe");
+        assert_eq!(get.path.as_deref(), Some(path));
+        assert_eq!(get.port, IntOrString::String("admin".into()));
+        assert_ne!(
+            get.scheme.as_deref(),
+            Some("HTTPS"),
+            "the admin port is plain HTTP"
+        );
+    }
+
+    let namespace = env(&container, "DRAIN_NAMESPACE").expect("DRAIN_NAMESPACE");
+    assert_eq!(
+        namespace
+            .value_from
+            .and_then(|v| v.field_ref)
+            .map(|f| f.field_path),
+        Some("metadata.namespace".into())
+    );
+    assert_eq!(
+        env_value(&container, "DRAIN_CERT_MODE").as_deref(),
+        Some(cert_mode)
+    );
+    assert_eq!(
+        env_value(&container, "DRAIN_LISTEN").as_deref(),
+        Some("0.0.0.0:8443")
+    );
+    assert_eq!(
+        env_value(&container, "DRAIN_ADMIN_LISTEN").as_deref(),
+        Some("0.0.0.0:8080")
+    );
+
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == "/tls");
+    if mounts_tls {
+        let mount = mount.expect("TLS Secret mounted at /tls");
+        assert_eq!(mount.read_only, Some(true));
+        let volume = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .expect("the mounted volume");
+        let secret = volume.secret.clone().expect("a Secret volume");
+        assert_eq!(secret.secret_name.as_deref(), Some("drain-webhook-tls"));
+        assert_eq!(
+            env_value(&container, "DRAIN_TLS_CERT").as_deref(),
+            Some("/tls/tls.crt")
+        );
+        assert_eq!(
+            env_value(&container, "DRAIN_TLS_KEY").as_deref(),
+            Some("/tls/tls.key")
+        );
+    } else {
+        assert!(
+            mount.is_none(),
+            "self-managed keeps its certificate in memory"
+        );
+        assert_eq!(env_value(&container, "DRAIN_TLS_CERT"), None);
+        for (name, value) in [
+            ("DRAIN_TLS_SECRET_NAME", "drain-webhook-tls"),
+            ("DRAIN_WEBHOOK_CONFIGURATION_NAME", RELEASE),
+            ("DRAIN_SERVICE_NAME", RELEASE),
+        ] {
+            assert_eq!(
+                env_value(&container, name).as_deref(),
+                Some(value),
+                "{name}"
+            );
+        }
+    }
+
+    let service: Service = typed(&docs, "Service");
+    let https = service
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .into_iter()
+        .find(|p| p.port == 443)
+        .expect("Service port 443");
+    assert_eq!(
+        https.target_port,
+        Some(IntOrString::String("webhook".into()))
+    );
+}
+
+/// Seconds of a duration as the chart writes them ("5s", "1m30s", "15").
+fn seconds(text: &str) -> i64 {
+    if let Ok(whole) = text.parse() {
+        return whole;
+    }
+    let mut millis = 0.0;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let scale = match (c, chars.peek()) {
+            ('m', Some('s')) => {
+                chars.next();
+                1.0
+            }
+            ('s', _) => 1000.0,
+            ('m', _) => 60_000.0,
+            ('h', _) => 3_600_000.0,
+            _ => panic!("bad duration {text}"),
+        };
+        millis += number.parse::<f64>().unwrap() * scale;
+        number.clear();
+    }
+    (millis / 1000.0).ceil() as i64
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::long_delay(&["server.shutdownDelay=20s", "terminationGracePeriodSeconds=40"])]
+#[case::slow_reviews(&["webhook.timeoutSeconds=30", "server.shutdownDelay=1m", "terminationGracePeriodSeconds=120"])]
+fn grace_period_covers_shutdown_delay_and_drain(#[case] values: &[&'static str]) {
+    let docs = render(&set(values));
+    let spec = pod_spec(&docs);
+    let container = server_container(&docs);
+    let (_, hook) = webhook(&docs);
+    let delay =
+        seconds(&env_value(&container, "DRAIN_SHUTDOWN_DELAY").expect("DRAIN_SHUTDOWN_DELAY"));
+    let drain = i64::from(hook.timeout_seconds.unwrap());
+    let grace = spec
+        .termination_grace_period_seconds
+        .expect("terminationGracePeriodSeconds");
+    assert!(
+        grace > delay + drain,
+        "grace {grace}s does not cover shutdown delay {delay}s + reviews in flight {drain}s"
+    );
+}
+
+#[rstest]
+#[case::delay("settings.delay=15s", "DRAIN_DELAY", "15s")]
+#[case::delay_whole_seconds("settings.delay=15", "DRAIN_DELAY", "15")]
+#[case::stagger("settings.stagger=2s", "DRAIN_STAGGER", "2s")]
+#[case::budget("settings.shutdownBudget=1m", "DRAIN_SHUTDOWN_BUDGET", "1m")]
+#[case::max_grace("settings.maxGrace=2h", "DRAIN_MAX_GRACE", "2h")]
+#[case::proxies(
+    "settings.proxyImages={nginx,my-proxy}",
+    "DRAIN_PROXY_IMAGES",
+    "nginx,my-proxy"
+)]
+#[case::hook_mode("settings.hookMode=helper", "DRAIN_HOOK_MODE", "helper")]
+#[case::helper_image(
+    "settings.helper.image.tag=1.2.3",
+    "DRAIN_HELPER_IMAGE",
+    "ghcr.io/drain-io/drain-helper:1.2.3"
+)]
+#[case::helper_pull(
+    "settings.helper.image.pullPolicy=Always",
+    "DRAIN_HELPER_IMAGE_PULL_POLICY",
+    "Always"
+)]
+#[case::helper_cpu_request(
+    "settings.helper.resources.requests.cpu=20m",
+    "DRAIN_HELPER_CPU_REQUEST",
+    "20m"
+)]
+#[case::helper_memory_request(
+    "settings.helper.resources.requests.memory=24Mi",
+    "DRAIN_HELPER_MEMORY_REQUEST",
+    "24Mi"
+)]
+#[case::helper_cpu_limit(
+    "settings.helper.resources.limits.cpu=1",
+    "DRAIN_HELPER_CPU_LIMIT",
+    "1"
+)]
+#[case::helper_memory_limit(
+    "settings.helper.resources.limits.memory=64Mi",
+    "DRAIN_HELPER_MEMORY_LIMIT",
+    "64Mi"
+)]
+#[case::helper_user("settings.helper.runAsUser=1000", "DRAIN_HELPER_RUN_AS_USER", "1000")]
+#[case::kube_version("settings.kubeVersion=1.29", "DRAIN_KUBE_VERSION", "1.29")]
+#[case::listen("server.webhookPort=9443", "DRAIN_LISTEN", "0.0.0.0:9443")]
+#[case::admin_listen("server.adminPort=9090", "DRAIN_ADMIN_LISTEN", "0.0.0.0:9090")]
+#[case::ipv6("server.bindAddress=[::]", "DRAIN_ADMIN_LISTEN", "[::]:8080")]
+#[case::shutdown_delay("server.shutdownDelay=3s", "DRAIN_SHUTDOWN_DELAY", "3s")]
+#[case::log_format("server.logFormat=text", "DRAIN_LOG_FORMAT", "text")]
+#[case::log_level("server.logLevel=debug", "DRAIN_LOG_LEVEL", "debug")]
+#[case::secret_name("certificates.secretName=my-tls", "DRAIN_TLS_SECRET_NAME", "my-tls")]
+fn settings_reach_the_server_environment(
+    #[case] value: &'static str,
+    #[case] variable: &str,
+    #[case] expected: &str,
+) {
+    let docs = render(&set(&["certificates.mode=self-managed", value]));
+    let container = server_container(&docs);
+    assert_eq!(
+        env_value(&container, variable).as_deref(),
+        Some(expected),
+        "{value}"
+    );
+}
+
+#[rstest]
+fn default_settings_match_the_servers_defaults() {
+    let container = server_container(&render(&[]));
+    for (name, value) in [
+        ("DRAIN_DELAY", "10s"),
+        ("DRAIN_STAGGER", "5s"),
+        ("DRAIN_SHUTDOWN_BUDGET", "30s"),
+        ("DRAIN_MAX_GRACE", "3600s"),
+        (
+            "DRAIN_PROXY_IMAGES",
+            "nginx,openresty,haproxy,envoy,traefik,caddy",
+        ),
+        ("DRAIN_HOOK_MODE", "auto"),
+        ("DRAIN_HELPER_IMAGE", "ghcr.io/drain-io/drain-helper:0.1.0"),
+        ("DRAIN_HELPER_IMAGE_PULL_POLICY", "IfNotPresent"),
+        ("DRAIN_HELPER_CPU_REQUEST", "10m"),
+        ("DRAIN_HELPER_MEMORY_REQUEST", "16Mi"),
+        ("DRAIN_HELPER_CPU_LIMIT", "100m"),
+        ("DRAIN_HELPER_MEMORY_LIMIT", "32Mi"),
+        ("DRAIN_HELPER_RUN_AS_USER", "65532"),
+        ("DRAIN_LISTEN", "0.0.0.0:8443"),
+        ("DRAIN_ADMIN_LISTEN", "0.0.0.0:8080"),
+        ("DRAIN_SHUTDOWN_DELAY", "5s"),
+        ("DRAIN_LOG_FORMAT", "json"),
+        ("DRAIN_LOG_LEVEL", "info"),
+    ] {
+        assert_eq!(
+            env_value(&container, name).as_deref(),
+            Some(value),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        env(&container, "DRAIN_KUBE_VERSION"),
+        None,
+        "empty kube version: ask the API server"
+    );
+    let names: Vec<&str> = container
+        .env
+        .iter()
+        .flatten()
+        .map(|e| e.name.as_str())
+        .collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(names.len(), unique.len(), "duplicate variables: {names:?}");
+    assert!(names.iter().all(|n| n.starts_with("DRAIN_")), "{names:?}");
+}
+
+fn assert_no_wildcards(rules: &[PolicyRule], owner: &str) {
+    for rule in rules {
+        for list in [
+            &rule.verbs,
+            rule.resources.as_ref().unwrap_or(&vec![]),
+            rule.api_groups.as_ref().unwrap_or(&vec![]),
+        ] {
+            assert!(
+                !list.iter().any(|s| s.contains('*')),
+                "{owner}: wildcard in {rule:?}"
+            );
+        }
+        assert!(
+            rule.non_resource_urls.is_none(),
+            "{owner}: nonResourceURLs in {rule:?}"
+        );
+    }
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS, false)]
+#[case::cert_manager(CERT_MANAGER, false)]
+#[case::self_managed(SELF_MANAGED, true)]
+fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed: bool) {
+    let docs = render(&set(values));
+    let cluster_role: ClusterRole = typed(&docs, "ClusterRole");
+    let rules = cluster_role.rules.unwrap_or_default();
+    assert_no_wildcards(&rules, "ClusterRole");
+
+    let namespaces: Vec<&PolicyRule> = rules
+        .iter()
+        .filter(|r| r.resources.as_deref() == Some(&["namespaces".to_string()][..]))
+        .collect();
+    assert_eq!(namespaces.len(), 1, "one namespaces rule");
+    assert_eq!(
+        namespaces[0].verbs,
+        ["get", "list", "watch"],
+        "namespaces are read-only"
+    );
+    assert_eq!(
+        namespaces[0].api_groups.as_deref(),
+        Some(&[String::new()][..])
+    );
+
+    let others: Vec<&PolicyRule> = rules
+        .iter()
+        .filter(|r| r.resources.as_deref() != Some(&["namespaces".to_string()][..]))
+        .collect();
+    if self_managed {
+        assert_eq!(others.len(), 1, "one more cluster-wide rule: {others:?}");
+        let rule = others[0];
+        assert_eq!(
+            rule.resources.as_deref(),
+            Some(&["mutatingwebhookconfigurations".to_string()][..])
+        );
+        assert_eq!(
+            rule.resource_names.as_deref(),
+            Some(&[RELEASE.to_string()][..])
+        );
+        assert_eq!(rule.verbs, ["get", "update", "patch"]);
+    } else {
+        assert!(others.is_empty(), "nothing else cluster-wide: {others:?}");
+    }
+
+    let binding: ClusterRoleBinding = typed(&docs, "ClusterRoleBinding");
+    assert_eq!(binding.role_ref.name, cluster_role.metadata.name.unwrap());
+    let account: ServiceAccount = typed(&docs, "ServiceAccount");
+    let subjects = binding.subjects.unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].kind, "ServiceAccount");
+    assert_eq!(Some(&subjects[0].name), account.metadata.name.as_ref());
+    assert_eq!(subjects[0].namespace.as_deref(), Some(NAMESPACE));
+
+    let roles = all_of_kind(&docs, "Role");
+    if !self_managed {
+        assert!(
+            roles.is_empty(),
+            "no namespaced Role outside self-managed mode"
+        );
+        assert!(all_of_kind(&docs, "RoleBinding").is_empty());
+        return;
+    }
+    let role: Role = typed(&docs, "Role");
+    assert_eq!(role.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let rules = role.rules.unwrap();
+    assert_no_wildcards(&rules, "Role");
+    for rule in &rules {
+        assert_eq!(
+            rule.resources.as_deref(),
+            Some(&["secrets".to_string()][..]),
+            "{rule:?}"
+        );
+        if rule.verbs == ["create"] {
+            // RBAC cannot limit create by name.
+            assert_eq!(rule.resource_names, None);
+        } else {
+            assert_eq!(
+                rule.resource_names.as_deref(),
+                Some(&["drain-webhook-tls".to_string()][..])
+            );
+            assert_eq!(rule.verbs, ["get", "update", "patch"]);
+        }
+    }
+    assert!(
+        rules.iter().any(|r| r.verbs == ["create"]),
+        "the server creates its Secret"
+    );
+    assert!(
+        rules
+            .iter()
+            .all(|r| !r.verbs.iter().any(|v| v == "list" || v == "watch")),
+        "listing Secrets would expose every Secret in the namespace"
+    );
+    let binding: RoleBinding = typed(&docs, "RoleBinding");
+    assert_eq!(binding.role_ref.kind, "Role");
+    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
+}
+
+#[rstest]
+fn chart_certificates_are_generated_and_trusted() {
+    let docs = render(&[]);
+    let secret: Secret = typed(&docs, "Secret");
+    assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+    assert_eq!(secret.metadata.name.as_deref(), Some("drain-webhook-tls"));
+    let data = secret.data.expect("Secret data");
+    for key in ["ca.crt", "tls.crt"] {
+        let pem = String::from_utf8(data[key].0.clone()).unwrap();
+        assert!(
+            pem.starts_with("-----BEGIN CERTIFICATE-----"),
+            "{key}: {pem}"
+        );
+    }
+    let key = String::from_utf8(data["tls.key"].0.clone()).unwrap();
+    assert!(key.contains("PRIVATE KEY-----"), "tls.key: {key}");
+
+    let (config, hook) = webhook(&docs);
+    let ca_bundle = hook
+        .client_config
+        .ca_bundle
+        .expect("caBundle in chart mode");
+    assert_eq!(
+        ca_bundle, data["ca.crt"],
+        "caBundle must be the CA that signed tls.crt"
+    );
+    assert_eq!(config.metadata.annotations, None);
+    assert!(all_of_kind(&docs, "Certificate").is_empty());
+}
+
+#[rstest]
+fn cert_manager_mode_issues_a_ca_and_a_serving_certificate() {
+    let docs = render(&set(CERT_MANAGER));
+    assert!(
+        all_of_kind(&docs, "Secret").is_empty(),
+        "cert-manager writes the Secret"
+    );
+    let issuers = all_of_kind(&docs, "Issuer");
+    let certificates = all_of_kind(&docs, "Certificate");
+    assert_eq!((issuers.len(), certificates.len()), (2, 2));
+
+    let self_signed = issuers
+        .iter()
+        .find(|i| i["spec"].get("selfSigned").is_some())
+        .expect("self-signed Issuer");
+    let ca = certificates
+        .iter()
+        .find(|c| c["spec"]["isCA"] == true)
+        .expect("CA Certificate");
+    assert_eq!(
+        ca["spec"]["issuerRef"]["name"],
+        self_signed["metadata"]["name"]
+    );
+    let ca_issuer = issuers
+        .iter()
+        .find(|i| i["spec"]["ca"]["secretName"] == ca["spec"]["secretName"])
+        .expect("CA Issuer using the CA Certificate's Secret");
+    let serving = certificates
+        .iter()
+        .find(|c| c["spec"]["isCA"] != true)
+        .expect("serving Certificate");
+    assert_eq!(
+        serving["spec"]["issuerRef"]["name"],
+        ca_issuer["metadata"]["name"]
+    );
+    assert_eq!(serving["spec"]["secretName"], "drain-webhook-tls");
+    let names = strings(&serving["spec"]["dnsNames"]);
+    for name in [
+        "drain-webhook.drain-webhook.svc",
+        "drain-webhook.drain-webhook.svc.cluster.local",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+
+    let (config, hook) = webhook(&docs);
+    let annotations = config.metadata.annotations.expect("annotations");
+    assert_eq!(
+        annotations
+            .get("cert-manager.io/inject-ca-from")
+            .map(String::as_str),
+        Some(
+            format!(
+                "{NAMESPACE}/{}",
+                serving["metadata"]["name"].as_str().unwrap()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        hook.client_config.ca_bundle, None,
+        "cainjector fills caBundle"
+    );
+}
+
+#[rstest]
+fn self_managed_mode_leaves_certificates_to_the_server() {
+    let docs = render(&set(SELF_MANAGED));
+    assert!(
+        all_of_kind(&docs, "Secret").is_empty(),
+        "the server creates the Secret"
+    );
+    assert!(all_of_kind(&docs, "Certificate").is_empty());
+    assert!(all_of_kind(&docs, "Issuer").is_empty());
+    let (config, hook) = webhook(&docs);
+    // Left out, not "": an upgrade must not wipe the CA the server patched in.
+    assert_eq!(hook.client_config.ca_bundle, None);
+    assert_eq!(config.metadata.annotations, None);
+}
+
+#[rstest]
+fn service_monitor_scrapes_the_admin_port_when_enabled() {
+    assert!(
+        all_of_kind(&render(&[]), "ServiceMonitor").is_empty(),
+        "off by default"
+    );
+    let docs = render(&set(MONITORING));
+    let monitors = all_of_kind(&docs, "ServiceMonitor");
+    assert_eq!(monitors.len(), 1);
+    let monitor = monitors[0];
+    assert_eq!(monitor["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["path"], "/metrics");
+    assert_eq!(endpoint["scheme"], "http");
+
+    let service: Service = typed(&docs, "Service");
+    let service_labels = service.metadata.labels.unwrap();
+    let selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .unwrap();
+    assert!(!selector.is_empty());
+    for (key, value) in selector {
+        assert_eq!(
+            service_labels.get(key).map(String::as_str),
+            value.as_str(),
+            "{key}"
+        );
+    }
+    let port = service
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .into_iter()
+        .find(|p| Some(p.name.as_deref().unwrap_or_default()) == endpoint["port"].as_str())
+        .expect("the ServiceMonitor's port on the Service");
+    assert_eq!(port.target_port, Some(IntOrString::String("admin".into())));
+}
+
+#[rstest]
+fn network_policy_opens_the_webhook_port_and_guards_the_admin_port() {
+    assert!(
+        all_of_kind(&render(&[]), "NetworkPolicy").is_empty(),
+        "off by default"
+    );
+    let open = render(&set(NETWORK_POLICY));
+    let policy: NetworkPolicy = typed(&open, "NetworkPolicy");
+    let spec = policy.spec.unwrap();
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    let ingress = spec.ingress.unwrap();
+    assert_eq!(ingress.len(), 1, "no admin access without adminFrom");
+    assert_eq!(
+        ingress[0].from, None,
+        "the API server's addresses are unknown"
+    );
+    let port = ingress[0].ports.as_ref().unwrap()[0].port.clone();
+    assert_eq!(port, Some(IntOrString::String("webhook".into())));
+
+    let guarded = render(&[
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set-json",
+        r#"networkPolicy.adminFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]"#,
+    ]);
+    check_all(&guarded);
+    let policy: NetworkPolicy = typed(&guarded, "NetworkPolicy");
+    let ingress = policy.spec.unwrap().ingress.unwrap();
+    assert_eq!(ingress.len(), 2);
+    let admin = &ingress[1];
+    assert_eq!(
+        admin.ports.as_ref().unwrap()[0].port,
+        Some(IntOrString::String("admin".into()))
+    );
+    let from = admin
+        .from
+        .as_ref()
+        .expect("admin port limited to adminFrom");
+    assert!(from[0].namespace_selector.is_some());
+}
+
+#[rstest]
+#[case::top_level_typo("replicaCont=3", "replicaCont")]
+#[case::unknown_mode("certificates.mode=bogus", "/certificates/mode")]
+#[case::nested_typo("webhook.failurPolicy=Fail", "failurPolicy")]
+#[case::policy_case("webhook.failurePolicy=ignore", "/webhook/failurePolicy")]
+#[case::timeout_too_long("webhook.timeoutSeconds=31", "/webhook/timeoutSeconds")]
+#[case::bad_duration("settings.delay=10x", "/settings/delay")]
+#[case::duration_with_space("settings.stagger=5 s", "/settings/stagger")]
+#[case::bad_hook_mode("settings.hookMode=sleepy", "/settings/hookMode")]
+#[case::helper_typo("settings.helper.runAsUsr=1", "runAsUsr")]
+#[case::root_helper("settings.helper.runAsUser=0", "/settings/helper/runAsUser")]
+#[case::bad_log_format("server.logFormat=yaml", "/server/logFormat")]
+#[case::bad_kube_version("settings.kubeVersion=latest", "/settings/kubeVersion")]
+#[case::grace_too_short("server.shutdownDelay=30s", "terminationGracePeriodSeconds")]
+#[case::same_ports("server.adminPort=8443", "server.adminPort")]
+fn values_mistakes_fail_with_a_message_naming_them(#[case] value: &str, #[case] named: &str) {
+    let out = template(&["--set", value]);
+    assert!(
+        !out.ok,
+        "helm template --set {value} should fail, rendered:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(named),
+        "the error for --set {value} does not name {named}:\n{}",
+        out.stderr
+    );
+}
+
+#[rstest]
+fn chart_app_version_is_the_crate_version() {
+    let text = std::fs::read_to_string(chart_dir().join("Chart.yaml")).unwrap();
+    let chart: Value = serde_saphyr::from_str(&text).unwrap();
+    assert_eq!(chart["apiVersion"], "v2");
+    assert_eq!(chart["appVersion"], env!("CARGO_PKG_VERSION"));
+}
+
+#[rstest]
+fn manifests_match_a_fresh_render() {
+    helm();
+    let committed_path = root().join("manifests/drain-webhook.yaml");
+    let committed = std::fs::read_to_string(&committed_path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make manifests`", committed_path.display()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let fresh_path = dir.path().join("drain-webhook.yaml");
+    let out = run(
+        &root().join("scripts/render-manifests.sh"),
+        &[fresh_path.to_str().unwrap()],
+    );
+    assert!(
+        out.ok,
+        "scripts/render-manifests.sh failed:\n{}",
+        out.stderr
+    );
+    let fresh = std::fs::read_to_string(&fresh_path).unwrap();
+    if committed != fresh {
+        let line = committed
+            .lines()
+            .zip(fresh.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(fresh.lines().count()));
+        panic!(
+            "manifests/drain-webhook.yaml is out of date with the chart (first difference at \
+             line {}): run `make manifests` and commit the result",
+            line + 1
+        );
+    }
+
+    let docs = parse(&committed);
+    check_all(&docs);
+    assert_eq!(kind(&docs[0]), "Namespace", "the Namespace comes first");
+    assert_eq!(docs[0]["metadata"]["name"], NAMESPACE);
+    for doc in &docs[1..] {
+        let cluster_scoped = matches!(
+            kind(doc),
+            "ClusterRole" | "ClusterRoleBinding" | "MutatingWebhookConfiguration"
+        );
+        let namespace = doc["metadata"].get("namespace").and_then(Value::as_str);
+        assert_eq!(
+            namespace,
+            (!cluster_scoped).then_some(NAMESPACE),
+            "{} {}",
+            kind(doc),
+            doc["metadata"]["name"]
+        );
+    }
+    assert!(
+        all_of_kind(&docs, "Secret").is_empty(),
+        "no private keys in the manifests"
+    );
+    assert_eq!(
+        all_of_kind(&docs, "Certificate").len(),
+        2,
+        "cert-manager mode"
+    );
+    let (_, hook) = webhook(&docs);
+    assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
+}
