@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: test deps fmt-check clippy cargo-test run
 
 ## test: formatting, lints and every test (what CI runs)
-test: fmt-check clippy cargo-test
+test: fmt-check clippy cargo-test helper-check
 
 ## deps: install what the tests need on a fresh machine (idempotent)
 deps:
@@ -28,3 +28,15 @@ run:
 .PHONY: manifests
 manifests: deps
 	scripts/render-manifests.sh
+
+## helper: the static drain-helper binary for the host (crt-static glibc); prints its path
+HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
+HELPER_BIN = $(or $(CARGO_TARGET_DIR),target)/$(HOST_TRIPLE)/helper/drain-helper
+.PHONY: helper helper-check
+helper:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --profile helper --no-default-features --bin drain-helper --target $(HOST_TRIPLE)
+	@echo $(HELPER_BIN)
+
+## helper-check: the helper is static, under 1 MiB, and installs itself in an empty chroot
+helper-check: helper
+	scripts/check-helper.sh $(HELPER_BIN)

@@ -55,8 +55,12 @@ fn usage(message: impl Into<String>) -> UsageError {
 }
 
 fn utf8(arg: &OsString) -> Result<&str, UsageError> {
-    arg.to_str()
-        .ok_or_else(|| usage(format!("argument {arg:?} is not valid UTF-8")))
+    arg.to_str().ok_or_else(|| {
+        usage(format!(
+            "argument \"{}\" is not valid UTF-8",
+            arg.to_string_lossy()
+        ))
+    })
 }
 
 /// Parses the arguments after the program name.
@@ -69,7 +73,7 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
         "-V" | "--version" | "version" => Ok(Command::Version),
         "install" => parse_install(&args[1..]),
         "prestop" => parse_prestop(&args[1..]),
-        other => Err(usage(format!("unknown command {other:?}"))),
+        other => Err(usage(format!("unknown command \"{other}\""))),
     }
 }
 
@@ -79,7 +83,7 @@ fn parse_install(args: &[OsString]) -> Result<Command, UsageError> {
         [dir] => match dir.to_str() {
             Some("-h" | "--help") => Ok(Command::Help),
             Some(flag) if flag.starts_with('-') => {
-                Err(usage(format!("install: unknown option {flag:?}")))
+                Err(usage(format!("install: unknown option \"{flag}\"")))
             }
             Some("") => Err(usage("install: DIR is empty")),
             _ => Ok(Command::Install {
@@ -87,7 +91,7 @@ fn parse_install(args: &[OsString]) -> Result<Command, UsageError> {
             }),
         },
         [_, extra, ..] => Err(usage(format!(
-            "install: unexpected argument {:?} (only DIR is accepted)",
+            "install: unexpected argument \"{}\" (only DIR is accepted)",
             extra.to_string_lossy()
         ))),
     }
@@ -137,7 +141,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
             flag,
             "--delay" | "--notify" | "--wait-idle" | "--max" | "--signal" | "--then-http-get"
         ) {
-            return Err(usage(format!("unknown option {arg:?}")));
+            return Err(usage(format!("unknown option \"{arg}\"")));
         }
         let value = match inline_value {
             Some(value) => value,
@@ -191,11 +195,11 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
 }
 
 fn seconds(flag: &str, value: &str) -> Result<u32, UsageError> {
-    parse_seconds(value).map_err(|e| usage(format!("{flag} {value:?}: {e}")))
+    parse_seconds(value).map_err(|e| usage(format!("{flag} \"{value}\": {e}")))
 }
 
 fn url(flag: &str, value: &str) -> Result<HttpUrl, UsageError> {
-    HttpUrl::parse(value).map_err(|e| usage(format!("{flag} {value:?}: {e}")))
+    HttpUrl::parse(value).map_err(|e| usage(format!("{flag} \"{value}\": {e}")))
 }
 
 fn ports(value: &str) -> Result<Vec<u16>, UsageError> {
@@ -206,13 +210,19 @@ fn ports(value: &str) -> Result<Vec<u16>, UsageError> {
             Ok(port) if port > 0 && part.bytes().all(|b| b.is_ascii_digit()) => ports.push(port),
             _ => {
                 return Err(usage(format!(
-                    "--wait-idle {value:?}: {part:?} is not a port (1-65535)"
+                    "--wait-idle \"{value}\": \"{part}\" is not a port (1-65535)"
                 )));
             }
         }
     }
-    ports.sort_unstable();
-    ports.dedup();
+    // Insertion sort: a handful of ports, and no sort routine in the static binary.
+    let mut sorted: Vec<u16> = Vec::with_capacity(ports.len());
+    for port in ports {
+        if let Err(at) = sorted.binary_search(&port) {
+            sorted.insert(at, port);
+        }
+    }
+    let ports = sorted;
     Ok(ports)
 }
 

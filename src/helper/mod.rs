@@ -52,6 +52,7 @@ Exit codes: 0 done, 1 failure, 2 bad arguments, 124 --max reached, else --then-e
 /// Runs the helper with the full argument list (program name first) and returns the exit
 /// code. Never panics on any input.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    signal::ignore_sigpipe();
     let mut args = args.into_iter();
     let argv0 = args.next();
     let rest: Vec<OsString> = args.collect();
@@ -113,7 +114,8 @@ fn test_overrides() -> Result<(i32, bool), UsageError> {
             Some(Ok(pid)) if pid > 0 => pid,
             _ => {
                 return Err(UsageError(format!(
-                    "{ENV_TARGET_PID}={value:?} is not a positive PID"
+                    "{ENV_TARGET_PID}=\"{}\" is not a positive PID",
+                    value.to_string_lossy()
                 )));
             }
         };

@@ -42,7 +42,7 @@ impl HttpUrl {
         let (host, port) = split_host_port(authority)?;
         let ip: IpAddr = host
             .parse()
-            .map_err(|_| format!("host {host:?} is not an IP address (no DNS lookups)"))?;
+            .map_err(|_| format!("host \"{host}\" is not an IP address (no DNS lookups)"))?;
         if path.contains('#') {
             return Err("fragments are not supported".into());
         }
@@ -87,7 +87,7 @@ fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
         None => 80,
         Some(text) => match text.parse::<u16>() {
             Ok(port) if port > 0 && text.bytes().all(|b| b.is_ascii_digit()) => port,
-            _ => return Err(format!("bad port {text:?}")),
+            _ => return Err(format!("bad port \"{text}\"")),
         },
     };
     Ok((host, port))

@@ -76,7 +76,7 @@ impl Drain<'_> {
     }
 
     fn elapsed(&self) -> String {
-        format!("{:.1}s", self.start.elapsed().as_secs_f64())
+        seconds_text(self.start.elapsed())
     }
 
     fn check(&self, phase: &'static str) -> Result<(), Cut> {
@@ -156,10 +156,7 @@ impl Drain<'_> {
             self.log(&format!("delay {delay}s already over"));
             return self.check("delay");
         }
-        self.log(&format!(
-            "sleeping {:.1}s (delay {delay}s)",
-            left.as_secs_f64()
-        ));
+        self.log(&format!("sleeping {} (delay {delay}s)", seconds_text(left)));
         sleep_until(end.min(self.deadline));
         self.check("delay")
     }
@@ -175,8 +172,8 @@ impl Drain<'_> {
             };
             if open == 0 {
                 self.log(&format!(
-                    "wait-idle: no established connections on port(s) {ports_text} (waited {:.1}s)",
-                    phase_start.elapsed().as_secs_f64()
+                    "wait-idle: no established connections on port(s) {ports_text} (waited {})",
+                    seconds_text(phase_start.elapsed())
                 ));
                 return Ok(());
             }
@@ -209,8 +206,8 @@ impl Drain<'_> {
         loop {
             if has_exited(pid) {
                 self.log(&format!(
-                    "PID {pid} exited {:.1}s after {name}",
-                    sent.elapsed().as_secs_f64()
+                    "PID {pid} exited {} after {name}",
+                    seconds_text(sent.elapsed())
                 ));
                 return Ok(());
             }
@@ -232,7 +229,7 @@ impl Drain<'_> {
         let mut child = match Command::new(program).args(rest).spawn() {
             Ok(child) => child,
             Err(err) => {
-                self.log(&format!("then-exec {shown:?} could not start: {err}"));
+                self.log(&format!("then-exec \"{shown}\" could not start: {err}"));
                 return Ok(match err.kind() {
                     std::io::ErrorKind::NotFound => 127,
                     std::io::ErrorKind::PermissionDenied => 126,
@@ -240,17 +237,20 @@ impl Drain<'_> {
                 });
             }
         };
-        self.log(&format!("then-exec {shown:?} started (PID {})", child.id()));
+        self.log(&format!(
+            "then-exec \"{shown}\" started (PID {})",
+            child.id()
+        ));
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
                     let code = exit_code(status);
-                    self.log(&format!("then-exec {shown:?} exited with {code}"));
+                    self.log(&format!("then-exec \"{shown}\" exited with {code}"));
                     return Ok(code);
                 }
                 Ok(None) => {}
                 Err(err) => {
-                    self.log(&format!("then-exec {shown:?}: cannot wait: {err}"));
+                    self.log(&format!("then-exec \"{shown}\": cannot wait: {err}"));
                     return Ok(EXIT_FAILURE);
                 }
             }
@@ -286,6 +286,12 @@ fn established_on(ports: &[u16]) -> Option<usize> {
     readable.then_some(total)
 }
 
+/// `1.2s`: tenths of a second, rounded down (integer formatting keeps float code out of the
+/// static binary).
+fn seconds_text(duration: Duration) -> String {
+    format!("{}.{}s", duration.as_secs(), duration.subsec_millis() / 100)
+}
+
 fn ports_text(ports: &[u16]) -> String {
     ports
         .iter()
@@ -313,6 +319,13 @@ mod tests {
         assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
         assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
         assert_eq!(exit_code(ExitStatus::from_raw(libc::SIGKILL)), 128 + 9);
+    }
+
+    #[test]
+    fn seconds_are_shown_in_tenths() {
+        assert_eq!(seconds_text(Duration::ZERO), "0.0s");
+        assert_eq!(seconds_text(Duration::from_millis(1_299)), "1.2s");
+        assert_eq!(seconds_text(Duration::from_secs(90)), "90.0s");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn parse_signal(text: &str) -> Result<i32, String> {
         .iter()
         .find(|(name, _)| *name == bare)
         .map(|&(_, number)| number)
-        .ok_or_else(|| format!("unknown signal {text:?} (use e.g. SIGQUIT, SIGTERM or a number)"))
+        .ok_or_else(|| format!("unknown signal \"{text}\" (use e.g. SIGQUIT, SIGTERM or a number)"))
 }
 
 /// `SIGQUIT` for 3, `signal 40` for numbers without a name here.
@@ -64,6 +64,18 @@ pub fn send_signal(pid: i32, signal: i32) -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// Ignores SIGPIPE, as Rust's normal `main` does (the helper's C `main` skips that setup), so
+/// a log write to a pipe nobody reads fails with EPIPE instead of killing the helper. Children
+/// spawned by `std::process::Command` get the default disposition back.
+#[allow(unsafe_code)]
+pub fn ignore_sigpipe() {
+    // SAFETY: signal(2) with SIG_IGN installs no handler code of ours; it only changes the
+    // disposition of SIGPIPE for this process.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
 
