@@ -762,67 +762,68 @@ fn grace_period_covers_shutdown_delay_and_drain(#[case] values: &[&'static str])
 }
 
 #[rstest]
-#[case::delay("settings.delay=15s", "DRAIN_DELAY", "15s")]
-#[case::delay_whole_seconds("settings.delay=15", "DRAIN_DELAY", "15")]
-#[case::stagger("settings.stagger=2s", "DRAIN_STAGGER", "2s")]
-#[case::budget("settings.shutdownBudget=1m", "DRAIN_SHUTDOWN_BUDGET", "1m")]
-#[case::max_grace("settings.maxGrace=2h", "DRAIN_MAX_GRACE", "2h")]
+#[case::delay(&["settings.delay=15s"], "DRAIN_DELAY", "15s")]
+#[case::delay_whole_seconds(&["settings.delay=15"], "DRAIN_DELAY", "15")]
+#[case::stagger(&["settings.stagger=2s"], "DRAIN_STAGGER", "2s")]
+#[case::budget(&["settings.shutdownBudget=1m"], "DRAIN_SHUTDOWN_BUDGET", "1m")]
+#[case::max_grace(&["settings.maxGrace=2h"], "DRAIN_MAX_GRACE", "2h")]
 #[case::proxies(
-    "settings.proxyImages={nginx,my-proxy}",
+    &["settings.proxyImages={nginx,my-proxy}"],
     "DRAIN_PROXY_IMAGES",
     "nginx,my-proxy"
 )]
-#[case::hook_mode("settings.hookMode=helper", "DRAIN_HOOK_MODE", "helper")]
+#[case::hook_mode(&["settings.hookMode=helper"], "DRAIN_HOOK_MODE", "helper")]
 #[case::helper_image(
-    "settings.helper.image.tag=1.2.3",
+    &["settings.helper.image.tag=1.2.3"],
     "DRAIN_HELPER_IMAGE",
     "ghcr.io/drain-io/drain-helper:1.2.3"
 )]
 #[case::helper_pull(
-    "settings.helper.image.pullPolicy=Always",
+    &["settings.helper.image.pullPolicy=Always"],
     "DRAIN_HELPER_IMAGE_PULL_POLICY",
     "Always"
 )]
 #[case::helper_cpu_request(
-    "settings.helper.resources.requests.cpu=20m",
+    &["settings.helper.resources.requests.cpu=20m"],
     "DRAIN_HELPER_CPU_REQUEST",
     "20m"
 )]
 #[case::helper_memory_request(
-    "settings.helper.resources.requests.memory=24Mi",
+    &["settings.helper.resources.requests.memory=24Mi"],
     "DRAIN_HELPER_MEMORY_REQUEST",
     "24Mi"
 )]
 #[case::helper_cpu_limit(
-    "settings.helper.resources.limits.cpu=1",
+    &["settings.helper.resources.limits.cpu=1"],
     "DRAIN_HELPER_CPU_LIMIT",
     "1"
 )]
 #[case::helper_memory_limit(
-    "settings.helper.resources.limits.memory=64Mi",
+    &["settings.helper.resources.limits.memory=64Mi"],
     "DRAIN_HELPER_MEMORY_LIMIT",
     "64Mi"
 )]
-#[case::helper_user("settings.helper.runAsUser=1000", "DRAIN_HELPER_RUN_AS_USER", "1000")]
-#[case::kube_version("settings.kubeVersion=1.29", "DRAIN_KUBE_VERSION", "1.29")]
-#[case::listen("server.webhookPort=9443", "DRAIN_LISTEN", "0.0.0.0:9443")]
-#[case::admin_listen("server.adminPort=9090", "DRAIN_ADMIN_LISTEN", "0.0.0.0:9090")]
-#[case::ipv6("server.bindAddress=[::]", "DRAIN_ADMIN_LISTEN", "[::]:8080")]
-#[case::shutdown_delay("server.shutdownDelay=3s", "DRAIN_SHUTDOWN_DELAY", "3s")]
-#[case::log_format("server.logFormat=text", "DRAIN_LOG_FORMAT", "text")]
-#[case::log_level("server.logLevel=debug", "DRAIN_LOG_LEVEL", "debug")]
-#[case::secret_name("certificates.secretName=my-tls", "DRAIN_TLS_SECRET_NAME", "my-tls")]
+#[case::helper_user(&["settings.helper.runAsUser=1000"], "DRAIN_HELPER_RUN_AS_USER", "1000")]
+#[case::kube_version(&["settings.kubeVersion=1.29"], "DRAIN_KUBE_VERSION", "1.29")]
+#[case::listen(&["server.webhookPort=9443"], "DRAIN_LISTEN", "0.0.0.0:9443")]
+#[case::admin_listen(&["server.adminPort=9090"], "DRAIN_ADMIN_LISTEN", "0.0.0.0:9090")]
+#[case::ipv6(&["server.bindAddress=[::]"], "DRAIN_ADMIN_LISTEN", "[::]:8080")]
+#[case::reload_interval(&["server.tlsReloadInterval=10s"], "DRAIN_TLS_RELOAD_INTERVAL", "10s")]
+#[case::max_body(&["server.maxBodyBytes=4194304"], "DRAIN_MAX_BODY_BYTES", "4194304")]
+#[case::shutdown_delay(&["server.shutdownDelay=3s"], "DRAIN_SHUTDOWN_DELAY", "3s")]
+#[case::log_format(&["server.logFormat=text"], "DRAIN_LOG_FORMAT", "text")]
+#[case::log_level(&["server.logLevel=debug"], "DRAIN_LOG_LEVEL", "debug")]
+#[case::secret_name(&["certificates.mode=self-managed", "certificates.secretName=my-tls"], "DRAIN_TLS_SECRET_NAME", "my-tls")]
 fn settings_reach_the_server_environment(
-    #[case] value: &'static str,
+    #[case] values: &[&'static str],
     #[case] variable: &str,
     #[case] expected: &str,
 ) {
-    let docs = render(&set(&["certificates.mode=self-managed", value]));
-    let container = server_container(&docs);
+    let container = server_container(&render(&set(values)));
     assert_eq!(
         env_value(&container, variable).as_deref(),
         Some(expected),
-        "{value}"
+        "{values:?}"
     );
 }
 
@@ -849,6 +850,8 @@ fn default_settings_match_the_servers_defaults() {
         ("DRAIN_LISTEN", "0.0.0.0:8443"),
         ("DRAIN_ADMIN_LISTEN", "0.0.0.0:8080"),
         ("DRAIN_SHUTDOWN_DELAY", "5s"),
+        ("DRAIN_TLS_RELOAD_INTERVAL", "2s"),
+        ("DRAIN_MAX_BODY_BYTES", "3407872"),
         ("DRAIN_LOG_FORMAT", "json"),
         ("DRAIN_LOG_LEVEL", "info"),
     ] {
