@@ -390,7 +390,13 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
     };
     let budget = plan.shutdown_budget;
     let mut needs: Vec<u64> = Vec::new();
-    for index in 0..plan.containers.len() {
+    // Proxies first: apps stop S after the last proxy got its signal, even when a proxy's own
+    // chained sleep makes it stop later than D.
+    let order: Vec<usize> = (0..plan.containers.len())
+        .filter(|&i| plan.containers[i].role == Role::Proxy)
+        .chain((0..plan.containers.len()).filter(|&i| plan.containers[i].role != Role::Proxy))
+        .collect();
+    for index in order {
         let container_plan = &plan.containers[index];
         if container_plan.action != Action::Planned {
             continue;
@@ -400,7 +406,9 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
         };
         let role = container_plan.role;
         let delay = match role {
-            Role::App if plan.has_front_proxy => plan.delay.saturating_add(plan.stagger),
+            Role::App if plan.has_front_proxy => {
+                last_proxy_stop(&plan.containers, plan.delay).saturating_add(plan.stagger)
+            }
             _ => plan.delay,
         };
         let request = HookRequest {
@@ -567,6 +575,16 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
         }
     }
     Ok(finish_timeline(plan))
+}
+
+/// When the last planned (or earlier-planned) regular proxy stops, at least D.
+fn last_proxy_stop(containers: &[ContainerPlan], delay: u32) -> u32 {
+    containers
+        .iter()
+        .filter(|c| c.role == Role::Proxy && !c.init_container)
+        .filter(|c| matches!(c.action, Action::Planned | Action::AlreadyPlanned))
+        .filter_map(|c| c.pre_stop_seconds)
+        .fold(delay, u32::max)
 }
 
 fn value_or(sourced: &Option<Sourced<u32>>, default: u32) -> u32 {

@@ -1,0 +1,239 @@
+//! Property tests over generated pods: whatever the pod, the patch applies, the result passes
+//! the API server's validation, a second run changes nothing, grace is never shortened, every
+//! container keeps its budget after SIGTERM, front proxies stop no later than apps, and what
+//! the plan leaves alone is left byte-for-byte alone.
+
+mod common;
+
+use common::*;
+use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
+use drain_webhook::plan::{Action, Role};
+use drain_webhook::settings::{KubeVersion, Settings};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const IMAGES: [&str; 8] = [
+    "nginx:1.27",
+    "envoyproxy/envoy:v1.31",
+    "haproxy:2.9",
+    "ghcr.io/acme/app:1",
+    "gcr.io/distroless/java21",
+    "python:3.12-slim",
+    "nginx/nginx-prometheus-exporter:1.1",
+    "traefik:v3",
+];
+
+fn pre_stop_strategy() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => Just(Some(json!({"exec": {"command": ["/bin/sh", "-c", "echo bye"]}}))),
+        1 => Just(Some(json!({"httpGet": {"path": "/stop", "port": 8080}}))),
+        1 => Just(Some(json!({"httpGet": {"path": "/stop", "port": "http", "scheme": "HTTPS"}}))),
+        1 => (0i64..20).prop_map(|s| Some(json!({"sleep": {"seconds": s}}))),
+        1 => Just(Some(json!({"tcpSocket": {"port": 9}}))),
+    ]
+}
+
+fn container_strategy(index: usize) -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(IMAGES.to_vec()),
+        pre_stop_strategy(),
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(move |(image, pre_stop, mesh, mounts)| {
+            let name = if mesh && index == 0 {
+                "istio-proxy".to_string()
+            } else {
+                format!("c{index}")
+            };
+            let mut container = json!({
+                "name": name,
+                "image": image,
+                "ports": [{"containerPort": 8080 + index, "name": "http"}],
+            });
+            if let Some(handler) = pre_stop {
+                container["lifecycle"] = json!({"preStop": handler});
+            }
+            if mounts {
+                container["volumeMounts"] = json!([{"name": "drain-helper", "mountPath": "/data"}]);
+            }
+            container
+        })
+}
+
+fn annotations_strategy() -> impl Strategy<Value = Value> {
+    (
+        prop::option::of(0u32..120),
+        prop::option::of(0u32..60),
+        prop::option::of(0u32..900),
+        prop::option::of(prop::sample::select(vec!["auto", "sleep", "helper"])),
+        prop::option::of(prop::sample::select(vec!["c0", "c1", "c0,c2", "nope"])),
+        prop::option::of(prop::sample::select(vec!["c1", "c2,c3"])),
+        prop::option::of(prop::sample::select(vec!["8080", "8081,9999"])),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(delay, stagger, budget, hook, proxies, exclude, wait, notify)| {
+            let mut a = serde_json::Map::new();
+            let mut put = |k: &str, v: String| {
+                a.insert(k.to_string(), Value::String(v));
+            };
+            if let Some(d) = delay {
+                put("drain.io/delay", format!("{d}s"));
+            }
+            if let Some(s) = stagger {
+                put("drain.io/stagger", s.to_string());
+            }
+            if let Some(b) = budget {
+                put("drain.io/shutdown-budget", format!("{b}s"));
+            }
+            if let Some(h) = hook {
+                put("drain.io/hook", h.into());
+            }
+            if let Some(p) = proxies {
+                put("drain.io/proxies", p.into());
+            }
+            if let Some(e) = exclude {
+                put("drain.io/exclude", e.into());
+            }
+            if let Some(w) = wait {
+                put("drain.io/wait-idle", w.into());
+            }
+            if notify {
+                put("drain.io/notify", "http://127.0.0.1:8080/drain".into());
+            }
+            Value::Object(a)
+        })
+}
+
+fn pod_strategy() -> impl Strategy<Value = Value> {
+    (1usize..6)
+        .prop_flat_map(|n| {
+            (
+                (0..n).map(container_strategy).collect::<Vec<_>>(),
+                annotations_strategy(),
+                prop::option::of(prop_oneof![Just(0i64), 1i64..600]),
+                prop::bool::weighted(0.1),
+                prop::bool::weighted(0.1),
+                0usize..3,
+                prop::bool::weighted(0.3),
+            )
+        })
+        .prop_map(|(containers, annotations, grace, windows, share_pid, inits, collide)| {
+            let mut spec = json!({"containers": containers});
+            if let Some(g) = grace {
+                spec["terminationGracePeriodSeconds"] = g.into();
+            }
+            if windows {
+                spec["os"] = json!({"name": "windows"});
+            }
+            if share_pid {
+                spec["shareProcessNamespace"] = true.into();
+            }
+            let mut init = Vec::new();
+            for i in 0..inits {
+                let mut c = json!({"name": format!("init{i}"), "image": IMAGES[i * 3 % IMAGES.len()]});
+                if i == 1 {
+                    c["restartPolicy"] = "Always".into();
+                }
+                init.push(c);
+            }
+            if collide {
+                init.push(json!({"name": "drain-helper", "image": "busybox"}));
+            }
+            if !init.is_empty() {
+                spec["initContainers"] = Value::Array(init);
+            }
+            spec["volumes"] = json!([{"name": "drain-helper", "emptyDir": {}}]);
+            json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "ns", "annotations": annotations},
+                "spec": spec,
+            })
+        })
+}
+
+fn version_strategy() -> impl Strategy<Value = Option<KubeVersion>> {
+    prop::option::of(prop::sample::select(vec!["1.28", "1.29", "1.30", "1.34"]))
+        .prop_map(|v| v.map(|v| v.parse().unwrap()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mutation_invariants(pod in pod_strategy(), kube in version_strategy()) {
+        // Only pods the API server would accept in the first place.
+        let original: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod.clone()).unwrap();
+        prop_assume!(validate(&original).is_ok());
+        let settings = Settings::default();
+        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube };
+        let mutation = match mutate_pod(&pod, &ctx) {
+            Ok(m) => m,
+            // Valid annotations can still ask for too much grace: a denial, never our fault.
+            Err(MutateError::Denied(err)) => {
+                prop_assert!(err.to_string().contains("drain.io/"), "{}", err);
+                return Ok(());
+            }
+            Err(MutateError::Internal(e)) => return Err(TestCaseError::fail(e)),
+        };
+        let (patched, typed) = apply(&pod, &mutation);
+        if let Err(errors) = validate(&typed) {
+            return Err(TestCaseError::fail(format!("{errors:?}\n{patched:#}")));
+        }
+
+        // Idempotence.
+        let again = mutate_pod(&patched, &ctx).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(again.patch.0.is_empty(), "second run patched: {:?}", again.patch);
+
+        // Grace never shortened.
+        let before = pod["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+        let after = patched["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+        prop_assert!(after >= before);
+        prop_assert_eq!(after, mutation.plan.grace_after);
+
+        let plan = &mutation.plan;
+        let budget = i64::from(plan.shutdown_budget);
+        let planned: Vec<_> = plan.planned().collect();
+        for c in &planned {
+            // Every planned container keeps its full budget after SIGTERM (and after the
+            // longest wait for idle connections).
+            let sigterm = i64::from(c.sigterm_at.unwrap());
+            let wait = if c.wait_idle.is_empty() { 0 } else { budget };
+            prop_assert!(after - sigterm - wait >= budget, "{} {} {} {}", c.name, after, sigterm, budget);
+        }
+        // Front proxies get SIGTERM no later than apps.
+        let latest_proxy = planned.iter().filter(|c| c.role == Role::Proxy).filter_map(|c| c.sigterm_at).max();
+        let earliest_app = planned.iter().filter(|c| c.role == Role::App).filter_map(|c| c.sigterm_at).min();
+        if let (Some(p), Some(a)) = (latest_proxy, earliest_app) {
+            prop_assert!(p <= a);
+        }
+        // What the plan leaves alone stays exactly as it was.
+        for c in plan.containers.iter().filter(|c| c.action != Action::Planned) {
+            let list = if c.init_container { "initContainers" } else { "containers" };
+            let original = &pod["spec"][list][c.index];
+            let shifted = usize::from(c.init_container && plan.helper.as_ref().is_some_and(|h| !h.present));
+            prop_assert_eq!(original, &patched["spec"][list][c.index + shifted]);
+        }
+        // The user's own exec/httpGet hook is never dropped.
+        for c in &planned {
+            let original = &pod["spec"]["containers"][c.index]["lifecycle"]["preStop"];
+            let now = &patched["spec"]["containers"][c.index]["lifecycle"]["preStop"];
+            if let Some(command) = original["exec"]["command"].as_array() {
+                let new: Vec<&Value> = now["exec"]["command"].as_array().unwrap().iter().collect();
+                prop_assert!(new.ends_with(&command.iter().collect::<Vec<_>>()));
+            }
+            if original["httpGet"].is_object() {
+                prop_assert!(now.to_string().contains("--then-http-get"));
+            }
+        }
+        // Everything we add passes Pod Security "restricted".
+        let spec = typed.spec.as_ref().unwrap();
+        if let Some(helper) = &plan.helper {
+            let init = spec.init_containers.iter().flatten().find(|c| c.name == helper.init_container).unwrap();
+            prop_assert!(restricted_violations(init, None).is_empty());
+            prop_assert!(spec.os.is_none(), "no helper in Windows pods");
+        }
+    }
+}
