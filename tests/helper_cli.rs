@@ -1,0 +1,613 @@
+//! Runs the real drain-helper binary. Timing assertions are lower bounds only (plus generous
+//! upper bounds of 20 s where a test shows that something was cut short).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+const BIN: &str = env!("CARGO_BIN_EXE_drain-helper");
+const GENEROUS: Duration = Duration::from_secs(20);
+
+/// The helper with its log on its own stderr (never on the test machine's PID 1).
+fn helper(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env("DRAIN_HELPER_LOG_TO_STDERR", "1")
+        .env_remove("DRAIN_HELPER_TARGET_PID")
+        .stdin(Stdio::null());
+    command
+}
+
+struct Run {
+    output: Output,
+    elapsed: Duration,
+    ended: Instant,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+}
+
+fn run(mut command: Command) -> Run {
+    let start = Instant::now();
+    let output = command.output().expect("drain-helper runs");
+    Run {
+        output,
+        elapsed: start.elapsed(),
+        ended: Instant::now(),
+    }
+}
+
+fn run_args(args: &[&str]) -> Run {
+    run(helper(args))
+}
+
+/// Position of the first log line containing `needle`, with the whole log in the message.
+fn line_index(log: &str, needle: &str) -> usize {
+    log.lines()
+        .position(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("no log line contains {needle:?}:\n{log}"))
+}
+
+struct Request {
+    at: Instant,
+    head: String,
+}
+
+/// An HTTP server on 127.0.0.1:0 that answers `status` to up to `count` requests and reports
+/// each request head with the time it arrived.
+fn http_server(count: usize, status: u16) -> (u16, Receiver<Request>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let at = Instant::now();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} Whatever\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = sender.send(Request {
+                at,
+                head: String::from_utf8_lossy(&head).into_owned(),
+            });
+        }
+    });
+    (port, receiver)
+}
+
+fn received(receiver: &Receiver<Request>) -> Request {
+    receiver
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server got a request")
+}
+
+/// A connected pair: (server side, client side), with the server side's local port being the
+/// listener's port.
+fn held_connection() -> (u16, TcpListener, TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    (port, listener, server, client)
+}
+
+fn spawn_shell(script: &str) -> Child {
+    Command::new("sh")
+        .args(["-c", script])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("sh starts")
+}
+
+/// Waits until `path` exists (the shell script wrote its trap and is ready).
+fn wait_for_file(path: &Path) {
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < GENEROUS,
+            "{} never appeared",
+            path.display()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn version_and_help() {
+    let run = run_args(&["--version"]);
+    assert_eq!(run.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&run.output.stdout),
+        format!("drain-helper {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let run = run_args(&["--help"]);
+    assert_eq!(run.code(), Some(0));
+    let help = String::from_utf8_lossy(&run.output.stdout).into_owned();
+    for word in [
+        "install DIR",
+        "prestop",
+        "--wait-idle",
+        "--then-exec",
+        "124",
+    ] {
+        assert!(help.contains(word), "help lacks {word:?}:\n{help}");
+    }
+}
+
+#[test]
+fn install_copies_an_executable_binary_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_args(&["install", dir.path().to_str().unwrap()]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let installed = dir.path().join("drain-helper");
+    let metadata = fs::metadata(&installed).unwrap();
+    assert_eq!(metadata.permissions().mode() & 0o7777, 0o755);
+    assert_eq!(fs::read(&installed).unwrap(), fs::read(BIN).unwrap());
+    let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "no temporary file is left behind");
+    let version = Command::new(&installed).arg("--version").output().unwrap();
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("drain-helper "));
+    assert!(run.log().contains("installed"), "{}", run.log());
+}
+
+#[test]
+fn install_into_a_missing_dir_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let run = run_args(&["install", missing.to_str().unwrap()]);
+    assert_eq!(run.code(), Some(1));
+    assert!(run.log().contains("cannot install"), "{}", run.log());
+}
+
+#[test]
+fn prestop_waits_for_the_delay_and_logs_timestamps() {
+    let run = run_args(&["prestop", "--delay", "1"]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(run.elapsed >= Duration::from_secs(1), "{:?}", run.elapsed);
+    let log = run.log();
+    let sleeping = &log.lines().nth(line_index(&log, "(delay 1s)")).unwrap();
+    // 2026-11-21T21:50:00.123Z drain-helper prestop: sleeping ...
+    let (stamp, rest) = sleeping.split_once(' ').unwrap();
+    assert_eq!(stamp.len(), 24, "{stamp}");
+    assert!(stamp.ends_with('Z') && &stamp[10..11] == "T" && &stamp[19..20] == ".");
+    assert!(stamp.starts_with("20"), "{stamp}");
+    assert!(rest.starts_with("drain-helper prestop: sleeping"), "{rest}");
+    assert!(line_index(&log, "done") > line_index(&log, "sleeping"));
+}
+
+#[test]
+fn notify_posts_at_the_start_before_the_delay_ends() {
+    let (port, requests) = http_server(1, 204);
+    let url = format!("http://127.0.0.1:{port}/drain?reason=prestop");
+    let run = run_args(&["prestop", "--delay", "2", "--notify", &url]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let request = received(&requests);
+    let first_line = request.head.lines().next().unwrap();
+    assert_eq!(first_line, "POST /drain?reason=prestop HTTP/1.1");
+    assert!(
+        request.head.contains("\r\nContent-Length: 0\r\n"),
+        "{}",
+        request.head
+    );
+    assert!(
+        request.head.contains("\r\nConnection: close\r\n"),
+        "{}",
+        request.head
+    );
+    assert!(request.at < run.ended);
+    assert!(run.elapsed >= Duration::from_secs(2));
+    let log = run.log();
+    assert!(
+        line_index(&log, "HTTP 204") < line_index(&log, "sleeping"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_failing_notify_does_not_stop_the_drain() {
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let (port, requests) = http_server(1, 200);
+    let dead = format!("http://127.0.0.1:{closed_port}/x");
+    let live = format!("http://127.0.0.1:{port}/y");
+    let run = run_args(&[
+        "prestop", "--delay", "0", "--notify", &dead, "--notify", &live,
+    ]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(run.log().contains("failed"), "{}", run.log());
+    assert!(received(&requests).head.starts_with("POST /y HTTP/1.1"));
+}
+
+#[test]
+fn wait_idle_keeps_waiting_while_a_connection_is_open_until_max() {
+    let (port, _listener, _server, _client) = held_connection();
+    let port = port.to_string();
+    let run = run_args(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--wait-idle",
+        &port,
+        "--max",
+        "2",
+    ]);
+    assert_eq!(run.code(), Some(124), "{}", run.log());
+    assert!(run.elapsed >= Duration::from_secs(2), "{:?}", run.elapsed);
+    assert!(run.elapsed < GENEROUS);
+    let log = run.log();
+    assert!(log.contains("1 established connection(s)"), "{log}");
+    assert!(log.contains("--max 2s reached during wait-idle"), "{log}");
+}
+
+#[test]
+fn wait_idle_returns_once_the_connection_closes() {
+    let (port, _listener, server, client) = held_connection();
+    let port = port.to_string();
+    let start = Instant::now();
+    let child = helper(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--wait-idle",
+        &port,
+        "--max",
+        "60",
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    thread::sleep(Duration::from_secs(1));
+    drop(client);
+    drop(server);
+    let output = child.wait_with_output().unwrap();
+    let elapsed = start.elapsed();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
+    assert!(
+        elapsed < GENEROUS,
+        "{elapsed:?}: --max 60 was not what ended it"
+    );
+    assert!(log.contains("1 established connection(s)"), "{log}");
+    assert!(log.contains("no established connections"), "{log}");
+}
+
+#[test]
+fn wait_idle_ignores_connections_on_other_ports() {
+    let (_port, _listener, _server, _client) = held_connection();
+    let (other, _l2, _s2, client2) = held_connection();
+    drop(client2);
+    let other = other.to_string();
+    let run = run_args(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--wait-idle",
+        &other,
+        "--max",
+        "30",
+    ]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(run.elapsed < GENEROUS);
+}
+
+#[test]
+fn signal_reaches_the_target_and_the_helper_waits_for_its_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let got = dir.path().join("got");
+    let mut target = spawn_shell(&format!(
+        "trap 'echo quit > {got}; sleep 1; exit 0' QUIT; touch {ready}; while :; do sleep 0.1; done",
+        got = got.display(),
+        ready = ready.display()
+    ));
+    wait_for_file(&ready);
+    // Only DRAIN_HELPER_TARGET_PID: it also sends the log to the helper's own stderr.
+    let mut command = helper(&[
+        "prestop", "--delay", "0", "--signal", "SIGQUIT", "--max", "30",
+    ]);
+    command
+        .env_remove("DRAIN_HELPER_LOG_TO_STDERR")
+        .env("DRAIN_HELPER_TARGET_PID", target.id().to_string());
+    let run = run(command);
+    let log = run.log();
+    assert_eq!(run.code(), Some(0), "{log}");
+    assert_eq!(fs::read_to_string(&got).unwrap(), "quit\n");
+    // The trap sleeps 1 s before exiting, and the helper waited for that.
+    assert!(run.elapsed >= Duration::from_secs(1), "{:?}", run.elapsed);
+    assert!(
+        log.contains(&format!("sent SIGQUIT to PID {}", target.id())),
+        "{log}"
+    );
+    assert!(log.contains("exited"), "{log}");
+    // The helper returned while the target was a zombie; it exited through the trap.
+    assert_eq!(target.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn signal_by_number_kills_a_sleep() {
+    let mut target = Command::new("sleep").arg("60").spawn().unwrap();
+    let mut command = helper(&["prestop", "--delay", "0", "--signal", "15"]);
+    command.env("DRAIN_HELPER_TARGET_PID", target.id().to_string());
+    let run = run(command);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(run.elapsed < GENEROUS);
+    assert_eq!(target.wait().unwrap().signal(), Some(15));
+}
+
+#[test]
+fn a_target_that_ignores_the_signal_is_cut_by_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let mut target = spawn_shell(&format!(
+        "trap '' QUIT; touch {}; while :; do sleep 0.1; done",
+        ready.display()
+    ));
+    wait_for_file(&ready);
+    let mut command = helper(&["prestop", "--delay", "0", "--signal", "QUIT", "--max", "2"]);
+    command.env("DRAIN_HELPER_TARGET_PID", target.id().to_string());
+    let run = run(command);
+    let _ = target.kill();
+    let _ = target.wait();
+    assert_eq!(run.code(), Some(124), "{}", run.log());
+    assert!(run.elapsed >= Duration::from_secs(2));
+    assert!(run.elapsed < GENEROUS);
+    assert!(run.log().contains("reached during signal"), "{}", run.log());
+}
+
+#[test]
+fn a_signal_that_cannot_be_sent_is_logged_and_the_drain_goes_on() {
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id().to_string();
+    gone.wait().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("after");
+    let marker_text = marker.to_str().unwrap();
+    let mut command = helper(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--signal",
+        "TERM",
+        "--then-exec",
+        "--",
+        "touch",
+        marker_text,
+    ]);
+    command.env("DRAIN_HELPER_TARGET_PID", &pid);
+    let run = run(command);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert!(
+        run.log().contains("could not send SIGTERM"),
+        "{}",
+        run.log()
+    );
+    assert!(marker.exists());
+}
+
+#[test]
+fn then_exec_runs_after_the_delay_and_its_exit_code_is_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let started = SystemTime::now();
+    let run = run_args(&[
+        "prestop",
+        "--delay",
+        "1",
+        "--then-exec",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$0 $1\" > \"$2\"; exit 3",
+        "a b",
+        "--delay",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), Some(3), "{}", run.log());
+    assert_eq!(fs::read_to_string(&out).unwrap(), "a b --delay\n");
+    let written = fs::metadata(&out).unwrap().modified().unwrap();
+    // Filesystem timestamps are coarse (a few ms), hence 900 ms rather than 1 s.
+    assert!(
+        written.duration_since(started).unwrap() >= Duration::from_millis(900),
+        "the command ran before the delay ended"
+    );
+    let log = run.log();
+    assert!(
+        line_index(&log, "sleeping") < line_index(&log, "then-exec"),
+        "{log}"
+    );
+}
+
+#[test]
+fn then_exec_of_a_missing_command_exits_127() {
+    let run = run_args(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--then-exec",
+        "--",
+        "/nonexistent/cmd",
+    ]);
+    assert_eq!(run.code(), Some(127), "{}", run.log());
+    assert!(run.log().contains("could not start"), "{}", run.log());
+}
+
+#[test]
+fn then_http_get_runs_after_the_delay() {
+    let (port, requests) = http_server(1, 200);
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let start = Instant::now();
+    let run = run_args(&["prestop", "--delay", "1", "--then-http-get", &url]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let request = received(&requests);
+    assert!(
+        request.head.starts_with("GET /hook HTTP/1.1\r\n"),
+        "{}",
+        request.head
+    );
+    assert!(request.at.duration_since(start) >= Duration::from_secs(1));
+    assert!(run.log().contains("HTTP 200"), "{}", run.log());
+}
+
+#[test]
+fn then_http_get_with_an_error_status_fails() {
+    let (port, requests) = http_server(1, 500);
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let run = run_args(&["prestop", "--delay", "0", "--then-http-get", &url]);
+    assert_eq!(run.code(), Some(1), "{}", run.log());
+    received(&requests);
+    assert!(run.log().contains("HTTP 500"), "{}", run.log());
+}
+
+#[test]
+fn max_cuts_a_long_delay() {
+    let run = run_args(&["prestop", "--delay", "30s", "--max", "2s"]);
+    assert_eq!(run.code(), Some(124), "{}", run.log());
+    assert!(run.elapsed >= Duration::from_secs(2));
+    assert!(run.elapsed < GENEROUS, "{:?}", run.elapsed);
+    assert!(
+        run.log().contains("--max 2s reached during delay"),
+        "{}",
+        run.log()
+    );
+}
+
+#[test]
+fn max_cuts_a_long_then_exec() {
+    let run = run_args(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--max",
+        "2",
+        "--then-exec",
+        "--",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(run.code(), Some(124), "{}", run.log());
+    assert!(run.elapsed >= Duration::from_secs(2));
+    assert!(run.elapsed < GENEROUS, "{:?}", run.elapsed);
+    assert!(
+        run.log().contains("reached during then-exec"),
+        "{}",
+        run.log()
+    );
+}
+
+#[test]
+fn max_cuts_a_hanging_notify_and_the_delay() {
+    // A server that accepts but never answers: the notify call gives up after its own short
+    // timeout, then --max cuts the delay.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/x",
+        listener.local_addr().unwrap().port()
+    );
+    let run = run_args(&["prestop", "--delay", "60", "--max", "3", "--notify", &url]);
+    drop(listener);
+    assert_eq!(run.code(), Some(124), "{}", run.log());
+    assert!(run.elapsed >= Duration::from_secs(3));
+    assert!(run.elapsed < GENEROUS, "{:?}", run.elapsed);
+    let log = run.log();
+    assert!(log.contains("failed"), "{log}");
+    assert!(log.contains("reached during delay"), "{log}");
+}
+
+#[test]
+fn bad_arguments_exit_2_naming_the_argument() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&[], &["missing command"]),
+        (&["bogus"], &["bogus"]),
+        (&["install"], &["DIR"]),
+        (&["prestop"], &["--delay"]),
+        (&["prestop", "--delay", "soon"], &["--delay", "soon"]),
+        (
+            &["prestop", "--delay", "1", "--frobnicate"],
+            &["--frobnicate"],
+        ),
+        (&["prestop", "--delay", "1", "--max"], &["--max"]),
+        (
+            &["prestop", "--delay", "1", "--notify", "http://localhost/"],
+            &["--notify", "localhost"],
+        ),
+        (
+            &["prestop", "--delay", "1", "--wait-idle", "80,x"],
+            &["--wait-idle", "\"x\""],
+        ),
+        (
+            &["prestop", "--delay", "1", "--signal", "SIGNOPE"],
+            &["--signal", "SIGNOPE"],
+        ),
+        (
+            &["prestop", "--delay", "1", "--then-exec", "ls"],
+            &["--then-exec"],
+        ),
+        (
+            &[
+                "prestop",
+                "--delay",
+                "1",
+                "--then-http-get",
+                "ftp://1.2.3.4/",
+            ],
+            &["--then-http-get"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let run = run_args(args);
+        let log = run.log();
+        assert_eq!(run.code(), Some(2), "{args:?}: {log}");
+        for word in *expected {
+            assert!(log.contains(word), "{args:?}: {log:?} should name {word:?}");
+        }
+        assert!(log.contains("usage: drain-helper"), "{args:?}: {log}");
+        assert!(!log.contains("panicked"), "{args:?}: {log}");
+        assert_eq!(
+            log.lines().next().map(|l| l.starts_with("drain-helper: ")),
+            Some(true)
+        );
+    }
+}
+
+#[test]
+fn a_bad_target_pid_override_is_a_usage_error() {
+    let mut command = helper(&["prestop", "--delay", "0"]);
+    command.env("DRAIN_HELPER_TARGET_PID", "-1");
+    let run = run(command);
+    assert_eq!(run.code(), Some(2), "{}", run.log());
+    assert!(
+        run.log().contains("DRAIN_HELPER_TARGET_PID"),
+        "{}",
+        run.log()
+    );
+}
