@@ -114,7 +114,9 @@ impl Answer {
     }
 
     fn error_body(status: u16, outcome: Outcome, operation: OperationLabel, reason: &str) -> Self {
-        let body = serde_json::json!({ "error": reason }).to_string().into_bytes();
+        let body = serde_json::json!({ "error": reason })
+            .to_string()
+            .into_bytes();
         Self {
             status,
             body,
@@ -220,9 +222,7 @@ impl Reviewer {
             return Ok(Decision::Skip("mirror pod"));
         }
         // The object exactly as the API server sent it: the patch applies to these bytes.
-        let pod = raw
-            .pointer("/request/object")
-            .ok_or(Malformed::NoObject)?;
+        let pod = raw.pointer("/request/object").ok_or(Malformed::NoObject)?;
         let namespace_annotations = pod_namespace.and_then(|ns| self.namespaces.annotations(ns));
         let ctx = PodContext {
             settings: &self.settings,
@@ -334,8 +334,8 @@ fn parse(body: &[u8]) -> Result<(Value, AdmissionRequest<DynamicObject>), Malfor
         None | Some(Value::Null) => return Err(Malformed::NoRequest),
         Some(_) => {}
     }
-    let review: AdmissionReview<DynamicObject> = serde_json::from_value(raw.clone())
-        .map_err(|err| Malformed::Request(err.to_string()))?;
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_value(raw.clone()).map_err(|err| Malformed::Request(err.to_string()))?;
     let request: AdmissionRequest<DynamicObject> =
         review.try_into().map_err(|_| Malformed::NoRequest)?;
     if request.uid.is_empty() {
@@ -425,10 +425,22 @@ mod tests {
         for (file, uid) in [
             ("pod-update.json", "7f0b2c1e-0003-4d5e-9a10-000000000003"),
             ("pod-delete.json", "7f0b2c1e-0004-4d5e-9a10-000000000004"),
-            ("pod-create-own-namespace.json", "7f0b2c1e-0005-4d5e-9a10-000000000005"),
-            ("pod-create-mirror.json", "7f0b2c1e-0006-4d5e-9a10-000000000006"),
-            ("configmap-create.json", "7f0b2c1e-0008-4d5e-9a10-000000000008"),
-            ("pod-create-subresource.json", "7f0b2c1e-0009-4d5e-9a10-000000000009"),
+            (
+                "pod-create-own-namespace.json",
+                "7f0b2c1e-0005-4d5e-9a10-000000000005",
+            ),
+            (
+                "pod-create-mirror.json",
+                "7f0b2c1e-0006-4d5e-9a10-000000000006",
+            ),
+            (
+                "configmap-create.json",
+                "7f0b2c1e-0008-4d5e-9a10-000000000008",
+            ),
+            (
+                "pod-create-subresource.json",
+                "7f0b2c1e-0009-4d5e-9a10-000000000009",
+            ),
         ] {
             let answer = reviewer().review(&fixture(file));
             assert_eq!(answer.status, 200, "{file}");
@@ -457,7 +469,10 @@ mod tests {
             (b"[1,2]".to_vec(), "not a JSON object"),
             (b"\xff\xfe".to_vec(), "not JSON"),
             (serde_json::to_vec(&wrong_version).unwrap(), "apiVersion"),
-            (serde_json::to_vec(&wrong_types).unwrap(), "AdmissionRequest"),
+            (
+                serde_json::to_vec(&wrong_types).unwrap(),
+                "AdmissionRequest",
+            ),
             (serde_json::to_vec(&no_object).unwrap(), "without an object"),
             (
                 br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),

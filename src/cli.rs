@@ -155,10 +155,18 @@ pub struct ServeArgs {
     #[arg(long, env = "DRAIN_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = duration_flag, value_name = "DURATION")]
     pub tls_reload_interval: u32,
     /// Secret holding the CA and serving certificate (cert-mode self-managed).
-    #[arg(long, env = "DRAIN_TLS_SECRET_NAME", default_value = "drain-webhook-tls")]
+    #[arg(
+        long,
+        env = "DRAIN_TLS_SECRET_NAME",
+        default_value = "drain-webhook-tls"
+    )]
     pub tls_secret_name: String,
     /// MutatingWebhookConfiguration whose caBundle is kept current (cert-mode self-managed).
-    #[arg(long, env = "DRAIN_WEBHOOK_CONFIGURATION_NAME", default_value = "drain-webhook")]
+    #[arg(
+        long,
+        env = "DRAIN_WEBHOOK_CONFIGURATION_NAME",
+        default_value = "drain-webhook"
+    )]
     pub webhook_configuration_name: String,
     /// Service in front of the webhook (cert-mode self-managed: `<service>.<namespace>.svc`).
     #[arg(long, env = "DRAIN_SERVICE_NAME", default_value = "drain-webhook")]
@@ -209,7 +217,12 @@ pub struct InjectArgs {
     #[command(flatten)]
     pub planning: PlanningArgs,
     /// Input file, or `-` for standard input.
-    #[arg(short = 'f', long = "filename", env = "DRAIN_INPUT", value_name = "FILE|-")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        env = "DRAIN_INPUT",
+        value_name = "FILE|-"
+    )]
     pub file: PathBuf,
 }
 
@@ -218,10 +231,21 @@ pub struct ExplainArgs {
     #[command(flatten)]
     pub planning: PlanningArgs,
     /// Input file, or `-` for standard input.
-    #[arg(short = 'f', long = "filename", env = "DRAIN_INPUT", value_name = "FILE|-")]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        env = "DRAIN_INPUT",
+        value_name = "FILE|-"
+    )]
     pub file: PathBuf,
     /// text (a timeline picture) or json.
-    #[arg(short = 'o', long = "output", env = "DRAIN_OUTPUT", value_enum, default_value = "text")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        env = "DRAIN_OUTPUT",
+        value_enum,
+        default_value = "text"
+    )]
     pub output: OutputFormat,
 }
 

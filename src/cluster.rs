@@ -125,10 +125,7 @@ impl NamespaceCache {
         tokio::spawn(async move {
             if reader.wait_until_ready().await.is_ok() {
                 flag.store(true, Ordering::Release);
-                tracing::info!(
-                    namespaces = reader.len(),
-                    "namespace cache synced"
-                );
+                tracing::info!(namespaces = reader.len(), "namespace cache synced");
             }
         });
         Self { store, synced }

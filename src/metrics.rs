@@ -178,12 +178,7 @@ mod tests {
             3,
             Duration::from_micros(250),
         );
-        metrics.observe_review(
-            OperationLabel::unknown,
-            Outcome::invalid,
-            0,
-            Duration::ZERO,
-        );
+        metrics.observe_review(OperationLabel::unknown, Outcome::invalid, 0, Duration::ZERO);
         metrics.certificate_reloaded(false);
         let text = metrics.encode();
         assert!(
@@ -191,8 +186,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"outcome="invalid""#), "{text}");
-        assert!(text.contains("drain_webhook_patch_operations_total 3"), "{text}");
-        assert!(text.contains("drain_webhook_review_duration_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("drain_webhook_patch_operations_total 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("drain_webhook_review_duration_seconds_count 2"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"drain_webhook_certificate_reloads_total{result="failure"} 1"#),
             "{text}"

@@ -158,10 +158,12 @@ impl CertFiles {
 }
 
 async fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
-    tokio::fs::read(path).await.map_err(|source| TlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
+    tokio::fs::read(path)
+        .await
+        .map_err(|source| TlsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Polls `files` every `interval` until `shutdown` turns true; swaps in every changed pair

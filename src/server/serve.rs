@@ -99,9 +99,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             let key = crate::certs_self_managed::ensure(
                 client,
                 &crate::certs_self_managed::SelfManagedConfig {
-                    namespace: args.namespace.clone().ok_or_else(|| {
-                        ServeError::SelfManaged("needs --namespace".into())
-                    })?,
+                    namespace: args
+                        .namespace
+                        .clone()
+                        .ok_or_else(|| ServeError::SelfManaged("needs --namespace".into()))?,
                     secret_name: args.tls_secret_name.clone(),
                     service_name: args.service_name.clone(),
                     webhook_configuration_name: args.webhook_configuration_name.clone(),
