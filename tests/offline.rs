@@ -1,0 +1,214 @@
+//! `inject` and `explain` on manifests: workloads are planned through their pod templates,
+//! other objects pass through, both commands agree, bad input is one clear error.
+
+mod common;
+
+use common::*;
+use drain_webhook::mutate::PodContext;
+use drain_webhook::offline::{ExplainFormat, explain, inject};
+use drain_webhook::settings::Settings;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use serde_json::Value;
+
+fn ctx(settings: &Settings) -> PodContext<'_> {
+    PodContext {
+        settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    }
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(fixture_path(name)).unwrap()
+}
+
+fn documents(yaml: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple(yaml).unwrap()
+}
+
+fn grace(spec: &PodSpec) -> Option<i64> {
+    spec.termination_grace_period_seconds
+}
+
+#[test]
+fn inject_mutates_every_workload_template_and_passes_the_rest_through() {
+    let settings = Settings::default();
+    let input = read("manifests/workloads.yaml");
+    let output = inject(&input, &ctx(&settings)).unwrap();
+    let before = documents(&input);
+    let after = documents(&output.yaml);
+    assert_eq!(before.len(), after.len());
+    // Namespace and Service unchanged.
+    assert_eq!(before[0], after[0]);
+    assert_eq!(before[5], after[5]);
+
+    let deployment: Deployment = serde_json::from_value(after[1].clone()).unwrap();
+    let spec = deployment.spec.unwrap().template.spec.unwrap();
+    assert_eq!(grace(&spec), Some(45));
+    let pod = Pod {
+        spec: Some(spec.clone()),
+        ..Pod::default()
+    };
+    validate(&pod).unwrap();
+    assert_eq!(hook_delay(pre_stop(&pod, "app").unwrap()), Some(15));
+    assert_eq!(hook_delay(pre_stop(&pod, "nginx").unwrap()), Some(10));
+
+    let statefulset: StatefulSet = serde_json::from_value(after[2].clone()).unwrap();
+    let template = statefulset.spec.unwrap().template;
+    // B is the pod's own 120 s, D the template's 3 s.
+    assert_eq!(grace(template.spec.as_ref().unwrap()), Some(123));
+    assert!(
+        template.metadata.unwrap().annotations.unwrap()["drain.io/status"].contains("\"grace\":123")
+    );
+
+    let daemonset: DaemonSet = serde_json::from_value(after[3].clone()).unwrap();
+    // A template without metadata gets one for the status annotation.
+    assert!(daemonset.spec.unwrap().template.metadata.is_some());
+
+    // The CronJob's pod opted out: byte-for-byte the same.
+    let cronjob: CronJob = serde_json::from_value(after[4].clone()).unwrap();
+    assert_eq!(before[4], after[4]);
+    assert!(cronjob.spec.is_some());
+}
+
+#[test]
+fn inject_keeps_the_user_key_order() {
+    let settings = Settings::default();
+    let output = inject(&read("pods/seed-nginx-app.yaml"), &ctx(&settings)).unwrap();
+    let api_version = output.yaml.find("apiVersion").unwrap();
+    let kind = output.yaml.find("kind").unwrap();
+    let spec = output.yaml.find("spec:").unwrap();
+    assert!(api_version < kind && kind < spec, "{}", output.yaml);
+}
+
+#[test]
+fn inject_and_explain_agree() {
+    let settings = Settings::default();
+    for name in [
+        "pods/seed-nginx-app.yaml",
+        "pods/existing-hooks.yaml",
+        "pods/native-sidecar-mesh.yaml",
+        "pods/notify-wait-idle.yaml",
+        "pods/restricted-haproxy.yaml",
+        "manifests/workloads.yaml",
+    ] {
+        let input = read(name);
+        let injected = documents(&inject(&input, &ctx(&settings)).unwrap().yaml);
+        let explained: Vec<Value> =
+            serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+                .unwrap();
+        let templates: Vec<&Value> = injected
+            .iter()
+            .filter_map(|d| match d["kind"].as_str() {
+                Some("Pod") => Some(d),
+                Some("CronJob") => d.pointer("/spec/jobTemplate/spec/template"),
+                Some("Deployment" | "StatefulSet" | "DaemonSet") => d.pointer("/spec/template"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(templates.len(), explained.len(), "{name}");
+        for (template, explained) in templates.iter().zip(&explained) {
+            let plan = &explained["plan"];
+            let grace = template["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30);
+            assert_eq!(plan["graceAfter"].as_i64(), Some(grace), "{name}");
+            for container in plan["containers"].as_array().unwrap() {
+                if container["action"] != "planned" {
+                    continue;
+                }
+                let index = container["index"].as_u64().unwrap() as usize;
+                let handler = &template["spec"]["containers"][index]["lifecycle"]["preStop"];
+                let typed: k8s_openapi::api::core::v1::LifecycleHandler =
+                    serde_json::from_value(handler.clone()).unwrap();
+                assert_eq!(
+                    hook_delay(&typed).map(u64::from),
+                    container["preStopSeconds"].as_u64(),
+                    "{name} {}",
+                    container["name"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn explain_draws_one_bar_per_container_in_stop_order() {
+    let settings = Settings::default();
+    let text = explain(
+        &read("pods/seed-nginx-app.yaml"),
+        &ctx(&settings),
+        ExplainFormat::Text,
+    )
+    .unwrap();
+    let bar_of = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name} in\n{text}"))
+            .to_owned()
+    };
+    let nginx = bar_of("nginx");
+    let app = bar_of("application");
+    // The SIGTERM mark of nginx comes before the app's, and both end in SIGKILL.
+    assert!(nginx.find('|').unwrap() < app.find('|').unwrap(), "{text}");
+    assert!(nginx.contains('X') && app.contains('X'));
+    assert!(text.contains("grace unset (30s) -> 45s"), "{text}");
+    assert!(nginx.contains("SIGQUIT at 10s"), "{text}");
+    assert!(app.contains("SIGTERM at 15s") && app.contains("30s to stop"), "{text}");
+}
+
+#[test]
+fn json_input_and_lists_are_accepted() {
+    let settings = Settings::default();
+    let pod = fixture("pods/seed-nginx-app.yaml");
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [pod]});
+    let output = inject(&list.to_string(), &ctx(&settings)).unwrap();
+    let docs = documents(&output.yaml);
+    assert_eq!(
+        docs[0]["items"][0]["spec"]["terminationGracePeriodSeconds"],
+        45
+    );
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let settings = Settings::default();
+    let cases = [
+        (read("pods/bad-annotation.yaml"), "Pod typo: annotation drain.io/delay=\"10 seconds\""),
+        ("kind: Pod\nspec: [".to_string(), "invalid YAML"),
+        ("{\"kind\": \"Pod\",".to_string(), "invalid JSON"),
+        (
+            "kind: Deployment\nmetadata: {name: x}\nspec: {}\n".to_string(),
+            "Deployment x: has no pod template",
+        ),
+        (
+            "kind: Pod\nmetadata: {name: x}\nspec: {containers: 5}\n".to_string(),
+            "Pod x: the object does not read as a pod",
+        ),
+    ];
+    for (input, expected) in cases {
+        let err = inject(&input, &ctx(&settings)).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        let err = explain(&input, &ctx(&settings), ExplainFormat::Json)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+#[test]
+fn warnings_name_the_object() {
+    let settings = Settings::default();
+    let output = inject(&read("pods/existing-hooks.yaml"), &ctx(&settings)).unwrap();
+    assert!(
+        output
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("Pod hooks: container \"tcp-app\" left untouched")),
+        "{:?}",
+        output.warnings
+    );
+}
