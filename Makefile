@@ -1,11 +1,12 @@
-# Every CI step is a make target; .ci/run calls `make deps` then `make test`.
+# Every CI step is a make target; .ci/run calls `make deps` then `make test`
+# (`test` also runs `deps`, which is idempotent, so `make test` works on a fresh machine).
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: test deps fmt-check clippy cargo-test run
 
 ## test: formatting, lints and every test (what CI runs)
-test: fmt-check clippy cargo-test helper-check
+test: deps fmt-check clippy cargo-test helper-check
 
 ## deps: install what the tests need on a fresh machine (idempotent)
 deps:
