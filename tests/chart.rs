@@ -877,6 +877,81 @@ fn default_settings_match_the_servers_defaults() {
     assert!(names.iter().all(|n| n.starts_with("DRAIN_")), "{names:?}");
 }
 
+/// The `DRAIN_...` variables a subcommand of the server binary reads, from its `--help`.
+fn server_variables(subcommand: &str) -> BTreeSet<String> {
+    let out = run(
+        Path::new(env!("CARGO_BIN_EXE_drain-webhook")),
+        &[subcommand, "--help"],
+    );
+    assert!(
+        out.ok,
+        "drain-webhook {subcommand} --help failed:\n{}",
+        out.stderr
+    );
+    out.stdout
+        .split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split(['=', ']']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[rstest]
+fn the_server_reads_every_variable_the_chart_sets_and_the_chart_sets_all_it_reads() {
+    let known = server_variables("serve");
+    assert!(
+        known.contains("DRAIN_DELAY"),
+        "no env names in --help: {known:?}"
+    );
+    let mut rendered = BTreeSet::new();
+    for values in [&[][..], SELF_MANAGED, &["settings.kubeVersion=1.29"][..]] {
+        let container = server_container(&render(&set(values)));
+        rendered.extend(container.env.into_iter().flatten().map(|e| e.name));
+    }
+    let unknown: Vec<&String> = rendered.difference(&known).collect();
+    assert!(unknown.is_empty(), "the server does not read {unknown:?}");
+    // Local runs only: an in-cluster webhook always talks to the API server.
+    let not_for_clusters = BTreeSet::from(["DRAIN_NO_CLUSTER".to_string()]);
+    let unreachable: Vec<&String> = known
+        .difference(&rendered)
+        .filter(|name| !not_for_clusters.contains(*name))
+        .collect();
+    assert!(
+        unreachable.is_empty(),
+        "server settings not reachable from values.yaml: {unreachable:?}"
+    );
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::helper_hooks(HELPER)]
+#[case::everything_overridden(&[
+    "settings.delay=1m30s", "settings.stagger=500ms", "settings.shutdownBudget=45",
+    "settings.maxGrace=2h", "settings.proxyImages={nginx,my-proxy}", "settings.hookMode=sleep",
+    "settings.helper.image.pullPolicy=Always", "settings.helper.runAsUser=1000",
+    "settings.helper.resources.limits.cpu=1", "settings.kubeVersion=v1.30.1-eks-1234",
+])]
+fn the_server_accepts_the_planning_settings_the_chart_renders(#[case] values: &[&'static str]) {
+    let planning = server_variables("explain");
+    let container = server_container(&render(&set(values)));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drain-webhook"));
+    command.env_clear().args(["explain", "-f", "/dev/null"]);
+    let mut passed = Vec::new();
+    for var in container.env.into_iter().flatten() {
+        if let (true, Some(value)) = (planning.contains(&var.name), var.value) {
+            command.env(&var.name, value);
+            passed.push(var.name);
+        }
+    }
+    assert!(passed.len() >= 13, "too few planning variables: {passed:?}");
+    let output = command.output().expect("run drain-webhook explain");
+    assert!(
+        output.status.success(),
+        "drain-webhook rejects the chart's settings {values:?}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn assert_no_wildcards(rules: &[PolicyRule], owner: &str) {
     for rule in rules {
         for list in [
