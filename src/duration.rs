@@ -125,8 +125,18 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         for bad in [
-            "", "-5", "-1s", "10x", "s", "1.2.3s", "ten", "10 s", "1e3", "99999999999999999999",
-            "25h", ".s",
+            "",
+            "-5",
+            "-1s",
+            "10x",
+            "s",
+            "1.2.3s",
+            "ten",
+            "10 s",
+            "1e3",
+            "99999999999999999999",
+            "25h",
+            ".s",
         ] {
             assert!(parse_seconds(bad).is_err(), "{bad:?} should be rejected");
         }
