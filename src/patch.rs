@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::annotations;
 use crate::duration::format_seconds;
 use crate::plan::{
-    Action, ChainedHook, ContainerPlan, HELPER_DIR, HELPER_PATH, HookKind, HelperInjection, Plan,
+    Action, ChainedHook, ContainerPlan, HELPER_DIR, HELPER_PATH, HelperInjection, HookKind, Plan,
 };
 use crate::settings::HelperSettings;
 
@@ -97,7 +97,10 @@ fn container_ops(
     let handler = pre_stop_handler(container);
     let lifecycle = current.get("lifecycle").filter(|l| l.is_object());
     match lifecycle {
-        None => ops.push(add(child(&base, &["lifecycle"]), json!({"preStop": handler}))),
+        None => ops.push(add(
+            child(&base, &["lifecycle"]),
+            json!({"preStop": handler}),
+        )),
         Some(l) if l.get("preStop").is_some_and(|p| !p.is_null()) => {
             ops.push(PatchOperation::Replace(ReplaceOperation {
                 path: child(&base, &["lifecycle", "preStop"]),
@@ -116,12 +119,12 @@ fn container_ops(
             .is_some_and(|mounts| {
                 mounts.iter().any(|m| {
                     m.get("mountPath").and_then(Value::as_str) == Some(HELPER_DIR)
-                        && m.get("name").and_then(Value::as_str)
-                            == Some(injection.volume.as_str())
+                        && m.get("name").and_then(Value::as_str) == Some(injection.volume.as_str())
                 })
             });
         if !already_mounted {
-            let mount = json!({"name": injection.volume, "mountPath": HELPER_DIR, "readOnly": true});
+            let mount =
+                json!({"name": injection.volume, "mountPath": HELPER_DIR, "readOnly": true});
             let mounts = child(&base, &["volumeMounts"]);
             if current.get("volumeMounts").is_some_and(Value::is_array) {
                 ops.push(add(child(&mounts, &["-"]), mount));

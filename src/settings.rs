@@ -170,8 +170,18 @@ mod tests {
         assert_eq!(KubeVersion::from_parts("1", "34+"), Some(v134));
         assert!("1".parse::<KubeVersion>().is_err());
         assert!("one.two".parse::<KubeVersion>().is_err());
-        assert!(!"1.29".parse::<KubeVersion>().unwrap().supports_sleep_action());
-        assert!("1.30".parse::<KubeVersion>().unwrap().supports_sleep_action());
+        assert!(
+            !"1.29"
+                .parse::<KubeVersion>()
+                .unwrap()
+                .supports_sleep_action()
+        );
+        assert!(
+            "1.30"
+                .parse::<KubeVersion>()
+                .unwrap()
+                .supports_sleep_action()
+        );
     }
 
     #[test]

@@ -60,7 +60,8 @@ fn inject_mutates_every_workload_template_and_passes_the_rest_through() {
     // B is the pod's own 120 s, D the template's 3 s.
     assert_eq!(grace(template.spec.as_ref().unwrap()), Some(123));
     assert!(
-        template.metadata.unwrap().annotations.unwrap()["drain.io/status"].contains("\"grace\":123")
+        template.metadata.unwrap().annotations.unwrap()["drain.io/status"]
+            .contains("\"grace\":123")
     );
 
     let daemonset: DaemonSet = serde_json::from_value(after[3].clone()).unwrap();
@@ -156,7 +157,10 @@ fn explain_draws_one_bar_per_container_in_stop_order() {
     assert!(nginx.contains('X') && app.contains('X'));
     assert!(text.contains("grace unset (30s) -> 45s"), "{text}");
     assert!(nginx.contains("SIGQUIT at 10s"), "{text}");
-    assert!(app.contains("SIGTERM at 15s") && app.contains("30s to stop"), "{text}");
+    assert!(
+        app.contains("SIGTERM at 15s") && app.contains("30s to stop"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -176,7 +180,10 @@ fn json_input_and_lists_are_accepted() {
 fn bad_input_is_one_clear_line() {
     let settings = Settings::default();
     let cases = [
-        (read("pods/bad-annotation.yaml"), "Pod typo: annotation drain.io/delay=\"10 seconds\""),
+        (
+            read("pods/bad-annotation.yaml"),
+            "Pod typo: annotation drain.io/delay=\"10 seconds\"",
+        ),
         ("kind: Pod\nspec: [".to_string(), "invalid YAML"),
         ("{\"kind\": \"Pod\",".to_string(), "invalid JSON"),
         (

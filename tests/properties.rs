@@ -73,37 +73,39 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         prop::option::of(prop::sample::select(vec!["8080", "8081,9999"])),
         prop::bool::weighted(0.2),
     )
-        .prop_map(|(delay, stagger, budget, hook, proxies, exclude, wait, notify)| {
-            let mut a = serde_json::Map::new();
-            let mut put = |k: &str, v: String| {
-                a.insert(k.to_string(), Value::String(v));
-            };
-            if let Some(d) = delay {
-                put("drain.io/delay", format!("{d}s"));
-            }
-            if let Some(s) = stagger {
-                put("drain.io/stagger", s.to_string());
-            }
-            if let Some(b) = budget {
-                put("drain.io/shutdown-budget", format!("{b}s"));
-            }
-            if let Some(h) = hook {
-                put("drain.io/hook", h.into());
-            }
-            if let Some(p) = proxies {
-                put("drain.io/proxies", p.into());
-            }
-            if let Some(e) = exclude {
-                put("drain.io/exclude", e.into());
-            }
-            if let Some(w) = wait {
-                put("drain.io/wait-idle", w.into());
-            }
-            if notify {
-                put("drain.io/notify", "http://127.0.0.1:8080/drain".into());
-            }
-            Value::Object(a)
-        })
+        .prop_map(
+            |(delay, stagger, budget, hook, proxies, exclude, wait, notify)| {
+                let mut a = serde_json::Map::new();
+                let mut put = |k: &str, v: String| {
+                    a.insert(k.to_string(), Value::String(v));
+                };
+                if let Some(d) = delay {
+                    put("drain.io/delay", format!("{d}s"));
+                }
+                if let Some(s) = stagger {
+                    put("drain.io/stagger", s.to_string());
+                }
+                if let Some(b) = budget {
+                    put("drain.io/shutdown-budget", format!("{b}s"));
+                }
+                if let Some(h) = hook {
+                    put("drain.io/hook", h.into());
+                }
+                if let Some(p) = proxies {
+                    put("drain.io/proxies", p.into());
+                }
+                if let Some(e) = exclude {
+                    put("drain.io/exclude", e.into());
+                }
+                if let Some(w) = wait {
+                    put("drain.io/wait-idle", w.into());
+                }
+                if notify {
+                    put("drain.io/notify", "http://127.0.0.1:8080/drain".into());
+                }
+                Value::Object(a)
+            },
+        )
 }
 
 fn pod_strategy() -> impl Strategy<Value = Value> {
@@ -119,39 +121,42 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                 prop::bool::weighted(0.3),
             )
         })
-        .prop_map(|(containers, annotations, grace, windows, share_pid, inits, collide)| {
-            let mut spec = json!({"containers": containers});
-            if let Some(g) = grace {
-                spec["terminationGracePeriodSeconds"] = g.into();
-            }
-            if windows {
-                spec["os"] = json!({"name": "windows"});
-            }
-            if share_pid {
-                spec["shareProcessNamespace"] = true.into();
-            }
-            let mut init = Vec::new();
-            for i in 0..inits {
-                let mut c = json!({"name": format!("init{i}"), "image": IMAGES[i * 3 % IMAGES.len()]});
-                if i == 1 {
-                    c["restartPolicy"] = "Always".into();
+        .prop_map(
+            |(containers, annotations, grace, windows, share_pid, inits, collide)| {
+                let mut spec = json!({"containers": containers});
+                if let Some(g) = grace {
+                    spec["terminationGracePeriodSeconds"] = g.into();
                 }
-                init.push(c);
-            }
-            if collide {
-                init.push(json!({"name": "drain-helper", "image": "busybox"}));
-            }
-            if !init.is_empty() {
-                spec["initContainers"] = Value::Array(init);
-            }
-            spec["volumes"] = json!([{"name": "drain-helper", "emptyDir": {}}]);
-            json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "p", "namespace": "ns", "annotations": annotations},
-                "spec": spec,
-            })
-        })
+                if windows {
+                    spec["os"] = json!({"name": "windows"});
+                }
+                if share_pid {
+                    spec["shareProcessNamespace"] = true.into();
+                }
+                let mut init = Vec::new();
+                for i in 0..inits {
+                    let mut c =
+                        json!({"name": format!("init{i}"), "image": IMAGES[i * 3 % IMAGES.len()]});
+                    if i == 1 {
+                        c["restartPolicy"] = "Always".into();
+                    }
+                    init.push(c);
+                }
+                if collide {
+                    init.push(json!({"name": "drain-helper", "image": "busybox"}));
+                }
+                if !init.is_empty() {
+                    spec["initContainers"] = Value::Array(init);
+                }
+                spec["volumes"] = json!([{"name": "drain-helper", "emptyDir": {}}]);
+                json!({
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": "p", "namespace": "ns", "annotations": annotations},
+                    "spec": spec,
+                })
+            },
+        )
 }
 
 fn version_strategy() -> impl Strategy<Value = Option<KubeVersion>> {
