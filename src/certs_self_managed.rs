@@ -1,8 +1,28 @@
 //! `--cert-mode self-managed`: a CA and serving certificate kept in a Secret, and the caBundle
 //! of the webhook configuration kept pointing at that CA.
+//!
+//! Several replicas may start at once: the Secret is created with create-if-absent semantics
+//! (a create that fails with AlreadyExists re-reads the winner's Secret), so they all converge
+//! on one CA. The caBundle update is a read-modify-replace retried on conflict.
 
-use kube::Client;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
 use rustls::sign::CertifiedKey;
+
+use crate::tls;
+
+pub const CA_CERT_KEY: &str = "ca.crt";
+pub const TLS_CERT_KEY: &str = "tls.crt";
+pub const TLS_KEY_KEY: &str = "tls.key";
+
+/// How many times a conflicting update of the webhook configuration is retried.
+const CONFLICT_RETRIES: usize = 5;
 
 /// Where the self-managed certificate lives and what it serves.
 #[derive(Debug, Clone)]
@@ -15,14 +35,282 @@ pub struct SelfManagedConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SelfManagedError {
-    #[error("not implemented yet")]
-    NotImplemented,
+    #[error("generating the certificates: {0}")]
+    Generate(String),
+    #[error("Secret {0}: {1}")]
+    Secret(String, kube::Error),
+    #[error(
+        "Secret {0} exists but does not hold a usable {CA_CERT_KEY}/{TLS_CERT_KEY}/{TLS_KEY_KEY}"
+    )]
+    UnusableSecret(String),
+    #[error("MutatingWebhookConfiguration {0}: {1}")]
+    WebhookConfiguration(String, kube::Error),
+    #[error("serving certificate: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
-/// Gets or creates the Secret and patches the caBundle; returns the serving certificate.
+/// A CA and a serving certificate it signed, PEM encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// DNS names the API server may use to reach the service.
+pub fn service_names(service: &str, namespace: &str) -> Vec<String> {
+    vec![
+        format!("{service}.{namespace}.svc"),
+        format!("{service}.{namespace}.svc.cluster.local"),
+        format!("{service}.{namespace}"),
+        service.to_string(),
+    ]
+}
+
+/// A new CA (valid ten years) and a serving certificate for the service, signed by it.
+pub fn generate(service: &str, namespace: &str) -> Result<Generated, SelfManagedError> {
+    let err = |e: rcgen::Error| SelfManagedError::Generate(e.to_string());
+    let year = current_year();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    ca_params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("drain-webhook CA ({namespace})"),
+    );
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    ca_params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    ca_params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
+    let ca_key = rcgen::KeyPair::generate().map_err(err)?;
+    let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
+
+    let mut params =
+        rcgen::CertificateParams::new(service_names(service, namespace)).map_err(err)?;
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        format!("{service}.{namespace}.svc"),
+    );
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
+    let key = rcgen::KeyPair::generate().map_err(err)?;
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let cert = params.signed_by(&key, &issuer).map_err(err)?;
+    Ok(Generated {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+fn current_year() -> i32 {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Close enough for validity bounds a year on either side.
+    1970 + i32::try_from(seconds / 31_556_952).unwrap_or(56)
+}
+
+/// The three PEM entries of a Secret, if all are there and the pair loads.
+pub fn from_secret(secret: &Secret) -> Option<Generated> {
+    let data = secret.data.as_ref()?;
+    let text = |key: &str| -> Option<String> {
+        data.get(key)
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+    };
+    let generated = Generated {
+        ca_pem: text(CA_CERT_KEY)?,
+        cert_pem: text(TLS_CERT_KEY)?,
+        key_pem: text(TLS_KEY_KEY)?,
+    };
+    tls::load_certified_key(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes()).ok()?;
+    Some(generated)
+}
+
+fn to_secret(name: &str, namespace: &str, generated: &Generated) -> Secret {
+    let data = BTreeMap::from([
+        (
+            CA_CERT_KEY.to_string(),
+            ByteString(generated.ca_pem.clone().into_bytes()),
+        ),
+        (
+            TLS_CERT_KEY.to_string(),
+            ByteString(generated.cert_pem.clone().into_bytes()),
+        ),
+        (
+            TLS_KEY_KEY.to_string(),
+            ByteString(generated.key_pem.clone().into_bytes()),
+        ),
+    ]);
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_string(),
+                "drain-webhook".to_string(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        type_: Some("kubernetes.io/tls".to_string()),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+/// Gets or creates the Secret and points the caBundle at its CA; returns the serving
+/// certificate.
 pub async fn ensure(
-    _client: Client,
-    _config: &SelfManagedConfig,
+    client: Client,
+    config: &SelfManagedConfig,
 ) -> Result<CertifiedKey, SelfManagedError> {
-    Err(SelfManagedError::NotImplemented)
+    let generated = get_or_create_secret(client.clone(), config).await?;
+    let key = tls::load_certified_key(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes())?;
+    patch_ca_bundle(
+        client,
+        &config.webhook_configuration_name,
+        &generated.ca_pem,
+    )
+    .await?;
+    Ok(key)
+}
+
+async fn get_or_create_secret(
+    client: Client,
+    config: &SelfManagedConfig,
+) -> Result<Generated, SelfManagedError> {
+    let name = &config.secret_name;
+    let secrets: Api<Secret> = Api::namespaced(client, &config.namespace);
+    let secret_err = |e| SelfManagedError::Secret(name.clone(), e);
+    match secrets.get_opt(name).await.map_err(secret_err)? {
+        Some(existing) => {
+            if let Some(generated) = from_secret(&existing) {
+                tracing::info!(secret = %name, "using the certificate in the existing Secret");
+                return Ok(generated);
+            }
+            // Present but unusable (e.g. created empty by hand): replace its contents,
+            // guarded by its resourceVersion so concurrent replicas cannot both win.
+            tracing::warn!(secret = %name, "Secret holds no usable certificate; generating one");
+            let generated = generate(&config.service_name, &config.namespace)?;
+            let mut replacement = to_secret(name, &config.namespace, &generated);
+            replacement.metadata.resource_version = existing.metadata.resource_version.clone();
+            match secrets
+                .replace(name, &PostParams::default(), &replacement)
+                .await
+            {
+                Ok(_) => Ok(generated),
+                Err(kube::Error::Api(status)) if status.is_conflict() => {
+                    reread(&secrets, name).await
+                }
+                Err(e) => Err(secret_err(e)),
+            }
+        }
+        None => {
+            let generated = generate(&config.service_name, &config.namespace)?;
+            let secret = to_secret(name, &config.namespace, &generated);
+            match secrets.create(&PostParams::default(), &secret).await {
+                Ok(_) => {
+                    tracing::info!(secret = %name, "created the certificate Secret");
+                    Ok(generated)
+                }
+                // Another replica created it first: use theirs.
+                Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                    reread(&secrets, name).await
+                }
+                Err(e) => Err(secret_err(e)),
+            }
+        }
+    }
+}
+
+async fn reread(secrets: &Api<Secret>, name: &str) -> Result<Generated, SelfManagedError> {
+    let secret = secrets
+        .get(name)
+        .await
+        .map_err(|e| SelfManagedError::Secret(name.to_string(), e))?;
+    from_secret(&secret).ok_or_else(|| SelfManagedError::UnusableSecret(name.to_string()))
+}
+
+/// Sets `caBundle` of every webhook in the configuration (replace guarded by
+/// resourceVersion, retried on conflict). A missing configuration is logged, not fatal: the
+/// chart may create it after the first replica starts.
+async fn patch_ca_bundle(client: Client, name: &str, ca_pem: &str) -> Result<(), SelfManagedError> {
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client);
+    let config_err = |e| SelfManagedError::WebhookConfiguration(name.to_string(), e);
+    for _ in 0..CONFLICT_RETRIES {
+        let Some(mut configuration) = api.get_opt(name).await.map_err(config_err)? else {
+            tracing::warn!(webhook_configuration = %name, "MutatingWebhookConfiguration not found; caBundle not set");
+            return Ok(());
+        };
+        let bundle = ByteString(ca_pem.as_bytes().to_vec());
+        let mut changed = false;
+        for webhook in configuration.webhooks.iter_mut().flatten() {
+            if webhook.client_config.ca_bundle.as_ref() != Some(&bundle) {
+                webhook.client_config.ca_bundle = Some(bundle.clone());
+                changed = true;
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
+        match api
+            .replace(name, &PostParams::default(), &configuration)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(webhook_configuration = %name, "caBundle updated");
+                return Ok(());
+            }
+            Err(kube::Error::Api(status)) if status.is_conflict() => continue,
+            Err(e) => return Err(config_err(e)),
+        }
+    }
+    tracing::warn!(webhook_configuration = %name, "caBundle not updated: kept conflicting");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_certificates_chain_to_their_ca_and_round_trip_through_a_secret() {
+        let generated = generate("drain-webhook", "drain-system").unwrap();
+        let key =
+            tls::load_certified_key(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes())
+                .unwrap();
+
+        // The serving certificate verifies against the CA for the service DNS name.
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::pem::PemObject;
+        let ca =
+            rustls::pki_types::CertificateDer::from_pem_slice(generated.ca_pem.as_bytes()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            tls::provider(),
+        )
+        .build()
+        .unwrap();
+        let name =
+            rustls::pki_types::ServerName::try_from("drain-webhook.drain-system.svc").unwrap();
+        verifier
+            .verify_server_cert(
+                &key.cert[0],
+                &[],
+                &name,
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .unwrap();
+
+        let secret = to_secret("drain-webhook-tls", "drain-system", &generated);
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+        assert_eq!(from_secret(&secret), Some(generated));
+        assert_eq!(from_secret(&Secret::default()), None);
+    }
 }
