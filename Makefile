@@ -31,13 +31,27 @@ manifests: deps
 	scripts/render-manifests.sh
 
 ## helper: the static drain-helper binary for the host (crt-static glibc); prints its path
+# Size flags (docs/helper.md): no relocations (non-PIE), no unwind tables or their index
+# (panic = "abort" never unwinds), identical code folded. Together about 60 KiB.
+HELPER_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static \
+	-C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,--icf=all
 HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 HELPER_BIN = $(or $(CARGO_TARGET_DIR),target)/$(HOST_TRIPLE)/helper/drain-helper
 .PHONY: helper helper-check
 helper:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --profile helper --no-default-features --bin drain-helper --target $(HOST_TRIPLE)
+	RUSTFLAGS="$(HELPER_RUSTFLAGS)" $(CARGO) build --profile helper --no-default-features --bin drain-helper --target $(HOST_TRIPLE)
 	@echo $(HELPER_BIN)
 
 ## helper-check: the helper is static, under 1 MiB, and installs itself in an empty chroot
 helper-check: helper
 	scripts/check-helper.sh $(HELPER_BIN)
+
+## bench: the server against its baseline over TLS + HTTP/2 (h2load) and the planner alone
+## (criterion); prints tables and targets, writes target/bench/results.json (docs/benchmarks.md)
+.PHONY: bench bench-http bench-plan
+bench:
+	scripts/bench.sh all
+bench-http:
+	scripts/bench.sh http
+bench-plan:
+	scripts/bench.sh plan
