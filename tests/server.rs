@@ -336,13 +336,12 @@ fn uid_of(fixture_body: &[u8]) -> String {
 /// Applies the response's patch to the request's pod and reads the result as a Pod.
 fn patched_pod(request_body: &[u8], response: &Value) -> Pod {
     assert_eq!(response["patchType"], "JSONPatch");
-    // kube-core writes the bytes as a JSON array of numbers (Go's decoder reads that into
-    // []byte as well as the base64 string form); accept both.
-    let patch_bytes: Vec<u8> = match &response["patch"] {
-        Value::String(b64) => decode_base64(b64),
-        Value::Array(_) => serde_json::from_value(response["patch"].clone()).unwrap(),
-        other => panic!("no patch: {other}"),
+    // A Go []byte: base64 in JSON, as the API server decodes it.
+    let Value::String(encoded) = &response["patch"] else {
+        panic!("patch is not a base64 string: {}", response["patch"]);
     };
+    let patch_bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded)
+        .expect("patch is valid base64");
     let patch: json_patch::Patch = serde_json::from_slice(&patch_bytes).unwrap();
     let review: Value = serde_json::from_slice(request_body).unwrap();
     let mut pod = review["request"]["object"].clone();
@@ -350,29 +349,6 @@ fn patched_pod(request_body: &[u8], response: &Value) -> Pod {
     serde_json::from_value(pod).unwrap()
 }
 
-fn decode_base64(text: &str) -> Vec<u8> {
-    fn value(c: u8) -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        }
-    }
-    let clean: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in clean.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c) << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    out
-}
 
 fn pre_stop_sleep(pod: &Pod, container: &str) -> Option<i64> {
     let spec = pod.spec.as_ref()?;
