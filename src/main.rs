@@ -35,6 +35,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inject(args) => {
             let input = read_input(&args.file)?;
             let output = with_context(&args.planning, |ctx| offline::inject(&input, ctx))?;
+            for warning in &output.warnings {
+                eprintln!("warning: {warning}");
+            }
             print!("{output}");
             Ok(())
         }
