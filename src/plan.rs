@@ -449,8 +449,11 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
                 entry.hook = Some(hook.kind);
                 entry.pre_stop_seconds = Some(hook.pre_stop_seconds);
                 entry.sigterm_at = Some(hook.pre_stop_seconds);
+                // The helper may run the delay plus up to B (waiting for idle ports, for the
+                // proxy to exit after its signal, or for the user's chained hook); the grace
+                // period still leaves B after that for wait-idle containers.
                 entry.hook_max_seconds = (hook.kind == HookKind::Helper)
-                    .then(|| u32::try_from(need).unwrap_or(u32::MAX));
+                    .then(|| hook.pre_stop_seconds.saturating_add(budget));
                 entry.signal = hook.signal;
                 entry.notify = hook.notify;
                 entry.wait_idle = hook.wait_idle;

@@ -207,6 +207,15 @@ proptest! {
             let sigterm = i64::from(c.sigterm_at.unwrap());
             let wait = if c.wait_idle.is_empty() { 0 } else { budget };
             prop_assert!(after - sigterm - wait >= budget, "{} {} {} {}", c.name, after, sigterm, budget);
+            // The helper gives up at --max; after that the container still keeps B when it
+            // waits for idle ports, and never outlives the grace period otherwise.
+            if let Some(max) = c.hook_max_seconds {
+                let max = i64::from(max);
+                prop_assert!(max <= after);
+                if wait > 0 {
+                    prop_assert!(after - max >= budget);
+                }
+            }
         }
         // Front proxies get SIGTERM no later than apps.
         let latest_proxy = planned.iter().filter(|c| c.role == Role::Proxy).filter_map(|c| c.sigterm_at).max();
