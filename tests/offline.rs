@@ -219,3 +219,81 @@ fn warnings_name_the_object() {
         output.warnings
     );
 }
+
+fn run_cli(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_cli_reports_a_bad_annotation_in_one_line_and_exits_non_zero() {
+    let path = fixture_path("pods/bad-annotation.yaml");
+    for command in ["inject", "explain"] {
+        let out = run_cli(&[command, "-f", path.to_str().unwrap()], None);
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "nothing half-done on stdout");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("drain.io/delay") && stderr.contains("for example"));
+    }
+}
+
+#[test]
+fn the_cli_reads_stdin_and_takes_the_planning_flags() {
+    let input = read("pods/seed-nginx-app.yaml");
+    let out = run_cli(
+        &[
+            "explain",
+            "-f",
+            "-",
+            "-o",
+            "json",
+            "--kube-version",
+            "1.34",
+            "--delay",
+            "20s",
+        ],
+        Some(&input),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plans: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plans[0]["plan"]["graceAfter"], 55);
+    assert_eq!(plans[0]["plan"]["containers"][1]["preStopSeconds"], 25);
+
+    let out = run_cli(
+        &[
+            "inject",
+            "-f",
+            "-",
+            "--hook-mode",
+            "sleep",
+            "--kube-version",
+            "1.34",
+        ],
+        Some(&input),
+    );
+    assert!(out.status.success());
+    let docs = documents(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(
+        docs[0]["spec"]["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"],
+        10
+    );
+    // The warning about the graceful signal goes to stderr, not into the YAML.
+    assert!(String::from_utf8(out.stderr).unwrap().contains("warning:"));
+}
