@@ -224,6 +224,10 @@ impl Reviewer {
         // The object exactly as the API server sent it: the patch applies to these bytes.
         let pod = raw.pointer("/request/object").ok_or(Malformed::NoObject)?;
         let namespace_annotations = pod_namespace.and_then(|ns| self.namespaces.annotations(ns));
+        // Bounded work per review: a pod past a bound is denied before planning.
+        if let Err(limit) = crate::limits::check_pod(pod, namespace_annotations.as_ref()) {
+            return Ok(Decision::Deny(limit.to_string()));
+        }
         let ctx = PodContext {
             settings: &self.settings,
             namespace_annotations: namespace_annotations.as_ref(),

@@ -180,6 +180,9 @@ pub struct ServeArgs {
     /// Largest accepted AdmissionReview body, in bytes.
     #[arg(long, env = "DRAIN_MAX_BODY_BYTES", default_value_t = crate::admission::DEFAULT_BODY_LIMIT)]
     pub max_body_bytes: usize,
+    /// Open HTTPS connections at most; more wait in the listen backlog until one closes.
+    #[arg(long, env = "DRAIN_MAX_CONNECTIONS", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections_flag, value_name = "N")]
+    pub max_connections: usize,
     #[arg(long, env = "DRAIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log filter, e.g. `info` or `drain_webhook=debug,info`.
@@ -259,6 +262,13 @@ fn hook_mode_flag(value: &str) -> Result<HookMode, String> {
         .map_err(|err: &str| format!("{err} (for example auto)"))
 }
 
+fn max_connections_flag(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive number of connections (for example 1024)".into()),
+    }
+}
+
 fn run_as_user_flag(value: &str) -> Result<i64, String> {
     match value.trim().parse::<i64>() {
         Ok(uid) if uid > 0 => Ok(uid),
@@ -301,6 +311,8 @@ mod tests {
         assert_eq!(serve.admin_listen, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(serve.effective_cert_mode(), CertMode::SelfSigned);
         assert_eq!(serve.shutdown_delay(), Duration::from_secs(5));
+        assert_eq!(serve.max_connections, 1024);
+        assert!(parse(&["serve", "--max-connections", "0"]).is_err());
     }
 
     #[test]

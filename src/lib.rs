@@ -21,6 +21,8 @@ pub mod cli;
 #[cfg(feature = "webhook")]
 pub mod cluster;
 #[cfg(feature = "webhook")]
+pub mod limits;
+#[cfg(feature = "webhook")]
 pub mod metrics;
 #[cfg(feature = "webhook")]
 pub mod mutate;

@@ -810,6 +810,7 @@ fn grace_period_covers_shutdown_delay_and_drain(#[case] values: &[&'static str])
 #[case::ipv6(&["server.bindAddress=[::]"], "DRAIN_ADMIN_LISTEN", "[::]:8080")]
 #[case::reload_interval(&["server.tlsReloadInterval=10s"], "DRAIN_TLS_RELOAD_INTERVAL", "10s")]
 #[case::max_body(&["server.maxBodyBytes=4194304"], "DRAIN_MAX_BODY_BYTES", "4194304")]
+#[case::max_connections(&["server.maxConnections=64"], "DRAIN_MAX_CONNECTIONS", "64")]
 #[case::shutdown_delay(&["server.shutdownDelay=3s"], "DRAIN_SHUTDOWN_DELAY", "3s")]
 #[case::log_format(&["server.logFormat=text"], "DRAIN_LOG_FORMAT", "text")]
 #[case::log_level(&["server.logLevel=debug"], "DRAIN_LOG_LEVEL", "debug")]
@@ -852,6 +853,7 @@ fn default_settings_match_the_servers_defaults() {
         ("DRAIN_SHUTDOWN_DELAY", "5s"),
         ("DRAIN_TLS_RELOAD_INTERVAL", "2s"),
         ("DRAIN_MAX_BODY_BYTES", "3407872"),
+        ("DRAIN_MAX_CONNECTIONS", "1024"),
         ("DRAIN_LOG_FORMAT", "json"),
         ("DRAIN_LOG_LEVEL", "info"),
     ] {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drain_webhook::admission::{NoNamespaces, Reviewer};
+use drain_webhook::admission::{NamespaceLookup, NoNamespaces, Reviewer};
 use drain_webhook::metrics::Metrics;
 use drain_webhook::server::{self, AppState, Running, ServerOptions};
 use drain_webhook::settings::Settings;
@@ -126,6 +126,7 @@ struct TestServer {
 struct Setup {
     options: ServerOptions,
     own_namespace: Option<String>,
+    namespaces: Arc<dyn NamespaceLookup>,
 }
 
 impl Default for Setup {
@@ -138,6 +139,7 @@ impl Default for Setup {
                 ..ServerOptions::default()
             },
             own_namespace: Some("drain-system".into()),
+            namespaces: Arc::new(NoNamespaces),
         }
     }
 }
@@ -148,7 +150,7 @@ fn app_state(setup: &Setup, metrics: Arc<Metrics>) -> AppState {
             settings: Arc::new(Settings::default()),
             own_namespace: setup.own_namespace.clone(),
             kube_version: None,
-            namespaces: Arc::new(NoNamespaces),
+            namespaces: Arc::clone(&setup.namespaces),
         }),
         metrics,
         body_limit: setup.options.body_limit,
@@ -909,4 +911,303 @@ async fn the_binary_allows_its_own_namespace_untouched() {
         .args(["-TERM", &spawned.child.0.id().to_string()])
         .status();
     let _ = spawned.child.0.wait();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits that protect the process (docs/operations.md)
+
+async fn server_with(setup: Setup) -> (Ca, KubeletDir, TestServer) {
+    let ca = Ca::new();
+    let (cert, key, _) = ca.issue();
+    let dir = KubeletDir::new(&cert, &key);
+    let server = start(&dir.files(), setup).await;
+    (ca, dir, server)
+}
+
+/// A TLS connection with the given ALPN and no HTTP on it yet.
+async fn raw_tls(
+    addr: SocketAddr,
+    alpn: &[u8],
+    roots: rustls::RootCertStore,
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let mut config = rustls::ClientConfig::builder_with_provider(tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Whether the server closes the connection (EOF or reset) within a generous deadline.
+async fn closed_by_server(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> bool {
+    use tokio::io::AsyncReadExt;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Answers namespace look-ups for `panic` with a panic: a stand-in for a bug in the review.
+struct PanickingLookup;
+
+impl NamespaceLookup for PanickingLookup {
+    fn annotations(&self, namespace: &str) -> Option<std::collections::BTreeMap<String, String>> {
+        assert_ne!(namespace, "panic", "test hook: a bug in the review");
+        None
+    }
+}
+
+fn in_namespace(body: &[u8], namespace: &str) -> Vec<u8> {
+    let mut review: Value = serde_json::from_slice(body).unwrap();
+    review["request"]["namespace"] = namespace.into();
+    review["request"]["object"]["metadata"]["namespace"] = namespace.into();
+    serde_json::to_vec(&review).unwrap()
+}
+
+#[tokio::test]
+async fn a_panic_in_a_review_is_a_500_and_the_connection_keeps_serving() {
+    let setup = Setup {
+        namespaces: Arc::new(PanickingLookup),
+        ..Setup::default()
+    };
+    let (ca, _dir, server) = server_with(setup).await;
+    let good = fixture("pod-create-nginx-app.json");
+    let boom = in_namespace(&good, "panic");
+    for proto in [Proto::H2, Proto::H1] {
+        let mut client = Client::tls(server.tls_addr, proto, ca.roots()).await;
+        let (status, answer) = client.post(boom.clone()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{proto:?}");
+        let reason: Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(reason["error"], "internal error");
+        // The same connection (all other HTTP/2 streams on it) keeps working.
+        let (status, answer) = client.post(good.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{proto:?}");
+        assert_eq!(response_of(&answer)["uid"], uid_of(&good));
+    }
+    let (_, metrics) = admin_get(server.admin_addr, "/metrics").await;
+    assert!(
+        metrics.contains(r#"drain_webhook_reviews_total{operation="unknown",outcome="error"} 2"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn clients_that_start_no_request_after_tls_are_disconnected() {
+    let mut setup = Setup::default();
+    setup.options.header_timeout = Duration::from_millis(300);
+    let (ca, _dir, server) = server_with(setup).await;
+    for (alpn, sent) in [
+        (&b"h2"[..], &b""[..]),
+        (b"h2", b"PRI * HTTP/2.0\r\n"),
+        (b"http/1.1", b""),
+        (b"http/1.1", b"POST /mu"),
+    ] {
+        let mut stream = raw_tls(server.tls_addr, alpn, ca.roots()).await;
+        tokio::io::AsyncWriteExt::write_all(&mut stream, sent)
+            .await
+            .unwrap();
+        assert!(
+            closed_by_server(&mut stream).await,
+            "{} after sending {:?}: still open",
+            String::from_utf8_lossy(alpn),
+            String::from_utf8_lossy(sent)
+        );
+    }
+    // And the server still answers.
+    let mut client = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    assert_eq!(
+        client.post(fixture("pod-update.json")).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn slow_http1_headers_are_cut_off() {
+    let mut setup = Setup::default();
+    setup.options.header_timeout = Duration::from_millis(300);
+    let (ca, _dir, server) = server_with(setup).await;
+    let mut stream = raw_tls(server.tls_addr, b"http/1.1", ca.roots()).await;
+    // Past the first bytes, then one header byte at a time, never the blank line.
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stream,
+        b"POST /mutate HTTP/1.1\r\nHost: localhost\r\nX-Slow: ",
+    )
+    .await
+    .unwrap();
+    let dripping = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if tokio::io::AsyncWriteExt::write_all(&mut stream, b"a")
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(30), dripping).await;
+    assert!(closed.is_ok(), "a dripping header kept the connection open");
+}
+
+#[tokio::test]
+async fn a_body_that_never_finishes_gets_408() {
+    let mut setup = Setup::default();
+    setup.options.body_timeout = Duration::from_millis(300);
+    let (ca, _dir, server) = server_with(setup).await;
+    let body = fixture("pod-create-nginx-app.json");
+    for proto in [Proto::H2, Proto::H1] {
+        let mut client = Client::tls(server.tls_addr, proto, ca.roots()).await;
+        let (request, rest) = slow_request(body.clone());
+        rest.send(Bytes::copy_from_slice(&body[..10]))
+            .await
+            .unwrap();
+        // `rest` is kept alive and never sends the remainder.
+        let (status, answer) = client.send(request).await.unwrap();
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{proto:?}");
+        let reason: Value = serde_json::from_slice(&answer).unwrap();
+        assert!(reason["error"].as_str().unwrap().contains("timed out"));
+        drop(rest);
+    }
+    let mut client = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    assert_eq!(client.post(body).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn connections_above_the_limit_wait_for_a_free_slot() {
+    let mut setup = Setup::default();
+    setup.options.max_connections = 2;
+    let (ca, _dir, server) = server_with(setup).await;
+    let mut first = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    let second = Client::tls(server.tls_addr, Proto::H1, ca.roots()).await;
+    assert_eq!(
+        first.post(fixture("pod-update.json")).await.0,
+        StatusCode::OK
+    );
+    // A third connection is not accepted (no TLS handshake) while both slots are taken.
+    let roots = ca.roots();
+    let addr = server.tls_addr;
+    let mut third = tokio::spawn(async move { Client::tls(addr, Proto::H2, roots).await });
+    let waited = tokio::time::timeout(Duration::from_millis(500), &mut third).await;
+    assert!(
+        waited.is_err(),
+        "a third connection was served at a limit of 2"
+    );
+    // A slot frees up: the waiting connection is served.
+    drop(second);
+    let mut third = tokio::time::timeout(Duration::from_secs(30), third)
+        .await
+        .expect("the waiting connection was accepted once a slot was free")
+        .unwrap();
+    assert_eq!(
+        third.post(fixture("pod-update.json")).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        first.post(fixture("pod-update.json")).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn http2_streams_above_the_limit_wait_for_a_free_one() {
+    let mut setup = Setup::default();
+    setup.options.max_concurrent_streams = 4;
+    setup.options.body_timeout = Duration::from_secs(120);
+    let (ca, _dir, server) = server_with(setup).await;
+    let body = fixture("pod-create-nginx-app.json");
+    let client = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    let Sender::H2(sender) = client.sender else {
+        unreachable!("HTTP/2 client")
+    };
+    // Four streams held open by bodies that are not finished yet.
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let (request, rest) = slow_request(body.clone());
+        rest.send(Bytes::copy_from_slice(&body[..10]))
+            .await
+            .unwrap();
+        let mut sender = sender.clone();
+        let pending = tokio::spawn(async move {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            Ok::<_, hyper::Error>(response.status())
+        });
+        held.push((pending, rest));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fifth request waits for a stream: the server advertised at most 4.
+    let mut sender5 = sender.clone();
+    let full_body = body.clone();
+    let mut fifth = tokio::spawn(async move {
+        sender5.ready().await?;
+        let response = sender5
+            .send_request(mutate_request(full(full_body)))
+            .await?;
+        Ok::<_, hyper::Error>(response.status())
+    });
+    let waited = tokio::time::timeout(Duration::from_millis(500), &mut fifth).await;
+    assert!(
+        waited.is_err(),
+        "a fifth concurrent stream was served at a limit of 4"
+    );
+    // Finish one held request: its stream ends and the fifth request goes through.
+    let (pending, rest) = held.remove(0);
+    rest.send(Bytes::copy_from_slice(&body[10..]))
+        .await
+        .unwrap();
+    drop(rest);
+    assert_eq!(pending.await.unwrap().unwrap(), StatusCode::OK);
+    let status = tokio::time::timeout(Duration::from_secs(30), fifth)
+        .await
+        .expect("the fifth request got a stream")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    for (pending, rest) in held {
+        rest.send(Bytes::copy_from_slice(&body[10..]))
+            .await
+            .unwrap();
+        drop(rest);
+        assert_eq!(pending.await.unwrap().unwrap(), StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn pods_past_the_work_bounds_are_denied_naming_the_bound() {
+    let (ca, _dir, server) = one_server().await;
+    let good = fixture("pod-create-nginx-app.json");
+    let mut many: Value = serde_json::from_slice(&good).unwrap();
+    let containers: Vec<Value> = (0..1500)
+        .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "nginx:1.27"}))
+        .collect();
+    many["request"]["object"]["spec"]["containers"] = containers.into();
+    let mut long: Value = serde_json::from_slice(&good).unwrap();
+    long["request"]["object"]["metadata"]["annotations"]["drain.io/proxies"] =
+        "nginx,".repeat(20_000).into();
+    let mut client = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    for (what, review, expected) in [
+        ("containers", many, "at most 1000 containers"),
+        ("annotation", long, "drain.io/proxies"),
+    ] {
+        let body = serde_json::to_vec(&review).unwrap();
+        let (status, answer) = client.post(body.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{what}");
+        let response = response_of(&answer);
+        assert_eq!(response["uid"], uid_of(&body));
+        assert_eq!(response["allowed"], false, "{what}");
+        assert_eq!(response["status"]["code"], 400, "{what}");
+        let message = response["status"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{what}: {message}");
+    }
 }

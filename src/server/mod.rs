@@ -5,6 +5,7 @@
 //! then runs the shutdown sequence: unready at once, keep serving for the shutdown delay,
 //! stop accepting, let in-flight requests finish (bounded), stop.
 
+pub mod guard;
 pub mod serve;
 
 use std::net::SocketAddr;
@@ -31,6 +32,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::admission::{Answer, DEFAULT_BODY_LIMIT, Reviewer};
 use crate::metrics::{self, Metrics};
 
+/// Default of `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 /// Listener tuning. The defaults suit the API server as the only client.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -49,6 +53,9 @@ pub struct ServerOptions {
     /// After that, how long in-flight requests get to finish.
     pub drain_timeout: Duration,
     pub max_concurrent_streams: u32,
+    /// Open HTTPS connections at most; further ones wait in the listen backlog until one
+    /// closes (see docs/operations.md).
+    pub max_connections: usize,
     pub http2_stream_window: u32,
     pub http2_connection_window: u32,
 }
@@ -65,6 +72,7 @@ impl Default for ServerOptions {
             shutdown_delay: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(25),
             max_concurrent_streams: 256,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             http2_stream_window: 1 << 20,
             http2_connection_window: 2 << 20,
         }
@@ -134,10 +142,7 @@ async fn metrics_text(State(state): State<AdminState>) -> Response {
 async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let started = Instant::now();
     let answer = match read_body(&state, &headers, body).await {
-        Ok(bytes) => {
-            let reviewer = Arc::clone(&state.reviewer);
-            reviewer.review(&bytes)
-        }
+        Ok(bytes) => review_catching_panics(&state.reviewer, &bytes),
         Err(answer) => answer,
     };
     state.metrics.observe_review(
@@ -156,6 +161,23 @@ async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -
         answer.body,
     )
         .into_response()
+}
+
+/// A panic while reviewing (a bug of ours) is an internal error, answered with HTTP 500 like
+/// any other, instead of tearing down the connection and every HTTP/2 stream on it.
+fn review_catching_panics(reviewer: &Reviewer, body: &[u8]) -> Answer {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reviewer.review(body))) {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic payload".into());
+            tracing::error!(panic = %message, "the review panicked; answered as an internal error");
+            Answer::internal(crate::metrics::OperationLabel::unknown)
+        }
+    }
 }
 
 /// Reads the whole body within the limit and the timeout; the error is the answer to send.
@@ -383,6 +405,7 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
     let builder = connection_builder(&options);
     let graceful = GracefulShutdown::new();
     let (stop_accepting_tx, mut stop_accepting) = watch::channel(false);
+    let connections = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     // The shutdown sequence: the trigger has already turned readiness off; keep accepting for
     // the shutdown delay, then stop.
     let delay = options.shutdown_delay;
@@ -393,6 +416,14 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
         stop_accepting_tx.send_replace(true);
     });
     loop {
+        // A free connection slot first: at the limit, new connections wait in the backlog.
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = stop_accepting.wait_for(|stop| *stop) => break,
+        };
         let accepted = tokio::select! {
             accepted = tls_listener.accept() => accepted,
             _ = stop_accepting.wait_for(|stop| *stop) => break,
@@ -414,7 +445,9 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
         let service = TowerToHyperService::new(router.clone());
         let watcher = graceful.watcher();
         let handshake_timeout = options.tls_handshake_timeout;
+        let first_bytes_timeout = options.header_timeout;
         tokio::spawn(async move {
+            let _permit = permit;
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
@@ -426,7 +459,8 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
                     return;
                 }
             };
-            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            let io = guard::FirstBytes::new(tls, first_bytes_timeout);
+            let connection = builder.serve_connection(TokioIo::new(io), service);
             if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %err, "connection ended with an error");
             }

@@ -124,6 +124,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         listen: args.listen,
         admin_listen: args.admin_listen,
         body_limit: args.max_body_bytes,
+        max_connections: args.max_connections,
         shutdown_delay: args.shutdown_delay(),
         ..ServerOptions::default()
     };

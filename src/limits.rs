@@ -1,0 +1,186 @@
+//! Bounds on the work one review may cause, checked on the raw object before planning.
+//!
+//! The body size limit bounds the bytes; these bound what the planner does with them: the
+//! number of containers it plans (and names it compares) and the length of the `drain.io/*`
+//! values it parses (lists of names, URLs, ports). Past a bound the pod is denied with a
+//! message that names the bound and the way out (`drain.io/inject: "false"`), instead of a
+//! review that takes long enough for the API server to time out.
+//!
+//! Only annotations the planner reads are bounded: any other annotation (for example
+//! `kubectl.kubernetes.io/last-applied-configuration`) is never parsed here, and the API
+//! server already caps all annotations of an object at 256 KiB together.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::annotations;
+
+/// Containers of all kinds (regular, init, ephemeral) a pod may have to be planned.
+pub const MAX_CONTAINERS: usize = 1000;
+/// Longest `drain.io/*` annotation value read, in bytes.
+pub const MAX_ANNOTATION_BYTES: usize = 64 * 1024;
+
+/// A bound the pod is above.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error(
+        "drain-webhook plans pods with at most {limit} containers (init and ephemeral included); this pod has {count}. Set the annotation drain.io/inject: \"false\" on the pod to create it without a drain plan"
+    )]
+    TooManyContainers { count: usize, limit: usize },
+    #[error(
+        "annotation {key} {origin} is {len} bytes long; drain-webhook reads at most {limit} bytes of a drain.io/* value (for example drain.io/proxies: \"nginx,envoy\")"
+    )]
+    AnnotationTooLong {
+        key: String,
+        origin: &'static str,
+        len: usize,
+        limit: usize,
+    },
+}
+
+/// Checks the pod (raw JSON, as the API server sent it) and its namespace's annotations
+/// against the bounds. An opted-out pod or namespace is never refused for its size: the
+/// planner does nothing with it.
+pub fn check_pod(
+    pod: &Value,
+    namespace_annotations: Option<&BTreeMap<String, String>>,
+) -> Result<(), LimitError> {
+    let pod_values: Vec<(&str, &str)> = pod
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .collect();
+    let namespace_values: Vec<(&str, &str)> = namespace_annotations
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+
+    // The pod's drain.io/inject wins over its namespace's, as in the planner.
+    let inject = |values: &[(&str, &str)]| {
+        values
+            .iter()
+            .find(|(k, _)| *k == annotations::INJECT)
+            .map(|(_, v)| matches!(v.trim(), "false" | "disabled"))
+    };
+    if inject(&pod_values)
+        .or_else(|| inject(&namespace_values))
+        .unwrap_or(false)
+    {
+        return Ok(());
+    }
+
+    for (origin, values) in [
+        ("on the pod", &pod_values),
+        ("on the namespace", &namespace_values),
+    ] {
+        for (key, value) in values {
+            if key.starts_with("drain.io/") && value.len() > MAX_ANNOTATION_BYTES {
+                return Err(LimitError::AnnotationTooLong {
+                    key: (*key).to_string(),
+                    origin,
+                    len: value.len(),
+                    limit: MAX_ANNOTATION_BYTES,
+                });
+            }
+        }
+    }
+
+    let count: usize = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|list| pod.get("spec")?.get(*list)?.as_array().map(Vec::len))
+        .sum();
+    if count > MAX_CONTAINERS {
+        return Err(LimitError::TooManyContainers {
+            count,
+            limit: MAX_CONTAINERS,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod_with(containers: usize, annotations: Value) -> Value {
+        let list: Vec<Value> = (0..containers)
+            .map(|i| json!({"name": format!("c{i}"), "image": "app"}))
+            .collect();
+        json!({"metadata": {"annotations": annotations}, "spec": {"containers": list}})
+    }
+
+    #[test]
+    fn a_usual_pod_is_within_bounds() {
+        let pod = pod_with(3, json!({"drain.io/delay": "10s"}));
+        assert_eq!(check_pod(&pod, None), Ok(()));
+        assert_eq!(check_pod(&json!({}), None), Ok(()));
+        assert_eq!(check_pod(&json!("not even an object"), None), Ok(()));
+    }
+
+    #[test]
+    fn too_many_containers_counts_every_kind() {
+        assert_eq!(
+            check_pod(&pod_with(MAX_CONTAINERS, json!({})), None),
+            Ok(())
+        );
+        let mut pod = pod_with(MAX_CONTAINERS, json!({}));
+        pod["spec"]["initContainers"] = json!([{"name": "i", "image": "x"}]);
+        let err = check_pod(&pod, None).unwrap_err();
+        assert_eq!(
+            err,
+            LimitError::TooManyContainers {
+                count: MAX_CONTAINERS + 1,
+                limit: MAX_CONTAINERS
+            }
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("1000") && message.contains("1001"),
+            "{message}"
+        );
+        assert!(message.contains("drain.io/inject"), "{message}");
+    }
+
+    #[test]
+    fn long_drain_annotations_are_refused_others_are_not_read() {
+        let long = "x".repeat(MAX_ANNOTATION_BYTES + 1);
+        let pod = pod_with(
+            1,
+            json!({"kubectl.kubernetes.io/last-applied-configuration": long}),
+        );
+        assert_eq!(check_pod(&pod, None), Ok(()));
+        let pod = pod_with(1, json!({"drain.io/proxies": long}));
+        let message = check_pod(&pod, None).unwrap_err().to_string();
+        assert!(message.contains("drain.io/proxies"), "{message}");
+        assert!(message.contains("65536"), "{message}");
+        assert!(message.contains("on the pod"), "{message}");
+        let namespace = BTreeMap::from([("drain.io/notify".to_string(), long.clone())]);
+        let message = check_pod(&pod_with(1, json!({})), Some(&namespace))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("on the namespace"), "{message}");
+    }
+
+    #[test]
+    fn opted_out_pods_are_never_refused_for_their_size() {
+        let long = "x".repeat(MAX_ANNOTATION_BYTES + 1);
+        let pod = pod_with(
+            MAX_CONTAINERS + 5,
+            json!({"drain.io/inject": "false", "drain.io/proxies": long}),
+        );
+        assert_eq!(check_pod(&pod, None), Ok(()));
+        let namespace = BTreeMap::from([("drain.io/inject".to_string(), "disabled".to_string())]);
+        assert_eq!(
+            check_pod(&pod_with(MAX_CONTAINERS + 5, json!({})), Some(&namespace)),
+            Ok(())
+        );
+        // The pod's own value wins over its namespace's.
+        let pod = pod_with(MAX_CONTAINERS + 5, json!({"drain.io/inject": "true"}));
+        assert!(check_pod(&pod, Some(&namespace)).is_err());
+    }
+}
