@@ -526,7 +526,9 @@ mod tests {
         assert_eq!(response["allowed"], true);
         assert_eq!(response["patchType"], "JSONPatch");
         // Base64, as the API server reads a Go []byte, holding the JSONPatch.
-        let encoded = response["patch"].as_str().expect("patch is a base64 string");
+        let encoded = response["patch"]
+            .as_str()
+            .expect("patch is a base64 string");
         let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded)
             .expect("valid base64");
         let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("a JSONPatch");

@@ -351,7 +351,6 @@ fn patched_pod(request_body: &[u8], response: &Value) -> Pod {
     serde_json::from_value(pod).unwrap()
 }
 
-
 fn pre_stop_sleep(pod: &Pod, container: &str) -> Option<i64> {
     let spec = pod.spec.as_ref()?;
     let c = spec.containers.iter().find(|c| c.name == container)?;
