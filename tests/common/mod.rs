@@ -2,6 +2,8 @@
 //! validation rules for the fields drain-webhook touches.
 #![allow(dead_code)]
 
+pub mod invariants;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 

@@ -1,0 +1,199 @@
+//! Invariants that hold for every input, shared by the bounded property tests
+//! (`tests/fuzz_bounded.rs`, `tests/properties.rs`) and the cargo-fuzz targets
+//! (`fuzz/fuzz_targets/*.rs` include this file by path). Each check returns the violation as
+//! an error; a panic inside the code under test propagates (both proptest and libFuzzer
+//! report it as a failure).
+//!
+//! Standalone on purpose: only `drain_webhook`, `serde_json`, `json_patch`, `k8s_openapi` and
+//! `base64`, no `super::`, so the fuzz crate can `#[path]`-include it.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use drain_webhook::admission::{Answer, Reviewer};
+use drain_webhook::mutate::{MutateError, Mutation, PodContext, mutate_pod};
+use drain_webhook::plan::Role;
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+
+/// What one review answered, as far as the invariants are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewKind {
+    /// 200 with a patch.
+    Patched,
+    /// 200 allowed, no patch.
+    Allowed,
+    /// 200 allowed: false.
+    Denied,
+    /// 4xx with `{"error": ...}`.
+    Invalid,
+    /// 500 with `{"error": "internal error"}`.
+    Internal,
+}
+
+/// `body` in, `Reviewer::review` answer out:
+/// - the status is 200, 4xx or 500;
+/// - a 4xx or 500 body is `{"error": "<string>"}` (500: exactly "internal error", no cause);
+/// - a 200 answer is an AdmissionReview v1 whose `response.uid` is the request's uid;
+/// - a denial carries code 400 and a message;
+/// - a patch is base64 of a JSONPatch, with `patchType: JSONPatch`; it applies to the
+///   request's object, and when that object reads as a Pod, so does the result.
+pub fn check_review(reviewer: &Reviewer, body: &[u8]) -> Result<ReviewKind, String> {
+    let answer: Answer = reviewer.review(body);
+    let text = || String::from_utf8_lossy(&answer.body).into_owned();
+    let parsed: Value = serde_json::from_slice(&answer.body)
+        .map_err(|e| format!("answer body is not JSON ({e}): {}", text()))?;
+    match answer.status {
+        200 => {}
+        400..=499 | 500 => {
+            let reason = parsed["error"].as_str().ok_or_else(|| {
+                format!(
+                    "status {} without an error string: {}",
+                    answer.status,
+                    text()
+                )
+            })?;
+            if answer.status == 500 && reason != "internal error" {
+                return Err(format!("a 500 leaks its cause: {reason}"));
+            }
+            return Ok(if answer.status == 500 {
+                ReviewKind::Internal
+            } else {
+                ReviewKind::Invalid
+            });
+        }
+        other => return Err(format!("status {other}: {}", text())),
+    }
+
+    // A 200 answer: the request was an AdmissionReview with a uid.
+    let request: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("200 for a body that is not JSON: {e}"))?;
+    if parsed["apiVersion"] != "admission.k8s.io/v1" || parsed["kind"] != "AdmissionReview" {
+        return Err(format!("not an AdmissionReview v1: {}", text()));
+    }
+    let response = &parsed["response"];
+    let uid = request["request"]["uid"]
+        .as_str()
+        .ok_or("200 for a request without a string uid")?;
+    if response["uid"] != uid {
+        return Err(format!("uid {} answered for {uid}", response["uid"]));
+    }
+    match response["allowed"] {
+        Value::Bool(true) => {}
+        Value::Bool(false) => {
+            if response["status"]["code"] != 400
+                || !response["status"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty())
+            {
+                return Err(format!(
+                    "a denial without code 400 and a message: {response}"
+                ));
+            }
+            if response.get("patch").is_some() {
+                return Err("a denial with a patch".into());
+            }
+            return Ok(ReviewKind::Denied);
+        }
+        ref other => return Err(format!("allowed is {other}")),
+    }
+    let Some(encoded) = response.get("patch") else {
+        return Ok(ReviewKind::Allowed);
+    };
+    if response["patchType"] != "JSONPatch" {
+        return Err(format!("patch without patchType JSONPatch: {response}"));
+    }
+    let encoded = encoded.as_str().ok_or("patch is not a base64 string")?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map_err(|e| format!("patch is not base64: {e}"))?;
+    let patch: json_patch::Patch =
+        serde_json::from_slice(&bytes).map_err(|e| format!("patch is not a JSONPatch: {e}"))?;
+    let original = &request["request"]["object"];
+    let mut patched = original.clone();
+    json_patch::patch(&mut patched, &patch.0)
+        .map_err(|e| format!("patch does not apply to the request's object: {e}"))?;
+    if serde_json::from_value::<Pod>(original.clone()).is_ok() {
+        serde_json::from_value::<Pod>(patched)
+            .map_err(|e| format!("the patched object is no longer a Pod: {e}"))?;
+    }
+    Ok(ReviewKind::Patched)
+}
+
+/// `pod` in, `mutate_pod` out:
+/// - an internal error only for an object that does not read as a Pod;
+/// - a denial names a `drain.io/` annotation;
+/// - the patch applies to the original; when the original reads as a Pod, so does the result;
+/// - mutating the result changes nothing (idempotence);
+/// - the grace period is never shortened;
+/// - front proxies get SIGTERM no later than the apps.
+///
+/// Returns the mutation and the patched object, or `None` when the pod was denied or is not
+/// a Pod.
+pub fn check_mutation(
+    pod: &Value,
+    ctx: &PodContext<'_>,
+) -> Result<Option<(Mutation, Value)>, String> {
+    let is_pod = serde_json::from_value::<Pod>(pod.clone()).is_ok();
+    let mutation = match mutate_pod(pod, ctx) {
+        Ok(mutation) => mutation,
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            if !message.contains("drain.io/") {
+                return Err(format!("a denial that names no annotation: {message}"));
+            }
+            return Ok(None);
+        }
+        Err(MutateError::Internal(cause)) if !is_pod => {
+            let _ = cause;
+            return Ok(None);
+        }
+        Err(MutateError::Internal(cause)) => {
+            return Err(format!("internal error on a valid Pod: {cause}"));
+        }
+    };
+    let mut patched = pod.clone();
+    json_patch::patch(&mut patched, &mutation.patch.0)
+        .map_err(|e| format!("patch does not apply: {e}\n{:?}", mutation.patch))?;
+    if is_pod {
+        serde_json::from_value::<Pod>(patched.clone())
+            .map_err(|e| format!("the patched object is no longer a Pod: {e}"))?;
+    }
+
+    let again = mutate_pod(&patched, ctx).map_err(|e| format!("second run failed: {e}"))?;
+    if !again.patch.0.is_empty() {
+        return Err(format!("second run patched again: {:?}", again.patch));
+    }
+
+    let grace = |v: &Value| {
+        v.pointer("/spec/terminationGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30)
+    };
+    if grace(&patched) < grace(pod) {
+        return Err(format!(
+            "grace shortened from {} to {}",
+            grace(pod),
+            grace(&patched)
+        ));
+    }
+
+    let planned: Vec<_> = mutation.plan.planned().collect();
+    let latest_proxy = planned
+        .iter()
+        .filter(|c| c.role == Role::Proxy)
+        .filter_map(|c| c.sigterm_at)
+        .max();
+    let earliest_app = planned
+        .iter()
+        .filter(|c| c.role == Role::App)
+        .filter_map(|c| c.sigterm_at)
+        .min();
+    if let (Some(proxy), Some(app)) = (latest_proxy, earliest_app)
+        && proxy > app
+    {
+        return Err(format!(
+            "a front proxy stops at {proxy}, after an app at {app}"
+        ));
+    }
+    Ok(Some((mutation, patched)))
+}
