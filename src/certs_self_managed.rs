@@ -3,10 +3,14 @@
 //!
 //! Several replicas may start at once: the Secret is created with create-if-absent semantics
 //! (a create that fails with AlreadyExists re-reads the winner's Secret), so they all converge
-//! on one CA. The caBundle update is a read-modify-replace retried on conflict.
+//! on one CA. The caBundle is kept by a task for the life of the process ([`keep_ca_bundle`]):
+//! the webhook configuration may not exist yet when the pod starts (Helm creates it after the
+//! Deployment, or it is re-created later), so a missing or failing configuration is retried
+//! with backoff, and once set it is re-checked every minute (one GET; a replace only when the
+//! caBundle differs).
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -14,6 +18,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
 use rustls::sign::CertifiedKey;
+use tokio::sync::watch;
 
 use crate::tls;
 
@@ -21,8 +26,11 @@ pub const CA_CERT_KEY: &str = "ca.crt";
 pub const TLS_CERT_KEY: &str = "tls.crt";
 pub const TLS_KEY_KEY: &str = "tls.key";
 
-/// How many times a conflicting update of the webhook configuration is retried.
-const CONFLICT_RETRIES: usize = 5;
+/// How often a caBundle that is in place is checked again.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(60);
+/// First retry after a failed attempt; doubles per failure up to [`BACKOFF_MAX`].
+pub const BACKOFF_START: Duration = Duration::from_secs(1);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Where the self-managed certificate lives and what it serves.
 #[derive(Debug, Clone)]
@@ -161,21 +169,24 @@ fn to_secret(name: &str, namespace: &str, generated: &Generated) -> Secret {
     }
 }
 
-/// Gets or creates the Secret and points the caBundle at its CA; returns the serving
-/// certificate.
+/// The serving certificate and the CA that signed it.
+pub struct Ensured {
+    pub key: CertifiedKey,
+    pub ca_pem: String,
+}
+
+/// Gets or creates the Secret; returns the serving certificate and the CA. The caBundle is
+/// kept by [`keep_ca_bundle`], which the caller runs next to the server.
 pub async fn ensure(
     client: Client,
     config: &SelfManagedConfig,
-) -> Result<CertifiedKey, SelfManagedError> {
-    let generated = get_or_create_secret(client.clone(), config).await?;
+) -> Result<Ensured, SelfManagedError> {
+    let generated = get_or_create_secret(client, config).await?;
     let key = tls::load_certified_key(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes())?;
-    patch_ca_bundle(
-        client,
-        &config.webhook_configuration_name,
-        &generated.ca_pem,
-    )
-    .await?;
-    Ok(key)
+    Ok(Ensured {
+        key,
+        ca_pem: generated.ca_pem,
+    })
 }
 
 async fn get_or_create_secret(
@@ -234,42 +245,114 @@ async fn reread(secrets: &Api<Secret>, name: &str) -> Result<Generated, SelfMana
     from_secret(&secret).ok_or_else(|| SelfManagedError::UnusableSecret(name.to_string()))
 }
 
-/// Sets `caBundle` of every webhook in the configuration (replace guarded by
-/// resourceVersion, retried on conflict). A missing configuration is logged, not fatal: the
-/// chart may create it after the first replica starts.
-async fn patch_ca_bundle(client: Client, name: &str, ca_pem: &str) -> Result<(), SelfManagedError> {
-    let api: Api<MutatingWebhookConfiguration> = Api::all(client);
-    let config_err = |e| SelfManagedError::WebhookConfiguration(name.to_string(), e);
-    for _ in 0..CONFLICT_RETRIES {
-        let Some(mut configuration) = api.get_opt(name).await.map_err(config_err)? else {
-            tracing::warn!(webhook_configuration = %name, "MutatingWebhookConfiguration not found; caBundle not set");
-            return Ok(());
-        };
-        let bundle = ByteString(ca_pem.as_bytes().to_vec());
-        let mut changed = false;
-        for webhook in configuration.webhooks.iter_mut().flatten() {
-            if webhook.client_config.ca_bundle.as_ref() != Some(&bundle) {
-                webhook.client_config.ca_bundle = Some(bundle.clone());
-                changed = true;
-            }
-        }
-        if !changed {
-            return Ok(());
-        }
-        match api
-            .replace(name, &PostParams::default(), &configuration)
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(webhook_configuration = %name, "caBundle updated");
-                return Ok(());
-            }
-            Err(kube::Error::Api(status)) if status.is_conflict() => continue,
-            Err(e) => return Err(config_err(e)),
+/// What one look at the webhook configuration found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleCheck {
+    /// Every webhook already had our CA.
+    Current,
+    /// At least one webhook's caBundle was replaced.
+    Updated,
+    /// No configuration of that name (yet).
+    NotFound,
+    /// Someone else changed it between our get and replace.
+    Conflict,
+    /// The API server could not be asked or refused (logged).
+    Failed,
+}
+
+/// When to look again after `outcome`, given the failed attempts in a row before it; returns
+/// the delay and the failed attempts in a row after it. In place: every [`RECHECK_INTERVAL`].
+/// Not (yet): [`BACKOFF_START`], doubling, at most [`BACKOFF_MAX`], for as long as it takes.
+pub fn next_check(outcome: BundleCheck, failures_before: u32) -> (Duration, u32) {
+    match outcome {
+        BundleCheck::Current | BundleCheck::Updated => (RECHECK_INTERVAL, 0),
+        BundleCheck::NotFound | BundleCheck::Conflict | BundleCheck::Failed => {
+            let failures = failures_before.saturating_add(1);
+            let factor = 1u32 << (failures - 1).min(16);
+            (
+                BACKOFF_START.saturating_mul(factor).min(BACKOFF_MAX),
+                failures,
+            )
         }
     }
-    tracing::warn!(webhook_configuration = %name, "caBundle not updated: kept conflicting");
-    Ok(())
+}
+
+/// Points `caBundle` of every webhook in `configuration` at `ca_pem`; whether anything changed.
+pub fn set_ca_bundle(configuration: &mut MutatingWebhookConfiguration, ca_pem: &str) -> bool {
+    let bundle = ByteString(ca_pem.as_bytes().to_vec());
+    let mut changed = false;
+    for webhook in configuration.webhooks.iter_mut().flatten() {
+        if webhook.client_config.ca_bundle.as_ref() != Some(&bundle) {
+            webhook.client_config.ca_bundle = Some(bundle.clone());
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// One look: get the configuration, replace it (guarded by its resourceVersion) when a
+/// caBundle differs. Never panics; every error is an outcome.
+async fn check_ca_bundle(
+    api: &Api<MutatingWebhookConfiguration>,
+    name: &str,
+    ca_pem: &str,
+) -> BundleCheck {
+    let mut configuration = match api.get_opt(name).await {
+        Ok(Some(configuration)) => configuration,
+        Ok(None) => return BundleCheck::NotFound,
+        Err(err) => {
+            tracing::warn!(webhook_configuration = %name, error = %err, "cannot read the MutatingWebhookConfiguration");
+            return BundleCheck::Failed;
+        }
+    };
+    if !set_ca_bundle(&mut configuration, ca_pem) {
+        return BundleCheck::Current;
+    }
+    match api
+        .replace(name, &PostParams::default(), &configuration)
+        .await
+    {
+        Ok(_) => BundleCheck::Updated,
+        Err(kube::Error::Api(status)) if status.is_conflict() => BundleCheck::Conflict,
+        Err(err) => {
+            tracing::warn!(webhook_configuration = %name, error = %err, "cannot update the caBundle");
+            BundleCheck::Failed
+        }
+    }
+}
+
+/// Keeps `caBundle` of every webhook in the configuration `name` pointing at `ca_pem` until
+/// `stop` turns true: retried with backoff until it is set, then re-checked periodically (so a
+/// configuration created or re-created after the pod started is fixed within a minute).
+pub async fn keep_ca_bundle(
+    client: Client,
+    name: String,
+    ca_pem: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client);
+    let mut failures = 0;
+    loop {
+        let outcome = check_ca_bundle(&api, &name, &ca_pem).await;
+        match outcome {
+            BundleCheck::Updated => {
+                tracing::info!(webhook_configuration = %name, "caBundle updated");
+            }
+            BundleCheck::Current if failures > 0 => {
+                tracing::info!(webhook_configuration = %name, "caBundle in place");
+            }
+            BundleCheck::NotFound if failures == 0 => {
+                tracing::warn!(webhook_configuration = %name, "MutatingWebhookConfiguration not found; retrying until it exists (pods are not planned until then)");
+            }
+            _ => {}
+        }
+        let (delay, now) = next_check(outcome, failures);
+        failures = now;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -312,5 +395,56 @@ mod tests {
         assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
         assert_eq!(from_secret(&secret), Some(generated));
         assert_eq!(from_secret(&Secret::default()), None);
+    }
+
+    #[test]
+    fn a_missing_configuration_is_retried_with_backoff_until_it_is_set() {
+        let mut failures = 0;
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            let (delay, now) = next_check(BundleCheck::NotFound, failures);
+            delays.push(delay.as_secs());
+            failures = now;
+        }
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        // Never gives up, never overflows.
+        assert_eq!(next_check(BundleCheck::Failed, u32::MAX).0, BACKOFF_MAX);
+        // Once set: back to the periodic re-check, failures forgotten.
+        assert_eq!(
+            next_check(BundleCheck::Updated, failures),
+            (RECHECK_INTERVAL, 0)
+        );
+        assert_eq!(next_check(BundleCheck::Current, 0), (RECHECK_INTERVAL, 0));
+        // A conflict is retried soon.
+        assert_eq!(next_check(BundleCheck::Conflict, 0), (BACKOFF_START, 1));
+    }
+
+    #[test]
+    fn the_ca_bundle_is_replaced_only_when_it_differs() {
+        use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
+        let webhook = |bundle: Option<&str>| MutatingWebhook {
+            name: "drain.io".into(),
+            client_config: k8s_openapi::api::admissionregistration::v1::WebhookClientConfig {
+                ca_bundle: bundle.map(|b| ByteString(b.as_bytes().to_vec())),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut configuration = MutatingWebhookConfiguration {
+            webhooks: Some(vec![webhook(None), webhook(Some("old"))]),
+            ..Default::default()
+        };
+        assert!(set_ca_bundle(&mut configuration, "new"));
+        for webhook in configuration.webhooks.as_ref().unwrap() {
+            assert_eq!(
+                webhook.client_config.ca_bundle,
+                Some(ByteString(b"new".to_vec()))
+            );
+        }
+        assert!(!set_ca_bundle(&mut configuration, "new"));
+        assert!(!set_ca_bundle(
+            &mut MutatingWebhookConfiguration::default(),
+            "new"
+        ));
     }
 }

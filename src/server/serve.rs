@@ -96,8 +96,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
                     "needs cluster access (drop --no-cluster)".into(),
                 ));
             };
-            let key = crate::certs_self_managed::ensure(
-                client,
+            let ensured = crate::certs_self_managed::ensure(
+                client.clone(),
                 &crate::certs_self_managed::SelfManagedConfig {
                     namespace: args
                         .namespace
@@ -110,7 +110,14 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             )
             .await
             .map_err(|err| ServeError::SelfManaged(err.to_string()))?;
-            Arc::new(CertResolver::new(key))
+            // The caBundle is kept in the background: the configuration may not exist yet.
+            tokio::spawn(crate::certs_self_managed::keep_ca_bundle(
+                client,
+                args.webhook_configuration_name.clone(),
+                ensured.ca_pem,
+                stop_rx.clone(),
+            ));
+            Arc::new(CertResolver::new(ensured.key))
         }
     };
 
