@@ -252,6 +252,19 @@ pub async fn bind(
     state: AppState,
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<Bound, ServerError> {
+    let metrics = Arc::clone(&state.metrics);
+    bind_router(options, router(state), metrics, tls).await
+}
+
+/// [`bind`] with another router on the HTTPS listener: the same TLS, HTTP/2, admin and
+/// shutdown stack around a different handler. The benchmark baseline
+/// (`examples/baseline_server.rs`) uses it; production always goes through [`bind`].
+pub async fn bind_router(
+    options: ServerOptions,
+    router: Router,
+    metrics: Arc<Metrics>,
+    tls: Arc<rustls::ServerConfig>,
+) -> Result<Bound, ServerError> {
     let ready = Arc::new(AtomicBool::new(false));
     let admin_listener = TcpListener::bind(options.admin_listen)
         .await
@@ -279,7 +292,7 @@ pub async fn bind(
             source,
         })?;
     let admin = admin_router(AdminState {
-        metrics: Arc::clone(&state.metrics),
+        metrics,
         ready: Arc::clone(&ready),
     });
     let (stop_admin, mut admin_stopped) = watch::channel(false);
@@ -299,7 +312,7 @@ pub async fn bind(
         tls_addr,
         admin_addr,
         acceptor: TlsAcceptor::from(tls),
-        router: router(state),
+        router,
         ready,
         trigger: Arc::new(trigger),
         stop_admin,
