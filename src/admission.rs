@@ -153,7 +153,7 @@ enum Malformed {
 impl Reviewer {
     /// Answers one AdmissionReview. Never panics, whatever the bytes.
     pub fn review(&self, body: &[u8]) -> Answer {
-        let (raw, request) = match parse(body) {
+        let (object_json, request) = match parse(body) {
             Ok(parsed) => parsed,
             Err(err) => {
                 let reason = shorten(&err.to_string());
@@ -172,7 +172,7 @@ impl Reviewer {
             dry_run = request.dry_run,
         );
         let _entered = span.enter();
-        match self.decide(&raw, &request) {
+        match self.decide(&object_json, &request) {
             Ok(decision) => respond(&request, decision, operation),
             Err(Malformed::NoObject) => {
                 tracing::warn!("malformed AdmissionReview: CREATE without an object");
@@ -188,7 +188,7 @@ impl Reviewer {
 
     fn decide(
         &self,
-        raw: &Value,
+        object_json: &Value,
         request: &AdmissionRequest<DynamicObject>,
     ) -> Result<Decision, Malformed> {
         if request.operation != Operation::Create {
@@ -222,7 +222,7 @@ impl Reviewer {
             return Ok(Decision::Skip("mirror pod"));
         }
         // The object exactly as the API server sent it: the patch applies to these bytes.
-        let pod = raw.pointer("/request/object").ok_or(Malformed::NoObject)?;
+        let pod = object_json;
         let namespace_annotations = pod_namespace.and_then(|ns| self.namespaces.annotations(ns));
         // Bounded work per review: a pod past a bound is denied before planning.
         if let Err(limit) = crate::limits::check_pod(pod, namespace_annotations.as_ref()) {
@@ -317,11 +317,12 @@ fn respond(
     }
 }
 
+/// The request and, apart, its object as JSON (`Null` when there is none).
 fn parse(body: &[u8]) -> Result<(Value, AdmissionRequest<DynamicObject>), Malformed> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Malformed::Empty);
     }
-    let raw: Value =
+    let mut raw: Value =
         serde_json::from_slice(body).map_err(|err| Malformed::NotJson(err.to_string()))?;
     let Some(fields) = raw.as_object() else {
         return Err(Malformed::NotObject);
@@ -338,14 +339,58 @@ fn parse(body: &[u8]) -> Result<(Value, AdmissionRequest<DynamicObject>), Malfor
         None | Some(Value::Null) => return Err(Malformed::NoRequest),
         Some(_) => {}
     }
+    // Performance (make bench, docs/benchmarks.md): the object is nearly all of the body. It is
+    // taken out of the envelope before the typed conversion and kept as the JSON the API
+    // server sent (what the planner and the patch read); only its metadata is read typed.
+    // Converting the whole review instead cost a deep clone plus a second, flattened copy of
+    // the object: about a third of the review time of a 90 KB pod.
+    let object = raw
+        .get_mut("request")
+        .and_then(|request| request.get_mut("object"))
+        .map_or(Value::Null, Value::take);
     let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(raw.clone()).map_err(|err| Malformed::Request(err.to_string()))?;
-    let request: AdmissionRequest<DynamicObject> =
+        serde_json::from_value(raw).map_err(|err| Malformed::Request(err.to_string()))?;
+    let mut request: AdmissionRequest<DynamicObject> =
         review.try_into().map_err(|_| Malformed::NoRequest)?;
     if request.uid.is_empty() {
         return Err(Malformed::NoUid);
     }
-    Ok((raw, request))
+    if !object.is_null() {
+        request.object =
+            Some(object_head(&object).map_err(|err| Malformed::Request(err.to_string()))?);
+    }
+    Ok((object, request))
+}
+
+/// The object's type and metadata as a [`DynamicObject`] whose `data` is left empty: the
+/// object itself stays JSON. Errors like `DynamicObject` on a non-object or bad metadata.
+fn object_head(object: &Value) -> Result<DynamicObject, serde_json::Error> {
+    use kube::core::{ObjectMeta, TypeMeta};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(rename = "apiVersion")]
+        api_version: Option<String>,
+        kind: Option<String>,
+        #[serde(default)]
+        metadata: ObjectMeta,
+    }
+    if !object.is_object() {
+        return Err(serde::de::Error::custom(format!(
+            "object: expected a JSON object, got a JSON {}",
+            json_type(object)
+        )));
+    }
+    let head = Head::deserialize(object)?;
+    Ok(DynamicObject {
+        types: head
+            .api_version
+            .zip(head.kind)
+            .map(|(api_version, kind)| TypeMeta { api_version, kind }),
+        metadata: head.metadata,
+        data: Value::Null,
+    })
 }
 
 fn describe(value: Option<&Value>) -> String {
@@ -397,6 +442,21 @@ fn display_name(request: &AdmissionRequest<DynamicObject>) -> String {
         .as_ref()
         .and_then(|o| o.metadata.generate_name.clone())
         .unwrap_or_default()
+}
+
+/// The AdmissionReview answer as JSON. kube-core serializes `patch` (a Go `[]byte`) as an array
+/// of numbers; the API documents base64 for it (kubernetes/website#34308, kube-rs/kube#1781),
+/// which is also three times smaller, so the patch is put back in that form.
+fn encode_review(mut response: AdmissionResponse) -> Result<Vec<u8>, serde_json::Error> {
+    use base64::Engine as _;
+    let patch = response.patch.take();
+    let mut review = serde_json::to_value(response.into_review())?;
+    if let (Some(bytes), Some(answer)) = (patch, review.get_mut("response")) {
+        answer["patch"] = base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into();
+    }
+    serde_json::to_vec(&review)
 }
 
 #[cfg(test)]
@@ -548,17 +608,3 @@ mod tests {
     }
 }
 
-/// The AdmissionReview answer as JSON. kube-core serializes `patch` (a Go `[]byte`) as an array
-/// of numbers; the API documents base64 for it (kubernetes/website#34308, kube-rs/kube#1781),
-/// which is also three times smaller, so the patch is put back in that form.
-fn encode_review(mut response: AdmissionResponse) -> Result<Vec<u8>, serde_json::Error> {
-    use base64::Engine as _;
-    let patch = response.patch.take();
-    let mut review = serde_json::to_value(response.into_review())?;
-    if let (Some(bytes), Some(answer)) = (patch, review.get_mut("response")) {
-        answer["patch"] = base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into();
-    }
-    serde_json::to_vec(&review)
-}
