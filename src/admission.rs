@@ -607,4 +607,3 @@ mod tests {
         assert!(!String::from_utf8_lossy(&answer.body).contains("not a list"));
     }
 }
-
