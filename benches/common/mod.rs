@@ -3,7 +3,7 @@
 //!
 //! - `small`: one container (tests/fixtures/pods/single-app.yaml);
 //! - `seed`: nginx in front of the app, the seed case (tests/fixtures/pods/seed-nginx-app.yaml);
-//! - `wide`: 40 containers with 40 env vars each, about 90 KB of JSON, generated here
+//! - `wide`: 40 containers with 32 env vars each, about 90 KB of JSON, generated here
 //!   deterministically (no randomness, no clock).
 #![allow(dead_code)]
 
@@ -37,7 +37,7 @@ pub fn shapes() -> Vec<Shape> {
         },
         Shape {
             name: "wide",
-            pod: wide_pod(40, 40),
+            pod: wide_pod(40, 32),
         },
     ]
 }
@@ -53,7 +53,7 @@ fn fixture(name: &str) -> Value {
 
 /// A pod with `containers` containers (an nginx proxy first, then apps), each with `env`
 /// environment variables, ports and resources: the kind of pod a big sidecar-heavy
-/// workload sends. 40 x 40 is about 90 KB.
+/// workload sends. 40 x 32 is about 90 KB.
 pub fn wide_pod(containers: usize, env: usize) -> Value {
     let containers: Vec<Value> = (0..containers)
         .map(|c| {
