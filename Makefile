@@ -55,3 +55,17 @@ bench-http:
 	scripts/bench.sh http
 bench-plan:
 	scripts/bench.sh plan
+
+## soak: the release server for SOAK_SECONDS (default 180) under steady HTTP/2 and HTTP/1.1
+## load on loopback, with kubelet-style certificate rotation, malformed bodies and slowloris
+## clients alongside; prints RSS and open fds every 30 s and fails on any failed review or
+## growth (examples/soak.rs, docs/operations.md). Not part of `make test`.
+.PHONY: soak fuzz
+soak:
+	$(CARGO) build --release --bin drain-webhook --example soak
+	$(or $(CARGO_TARGET_DIR),target)/release/examples/soak
+
+## fuzz: the cargo-fuzz targets review_body and pod_spec for FUZZ_SECONDS each (default 60;
+## needs nightly and cargo-fuzz). `make test` runs the same invariants bounded.
+fuzz:
+	scripts/fuzz.sh
