@@ -352,7 +352,7 @@ async fn malformed_worker(
         let body = cases[i % cases.len()].clone();
         i += 1;
         // A fresh connection each time: after an unread oversized body the server may close.
-        let outcome = match Sender::connect(addr, &roots, i % 2 == 0).await {
+        let outcome = match Sender::connect(addr, &roots, i.is_multiple_of(2)).await {
             Ok(mut s) => s.send(review_request(full(body))).await,
             Err(err) => Err(err),
         };
