@@ -194,6 +194,8 @@ fn h2load(
     rate: Option<u32>,
     log: &Path,
 ) -> Run {
+    // h2load appends to its log file.
+    let _ = std::fs::remove_file(log);
     let mut command = Command::new("h2load");
     command
         .args(["-n", &requests.to_string()])
@@ -325,7 +327,9 @@ fn main() {
         .args(["serve", "--no-cluster", "--kube-version", "1.34"])
         .args(["--listen", &tls.to_string()])
         .args(["--admin-listen", &admin.to_string()])
-        .args(["--shutdown-delay", "0s"]);
+        .args(["--shutdown-delay", "0s"])
+        // As the chart runs it: one JSON log line per review, at info.
+        .args(["--log-format", "json", "--log-level", "info"]);
     let server = Server::start("drain-webhook", command, tls, admin);
 
     let (tls, admin) = (free_port(), free_port());
