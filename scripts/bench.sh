@@ -29,10 +29,8 @@ mkdir -p "$out"
 export DRAIN_BENCH_OUT="$out"
 started=$(date +%s)
 
-command -v jq >/dev/null || {
-    echo "bench: needs jq" >&2
-    exit 1
-}
+# h2load and jq (Debian packages nghttp2-client and jq).
+scripts/install-bench-tools.sh
 
 # ---------------------------------------------------------------------------------------------
 # Build (release settings). The first build compiles every dependency; later ones are incremental.
@@ -48,7 +46,6 @@ echo "bench: release build $((build_ms / 1000)).$((build_ms % 1000 / 100)) s (fi
 # ---------------------------------------------------------------------------------------------
 # HTTP: server vs baseline.
 if [[ "$what" != plan ]]; then
-    scripts/install-bench-tools.sh
     rm -f "$out/http.json"
     DRAIN_BENCH_SERVER="$target/release/drain-webhook" \
         DRAIN_BENCH_BASELINE="$target/release/examples/baseline_server" \

@@ -5,8 +5,8 @@
 # Usage: scripts/install-bench-tools.sh
 set -euo pipefail
 
-if command -v h2load >/dev/null 2>&1; then
-    echo "install-bench-tools: $(h2load --version | head -n 1) already installed"
+if command -v h2load >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
+    echo "install-bench-tools: $(h2load --version | head -n 1) and $(jq --version) already installed"
     exit 0
 fi
 
@@ -22,5 +22,5 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends nghttp2-client >/dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends nghttp2-client jq >/dev/null
 echo "install-bench-tools: $(h2load --version | head -n 1)"

@@ -14,9 +14,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use base64::Engine as _;
 use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use kube::core::response::StatusSummary;
+use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::metrics::{OperationLabel, Outcome};
@@ -162,12 +163,13 @@ impl Reviewer {
             }
         };
         let operation = operation_label(&request.operation);
-        let name = display_name(&request);
-        let span = tracing::info_span!(
+        // Debug level: an enabled span costs formatting on every review; the rare info, warn
+        // and error events carry the uid themselves.
+        let span = tracing::debug_span!(
             "review",
             uid = %request.uid,
             namespace = request.namespace.as_deref().unwrap_or(""),
-            name = %name,
+            name = %display_name(&request),
             operation = ?request.operation,
             dry_run = request.dry_run,
         );
@@ -175,12 +177,12 @@ impl Reviewer {
         match self.decide(&object_json, &request) {
             Ok(decision) => respond(&request, decision, operation),
             Err(Malformed::NoObject) => {
-                tracing::warn!("malformed AdmissionReview: CREATE without an object");
+                tracing::warn!(uid = %request.uid, "malformed AdmissionReview: CREATE without an object");
                 Answer::invalid(&Malformed::NoObject.to_string())
             }
             Err(err) => {
                 let reason = shorten(&err.to_string());
-                tracing::warn!(reason = %reason, "malformed AdmissionReview");
+                tracing::warn!(uid = %request.uid, reason = %reason, "malformed AdmissionReview");
                 Answer::invalid(&reason)
             }
         }
@@ -259,50 +261,67 @@ fn respond(
     decision: Decision,
     operation: OperationLabel,
 ) -> Answer {
-    let base = AdmissionResponse::from(request);
-    let (response, outcome, patch_operations) = match decision {
+    let uid = request.uid.as_str();
+    let mut response = ReviewResponse {
+        uid,
+        allowed: true,
+        status: None,
+        patch_type: None,
+        patch: None,
+        warnings: Vec::new(),
+    };
+    let (outcome, patch_operations) = match decision {
         Decision::Skip(why) => {
             tracing::debug!(why, "allowed untouched");
-            (base, Outcome::skipped, 0)
+            (Outcome::skipped, 0)
         }
         Decision::Planned { patch, warnings } => {
             let count = patch.0.len();
-            let mut response = if count == 0 {
-                base
-            } else {
-                match base.with_patch(patch) {
-                    Ok(response) => response,
+            if count > 0 {
+                match serde_json::to_vec(&patch) {
+                    Ok(bytes) => {
+                        response.patch_type = Some("JSONPatch");
+                        response.patch = Some(BASE64.encode(bytes));
+                    }
                     Err(err) => {
-                        tracing::error!(error = %err, "cannot serialize the patch");
+                        tracing::error!(uid, error = %err, "cannot serialize the patch");
                         return Answer::internal(operation);
                     }
                 }
-            };
-            if !warnings.is_empty() {
-                response.warnings = Some(warnings);
             }
+            response.warnings = warnings;
             let outcome = if count == 0 {
                 Outcome::unchanged
             } else {
                 Outcome::mutated
             };
-            tracing::info!(patch_operations = count, outcome = ?outcome, "allowed");
-            (response, outcome, count)
+            // Per-review success is in the metrics; a log line per pod creation would cost a
+            // third of the throughput (docs/benchmarks.md). `--log-level debug` shows it.
+            tracing::debug!(patch_operations = count, outcome = ?outcome, "allowed");
+            (outcome, count)
         }
         Decision::Deny(message) => {
-            tracing::info!(reason = %message, "denied");
-            let mut response = base.deny(message);
-            response.result.code = 400;
-            response.result.reason = "BadRequest".into();
-            response.result.status = Some(StatusSummary::Failure);
-            (response, Outcome::denied, 0)
+            tracing::info!(uid, reason = %message, "denied");
+            response.allowed = false;
+            response.status = Some(DenialStatus {
+                status: "Failure",
+                code: 400,
+                reason: "BadRequest",
+                message,
+            });
+            (Outcome::denied, 0)
         }
         Decision::Internal(cause) => {
-            tracing::error!(error = %cause, "internal error while planning the pod");
+            tracing::error!(uid, error = %cause, "internal error while planning the pod");
             return Answer::internal(operation);
         }
     };
-    match encode_review(response) {
+    let review = ReviewOut {
+        api_version: API_VERSION,
+        kind: KIND,
+        response,
+    };
+    match serde_json::to_vec(&review) {
         Ok(body) => Answer {
             status: 200,
             body,
@@ -311,10 +330,47 @@ fn respond(
             patch_operations,
         },
         Err(err) => {
-            tracing::error!(error = %err, "cannot serialize the AdmissionReview");
+            tracing::error!(uid, error = %err, "cannot serialize the AdmissionReview");
             Answer::internal(operation)
         }
     }
+}
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// The AdmissionReview v1 answer, written in one pass. kube-core's `AdmissionResponse`
+/// serializes `patch` (a Go `[]byte`) as an array of numbers; the API documents base64 for it
+/// (kubernetes/website#34308, kube-rs/kube#1781), which is also three times smaller.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: ReviewResponse<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<DenialStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+/// A `metav1.Status` for a denial.
+#[derive(Serialize)]
+struct DenialStatus {
+    status: &'static str,
+    code: u16,
+    reason: &'static str,
+    message: String,
 }
 
 /// The request and, apart, its object as JSON (`Null` when there is none).
@@ -442,21 +498,6 @@ fn display_name(request: &AdmissionRequest<DynamicObject>) -> String {
         .as_ref()
         .and_then(|o| o.metadata.generate_name.clone())
         .unwrap_or_default()
-}
-
-/// The AdmissionReview answer as JSON. kube-core serializes `patch` (a Go `[]byte`) as an array
-/// of numbers; the API documents base64 for it (kubernetes/website#34308, kube-rs/kube#1781),
-/// which is also three times smaller, so the patch is put back in that form.
-fn encode_review(mut response: AdmissionResponse) -> Result<Vec<u8>, serde_json::Error> {
-    use base64::Engine as _;
-    let patch = response.patch.take();
-    let mut review = serde_json::to_value(response.into_review())?;
-    if let (Some(bytes), Some(answer)) = (patch, review.get_mut("response")) {
-        answer["patch"] = base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into();
-    }
-    serde_json::to_vec(&review)
 }
 
 #[cfg(test)]
