@@ -44,19 +44,39 @@ pub enum MutateError {
 
 /// Plans `pod` (a Pod, or a pod template: anything with `metadata` and `spec`) and builds the
 /// patch that carries the plan out.
-pub fn mutate_pod(pod: &serde_json::Value, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
-    let shape = PodShape::deserialize(pod)
-        .map_err(|e| MutateError::Internal(format!("the object does not read as a pod: {e}")))?;
+pub fn mutate_pod(
+    pod: &serde_json::Value,
+    ctx: &PodContext<'_>,
+) -> Result<Mutation, MutateError> {
+    let shape = PodShape::deserialize(pod).map_err(unreadable)?;
+    mutate_shape(&shape, ctx)
+}
+
+/// [`mutate_pod`] on the pod's JSON text: the admission server reads the object straight from
+/// the request body, without an intermediate `Value`.
+pub fn mutate_pod_json(pod: &str, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
+    let shape: PodShape = serde_json::from_str(pod).map_err(unreadable)?;
+    mutate_shape(&shape, ctx)
+}
+
+/// [`mutate_pod`] on an already decoded pod.
+pub fn mutate_shape(shape: &PodShape, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
     let inputs = Inputs {
         settings: ctx.settings,
         namespace_annotations: ctx.namespace_annotations,
         kube_version: ctx.kube_version,
     };
-    let plan = plan_pod(&shape, &inputs)?;
-    let patch = patch::build(pod, &plan, &ctx.settings.helper);
+    let plan = plan_pod(shape, &inputs)?;
+    let patch = patch::build(shape, &plan, &ctx.settings.helper);
     Ok(Mutation {
         warnings: plan.warnings.clone(),
         plan,
         patch,
     })
+}
+
+/// The API server never sends a pod that does not decode, so this is our fault (or, offline,
+/// a file that is not a pod).
+fn unreadable(err: serde_json::Error) -> MutateError {
+    MutateError::Internal(format!("the object does not read as a pod: {err}"))
 }

@@ -1,22 +1,26 @@
 //! Turns a [`Plan`] into the RFC 6902 JSON Patch that carries it out, against the original
-//! object as the API server sent it (so fields this crate does not know survive untouched).
+//! object as the API server sent it: only the fields the plan changes are touched, so fields
+//! this crate does not know survive. Which parents exist is read from the typed pod (absent
+//! and `null` both read as `None`, and `add` replaces a `null`).
 //! Pointers are built from tokens (`~0`/`~1` escaping is the pointer type's job) and a parent
 //! is always added before its children.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
+use k8s_openapi::api::core::v1::Container;
 use serde_json::{Value, json};
 
 use crate::annotations;
 use crate::duration::format_seconds;
 use crate::plan::{
     Action, ChainedHook, ContainerPlan, HELPER_DIR, HELPER_PATH, HelperInjection, HookKind, Plan,
+    PodShape,
 };
 use crate::settings::HelperSettings;
 
-/// The patch for `plan` against `object` (a Pod, or a pod template: both have `metadata` and
+/// The patch for `plan` against `pod` (a Pod, or a pod template: both have `metadata` and
 /// `spec`). Empty when the plan changes nothing.
-pub fn build(object: &Value, plan: &Plan, helper: &HelperSettings) -> Patch {
+pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> Patch {
     let mut ops = Vec::new();
     let Some(status) = plan.status.as_ref() else {
         return Patch(ops);
@@ -30,16 +34,24 @@ pub fn build(object: &Value, plan: &Plan, helper: &HelperSettings) -> Patch {
     }
 
     if let Some(injection) = plan.helper.as_ref().filter(|h| !h.present) {
+        let spec = pod.spec.as_ref();
         append(
             &mut ops,
-            object,
+            spec.is_some_and(|s| s.volumes.is_some()),
             &["spec", "volumes"],
             helper_volume(injection),
         );
     }
 
     for container in plan.planned() {
-        container_ops(&mut ops, object, container, plan.helper.as_ref());
+        let current = pod.spec.as_ref().and_then(|spec| {
+            if container.init_container {
+                spec.init_containers.as_ref()?.get(container.index)
+            } else {
+                spec.containers.get(container.index)
+            }
+        });
+        container_ops(&mut ops, current, container, plan.helper.as_ref());
     }
 
     // Last of the spec changes, so the indices above are those of the original object.
@@ -47,7 +59,7 @@ pub fn build(object: &Value, plan: &Plan, helper: &HelperSettings) -> Patch {
         // First among initContainers, so the binary is there before any sidecar starts.
         prepend(
             &mut ops,
-            object,
+            pod.spec.as_ref().is_some_and(|s| s.init_containers.is_some()),
             &["spec", "initContainers"],
             helper_init_container(injection, helper),
         );
@@ -55,10 +67,11 @@ pub fn build(object: &Value, plan: &Plan, helper: &HelperSettings) -> Patch {
 
     // Compact JSON; serializing a plain struct of strings and numbers cannot fail.
     let status_json = serde_json::to_string(status).unwrap_or_default();
-    let has_metadata = object.get("metadata").is_some_and(Value::is_object);
-    let has_annotations = object
-        .pointer("/metadata/annotations")
-        .is_some_and(Value::is_object);
+    let has_metadata = pod.metadata.is_some();
+    let has_annotations = pod
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.annotations.is_some());
     if !has_metadata {
         ops.push(add(
             pointer(&["metadata"]),
@@ -80,7 +93,7 @@ pub fn build(object: &Value, plan: &Plan, helper: &HelperSettings) -> Patch {
 
 fn container_ops(
     ops: &mut Vec<PatchOperation>,
-    object: &Value,
+    current: Option<&Container>,
     container: &ContainerPlan,
     helper: Option<&HelperInjection>,
 ) {
@@ -92,16 +105,12 @@ fn container_ops(
     };
     let mut base = pointer(&["spec", list]);
     base.push_back(container.index);
-    let current = object.pointer(base.as_str()).unwrap_or(&Value::Null);
 
     let handler = pre_stop_handler(container);
-    let lifecycle = current.get("lifecycle").filter(|l| l.is_object());
+    let lifecycle = current.and_then(|c| c.lifecycle.as_ref());
     match lifecycle {
-        None => ops.push(add(
-            child(&base, &["lifecycle"]),
-            json!({"preStop": handler}),
-        )),
-        Some(l) if l.get("preStop").is_some_and(|p| !p.is_null()) => {
+        None => ops.push(add(child(&base, &["lifecycle"]), json!({"preStop": handler}))),
+        Some(l) if l.pre_stop.is_some() => {
             ops.push(PatchOperation::Replace(ReplaceOperation {
                 path: child(&base, &["lifecycle", "preStop"]),
                 value: handler,
@@ -113,23 +122,19 @@ fn container_ops(
     if container.hook == Some(HookKind::Helper)
         && let Some(injection) = helper
     {
-        let already_mounted = current
-            .get("volumeMounts")
-            .and_then(Value::as_array)
-            .is_some_and(|mounts| {
-                mounts.iter().any(|m| {
-                    m.get("mountPath").and_then(Value::as_str) == Some(HELPER_DIR)
-                        && m.get("name").and_then(Value::as_str) == Some(injection.volume.as_str())
-                })
-            });
+        let mounts = current.and_then(|c| c.volume_mounts.as_ref());
+        let already_mounted = mounts.is_some_and(|mounts| {
+            mounts
+                .iter()
+                .any(|m| m.mount_path == HELPER_DIR && m.name == injection.volume)
+        });
         if !already_mounted {
-            let mount =
-                json!({"name": injection.volume, "mountPath": HELPER_DIR, "readOnly": true});
-            let mounts = child(&base, &["volumeMounts"]);
-            if current.get("volumeMounts").is_some_and(Value::is_array) {
-                ops.push(add(child(&mounts, &["-"]), mount));
+            let mount = json!({"name": injection.volume, "mountPath": HELPER_DIR, "readOnly": true});
+            let path = child(&base, &["volumeMounts"]);
+            if mounts.is_some() {
+                ops.push(add(child(&path, &["-"]), mount));
             } else {
-                ops.push(add(mounts, json!([mount])));
+                ops.push(add(path, json!([mount])));
             }
         }
     }
@@ -210,9 +215,9 @@ pub fn helper_init_container(injection: &HelperInjection, helper: &HelperSetting
 }
 
 /// Adds `value` at the end of the array at `path`, creating the array when absent.
-fn append(ops: &mut Vec<PatchOperation>, object: &Value, path: &[&str], value: Value) {
+fn append(ops: &mut Vec<PatchOperation>, exists: bool, path: &[&str], value: Value) {
     let list = pointer(path);
-    if object.pointer(list.as_str()).is_some_and(Value::is_array) {
+    if exists {
         ops.push(add(child(&list, &["-"]), value));
     } else {
         ops.push(add(list, json!([value])));
@@ -220,9 +225,9 @@ fn append(ops: &mut Vec<PatchOperation>, object: &Value, path: &[&str], value: V
 }
 
 /// Adds `value` at the front of the array at `path`, creating the array when absent.
-fn prepend(ops: &mut Vec<PatchOperation>, object: &Value, path: &[&str], value: Value) {
+fn prepend(ops: &mut Vec<PatchOperation>, exists: bool, path: &[&str], value: Value) {
     let list = pointer(path);
-    if object.pointer(list.as_str()).is_some_and(Value::is_array) {
+    if exists {
         let mut first = list;
         first.push_back(0usize);
         ops.push(add(first, value));

@@ -255,8 +255,9 @@ pub enum PlanError {
 /// The parts of a Pod (or of a pod template) the planner reads.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PodShape {
+    /// `None` when absent (a pod template may have none): the patch then adds it.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Option<ObjectMeta>,
     #[serde(default)]
     pub spec: Option<PodSpec>,
 }
@@ -272,7 +273,7 @@ pub struct Inputs<'a> {
 /// Plans the shutdown of one pod.
 pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> {
     let settings = inputs.settings;
-    let pod_annotations = pod.metadata.annotations.as_ref();
+    let pod_annotations = pod.metadata.as_ref().and_then(|m| m.annotations.as_ref());
     let spec_grace = pod
         .spec
         .as_ref()
