@@ -44,10 +44,7 @@ pub enum MutateError {
 
 /// Plans `pod` (a Pod, or a pod template: anything with `metadata` and `spec`) and builds the
 /// patch that carries the plan out.
-pub fn mutate_pod(
-    pod: &serde_json::Value,
-    ctx: &PodContext<'_>,
-) -> Result<Mutation, MutateError> {
+pub fn mutate_pod(pod: &serde_json::Value, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
     let shape = PodShape::deserialize(pod).map_err(unreadable)?;
     mutate_shape(&shape, ctx)
 }

@@ -59,7 +59,9 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> Patch {
         // First among initContainers, so the binary is there before any sidecar starts.
         prepend(
             &mut ops,
-            pod.spec.as_ref().is_some_and(|s| s.init_containers.is_some()),
+            pod.spec
+                .as_ref()
+                .is_some_and(|s| s.init_containers.is_some()),
             &["spec", "initContainers"],
             helper_init_container(injection, helper),
         );
@@ -109,7 +111,10 @@ fn container_ops(
     let handler = pre_stop_handler(container);
     let lifecycle = current.and_then(|c| c.lifecycle.as_ref());
     match lifecycle {
-        None => ops.push(add(child(&base, &["lifecycle"]), json!({"preStop": handler}))),
+        None => ops.push(add(
+            child(&base, &["lifecycle"]),
+            json!({"preStop": handler}),
+        )),
         Some(l) if l.pre_stop.is_some() => {
             ops.push(PatchOperation::Replace(ReplaceOperation {
                 path: child(&base, &["lifecycle", "preStop"]),
@@ -129,7 +134,8 @@ fn container_ops(
                 .any(|m| m.mount_path == HELPER_DIR && m.name == injection.volume)
         });
         if !already_mounted {
-            let mount = json!({"name": injection.volume, "mountPath": HELPER_DIR, "readOnly": true});
+            let mount =
+                json!({"name": injection.volume, "mountPath": HELPER_DIR, "readOnly": true});
             let path = child(&base, &["volumeMounts"]);
             if mounts.is_some() {
                 ops.push(add(child(&path, &["-"]), mount));
