@@ -15,13 +15,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
-use kube::core::DynamicObject;
-use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation};
-use serde::Serialize;
+use kube::core::admission::Operation;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::metrics::{OperationLabel, Outcome};
-use crate::mutate::{MutateError, PodContext, mutate_pod};
+use crate::mutate::{MutateError, PodContext, mutate_shape};
+use crate::plan::PodShape;
 use crate::settings::{KubeVersion, Settings};
 
 /// Largest accepted body: the API server's 3 MiB object limit plus room for the envelope.
@@ -154,7 +155,7 @@ enum Malformed {
 impl Reviewer {
     /// Answers one AdmissionReview. Never panics, whatever the bytes.
     pub fn review(&self, body: &[u8]) -> Answer {
-        let (object_json, request) = match parse(body) {
+        let request = match parse(body) {
             Ok(parsed) => parsed,
             Err(err) => {
                 let reason = shorten(&err.to_string());
@@ -169,12 +170,12 @@ impl Reviewer {
             "review",
             uid = %request.uid,
             namespace = request.namespace.as_deref().unwrap_or(""),
-            name = %display_name(&request),
+            name = %request.name,
             operation = ?request.operation,
             dry_run = request.dry_run,
         );
         let _entered = span.enter();
-        match self.decide(&object_json, &request) {
+        match self.decide(&request) {
             Ok(decision) => respond(&request, decision, operation),
             Err(Malformed::NoObject) => {
                 tracing::warn!(uid = %request.uid, "malformed AdmissionReview: CREATE without an object");
@@ -188,11 +189,7 @@ impl Reviewer {
         }
     }
 
-    fn decide(
-        &self,
-        object_json: &Value,
-        request: &AdmissionRequest<DynamicObject>,
-    ) -> Result<Decision, Malformed> {
+    fn decide(&self, request: &RequestIn<'_>) -> Result<Decision, Malformed> {
         if request.operation != Operation::Create {
             return Ok(Decision::Skip("not a CREATE"));
         }
@@ -203,31 +200,46 @@ impl Reviewer {
         if request.sub_resource.is_some() {
             return Ok(Decision::Skip("subresource request"));
         }
-        let Some(object) = request.object.as_ref() else {
-            return Err(Malformed::NoObject);
+        let object = request
+            .object
+            .map(RawValue::get)
+            .filter(|text| *text != "null")
+            .ok_or(Malformed::NoObject)?;
+        if !object.starts_with('{') {
+            return Err(Malformed::Request(
+                "object: expected a JSON object".to_string(),
+            ));
+        }
+        // The pod is decoded once, straight from the request body, into the typed shape the
+        // planner and the patch builder read; the patch applies to the object as it was sent.
+        // A Pod the API server sent that does not decode is our fault.
+        let pod: PodShape = match serde_json::from_str(object) {
+            Ok(pod) => pod,
+            Err(err) => {
+                return Ok(Decision::Internal(format!(
+                    "the object does not read as a pod: {err}"
+                )));
+            }
         };
+        let metadata = pod.metadata.as_ref();
         let pod_namespace = request
             .namespace
             .as_deref()
-            .or(object.metadata.namespace.as_deref());
+            .or(metadata.and_then(|m| m.namespace.as_deref()));
         if let (Some(own), Some(ns)) = (self.own_namespace.as_deref(), pod_namespace)
             && own == ns
         {
             return Ok(Decision::Skip("pod in the webhook's own namespace"));
         }
-        if object
-            .metadata
-            .annotations
-            .as_ref()
+        if metadata
+            .and_then(|m| m.annotations.as_ref())
             .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
         {
             return Ok(Decision::Skip("mirror pod"));
         }
-        // The object exactly as the API server sent it: the patch applies to these bytes.
-        let pod = object_json;
         let namespace_annotations = pod_namespace.and_then(|ns| self.namespaces.annotations(ns));
         // Bounded work per review: a pod past a bound is denied before planning.
-        if let Err(limit) = crate::limits::check_pod(pod, namespace_annotations.as_ref()) {
+        if let Err(limit) = crate::limits::check_pod(&pod, namespace_annotations.as_ref()) {
             return Ok(Decision::Deny(limit.to_string()));
         }
         let ctx = PodContext {
@@ -235,7 +247,7 @@ impl Reviewer {
             namespace_annotations: namespace_annotations.as_ref(),
             kube_version: self.kube_version,
         };
-        Ok(match mutate_pod(pod, &ctx) {
+        Ok(match mutate_shape(&pod, &ctx) {
             Ok(mutation) => Decision::Planned {
                 patch: mutation.patch,
                 warnings: mutation.warnings,
@@ -256,11 +268,7 @@ enum Decision {
     Internal(String),
 }
 
-fn respond(
-    request: &AdmissionRequest<DynamicObject>,
-    decision: Decision,
-    operation: OperationLabel,
-) -> Answer {
+fn respond(request: &RequestIn<'_>, decision: Decision, operation: OperationLabel) -> Answer {
     let uid = request.uid.as_str();
     let mut response = ReviewResponse {
         uid,
@@ -373,80 +381,83 @@ struct DenialStatus {
     message: String,
 }
 
-/// The request and, apart, its object as JSON (`Null` when there is none).
-fn parse(body: &[u8]) -> Result<(Value, AdmissionRequest<DynamicObject>), Malformed> {
+/// The envelope of an AdmissionReview: only what is checked before the request is read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn<'a> {
+    #[serde(default)]
+    api_version: Option<Value>,
+    #[serde(default)]
+    kind: Option<Value>,
+    #[serde(borrow, default)]
+    request: Option<&'a RawValue>,
+}
+
+/// The fields of an AdmissionRequest the webhook reads. The object stays raw JSON until the
+/// request is known to be a Pod CREATE to plan.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestIn<'a> {
+    uid: String,
+    kind: GroupVersionKindIn,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    #[serde(default)]
+    dry_run: Option<bool>,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupVersionKindIn {
+    #[serde(default)]
+    group: String,
+    version: String,
+    kind: String,
+}
+
+/// Reads the body in one pass: the envelope and the request typed, the object left raw
+/// (`None` when there is none). Performance (make bench, docs/benchmarks.md): the object is
+/// nearly all of the body and is decoded once, later, only for a Pod CREATE.
+fn parse(body: &[u8]) -> Result<RequestIn<'_>, Malformed> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(Malformed::Empty);
     }
-    let mut raw: Value =
+    let starts_an_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if !starts_an_object {
+        // (A derived struct would also read a JSON array as its fields in order.)
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => Malformed::NotObject,
+                Err(err) => Malformed::NotJson(err.to_string()),
+            },
+        );
+    }
+    let review: ReviewIn<'_> =
         serde_json::from_slice(body).map_err(|err| Malformed::NotJson(err.to_string()))?;
-    let Some(fields) = raw.as_object() else {
-        return Err(Malformed::NotObject);
-    };
-    match fields.get("apiVersion") {
+    match &review.api_version {
         Some(Value::String(v)) if v == API_VERSION => {}
-        other => return Err(Malformed::ApiVersion(describe(other))),
+        other => return Err(Malformed::ApiVersion(describe(other.as_ref()))),
     }
-    match fields.get("kind") {
+    match &review.kind {
         Some(Value::String(k)) if k == KIND => {}
-        other => return Err(Malformed::Kind(describe(other))),
+        other => return Err(Malformed::Kind(describe(other.as_ref()))),
     }
-    match fields.get("request") {
-        None | Some(Value::Null) => return Err(Malformed::NoRequest),
-        Some(_) => {}
-    }
-    // Performance (make bench, docs/benchmarks.md): the object is nearly all of the body. It is
-    // taken out of the envelope before the typed conversion and kept as the JSON the API
-    // server sent (what the planner and the patch read); only its metadata is read typed.
-    // Converting the whole review instead cost a deep clone plus a second, flattened copy of
-    // the object: about a third of the review time of a 90 KB pod.
-    let object = raw
-        .get_mut("request")
-        .and_then(|request| request.get_mut("object"))
-        .map_or(Value::Null, Value::take);
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(raw).map_err(|err| Malformed::Request(err.to_string()))?;
-    let mut request: AdmissionRequest<DynamicObject> =
-        review.try_into().map_err(|_| Malformed::NoRequest)?;
+    let raw_request = review
+        .request
+        .filter(|r| r.get() != "null")
+        .ok_or(Malformed::NoRequest)?;
+    let request: RequestIn<'_> = serde_json::from_str(raw_request.get())
+        .map_err(|err| Malformed::Request(err.to_string()))?;
     if request.uid.is_empty() {
         return Err(Malformed::NoUid);
     }
-    if !object.is_null() {
-        request.object =
-            Some(object_head(&object).map_err(|err| Malformed::Request(err.to_string()))?);
-    }
-    Ok((object, request))
-}
-
-/// The object's type and metadata as a [`DynamicObject`] whose `data` is left empty: the
-/// object itself stays JSON. Errors like `DynamicObject` on a non-object or bad metadata.
-fn object_head(object: &Value) -> Result<DynamicObject, serde_json::Error> {
-    use kube::core::{ObjectMeta, TypeMeta};
-    use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    struct Head {
-        #[serde(rename = "apiVersion")]
-        api_version: Option<String>,
-        kind: Option<String>,
-        #[serde(default)]
-        metadata: ObjectMeta,
-    }
-    if !object.is_object() {
-        return Err(serde::de::Error::custom(format!(
-            "object: expected a JSON object, got a JSON {}",
-            json_type(object)
-        )));
-    }
-    let head = Head::deserialize(object)?;
-    Ok(DynamicObject {
-        types: head
-            .api_version
-            .zip(head.kind)
-            .map(|(api_version, kind)| TypeMeta { api_version, kind }),
-        metadata: head.metadata,
-        data: Value::Null,
-    })
+    Ok(request)
 }
 
 fn describe(value: Option<&Value>) -> String {
@@ -486,18 +497,6 @@ fn operation_label(operation: &Operation) -> OperationLabel {
         Operation::Delete => OperationLabel::delete,
         Operation::Connect => OperationLabel::connect,
     }
-}
-
-/// The object's name, or its generateName prefix for pods named by the API server.
-fn display_name(request: &AdmissionRequest<DynamicObject>) -> String {
-    if !request.name.is_empty() {
-        return request.name.clone();
-    }
-    request
-        .object
-        .as_ref()
-        .and_then(|o| o.metadata.generate_name.clone())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Bounds on the work one review may cause, checked on the raw object before planning.
+//! Bounds on the work one review may cause, checked on the decoded pod before planning.
 //!
 //! The body size limit bounds the bytes; these bound what the planner does with them: the
 //! number of containers it plans (and names it compares) and the length of the `drain.io/*`
@@ -12,9 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::annotations;
+use crate::plan::PodShape;
 
 /// Containers of all kinds (regular, init, ephemeral) a pod may have to be planned.
 pub const MAX_CONTAINERS: usize = 1000;
@@ -39,19 +38,19 @@ pub enum LimitError {
     },
 }
 
-/// Checks the pod (raw JSON, as the API server sent it) and its namespace's annotations
-/// against the bounds. An opted-out pod or namespace is never refused for its size: the
-/// planner does nothing with it.
+/// Checks the pod and its namespace's annotations against the bounds. An opted-out pod or
+/// namespace is never refused for its size: the planner does nothing with it.
 pub fn check_pod(
-    pod: &Value,
+    pod: &PodShape,
     namespace_annotations: Option<&BTreeMap<String, String>>,
 ) -> Result<(), LimitError> {
     let pod_values: Vec<(&str, &str)> = pod
-        .pointer("/metadata/annotations")
-        .and_then(Value::as_object)
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
         .into_iter()
         .flatten()
-        .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let namespace_values: Vec<(&str, &str)> = namespace_annotations
         .into_iter()
@@ -89,10 +88,11 @@ pub fn check_pod(
         }
     }
 
-    let count: usize = ["containers", "initContainers", "ephemeralContainers"]
-        .iter()
-        .filter_map(|list| pod.get("spec")?.get(*list)?.as_array().map(Vec::len))
-        .sum();
+    let count = pod.spec.as_ref().map_or(0, |spec| {
+        spec.containers.len()
+            + spec.init_containers.as_ref().map_or(0, Vec::len)
+            + spec.ephemeral_containers.as_ref().map_or(0, Vec::len)
+    });
     if count > MAX_CONTAINERS {
         return Err(LimitError::TooManyContainers {
             count,
@@ -105,21 +105,24 @@ pub fn check_pod(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn pod_with(containers: usize, annotations: Value) -> Value {
+    fn pod_with(containers: usize, annotations: Value) -> PodShape {
         let list: Vec<Value> = (0..containers)
             .map(|i| json!({"name": format!("c{i}"), "image": "app"}))
             .collect();
-        json!({"metadata": {"annotations": annotations}, "spec": {"containers": list}})
+        shape(json!({"metadata": {"annotations": annotations}, "spec": {"containers": list}}))
+    }
+
+    fn shape(pod: Value) -> PodShape {
+        serde_json::from_value(pod).unwrap()
     }
 
     #[test]
     fn a_usual_pod_is_within_bounds() {
         let pod = pod_with(3, json!({"drain.io/delay": "10s"}));
         assert_eq!(check_pod(&pod, None), Ok(()));
-        assert_eq!(check_pod(&json!({}), None), Ok(()));
-        assert_eq!(check_pod(&json!("not even an object"), None), Ok(()));
+        assert_eq!(check_pod(&shape(json!({})), None), Ok(()));
     }
 
     #[test]
@@ -129,7 +132,9 @@ mod tests {
             Ok(())
         );
         let mut pod = pod_with(MAX_CONTAINERS, json!({}));
-        pod["spec"]["initContainers"] = json!([{"name": "i", "image": "x"}]);
+        pod.spec.as_mut().unwrap().init_containers = Some(vec![
+            serde_json::from_value(json!({"name": "i", "image": "x"})).unwrap(),
+        ]);
         let err = check_pod(&pod, None).unwrap_err();
         assert_eq!(
             err,
