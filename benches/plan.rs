@@ -34,7 +34,7 @@ fn planner(c: &mut Criterion) {
     let mut group = c.benchmark_group("mutate_pod");
     for shape in common::shapes() {
         let mutation = mutate_pod(&shape.pod, &ctx).expect("every shape plans");
-        assert!(!mutation.patch.0.is_empty(), "{} is patched", shape.name);
+        assert!(!mutation.patch.is_empty(), "{} is patched", shape.name);
         group.throughput(Throughput::Bytes(shape.pod_bytes() as u64));
         group.bench_function(shape.name, |b| {
             b.iter(|| mutate_pod(black_box(&shape.pod), &ctx))

@@ -261,7 +261,7 @@ impl Reviewer {
 enum Decision {
     Skip(&'static str),
     Planned {
-        patch: json_patch::Patch,
+        patch: crate::patch::PodPatch,
         warnings: Vec<String>,
     },
     Deny(String),
@@ -284,9 +284,9 @@ fn respond(request: &RequestIn<'_>, decision: Decision, operation: OperationLabe
             (Outcome::skipped, 0)
         }
         Decision::Planned { patch, warnings } => {
-            let count = patch.0.len();
+            let count = patch.len();
             if count > 0 {
-                match serde_json::to_vec(&patch) {
+                match patch.to_bytes() {
                     Ok(bytes) => {
                         response.patch_type = Some("JSONPatch");
                         response.patch = Some(BASE64.encode(bytes));

@@ -24,7 +24,7 @@ pub struct PodContext<'a> {
 #[derive(Debug, Clone)]
 pub struct Mutation {
     pub plan: Plan,
-    pub patch: json_patch::Patch,
+    pub patch: crate::patch::PodPatch,
     /// Human-readable decisions worth knowing (AdmissionResponse `warnings`).
     pub warnings: Vec<String>,
 }

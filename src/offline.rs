@@ -63,9 +63,11 @@ pub fn inject(input: &str, ctx: &PodContext<'_>) -> Result<Injected, OfflineErro
         for_each_template(document, &mut |object, template| {
             let mutation = plan_template(object, template, ctx)?;
             warnings.extend(mutation.warnings.iter().map(|w| format!("{object}: {w}")));
-            json_patch::patch(template, &mutation.patch.0).map_err(|e| OfflineError::Object {
-                object: object.to_owned(),
-                message: format!("internal error: the patch does not apply: {e}"),
+            json_patch::patch(template, &mutation.patch.to_json_patch().0).map_err(|e| {
+                OfflineError::Object {
+                    object: object.to_owned(),
+                    message: format!("internal error: the patch does not apply: {e}"),
+                }
             })
         })?;
     }

@@ -4,11 +4,15 @@
 //! and `null` both read as `None`, and `add` replaces a `null`).
 //! Pointers are built from tokens (`~0`/`~1` escaping is the pointer type's job) and a parent
 //! is always added before its children.
+//!
+//! The values are typed and serialize straight to JSON: the admission server writes the patch
+//! bytes without building a `serde_json::Value` tree per review (a third of the review time of
+//! the seed pod, docs/benchmarks.md). [`PodPatch::to_json_patch`] gives the same operations as
+//! a `json_patch::Patch` for the offline CLI and the tests.
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation};
 use k8s_openapi::api::core::v1::Container;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::annotations;
 use crate::duration::format_seconds;
@@ -18,83 +22,260 @@ use crate::plan::{
 };
 use crate::settings::HelperSettings;
 
-/// The patch for `plan` against `pod` (a Pod, or a pod template: both have `metadata` and
-/// `spec`). Empty when the plan changes nothing.
-pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> Patch {
-    let mut ops = Vec::new();
-    let Some(status) = plan.status.as_ref() else {
-        return Patch(ops);
-    };
+/// The operations of one mutation, in order.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(transparent)]
+pub struct PodPatch {
+    ops: Vec<Operation>,
+}
 
-    if plan.set_grace {
-        ops.push(add(
-            pointer(&["spec", "terminationGracePeriodSeconds"]),
-            json!(plan.grace_after),
-        ));
+impl PodPatch {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
     }
 
-    if let Some(injection) = plan.helper.as_ref().filter(|h| !h.present) {
-        let spec = pod.spec.as_ref();
-        append(
-            &mut ops,
-            spec.is_some_and(|s| s.volumes.is_some()),
-            &["spec", "volumes"],
-            helper_volume(injection),
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The patch as JSON text (an RFC 6902 array).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+
+    /// The same operations as a `json_patch::Patch`, to apply them.
+    pub fn to_json_patch(&self) -> json_patch::Patch {
+        // Our own plain types always serialize, and their JSON is a valid RFC 6902 patch.
+        serde_json::to_value(self)
+            .and_then(serde_json::from_value)
+            .unwrap_or_else(|_| json_patch::Patch(Vec::new()))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Operation {
+    op: &'static str,
+    path: PointerBuf,
+    value: PatchValue,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum PatchValue {
+    Number(i64),
+    Text(String),
+    Handler(Handler),
+    Lifecycle(Lifecycle),
+    Mount(Mount),
+    Mounts([Mount; 1]),
+    Volume(Volume),
+    Volumes([Volume; 1]),
+    InitContainer(Box<InitContainer>),
+    InitContainers([Box<InitContainer>; 1]),
+    Annotations(StatusAnnotation),
+    Metadata(Metadata),
+}
+
+/// A preStop handler: `{"sleep": {"seconds": N}}` or `{"exec": {"command": [...]}}`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+enum Handler {
+    Sleep { seconds: u32 },
+    Exec { command: Vec<String> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Lifecycle {
+    pre_stop: Handler,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Mount {
+    name: String,
+    mount_path: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Volume {
+    name: String,
+    empty_dir: EmptyDir,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EmptyDir {
+    size_limit: &'static str,
+}
+
+/// The init container that installs drain-helper: Pod Security "restricted" compliant.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InitContainer {
+    name: String,
+    image: String,
+    image_pull_policy: String,
+    command: [&'static str; 3],
+    volume_mounts: [Mount; 1],
+    resources: Resources,
+    security_context: SecurityContext,
+    termination_message_policy: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Resources {
+    requests: CpuMemory,
+    limits: CpuMemory,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CpuMemory {
+    cpu: String,
+    memory: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityContext {
+    run_as_non_root: bool,
+    run_as_user: i64,
+    run_as_group: i64,
+    allow_privilege_escalation: bool,
+    read_only_root_filesystem: bool,
+    privileged: bool,
+    capabilities: Capabilities,
+    seccomp_profile: SeccompProfile,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Capabilities {
+    drop: [&'static str; 1],
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct SeccompProfile {
+    #[serde(rename = "type")]
+    type_: &'static str,
+}
+
+/// `{"drain.io/status": "..."}`.
+#[derive(Debug, Clone, Serialize)]
+struct StatusAnnotation {
+    #[serde(rename = "drain.io/status")]
+    status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Metadata {
+    annotations: StatusAnnotation,
+}
+
+/// The patch for `plan` against `pod` (a Pod, or a pod template: both have `metadata` and
+/// `spec`). Empty when the plan changes nothing.
+pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
+    let mut patch = PodPatch::default();
+    let Some(status) = plan.status.as_ref() else {
+        return patch;
+    };
+    let spec = pod.spec.as_ref();
+
+    if plan.set_grace {
+        patch.add(
+            pointer(&["spec", "terminationGracePeriodSeconds"]),
+            PatchValue::Number(plan.grace_after),
         );
     }
 
+    let injection = plan.helper.as_ref().filter(|h| !h.present);
+    if let Some(injection) = injection {
+        let volume = Volume {
+            name: injection.volume.clone(),
+            empty_dir: EmptyDir { size_limit: "8Mi" },
+        };
+        if spec.is_some_and(|s| s.volumes.is_some()) {
+            patch.add(
+                pointer(&["spec", "volumes", "-"]),
+                PatchValue::Volume(volume),
+            );
+        } else {
+            patch.add(pointer(&["spec", "volumes"]), PatchValue::Volumes([volume]));
+        }
+    }
+
     for container in plan.planned() {
-        let current = pod.spec.as_ref().and_then(|spec| {
+        let current = spec.and_then(|spec| {
             if container.init_container {
                 spec.init_containers.as_ref()?.get(container.index)
             } else {
                 spec.containers.get(container.index)
             }
         });
-        container_ops(&mut ops, current, container, plan.helper.as_ref());
+        container_ops(&mut patch, current, container, plan.helper.as_ref());
     }
 
     // Last of the spec changes, so the indices above are those of the original object.
-    if let Some(injection) = plan.helper.as_ref().filter(|h| !h.present) {
+    if let Some(injection) = injection {
+        let init = Box::new(init_container(injection, helper));
         // First among initContainers, so the binary is there before any sidecar starts.
-        prepend(
-            &mut ops,
-            pod.spec
-                .as_ref()
-                .is_some_and(|s| s.init_containers.is_some()),
-            &["spec", "initContainers"],
-            helper_init_container(injection, helper),
-        );
+        if spec.is_some_and(|s| s.init_containers.is_some()) {
+            let mut first = pointer(&["spec", "initContainers"]);
+            first.push_back(0usize);
+            patch.add(first, PatchValue::InitContainer(init));
+        } else {
+            patch.add(
+                pointer(&["spec", "initContainers"]),
+                PatchValue::InitContainers([init]),
+            );
+        }
     }
 
     // Compact JSON; serializing a plain struct of strings and numbers cannot fail.
-    let status_json = serde_json::to_string(status).unwrap_or_default();
-    let has_metadata = pod.metadata.is_some();
-    let has_annotations = pod
-        .metadata
-        .as_ref()
-        .is_some_and(|m| m.annotations.is_some());
-    if !has_metadata {
-        ops.push(add(
+    let status = StatusAnnotation {
+        status: serde_json::to_string(status).unwrap_or_default(),
+    };
+    match pod.metadata.as_ref() {
+        None => patch.add(
             pointer(&["metadata"]),
-            json!({"annotations": {annotations::STATUS: status_json}}),
-        ));
-    } else if !has_annotations {
-        ops.push(add(
+            PatchValue::Metadata(Metadata {
+                annotations: status,
+            }),
+        ),
+        Some(m) if m.annotations.is_none() => patch.add(
             pointer(&["metadata", "annotations"]),
-            json!({annotations::STATUS: status_json}),
-        ));
-    } else {
-        ops.push(add(
+            PatchValue::Annotations(status),
+        ),
+        Some(_) => patch.add(
             pointer(&["metadata", "annotations", annotations::STATUS]),
-            json!(status_json),
-        ));
+            PatchValue::Text(status.status),
+        ),
     }
-    Patch(ops)
+    patch
+}
+
+impl PodPatch {
+    fn add(&mut self, path: PointerBuf, value: PatchValue) {
+        self.ops.push(Operation {
+            op: "add",
+            path,
+            value,
+        });
+    }
+
+    fn replace(&mut self, path: PointerBuf, value: PatchValue) {
+        self.ops.push(Operation {
+            op: "replace",
+            path,
+            value,
+        });
+    }
 }
 
 fn container_ops(
-    ops: &mut Vec<PatchOperation>,
+    patch: &mut PodPatch,
     current: Option<&Container>,
     container: &ContainerPlan,
     helper: Option<&HelperInjection>,
@@ -109,19 +290,19 @@ fn container_ops(
     base.push_back(container.index);
 
     let handler = pre_stop_handler(container);
-    let lifecycle = current.and_then(|c| c.lifecycle.as_ref());
-    match lifecycle {
-        None => ops.push(add(
+    match current.and_then(|c| c.lifecycle.as_ref()) {
+        None => patch.add(
             child(&base, &["lifecycle"]),
-            json!({"preStop": handler}),
-        )),
-        Some(l) if l.pre_stop.is_some() => {
-            ops.push(PatchOperation::Replace(ReplaceOperation {
-                path: child(&base, &["lifecycle", "preStop"]),
-                value: handler,
-            }));
-        }
-        Some(_) => ops.push(add(child(&base, &["lifecycle", "preStop"]), handler)),
+            PatchValue::Lifecycle(Lifecycle { pre_stop: handler }),
+        ),
+        Some(l) if l.pre_stop.is_some() => patch.replace(
+            child(&base, &["lifecycle", "preStop"]),
+            PatchValue::Handler(handler),
+        ),
+        Some(_) => patch.add(
+            child(&base, &["lifecycle", "preStop"]),
+            PatchValue::Handler(handler),
+        ),
     }
 
     if container.hook == Some(HookKind::Helper)
@@ -134,24 +315,32 @@ fn container_ops(
                 .any(|m| m.mount_path == HELPER_DIR && m.name == injection.volume)
         });
         if !already_mounted {
-            let mount =
-                json!({"name": injection.volume, "mountPath": HELPER_DIR, "readOnly": true});
-            let path = child(&base, &["volumeMounts"]);
+            let mount = Mount {
+                name: injection.volume.clone(),
+                mount_path: HELPER_DIR,
+                read_only: Some(true),
+            };
             if mounts.is_some() {
-                ops.push(add(child(&path, &["-"]), mount));
+                patch.add(
+                    child(&base, &["volumeMounts", "-"]),
+                    PatchValue::Mount(mount),
+                );
             } else {
-                ops.push(add(path, json!([mount])));
+                patch.add(child(&base, &["volumeMounts"]), PatchValue::Mounts([mount]));
             }
         }
     }
 }
 
 /// The preStop handler a planned container gets.
-pub fn pre_stop_handler(container: &ContainerPlan) -> Value {
-    let delay = container.pre_stop_seconds.unwrap_or(0);
+fn pre_stop_handler(container: &ContainerPlan) -> Handler {
     match container.hook {
-        Some(HookKind::Helper) => json!({"exec": {"command": helper_command(container)}}),
-        _ => json!({"sleep": {"seconds": delay}}),
+        Some(HookKind::Helper) => Handler::Exec {
+            command: helper_command(container),
+        },
+        _ => Handler::Sleep {
+            seconds: container.pre_stop_seconds.unwrap_or(0),
+        },
     }
 }
 
@@ -190,55 +379,40 @@ pub fn helper_command(container: &ContainerPlan) -> Vec<String> {
     command
 }
 
-fn helper_volume(injection: &HelperInjection) -> Value {
-    json!({"name": injection.volume, "emptyDir": {"sizeLimit": "8Mi"}})
-}
-
-/// The init container that installs drain-helper: Pod Security "restricted" compliant.
-pub fn helper_init_container(injection: &HelperInjection, helper: &HelperSettings) -> Value {
-    json!({
-        "name": injection.init_container,
-        "image": helper.image,
-        "imagePullPolicy": helper.image_pull_policy,
-        "command": ["/drain-helper", "install", HELPER_DIR],
-        "volumeMounts": [{"name": injection.volume, "mountPath": HELPER_DIR}],
-        "resources": {
-            "requests": {"cpu": helper.cpu_request, "memory": helper.memory_request},
-            "limits": {"cpu": helper.cpu_limit, "memory": helper.memory_limit},
+fn init_container(injection: &HelperInjection, helper: &HelperSettings) -> InitContainer {
+    InitContainer {
+        name: injection.init_container.clone(),
+        image: helper.image.clone(),
+        image_pull_policy: helper.image_pull_policy.clone(),
+        command: ["/drain-helper", "install", HELPER_DIR],
+        volume_mounts: [Mount {
+            name: injection.volume.clone(),
+            mount_path: HELPER_DIR,
+            read_only: None,
+        }],
+        resources: Resources {
+            requests: CpuMemory {
+                cpu: helper.cpu_request.clone(),
+                memory: helper.memory_request.clone(),
+            },
+            limits: CpuMemory {
+                cpu: helper.cpu_limit.clone(),
+                memory: helper.memory_limit.clone(),
+            },
         },
-        "securityContext": {
-            "runAsNonRoot": true,
-            "runAsUser": helper.run_as_user,
-            "runAsGroup": helper.run_as_user,
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "privileged": false,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
+        security_context: SecurityContext {
+            run_as_non_root: true,
+            run_as_user: helper.run_as_user,
+            run_as_group: helper.run_as_user,
+            allow_privilege_escalation: false,
+            read_only_root_filesystem: true,
+            privileged: false,
+            capabilities: Capabilities { drop: ["ALL"] },
+            seccomp_profile: SeccompProfile {
+                type_: "RuntimeDefault",
+            },
         },
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-    })
-}
-
-/// Adds `value` at the end of the array at `path`, creating the array when absent.
-fn append(ops: &mut Vec<PatchOperation>, exists: bool, path: &[&str], value: Value) {
-    let list = pointer(path);
-    if exists {
-        ops.push(add(child(&list, &["-"]), value));
-    } else {
-        ops.push(add(list, json!([value])));
-    }
-}
-
-/// Adds `value` at the front of the array at `path`, creating the array when absent.
-fn prepend(ops: &mut Vec<PatchOperation>, exists: bool, path: &[&str], value: Value) {
-    let list = pointer(path);
-    if exists {
-        let mut first = list;
-        first.push_back(0usize);
-        ops.push(add(first, value));
-    } else {
-        ops.push(add(list, json!([value])));
+        termination_message_policy: "FallbackToLogsOnError",
     }
 }
 
@@ -254,10 +428,6 @@ fn child(base: &PointerBuf, tokens: &[&str]) -> PointerBuf {
     path
 }
 
-fn add(path: PointerBuf, value: Value) -> PatchOperation {
-    PatchOperation::Add(AddOperation { path, value })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +437,31 @@ mod tests {
         let path = pointer(&["metadata", "annotations", "drain.io/status"]);
         assert_eq!(path.as_str(), "/metadata/annotations/drain.io~1status");
         assert_eq!(pointer(&["a~b"]).as_str(), "/a~0b");
+    }
+
+    #[test]
+    fn typed_values_serialize_as_the_api_expects() {
+        let mut patch = PodPatch::default();
+        patch.add(
+            pointer(&["a"]),
+            PatchValue::Lifecycle(Lifecycle {
+                pre_stop: Handler::Sleep { seconds: 10 },
+            }),
+        );
+        patch.replace(
+            pointer(&["b"]),
+            PatchValue::Handler(Handler::Exec {
+                command: vec!["x".into()],
+            }),
+        );
+        let json: serde_json::Value = serde_json::from_slice(&patch.to_bytes().unwrap()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"op": "add", "path": "/a", "value": {"preStop": {"sleep": {"seconds": 10}}}},
+                {"op": "replace", "path": "/b", "value": {"exec": {"command": ["x"]}}},
+            ])
+        );
+        assert_eq!(patch.to_json_patch().0.len(), 2);
     }
 }

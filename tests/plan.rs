@@ -29,7 +29,7 @@ fn apply_checked(
     }
     let again = mutate(&patched, &Settings::default(), None);
     assert!(
-        again.patch.0.is_empty(),
+        again.patch.is_empty(),
         "a second run must change nothing, got {:#?}",
         again.patch
     );
@@ -273,7 +273,7 @@ fn windows_pods_get_native_sleep_only(#[case] kube: Option<&str>, #[case] mutate
             10
         );
     } else {
-        assert!(mutation.patch.0.is_empty());
+        assert!(mutation.patch.is_empty());
         assert!(mutation.warnings.iter().any(|w| w.contains("Windows")));
     }
 }
@@ -282,7 +282,7 @@ fn windows_pods_get_native_sleep_only(#[case] kube: Option<&str>, #[case] mutate
 fn grace_zero_is_an_explicit_request_for_immediate_kill() {
     let (_, mutation) = mutate_fixture("grace-zero.yaml", "1.34");
     assert_eq!(mutation.plan.outcome, Outcome::Skipped);
-    assert!(mutation.patch.0.is_empty());
+    assert!(mutation.patch.is_empty());
     assert!(
         mutation
             .warnings
@@ -295,7 +295,7 @@ fn grace_zero_is_an_explicit_request_for_immediate_kill() {
 fn opted_out_pods_are_untouched_even_with_bad_annotations() {
     let (_, mutation) = mutate_fixture("opted-out.yaml", "1.34");
     assert_eq!(mutation.plan.outcome, Outcome::Skipped);
-    assert!(mutation.patch.0.is_empty());
+    assert!(mutation.patch.is_empty());
 }
 
 #[test]
@@ -406,7 +406,7 @@ fn grace_above_maximum_from_the_pods_own_grace_is_skipped_not_denied() {
     pod["spec"]["terminationGracePeriodSeconds"] = 3599.into();
     let mutation = mutate(&pod, &Settings::default(), version("1.34"));
     assert_eq!(mutation.plan.outcome, Outcome::Skipped);
-    assert!(mutation.patch.0.is_empty());
+    assert!(mutation.patch.is_empty());
     assert!(mutation.warnings.iter().any(|w| w.contains("maximum")));
 }
 
@@ -439,7 +439,7 @@ fn reinvocation_plans_containers_added_since() {
     // Only one helper init container.
     assert_eq!(pod.spec.unwrap().init_containers.unwrap().len(), 1);
     let third = mutate(&after, &Settings::default(), version("1.34"));
-    assert!(third.patch.0.is_empty());
+    assert!(third.patch.is_empty());
 }
 
 #[test]

@@ -150,7 +150,7 @@ pub fn check_mutation(
         }
     };
     let mut patched = pod.clone();
-    json_patch::patch(&mut patched, &mutation.patch.0)
+    json_patch::patch(&mut patched, &mutation.patch.to_json_patch().0)
         .map_err(|e| format!("patch does not apply: {e}\n{:?}", mutation.patch))?;
     if is_pod {
         serde_json::from_value::<Pod>(patched.clone())
@@ -158,7 +158,7 @@ pub fn check_mutation(
     }
 
     let again = mutate_pod(&patched, ctx).map_err(|e| format!("second run failed: {e}"))?;
-    if !again.patch.0.is_empty() {
+    if !again.patch.is_empty() {
         return Err(format!("second run patched again: {:?}", again.patch));
     }
 

@@ -50,7 +50,7 @@ pub fn mutate_with_namespace(
 /// decode the result into the typed Pod.
 pub fn apply(original: &Value, mutation: &Mutation) -> (Value, Pod) {
     let mut patched = original.clone();
-    json_patch::patch(&mut patched, &mutation.patch.0)
+    json_patch::patch(&mut patched, &mutation.patch.to_json_patch().0)
         .unwrap_or_else(|e| panic!("patch does not apply: {e}\n{:#?}", mutation.patch));
     let pod: Pod = serde_json::from_value(patched.clone())
         .unwrap_or_else(|e| panic!("patched object is not a Pod: {e}"));
