@@ -215,8 +215,9 @@ pub enum OutputFormat {
     Json,
 }
 
+/// What `inject` and `explain` read, and the planning settings they apply.
 #[derive(Debug, Clone, Args)]
-pub struct InjectArgs {
+pub struct OfflineArgs {
     #[command(flatten)]
     pub planning: PlanningArgs,
     /// Input file, or `-` for standard input.
@@ -230,17 +231,15 @@ pub struct InjectArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct InjectArgs {
+    #[command(flatten)]
+    pub input: OfflineArgs,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ExplainArgs {
     #[command(flatten)]
-    pub planning: PlanningArgs,
-    /// Input file, or `-` for standard input.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        env = "DRAIN_INPUT",
-        value_name = "FILE|-"
-    )]
-    pub file: PathBuf,
+    pub input: OfflineArgs,
     /// text (a timeline picture) or json.
     #[arg(
         short = 'o',
@@ -341,21 +340,21 @@ mod tests {
         else {
             panic!("expected explain");
         };
-        let settings = explain.planning.settings();
+        let settings = explain.input.planning.settings();
         assert_eq!(settings.delay, 90);
         assert_eq!(settings.stagger, 2);
         assert_eq!(settings.proxy_images, vec!["nginx", "envoy"]);
         assert_eq!(settings.hook_mode, HookMode::Helper);
         assert_eq!(settings.helper.run_as_user, 1000);
         assert_eq!(
-            explain.planning.kube_version(),
+            explain.input.planning.kube_version(),
             Some(KubeVersion {
                 major: 1,
                 minor: 29
             })
         );
         assert_eq!(explain.output, OutputFormat::Json);
-        assert_eq!(explain.file, PathBuf::from("-"));
+        assert_eq!(explain.input.file, PathBuf::from("-"));
     }
 
     #[test]

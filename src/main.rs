@@ -33,8 +33,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Inject(args) => {
-            let input = read_input(&args.file)?;
-            let output = with_context(&args.planning, |ctx| offline::inject(&input, ctx))?;
+            let input = read_input(&args.input.file)?;
+            let output = with_context(&args.input.planning, |ctx| offline::inject(&input, ctx))?;
             for warning in &output.warnings {
                 eprintln!("warning: {warning}");
             }
@@ -42,12 +42,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Explain(args) => {
-            let input = read_input(&args.file)?;
+            let input = read_input(&args.input.file)?;
             let format = match args.output {
                 OutputFormat::Text => ExplainFormat::Text,
                 OutputFormat::Json => ExplainFormat::Json,
             };
-            let output = with_context(&args.planning, |ctx| offline::explain(&input, ctx, format))?;
+            let output = with_context(&args.input.planning, |ctx| {
+                offline::explain(&input, ctx, format)
+            })?;
             print!("{output}");
             Ok(())
         }
