@@ -250,7 +250,7 @@ impl Reviewer {
         Ok(match mutate_shape(&pod, &ctx) {
             Ok(mutation) => Decision::Planned {
                 patch: mutation.patch,
-                warnings: mutation.warnings,
+                warnings: mutation.plan.warnings,
             },
             Err(MutateError::Denied(err)) => Decision::Deny(err.to_string()),
             Err(MutateError::Internal(cause)) => Decision::Internal(cause),

@@ -1,5 +1,5 @@
 //! The one entry point of the planning engine: a Pod (or pod template) as JSON in, the plan,
-//! the JSONPatch that carries it out and the warnings out. The admission server and the
+//! the JSONPatch that carries it out (the plan holds the warnings) out. The admission server and the
 //! offline CLI both call [`mutate_pod`].
 
 use std::collections::BTreeMap;
@@ -25,8 +25,6 @@ pub struct PodContext<'a> {
 pub struct Mutation {
     pub plan: Plan,
     pub patch: crate::patch::PodPatch,
-    /// Human-readable decisions worth knowing (AdmissionResponse `warnings`).
-    pub warnings: Vec<String>,
 }
 
 /// Why a pod could not be mutated.
@@ -65,11 +63,7 @@ pub fn mutate_shape(shape: &PodShape, ctx: &PodContext<'_>) -> Result<Mutation, 
     };
     let plan = plan_pod(shape, &inputs)?;
     let patch = patch::build(shape, &plan, &ctx.settings.helper);
-    Ok(Mutation {
-        warnings: plan.warnings.clone(),
-        plan,
-        patch,
-    })
+    Ok(Mutation { plan, patch })
 }
 
 /// The API server never sends a pod that does not decode, so this is our fault (or, offline,

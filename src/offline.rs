@@ -62,7 +62,13 @@ pub fn inject(input: &str, ctx: &PodContext<'_>) -> Result<Injected, OfflineErro
     for document in &mut documents {
         for_each_template(document, &mut |object, template| {
             let mutation = plan_template(object, template, ctx)?;
-            warnings.extend(mutation.warnings.iter().map(|w| format!("{object}: {w}")));
+            warnings.extend(
+                mutation
+                    .plan
+                    .warnings
+                    .iter()
+                    .map(|w| format!("{object}: {w}")),
+            );
             json_patch::patch(template, &mutation.patch.to_json_patch().0).map_err(|e| {
                 OfflineError::Object {
                     object: object.to_owned(),

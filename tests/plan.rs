@@ -118,6 +118,7 @@ fn seed_case_with_sleep_mode_uses_no_helper() {
     assert!(mutation.plan.helper.is_none());
     assert!(
         mutation
+            .plan
             .warnings
             .iter()
             .any(|w| w.contains("graceful stop signal"))
@@ -165,7 +166,7 @@ fn existing_hooks_are_chained_or_kept() {
     assert_eq!(by_name("sleepy").pre_stop_seconds, Some(15));
     // tcpSocket cannot be chained: left as it is, with a warning.
     assert_eq!(by_name("tcp-app").action, Action::Untouched);
-    assert!(mutation.warnings.iter().any(|w| w.contains("tcp-app")));
+    assert!(mutation.plan.warnings.iter().any(|w| w.contains("tcp-app")));
 
     let pod = apply_checked(&original, &mutation);
     let exec = helper_args(pre_stop(&pod, "exec-app").unwrap());
@@ -238,6 +239,7 @@ fn native_sidecar_mesh_and_excluded_containers_are_untouched() {
     assert!(!plan.has_front_proxy);
     assert!(
         mutation
+            .plan
             .warnings
             .iter()
             .any(|w| w.contains("\"edge\"") && w.contains("native sidecar"))
@@ -274,7 +276,7 @@ fn windows_pods_get_native_sleep_only(#[case] kube: Option<&str>, #[case] mutate
         );
     } else {
         assert!(mutation.patch.is_empty());
-        assert!(mutation.warnings.iter().any(|w| w.contains("Windows")));
+        assert!(mutation.plan.warnings.iter().any(|w| w.contains("Windows")));
     }
 }
 
@@ -285,6 +287,7 @@ fn grace_zero_is_an_explicit_request_for_immediate_kill() {
     assert!(mutation.patch.is_empty());
     assert!(
         mutation
+            .plan
             .warnings
             .iter()
             .any(|w| w.contains("immediate kill"))
@@ -343,6 +346,7 @@ fn restricted_pod_with_shared_pid_namespace() {
     assert_eq!(plan.containers[0].signal, None);
     assert!(
         mutation
+            .plan
             .warnings
             .iter()
             .any(|w| w.contains("shareProcessNamespace"))
@@ -407,7 +411,7 @@ fn grace_above_maximum_from_the_pods_own_grace_is_skipped_not_denied() {
     let mutation = mutate(&pod, &Settings::default(), version("1.34"));
     assert_eq!(mutation.plan.outcome, Outcome::Skipped);
     assert!(mutation.patch.is_empty());
-    assert!(mutation.warnings.iter().any(|w| w.contains("maximum")));
+    assert!(mutation.plan.warnings.iter().any(|w| w.contains("maximum")));
 }
 
 #[test]
