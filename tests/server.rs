@@ -893,6 +893,8 @@ async fn the_binary_drains_on_sigterm_and_exits_zero() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(exit.code(), Some(0));
+    // The self-signed CA it wrote for local clients is gone with it.
+    assert!(!spawned.ca.exists(), "{} left behind", spawned.ca.display());
 }
 
 #[tokio::test]

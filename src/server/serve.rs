@@ -1,7 +1,7 @@
 //! `drain-webhook serve`: from the command line to a running server, and back down on
 //! SIGTERM or SIGINT.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +60,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         "planning settings loaded"
     );
 
+    // The self-signed CA file is this process's own: removed again on a clean exit.
+    let mut local_ca_dir = None;
     let resolver = match args.effective_cert_mode() {
         CertMode::Files => {
             let (Some(cert), Some(key)) = (args.tls_cert.clone(), args.tls_key.clone()) else {
@@ -81,6 +83,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         CertMode::SelfSigned => {
             let pair = tls::self_signed(&tls::LOCAL_NAMES)?;
             let path = write_local_ca(&pair.cert_pem)?;
+            local_ca_dir = path.parent().map(Path::to_path_buf);
             let key = tls::load_certified_key(pair.cert_pem.as_bytes(), pair.key_pem.as_bytes())?;
             tracing::info!(
                 ca = %path.display(),
@@ -149,6 +152,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     running.wait().await;
     signals.abort();
     stop_tx.send_replace(true);
+    if let Some(dir) = local_ca_dir
+        && let Err(err) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %err, "cannot remove the self-signed CA");
+    }
     Ok(())
 }
 
