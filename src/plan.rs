@@ -20,6 +20,7 @@ pub const HELPER_PATH: &str = "/.drain/drain-helper";
 pub const HELPER_NAME: &str = "drain-helper";
 /// Containers whose injector owns their drain.
 pub const MESH_PROXIES: [&str; 2] = ["istio-proxy", "linkerd-proxy"];
+const MESH_NOTE: &str = "service-mesh proxy: its injector owns its drain";
 
 /// What a container is for, as far as shutdown order goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -390,7 +391,10 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
         share_process_namespace: spec.share_process_namespace == Some(true),
     };
     let budget = plan.shutdown_budget;
-    let mut needs: Vec<u64> = Vec::new();
+    // Names of the helper's init container and volume (existing ones are reused); only looked
+    // up when a container takes the helper.
+    let mut helper_names: Option<HelperInjection> = None;
+    let mut needed: u64 = 0;
     // Proxies first: apps stop S after the last proxy got its signal, even when a proxy's own
     // chained sleep makes it stop later than D.
     let order: Vec<usize> = (0..plan.containers.len())
@@ -416,7 +420,7 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
             delay,
             chained: chainable(container),
             signal: if role == Role::Proxy {
-                graceful_signal(&container.image.clone().unwrap_or_default())
+                graceful_signal(container.image.as_deref().unwrap_or_default())
             } else {
                 None
             },
@@ -435,7 +439,24 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
                 Vec::new()
             },
         };
-        let decision = choice.decide(container, request, &mut plan.warnings);
+        let mut decision = choice.decide(container, request, &mut plan.warnings);
+        if let Ok(hook) = &decision
+            && hook.kind == HookKind::Helper
+        {
+            let names = helper_names.get_or_insert_with(|| {
+                existing_helper(spec, previous.as_ref()).unwrap_or_else(|| new_helper_names(spec))
+            });
+            // A container whose /.drain path is taken by another volume cannot mount it.
+            if mount_conflict(container, &names.volume) {
+                plan.warnings.push(format!(
+                    "container {:?} left untouched: {HELPER_DIR} is already mounted from another volume",
+                    container.name
+                ));
+                decision = Err(format!(
+                    "its mount path {HELPER_DIR} is already used by another volume"
+                ));
+            }
+        }
         let entry = &mut plan.containers[index];
         match decision {
             Err(note) => {
@@ -446,7 +467,7 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
                 let extra_wait = if hook.wait_idle.is_empty() { 0 } else { budget };
                 let need =
                     u64::from(hook.pre_stop_seconds) + u64::from(extra_wait) + u64::from(budget);
-                needs.push(need);
+                needed = needed.max(need);
                 entry.hook = Some(hook.kind);
                 entry.pre_stop_seconds = Some(hook.pre_stop_seconds);
                 entry.sigterm_at = Some(hook.pre_stop_seconds);
@@ -465,7 +486,6 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
 
     // Grace: never shortened, long enough for every planned container's delay plus B.
     let effective_grace = spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE));
-    let needed = needs.iter().copied().max().unwrap_or(0);
     let needed = i64::try_from(needed).unwrap_or(i64::MAX);
     let grace_after = effective_grace.max(needed);
     if grace_after > i64::from(settings.max_grace) && grace_after > effective_grace {
@@ -502,38 +522,11 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
     plan.grace_after = grace_after;
     plan.set_grace = grace_after != effective_grace;
 
-    let uses_helper = plan
-        .containers
-        .iter()
-        .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper));
-    if uses_helper {
-        let injection =
-            existing_helper(spec, previous.as_ref()).unwrap_or_else(|| new_helper_names(spec));
-        // A planned container whose /.drain path is taken by something else cannot mount it.
-        for c in plan.containers.iter_mut().filter(|c| {
-            c.action == Action::Planned && c.hook == Some(HookKind::Helper) && !c.init_container
-        }) {
-            if let Some(container) = spec.containers.get(c.index)
-                && mount_conflict(container, &injection.volume)
-            {
-                c.action = Action::Untouched;
-                c.note = Some(format!(
-                    "its mount path {HELPER_DIR} is already used by another volume"
-                ));
-                plan.warnings.push(format!(
-                    "container {:?} left untouched: {HELPER_DIR} is already mounted from another volume",
-                    c.name
-                ));
-            }
-        }
-        if plan
-            .containers
+    plan.helper = helper_names.filter(|_| {
+        plan.containers
             .iter()
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
-        {
-            plan.helper = Some(injection);
-        }
-    }
+    });
 
     let any_planned = plan.containers.iter().any(|c| c.action == Action::Planned);
     if any_planned {
@@ -564,8 +557,6 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
             .collect();
         plan.status = Some(status);
     } else {
-        plan.set_grace = false;
-        plan.grace_after = effective_grace;
         let already = plan
             .containers
             .iter()
@@ -621,12 +612,10 @@ fn grace_causes(overrides: &Overrides) -> Vec<String> {
 fn finish_timeline(mut plan: Plan) -> Plan {
     let grace = u32::try_from(plan.grace_after.max(0)).unwrap_or(u32::MAX);
     for c in &mut plan.containers {
-        if c.action == Action::Untouched || c.action == Action::AlreadyPlanned {
-            // Untouched regular containers without a hook of ours get SIGTERM at T0 (after
-            // their own preStop, if any); native sidecars after the regular containers.
-            if c.sigterm_at.is_none() && !c.init_container && c.action == Action::Untouched {
-                c.sigterm_at = Some(0);
-            }
+        // Untouched regular containers get SIGTERM at T0 (after their own preStop, if any);
+        // native sidecars after the regular containers, at a time the plan does not know.
+        if c.action == Action::Untouched && !c.init_container && c.sigterm_at.is_none() {
+            c.sigterm_at = Some(0);
         }
         c.budget_after_sigterm = c.sigterm_at.map(|at| grace.saturating_sub(at));
     }
@@ -656,26 +645,25 @@ fn classify_containers(
     };
 
     for (index, container) in spec.containers.iter().enumerate() {
-        let role = if excluded.contains(container.name.as_str()) {
-            Role::Excluded
+        let (role, untouched_because) = if excluded.contains(container.name.as_str()) {
+            (
+                Role::Excluded,
+                Some(format!("excluded by {}", annotations::EXCLUDE)),
+            )
         } else if MESH_PROXIES.contains(&container.name.as_str()) {
-            Role::MeshProxy
+            (Role::MeshProxy, Some(MESH_NOTE.to_owned()))
         } else if is_proxy(container) {
-            Role::Proxy
+            (Role::Proxy, None)
         } else {
-            Role::App
+            (Role::App, None)
         };
         let mut entry = ContainerPlan::new(&container.name, false, index, role);
-        match role {
-            Role::Excluded | Role::NativeSidecar => {
+        match untouched_because {
+            Some(note) => {
                 entry.action = Action::Untouched;
-                entry.note = Some(format!("excluded by {}", annotations::EXCLUDE));
+                entry.note = Some(note);
             }
-            Role::MeshProxy => {
-                entry.action = Action::Untouched;
-                entry.note = Some("service-mesh proxy: its injector owns its drain".into());
-            }
-            Role::Proxy | Role::App => {
+            None => {
                 let recorded = previous.and_then(|s| s.containers.get(&container.name));
                 if let Some(recorded) = recorded {
                     entry.action = Action::AlreadyPlanned;
@@ -709,7 +697,7 @@ fn classify_containers(
         entry.note = Some("native sidecar: stopped by the kubelet after the app".into());
         if MESH_PROXIES.contains(&container.name.as_str()) {
             entry.role = Role::MeshProxy;
-            entry.note = Some("service-mesh proxy: its injector owns its drain".into());
+            entry.note = Some(MESH_NOTE.to_owned());
         } else if is_proxy(container) && !excluded.contains(container.name.as_str()) {
             plan.warnings.push(format!(
                 "front proxy {:?} is a native sidecar: the kubelet stops it after the app, so it cannot be stopped first; make it a regular container to get the staggered drain",
@@ -780,29 +768,26 @@ pub fn proxy_family<'p>(image: &str, patterns: &'p [String]) -> Option<&'p str> 
     }
     patterns
         .iter()
-        .find(|p| {
-            let p = p.as_str();
-            name == p
-                || name
-                    .strip_prefix(p)
-                    .is_some_and(|rest| rest.starts_with('-'))
-        })
         .map(String::as_str)
+        .find(|p| is_variant_of(&name, p))
 }
 
 /// The signal that stops a proxy gracefully when its image's stop signal may not.
 pub fn graceful_signal(image: &str) -> Option<&'static str> {
-    let family = |p: &str| {
-        let name = image_name(image).to_ascii_lowercase();
-        name == p || name.strip_prefix(p).is_some_and(|r| r.starts_with('-'))
-    };
-    if family("nginx") || family("openresty") {
+    let name = image_name(image).to_ascii_lowercase();
+    if is_variant_of(&name, "nginx") || is_variant_of(&name, "openresty") {
         Some("SIGQUIT")
-    } else if family("haproxy") {
+    } else if is_variant_of(&name, "haproxy") {
         Some("SIGUSR1")
     } else {
         None
     }
+}
+
+/// `name` is `family` or `family-<variant>`.
+fn is_variant_of(name: &str, family: &str) -> bool {
+    name.strip_prefix(family)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 fn has_helper_hook(container: &Container) -> bool {

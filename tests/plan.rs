@@ -469,3 +469,33 @@ fn proxies_annotation_replaces_image_detection() {
     assert_eq!(roles, [Role::App, Role::Proxy]);
     assert_eq!(mutation.plan.containers[0].pre_stop_seconds, Some(15));
 }
+
+#[test]
+fn a_container_that_cannot_mount_the_helper_does_not_grow_the_grace_period() {
+    // "waiter" would wait for idle connections (delay + 2B of grace) through the helper, but
+    // /.drain is taken in it; "plain" gets a native sleep (delay + B).
+    let pod = serde_json::json!({
+        "metadata": {"name": "taken", "annotations": {"drain.io/wait-idle": "8080"}},
+        "spec": {
+            "volumes": [{"name": "mine", "emptyDir": {}}],
+            "containers": [
+                {
+                    "name": "waiter",
+                    "image": "ghcr.io/acme/app:1",
+                    "ports": [{"containerPort": 8080}],
+                    "volumeMounts": [{"name": "mine", "mountPath": "/.drain"}],
+                },
+                {"name": "plain", "image": "ghcr.io/acme/worker:1"},
+            ],
+        },
+    });
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    assert_eq!(mutation.plan.containers[0].action, Action::Untouched);
+    assert_eq!(mutation.plan.containers[1].hook, Some(HookKind::Sleep));
+    // Only "plain" counts: 10 s + 30 s, not the 10 + 30 + 30 s "waiter" would have needed.
+    assert_eq!(mutation.plan.grace_after, 40);
+    assert!(mutation.plan.helper.is_none());
+    assert!(mutation.plan.warnings.iter().any(|w| w.contains("/.drain")));
+    let pod = apply_checked(&serde_json::to_value(&pod).unwrap(), &mutation);
+    assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(40));
+}
