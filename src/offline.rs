@@ -13,17 +13,13 @@ use crate::plan::{Action, ContainerPlan, Plan};
 fn template_pointer(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some(""),
+        "PodTemplate" => Some("/template"),
         "Deployment"
         | "StatefulSet"
         | "DaemonSet"
         | "ReplicaSet"
         | "Job"
-        | "ReplicationController"
-        | "PodTemplate" => Some(if kind == "PodTemplate" {
-            "/template"
-        } else {
-            "/spec/template"
-        }),
+        | "ReplicationController" => Some("/spec/template"),
         "CronJob" => Some("/spec/jobTemplate/spec/template"),
         _ => None,
     }

@@ -206,14 +206,9 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
         }
     }
 
+    // The planner only plans regular containers (native sidecars are never delayed).
     for container in plan.planned() {
-        let current = spec.and_then(|spec| {
-            if container.init_container {
-                spec.init_containers.as_ref()?.get(container.index)
-            } else {
-                spec.containers.get(container.index)
-            }
-        });
+        let current = spec.and_then(|spec| spec.containers.get(container.index));
         container_ops(&mut patch, current, container, plan.helper.as_ref());
     }
 
@@ -280,13 +275,8 @@ fn container_ops(
     container: &ContainerPlan,
     helper: Option<&HelperInjection>,
 ) {
-    debug_assert_eq!(container.action, Action::Planned);
-    let list = if container.init_container {
-        "initContainers"
-    } else {
-        "containers"
-    };
-    let mut base = pointer(&["spec", list]);
+    debug_assert!(container.action == Action::Planned && !container.init_container);
+    let mut base = pointer(&["spec", "containers"]);
     base.push_back(container.index);
 
     let handler = pre_stop_handler(container);
