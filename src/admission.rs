@@ -110,6 +110,16 @@ impl Answer {
         )
     }
 
+    /// A body that did not arrive within the read timeout: HTTP 408.
+    pub fn timed_out() -> Self {
+        Self::error_body(
+            408,
+            Outcome::invalid,
+            OperationLabel::unknown,
+            "timed out reading the request body",
+        )
+    }
+
     /// A fault of ours: HTTP 500 with a generic body (the cause is logged, not returned).
     pub fn internal(operation: OperationLabel) -> Self {
         Self::error_body(500, Outcome::error, operation, "internal error")

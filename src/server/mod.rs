@@ -211,11 +211,17 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
         Ok(result) => result,
         Err(_) => {
             tracing::warn!(timeout = ?state.body_timeout, "timed out reading the request body");
-            let mut answer = Answer::invalid("timed out reading the request body");
-            answer.status = 408;
-            Err(answer)
+            Err(Answer::timed_out())
         }
     }
+}
+
+/// Binds `addr` and returns the listener with the address it got (port 0: an ephemeral one).
+async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_error = |source| ServerError::Bind { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
 }
 
 /// Starts the shutdown sequence: readiness goes off at once.
@@ -266,31 +272,8 @@ pub async fn bind_router(
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<Bound, ServerError> {
     let ready = Arc::new(AtomicBool::new(false));
-    let admin_listener = TcpListener::bind(options.admin_listen)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: options.admin_listen,
-            source,
-        })?;
-    let admin_addr = admin_listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            addr: options.admin_listen,
-            source,
-        })?;
-    let tls_listener =
-        TcpListener::bind(options.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: options.listen,
-                source,
-            })?;
-    let tls_addr = tls_listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind {
-            addr: options.listen,
-            source,
-        })?;
+    let (admin_listener, admin_addr) = listen(options.admin_listen).await?;
+    let (tls_listener, tls_addr) = listen(options.listen).await?;
     let admin = admin_router(AdminState {
         metrics,
         ready: Arc::clone(&ready),
