@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use drain_webhook::tls::CertificateAuthority;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame};
@@ -40,39 +41,25 @@ fn env_u64(name: &str, default: u64) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // Certificates, laid out and rotated the way the kubelet updates a mounted Secret
 
-struct Issuer {
-    params: rcgen::CertificateParams,
-    key: rcgen::KeyPair,
-    cert: rcgen::Certificate,
-}
+struct Issuer(CertificateAuthority);
 
 impl Issuer {
     fn new() -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "drain-webhook soak CA");
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Self { params, key, cert }
+        Self(CertificateAuthority::new("drain-webhook soak CA").unwrap())
     }
 
     /// A new serving pair for 127.0.0.1: (chain PEM, key PEM).
     fn leaf(&self) -> (String, String) {
-        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
-        let leaf = params.signed_by(&key, &issuer).unwrap();
+        let leaf = self.0.issue(&["127.0.0.1".to_string()]).unwrap();
         (
-            format!("{}{}", leaf.pem(), self.cert.pem()),
-            key.serialize_pem(),
+            format!("{}{}", leaf.cert_pem, self.0.cert_pem()),
+            leaf.key_pem,
         )
     }
 
     fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert.der().clone()).unwrap();
+        roots.add(self.0.cert_der().clone()).unwrap();
         roots
     }
 }

@@ -10,7 +10,7 @@
 //! caBundle differs).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -20,7 +20,7 @@ use kube::{Api, Client};
 use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
-use crate::tls;
+use crate::tls::{self, CertificateAuthority};
 
 pub const CA_CERT_KEY: &str = "ca.crt";
 pub const TLS_CERT_KEY: &str = "tls.crt";
@@ -77,49 +77,14 @@ pub fn service_names(service: &str, namespace: &str) -> Vec<String> {
 
 /// A new CA (valid ten years) and a serving certificate for the service, signed by it.
 pub fn generate(service: &str, namespace: &str) -> Result<Generated, SelfManagedError> {
-    let err = |e: rcgen::Error| SelfManagedError::Generate(e.to_string());
-    let year = current_year();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    ca_params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        format!("drain-webhook CA ({namespace})"),
-    );
-    ca_params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    ca_params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-    ca_params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
-    let ca_key = rcgen::KeyPair::generate().map_err(err)?;
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(err)?;
-
-    let mut params =
-        rcgen::CertificateParams::new(service_names(service, namespace)).map_err(err)?;
-    params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        format!("{service}.{namespace}.svc"),
-    );
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-    params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
-    let key = rcgen::KeyPair::generate().map_err(err)?;
-    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
-    let cert = params.signed_by(&key, &issuer).map_err(err)?;
+    let err = |e: crate::tls::TlsError| SelfManagedError::Generate(e.to_string());
+    let ca = CertificateAuthority::new(&format!("drain-webhook CA ({namespace})")).map_err(err)?;
+    let leaf = ca.issue(&service_names(service, namespace)).map_err(err)?;
     Ok(Generated {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        ca_pem: ca.cert_pem(),
+        cert_pem: leaf.cert_pem,
+        key_pem: leaf.key_pem,
     })
-}
-
-fn current_year() -> i32 {
-    let seconds = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Close enough for validity bounds a year on either side.
-    1970 + i32::try_from(seconds / 31_556_952).unwrap_or(56)
 }
 
 /// The three PEM entries of a Secret, if all are there and the pair loads.

@@ -245,6 +245,88 @@ pub fn self_signed(names: &[&str]) -> Result<GeneratedPair, TlsError> {
 /// Names of the local self-signed certificate.
 pub const LOCAL_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
+/// A certificate authority that signs serving certificates: the CA of the self-managed mode,
+/// and the one the tests and the soak run rotate serving certificates under.
+pub struct CertificateAuthority {
+    params: rcgen::CertificateParams,
+    key: rcgen::KeyPair,
+    cert: rcgen::Certificate,
+}
+
+/// A serving certificate (the leaf alone, PEM) and its key, signed by a
+/// [`CertificateAuthority`].
+#[derive(Debug, Clone)]
+pub struct IssuedPair {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub cert_der: CertificateDer<'static>,
+}
+
+impl CertificateAuthority {
+    /// A new CA, valid from a year ago for ten years, that signs leaves only.
+    pub fn new(common_name: &str) -> Result<Self, TlsError> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(generate)?;
+        set_validity(&mut params);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().map_err(generate)?;
+        let cert = params.self_signed(&key).map_err(generate)?;
+        Ok(Self { params, key, cert })
+    }
+
+    pub fn cert_pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    pub fn cert_der(&self) -> &CertificateDer<'static> {
+        self.cert.der()
+    }
+
+    /// A serving certificate for `names` (DNS names or IP addresses; the first is also the
+    /// common name) with a fresh key.
+    pub fn issue(&self, names: &[String]) -> Result<IssuedPair, TlsError> {
+        let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(generate)?;
+        set_validity(&mut params);
+        if let Some(first) = names.first() {
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, first.as_str());
+        }
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().map_err(generate)?;
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).map_err(generate)?;
+        Ok(IssuedPair {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            cert_der: cert.der().clone(),
+        })
+    }
+}
+
+fn generate(err: rcgen::Error) -> TlsError {
+    TlsError::Generate(err.to_string())
+}
+
+/// Valid from a year ago to ten years on: tolerant of clock skew, long enough not to need
+/// rotation in the self-managed mode.
+fn set_validity(params: &mut rcgen::CertificateParams) {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Close enough for validity bounds a year on either side.
+    let year = 1970 + i32::try_from(seconds / 31_556_952).unwrap_or(56);
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + 10, 1, 1);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

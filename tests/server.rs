@@ -13,7 +13,7 @@ use drain_webhook::admission::{NamespaceLookup, NoNamespaces, Reviewer};
 use drain_webhook::metrics::Metrics;
 use drain_webhook::server::{self, AppState, Running, ServerOptions};
 use drain_webhook::settings::Settings;
-use drain_webhook::tls::{self, CertFiles, CertResolver};
+use drain_webhook::tls::{self, CertFiles, CertResolver, CertificateAuthority};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame};
@@ -32,39 +32,26 @@ type TestBody = BoxBody<Bytes, Infallible>;
 // Certificates
 
 /// A test CA that issues serving certificates for 127.0.0.1 / localhost.
-struct Ca {
-    params: rcgen::CertificateParams,
-    key: rcgen::KeyPair,
-    cert: rcgen::Certificate,
-}
+struct Ca(CertificateAuthority);
 
 impl Ca {
     fn new() -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "drain-webhook test CA");
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.self_signed(&key).unwrap();
-        Self { params, key, cert }
+        Self(CertificateAuthority::new("drain-webhook test CA").unwrap())
     }
 
     /// (cert chain PEM: leaf then CA, key PEM, leaf DER)
     fn issue(&self) -> (String, String, CertificateDer<'static>) {
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
-        let leaf = params.signed_by(&key, &issuer).unwrap();
-        let chain = format!("{}{}", leaf.pem(), self.cert.pem());
-        (chain, key.serialize_pem(), leaf.der().clone())
+        let leaf = self
+            .0
+            .issue(&["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+        let chain = format!("{}{}", leaf.cert_pem, self.0.cert_pem());
+        (chain, leaf.key_pem, leaf.cert_der)
     }
 
     fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.cert.der().clone()).unwrap();
+        roots.add(self.0.cert_der().clone()).unwrap();
         roots
     }
 }
