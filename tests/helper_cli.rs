@@ -39,6 +39,16 @@ impl Run {
     fn log(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
+
+    /// `--max` cut the run: exit 124, not before `at_least`, well before the phase would have
+    /// ended, and the log says where (`expected`).
+    fn assert_cut_by_max(&self, at_least: Duration, expected: &str) {
+        let log = self.log();
+        assert_eq!(self.code(), Some(124), "{log}");
+        assert!(self.elapsed >= at_least, "{:?}", self.elapsed);
+        assert!(self.elapsed < GENEROUS, "{:?}", self.elapsed);
+        assert!(log.contains(expected), "{log}");
+    }
 }
 
 fn run(mut command: Command) -> Run {
@@ -260,12 +270,9 @@ fn wait_idle_keeps_waiting_while_a_connection_is_open_until_max() {
         "--max",
         "2",
     ]);
-    assert_eq!(run.code(), Some(124), "{}", run.log());
-    assert!(run.elapsed >= Duration::from_secs(2), "{:?}", run.elapsed);
-    assert!(run.elapsed < GENEROUS);
+    run.assert_cut_by_max(Duration::from_secs(2), "--max 2s reached during wait-idle");
     let log = run.log();
     assert!(log.contains("1 established connection(s)"), "{log}");
-    assert!(log.contains("--max 2s reached during wait-idle"), "{log}");
 }
 
 #[test]
@@ -378,10 +385,7 @@ fn a_target_that_ignores_the_signal_is_cut_by_max() {
     let run = run(command);
     let _ = target.kill();
     let _ = target.wait();
-    assert_eq!(run.code(), Some(124), "{}", run.log());
-    assert!(run.elapsed >= Duration::from_secs(2));
-    assert!(run.elapsed < GENEROUS);
-    assert!(run.log().contains("reached during signal"), "{}", run.log());
+    run.assert_cut_by_max(Duration::from_secs(2), "reached during signal");
 }
 
 #[test]
@@ -491,14 +495,7 @@ fn then_http_get_with_an_error_status_fails() {
 #[test]
 fn max_cuts_a_long_delay() {
     let run = run_args(&["prestop", "--delay", "30s", "--max", "2s"]);
-    assert_eq!(run.code(), Some(124), "{}", run.log());
-    assert!(run.elapsed >= Duration::from_secs(2));
-    assert!(run.elapsed < GENEROUS, "{:?}", run.elapsed);
-    assert!(
-        run.log().contains("--max 2s reached during delay"),
-        "{}",
-        run.log()
-    );
+    run.assert_cut_by_max(Duration::from_secs(2), "--max 2s reached during delay");
 }
 
 #[test]
@@ -514,14 +511,7 @@ fn max_cuts_a_long_then_exec() {
         "sleep",
         "30",
     ]);
-    assert_eq!(run.code(), Some(124), "{}", run.log());
-    assert!(run.elapsed >= Duration::from_secs(2));
-    assert!(run.elapsed < GENEROUS, "{:?}", run.elapsed);
-    assert!(
-        run.log().contains("reached during then-exec"),
-        "{}",
-        run.log()
-    );
+    run.assert_cut_by_max(Duration::from_secs(2), "reached during then-exec");
 }
 
 #[test]
@@ -535,12 +525,8 @@ fn max_cuts_a_hanging_notify_and_the_delay() {
     );
     let run = run_args(&["prestop", "--delay", "60", "--max", "3", "--notify", &url]);
     drop(listener);
-    assert_eq!(run.code(), Some(124), "{}", run.log());
-    assert!(run.elapsed >= Duration::from_secs(3));
-    assert!(run.elapsed < GENEROUS, "{:?}", run.elapsed);
-    let log = run.log();
-    assert!(log.contains("failed"), "{log}");
-    assert!(log.contains("reached during delay"), "{log}");
+    run.assert_cut_by_max(Duration::from_secs(3), "reached during delay");
+    assert!(run.log().contains("failed"), "{}", run.log());
 }
 
 #[test]
