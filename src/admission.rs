@@ -40,7 +40,8 @@ const MAX_REASON_LEN: usize = 200;
 
 /// Where a namespace's annotations come from (the watch cache, or nothing).
 pub trait NamespaceLookup: Send + Sync {
-    /// The namespace's annotations, or `None` when unknown (cache not synced, no cluster).
+    /// The namespace's annotations (at least its `drain.io/*` ones), or `None` when unknown
+    /// (cache not synced, no cluster).
     fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
 }
 

@@ -75,7 +75,18 @@ impl NamespaceLookup for NamespaceCache {
             return None;
         }
         let object = self.store.get(&ObjectRef::new(namespace))?;
-        Some(object.metadata.annotations.clone().unwrap_or_default())
+        // Only the planner's own keys: namespaces often carry large annotations (for example
+        // kubectl's last-applied-configuration) that would be copied on every review.
+        Some(
+            object
+                .metadata
+                .annotations
+                .iter()
+                .flatten()
+                .filter(|(key, _)| key.starts_with("drain.io/"))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+        )
     }
 }
 
@@ -133,5 +144,52 @@ impl NamespaceCache {
 
     pub fn is_synced(&self) -> bool {
         self.synced.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::ObjectMeta;
+
+    fn cache_with(annotations: &[(&str, &str)], synced: bool) -> NamespaceCache {
+        let (store, mut writer) = reflector::store::<PartialObjectMeta<Namespace>>();
+        let namespace = PartialObjectMeta::<Namespace> {
+            metadata: ObjectMeta {
+                name: Some("shop".into()),
+                annotations: Some(
+                    annotations
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..PartialObjectMeta::default()
+        };
+        writer.apply_watcher_event(&watcher::Event::Apply(namespace));
+        NamespaceCache {
+            store,
+            synced: Arc::new(AtomicBool::new(synced)),
+        }
+    }
+
+    #[test]
+    fn lookups_copy_only_the_drain_annotations_and_wait_for_the_sync() {
+        let big = "x".repeat(100_000);
+        let cache = cache_with(
+            &[
+                ("drain.io/delay", "20s"),
+                ("kubectl.kubernetes.io/last-applied-configuration", &big),
+            ],
+            true,
+        );
+        let annotations = cache.annotations("shop").unwrap();
+        assert_eq!(
+            annotations,
+            BTreeMap::from([("drain.io/delay".to_string(), "20s".to_string())])
+        );
+        assert_eq!(cache.annotations("other"), None);
+        assert_eq!(cache_with(&[], false).annotations("shop"), None);
     }
 }
