@@ -105,7 +105,7 @@ impl Overrides {
         if let Some((raw, source)) = parse(INJECT, "\"false\"", &|v| match v.trim() {
             "false" | "true" | "enabled" | "disabled" => Ok(()),
             _ => Err("expected \"false\" to opt out, or \"true\"".into()),
-        })? && matches!(raw.trim(), "false" | "disabled")
+        })? && is_opt_out(&raw)
         {
             overrides.opted_out = Some(source);
             // An opted-out pod is left alone, whatever its other annotations say.
@@ -188,6 +188,11 @@ impl Overrides {
 
         Ok(overrides)
     }
+}
+
+/// A `drain.io/inject` value that opts out.
+pub fn is_opt_out(value: &str) -> bool {
+    matches!(value.trim(), "false" | "disabled")
 }
 
 /// Items of a comma list, trimmed, empty ones dropped.

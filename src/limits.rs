@@ -63,7 +63,7 @@ pub fn check_pod(
         values
             .iter()
             .find(|(k, _)| *k == annotations::INJECT)
-            .map(|(_, v)| matches!(v.trim(), "false" | "disabled"))
+            .map(|(_, v)| annotations::is_opt_out(v))
     };
     if inject(&pod_values)
         .or_else(|| inject(&namespace_values))
