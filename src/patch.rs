@@ -40,7 +40,11 @@ impl PodPatch {
 
     /// The patch as JSON text (an RFC 6902 array).
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
+        // Room for a typical patch up front (the seed pod's is 1.7 KB with 8 operations), so
+        // the buffer is not grown and copied several times per review.
+        let mut bytes = Vec::with_capacity(1024 + 192 * self.ops.len());
+        serde_json::to_writer(&mut bytes, self)?;
+        Ok(bytes)
     }
 
     /// The same operations as a `json_patch::Patch`, to apply them.
