@@ -2,9 +2,10 @@
 //! HTTP/2 and axum stack, a handler that only parses and allows), both driven by h2load the
 //! way the API server drives a webhook: TLS + HTTP/2, kept-alive connections, `POST /mutate`.
 //!
-//! Per pod shape (benches/common): a closed-loop run (fixed connections x streams, the same
-//! number of requests for both servers) for reviews/s, and a run paced at 1,000 reviews/s for
-//! the latency a real API server sees. Also: time from process start to `/readyz` = 200, and
+//! Per pod shape (benches/common): closed-loop runs (fixed connections x streams, the same
+//! number of requests for both servers, rounds alternating between them, the median round
+//! counts) for reviews/s, and a run paced at 1,000 reviews/s for the latency a real API server
+//! sees. Also: time from process start to `/readyz` = 200, and
 //! peak RSS (`VmHWM`) of each server after the loads. Prints a table, writes
 //! `target/bench/results.json`.
 //!
@@ -33,6 +34,8 @@ struct Config {
     /// Requests of a closed-loop run for the small and seed shapes [20000]; wide [4000].
     requests: u32,
     wide_requests: u32,
+    /// Closed-loop rounds per server and shape [3]; the median round counts.
+    rounds: u32,
     /// Total rate [1000/s] and length [5 s] of the paced runs.
     rate: u32,
     paced_seconds: u32,
@@ -69,6 +72,31 @@ impl Run {
             "max_ms": round(self.max_ms, 3),
         })
     }
+}
+
+/// One row of the table: a shape, both servers' median closed-loop run and paced run.
+struct Row {
+    name: &'static str,
+    bytes: usize,
+    closed: Run,
+    paced: Run,
+    base_closed: Run,
+    base_paced: Run,
+    server_rounds: Vec<Run>,
+    baseline_rounds: Vec<Run>,
+}
+
+/// The run with the median throughput (the upper one of an even count).
+fn median_run(runs: &[Run]) -> Run {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.reviews_per_second.total_cmp(&b.reviews_per_second));
+    sorted[sorted.len() / 2]
+}
+
+fn rates(runs: &[Run]) -> Vec<f64> {
+    runs.iter()
+        .map(|run| round(run.reviews_per_second, 1))
+        .collect()
 }
 
 fn round(value: f64, digits: i32) -> f64 {
@@ -302,6 +330,7 @@ fn main() {
         streams: env_u32("DRAIN_BENCH_STREAMS", 8),
         requests: env_u32("DRAIN_BENCH_REQUESTS", 20_000),
         wide_requests: env_u32("DRAIN_BENCH_WIDE_REQUESTS", 4_000),
+        rounds: env_u32("DRAIN_BENCH_ROUNDS", 3).max(1),
         rate: env_u32("DRAIN_BENCH_RATE", 1_000),
         paced_seconds: env_u32("DRAIN_BENCH_PACED_SECONDS", 5),
     };
@@ -362,44 +391,56 @@ fn main() {
             config.requests
         };
         let paced = config.rate * config.paced_seconds;
-        let mut runs = Vec::new();
-        for target in [&server, &baseline] {
-            let log = |kind: &str| {
-                config
-                    .out_dir
-                    .join(format!("{}-{}-{kind}.log", target.label, shape.name))
-            };
-            // Warm-up: connections, TLS sessions, allocator pools.
+        let targets = [&server, &baseline];
+        let log = |target: &Server, kind: &str| {
+            config
+                .out_dir
+                .join(format!("{}-{}-{kind}.log", target.label, shape.name))
+        };
+        // Warm-up: connections, TLS sessions, allocator pools.
+        for target in targets {
+            let warmup = log(target, "warmup");
+            h2load(&config, &target.url(), body, requests / 10, None, &warmup);
+        }
+        // Closed loop: rounds alternate between the two servers, so a drift of the machine
+        // (another process, the clock) weighs on both alike; each server's median round counts.
+        let mut rounds: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+        for round in 0..config.rounds {
+            for (target, runs) in targets.iter().zip(&mut rounds) {
+                let closed = log(target, &format!("closed-{round}"));
+                runs.push(h2load(
+                    &config,
+                    &target.url(),
+                    body,
+                    requests,
+                    None,
+                    &closed,
+                ));
+            }
+        }
+        let [(closed, server_rounds), (base_closed, baseline_rounds)] =
+            rounds.map(|runs| (median_run(&runs), runs));
+        let [paced, base_paced] = targets.map(|target| {
+            let paced_log = log(target, "paced");
             h2load(
-                &config,
-                &target.url(),
-                body,
-                requests / 10,
-                None,
-                &log("warmup"),
-            );
-            let closed = h2load(&config, &target.url(), body, requests, None, &log("closed"));
-            let paced = h2load(
                 &config,
                 &target.url(),
                 body,
                 paced,
                 Some(config.rate),
-                &log("paced"),
-            );
-            runs.push((closed, paced));
-        }
-        let [(closed, paced), (base_closed, base_paced)] = runs[..] else {
-            unreachable!("two servers");
-        };
-        rows.push((
-            shape.name,
-            *body_bytes,
+                &paced_log,
+            )
+        });
+        rows.push(Row {
+            name: shape.name,
+            bytes: *body_bytes,
             closed,
             paced,
             base_closed,
             base_paced,
-        ));
+            server_rounds,
+            baseline_rounds,
+        });
     }
 
     let server_rss = server.peak_rss_kib();
@@ -421,7 +462,17 @@ fn main() {
     );
     println!("| --- | ---: | ---: | ---: | ---: | --- | --- | --- |");
     let mut shapes_json = Vec::new();
-    for (name, bytes, closed, paced, base_closed, base_paced) in &rows {
+    for Row {
+        name,
+        bytes,
+        closed,
+        paced,
+        base_closed,
+        base_paced,
+        server_rounds,
+        baseline_rounds,
+    } in &rows
+    {
         let ratio = closed.reviews_per_second / base_closed.reviews_per_second;
         println!(
             "| {name} | {:.1} KB | {:.0} | {:.0} | {ratio:.2} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} |",
@@ -444,6 +495,10 @@ fn main() {
             "server": {"closed_loop": closed.json(), "paced": paced.json()},
             "baseline": {"closed_loop": base_closed.json(), "paced": base_paced.json()},
             "throughput_ratio": round(ratio, 3),
+            "closed_loop_rounds": {
+                "server_reviews_per_second": rates(server_rounds),
+                "baseline_reviews_per_second": rates(baseline_rounds),
+            },
         }));
     }
     println!();
@@ -464,6 +519,7 @@ fn main() {
             "connections": config.connections,
             "streams_per_connection": config.streams,
             "requests": config.requests,
+            "closed_loop_rounds": config.rounds,
             "wide_requests": config.wide_requests,
             "paced_rate_per_second": config.rate,
             "paced_seconds": config.paced_seconds,
