@@ -11,6 +11,7 @@
 //!   server applies the webhook's failurePolicy. The cause is logged in full.
 //! - Invalid (`invalid`): not an AdmissionReview v1 at all; HTTP 400 with a short reason.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -280,7 +281,7 @@ enum Decision {
 }
 
 fn respond(request: &RequestIn<'_>, decision: Decision, operation: OperationLabel) -> Answer {
-    let uid = request.uid.as_str();
+    let uid = request.uid.as_ref();
     let mut response = ReviewResponse {
         uid,
         allowed: true,
@@ -430,14 +431,17 @@ struct ReviewIn<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RequestIn<'a> {
-    uid: String,
-    kind: GroupVersionKindIn,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    namespace: Option<String>,
+    // Borrowed from the body unless a string holds escapes.
+    #[serde(borrow)]
+    uid: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: GroupVersionKindIn<'a>,
+    #[serde(borrow, default)]
+    sub_resource: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    namespace: Option<Cow<'a, str>>,
     operation: Operation,
     #[serde(default)]
     dry_run: Option<bool>,
@@ -446,11 +450,13 @@ struct RequestIn<'a> {
 }
 
 #[derive(Debug, Deserialize)]
-struct GroupVersionKindIn {
-    #[serde(default)]
-    group: String,
-    version: String,
-    kind: String,
+struct GroupVersionKindIn<'a> {
+    #[serde(borrow, default)]
+    group: Cow<'a, str>,
+    #[serde(borrow)]
+    version: Cow<'a, str>,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
 }
 
 /// A well-formed AdmissionReview v1, read in one pass: the envelope and the request typed,

@@ -10,9 +10,12 @@
 //! the seed pod, docs/benchmarks.md). [`PodPatch::to_json_patch`] gives the same operations as
 //! a `json_patch::Patch` for the offline CLI and the tests.
 
+use std::cell::RefCell;
+
 use json_patch::jsonptr::PointerBuf;
 use k8s_openapi::api::core::v1::Container;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use crate::annotations;
 use crate::duration::format_seconds;
@@ -74,8 +77,8 @@ enum PatchValue {
     Mounts([Mount; 1]),
     Volume(Volume),
     Volumes([Volume; 1]),
-    InitContainer(Box<InitContainer>),
-    InitContainers([Box<InitContainer>; 1]),
+    InitContainer(InitContainerValue),
+    InitContainers([InitContainerValue; 1]),
     Annotations(StatusAnnotation),
     Metadata(Metadata),
 }
@@ -114,6 +117,15 @@ struct Volume {
 #[serde(rename_all = "camelCase")]
 struct EmptyDir {
     size_limit: &'static str,
+}
+
+/// The init container, serialized once ([`init_container_value`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum InitContainerValue {
+    Serialized(Box<RawValue>),
+    /// Only if serializing failed, which plain strings and numbers cannot.
+    Typed(Box<InitContainer>),
 }
 
 /// The init container that installs drain-helper: Pod Security "restricted" compliant.
@@ -218,7 +230,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
 
     // Last of the spec changes, so the indices above are those of the original object.
     if let Some(injection) = injection {
-        let init = Box::new(init_container(injection, helper));
+        let init = init_container_value(injection, helper);
         // First among initContainers, so the binary is there before any sidecar starts.
         if spec.is_some_and(|s| s.init_containers.is_some()) {
             let mut first = pointer(&["spec", "initContainers"]);
@@ -373,6 +385,49 @@ pub fn helper_command(container: &ContainerPlan) -> Vec<String> {
     command
 }
 
+/// The settings and names an init container was serialized from, and its JSON.
+struct SerializedInitContainer {
+    helper: HelperSettings,
+    init_container: String,
+    volume: String,
+    json: Box<RawValue>,
+}
+
+/// The init container as JSON. It is the same for every pod that gets the helper (it depends
+/// only on the settings and the two names), so each thread keeps the last one it serialized and
+/// copies it: building and serializing it anew was a tenth of a seed-pod review
+/// (docs/benchmarks.md).
+fn init_container_value(
+    injection: &HelperInjection,
+    helper: &HelperSettings,
+) -> InitContainerValue {
+    thread_local! {
+        static LAST: RefCell<Option<SerializedInitContainer>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if let Some(last) = last.as_ref().filter(|last| {
+            last.init_container == injection.init_container
+                && last.volume == injection.volume
+                && last.helper == *helper
+        }) {
+            return InitContainerValue::Serialized(last.json.clone());
+        }
+        let typed = init_container(injection, helper);
+        match serde_json::value::to_raw_value(&typed) {
+            Ok(json) => {
+                *last = Some(SerializedInitContainer {
+                    helper: helper.clone(),
+                    init_container: injection.init_container.clone(),
+                    volume: injection.volume.clone(),
+                    json: json.clone(),
+                });
+                InitContainerValue::Serialized(json)
+            }
+            Err(_) => InitContainerValue::Typed(Box::new(typed)),
+        }
+    })
+}
+
 fn init_container(injection: &HelperInjection, helper: &HelperSettings) -> InitContainer {
     InitContainer {
         name: injection.init_container.clone(),
@@ -431,6 +486,48 @@ mod tests {
         let path = pointer(&["metadata", "annotations", "drain.io/status"]);
         assert_eq!(path.as_str(), "/metadata/annotations/drain.io~1status");
         assert_eq!(pointer(&["a~b"]).as_str(), "/a~0b");
+    }
+
+    /// The per-thread copy of the init container never outlives a change of the settings or
+    /// the names it was written from.
+    #[test]
+    fn the_serialized_init_container_follows_settings_and_names() {
+        let json = |injection: &HelperInjection, helper: &HelperSettings| {
+            serde_json::to_value(init_container_value(injection, helper)).unwrap()
+        };
+        let fresh = |injection: &HelperInjection, helper: &HelperSettings| {
+            serde_json::to_value(init_container(injection, helper)).unwrap()
+        };
+        let default_names = HelperInjection {
+            init_container: "drain-helper".into(),
+            volume: "drain-helper".into(),
+            present: false,
+        };
+        let other_names = HelperInjection {
+            init_container: "drain-helper-2".into(),
+            volume: "drain-helper-vol-2".into(),
+            present: false,
+        };
+        let helper = HelperSettings::default();
+        let other_image = HelperSettings {
+            image: "registry.example/drain-helper:9".into(),
+            run_as_user: 1000,
+            ..HelperSettings::default()
+        };
+        for (names, settings) in [
+            (&default_names, &helper),
+            (&default_names, &helper),
+            (&other_names, &helper),
+            (&other_names, &other_image),
+            (&default_names, &helper),
+        ] {
+            assert_eq!(json(names, settings), fresh(names, settings));
+        }
+        let value = json(&other_names, &other_image);
+        assert_eq!(value["image"], "registry.example/drain-helper:9");
+        assert_eq!(value["name"], "drain-helper-2");
+        assert_eq!(value["volumeMounts"][0]["name"], "drain-helper-vol-2");
+        assert_eq!(value["securityContext"]["runAsUser"], 1000);
     }
 
     #[test]
