@@ -13,15 +13,14 @@
 use std::cell::RefCell;
 
 use json_patch::jsonptr::PointerBuf;
-use k8s_openapi::api::core::v1::Container;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::annotations;
 use crate::duration::format_seconds;
 use crate::plan::{
-    Action, ChainedHook, ContainerPlan, HELPER_DIR, HELPER_PATH, HelperInjection, HookKind, Plan,
-    PodShape,
+    Action, ChainedHook, ContainerPlan, ContainerShape, HELPER_DIR, HELPER_PATH, HelperInjection,
+    HookKind, Plan, PodShape,
 };
 use crate::settings::HelperSettings;
 
@@ -287,7 +286,7 @@ impl PodPatch {
 
 fn container_ops(
     patch: &mut PodPatch,
-    current: Option<&Container>,
+    current: Option<&ContainerShape>,
     container: &ContainerPlan,
     helper: Option<&HelperInjection>,
 ) {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Container, LifecycleHandler, PodSpec};
+use k8s_openapi::api::core::v1::{ContainerPort, Lifecycle, LifecycleHandler, PodOS, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
@@ -260,7 +260,127 @@ pub struct PodShape {
     #[serde(default)]
     pub metadata: Option<ObjectMeta>,
     #[serde(default)]
-    pub spec: Option<PodSpec>,
+    pub spec: Option<SpecShape>,
+}
+
+/// The fields of a `PodSpec` the planner and the patch read, with the `k8s-openapi` types and
+/// names. Every other field (env, resources, probes, ...) is skipped unread: decoding the whole
+/// spec into `k8s_openapi::PodSpec` built and dropped a 2 KB container struct per container on
+/// every review (docs/benchmarks.md). The patch applies to the object as sent, so nothing
+/// skipped here is lost.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self")]
+#[serde(rename_all = "camelCase")]
+pub struct SpecShape {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub containers: Vec<ContainerShape>,
+    #[serde(default)]
+    pub init_containers: Option<Vec<ContainerShape>>,
+    /// Only their names matter: they share the container namespace.
+    #[serde(default)]
+    pub ephemeral_containers: Option<Vec<Named>>,
+    /// Only their names matter: the helper volume must not collide.
+    #[serde(default)]
+    pub volumes: Option<Vec<Named>>,
+    #[serde(default)]
+    pub share_process_namespace: Option<bool>,
+    #[serde(default)]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Windows pods are left alone.
+    #[serde(default)]
+    pub os: Option<PodOS>,
+}
+
+/// The fields of a `Container` the planner and the patch read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self")]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerShape {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub ports: Option<Vec<ContainerPort>>,
+    #[serde(default)]
+    pub lifecycle: Option<Lifecycle>,
+    #[serde(default)]
+    pub volume_mounts: Option<Vec<VolumeMount>>,
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+}
+
+/// Anything with a name (an ephemeral container, a volume).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self")]
+pub struct Named {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub name: String,
+}
+
+// The shapes read only from JSON objects, as `k8s-openapi`'s types do: a derived struct also
+// takes an array as its fields in order, and a patch against such a "container" cannot apply.
+// `remote = "Self"` makes the derived reader an inherent `deserialize`, called through
+// `ObjectOnly`.
+impl<'de> Deserialize<'de> for SpecShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectOnly::<Self>(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for ContainerShape {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectOnly::<Self>(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for Named {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ObjectOnly::<Self>(std::marker::PhantomData))
+    }
+}
+
+/// A shape whose derived reader takes the fields of a JSON object.
+trait FromObject: Sized {
+    fn from_object<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+macro_rules! from_object_by_derived_reader {
+    ($($shape:ty),*) => {$(
+        impl FromObject for $shape {
+            fn from_object<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                <$shape>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+    )*};
+}
+from_object_by_derived_reader!(SpecShape, ContainerShape, Named);
+
+struct ObjectOnly<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: FromObject> serde::de::Visitor<'de> for ObjectOnly<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_object(map)
+    }
+}
+
+/// `null` reads as the empty value, as `k8s-openapi` reads a required field.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Everything besides the pod that decides its plan.
@@ -624,7 +744,7 @@ fn finish_timeline(mut plan: Plan) -> Plan {
 
 /// Assigns roles; containers mutated by an earlier run are frozen.
 fn classify_containers(
-    spec: &PodSpec,
+    spec: &SpecShape,
     overrides: &Overrides,
     settings: &Settings,
     previous: Option<&Status>,
@@ -636,7 +756,7 @@ fn classify_containers(
         .as_ref()
         .map(|e| e.value.iter().map(String::as_str).collect())
         .unwrap_or_default();
-    let is_proxy = |c: &Container| match proxies_named {
+    let is_proxy = |c: &ContainerShape| match proxies_named {
         Some(names) => names.iter().any(|n| n == &c.name),
         None => c
             .image
@@ -790,7 +910,7 @@ fn is_variant_of(name: &str, family: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
-fn has_helper_hook(container: &Container) -> bool {
+fn has_helper_hook(container: &ContainerShape) -> bool {
     container
         .lifecycle
         .as_ref()
@@ -803,7 +923,7 @@ fn has_helper_hook(container: &Container) -> bool {
 
 /// The user's preStop hook, classified: `Ok(None)` none, `Ok(Some)` can be chained after the
 /// delay, `Err` cannot be kept if we replace it.
-fn chainable(container: &Container) -> Result<Option<ChainedHook>, String> {
+fn chainable(container: &ContainerShape) -> Result<Option<ChainedHook>, String> {
     let Some(handler) = container
         .lifecycle
         .as_ref()
@@ -816,7 +936,7 @@ fn chainable(container: &Container) -> Result<Option<ChainedHook>, String> {
 
 fn classify_handler(
     handler: &LifecycleHandler,
-    container: &Container,
+    container: &ContainerShape,
 ) -> Result<Option<ChainedHook>, String> {
     if let Some(exec) = &handler.exec {
         let command = exec.command.clone().unwrap_or_default();
@@ -896,7 +1016,7 @@ fn first_notify_target(containers: &[ContainerPlan]) -> Option<usize> {
 
 /// Containers that wait for idle ports: those declaring one of the ports; when no container
 /// declares any, every planned app.
-fn wait_idle_targets(spec: &PodSpec, containers: &[ContainerPlan], ports: &[u16]) -> Vec<usize> {
+fn wait_idle_targets(spec: &SpecShape, containers: &[ContainerPlan], ports: &[u16]) -> Vec<usize> {
     if ports.is_empty() {
         return Vec::new();
     }
@@ -954,7 +1074,7 @@ impl HookChoice {
     /// Picks sleep or helper for one container (DESIGN.md section 3); `Err` leaves it as it is.
     fn decide(
         &self,
-        container: &Container,
+        container: &ContainerShape,
         request: HookRequest,
         warnings: &mut Vec<String>,
     ) -> Result<ChosenHook, String> {
@@ -1074,7 +1194,7 @@ impl HookChoice {
 
 /// Every name in the pod's container namespace (containers, init and ephemeral containers share
 /// one: API validation rejects duplicates across them).
-fn container_names(spec: &PodSpec) -> BTreeSet<&str> {
+fn container_names(spec: &SpecShape) -> BTreeSet<&str> {
     spec.containers
         .iter()
         .chain(spec.init_containers.iter().flatten())
@@ -1089,7 +1209,7 @@ fn container_names(spec: &PodSpec) -> BTreeSet<&str> {
 }
 
 /// The helper init container and volume from an earlier run, if both are still there.
-fn existing_helper(spec: &PodSpec, previous: Option<&Status>) -> Option<HelperInjection> {
+fn existing_helper(spec: &SpecShape, previous: Option<&Status>) -> Option<HelperInjection> {
     let init = spec.init_containers.iter().flatten().find(|c| {
         let recorded = previous
             .and_then(|s| s.helper.as_ref())
@@ -1114,7 +1234,7 @@ fn existing_helper(spec: &PodSpec, previous: Option<&Status>) -> Option<HelperIn
         })
 }
 
-fn is_helper_installer(container: &Container) -> bool {
+fn is_helper_installer(container: &ContainerShape) -> bool {
     let words: Vec<&str> = container
         .command
         .iter()
@@ -1126,7 +1246,7 @@ fn is_helper_installer(container: &Container) -> bool {
 }
 
 /// Fresh names for the init container and the volume, never colliding with the user's.
-fn new_helper_names(spec: &PodSpec) -> HelperInjection {
+fn new_helper_names(spec: &SpecShape) -> HelperInjection {
     let containers = container_names(spec);
     let volumes: BTreeSet<&str> = spec
         .volumes
@@ -1152,7 +1272,7 @@ fn unique_name(taken: &BTreeSet<&str>) -> String {
 }
 
 /// The container already mounts something else at /.drain.
-fn mount_conflict(container: &Container, helper_volume: &str) -> bool {
+fn mount_conflict(container: &ContainerShape, helper_volume: &str) -> bool {
     container
         .volume_mounts
         .iter()
@@ -1198,6 +1318,61 @@ mod tests {
         );
         assert_eq!(graceful_signal("haproxy:2.9"), Some("SIGUSR1"));
         assert_eq!(graceful_signal("envoyproxy/envoy"), None);
+    }
+
+    /// The shape reads what the planner needs, leaves the rest unread (even when it would not
+    /// decode as a `k8s-openapi` type), and takes only objects where the API has objects.
+    #[test]
+    fn the_pod_shape_reads_only_what_the_planner_needs() {
+        let shape: PodShape = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{
+                    "name": "app", "image": "app:1", "ports": [{"containerPort": 8080}],
+                    "env": "not a list", "resources": {"limits": {"cpu": 1}},
+                    "lifecycle": {"preStop": {"sleep": {"seconds": 3}}},
+                }],
+                "volumes": [{"name": "data", "emptyDir": {}}],
+                "ephemeralContainers": null,
+                "terminationGracePeriodSeconds": 20,
+                "os": {"name": "linux"},
+                "futureField": {"anything": [1, 2]},
+            },
+        }))
+        .expect("fields the planner does not read are skipped");
+        let spec = shape.spec.as_ref().unwrap();
+        assert_eq!(spec.containers[0].name, "app");
+        assert_eq!(
+            spec.containers[0].ports.as_ref().unwrap()[0].container_port,
+            8080
+        );
+        let pre_stop = spec.containers[0]
+            .lifecycle
+            .as_ref()
+            .unwrap()
+            .pre_stop
+            .as_ref();
+        assert_eq!(pre_stop.unwrap().sleep.as_ref().unwrap().seconds, 3);
+        assert_eq!(spec.volumes.as_ref().unwrap()[0].name, "data");
+        assert!(spec.ephemeral_containers.is_none());
+        assert_eq!(spec.termination_grace_period_seconds, Some(20));
+
+        let null_containers: PodShape =
+            serde_json::from_value(serde_json::json!({"spec": {"containers": null}})).unwrap();
+        assert!(null_containers.spec.unwrap().containers.is_empty());
+
+        for not_objects in [
+            serde_json::json!({"spec": {"containers": [["app", "nginx:1.27"]]}}),
+            serde_json::json!({"spec": {"containers": [null]}}),
+            serde_json::json!({"spec": ["containers"]}),
+            serde_json::json!({"spec": {"volumes": [["data"]]}}),
+        ] {
+            let err = serde_json::from_value::<PodShape>(not_objects.clone()).unwrap_err();
+            assert!(
+                err.to_string().contains("a JSON object"),
+                "{not_objects}: {err}"
+            );
+        }
     }
 
     #[test]
