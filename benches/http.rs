@@ -36,7 +36,7 @@ struct Config {
     wide_requests: u32,
     /// Closed-loop rounds per server and shape [3]; the median round counts.
     rounds: u32,
-    /// Total rate [1000/s] and length [5 s] of the paced runs.
+    /// Total rate [1000/s] and length [3 s] of the paced runs.
     rate: u32,
     paced_seconds: u32,
 }
@@ -332,7 +332,7 @@ fn main() {
         wide_requests: env_u32("DRAIN_BENCH_WIDE_REQUESTS", 4_000),
         rounds: env_u32("DRAIN_BENCH_ROUNDS", 3).max(1),
         rate: env_u32("DRAIN_BENCH_RATE", 1_000),
-        paced_seconds: env_u32("DRAIN_BENCH_PACED_SECONDS", 5),
+        paced_seconds: env_u32("DRAIN_BENCH_PACED_SECONDS", 3),
     };
     std::fs::create_dir_all(config.out_dir.join("bodies")).expect("output directory");
 

@@ -56,7 +56,7 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 # The planner alone (criterion).
-seconds="${CRITERION_SECONDS:-3}"
+seconds="${CRITERION_SECONDS:-2}"
 if [[ "$what" != http ]]; then
     $CARGO bench --bench plan -- --warm-up-time 1 --measurement-time "$seconds" --noplot
 fi
