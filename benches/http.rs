@@ -64,6 +64,14 @@ struct Run {
 }
 
 impl Run {
+    /// `p50 / p99 / max` in ms, for the table.
+    fn latencies(&self) -> String {
+        format!(
+            "{:.2} / {:.2} / {:.2}",
+            self.p50_ms, self.p99_ms, self.max_ms
+        )
+    }
+
     fn json(&self) -> Value {
         json!({
             "reviews_per_second": round(self.reviews_per_second, 1),
@@ -462,42 +470,27 @@ fn main() {
     );
     println!("| --- | ---: | ---: | ---: | ---: | --- | --- | --- |");
     let mut shapes_json = Vec::new();
-    for Row {
-        name,
-        bytes,
-        closed,
-        paced,
-        base_closed,
-        base_paced,
-        server_rounds,
-        baseline_rounds,
-    } in &rows
-    {
-        let ratio = closed.reviews_per_second / base_closed.reviews_per_second;
+    for row in &rows {
+        let ratio = row.closed.reviews_per_second / row.base_closed.reviews_per_second;
         println!(
-            "| {name} | {:.1} KB | {:.0} | {:.0} | {ratio:.2} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} |",
-            *bytes as f64 / 1000.0,
-            closed.reviews_per_second,
-            base_closed.reviews_per_second,
-            closed.p50_ms,
-            closed.p99_ms,
-            closed.max_ms,
-            paced.p50_ms,
-            paced.p99_ms,
-            paced.max_ms,
-            base_paced.p50_ms,
-            base_paced.p99_ms,
-            base_paced.max_ms,
+            "| {} | {:.1} KB | {:.0} | {:.0} | {ratio:.2} | {} | {} | {} |",
+            row.name,
+            row.bytes as f64 / 1000.0,
+            row.closed.reviews_per_second,
+            row.base_closed.reviews_per_second,
+            row.closed.latencies(),
+            row.paced.latencies(),
+            row.base_paced.latencies(),
         );
         shapes_json.push(json!({
-            "shape": name,
-            "body_bytes": bytes,
-            "server": {"closed_loop": closed.json(), "paced": paced.json()},
-            "baseline": {"closed_loop": base_closed.json(), "paced": base_paced.json()},
+            "shape": row.name,
+            "body_bytes": row.bytes,
+            "server": {"closed_loop": row.closed.json(), "paced": row.paced.json()},
+            "baseline": {"closed_loop": row.base_closed.json(), "paced": row.base_paced.json()},
             "throughput_ratio": round(ratio, 3),
             "closed_loop_rounds": {
-                "server_reviews_per_second": rates(server_rounds),
-                "baseline_reviews_per_second": rates(baseline_rounds),
+                "server_reviews_per_second": rates(&row.server_rounds),
+                "baseline_reviews_per_second": rates(&row.baseline_rounds),
             },
         }));
     }

@@ -269,56 +269,41 @@ pub struct PodShape {
 /// every review (docs/benchmarks.md). The patch applies to the object as sent, so nothing
 /// skipped here is lost.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(remote = "Self")]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", default, rename_all = "camelCase")]
 pub struct SpecShape {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub containers: Vec<ContainerShape>,
-    #[serde(default)]
     pub init_containers: Option<Vec<ContainerShape>>,
     /// Only their names matter: they share the container namespace.
-    #[serde(default)]
     pub ephemeral_containers: Option<Vec<Named>>,
     /// Only their names matter: the helper volume must not collide.
-    #[serde(default)]
     pub volumes: Option<Vec<Named>>,
-    #[serde(default)]
     pub share_process_namespace: Option<bool>,
-    #[serde(default)]
     pub termination_grace_period_seconds: Option<i64>,
     /// Windows pods are left alone.
-    #[serde(default)]
     pub os: Option<PodOS>,
 }
 
 /// The fields of a `Container` the planner and the patch read.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(remote = "Self")]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", default, rename_all = "camelCase")]
 pub struct ContainerShape {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(default)]
     pub image: Option<String>,
-    #[serde(default)]
     pub command: Option<Vec<String>>,
-    #[serde(default)]
     pub args: Option<Vec<String>>,
-    #[serde(default)]
     pub ports: Option<Vec<ContainerPort>>,
-    #[serde(default)]
     pub lifecycle: Option<Lifecycle>,
-    #[serde(default)]
     pub volume_mounts: Option<Vec<VolumeMount>>,
-    #[serde(default)]
     pub restart_policy: Option<String>,
 }
 
 /// Anything with a name (an ephemeral container, a volume).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", default)]
 pub struct Named {
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
 }
 
