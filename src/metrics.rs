@@ -8,6 +8,7 @@ use std::time::Duration;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -69,6 +70,17 @@ pub struct Metrics {
     review_duration: Histogram,
     patch_operations: Counter,
     certificate_reloads: Family<ReloadLabels, Counter>,
+    open_connections: Gauge,
+}
+
+/// One open HTTPS connection, counted in `drain_webhook_open_connections` until dropped.
+#[derive(Debug)]
+pub struct OpenConnection(Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -105,6 +117,13 @@ impl Metrics {
             "Attempts to load a changed serving certificate, by result",
             certificate_reloads.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "drain_webhook_open_connections",
+            "HTTPS connections open, from accept (TLS handshake included) to close; at \
+             --max-connections further ones wait in the listen backlog",
+            open_connections.clone(),
+        );
         // Make the reload series visible at zero before the first rotation.
         for result in [ReloadResult::success, ReloadResult::failure] {
             let _ = certificate_reloads.get_or_create(&ReloadLabels { result });
@@ -115,7 +134,14 @@ impl Metrics {
             review_duration,
             patch_operations,
             certificate_reloads,
+            open_connections,
         }
+    }
+
+    /// Counts an accepted HTTPS connection until the returned guard is dropped.
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.open_connections.inc();
+        OpenConnection(self.open_connections.clone())
     }
 
     /// Records one answered review.

@@ -1107,6 +1107,48 @@ async fn connections_above_the_limit_wait_for_a_free_slot() {
     );
 }
 
+/// Polls `/metrics` until it shows `line`; the text last seen when it never does.
+async fn metrics_show(admin: SocketAddr, line: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, text) = admin_get(admin, "/metrics").await;
+        if text.lines().any(|l| l == line) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(text);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn open_connections_are_counted_until_they_close() {
+    let (ca, _dir, server) = one_server().await;
+    metrics_show(server.admin_addr, "drain_webhook_open_connections 0")
+        .await
+        .unwrap();
+    let mut first = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    let mut second = Client::tls(server.tls_addr, Proto::H1, ca.roots()).await;
+    for client in [&mut first, &mut second] {
+        assert_eq!(
+            client.post(fixture("pod-update.json")).await.0,
+            StatusCode::OK
+        );
+    }
+    metrics_show(server.admin_addr, "drain_webhook_open_connections 2")
+        .await
+        .unwrap();
+    drop(second);
+    metrics_show(server.admin_addr, "drain_webhook_open_connections 1")
+        .await
+        .unwrap();
+    drop(first);
+    metrics_show(server.admin_addr, "drain_webhook_open_connections 0")
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn http2_streams_above_the_limit_wait_for_a_free_one() {
     let mut setup = Setup::default();

@@ -246,6 +246,7 @@ pub struct Bound {
     admin_addr: SocketAddr,
     acceptor: TlsAcceptor,
     router: Router,
+    metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     trigger: Arc<watch::Sender<bool>>,
     stop_admin: watch::Sender<bool>,
@@ -275,7 +276,7 @@ pub async fn bind_router(
     let (admin_listener, admin_addr) = listen(options.admin_listen).await?;
     let (tls_listener, tls_addr) = listen(options.listen).await?;
     let admin = admin_router(AdminState {
-        metrics,
+        metrics: Arc::clone(&metrics),
         ready: Arc::clone(&ready),
     });
     let (stop_admin, mut admin_stopped) = watch::channel(false);
@@ -296,6 +297,7 @@ pub async fn bind_router(
         admin_addr,
         acceptor: TlsAcceptor::from(tls),
         router,
+        metrics,
         ready,
         trigger: Arc::new(trigger),
         stop_admin,
@@ -394,6 +396,7 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
         tls_listener,
         acceptor,
         router,
+        metrics,
         stop_admin,
         admin_task,
         ..
@@ -436,6 +439,7 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
+        let open = metrics.connection_opened();
         let acceptor = acceptor.clone();
         let builder = builder.clone();
         let service = TowerToHyperService::new(router.clone());
@@ -444,6 +448,7 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
         let first_bytes_timeout = options.header_timeout;
         tokio::spawn(async move {
             let _permit = permit;
+            let _open = open;
             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
