@@ -46,7 +46,10 @@ metadata:
     pod-security.kubernetes.io/enforce: restricted
     pod-security.kubernetes.io/warn: restricted
 HEADER
-    printf '%s\n' "$rendered"
+    # Helm sets `app.kubernetes.io/managed-by: Helm` (.Release.Service); these objects are
+    # applied with kubectl, not managed by a Helm release.
+    printf '%s\n' "$rendered" |
+        sed 's|^\( *app\.kubernetes\.io/managed-by:\) Helm$|\1 kubectl|'
 } >"$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT

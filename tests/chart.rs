@@ -1360,4 +1360,15 @@ fn manifests_match_a_fresh_render() {
     );
     let (_, hook) = webhook(&docs);
     assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
+    // Applied with kubectl, so no object claims a Helm release manages it.
+    let managed_by: Vec<&str> = docs
+        .iter()
+        .filter_map(|doc| doc["metadata"]["labels"].get("app.kubernetes.io/managed-by"))
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!managed_by.is_empty());
+    assert!(
+        managed_by.iter().all(|by| *by == "kubectl"),
+        "managed-by labels of the plain manifests: {managed_by:?}"
+    );
 }
