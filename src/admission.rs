@@ -22,8 +22,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::metrics::{OperationLabel, Outcome};
-use crate::mutate::{MutateError, PodContext, mutate_shape};
-use crate::plan::PodShape;
+use crate::mutate::{MutateError, PodContext, mutate_shape, read_pod};
 use crate::settings::{KubeVersion, Settings};
 
 /// Largest accepted body: the API server's 3 MiB object limit plus room for the envelope.
@@ -175,7 +174,6 @@ impl Reviewer {
                 return Answer::invalid(&reason);
             }
         };
-        let operation = operation_label(&request.operation);
         // Debug level: an enabled span costs formatting on every review; the rare info, warn
         // and error events carry the uid themselves.
         let span = tracing::debug_span!(
@@ -188,11 +186,7 @@ impl Reviewer {
         );
         let _entered = span.enter();
         match self.decide(&request) {
-            Ok(decision) => respond(&request, decision, operation),
-            Err(Malformed::NoObject) => {
-                tracing::warn!(uid = %request.uid, "malformed AdmissionReview: CREATE without an object");
-                Answer::invalid(&Malformed::NoObject.to_string())
-            }
+            Ok(decision) => respond(&request, decision),
             Err(err) => {
                 let reason = shorten(&err.to_string());
                 tracing::warn!(uid = %request.uid, reason = %reason, "malformed AdmissionReview");
@@ -225,13 +219,9 @@ impl Reviewer {
         // The pod is decoded once, straight from the request body, into the typed shape the
         // planner and the patch builder read; the patch applies to the object as it was sent.
         // A Pod the API server sent that does not decode is our fault.
-        let pod: PodShape = match serde_json::from_str(object) {
+        let pod = match read_pod(object) {
             Ok(pod) => pod,
-            Err(err) => {
-                return Ok(Decision::Internal(format!(
-                    "the object does not read as a pod: {err}"
-                )));
-            }
+            Err(err) => return Ok(err.into()),
         };
         let metadata = pod.metadata.as_ref();
         let pod_namespace = request
@@ -264,8 +254,7 @@ impl Reviewer {
                 patch: mutation.patch,
                 warnings: mutation.plan.warnings,
             },
-            Err(MutateError::Denied(err)) => Decision::Deny(err.to_string()),
-            Err(MutateError::Internal(cause)) => Decision::Internal(cause),
+            Err(err) => err.into(),
         })
     }
 }
@@ -280,8 +269,18 @@ enum Decision {
     Internal(String),
 }
 
-fn respond(request: &RequestIn<'_>, decision: Decision, operation: OperationLabel) -> Answer {
+impl From<MutateError> for Decision {
+    fn from(err: MutateError) -> Self {
+        match err {
+            MutateError::Denied(err) => Decision::Deny(err.to_string()),
+            MutateError::Internal(cause) => Decision::Internal(cause),
+        }
+    }
+}
+
+fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
     let uid = request.uid.as_ref();
+    let operation = operation_label(&request.operation);
     let mut response = ReviewResponse {
         uid,
         allowed: true,

@@ -43,15 +43,14 @@ pub enum MutateError {
 /// Plans `pod` (a Pod, or a pod template: anything with `metadata` and `spec`) and builds the
 /// patch that carries the plan out.
 pub fn mutate_pod(pod: &serde_json::Value, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
-    let shape = PodShape::deserialize(pod).map_err(unreadable)?;
+    let shape: PodShape = Deserialize::deserialize(pod).map_err(unreadable)?;
     mutate_shape(&shape, ctx)
 }
 
-/// [`mutate_pod`] on the pod's JSON text: the admission server reads the object straight from
-/// the request body, without an intermediate `Value`.
-pub fn mutate_pod_json(pod: &str, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
-    let shape: PodShape = serde_json::from_str(pod).map_err(unreadable)?;
-    mutate_shape(&shape, ctx)
+/// Reads a pod's JSON text into the shape [`mutate_shape`] plans from: the admission server
+/// reads the object straight from the request body, without an intermediate `Value`.
+pub fn read_pod(pod: &str) -> Result<PodShape, MutateError> {
+    serde_json::from_str(pod).map_err(unreadable)
 }
 
 /// [`mutate_pod`] on an already decoded pod.

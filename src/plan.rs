@@ -255,6 +255,7 @@ pub enum PlanError {
 
 /// The parts of a Pod (or of a pod template) the planner reads.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self")]
 pub struct PodShape {
     /// `None` when absent (a pod template may have none): the patch then adds it.
     #[serde(default)]
@@ -309,55 +310,33 @@ pub struct Named {
 
 // The shapes read only from JSON objects, as `k8s-openapi`'s types do: a derived struct also
 // takes an array as its fields in order, and a patch against such a "container" cannot apply.
-// `remote = "Self"` makes the derived reader an inherent `deserialize`, called through
-// `ObjectOnly`.
-impl<'de> Deserialize<'de> for SpecShape {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ObjectOnly::<Self>(std::marker::PhantomData))
-    }
-}
-
-impl<'de> Deserialize<'de> for ContainerShape {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ObjectOnly::<Self>(std::marker::PhantomData))
-    }
-}
-
-impl<'de> Deserialize<'de> for Named {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ObjectOnly::<Self>(std::marker::PhantomData))
-    }
-}
-
-/// A shape whose derived reader takes the fields of a JSON object.
-trait FromObject: Sized {
-    fn from_object<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
-}
-
-macro_rules! from_object_by_derived_reader {
+// `remote = "Self"` makes the derived reader an inherent `deserialize`; the `Deserialize` impl
+// hands it the fields of a JSON object and nothing else.
+macro_rules! deserialize_from_objects_only {
     ($($shape:ty),*) => {$(
-        impl FromObject for $shape {
-            fn from_object<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-                <$shape>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        impl<'de> Deserialize<'de> for $shape {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct ObjectOnly;
+                impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+                    type Value = $shape;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+
+                    fn visit_map<A>(self, map: A) -> Result<$shape, A::Error>
+                    where
+                        A: serde::de::MapAccess<'de>,
+                    {
+                        <$shape>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                deserializer.deserialize_map(ObjectOnly)
             }
         }
     )*};
 }
-from_object_by_derived_reader!(SpecShape, ContainerShape, Named);
-
-struct ObjectOnly<T>(std::marker::PhantomData<T>);
-
-impl<'de, T: FromObject> serde::de::Visitor<'de> for ObjectOnly<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        T::from_object(map)
-    }
-}
+deserialize_from_objects_only!(PodShape, SpecShape, ContainerShape, Named);
 
 /// `null` reads as the empty value, as `k8s-openapi` reads a required field.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -1350,6 +1329,7 @@ mod tests {
             serde_json::json!({"spec": {"containers": [["app", "nginx:1.27"]]}}),
             serde_json::json!({"spec": {"containers": [null]}}),
             serde_json::json!({"spec": ["containers"]}),
+            serde_json::json!([{"name": "p"}, {"containers": []}]),
             serde_json::json!({"spec": {"volumes": [["data"]]}}),
         ] {
             let err = serde_json::from_value::<PodShape>(not_objects.clone()).unwrap_err();
