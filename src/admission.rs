@@ -32,9 +32,6 @@ pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024 + 256 * 1024;
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
 
-/// Annotation the kubelet puts on mirror pods of static pods.
-pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
-
 /// Longest reason returned for a malformed body (serde messages may quote input).
 const MAX_REASON_LEN: usize = 200;
 
@@ -235,7 +232,7 @@ impl Reviewer {
         }
         if metadata
             .and_then(|m| m.annotations.as_ref())
-            .is_some_and(|a| a.contains_key(MIRROR_ANNOTATION))
+            .is_some_and(|a| a.contains_key(crate::annotations::MIRROR_POD))
         {
             return Ok(Decision::Skip("mirror pod"));
         }

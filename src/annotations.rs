@@ -72,121 +72,106 @@ impl Overrides {
         pod: Option<&BTreeMap<String, String>>,
         namespace: Option<&BTreeMap<String, String>>,
     ) -> Result<Self, PlanError> {
-        let lookup = |key: &'static str| -> Option<(String, Source)> {
-            pod.and_then(|a| a.get(key))
-                .map(|v| (v.clone(), Source::Pod))
-                .or_else(|| {
-                    namespace
-                        .and_then(|a| a.get(key))
-                        .map(|v| (v.clone(), Source::Namespace))
-                })
-        };
-        let parse = |key: &'static str,
-                     example: &'static str,
-                     parser: &dyn Fn(&str) -> Result<(), String>|
-         -> Result<Option<(String, Source)>, PlanError> {
-            match lookup(key) {
-                None => Ok(None),
-                Some((raw, source)) => match parser(&raw) {
-                    Ok(()) => Ok(Some((raw, source))),
-                    Err(reason) => Err(PlanError::InvalidAnnotation {
-                        key,
-                        value: raw,
-                        reason,
-                        example,
-                        origin: source,
-                    }),
-                },
-            }
-        };
-
+        let annotations = Annotations { pod, namespace };
         let mut overrides = Overrides::default();
 
-        if let Some((raw, source)) = parse(INJECT, "\"false\"", &|v| match v.trim() {
-            "false" | "true" | "enabled" | "disabled" => Ok(()),
+        // `true` when the value opts out.
+        let inject = annotations.read(INJECT, "\"false\"", |v| match v.trim() {
+            "false" | "true" | "enabled" | "disabled" => Ok(is_opt_out(v)),
             _ => Err("expected \"false\" to opt out, or \"true\"".into()),
-        })? && is_opt_out(&raw)
+        })?;
+        if let Some(inject) = inject
+            && inject.value
         {
-            overrides.opted_out = Some(source);
+            overrides.opted_out = Some(inject.source);
             // An opted-out pod is left alone, whatever its other annotations say.
             return Ok(overrides);
         }
 
-        let duration = |key: &'static str| -> Result<Option<Sourced<u32>>, PlanError> {
-            let found = parse(key, DURATION_EXAMPLE, &|v| {
-                parse_seconds(v).map(|_| ()).map_err(|e| e.to_string())
-            })?;
-            Ok(found.map(|(raw, source)| Sourced {
-                // Checked by `parse` just above.
-                value: parse_seconds(&raw).unwrap_or_default(),
-                key,
-                raw,
-                source,
-            }))
+        let duration = |key| {
+            annotations.read(key, DURATION_EXAMPLE, |v| {
+                parse_seconds(v).map_err(|e| e.to_string())
+            })
         };
         overrides.delay = duration(DELAY)?;
         overrides.stagger = duration(STAGGER)?;
         overrides.shutdown_budget = duration(SHUTDOWN_BUDGET)?;
 
-        let names = |key: &'static str| -> Result<Option<Sourced<Vec<String>>>, PlanError> {
-            let found = parse(key, "\"nginx,envoy\"", &|v| {
-                split_list(v).try_for_each(|name| {
-                    if is_container_name(name) {
-                        Ok(())
-                    } else {
-                        Err(format!("{name:?} is not a valid container name"))
-                    }
-                })
-            })?;
-            Ok(found.map(|(raw, source)| Sourced {
-                value: split_list(&raw).map(str::to_owned).collect(),
-                key,
-                raw,
-                source,
-            }))
+        let names = |key| {
+            annotations.read(key, "\"nginx,envoy\"", |v| {
+                split_list(v)
+                    .map(|name| {
+                        if is_container_name(name) {
+                            Ok(name.to_owned())
+                        } else {
+                            Err(format!("{name:?} is not a valid container name"))
+                        }
+                    })
+                    .collect()
+            })
         };
         overrides.proxies = names(PROXIES)?;
         overrides.exclude = names(EXCLUDE)?;
 
-        overrides.hook = parse(HOOK, "\"auto\", \"sleep\" or \"helper\"", &|v| {
-            v.parse::<HookMode>().map(|_| ()).map_err(str::to_owned)
-        })?
-        .map(|(raw, source)| Sourced {
-            value: raw.parse().unwrap_or_default(),
-            key: HOOK,
-            raw,
-            source,
-        });
+        overrides.hook = annotations.read(HOOK, "\"auto\", \"sleep\" or \"helper\"", |v| {
+            v.parse::<HookMode>().map_err(str::to_owned)
+        })?;
 
-        overrides.notify = parse(NOTIFY, "\"http://127.0.0.1:8080/drain\"", &|v| {
-            let mut count = 0;
-            for url in split_list(v) {
-                validate_notify_url(url)?;
-                count += 1;
-            }
-            if count == 0 {
+        overrides.notify = annotations.read(NOTIFY, "\"http://127.0.0.1:8080/drain\"", |v| {
+            let urls = split_list(v)
+                .map(|url| validate_notify_url(url).map(|()| url.to_owned()))
+                .collect::<Result<Vec<_>, _>>()?;
+            if urls.is_empty() {
                 return Err("no URL given".into());
             }
-            Ok(())
-        })?
-        .map(|(raw, source)| Sourced {
-            value: split_list(&raw).map(str::to_owned).collect(),
-            key: NOTIFY,
-            raw,
-            source,
-        });
+            Ok(urls)
+        })?;
 
-        overrides.wait_idle = parse(WAIT_IDLE, "\"8080\" or \"8080,8443\"", &|v| {
-            parse_ports(v).map(|_| ())
-        })?
-        .map(|(raw, source)| Sourced {
-            value: parse_ports(&raw).unwrap_or_default(),
-            key: WAIT_IDLE,
-            raw,
-            source,
-        });
+        overrides.wait_idle =
+            annotations.read(WAIT_IDLE, "\"8080\" or \"8080,8443\"", parse_ports)?;
 
         Ok(overrides)
+    }
+}
+
+/// The pod's and the namespace's annotations, read with the pod's first.
+struct Annotations<'a> {
+    pod: Option<&'a BTreeMap<String, String>>,
+    namespace: Option<&'a BTreeMap<String, String>>,
+}
+
+impl Annotations<'_> {
+    /// The value of `key` as `parse` reads it, with where it came from; an invalid value is an
+    /// error naming the annotation, the value and a valid example.
+    fn read<T>(
+        &self,
+        key: &'static str,
+        example: &'static str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<Sourced<T>>, PlanError> {
+        let found = (self
+            .pod
+            .and_then(|a| a.get(key))
+            .map(|raw| (raw, Source::Pod)))
+        .or_else(|| (self.namespace.and_then(|a| a.get(key))).map(|raw| (raw, Source::Namespace)));
+        let Some((raw, source)) = found else {
+            return Ok(None);
+        };
+        match parse(raw) {
+            Ok(value) => Ok(Some(Sourced {
+                value,
+                key,
+                raw: raw.clone(),
+                source,
+            })),
+            Err(reason) => Err(PlanError::InvalidAnnotation {
+                key,
+                value: raw.clone(),
+                reason,
+                example,
+                origin: source,
+            }),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::annotations;
+use crate::annotations::{self, Source};
 use crate::plan::PodShape;
 
 /// Containers of all kinds (regular, init, ephemeral) a pod may have to be planned.
@@ -32,7 +32,7 @@ pub enum LimitError {
     )]
     AnnotationTooLong {
         key: String,
-        origin: &'static str,
+        origin: Source,
         len: usize,
         limit: usize,
     },
@@ -44,42 +44,24 @@ pub fn check_pod(
     pod: &PodShape,
     namespace_annotations: Option<&BTreeMap<String, String>>,
 ) -> Result<(), LimitError> {
-    let pod_values: Vec<(&str, &str)> = pod
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let namespace_values: Vec<(&str, &str)> = namespace_annotations
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let pod_annotations = pod.metadata.as_ref().and_then(|m| m.annotations.as_ref());
 
     // The pod's drain.io/inject wins over its namespace's, as in the planner.
-    let inject = |values: &[(&str, &str)]| {
-        values
-            .iter()
-            .find(|(k, _)| *k == annotations::INJECT)
-            .map(|(_, v)| annotations::is_opt_out(v))
-    };
-    if inject(&pod_values)
-        .or_else(|| inject(&namespace_values))
-        .unwrap_or(false)
-    {
+    let inject = pod_annotations
+        .and_then(|a| a.get(annotations::INJECT))
+        .or_else(|| namespace_annotations.and_then(|a| a.get(annotations::INJECT)));
+    if inject.is_some_and(|value| annotations::is_opt_out(value)) {
         return Ok(());
     }
 
     for (origin, values) in [
-        ("on the pod", &pod_values),
-        ("on the namespace", &namespace_values),
+        (Source::Pod, pod_annotations),
+        (Source::Namespace, namespace_annotations),
     ] {
-        for (key, value) in values {
+        for (key, value) in values.into_iter().flatten() {
             if key.starts_with("drain.io/") && value.len() > MAX_ANNOTATION_BYTES {
                 return Err(LimitError::AnnotationTooLong {
-                    key: (*key).to_string(),
+                    key: key.clone(),
                     origin,
                     len: value.len(),
                     limit: MAX_ANNOTATION_BYTES,
