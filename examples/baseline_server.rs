@@ -19,7 +19,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use drain_webhook::admission::DEFAULT_BODY_LIMIT;
 use drain_webhook::metrics::Metrics;
 use drain_webhook::server::{self, ServerOptions};
 use drain_webhook::tls::{self, CertResolver};
@@ -70,9 +69,7 @@ async fn main() {
     };
     let router = Router::new()
         .route("/mutate", post(allow))
-        .layer(DefaultBodyLimit::max(
-            options.body_limit.max(DEFAULT_BODY_LIMIT),
-        ));
+        .layer(DefaultBodyLimit::max(options.body_limit));
     let bound = server::bind_router(options, router, Arc::new(Metrics::new()), config)
         .await
         .expect("listeners bind");

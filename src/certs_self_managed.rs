@@ -38,7 +38,6 @@ pub struct SelfManagedConfig {
     pub namespace: String,
     pub secret_name: String,
     pub service_name: String,
-    pub webhook_configuration_name: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +50,6 @@ pub enum SelfManagedError {
         "Secret {0} exists but does not hold a usable {CA_CERT_KEY}/{TLS_CERT_KEY}/{TLS_KEY_KEY}"
     )]
     UnusableSecret(String),
-    #[error("MutatingWebhookConfiguration {0}: {1}")]
-    WebhookConfiguration(String, kube::Error),
     #[error("serving certificate: {0}")]
     Tls(#[from] tls::TlsError),
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::offline::ExplainFormat;
+
 use crate::duration::parse_seconds;
 use crate::settings::{DEFAULT_PROXY_IMAGES, HelperSettings, HookMode, KubeVersion, Settings};
 
@@ -208,13 +210,6 @@ impl ServeArgs {
     }
 }
 
-/// Output of `explain`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
 /// What `inject` and `explain` read, and the planning settings they apply.
 #[derive(Debug, Clone, Args)]
 pub struct OfflineArgs {
@@ -248,7 +243,7 @@ pub struct ExplainArgs {
         value_enum,
         default_value = "text"
     )]
-    pub output: OutputFormat,
+    pub output: ExplainFormat,
 }
 
 fn duration_flag(value: &str) -> Result<u32, String> {
@@ -353,7 +348,7 @@ mod tests {
                 minor: 29
             })
         );
-        assert_eq!(explain.output, OutputFormat::Json);
+        assert_eq!(explain.output, ExplainFormat::Json);
         assert_eq!(explain.input.file, PathBuf::from("-"));
     }
 

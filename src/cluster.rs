@@ -141,10 +141,6 @@ impl NamespaceCache {
         });
         Self { store, synced }
     }
-
-    pub fn is_synced(&self) -> bool {
-        self.synced.load(Ordering::Acquire)
-    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Parser;
-use drain_webhook::cli::{Cli, Command, LogFormat, OutputFormat, PlanningArgs};
+use drain_webhook::cli::{Cli, Command, LogFormat, PlanningArgs};
 use drain_webhook::mutate::PodContext;
-use drain_webhook::offline::{self, ExplainFormat};
+use drain_webhook::offline;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -43,12 +43,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Explain(args) => {
             let input = read_input(&args.input.file)?;
-            let format = match args.output {
-                OutputFormat::Text => ExplainFormat::Text,
-                OutputFormat::Json => ExplainFormat::Json,
-            };
             let output = with_context(&args.input.planning, |ctx| {
-                offline::explain(&input, ctx, format)
+                offline::explain(&input, ctx, args.output)
             })?;
             print!("{output}");
             Ok(())

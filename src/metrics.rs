@@ -102,7 +102,7 @@ impl Metrics {
         let review_duration = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
         registry.register(
             "drain_webhook_review_duration_seconds",
-            "Time from a complete request body to the answer",
+            "Time to read a request body and answer it (the body timeout bounds the reading)",
             review_duration.clone(),
         );
         let patch_operations = Counter::default();

@@ -78,7 +78,8 @@ pub fn inject(input: &str, ctx: &PodContext<'_>) -> Result<Injected, OfflineErro
     Ok(Injected { yaml, warnings })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output of `explain` (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExplainFormat {
     Text,
     Json,

@@ -140,8 +140,6 @@ fn app_state(setup: &Setup, metrics: Arc<Metrics>) -> AppState {
             namespaces: Arc::clone(&setup.namespaces),
         }),
         metrics,
-        body_limit: setup.options.body_limit,
-        body_timeout: setup.options.body_timeout,
     }
 }
 

@@ -40,10 +40,6 @@ impl<IO> FirstBytes<IO> {
             deadline: Some(Box::pin(tokio::time::sleep(timeout))),
         }
     }
-
-    pub fn get_ref(&self) -> &IO {
-        &self.inner
-    }
 }
 
 impl<IO: AsyncRead + Unpin> AsyncRead for FirstBytes<IO> {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -88,20 +88,31 @@ pub enum ServerError {
     },
 }
 
-/// State of the admission router.
+/// What the admission handler gets from the caller (the body bounds come from
+/// [`ServerOptions`]).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub reviewer: Arc<Reviewer>,
     pub metrics: Arc<Metrics>,
-    pub body_limit: usize,
-    pub body_timeout: Duration,
+}
+
+/// State of the `POST /mutate` handler.
+#[derive(Debug, Clone)]
+struct MutateState {
+    app: AppState,
+    body_limit: usize,
+    body_timeout: Duration,
 }
 
 /// `POST /mutate`.
-pub fn router(state: AppState) -> Router {
+fn router(app: AppState, options: &ServerOptions) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
-        .with_state(state)
+        .with_state(MutateState {
+            app,
+            body_limit: options.body_limit,
+            body_timeout: options.body_timeout,
+        })
 }
 
 /// State of the admin router.
@@ -139,13 +150,15 @@ async fn metrics_text(State(state): State<AdminState>) -> Response {
         .into_response()
 }
 
-async fn mutate(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn mutate(State(state): State<MutateState>, request: Request) -> Response {
     let started = Instant::now();
-    let answer = match read_body(&state, &headers, body).await {
-        Ok(bytes) => review_catching_panics(&state.reviewer, &bytes),
+    // Only Content-Length is read from the headers: no `HeaderMap` extractor copying them all.
+    let (parts, body) = request.into_parts();
+    let answer = match read_body(&state, &parts.headers, body).await {
+        Ok(bytes) => review_catching_panics(&state.app.reviewer, &bytes),
         Err(answer) => answer,
     };
-    state.metrics.observe_review(
+    state.app.metrics.observe_review(
         answer.operation,
         answer.outcome,
         answer.patch_operations,
@@ -181,7 +194,11 @@ fn review_catching_panics(reviewer: &Reviewer, body: &[u8]) -> Answer {
 }
 
 /// Reads the whole body within the limit and the timeout; the error is the answer to send.
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Answer> {
+async fn read_body(
+    state: &MutateState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<u8>, Answer> {
     let limit = state.body_limit;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -260,7 +277,8 @@ pub async fn bind(
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<Bound, ServerError> {
     let metrics = Arc::clone(&state.metrics);
-    bind_router(options, router(state), metrics, tls).await
+    let router = router(state, &options);
+    bind_router(options, router, metrics, tls).await
 }
 
 /// [`bind`] with another router on the HTTPS listener: the same TLS, HTTP/2, admin and
@@ -316,10 +334,6 @@ impl std::fmt::Debug for Bound {
 }
 
 impl Bound {
-    pub fn tls_addr(&self) -> SocketAddr {
-        self.tls_addr
-    }
-
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
     }

@@ -108,7 +108,6 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
                         .ok_or_else(|| ServeError::SelfManaged("needs --namespace".into()))?,
                     secret_name: args.tls_secret_name.clone(),
                     service_name: args.service_name.clone(),
-                    webhook_configuration_name: args.webhook_configuration_name.clone(),
                 },
             )
             .await
@@ -141,8 +140,6 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let state = AppState {
         reviewer: Arc::new(reviewer),
         metrics: Arc::clone(&metrics),
-        body_limit: options.body_limit,
-        body_timeout: options.body_timeout,
     };
     let tls_config = Arc::new(tls::server_config(resolver)?);
     let bound = bind(options, state, tls_config).await?;
