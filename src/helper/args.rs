@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::net::HttpUrl;
+use super::net::{HttpUrl, parse_port};
 use super::signal::parse_signal;
 use crate::duration::parse_seconds;
 
@@ -202,27 +202,21 @@ fn url(flag: &str, value: &str) -> Result<HttpUrl, UsageError> {
     HttpUrl::parse(value).map_err(|e| usage(format!("{flag} \"{value}\": {e}")))
 }
 
+/// The ports, sorted and without repeats. Insertion into a sorted list: a handful of ports, and
+/// no sort routine in the static binary.
 fn ports(value: &str) -> Result<Vec<u16>, UsageError> {
-    let mut ports = Vec::new();
+    let mut ports: Vec<u16> = Vec::new();
     for part in value.split(',') {
         let part = part.trim();
-        match part.parse::<u16>() {
-            Ok(port) if port > 0 && part.bytes().all(|b| b.is_ascii_digit()) => ports.push(port),
-            _ => {
-                return Err(usage(format!(
-                    "--wait-idle \"{value}\": \"{part}\" is not a port (1-65535)"
-                )));
-            }
+        let port = parse_port(part).ok_or_else(|| {
+            usage(format!(
+                "--wait-idle \"{value}\": \"{part}\" is not a port (1-65535)"
+            ))
+        })?;
+        if let Err(at) = ports.binary_search(&port) {
+            ports.insert(at, port);
         }
     }
-    // Insertion sort: a handful of ports, and no sort routine in the static binary.
-    let mut sorted: Vec<u16> = Vec::with_capacity(ports.len());
-    for port in ports {
-        if let Err(at) = sorted.binary_search(&port) {
-            sorted.insert(at, port);
-        }
-    }
-    let ports = sorted;
     Ok(ports)
 }
 

@@ -28,11 +28,6 @@ impl Log {
         Log { sink, prefix }
     }
 
-    /// True when lines go to another process's stderr rather than the own one.
-    pub fn is_redirected(&self) -> bool {
-        self.sink.is_some()
-    }
-
     /// Writes one line: `<RFC 3339 UTC timestamp> drain-helper <prefix>: <message>`.
     /// Errors are ignored: logging never stops the drain.
     pub fn line(&mut self, message: &str) {

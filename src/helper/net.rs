@@ -85,12 +85,15 @@ fn split_host_port(authority: &str) -> Result<(&str, u16), String> {
     };
     let port = match port_text {
         None => 80,
-        Some(text) => match text.parse::<u16>() {
-            Ok(port) if port > 0 && text.bytes().all(|b| b.is_ascii_digit()) => port,
-            _ => return Err(format!("bad port \"{text}\"")),
-        },
+        Some(text) => parse_port(text).ok_or_else(|| format!("bad port \"{text}\""))?,
     };
     Ok((host, port))
+}
+
+/// A TCP port, 1-65535, in plain digits (no sign: `u16::from_str` takes "+80").
+pub fn parse_port(text: &str) -> Option<u16> {
+    let port = text.parse::<u16>().ok()?;
+    (port > 0 && text.bytes().all(|b| b.is_ascii_digit())).then_some(port)
 }
 
 /// Sends `METHOD PATH HTTP/1.1` with no body and `Connection: close`, and returns the status

@@ -41,7 +41,6 @@ pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
     let mut drain = Drain {
         start,
         deadline,
-        max: args.max,
         log,
     };
     match drain.phases(args, target_pid) {
@@ -52,7 +51,7 @@ pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
         Err(Cut(phase)) => {
             drain.log(&format!(
                 "--max {}s reached during {phase}; stopping after {} (exit {EXIT_MAX_REACHED})",
-                drain.max,
+                args.max,
                 drain.elapsed()
             ));
             EXIT_MAX_REACHED
@@ -66,7 +65,6 @@ struct Cut(&'static str);
 struct Drain<'a> {
     start: Instant,
     deadline: Instant,
-    max: u32,
     log: &'a mut Log,
 }
 
