@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use drain_webhook::duration::parse_seconds;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
@@ -711,35 +712,6 @@ fn deployment_serves_on_the_right_ports_with_probes(
     );
 }
 
-/// Seconds of a duration as the chart writes them ("5s", "1m30s", "15").
-fn seconds(text: &str) -> i64 {
-    if let Ok(whole) = text.parse() {
-        return whole;
-    }
-    let mut millis = 0.0;
-    let mut number = String::new();
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let scale = match (c, chars.peek()) {
-            ('m', Some('s')) => {
-                chars.next();
-                1.0
-            }
-            ('s', _) => 1000.0,
-            ('m', _) => 60_000.0,
-            ('h', _) => 3_600_000.0,
-            _ => panic!("bad duration {text}"),
-        };
-        millis += number.parse::<f64>().unwrap() * scale;
-        number.clear();
-    }
-    (millis / 1000.0).ceil() as i64
-}
-
 #[rstest]
 #[case::defaults(DEFAULTS)]
 #[case::long_delay(&["server.shutdownDelay=20s", "terminationGracePeriodSeconds=40"])]
@@ -749,8 +721,9 @@ fn grace_period_covers_shutdown_delay_and_drain(#[case] values: &[&'static str])
     let spec = pod_spec(&docs);
     let container = server_container(&docs);
     let (_, hook) = webhook(&docs);
-    let delay =
-        seconds(&env_value(&container, "DRAIN_SHUTDOWN_DELAY").expect("DRAIN_SHUTDOWN_DELAY"));
+    // Read as the server reads it.
+    let delay = env_value(&container, "DRAIN_SHUTDOWN_DELAY").expect("DRAIN_SHUTDOWN_DELAY");
+    let delay = i64::from(parse_seconds(&delay).expect("a duration"));
     let drain = i64::from(hook.timeout_seconds.unwrap());
     let grace = spec
         .termination_grace_period_seconds

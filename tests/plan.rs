@@ -12,9 +12,10 @@ use drain_webhook::settings::{HookMode, Settings};
 use rstest::rstest;
 use serde_json::Value;
 
-fn mutate_fixture(name: &str, kube: &str) -> (Value, drain_webhook::mutate::Mutation) {
+/// A fixture pod mutated with the default settings on Kubernetes 1.34.
+fn mutate_fixture(name: &str) -> (Value, drain_webhook::mutate::Mutation) {
     let pod = fixture(&format!("pods/{name}"));
-    let mutation = mutate(&pod, &Settings::default(), version(kube));
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
     (pod, mutation)
 }
 
@@ -38,7 +39,7 @@ fn apply_checked(
 
 #[test]
 fn seed_case_nginx_then_app() {
-    let (original, mutation) = mutate_fixture("seed-nginx-app.yaml", "1.34");
+    let (original, mutation) = mutate_fixture("seed-nginx-app.yaml");
     let plan = &mutation.plan;
     assert_eq!(plan.outcome, Outcome::Mutate);
     assert_eq!(
@@ -156,7 +157,7 @@ fn auto_picks_the_helper_when_sleep_is_not_known_to_exist(
 
 #[test]
 fn existing_hooks_are_chained_or_kept() {
-    let (original, mutation) = mutate_fixture("existing-hooks.yaml", "1.34");
+    let (original, mutation) = mutate_fixture("existing-hooks.yaml");
     let plan = &mutation.plan;
     let by_name = |n: &str| plan.containers.iter().find(|c| c.name == n).unwrap();
     assert_eq!(by_name("exec-app").hook, Some(HookKind::Helper));
@@ -224,7 +225,7 @@ fn existing_exec_hook_is_kept_when_mode_is_sleep() {
 
 #[test]
 fn native_sidecar_mesh_and_excluded_containers_are_untouched() {
-    let (original, mutation) = mutate_fixture("native-sidecar-mesh.yaml", "1.34");
+    let (original, mutation) = mutate_fixture("native-sidecar-mesh.yaml");
     let plan = &mutation.plan;
     let role = |n: &str| {
         let c = plan.containers.iter().find(|c| c.name == n).unwrap();
@@ -282,7 +283,7 @@ fn windows_pods_get_native_sleep_only(#[case] kube: Option<&str>, #[case] mutate
 
 #[test]
 fn grace_zero_is_an_explicit_request_for_immediate_kill() {
-    let (_, mutation) = mutate_fixture("grace-zero.yaml", "1.34");
+    let (_, mutation) = mutate_fixture("grace-zero.yaml");
     assert_eq!(mutation.plan.outcome, Outcome::Skipped);
     assert!(mutation.patch.is_empty());
     assert!(
@@ -296,14 +297,14 @@ fn grace_zero_is_an_explicit_request_for_immediate_kill() {
 
 #[test]
 fn opted_out_pods_are_untouched_even_with_bad_annotations() {
-    let (_, mutation) = mutate_fixture("opted-out.yaml", "1.34");
+    let (_, mutation) = mutate_fixture("opted-out.yaml");
     assert_eq!(mutation.plan.outcome, Outcome::Skipped);
     assert!(mutation.patch.is_empty());
 }
 
 #[test]
 fn names_we_add_never_collide() {
-    let (original, mutation) = mutate_fixture("name-collision.yaml", "1.34");
+    let (original, mutation) = mutate_fixture("name-collision.yaml");
     let helper = mutation.plan.helper.clone().unwrap();
     assert_eq!(helper.init_container, "drain-helper-2");
     assert_eq!(helper.volume, "drain-helper-3");
@@ -318,7 +319,7 @@ fn names_we_add_never_collide() {
 
 #[test]
 fn notify_and_wait_idle_go_through_the_helper() {
-    let (original, mutation) = mutate_fixture("notify-wait-idle.yaml", "1.34");
+    let (original, mutation) = mutate_fixture("notify-wait-idle.yaml");
     let plan = &mutation.plan;
     let app = &plan.containers[0];
     assert_eq!(app.hook, Some(HookKind::Helper));
@@ -339,7 +340,7 @@ fn notify_and_wait_idle_go_through_the_helper() {
 
 #[test]
 fn restricted_pod_with_shared_pid_namespace() {
-    let (original, mutation) = mutate_fixture("restricted-haproxy.yaml", "1.34");
+    let (original, mutation) = mutate_fixture("restricted-haproxy.yaml");
     let plan = &mutation.plan;
     assert_eq!(plan.containers[0].role, Role::Proxy);
     // haproxy would get SIGUSR1, but with a shared PID namespace PID 1 is not haproxy.
@@ -496,6 +497,6 @@ fn a_container_that_cannot_mount_the_helper_does_not_grow_the_grace_period() {
     assert_eq!(mutation.plan.grace_after, 40);
     assert!(mutation.plan.helper.is_none());
     assert!(mutation.plan.warnings.iter().any(|w| w.contains("/.drain")));
-    let pod = apply_checked(&serde_json::to_value(&pod).unwrap(), &mutation);
+    let pod = apply_checked(&pod, &mutation);
     assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(40));
 }

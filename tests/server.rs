@@ -1,6 +1,8 @@
 //! The webhook over real sockets: HTTPS with HTTP/2 and HTTP/1.1, the admin port, certificate
 //! rotation the kubelet way, and graceful shutdown (in-process and of the real binary).
 
+mod common;
+
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -204,26 +206,13 @@ fn full(body: impl Into<Bytes>) -> TestBody {
 
 impl Client {
     async fn tls(addr: SocketAddr, proto: Proto, roots: rustls::RootCertStore) -> Self {
-        let mut config = rustls::ClientConfig::builder_with_provider(tls::provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![match proto {
-            Proto::H1 => b"http/1.1".to_vec(),
-            Proto::H2 => b"h2".to_vec(),
-        }];
-        let tcp = TcpStream::connect(addr).await.unwrap();
-        let stream = TlsConnector::from(Arc::new(config))
-            .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-            .await
-            .unwrap();
-        let (_, session) = stream.get_ref();
-        let expected: &[u8] = match proto {
+        let alpn: &[u8] = match proto {
             Proto::H1 => b"http/1.1",
             Proto::H2 => b"h2",
         };
-        assert_eq!(session.alpn_protocol(), Some(expected), "ALPN");
+        let stream = raw_tls(addr, alpn, roots).await;
+        let (_, session) = stream.get_ref();
+        assert_eq!(session.alpn_protocol(), Some(alpn), "ALPN");
         let peer_leaf = session
             .peer_certificates()
             .and_then(|certs| certs.first())
@@ -336,28 +325,11 @@ fn patched_pod(request_body: &[u8], response: &Value) -> Pod {
     serde_json::from_value(pod).unwrap()
 }
 
-fn pre_stop_sleep(pod: &Pod, container: &str) -> Option<i64> {
-    let spec = pod.spec.as_ref()?;
-    let c = spec.containers.iter().find(|c| c.name == container)?;
-    let pre_stop = c.lifecycle.as_ref()?.pre_stop.as_ref()?;
-    if let Some(sleep) = &pre_stop.sleep {
-        return Some(sleep.seconds);
-    }
-    // helper: ["/.drain/drain-helper", "prestop", "--delay", "<N>s", ...]
-    let command = pre_stop.exec.as_ref()?.command.as_ref()?;
-    let at = command.iter().position(|a| a == "--delay")?;
-    command.get(at + 1)?.trim_end_matches('s').parse().ok()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tests
 
 async fn one_server() -> (Ca, KubeletDir, TestServer) {
-    let ca = Ca::new();
-    let (cert, key, _) = ca.issue();
-    let dir = KubeletDir::new(&cert, &key);
-    let server = start(&dir.files(), Setup::default()).await;
-    (ca, dir, server)
+    server_with(Setup::default()).await
 }
 
 #[tokio::test]
@@ -372,8 +344,9 @@ async fn the_seed_pod_is_mutated_over_http2_and_http1() {
         assert_eq!(response["uid"], uid_of(&body));
         assert_eq!(response["allowed"], true);
         let pod = patched_pod(&body, &response);
-        assert_eq!(pre_stop_sleep(&pod, "nginx"), Some(10), "{proto:?}");
-        assert_eq!(pre_stop_sleep(&pod, "app"), Some(15), "{proto:?}");
+        let delay = |name| common::pre_stop(&pod, name).and_then(common::hook_delay);
+        assert_eq!(delay("nginx"), Some(10), "{proto:?}");
+        assert_eq!(delay("app"), Some(15), "{proto:?}");
         assert_eq!(
             pod.spec.as_ref().unwrap().termination_grace_period_seconds,
             Some(45)
@@ -439,10 +412,7 @@ async fn a_bad_annotation_is_denied_with_its_name() {
 async fn malformed_bodies_get_4xx_and_the_server_keeps_answering() {
     let mut setup = Setup::default();
     setup.options.body_limit = 512 * 1024;
-    let ca = Ca::new();
-    let (cert, key, _) = ca.issue();
-    let dir = KubeletDir::new(&cert, &key);
-    let server = start(&dir.files(), setup).await;
+    let (ca, _dir, server) = server_with(setup).await;
     let good = fixture("pod-create-nginx-app.json");
     let mut wrong_version: Value = serde_json::from_slice(&good).unwrap();
     wrong_version["apiVersion"] = "admission.k8s.io/v1beta1".into();
@@ -690,12 +660,9 @@ fn slow_request(body: Vec<u8>) -> (Request<TestBody>, mpsc::Sender<Bytes>) {
 
 #[tokio::test]
 async fn shutdown_turns_unready_at_once_and_finishes_in_flight_reviews() {
-    let ca = Ca::new();
-    let (cert, key, _) = ca.issue();
-    let dir = KubeletDir::new(&cert, &key);
     let mut setup = Setup::default();
     setup.options.shutdown_delay = Duration::from_millis(500);
-    let mut server = start(&dir.files(), setup).await;
+    let (ca, _dir, mut server) = server_with(setup).await;
     let running = server.running.take().unwrap();
 
     // An HTTP/2 review in flight when the shutdown starts (the binary test covers HTTP/1.1).
