@@ -40,6 +40,18 @@ impl Run {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
+    /// The log has a line containing `needle`.
+    fn assert_logged(&self, needle: &str) {
+        let log = self.log();
+        assert!(log.contains(needle), "no {needle:?} in:\n{log}");
+    }
+
+    /// The first line containing `first` comes before the first containing `then`.
+    fn assert_logged_before(&self, first: &str, then: &str) {
+        let log = self.log();
+        assert!(line_index(&log, first) < line_index(&log, then), "{log}");
+    }
+
     /// `--max` cut the run: exit 124, not before `at_least`, well before the phase would have
     /// ended, and the log says where (`expected`).
     fn assert_cut_by_max(&self, at_least: Duration, expected: &str) {
@@ -47,7 +59,7 @@ impl Run {
         assert_eq!(self.code(), Some(124), "{log}");
         assert!(self.elapsed >= at_least, "{:?}", self.elapsed);
         assert!(self.elapsed < GENEROUS, "{:?}", self.elapsed);
-        assert!(log.contains(expected), "{log}");
+        self.assert_logged(expected);
     }
 }
 
@@ -184,7 +196,7 @@ fn install_copies_an_executable_binary_atomically() {
     let version = Command::new(&installed).arg("--version").output().unwrap();
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("drain-helper "));
-    assert!(run.log().contains("installed"), "{}", run.log());
+    run.assert_logged("installed");
 }
 
 #[test]
@@ -193,7 +205,7 @@ fn install_into_a_missing_dir_fails() {
     let missing = dir.path().join("missing");
     let run = run_args(&["install", missing.to_str().unwrap()]);
     assert_eq!(run.code(), Some(1));
-    assert!(run.log().contains("cannot install"), "{}", run.log());
+    run.assert_logged("cannot install");
 }
 
 #[test]
@@ -209,7 +221,7 @@ fn prestop_waits_for_the_delay_and_logs_timestamps() {
     assert!(stamp.ends_with('Z') && &stamp[10..11] == "T" && &stamp[19..20] == ".");
     assert!(stamp.starts_with("20"), "{stamp}");
     assert!(rest.starts_with("drain-helper prestop: sleeping"), "{rest}");
-    assert!(line_index(&log, "done") > line_index(&log, "sleeping"));
+    run.assert_logged_before("sleeping", "done");
 }
 
 #[test]
@@ -233,11 +245,7 @@ fn notify_posts_at_the_start_before_the_delay_ends() {
     );
     assert!(request.at < run.ended);
     assert!(run.elapsed >= Duration::from_secs(2));
-    let log = run.log();
-    assert!(
-        line_index(&log, "HTTP 204") < line_index(&log, "sleeping"),
-        "{log}"
-    );
+    run.assert_logged_before("HTTP 204", "sleeping");
 }
 
 #[test]
@@ -253,7 +261,7 @@ fn a_failing_notify_does_not_stop_the_drain() {
         "prestop", "--delay", "0", "--notify", &dead, "--notify", &live,
     ]);
     assert_eq!(run.code(), Some(0), "{}", run.log());
-    assert!(run.log().contains("failed"), "{}", run.log());
+    run.assert_logged("failed");
     assert!(received(&requests).head.starts_with("POST /y HTTP/1.1"));
 }
 
@@ -410,11 +418,7 @@ fn a_signal_that_cannot_be_sent_is_logged_and_the_drain_goes_on() {
     command.env("DRAIN_HELPER_TARGET_PID", &pid);
     let run = run(command);
     assert_eq!(run.code(), Some(0), "{}", run.log());
-    assert!(
-        run.log().contains("could not send SIGTERM"),
-        "{}",
-        run.log()
-    );
+    run.assert_logged("could not send SIGTERM");
     assert!(marker.exists());
 }
 
@@ -444,11 +448,7 @@ fn then_exec_runs_after_the_delay_and_its_exit_code_is_returned() {
         written.duration_since(started).unwrap() >= Duration::from_millis(900),
         "the command ran before the delay ended"
     );
-    let log = run.log();
-    assert!(
-        line_index(&log, "sleeping") < line_index(&log, "then-exec"),
-        "{log}"
-    );
+    run.assert_logged_before("sleeping", "then-exec");
 }
 
 #[test]
@@ -462,7 +462,7 @@ fn then_exec_of_a_missing_command_exits_127() {
         "/nonexistent/cmd",
     ]);
     assert_eq!(run.code(), Some(127), "{}", run.log());
-    assert!(run.log().contains("could not start"), "{}", run.log());
+    run.assert_logged("could not start");
 }
 
 #[test]
@@ -479,7 +479,7 @@ fn then_http_get_runs_after_the_delay() {
         request.head
     );
     assert!(request.at.duration_since(start) >= Duration::from_secs(1));
-    assert!(run.log().contains("HTTP 200"), "{}", run.log());
+    run.assert_logged("HTTP 200");
 }
 
 #[test]
@@ -489,7 +489,7 @@ fn then_http_get_with_an_error_status_fails() {
     let run = run_args(&["prestop", "--delay", "0", "--then-http-get", &url]);
     assert_eq!(run.code(), Some(1), "{}", run.log());
     received(&requests);
-    assert!(run.log().contains("HTTP 500"), "{}", run.log());
+    run.assert_logged("HTTP 500");
 }
 
 #[test]
@@ -526,7 +526,7 @@ fn max_cuts_a_hanging_notify_and_the_delay() {
     let run = run_args(&["prestop", "--delay", "60", "--max", "3", "--notify", &url]);
     drop(listener);
     run.assert_cut_by_max(Duration::from_secs(3), "reached during delay");
-    assert!(run.log().contains("failed"), "{}", run.log());
+    run.assert_logged("failed");
 }
 
 #[test]
@@ -591,9 +591,5 @@ fn a_bad_target_pid_override_is_a_usage_error() {
     command.env("DRAIN_HELPER_TARGET_PID", "-1");
     let run = run(command);
     assert_eq!(run.code(), Some(2), "{}", run.log());
-    assert!(
-        run.log().contains("DRAIN_HELPER_TARGET_PID"),
-        "{}",
-        run.log()
-    );
+    run.assert_logged("DRAIN_HELPER_TARGET_PID");
 }

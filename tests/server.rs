@@ -268,6 +268,12 @@ impl Client {
         self.send(mutate_request(full(body))).await.unwrap()
     }
 
+    /// Posts `body` and returns the checked `response` ([`answered`]).
+    async fn post_ok(&mut self, body: &[u8], what: &str) -> Value {
+        let (status, answer) = self.post(body.to_vec()).await;
+        answered(status, &answer, body, what)
+    }
+
     async fn get(&mut self, path: &str) -> (StatusCode, String) {
         let request = Request::get(path)
             .header("host", "localhost")
@@ -309,6 +315,14 @@ fn uid_of(fixture_body: &[u8]) -> String {
     review["request"]["uid"].as_str().unwrap().to_string()
 }
 
+/// The `response` of a 200 answer to `request`, checked to carry the request's uid.
+fn answered(status: StatusCode, answer: &[u8], request: &[u8], what: &str) -> Value {
+    assert_eq!(status, StatusCode::OK, "{what}");
+    let response = response_of(answer);
+    assert_eq!(response["uid"], uid_of(request), "{what}");
+    response
+}
+
 /// Applies the response's patch to the request's pod and reads the result as a Pod.
 fn patched_pod(request_body: &[u8], response: &Value) -> Pod {
     assert_eq!(response["patchType"], "JSONPatch");
@@ -338,10 +352,7 @@ async fn the_seed_pod_is_mutated_over_http2_and_http1() {
     for proto in [Proto::H2, Proto::H1] {
         let mut client = Client::tls(server.tls_addr, proto, ca.roots()).await;
         let body = fixture("pod-create-nginx-app.json");
-        let (status, answer) = client.post(body.clone()).await;
-        assert_eq!(status, StatusCode::OK, "{proto:?}");
-        let response = response_of(&answer);
-        assert_eq!(response["uid"], uid_of(&body));
+        let response = client.post_ok(&body, &format!("{proto:?}")).await;
         assert_eq!(response["allowed"], true);
         let pod = patched_pod(&body, &response);
         let delay = |name| common::pre_stop(&pod, name).and_then(common::hook_delay);
@@ -359,10 +370,7 @@ async fn a_dry_run_with_generate_name_is_answered_like_any_other() {
     let (ca, _dir, server) = one_server().await;
     let mut client = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
     let body = fixture("pod-create-generate-name-dry-run.json");
-    let (status, answer) = client.post(body.clone()).await;
-    assert_eq!(status, StatusCode::OK);
-    let response = response_of(&answer);
-    assert_eq!(response["uid"], uid_of(&body));
+    let response = client.post_ok(&body, "dry run").await;
     let pod = patched_pod(&body, &response);
     assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(45));
 }
@@ -381,10 +389,7 @@ async fn other_requests_are_allowed_without_a_patch() {
             "pod-create-subresource.json",
         ] {
             let body = fixture(name);
-            let (status, answer) = client.post(body.clone()).await;
-            assert_eq!(status, StatusCode::OK, "{name}");
-            let response = response_of(&answer);
-            assert_eq!(response["uid"], uid_of(&body), "{name}");
+            let response = client.post_ok(&body, name).await;
             assert_eq!(response["allowed"], true, "{name}");
             assert!(response.get("patch").is_none(), "{name}");
             assert!(response.get("patchType").is_none(), "{name}");
@@ -397,10 +402,7 @@ async fn a_bad_annotation_is_denied_with_its_name() {
     let (ca, _dir, server) = one_server().await;
     let mut client = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
     let body = fixture("pod-create-bad-delay.json");
-    let (status, answer) = client.post(body.clone()).await;
-    assert_eq!(status, StatusCode::OK);
-    let response = response_of(&answer);
-    assert_eq!(response["uid"], uid_of(&body));
+    let response = client.post_ok(&body, "bad delay").await;
     assert_eq!(response["allowed"], false);
     assert_eq!(response["status"]["code"], 400);
     let message = response["status"]["message"].as_str().unwrap();
@@ -460,9 +462,7 @@ async fn malformed_bodies_get_4xx_and_the_server_keeps_answering() {
             assert!(reason["error"].is_string(), "{what}: {reason}");
         }
         let mut client = Client::tls(server.tls_addr, proto, ca.roots()).await;
-        let (status, answer) = client.post(good.clone()).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(response_of(&answer)["uid"], uid_of(&good));
+        client.post_ok(&good, &format!("{proto:?}")).await;
     }
     let (_, metrics) = admin_get(server.admin_addr, "/metrics").await;
     assert!(
@@ -692,8 +692,7 @@ async fn shutdown_turns_unready_at_once_and_finishes_in_flight_reviews() {
         .unwrap();
     drop(rest);
     let (status, answer) = pending.await.unwrap().unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(response_of(&answer)["uid"], uid_of(&body));
+    answered(status, &answer, &body, "in flight");
     tokio::time::timeout(Duration::from_secs(60), running.wait())
         .await
         .expect("shutdown finished");
@@ -799,9 +798,7 @@ async fn the_binary_drains_on_sigterm_and_exits_zero() {
 
     let body = fixture("pod-create-nginx-app.json");
     let mut client = Client::tls(spawned.tls_addr, Proto::H2, roots.clone()).await;
-    let (status, answer) = client.post(body.clone()).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(response_of(&answer)["uid"], uid_of(&body));
+    client.post_ok(&body, "before SIGTERM").await;
 
     // A review in flight when SIGTERM arrives.
     let mut in_flight = Client::tls(spawned.tls_addr, Proto::H1, roots.clone()).await;
@@ -832,8 +829,7 @@ async fn the_binary_drains_on_sigterm_and_exits_zero() {
         .unwrap();
     drop(rest);
     let (status, answer) = pending.await.unwrap().unwrap();
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(response_of(&answer)["uid"], uid_of(&body));
+    answered(status, &answer, &body, "in flight");
     drop(client);
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -944,9 +940,7 @@ async fn a_panic_in_a_review_is_a_500_and_the_connection_keeps_serving() {
         let reason: Value = serde_json::from_slice(&answer).unwrap();
         assert_eq!(reason["error"], "internal error");
         // The same connection (all other HTTP/2 streams on it) keeps working.
-        let (status, answer) = client.post(good.clone()).await;
-        assert_eq!(status, StatusCode::OK, "{proto:?}");
-        assert_eq!(response_of(&answer)["uid"], uid_of(&good));
+        client.post_ok(&good, &format!("{proto:?}")).await;
     }
     let (_, metrics) = admin_get(server.admin_addr, "/metrics").await;
     assert!(
