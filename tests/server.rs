@@ -658,6 +658,41 @@ fn slow_request(body: Vec<u8>) -> (Request<TestBody>, mpsc::Sender<Bytes>) {
     (request, tx)
 }
 
+/// A review whose first half is sent: in flight until [`InFlight::finish`] sends the rest.
+struct InFlight {
+    body: Vec<u8>,
+    rest: mpsc::Sender<Bytes>,
+    pending: tokio::task::JoinHandle<hyper::Result<(StatusCode, Vec<u8>)>>,
+}
+
+impl InFlight {
+    async fn start(mut client: Client, body: Vec<u8>) -> Self {
+        let (request, rest) = slow_request(body.clone());
+        rest.send(Bytes::copy_from_slice(&body[..body.len() / 2]))
+            .await
+            .unwrap();
+        let pending = tokio::spawn(async move { client.send(request).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Self {
+            body,
+            rest,
+            pending,
+        }
+    }
+
+    /// Sends the rest; the answer must be a 200 for this review.
+    async fn finish(self) {
+        let half = self.body.len() / 2;
+        self.rest
+            .send(Bytes::copy_from_slice(&self.body[half..]))
+            .await
+            .unwrap();
+        drop(self.rest);
+        let (status, answer) = self.pending.await.unwrap().unwrap();
+        answered(status, &answer, &self.body, "in flight");
+    }
+}
+
 #[tokio::test]
 async fn shutdown_turns_unready_at_once_and_finishes_in_flight_reviews() {
     let mut setup = Setup::default();
@@ -666,15 +701,8 @@ async fn shutdown_turns_unready_at_once_and_finishes_in_flight_reviews() {
     let running = server.running.take().unwrap();
 
     // An HTTP/2 review in flight when the shutdown starts (the binary test covers HTTP/1.1).
-    let body = fixture("pod-create-nginx-app.json");
-    let mut in_flight = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
-    let (request, rest) = slow_request(body.clone());
-    let half = body.len() / 2;
-    rest.send(Bytes::copy_from_slice(&body[..half]))
-        .await
-        .unwrap();
-    let pending = tokio::spawn(async move { in_flight.send(request).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let client = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    let in_flight = InFlight::start(client, fixture("pod-create-nginx-app.json")).await;
 
     running.handle.trigger();
     assert_eq!(
@@ -687,12 +715,7 @@ async fn shutdown_turns_unready_at_once_and_finishes_in_flight_reviews() {
         assert!(Instant::now() < deadline, "still accepting connections");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    rest.send(Bytes::copy_from_slice(&body[half..]))
-        .await
-        .unwrap();
-    drop(rest);
-    let (status, answer) = pending.await.unwrap().unwrap();
-    answered(status, &answer, &body, "in flight");
+    in_flight.finish().await;
     tokio::time::timeout(Duration::from_secs(60), running.wait())
         .await
         .expect("shutdown finished");
@@ -801,14 +824,8 @@ async fn the_binary_drains_on_sigterm_and_exits_zero() {
     client.post_ok(&body, "before SIGTERM").await;
 
     // A review in flight when SIGTERM arrives.
-    let mut in_flight = Client::tls(spawned.tls_addr, Proto::H1, roots.clone()).await;
-    let (request, rest) = slow_request(body.clone());
-    let half = body.len() / 2;
-    rest.send(Bytes::copy_from_slice(&body[..half]))
-        .await
-        .unwrap();
-    let pending = tokio::spawn(async move { in_flight.send(request).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let in_flight = Client::tls(spawned.tls_addr, Proto::H1, roots.clone()).await;
+    let in_flight = InFlight::start(in_flight, body).await;
 
     let status = Command::new("kill")
         .args(["-TERM", &spawned.child.0.id().to_string()])
@@ -824,12 +841,7 @@ async fn the_binary_drains_on_sigterm_and_exits_zero() {
     let (status, _) = client.post(fixture("pod-update.json")).await;
     assert_eq!(status, StatusCode::OK);
 
-    rest.send(Bytes::copy_from_slice(&body[half..]))
-        .await
-        .unwrap();
-    drop(rest);
-    let (status, answer) = pending.await.unwrap().unwrap();
-    answered(status, &answer, &body, "in flight");
+    in_flight.finish().await;
     drop(client);
 
     let deadline = Instant::now() + Duration::from_secs(60);
