@@ -227,6 +227,11 @@ struct Counters {
 impl Counters {
     fn fail(&self, what: String) {
         self.reviews_failed.fetch_add(1, Ordering::Relaxed);
+        self.note(what);
+    }
+
+    /// Keeps the first 20 failures for the report.
+    fn note(&self, what: String) {
         let mut failures = self.failures.lock().unwrap();
         if failures.len() < 20 {
             failures.push(what);
@@ -349,14 +354,11 @@ async fn malformed_worker(
             }
             other => {
                 counters.malformed_other.fetch_add(1, Ordering::Relaxed);
-                let mut failures = counters.failures.lock().unwrap();
-                if failures.len() < 20 {
-                    failures.push(format!(
-                        "malformed case {}: {:?}",
-                        (i - 1) % cases.len(),
-                        other.map(|r| r.0)
-                    ));
-                }
+                counters.note(format!(
+                    "malformed case {}: {:?}",
+                    (i - 1) % cases.len(),
+                    other.map(|r| r.0)
+                ));
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
