@@ -33,6 +33,8 @@ pub mod patch;
 #[cfg(feature = "webhook")]
 pub mod plan;
 #[cfg(feature = "webhook")]
+pub mod pod;
+#[cfg(feature = "webhook")]
 pub mod server;
 #[cfg(feature = "webhook")]
 pub mod settings;

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::annotations::{self, Source};
-use crate::plan::PodShape;
+use crate::pod::PodShape;
 
 /// Containers of all kinds (regular, init, ephemeral) a pod may have to be planned.
 pub const MAX_CONTAINERS: usize = 1000;

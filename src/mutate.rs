@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::patch;
-use crate::plan::{Inputs, Plan, PlanError, PodShape, plan_pod};
+use crate::plan::{Inputs, Plan, PlanError, plan_pod};
+use crate::pod::PodShape;
 use crate::settings::{KubeVersion, Settings};
 
 /// Everything besides the pod itself that decides its plan.

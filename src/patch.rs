@@ -19,9 +19,9 @@ use serde_json::value::RawValue;
 use crate::annotations;
 use crate::duration::format_seconds;
 use crate::plan::{
-    Action, ChainedHook, ContainerPlan, ContainerShape, HELPER_DIR, HELPER_PATH, HelperInjection,
-    HookKind, Plan, PodShape,
+    Action, ChainedHook, ContainerPlan, HELPER_DIR, HELPER_PATH, HelperInjection, HookKind, Plan,
 };
+use crate::pod::{ContainerShape, PodShape};
 use crate::settings::HelperSettings;
 
 /// The operations of one mutation, in order.

@@ -1,0 +1,163 @@
+//! The pod as the webhook reads it: only the spec and container fields the planner and the
+//! patch use, decoded from JSON objects only. Shared by `plan`, `patch`, `limits` and `mutate`.
+
+use std::fmt;
+
+use k8s_openapi::api::core::v1::{ContainerPort, Lifecycle, PodOS, VolumeMount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+
+/// The parts of a Pod (or of a pod template) the planner reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self")]
+pub struct PodShape {
+    /// `None` when absent (a pod template may have none): the patch then adds it.
+    #[serde(default)]
+    pub metadata: Option<ObjectMeta>,
+    #[serde(default)]
+    pub spec: Option<SpecShape>,
+}
+
+/// The fields of a `PodSpec` the planner and the patch read, with the `k8s-openapi` types and
+/// names. Every other field (env, resources, probes, ...) is skipped unread: decoding the whole
+/// spec into `k8s_openapi::PodSpec` built and dropped a 2 KB container struct per container on
+/// every review (docs/benchmarks.md). The patch applies to the object as sent, so nothing
+/// skipped here is lost.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self", default, rename_all = "camelCase")]
+pub struct SpecShape {
+    #[serde(deserialize_with = "null_as_default")]
+    pub containers: Vec<ContainerShape>,
+    pub init_containers: Option<Vec<ContainerShape>>,
+    /// Only their names matter: they share the container namespace.
+    pub ephemeral_containers: Option<Vec<Named>>,
+    /// Only their names matter: the helper volume must not collide.
+    pub volumes: Option<Vec<Named>>,
+    pub share_process_namespace: Option<bool>,
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Windows pods are left alone.
+    pub os: Option<PodOS>,
+}
+
+/// The fields of a `Container` the planner and the patch read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self", default, rename_all = "camelCase")]
+pub struct ContainerShape {
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: String,
+    pub image: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    pub ports: Option<Vec<ContainerPort>>,
+    pub lifecycle: Option<Lifecycle>,
+    pub volume_mounts: Option<Vec<VolumeMount>>,
+    pub restart_policy: Option<String>,
+}
+
+/// Anything with a name (an ephemeral container, a volume).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self", default)]
+pub struct Named {
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: String,
+}
+
+// The shapes read only from JSON objects, as `k8s-openapi`'s types do: a derived struct also
+// takes an array as its fields in order, and a patch against such a "container" cannot apply.
+// `remote = "Self"` makes the derived reader an inherent `deserialize`; the `Deserialize` impl
+// hands it the fields of a JSON object and nothing else.
+macro_rules! deserialize_from_objects_only {
+    ($($shape:ty),*) => {$(
+        impl<'de> Deserialize<'de> for $shape {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct ObjectOnly;
+                impl<'de> serde::de::Visitor<'de> for ObjectOnly {
+                    type Value = $shape;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+
+                    fn visit_map<A>(self, map: A) -> Result<$shape, A::Error>
+                    where
+                        A: serde::de::MapAccess<'de>,
+                    {
+                        <$shape>::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+                deserializer.deserialize_map(ObjectOnly)
+            }
+        }
+    )*};
+}
+deserialize_from_objects_only!(PodShape, SpecShape, ContainerShape, Named);
+
+/// `null` reads as the empty value, as `k8s-openapi` reads a required field.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape reads what the planner needs, leaves the rest unread (even when it would not
+    /// decode as a `k8s-openapi` type), and takes only objects where the API has objects.
+    #[test]
+    fn the_pod_shape_reads_only_what_the_planner_needs() {
+        let shape: PodShape = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [{
+                    "name": "app", "image": "app:1", "ports": [{"containerPort": 8080}],
+                    "env": "not a list", "resources": {"limits": {"cpu": 1}},
+                    "lifecycle": {"preStop": {"sleep": {"seconds": 3}}},
+                }],
+                "volumes": [{"name": "data", "emptyDir": {}}],
+                "ephemeralContainers": null,
+                "terminationGracePeriodSeconds": 20,
+                "os": {"name": "linux"},
+                "futureField": {"anything": [1, 2]},
+            },
+        }))
+        .expect("fields the planner does not read are skipped");
+        let spec = shape.spec.as_ref().unwrap();
+        assert_eq!(spec.containers[0].name, "app");
+        assert_eq!(
+            spec.containers[0].ports.as_ref().unwrap()[0].container_port,
+            8080
+        );
+        let pre_stop = spec.containers[0]
+            .lifecycle
+            .as_ref()
+            .unwrap()
+            .pre_stop
+            .as_ref();
+        assert_eq!(pre_stop.unwrap().sleep.as_ref().unwrap().seconds, 3);
+        assert_eq!(spec.volumes.as_ref().unwrap()[0].name, "data");
+        assert!(spec.ephemeral_containers.is_none());
+        assert_eq!(spec.termination_grace_period_seconds, Some(20));
+
+        let null_containers: PodShape =
+            serde_json::from_value(serde_json::json!({"spec": {"containers": null}})).unwrap();
+        assert!(null_containers.spec.unwrap().containers.is_empty());
+
+        for not_objects in [
+            serde_json::json!({"spec": {"containers": [["app", "nginx:1.27"]]}}),
+            serde_json::json!({"spec": {"containers": [null]}}),
+            serde_json::json!({"spec": ["containers"]}),
+            serde_json::json!([{"name": "p"}, {"containers": []}]),
+            serde_json::json!({"spec": {"volumes": [["data"]]}}),
+        ] {
+            let err = serde_json::from_value::<PodShape>(not_objects.clone()).unwrap_err();
+            assert!(
+                err.to_string().contains("a JSON object"),
+                "{not_objects}: {err}"
+            );
+        }
+    }
+}
