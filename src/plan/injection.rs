@@ -1,0 +1,115 @@
+//! Injection: the names and mounts of the helper's init container and volume.
+
+use std::collections::BTreeSet;
+
+use super::{HelperInjection, Status};
+use crate::pod::{ContainerShape, SpecShape};
+
+/// Where the helper binary lives in every container that uses it.
+pub const HELPER_DIR: &str = "/.drain";
+pub const HELPER_PATH: &str = "/.drain/drain-helper";
+/// Base name of the init container and the volume the webhook adds.
+pub const HELPER_NAME: &str = "drain-helper";
+
+/// Every name in the pod's container namespace (containers, init and ephemeral containers share
+/// one: API validation rejects duplicates across them).
+pub(super) fn container_names(spec: &SpecShape) -> BTreeSet<&str> {
+    spec.containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .map(|c| c.name.as_str())
+        .chain(
+            spec.ephemeral_containers
+                .iter()
+                .flatten()
+                .map(|c| c.name.as_str()),
+        )
+        .collect()
+}
+
+/// The helper init container and volume from an earlier run, if both are still there.
+pub(super) fn existing_helper(
+    spec: &SpecShape,
+    previous: Option<&Status>,
+) -> Option<HelperInjection> {
+    let init = spec.init_containers.iter().flatten().find(|c| {
+        let recorded = previous
+            .and_then(|s| s.helper.as_ref())
+            .is_some_and(|h| h.init_container == c.name);
+        recorded || is_helper_installer(c)
+    })?;
+    let volume = init
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == HELPER_DIR)?
+        .name
+        .clone();
+    spec.volumes
+        .iter()
+        .flatten()
+        .any(|v| v.name == volume)
+        .then(|| HelperInjection {
+            init_container: init.name.clone(),
+            volume,
+            present: true,
+        })
+}
+
+pub(super) fn is_helper_installer(container: &ContainerShape) -> bool {
+    let words: Vec<&str> = container
+        .command
+        .iter()
+        .flatten()
+        .chain(container.args.iter().flatten())
+        .map(String::as_str)
+        .collect();
+    words.contains(&"install") && words.contains(&HELPER_DIR)
+}
+
+/// Fresh names for the init container and the volume, never colliding with the user's.
+pub(super) fn new_helper_names(spec: &SpecShape) -> HelperInjection {
+    let containers = container_names(spec);
+    let volumes: BTreeSet<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    HelperInjection {
+        init_container: unique_name(&containers),
+        volume: unique_name(&volumes),
+        present: false,
+    }
+}
+
+pub(super) fn unique_name(taken: &BTreeSet<&str>) -> String {
+    if !taken.contains(HELPER_NAME) {
+        return HELPER_NAME.to_owned();
+    }
+    (2..)
+        .map(|n| format!("{HELPER_NAME}-{n}"))
+        .find(|candidate| !taken.contains(candidate.as_str()))
+        .unwrap_or_else(|| HELPER_NAME.to_owned())
+}
+
+/// The container already mounts something else at /.drain.
+pub(super) fn mount_conflict(container: &ContainerShape, helper_volume: &str) -> bool {
+    container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.mount_path.trim_end_matches('/') == HELPER_DIR && m.name != helper_volume)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_skip_taken_ones() {
+        let taken: BTreeSet<&str> = ["drain-helper", "drain-helper-2"].into_iter().collect();
+        assert_eq!(unique_name(&taken), "drain-helper-3");
+        assert_eq!(unique_name(&BTreeSet::new()), "drain-helper");
+    }
+}

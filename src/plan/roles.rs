@@ -1,0 +1,212 @@
+//! Roles: which container is a front proxy, an app, a native sidecar or a mesh proxy.
+
+use std::collections::BTreeSet;
+
+use super::injection::HELPER_PATH;
+use super::{Action, ContainerPlan, HookKind, Plan, Role, Status};
+use crate::annotations::{self, Overrides};
+use crate::pod::ContainerShape;
+use crate::pod::SpecShape;
+use crate::settings::Settings;
+
+/// Containers whose injector owns their drain.
+pub const MESH_PROXIES: [&str; 2] = ["istio-proxy", "linkerd-proxy"];
+pub(super) const MESH_NOTE: &str = "service-mesh proxy: its injector owns its drain";
+
+/// Assigns roles; containers mutated by an earlier run are frozen.
+pub(super) fn classify_containers(
+    spec: &SpecShape,
+    overrides: &Overrides,
+    settings: &Settings,
+    previous: Option<&Status>,
+    plan: &mut Plan,
+) {
+    let proxies_named = overrides.proxies.as_ref().map(|p| &p.value);
+    let excluded: BTreeSet<&str> = overrides
+        .exclude
+        .as_ref()
+        .map(|e| e.value.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    let is_proxy = |c: &ContainerShape| match proxies_named {
+        Some(names) => names.iter().any(|n| n == &c.name),
+        None => c
+            .image
+            .as_deref()
+            .is_some_and(|image| proxy_family(image, &settings.proxy_images).is_some()),
+    };
+
+    for (index, container) in spec.containers.iter().enumerate() {
+        let (role, untouched_because) = if excluded.contains(container.name.as_str()) {
+            (
+                Role::Excluded,
+                Some(format!("excluded by {}", annotations::EXCLUDE)),
+            )
+        } else if MESH_PROXIES.contains(&container.name.as_str()) {
+            (Role::MeshProxy, Some(MESH_NOTE.to_owned()))
+        } else if is_proxy(container) {
+            (Role::Proxy, None)
+        } else {
+            (Role::App, None)
+        };
+        let mut entry = ContainerPlan::new(&container.name, false, index, role);
+        match untouched_because {
+            Some(note) => {
+                entry.action = Action::Untouched;
+                entry.note = Some(note);
+            }
+            None => {
+                let recorded = previous.and_then(|s| s.containers.get(&container.name));
+                if let Some(recorded) = recorded {
+                    entry.action = Action::AlreadyPlanned;
+                    let mut parts = recorded.split(':');
+                    let _role = parts.next();
+                    entry.hook = match parts.next() {
+                        Some("sleep") => Some(HookKind::Sleep),
+                        Some("helper") => Some(HookKind::Helper),
+                        _ => None,
+                    };
+                    entry.pre_stop_seconds = parts.next().and_then(|s| s.parse().ok());
+                    entry.sigterm_at = entry.pre_stop_seconds;
+                } else if has_helper_hook(container) {
+                    entry.action = Action::AlreadyPlanned;
+                    entry.hook = Some(HookKind::Helper);
+                    entry.note = Some("already runs drain-helper".into());
+                } else {
+                    entry.action = Action::Planned;
+                }
+            }
+        }
+        plan.containers.push(entry);
+    }
+
+    for (index, container) in spec.init_containers.iter().flatten().enumerate() {
+        if container.restart_policy.as_deref() != Some("Always") {
+            continue;
+        }
+        let mut entry = ContainerPlan::new(&container.name, true, index, Role::NativeSidecar);
+        entry.action = Action::Untouched;
+        entry.note = Some("native sidecar: stopped by the kubelet after the app".into());
+        if MESH_PROXIES.contains(&container.name.as_str()) {
+            entry.role = Role::MeshProxy;
+            entry.note = Some(MESH_NOTE.to_owned());
+        } else if is_proxy(container) && !excluded.contains(container.name.as_str()) {
+            plan.warnings.push(format!(
+                "front proxy {:?} is a native sidecar: the kubelet stops it after the app, so it cannot be stopped first; make it a regular container to get the staggered drain",
+                container.name
+            ));
+        }
+        plan.containers.push(entry);
+    }
+
+    let known: BTreeSet<&str> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .map(|c| c.name.as_str())
+        .collect();
+    for sourced in [&overrides.proxies, &overrides.exclude]
+        .into_iter()
+        .flatten()
+    {
+        for name in &sourced.value {
+            if !known.contains(name.as_str()) {
+                plan.warnings.push(format!(
+                    "{} names container {name:?}, which the pod does not have",
+                    sourced.key
+                ));
+            }
+        }
+    }
+}
+
+/// The repository name of an image without registry, path, tag or digest:
+/// `registry:5000/library/nginx:1.27@sha256:..` -> `nginx`.
+pub fn image_name(image: &str) -> &str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    last.split(':').next().unwrap_or(last)
+}
+
+/// The proxy pattern an image matches: the name equals it or is a variant of it
+/// (`nginx-unprivileged`, `envoy-distroless`); exporters that only carry a proxy's name
+/// (`nginx-prometheus-exporter`) are not proxies.
+pub fn proxy_family<'p>(image: &str, patterns: &'p [String]) -> Option<&'p str> {
+    let name = image_name(image).to_ascii_lowercase();
+    if name.ends_with("-exporter") {
+        return None;
+    }
+    patterns
+        .iter()
+        .map(String::as_str)
+        .find(|p| is_variant_of(&name, p))
+}
+
+/// The signal that stops a proxy gracefully when its image's stop signal may not.
+pub fn graceful_signal(image: &str) -> Option<&'static str> {
+    let name = image_name(image).to_ascii_lowercase();
+    if is_variant_of(&name, "nginx") || is_variant_of(&name, "openresty") {
+        Some("SIGQUIT")
+    } else if is_variant_of(&name, "haproxy") {
+        Some("SIGUSR1")
+    } else {
+        None
+    }
+}
+
+/// `name` is `family` or `family-<variant>`.
+pub(super) fn is_variant_of(name: &str, family: &str) -> bool {
+    name.strip_prefix(family)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+}
+
+pub(super) fn has_helper_hook(container: &ContainerShape) -> bool {
+    container
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.pre_stop.as_ref())
+        .and_then(|h| h.exec.as_ref())
+        .and_then(|e| e.command.as_ref())
+        .and_then(|c| c.first())
+        .is_some_and(|first| first == HELPER_PATH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_names() {
+        assert_eq!(image_name("nginx"), "nginx");
+        assert_eq!(image_name("nginx:1.27"), "nginx");
+        assert_eq!(image_name("registry:5000/library/nginx:1.27"), "nginx");
+        assert_eq!(image_name("ghcr.io/a/envoy@sha256:abcd"), "envoy");
+    }
+
+    #[test]
+    fn proxy_families() {
+        let patterns: Vec<String> = crate::settings::DEFAULT_PROXY_IMAGES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            proxy_family("nginxinc/nginx-unprivileged:1.25", &patterns),
+            Some("nginx")
+        );
+        assert_eq!(
+            proxy_family("envoyproxy/envoy-distroless:v1.30", &patterns),
+            Some("envoy")
+        );
+        assert_eq!(
+            proxy_family("nginx/nginx-prometheus-exporter", &patterns),
+            None
+        );
+        assert_eq!(proxy_family("mynginxapp", &patterns), None);
+        assert_eq!(proxy_family("ghcr.io/acme/api:1.0", &patterns), None);
+        assert_eq!(
+            graceful_signal("openresty/openresty:alpine"),
+            Some("SIGQUIT")
+        );
+        assert_eq!(graceful_signal("haproxy:2.9"), Some("SIGUSR1"));
+        assert_eq!(graceful_signal("envoyproxy/envoy"), None);
+    }
+}
