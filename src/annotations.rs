@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::duration::parse_seconds;
-use crate::plan::PlanError;
 use crate::settings::HookMode;
 
 pub const INJECT: &str = "drain.io/inject";
@@ -22,6 +21,20 @@ pub const STATUS: &str = "drain.io/status";
 
 /// Marks a mirror pod (the API-server copy of a static pod); those are never mutated.
 pub const MIRROR_POD: &str = "kubernetes.io/config.mirror";
+
+/// A `drain.io/*` value the webhook refuses; the message names the annotation, where it was
+/// set, why, and a valid example.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "annotation {key}={value:?} ({origin}) is invalid: {reason}; use for example {key}: {example}"
+)]
+pub struct AnnotationError {
+    pub key: &'static str,
+    pub value: String,
+    pub origin: Source,
+    pub reason: String,
+    pub example: &'static str,
+}
 
 /// Where an annotation value came from; error messages name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -71,7 +84,7 @@ impl Overrides {
     pub fn resolve(
         pod: Option<&BTreeMap<String, String>>,
         namespace: Option<&BTreeMap<String, String>>,
-    ) -> Result<Self, PlanError> {
+    ) -> Result<Self, AnnotationError> {
         let annotations = Annotations { pod, namespace };
         let mut overrides = Overrides::default();
 
@@ -148,7 +161,7 @@ impl Annotations<'_> {
         key: &'static str,
         example: &'static str,
         parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<Sourced<T>>, PlanError> {
+    ) -> Result<Option<Sourced<T>>, AnnotationError> {
         let found = (self
             .pod
             .and_then(|a| a.get(key))
@@ -164,7 +177,7 @@ impl Annotations<'_> {
                 raw: raw.clone(),
                 source,
             })),
-            Err(reason) => Err(PlanError::InvalidAnnotation {
+            Err(reason) => Err(AnnotationError {
                 key,
                 value: raw.clone(),
                 reason,

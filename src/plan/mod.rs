@@ -199,16 +199,8 @@ impl Plan {
 /// A user's input the webhook refuses; the message names what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error(
-        "annotation {key}={value:?} ({origin}) is invalid: {reason}; use for example {key}: {example}"
-    )]
-    InvalidAnnotation {
-        key: &'static str,
-        value: String,
-        origin: Source,
-        reason: String,
-        example: &'static str,
-    },
+    #[error(transparent)]
+    InvalidAnnotation(#[from] annotations::AnnotationError),
     #[error(
         "terminationGracePeriodSeconds would become {grace}s, above the maximum of {max}s allowed by drain-webhook; it is pushed there by {causes}; lower it, for example {example}"
     )]
