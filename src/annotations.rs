@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::duration::parse_seconds;
+use crate::helper::net::{HttpUrl, parse_port};
 use crate::settings::HookMode;
 
 pub const INJECT: &str = "drain.io/inject";
@@ -72,7 +73,7 @@ pub struct Overrides {
     pub proxies: Option<Sourced<Vec<String>>>,
     pub exclude: Option<Sourced<Vec<String>>>,
     pub hook: Option<Sourced<HookMode>>,
-    pub notify: Option<Sourced<Vec<String>>>,
+    pub notify: Option<Sourced<Vec<HttpUrl>>>,
     pub wait_idle: Option<Sourced<Vec<u16>>>,
 }
 
@@ -132,7 +133,7 @@ impl Overrides {
 
         overrides.notify = annotations.read(NOTIFY, "\"http://127.0.0.1:8080/drain\"", |v| {
             let urls = split_list(v)
-                .map(|url| validate_notify_url(url).map(|()| url.to_owned()))
+                .map(notify_url)
                 .collect::<Result<Vec<_>, _>>()?;
             if urls.is_empty() {
                 return Err("no URL given".into());
@@ -211,12 +212,10 @@ pub fn is_container_name(name: &str) -> bool {
         && bytes[bytes.len() - 1] != b'-'
 }
 
+/// Ports by drain-helper's own rule (plain digits, 1-65535: `u16::from_str` would take "+80").
 fn parse_ports(value: &str) -> Result<Vec<u16>, String> {
     let ports: Vec<u16> = split_list(value)
-        .map(|p| match p.parse::<u16>() {
-            Ok(port) if port > 0 => Ok(port),
-            _ => Err(format!("{p:?} is not a port number (1-65535)")),
-        })
+        .map(|p| parse_port(p).ok_or_else(|| format!("{p:?} is not a port number (1-65535)")))
         .collect::<Result<_, _>>()?;
     if ports.is_empty() {
         return Err("no port given".into());
@@ -224,27 +223,15 @@ fn parse_ports(value: &str) -> Result<Vec<u16>, String> {
     Ok(ports)
 }
 
-/// Notify URLs must stay inside the pod: plain HTTP to the loopback address, as the helper
-/// only speaks to IP literals (no DNS in a scratch image).
-fn validate_notify_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} must start with http://"))?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let port = authority
-        .strip_prefix("127.0.0.1:")
-        .or_else(|| authority.strip_prefix("[::1]:"))
-        .ok_or_else(|| format!("{url:?} must target 127.0.0.1:PORT or [::1]:PORT"))?;
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => {}
-        _ => return Err(format!("{url:?} has no valid port")),
+/// A notify URL as drain-helper parses it (its own rules: `http://`, IP literal, port 1-65535 in
+/// plain digits, no fragment, no spaces), and on the pod's loopback: the URL is called from
+/// inside the pod, and anything else would leave it.
+fn notify_url(url: &str) -> Result<HttpUrl, String> {
+    let parsed = HttpUrl::parse(url).map_err(|reason| format!("{url:?}: {reason}"))?;
+    if !parsed.addr.ip().is_loopback() {
+        return Err(format!("{url:?} must target 127.0.0.1:PORT or [::1]:PORT"));
     }
-    if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{url:?} has spaces or control characters in its path"
-        ));
-    }
-    Ok(())
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -284,6 +271,11 @@ mod tests {
             (PROXIES, "Nginx"),
             (NOTIFY, "http://example.com/drain"),
             (NOTIFY, "https://127.0.0.1:80/x"),
+            // Both were admitted once and made the helper exit 2 before any delay.
+            (NOTIFY, "http://127.0.0.1:8080/drain#now"),
+            (NOTIFY, "http://127.0.0.1:+80/x"),
+            (NOTIFY, "http://10.0.0.1:8080/drain"),
+            (WAIT_IDLE, "+80"),
             (WAIT_IDLE, "http"),
             (WAIT_IDLE, "0"),
             (INJECT, "maybe"),

@@ -314,7 +314,8 @@ fn details(c: &ContainerPlan) -> String {
         parts.push(format!("waits for idle ports {:?}", c.wait_idle));
     }
     if !c.notify.is_empty() {
-        parts.push(format!("notifies {}", c.notify.join(",")));
+        let urls: Vec<String> = c.notify.iter().map(ToString::to_string).collect();
+        parts.push(format!("notifies {}", urls.join(",")));
     }
     if let Some(chained) = &c.chained {
         parts.push(format!("then runs its own hook ({chained:?})"));

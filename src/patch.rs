@@ -17,9 +17,9 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::annotations;
-use crate::duration::format_seconds;
+use crate::helper::args::render_install;
 use crate::plan::{
-    Action, ChainedHook, ContainerPlan, HELPER_DIR, HELPER_PATH, HelperInjection, HookKind, Plan,
+    Action, ContainerPlan, HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, HookKind, Plan,
 };
 use crate::pod::{ContainerShape, PodShape};
 use crate::settings::HelperSettings;
@@ -134,7 +134,7 @@ struct InitContainer {
     name: String,
     image: String,
     image_pull_policy: String,
-    command: [&'static str; 3],
+    command: Vec<String>,
     volume_mounts: [Mount; 1],
     resources: Resources,
     security_context: SecurityContext,
@@ -349,39 +349,10 @@ fn pre_stop_handler(container: &ContainerPlan) -> Handler {
     }
 }
 
-/// `["/.drain/drain-helper", "prestop", "--delay", "15s", ...]`, `--then-exec` last.
+/// `["/.drain/drain-helper", "prestop", "--delay", "15s", ...]`, rendered by the helper's own
+/// code from the plan's typed arguments.
 pub fn helper_command(container: &ContainerPlan) -> Vec<String> {
-    let mut command = vec![
-        HELPER_PATH.to_owned(),
-        "prestop".to_owned(),
-        "--delay".to_owned(),
-        format_seconds(container.pre_stop_seconds.unwrap_or(0)),
-    ];
-    if let Some(max) = container.hook_max_seconds {
-        command.extend(["--max".to_owned(), format_seconds(max)]);
-    }
-    for url in &container.notify {
-        command.extend(["--notify".to_owned(), url.clone()]);
-    }
-    if !container.wait_idle.is_empty() {
-        let ports: Vec<String> = container.wait_idle.iter().map(u16::to_string).collect();
-        command.extend(["--wait-idle".to_owned(), ports.join(",")]);
-    }
-    if let Some(signal) = container.signal {
-        command.extend(["--signal".to_owned(), signal.to_owned()]);
-    }
-    match &container.chained {
-        Some(ChainedHook::HttpGet { url }) => {
-            command.extend(["--then-http-get".to_owned(), url.clone()]);
-        }
-        Some(ChainedHook::Exec { command: original }) => {
-            command.extend(["--then-exec".to_owned(), "--".to_owned()]);
-            command.extend(original.iter().cloned());
-        }
-        // A chained sleep was folded into the delay by the planner.
-        Some(ChainedHook::Sleep { .. }) | None => {}
-    }
-    command
+    container.helper_command().unwrap_or_default()
 }
 
 /// The settings and names an init container was serialized from, and its JSON.
@@ -427,12 +398,20 @@ fn init_container_value(
     })
 }
 
+/// `["/drain-helper", "install", "/.drain"]`: the binary where the helper image has it, and the
+/// helper's own rendering of `install`.
+fn helper_installer_command() -> Vec<String> {
+    let mut command = vec![HELPER_IMAGE_PATH.to_owned()];
+    command.extend(render_install(HELPER_DIR));
+    command
+}
+
 fn init_container(injection: &HelperInjection, helper: &HelperSettings) -> InitContainer {
     InitContainer {
         name: injection.init_container.clone(),
         image: helper.image.clone(),
         image_pull_policy: helper.image_pull_policy.clone(),
-        command: ["/drain-helper", "install", HELPER_DIR],
+        command: helper_installer_command(),
         volume_mounts: [Mount {
             name: injection.volume.clone(),
             mount_path: HELPER_DIR,

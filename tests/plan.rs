@@ -323,7 +323,8 @@ fn notify_and_wait_idle_go_through_the_helper() {
     let plan = &mutation.plan;
     let app = &plan.containers[0];
     assert_eq!(app.hook, Some(HookKind::Helper));
-    assert_eq!(app.notify, ["http://127.0.0.1:8080/drain"]);
+    let notify: Vec<String> = app.notify.iter().map(ToString::to_string).collect();
+    assert_eq!(notify, ["http://127.0.0.1:8080/drain"]);
     assert_eq!(app.wait_idle, [8080]);
     // Only the container that declares the port waits for it; notify is sent once per pod.
     let worker = &plan.containers[1];
@@ -499,4 +500,92 @@ fn a_container_that_cannot_mount_the_helper_does_not_grow_the_grace_period() {
     assert!(mutation.plan.warnings.iter().any(|w| w.contains("/.drain")));
     let pod = apply_checked(&pod, &mutation);
     assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(40));
+}
+
+/// `drain.io/notify` values drain-helper's parser refuses are denials naming the annotation;
+/// both of the first two were once admitted, and the injected hook exited 2 before any delay.
+#[rstest]
+#[case("http://127.0.0.1:8080/drain#now")]
+#[case("http://127.0.0.1:+80/x")]
+#[case("http://127.0.0.1:8080/a b")]
+#[case("http://[::1:8080/x")]
+#[case("http://10.0.0.1:8080/drain")]
+fn notify_urls_the_helper_refuses_are_denied(#[case] url: &str) {
+    let pod: Value = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "annotations": {"drain.io/notify": url}},
+        "spec": {"containers": [{"name": "app", "image": "ghcr.io/acme/app:1"}]},
+    });
+    let settings = Settings::default();
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(&pod, &ctx) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(message.contains("drain.io/notify"), "{message}");
+            assert!(message.contains("for example"), "{message}");
+        }
+        other => panic!("{url}: {other:?}"),
+    }
+}
+
+/// A user's hook that drain-helper could not run after the delay leaves the container as it
+/// is, with a warning, instead of a hook that fails: an httpGet path with a fragment or a
+/// space, an exec command whose program is empty.
+#[rstest]
+#[case(serde_json::json!({"httpGet": {"path": "/stop#now", "port": 8080}}), "httpGet")]
+#[case(serde_json::json!({"httpGet": {"path": "/stop now", "port": 8080}}), "httpGet")]
+#[case(serde_json::json!({"exec": {"command": ["", "-c", "true"]}}), "drain-helper would refuse")]
+fn user_hooks_the_helper_cannot_run_are_left_alone(#[case] handler: Value, #[case] expected: &str) {
+    let pod: Value = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{
+            "name": "app", "image": "ghcr.io/acme/app:1",
+            "ports": [{"containerPort": 8080}],
+            "lifecycle": {"preStop": handler},
+        }]},
+    });
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let app = &mutation.plan.containers[0];
+    assert_eq!(app.action, Action::Untouched, "{:?}", mutation.plan);
+    let warning = mutation.plan.warnings.join("\n");
+    assert!(warning.contains("\"app\" left untouched"), "{warning}");
+    assert!(warning.contains(expected), "{warning}");
+    let (patched, _) = apply(&pod, &mutation);
+    assert_eq!(
+        patched["spec"]["containers"][0]["lifecycle"],
+        pod["spec"]["containers"][0]["lifecycle"]
+    );
+}
+
+/// The planned helper command is the helper's own rendering, and its parser reads back the
+/// same arguments (seed case: the proxy's delay, --max and graceful signal).
+#[test]
+fn the_planned_helper_command_parses_as_planned() {
+    use drain_webhook::helper::args::{Command, parse};
+    let (_, mutation) = mutate_fixture("seed-nginx-app.yaml");
+    let nginx = &mutation.plan.containers[0];
+    let command = nginx.helper_command().expect("nginx runs the helper");
+    assert_eq!(
+        command,
+        [
+            "/.drain/drain-helper",
+            "prestop",
+            "--delay",
+            "10s",
+            "--max",
+            "40s",
+            "--signal",
+            "SIGQUIT"
+        ]
+    );
+    let words: Vec<std::ffi::OsString> = command[1..].iter().map(Into::into).collect();
+    assert_eq!(
+        parse(&words),
+        Ok(Command::Prestop(nginx.helper_args().unwrap()))
+    );
 }

@@ -24,10 +24,48 @@ const IMAGES: [&str; 8] = [
     "traefik:v3",
 ];
 
+/// Words of a user's exec hook: ordinary ones, and ones a parser may trip on.
+fn exec_word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("/bin/sh".to_string()),
+        Just("--".to_string()),
+        Just("--delay".to_string()),
+        Just(String::new()),
+        "[ -~]{0,12}",
+        "\\PC{0,6}",
+    ]
+}
+
+/// httpGet paths, including the ones drain-helper cannot send (fragments, spaces).
+fn http_path() -> impl Strategy<Value = Option<String>> {
+    prop::option::of(prop_oneof![
+        Just("/stop".to_string()),
+        Just("stop?now=1&x=%20".to_string()),
+        Just("/a#b".to_string()),
+        Just("/a b".to_string()),
+        Just("".to_string()),
+        "/[ -~]{0,16}",
+        "\\PC{0,8}",
+    ])
+}
+
 fn pre_stop_strategy() -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
         3 => Just(None),
         1 => Just(Some(json!({"exec": {"command": ["/bin/sh", "-c", "echo bye"]}}))),
+        1 => prop::collection::vec(exec_word(), 1..4)
+            .prop_map(|command| Some(json!({"exec": {"command": command}}))),
+        1 => (http_path(), prop::sample::select(vec!["", "127.0.0.1", "::1", "10.1.2.3", "localhost"]))
+            .prop_map(|(path, host)| {
+                let mut get = json!({"port": 8080});
+                if let Some(path) = path {
+                    get["path"] = path.into();
+                }
+                if !host.is_empty() {
+                    get["host"] = host.into();
+                }
+                Some(json!({"httpGet": get}))
+            }),
         1 => Just(Some(json!({"httpGet": {"path": "/stop", "port": 8080}}))),
         1 => Just(Some(json!({"httpGet": {"path": "/stop", "port": "http", "scheme": "HTTPS"}}))),
         1 => (0i64..20).prop_map(|s| Some(json!({"sleep": {"seconds": s}}))),
@@ -71,8 +109,16 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         prop::option::of(prop::sample::select(vec!["auto", "sleep", "helper"])),
         prop::option::of(prop::sample::select(vec!["c0", "c1", "c0,c2", "nope"])),
         prop::option::of(prop::sample::select(vec!["c1", "c2,c3"])),
-        prop::option::of(prop::sample::select(vec!["8080", "8081,9999"])),
-        prop::bool::weighted(0.2),
+        prop::option::of(prop_oneof![
+            prop::sample::select(vec!["8080", "8081,9999", "+80", "0", "65535", "8080,,80 "])
+                .prop_map(str::to_owned),
+            prop::collection::vec(1u32..70000, 1..4).prop_map(|ports| ports
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")),
+        ]),
+        prop::option::of(notify_strategy()),
     )
         .prop_map(
             |(delay, stagger, budget, hook, proxies, exclude, wait, notify)| {
@@ -99,14 +145,40 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                     put("drain.io/exclude", e.into());
                 }
                 if let Some(w) = wait {
-                    put("drain.io/wait-idle", w.into());
+                    put("drain.io/wait-idle", w);
                 }
-                if notify {
-                    put("drain.io/notify", "http://127.0.0.1:8080/drain".into());
+                if let Some(notify) = notify {
+                    put("drain.io/notify", notify);
                 }
                 Value::Object(a)
             },
         )
+}
+
+/// `drain.io/notify` values: loopback URLs with odd paths, query strings, IPv6, large and
+/// signed ports, fragments, and lists of them; the ones the helper would refuse must be denied.
+fn notify_strategy() -> impl Strategy<Value = String> {
+    let url = (
+        prop::sample::select(vec![
+            "127.0.0.1",
+            "[::1]",
+            "127.1.2.3",
+            "10.0.0.1",
+            "[::1",
+            "localhost",
+        ]),
+        prop::sample::select(vec!["", ":8080", ":65535", ":+80", ":0", ":70000", ":"]),
+        prop_oneof![
+            Just(String::new()),
+            Just("/drain".to_string()),
+            Just("/drain?now=1&x=%2F".to_string()),
+            Just("/drain#now".to_string()),
+            "/[ -~]{0,12}",
+            "\\PC{0,6}",
+        ],
+    )
+        .prop_map(|(host, port, path)| format!("http://{host}{port}{path}"));
+    prop::collection::vec(url, 1..3).prop_map(|urls| urls.join(","))
 }
 
 fn pod_strategy() -> impl Strategy<Value = Value> {

@@ -194,6 +194,58 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     }))
 }
 
+/// The command line that [`parse`] reads back as `Command::Install { dir }`.
+#[cfg(feature = "webhook")]
+pub fn render_install(dir: &str) -> Vec<String> {
+    vec!["install".to_owned(), dir.to_owned()]
+}
+
+#[cfg(feature = "webhook")]
+impl PrestopArgs {
+    /// The command line (after the program name) that [`parse`] reads back as exactly these
+    /// arguments: the webhook writes preStop hooks with it, so a hook it plans is one the helper
+    /// accepts. `--max` is always written; `--then-exec` comes last, as the parser requires.
+    pub fn to_args(&self) -> Vec<String> {
+        use crate::duration::format_seconds;
+        let mut args = vec![
+            "prestop".to_owned(),
+            "--delay".to_owned(),
+            format_seconds(self.delay),
+            "--max".to_owned(),
+            format_seconds(self.max),
+        ];
+        for url in &self.notify {
+            args.extend(["--notify".to_owned(), url.to_string()]);
+        }
+        if !self.wait_idle.is_empty() {
+            let ports: Vec<String> = self.wait_idle.iter().map(u16::to_string).collect();
+            args.extend(["--wait-idle".to_owned(), ports.join(",")]);
+        }
+        if let Some(signal) = self.signal {
+            // A number the helper has no name for is written as the number.
+            let name = super::signal::signal_name(signal);
+            let text = if name.starts_with("SIG") {
+                name
+            } else {
+                signal.to_string()
+            };
+            args.extend(["--signal".to_owned(), text]);
+        }
+        if let Some(url) = &self.then_http_get {
+            args.extend(["--then-http-get".to_owned(), url.to_string()]);
+        }
+        if let Some(command) = &self.then_exec {
+            args.extend(["--then-exec".to_owned(), "--".to_owned()]);
+            args.extend(
+                command
+                    .iter()
+                    .map(|word| word.to_string_lossy().into_owned()),
+            );
+        }
+        args
+    }
+}
+
 fn seconds(flag: &str, value: &str) -> Result<u32, UsageError> {
     parse_seconds(value).map_err(|e| usage(format!("{flag} \"{value}\": {e}")))
 }
@@ -448,6 +500,81 @@ mod tests {
                 assert_eq!(parsed.then_exec.unwrap()[1], bad);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Whatever the webhook renders, the helper reads back as the same arguments: odd paths
+    /// and query strings, IPv4 and IPv6 loopback, large ports, any signal, any exec words.
+    #[cfg(feature = "webhook")]
+    mod render_then_parse {
+        use super::*;
+        use crate::helper::net::HttpUrl;
+        use proptest::prelude::*;
+        use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+        fn url() -> impl Strategy<Value = HttpUrl> {
+            (
+                prop_oneof![
+                    any::<[u8; 4]>().prop_map(IpAddr::from),
+                    Just(IpAddr::V6(Ipv6Addr::LOCALHOST)),
+                    any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
+                ],
+                1u16..=u16::MAX,
+                // Path and query: anything the helper's URL rules allow.
+                "/[!-~&&[^#]]{0,24}",
+            )
+                .prop_map(|(ip, port, path)| HttpUrl {
+                    addr: SocketAddr::new(ip, port),
+                    path,
+                })
+        }
+
+        fn prestop_args() -> impl Strategy<Value = PrestopArgs> {
+            (
+                0u32..=crate::duration::MAX_SECONDS,
+                0u32..=crate::duration::MAX_SECONDS,
+                prop::collection::vec(url(), 0..3),
+                prop::collection::btree_set(1u16..=u16::MAX, 0..4),
+                prop::option::of(1i32..=64),
+                prop::option::of(url()),
+                prop::option::of(prop::collection::vec("\\PC{0,8}|--|--max", 1..4)),
+            )
+                .prop_map(
+                    |(delay, max, notify, ports, signal, then_http_get, exec)| PrestopArgs {
+                        delay,
+                        notify,
+                        wait_idle: ports.into_iter().collect(),
+                        max,
+                        signal,
+                        then_http_get,
+                        then_exec: exec
+                            .filter(|words| !words[0].is_empty())
+                            .map(|words| words.into_iter().map(OsString::from).collect()),
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+            #[test]
+            fn parse_reads_back_what_to_args_writes(args in prestop_args()) {
+                let rendered: Vec<OsString> = args.to_args().into_iter().map(OsString::from).collect();
+                prop_assert_eq!(parse(&rendered), Ok(Command::Prestop(args)));
+            }
+        }
+
+        #[test]
+        fn install_renders_what_parse_reads() {
+            let rendered: Vec<OsString> = render_install("/.drain")
+                .into_iter()
+                .map(OsString::from)
+                .collect();
+            assert_eq!(
+                parse(&rendered),
+                Ok(Command::Install {
+                    dir: PathBuf::from("/.drain")
+                })
+            );
         }
     }
 }

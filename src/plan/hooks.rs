@@ -4,6 +4,7 @@ use k8s_openapi::api::core::v1::LifecycleHandler;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{Action, ChainedHook, ContainerPlan, HookKind, Role};
+use crate::helper::net::HttpUrl;
 use crate::pod::{ContainerShape, SpecShape};
 use crate::settings::{HookMode, KubeVersion};
 
@@ -77,9 +78,12 @@ pub(super) fn classify_handler(
         } else {
             format!("/{path}")
         };
-        return Ok(Some(ChainedHook::HttpGet {
-            url: format!("http://{host}:{port}{path}"),
-        }));
+        // The helper's own URL rules decide: a path it would refuse (a fragment, a space)
+        // leaves the container as it is instead of writing a hook that fails.
+        let url = HttpUrl::parse(&format!("http://{host}:{port}{path}")).map_err(|reason| {
+            format!("its preStop httpGet hook cannot be run by drain-helper ({reason})")
+        })?;
+        return Ok(Some(ChainedHook::HttpGet { url }));
     }
     if let Some(sleep) = &handler.sleep {
         let seconds = u32::try_from(sleep.seconds)
@@ -140,7 +144,7 @@ pub(super) struct HookRequest {
     pub(super) delay: u32,
     pub(super) chained: Result<Option<ChainedHook>, String>,
     pub(super) signal: Option<&'static str>,
-    pub(super) notify: Vec<String>,
+    pub(super) notify: Vec<HttpUrl>,
     pub(super) wait_idle: Vec<u16>,
 }
 
@@ -148,7 +152,7 @@ pub(super) struct ChosenHook {
     pub(super) kind: HookKind,
     pub(super) pre_stop_seconds: u32,
     pub(super) signal: Option<&'static str>,
-    pub(super) notify: Vec<String>,
+    pub(super) notify: Vec<HttpUrl>,
     pub(super) wait_idle: Vec<u16>,
     pub(super) chained: Option<ChainedHook>,
 }

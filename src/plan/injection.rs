@@ -1,13 +1,20 @@
 //! Injection: the names and mounts of the helper's init container and volume.
 
 use std::collections::BTreeSet;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 
 use super::{HelperInjection, Status};
+use crate::helper::args::{Command, parse};
+use crate::helper::install::INSTALLED_NAME;
 use crate::pod::{ContainerShape, SpecShape};
 
 /// Where the helper binary lives in every container that uses it.
 pub const HELPER_DIR: &str = "/.drain";
 pub const HELPER_PATH: &str = "/.drain/drain-helper";
+/// Where the helper image holds the binary (at its root, so that an image mounted at
+/// [`HELPER_DIR`] also puts it at [`HELPER_PATH`]).
+pub const HELPER_IMAGE_PATH: &str = "/drain-helper";
 /// Base name of the init container and the volume the webhook adds.
 pub const HELPER_NAME: &str = "drain-helper";
 
@@ -56,15 +63,20 @@ pub(super) fn existing_helper(
         })
 }
 
+/// An init container that runs `drain-helper install /.drain`, read with the helper's parser.
 pub(super) fn is_helper_installer(container: &ContainerShape) -> bool {
-    let words: Vec<&str> = container
+    let words: Vec<OsString> = container
         .command
         .iter()
         .flatten()
         .chain(container.args.iter().flatten())
-        .map(String::as_str)
+        .map(OsString::from)
         .collect();
-    words.contains(&"install") && words.contains(&HELPER_DIR)
+    let Some((program, args)) = words.split_first() else {
+        return false;
+    };
+    Path::new(program).file_name() == Some(OsStr::new(INSTALLED_NAME))
+        && matches!(parse(args), Ok(Command::Install { dir }) if dir == Path::new(HELPER_DIR))
 }
 
 /// Fresh names for the init container and the volume, never colliding with the user's.
@@ -105,6 +117,12 @@ pub(super) fn mount_conflict(container: &ContainerShape, helper_volume: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_helper_paths_are_the_helpers_own() {
+        assert_eq!(HELPER_PATH, format!("{HELPER_DIR}/{INSTALLED_NAME}"));
+        assert_eq!(HELPER_IMAGE_PATH, format!("/{INSTALLED_NAME}"));
+    }
 
     #[test]
     fn unique_names_skip_taken_ones() {

@@ -8,6 +8,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::annotations::{self, Overrides, Source, Sourced};
+use crate::helper::args::{Command, DEFAULT_MAX_EXTRA_SECONDS, PrestopArgs, parse};
+use crate::helper::net::HttpUrl;
+use crate::helper::signal::parse_signal;
 use crate::pod::PodShape;
 use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
@@ -19,7 +22,7 @@ mod status;
 
 use grace::{finish_timeline, grace_causes};
 use hooks::{HookChoice, HookRequest, chainable, first_notify_target, wait_idle_targets};
-pub use injection::{HELPER_DIR, HELPER_NAME, HELPER_PATH};
+pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 use injection::{existing_helper, mount_conflict, new_helper_names};
 use roles::classify_containers;
 pub use roles::{MESH_PROXIES, graceful_signal, image_name, proxy_family};
@@ -79,7 +82,8 @@ pub enum ChainedHook {
         command: Vec<String>,
     },
     HttpGet {
-        url: String,
+        #[serde(serialize_with = "as_text")]
+        url: HttpUrl,
     },
     /// A native sleep of the user's: the two sleeps simply add up.
     Sleep {
@@ -127,8 +131,8 @@ pub struct ContainerPlan {
     /// Graceful stop signal the helper sends to the proxy (nginx: SIGQUIT).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notify: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "all_as_text")]
+    pub notify: Vec<HttpUrl>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wait_idle: Vec<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -424,7 +428,6 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
                 let extra_wait = if hook.wait_idle.is_empty() { 0 } else { budget };
                 let need =
                     u64::from(hook.pre_stop_seconds) + u64::from(extra_wait) + u64::from(budget);
-                needed = needed.max(need);
                 entry.hook = Some(hook.kind);
                 entry.pre_stop_seconds = Some(hook.pre_stop_seconds);
                 entry.sigterm_at = Some(hook.pre_stop_seconds);
@@ -437,6 +440,18 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
                 entry.notify = hook.notify;
                 entry.wait_idle = hook.wait_idle;
                 entry.chained = hook.chained;
+                // Last line of defence: a helper command its own parser would refuse fails at
+                // run time and the pod gets no drain at all; such a container stays as it is.
+                if let Some(reason) = entry.helper_rejection() {
+                    plan.warnings.push(format!(
+                        "container {:?} left untouched: {reason}",
+                        entry.name
+                    ));
+                    *entry = ContainerPlan::new(&entry.name, false, entry.index, entry.role);
+                    entry.note = Some(reason);
+                } else {
+                    needed = needed.max(need);
+                }
             }
         }
     }
@@ -563,4 +578,67 @@ impl ContainerPlan {
             note: None,
         }
     }
+}
+
+impl ContainerPlan {
+    /// The helper's own typed arguments for this container's preStop hook, when it runs the
+    /// helper: the patch renders them with the helper's [`PrestopArgs::to_args`], so what the
+    /// webhook writes is what the helper parses.
+    pub fn helper_args(&self) -> Option<PrestopArgs> {
+        if self.action != Action::Planned || self.hook != Some(HookKind::Helper) {
+            return None;
+        }
+        let delay = self.pre_stop_seconds.unwrap_or(0);
+        Some(PrestopArgs {
+            delay,
+            notify: self.notify.clone(),
+            wait_idle: self.wait_idle.clone(),
+            max: self
+                .hook_max_seconds
+                .unwrap_or(delay.saturating_add(DEFAULT_MAX_EXTRA_SECONDS)),
+            // The planner's signal names come from a fixed list the helper knows (tested).
+            signal: self.signal.and_then(|name| parse_signal(name).ok()),
+            then_http_get: match &self.chained {
+                Some(ChainedHook::HttpGet { url }) => Some(url.clone()),
+                _ => None,
+            },
+            then_exec: match &self.chained {
+                Some(ChainedHook::Exec { command }) => {
+                    Some(command.iter().map(std::ffi::OsString::from).collect())
+                }
+                _ => None,
+            },
+        })
+    }
+
+    /// Why drain-helper's own parser would refuse this container's command, if it would.
+    pub fn helper_rejection(&self) -> Option<String> {
+        let args = self.helper_args()?;
+        let rendered: Vec<std::ffi::OsString> =
+            args.to_args().into_iter().map(Into::into).collect();
+        match parse(&rendered) {
+            Ok(Command::Prestop(parsed)) if parsed == args => None,
+            Ok(_) => Some("drain-helper would read its planned command differently".into()),
+            Err(err) => Some(format!(
+                "drain-helper would refuse its planned command ({err})"
+            )),
+        }
+    }
+
+    /// The whole preStop exec command: the installed helper, then its arguments.
+    pub fn helper_command(&self) -> Option<Vec<String>> {
+        let args = self.helper_args()?;
+        let mut command = vec![HELPER_PATH.to_owned()];
+        command.extend(args.to_args());
+        Some(command)
+    }
+}
+
+/// URLs as text in `explain -o json` (the helper's own rendering).
+fn as_text<S: serde::Serializer>(url: &HttpUrl, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(url)
+}
+
+fn all_as_text<S: serde::Serializer>(urls: &[HttpUrl], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(urls.iter().map(ToString::to_string))
 }

@@ -126,9 +126,10 @@ pub fn check_review(reviewer: &Reviewer, body: &[u8]) -> Result<ReviewKind, Stri
     json_patch::patch(&mut patched, &patch.0)
         .map_err(|e| format!("patch does not apply to the request's object: {e}"))?;
     if serde_json::from_value::<Pod>(original.clone()).is_ok() {
-        serde_json::from_value::<Pod>(patched)
+        serde_json::from_value::<Pod>(patched.clone())
             .map_err(|e| format!("the patched object is no longer a Pod: {e}"))?;
     }
+    check_helper_commands(original, &patched)?;
     Ok(ReviewKind::Patched)
 }
 
@@ -170,6 +171,8 @@ pub fn check_mutation(
             .map_err(|e| format!("the patched object is no longer a Pod: {e}"))?;
     }
 
+    check_helper_commands(pod, &patched)?;
+
     let again = mutate_pod(&patched, ctx).map_err(|e| format!("second run failed: {e}"))?;
     if !again.patch.is_empty() {
         return Err(format!("second run patched again: {:?}", again.patch));
@@ -207,4 +210,67 @@ pub fn check_mutation(
         ));
     }
     Ok(Some((mutation, patched)))
+}
+
+/// Every drain-helper command the webhook wrote (a preStop exec or an init container that
+/// differs from the original and runs a `drain-helper` binary) is accepted by the helper's own
+/// parser: `prestop` for hooks, `install` for init containers. A command the parser refuses
+/// exits 2 before any delay, and the pod gets no drain at all.
+pub fn check_helper_commands(original: &Value, patched: &Value) -> Result<(), String> {
+    use drain_webhook::helper::args::{Command, parse};
+    let runs_helper = |command: &[Value]| {
+        command
+            .first()
+            .and_then(Value::as_str)
+            .is_some_and(|program| program.rsplit('/').next() == Some("drain-helper"))
+    };
+    let parsed = |command: &[Value]| -> Result<Command, String> {
+        let words: Vec<std::ffi::OsString> = command[1..]
+            .iter()
+            .map(|w| {
+                w.as_str()
+                    .map(Into::into)
+                    .ok_or("a command word that is not a string")
+            })
+            .collect::<Result<_, _>>()?;
+        parse(&words).map_err(|e| format!("drain-helper refuses {command:?}: {e}"))
+    };
+    for list in ["containers", "initContainers"] {
+        let Some(containers) = patched
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        let before = original
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for container in containers {
+            // Containers we did not change are the user's, whatever they hold.
+            if before.contains(container) {
+                continue;
+            }
+            let hook = container.pointer("/lifecycle/preStop/exec/command");
+            if let Some(command) = hook.and_then(Value::as_array)
+                && runs_helper(command)
+            {
+                match parsed(command)? {
+                    Command::Prestop(_) => {}
+                    other => return Err(format!("a preStop hook runs drain-helper {other:?}")),
+                }
+            }
+            if list == "initContainers"
+                && let Some(command) = container.get("command").and_then(Value::as_array)
+                && runs_helper(command)
+            {
+                match parsed(command)? {
+                    Command::Install { .. } => {}
+                    other => return Err(format!("an init container runs drain-helper {other:?}")),
+                }
+            }
+        }
+    }
+    Ok(())
 }
