@@ -1,11 +1,13 @@
 //! The pod as the webhook reads it: only the spec and container fields the planner and the
 //! patch use, decoded from JSON objects only. Shared by `plan`, `patch`, `limits` and `mutate`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{ContainerPort, Lifecycle, PodOS, VolumeMount};
+use k8s_openapi::api::core::v1::{Affinity, ContainerPort, Lifecycle, PodOS, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 /// The parts of a Pod (or of a pod template) the planner reads.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -37,6 +39,11 @@ pub struct SpecShape {
     pub termination_grace_period_seconds: Option<i64>,
     /// Windows pods are left alone.
     pub os: Option<PodOS>,
+    /// Windows markers besides `os` (DESIGN.md section 2): a node selector, a required node
+    /// affinity, or `windowsOptions` in a security context.
+    pub node_selector: Option<BTreeMap<String, String>>,
+    pub affinity: Option<Affinity>,
+    pub security_context: Option<SecurityContextShape>,
 }
 
 /// The fields of a `Container` the planner and the patch read.
@@ -52,6 +59,65 @@ pub struct ContainerShape {
     pub lifecycle: Option<Lifecycle>,
     pub volume_mounts: Option<Vec<VolumeMount>>,
     pub restart_policy: Option<String>,
+    pub security_context: Option<SecurityContextShape>,
+}
+
+/// A pod's or a container's security context, as far as the planner cares: whether it sets
+/// Windows options (read unparsed).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self", default, rename_all = "camelCase")]
+pub struct SecurityContextShape {
+    pub windows_options: Option<IgnoredAny>,
+}
+
+/// The node label that names a node's operating system, and its pre-1.14 spelling.
+const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
+
+impl SpecShape {
+    /// The pod runs on Windows nodes, by any of the usual markers: `spec.os.name`, a node
+    /// selector or a required node affinity on `kubernetes.io/os: windows`, or Windows options
+    /// in the pod's or a container's security context (hostProcess pods set only these).
+    pub fn is_windows(&self) -> bool {
+        let windows = |value: &str| value.eq_ignore_ascii_case("windows");
+        let by_os = self.os.as_ref().is_some_and(|os| windows(&os.name));
+        let by_selector = self.node_selector.as_ref().is_some_and(|selector| {
+            OS_LABELS
+                .iter()
+                .any(|label| selector.get(*label).is_some_and(|v| windows(v)))
+        });
+        // A term that admits Windows nodes only: the scheduler may pick it.
+        let by_affinity = self
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .is_some_and(|required| {
+                required.node_selector_terms.iter().any(|term| {
+                    term.match_expressions.iter().flatten().any(|e| {
+                        OS_LABELS.contains(&e.key.as_str())
+                            && e.operator == "In"
+                            && e.values.as_ref().is_some_and(|values| {
+                                !values.is_empty() && values.iter().all(|v| windows(v))
+                            })
+                    })
+                })
+            });
+        let has_windows_options = |context: &Option<SecurityContextShape>| {
+            context
+                .as_ref()
+                .is_some_and(|c| c.windows_options.is_some())
+        };
+        let by_security_context = has_windows_options(&self.security_context)
+            || self
+                .containers
+                .iter()
+                .chain(self.init_containers.iter().flatten())
+                .any(|c| has_windows_options(&c.security_context));
+        by_os || by_selector || by_affinity || by_security_context
+    }
 }
 
 /// Anything with a name (an ephemeral container, a volume).
@@ -90,7 +156,13 @@ macro_rules! deserialize_from_objects_only {
         }
     )*};
 }
-deserialize_from_objects_only!(PodShape, SpecShape, ContainerShape, Named);
+deserialize_from_objects_only!(
+    PodShape,
+    SpecShape,
+    ContainerShape,
+    SecurityContextShape,
+    Named
+);
 
 /// `null` reads as the empty value, as `k8s-openapi` reads a required field.
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -159,5 +231,54 @@ mod tests {
                 "{not_objects}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn windows_is_recognised_by_every_usual_marker() {
+        let windows = |spec: serde_json::Value| {
+            let mut spec = spec;
+            if spec.get("containers").is_none() {
+                spec["containers"] = serde_json::json!([{"name": "app"}]);
+            }
+            serde_json::from_value::<PodShape>(serde_json::json!({"spec": spec}))
+                .unwrap()
+                .spec
+                .unwrap()
+                .is_windows()
+        };
+        use serde_json::json;
+        assert!(windows(json!({"os": {"name": "windows"}})));
+        assert!(windows(
+            json!({"nodeSelector": {"kubernetes.io/os": "windows"}})
+        ));
+        assert!(windows(
+            json!({"nodeSelector": {"beta.kubernetes.io/os": "Windows"}})
+        ));
+        assert!(windows(json!({"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}
+        ]}}}})));
+        assert!(windows(
+            json!({"securityContext": {"windowsOptions": {"hostProcess": true}}})
+        ));
+        assert!(windows(json!({"containers": [
+            {"name": "app", "securityContext": {"windowsOptions": {"runAsUserName": "ContainerUser"}}}
+        ]})));
+
+        assert!(!windows(json!({})));
+        assert!(!windows(json!({"os": {"name": "linux"}})));
+        assert!(!windows(
+            json!({"nodeSelector": {"kubernetes.io/os": "linux"}})
+        ));
+        assert!(!windows(json!({"securityContext": {"runAsNonRoot": true}})));
+        // A term that also admits Linux is not Windows-only, and a preference does not bind.
+        assert!(!windows(json!({"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux", "windows"]}]}
+        ]}}}})));
+        assert!(!windows(json!({"affinity": {"nodeAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "preference":
+            {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}}]
+        }}})));
     }
 }

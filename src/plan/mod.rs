@@ -306,10 +306,7 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
             .unwrap_or(settings.shutdown_budget),
     };
 
-    let windows = spec
-        .os
-        .as_ref()
-        .is_some_and(|os| os.name.eq_ignore_ascii_case("windows"));
+    let windows = spec.is_windows();
     let hook_mode = overrides
         .hook
         .as_ref()
