@@ -318,7 +318,7 @@ fn details(c: &ContainerPlan) -> String {
         parts.push(format!("notifies {}", urls.join(",")));
     }
     if let Some(chained) = &c.chained {
-        parts.push(format!("then runs its own hook ({chained:?})"));
+        parts.push(format!("then runs its own hook: {chained}"));
     }
     if c.role == crate::plan::Role::NativeSidecar {
         parts.push("stopped after the regular containers".into());

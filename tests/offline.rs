@@ -163,6 +163,38 @@ fn explain_draws_one_bar_per_container_in_stop_order() {
     );
 }
 
+/// A chained hook reads as people write it in the text timeline; the JSON keeps its structure.
+#[test]
+fn explain_shows_chained_hooks_as_people_write_them() {
+    let settings = Settings::default();
+    let input = read("pods/existing-hooks.yaml");
+    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    assert!(
+        text.contains(
+            r#"then runs its own hook: exec /bin/sh -c "curl -X POST localhost:8080/quiesce""#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("then runs its own hook: httpGet http://127.0.0.1:9000/shutdown"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Exec {") && !text.contains("HttpGet {"),
+        "{text}"
+    );
+    let json: Value =
+        serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+            .unwrap();
+    let containers = &json[0]["plan"]["containers"];
+    assert_eq!(containers[0]["chained"]["kind"], "exec");
+    assert_eq!(containers[0]["chained"]["command"][0], "/bin/sh");
+    assert_eq!(
+        containers[1]["chained"],
+        serde_json::json!({"kind": "httpGet", "url": "http://127.0.0.1:9000/shutdown"})
+    );
+}
+
 #[test]
 fn json_input_and_lists_are_accepted() {
     let settings = Settings::default();

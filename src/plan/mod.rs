@@ -91,6 +91,28 @@ pub enum ChainedHook {
     },
 }
 
+/// As people write it: `exec /wait-shutdown`, `httpGet http://127.0.0.1:8090/shutdown`.
+impl fmt::Display for ChainedHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainedHook::Exec { command } => {
+                f.write_str("exec")?;
+                for word in command {
+                    // Quoted where a word would not read as one.
+                    if word.is_empty() || word.contains(char::is_whitespace) || word.contains('"') {
+                        write!(f, " {word:?}")?;
+                    } else {
+                        write!(f, " {word}")?;
+                    }
+                }
+                Ok(())
+            }
+            ChainedHook::HttpGet { url } => write!(f, "httpGet {url}"),
+            ChainedHook::Sleep { seconds } => write!(f, "sleep {seconds}s"),
+        }
+    }
+}
+
 /// What happens to one container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
