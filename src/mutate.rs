@@ -2,24 +2,13 @@
 //! the JSONPatch that carries it out (the plan holds the warnings) out. The admission server and the
 //! offline CLI both call [`mutate_pod`].
 
-use std::collections::BTreeMap;
-
 use serde::Deserialize;
 
 use crate::patch;
-use crate::plan::{Inputs, Plan, PlanError, plan_pod};
+use crate::plan::{Plan, PlanError, plan_pod};
 use crate::pod::PodShape;
-use crate::settings::{KubeVersion, Settings};
 
-/// Everything besides the pod itself that decides its plan.
-#[derive(Debug, Clone, Copy)]
-pub struct PodContext<'a> {
-    pub settings: &'a Settings,
-    /// Annotations of the pod's namespace (from the watch cache); `None` when unknown.
-    pub namespace_annotations: Option<&'a BTreeMap<String, String>>,
-    /// The API server's version; `None` when unknown (then `auto` picks the helper).
-    pub kube_version: Option<KubeVersion>,
-}
+pub use crate::plan::PodContext;
 
 /// The outcome for one pod. An empty `patch` means the pod is left as it is.
 #[derive(Debug, Clone)]
@@ -56,12 +45,7 @@ pub fn read_pod(pod: &str) -> Result<PodShape, MutateError> {
 
 /// [`mutate_pod`] on an already decoded pod.
 pub fn mutate_shape(shape: &PodShape, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
-    let inputs = Inputs {
-        settings: ctx.settings,
-        namespace_annotations: ctx.namespace_annotations,
-        kube_version: ctx.kube_version,
-    };
-    let plan = plan_pod(shape, &inputs)?;
+    let plan = plan_pod(shape, ctx)?;
     let patch = patch::build(shape, &plan, &ctx.settings.helper);
     Ok(Mutation { plan, patch })
 }

@@ -1,7 +1,65 @@
 //! Sizing the grace period and the timeline it leaves each container.
 
-use super::{Action, Plan};
-use crate::annotations::Overrides;
+use super::{Action, Plan, PlanError};
+use crate::annotations::{self, Overrides};
+use crate::settings::{KUBERNETES_DEFAULT_GRACE, Settings};
+
+/// How sizing the grace period ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sized {
+    /// `plan.grace_after` holds the new grace period.
+    Fits,
+    /// Above the maximum because of the pod's own grace period: the pod is left untouched.
+    TooLong,
+}
+
+/// Grace: never shortened, long enough for every planned container's delay plus B. Above the
+/// maximum it is a denial naming the annotations that pushed it there, or, when the pod's own
+/// grace period alone does, the pod is left as it is with a warning.
+pub(super) fn size_grace(
+    plan: &mut Plan,
+    spec_grace: Option<i64>,
+    needed: u64,
+    overrides: &Overrides,
+    settings: &Settings,
+) -> Result<Sized, PlanError> {
+    let effective_grace = spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE));
+    let needed = i64::try_from(needed).unwrap_or(i64::MAX);
+    let grace_after = effective_grace.max(needed);
+    if grace_after > i64::from(settings.max_grace) && grace_after > effective_grace {
+        let causes = grace_causes(overrides);
+        if !causes.is_empty() {
+            return Err(PlanError::GraceAboveMaximum {
+                grace: grace_after,
+                max: settings.max_grace,
+                causes: causes.join(", "),
+                example: format!(
+                    "{}: \"{}s\"",
+                    annotations::SHUTDOWN_BUDGET,
+                    (settings.max_grace / 2).max(1)
+                ),
+            });
+        }
+        let reason = format!(
+            "the grace period would become {grace_after}s, above the maximum of {}s, because the pod's own grace period is already {effective_grace}s",
+            settings.max_grace
+        );
+        plan.warnings
+            .push(format!("drain-webhook left the pod untouched: {reason}"));
+        plan.reason = Some(reason);
+        plan.containers
+            .iter_mut()
+            .filter(|c| c.action == Action::Planned)
+            .for_each(|c| {
+                c.action = Action::Untouched;
+                c.note = Some("grace period would exceed the maximum".into());
+            });
+        return Ok(Sized::TooLong);
+    }
+    plan.grace_after = grace_after;
+    plan.set_grace = grace_after != effective_grace;
+    Ok(Sized::Fits)
+}
 
 /// The annotations that make the grace period grow, for the "above maximum" message.
 pub(super) fn grace_causes(overrides: &Overrides) -> Vec<String> {

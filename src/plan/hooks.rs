@@ -3,7 +3,13 @@
 use k8s_openapi::api::core::v1::LifecycleHandler;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Action, ChainedHook, ContainerPlan, HookKind, Role};
+use super::injection::{HELPER_DIR, existing_helper, mount_conflict, new_helper_names};
+use super::roles::graceful_signal;
+use super::{
+    Action, ChainedHook, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role,
+    last_proxy_stop,
+};
+use crate::annotations::Overrides;
 use crate::helper::net::HttpUrl;
 use crate::pod::{ContainerShape, SpecShape};
 use crate::settings::{HookMode, KubeVersion};
@@ -91,6 +97,152 @@ pub(super) fn classify_handler(
         return Ok(Some(ChainedHook::Sleep { seconds }));
     }
     Err("its preStop hook is of a kind drain-webhook cannot chain (tcpSocket)".into())
+}
+
+/// What choosing the hooks left for the later phases.
+pub(super) struct Chosen {
+    /// Names of the helper's init container and volume (existing ones reused), when a
+    /// container takes the helper.
+    pub(super) helper: Option<HelperInjection>,
+    /// The longest preStop plus budget (plus the wait for idle ports) of a planned container.
+    pub(super) needed: u64,
+}
+
+/// Chooses and writes the hook of every container still to plan, proxies first: apps stop S
+/// after the last proxy got its signal, even when a proxy's own chained sleep makes it stop
+/// later than D.
+pub(super) fn choose_hooks(
+    spec: &SpecShape,
+    overrides: &Overrides,
+    resolved: &Resolved,
+    plan: &mut Plan,
+) -> Chosen {
+    let notify_target = (resolved.previous.is_none() && overrides.notify.is_some())
+        .then(|| first_notify_target(&plan.containers))
+        .flatten();
+    let notify: Vec<HttpUrl> = overrides
+        .notify
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_default();
+    let wait_idle_ports = overrides
+        .wait_idle
+        .as_ref()
+        .map(|w| w.value.clone())
+        .unwrap_or_default();
+    let waiting = wait_idle_targets(spec, &plan.containers, &wait_idle_ports);
+    let mut chosen = Chosen {
+        helper: None,
+        needed: 0,
+    };
+    let proxies = (0..plan.containers.len()).filter(|&i| plan.containers[i].role == Role::Proxy);
+    let others = (0..plan.containers.len()).filter(|&i| plan.containers[i].role != Role::Proxy);
+    let order: Vec<usize> = proxies.chain(others).collect();
+    for index in order {
+        let planned = &plan.containers[index];
+        if planned.action != Action::Planned {
+            continue;
+        }
+        let Some(container) = spec.containers.get(planned.index) else {
+            continue;
+        };
+        let role = planned.role;
+        let request = HookRequest {
+            delay: match role {
+                Role::App if plan.has_front_proxy => {
+                    last_proxy_stop(&plan.containers, plan.delay).saturating_add(plan.stagger)
+                }
+                _ => plan.delay,
+            },
+            chained: chainable(container),
+            signal: (role == Role::Proxy)
+                .then(|| graceful_signal(container.image.as_deref().unwrap_or_default()))
+                .flatten(),
+            notify: if notify_target == Some(index) {
+                notify.clone()
+            } else {
+                Vec::new()
+            },
+            wait_idle: if waiting.contains(&index) {
+                wait_idle_ports.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        let mut decision = resolved
+            .choice
+            .decide(container, request, &mut plan.warnings);
+        if let Ok(hook) = &decision
+            && hook.kind == HookKind::Helper
+        {
+            let names = chosen.helper.get_or_insert_with(|| {
+                existing_helper(spec, resolved.previous.as_ref())
+                    .unwrap_or_else(|| new_helper_names(spec))
+            });
+            // A container whose /.drain path is taken by another volume cannot mount it.
+            if mount_conflict(container, &names.volume) {
+                plan.warnings.push(format!(
+                    "container {:?} left untouched: {HELPER_DIR} is already mounted from another volume",
+                    container.name
+                ));
+                decision = Err(format!(
+                    "its mount path {HELPER_DIR} is already used by another volume"
+                ));
+            }
+        }
+        if let Some(need) = write_hook(plan, index, decision, resolved.budget) {
+            chosen.needed = chosen.needed.max(need);
+        }
+    }
+    chosen
+}
+
+/// Writes one container's decision into the plan; returns the grace period it needs when it
+/// is planned.
+fn write_hook(
+    plan: &mut Plan,
+    index: usize,
+    decision: Result<ChosenHook, String>,
+    budget: u32,
+) -> Option<u64> {
+    let entry = &mut plan.containers[index];
+    let hook = match decision {
+        Ok(hook) => hook,
+        Err(note) => {
+            entry.action = Action::Untouched;
+            entry.note = Some(note);
+            return None;
+        }
+    };
+    let extra_wait = if hook.wait_idle.is_empty() { 0 } else { budget };
+    let need = u64::from(hook.pre_stop_seconds) + u64::from(extra_wait) + u64::from(budget);
+    entry.hook = Some(hook.kind);
+    entry.pre_stop_seconds = Some(hook.pre_stop_seconds);
+    entry.sigterm_at = Some(hook.pre_stop_seconds);
+    // The helper may run the delay plus up to B (waiting for idle ports, for the proxy to exit
+    // after its signal, or for the user's chained hook); the grace period still leaves B after
+    // that for wait-idle containers.
+    entry.hook_max_seconds =
+        (hook.kind == HookKind::Helper).then(|| hook.pre_stop_seconds.saturating_add(budget));
+    entry.signal = hook.signal;
+    entry.notify = hook.notify;
+    entry.wait_idle = hook.wait_idle;
+    entry.chained = hook.chained;
+    // Last line of defence: a helper command its own parser would refuse fails at run time and
+    // the pod gets no drain at all; such a container stays as it is.
+    if let Some(reason) = entry.helper_rejection() {
+        plan.warnings.push(format!(
+            "container {:?} left untouched: {reason}",
+            entry.name
+        ));
+        let untouched = ContainerPlan::new(&entry.name, false, entry.index, entry.role);
+        *entry = ContainerPlan {
+            note: Some(reason),
+            ..untouched
+        };
+        return None;
+    }
+    Some(need)
 }
 
 /// The container that calls `drain.io/notify`: the first planned app, else the first planned

@@ -11,7 +11,7 @@ use crate::annotations::{self, Overrides, Source, Sourced};
 use crate::helper::args::{Command, DEFAULT_MAX_EXTRA_SECONDS, PrestopArgs, parse};
 use crate::helper::net::HttpUrl;
 use crate::helper::signal::parse_signal;
-use crate::pod::PodShape;
+use crate::pod::{PodShape, SpecShape};
 use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
 mod grace;
@@ -20,13 +20,12 @@ mod injection;
 mod roles;
 mod status;
 
-use grace::{finish_timeline, grace_causes};
-use hooks::{HookChoice, HookRequest, chainable, first_notify_target, wait_idle_targets};
+use grace::{Sized, finish_timeline, size_grace};
+use hooks::{HookChoice, choose_hooks};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
-use injection::{existing_helper, mount_conflict, new_helper_names};
 use roles::classify_containers;
 pub use roles::{MESH_PROXIES, graceful_signal, image_name, proxy_family};
-pub use status::Status;
+pub use status::{RecordedContainer, Status};
 
 /// What a container is for, as far as shutdown order goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,94 +247,164 @@ pub enum PlanError {
 
 /// Everything besides the pod that decides its plan.
 #[derive(Debug, Clone, Copy)]
-pub struct Inputs<'a> {
+pub struct PodContext<'a> {
     pub settings: &'a Settings,
+    /// Annotations of the pod's namespace (from the watch cache); `None` when unknown.
     pub namespace_annotations: Option<&'a BTreeMap<String, String>>,
+    /// The API server's version; `None` when unknown (then `auto` picks the helper).
     pub kube_version: Option<KubeVersion>,
 }
 
-/// Plans the shutdown of one pod.
-pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> {
-    let settings = inputs.settings;
-    let pod_annotations = pod.metadata.as_ref().and_then(|m| m.annotations.as_ref());
-    let spec_grace = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.termination_grace_period_seconds);
-    let mut plan = Plan {
-        outcome: Outcome::Skipped,
-        reason: None,
-        delay: settings.delay,
-        stagger: settings.stagger,
-        shutdown_budget: settings.shutdown_budget,
-        has_front_proxy: false,
-        grace_before: spec_grace,
-        grace_after: spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE)),
-        kube_version: inputs.kube_version.map(|v| v.to_string()),
-        containers: Vec::new(),
-        helper: None,
-        warnings: Vec::new(),
-        set_grace: false,
-        status: None,
-    };
+/// D, S, B and how hooks are chosen, resolved once per pod, with an earlier run's record.
+struct Resolved {
+    delay: u32,
+    stagger: u32,
+    budget: u32,
+    /// The grace period before the first run of the webhook.
+    original_grace: Option<i64>,
+    previous: Option<Status>,
+    choice: HookChoice,
+}
 
-    let overrides = Overrides::resolve(pod_annotations, inputs.namespace_annotations)?;
+/// Plans the shutdown of one pod, in the order of DESIGN.md section 2: resolve the settings,
+/// classify the containers, choose their hooks, size the grace period, conclude.
+pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError> {
+    let pod_annotations = pod.metadata.as_ref().and_then(|m| m.annotations.as_ref());
+    let overrides = Overrides::resolve(pod_annotations, ctx.namespace_annotations)?;
+    let mut plan = Plan::unplanned(pod, ctx);
+    let spec = match plannable_spec(pod, &overrides) {
+        Ok(spec) => spec,
+        Err(skip) => {
+            if skip.warn {
+                plan.warnings.push(format!(
+                    "drain-webhook left the pod untouched: {}",
+                    skip.reason
+                ));
+            }
+            plan.reason = Some(skip.reason);
+            return Ok(plan);
+        }
+    };
+    let resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
+    plan.grace_before = resolved.original_grace;
+    plan.delay = resolved.delay;
+    plan.stagger = resolved.stagger;
+    plan.shutdown_budget = resolved.budget;
+
+    let settings = ctx.settings;
+    classify_containers(
+        spec,
+        &overrides,
+        settings,
+        resolved.previous.as_ref(),
+        &mut plan,
+    );
+    plan.has_front_proxy = plan
+        .containers
+        .iter()
+        .any(|c| c.role == Role::Proxy && !c.init_container);
+    let chosen = choose_hooks(spec, &overrides, &resolved, &mut plan);
+    let spec_grace = spec.termination_grace_period_seconds;
+    if size_grace(&mut plan, spec_grace, chosen.needed, &overrides, settings)? == Sized::TooLong {
+        return Ok(finish_timeline(plan));
+    }
+    plan.helper = chosen.helper.filter(|_| {
+        plan.containers
+            .iter()
+            .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
+    });
+    conclude(&mut plan, resolved);
+    Ok(finish_timeline(plan))
+}
+
+impl Plan {
+    /// A plan that changes nothing yet: the settings' D, S and B, the pod's own grace.
+    fn unplanned(pod: &PodShape, ctx: &PodContext<'_>) -> Plan {
+        let settings = ctx.settings;
+        let spec_grace = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds);
+        Plan {
+            outcome: Outcome::Skipped,
+            reason: None,
+            delay: settings.delay,
+            stagger: settings.stagger,
+            shutdown_budget: settings.shutdown_budget,
+            has_front_proxy: false,
+            grace_before: spec_grace,
+            grace_after: spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE)),
+            kube_version: ctx.kube_version.map(|v| v.to_string()),
+            containers: Vec::new(),
+            helper: None,
+            warnings: Vec::new(),
+            set_grace: false,
+            status: None,
+        }
+    }
+}
+
+/// Why a whole pod is left alone, and whether that deserves a warning.
+struct Skip {
+    reason: String,
+    warn: bool,
+}
+
+/// The pod's spec when the pod is to be planned at all: not opted out, a spec, a grace
+/// period that is not an explicit request for immediate kill.
+fn plannable_spec<'p>(pod: &'p PodShape, overrides: &Overrides) -> Result<&'p SpecShape, Skip> {
+    let skip = |reason: String, warn| Err(Skip { reason, warn });
     if let Some(source) = overrides.opted_out {
-        plan.reason = Some(format!(
-            "opted out by {}=\"false\" ({source})",
-            annotations::INJECT
-        ));
-        return Ok(plan);
+        return skip(
+            format!("opted out by {}=\"false\" ({source})", annotations::INJECT),
+            false,
+        );
     }
     let Some(spec) = pod.spec.as_ref() else {
-        plan.reason = Some("the object has no pod spec".into());
-        return Ok(plan);
+        return skip("the object has no pod spec".into(), false);
     };
-    match spec_grace {
-        Some(0) => {
-            plan.reason = Some(
-                "terminationGracePeriodSeconds is 0, an explicit request for immediate kill".into(),
-            );
-            plan.warnings.push(format!(
-                "drain-webhook left the pod untouched: {}",
-                plan.reason.as_deref().unwrap_or_default()
-            ));
-            return Ok(plan);
-        }
-        Some(negative) if negative < 0 => {
-            plan.reason = Some(format!(
-                "terminationGracePeriodSeconds {negative} is negative"
-            ));
-            return Ok(plan);
-        }
-        _ => {}
+    match spec.termination_grace_period_seconds {
+        Some(0) => skip(
+            "terminationGracePeriodSeconds is 0, an explicit request for immediate kill".into(),
+            true,
+        ),
+        Some(negative) if negative < 0 => skip(
+            format!("terminationGracePeriodSeconds {negative} is negative"),
+            false,
+        ),
+        _ => Ok(spec),
     }
+}
 
+/// D, S and B from annotations (pod, then namespace), then settings; B defaults to the grace
+/// period the pod had before any run; the hook mode and what the cluster offers.
+fn resolve(
+    spec: &SpecShape,
+    pod_annotations: Option<&BTreeMap<String, String>>,
+    overrides: &Overrides,
+    ctx: &PodContext<'_>,
+) -> Result<Resolved, PlanError> {
+    let settings = ctx.settings;
     let previous = pod_annotations
         .and_then(|a| a.get(annotations::STATUS))
         .and_then(|raw| Status::parse(raw));
     let original_grace = match &previous {
         Some(status) => status.grace_before,
-        None => spec_grace,
+        None => spec.termination_grace_period_seconds,
     };
-    plan.grace_before = original_grace;
-    plan.delay = value_or(&overrides.delay, settings.delay);
-    plan.stagger = value_or(&overrides.stagger, settings.stagger);
-    plan.shutdown_budget = match &overrides.shutdown_budget {
+    let budget = match &overrides.shutdown_budget {
         Some(budget) => budget.value,
         None => original_grace
             .map(|g| u32::try_from(g).unwrap_or(u32::MAX))
             .unwrap_or(settings.shutdown_budget),
     };
-
-    let windows = spec.is_windows();
-    let hook_mode = overrides
+    let mode = overrides
         .hook
         .as_ref()
         .map(|h| h.value)
         .unwrap_or(settings.hook_mode);
-    if hook_mode == HookMode::Sleep
-        && let (Some(version), Some(hook)) = (inputs.kube_version, &overrides.hook)
+    if mode == HookMode::Sleep
+        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
         && !version.supports_sleep_action()
     {
         return Err(PlanError::SleepUnsupported {
@@ -344,223 +413,41 @@ pub fn plan_pod(pod: &PodShape, inputs: &Inputs<'_>) -> Result<Plan, PlanError> 
             version,
         });
     }
+    Ok(Resolved {
+        delay: value_or(&overrides.delay, settings.delay),
+        stagger: value_or(&overrides.stagger, settings.stagger),
+        budget,
+        original_grace,
+        previous,
+        choice: HookChoice {
+            mode,
+            windows: spec.is_windows(),
+            version: ctx.kube_version,
+            share_process_namespace: spec.share_process_namespace == Some(true),
+        },
+    })
+}
 
-    classify_containers(spec, &overrides, settings, previous.as_ref(), &mut plan);
-    plan.has_front_proxy = plan
+/// The outcome and, when anything changes, the record to write.
+fn conclude(plan: &mut Plan, resolved: Resolved) {
+    if plan.planned().next().is_some() {
+        plan.outcome = Outcome::Mutate;
+        plan.status = Some(Status::record(
+            plan,
+            resolved.previous,
+            resolved.original_grace,
+        ));
+    } else if plan
         .containers
         .iter()
-        .any(|c| c.role == Role::Proxy && !c.init_container);
-
-    let first_run = previous.is_none();
-    let notify_target = if first_run && overrides.notify.is_some() {
-        first_notify_target(&plan.containers)
+        .any(|c| c.action == Action::AlreadyPlanned)
+    {
+        plan.outcome = Outcome::Unchanged;
+        plan.reason = Some("already mutated by an earlier run".into());
     } else {
-        None
-    };
-    let wait_idle_ports = overrides
-        .wait_idle
-        .as_ref()
-        .map(|w| w.value.clone())
-        .unwrap_or_default();
-    let wait_idle_targets = wait_idle_targets(spec, &plan.containers, &wait_idle_ports);
-
-    let choice = HookChoice {
-        mode: hook_mode,
-        windows,
-        version: inputs.kube_version,
-        share_process_namespace: spec.share_process_namespace == Some(true),
-    };
-    let budget = plan.shutdown_budget;
-    // Names of the helper's init container and volume (existing ones are reused); only looked
-    // up when a container takes the helper.
-    let mut helper_names: Option<HelperInjection> = None;
-    let mut needed: u64 = 0;
-    // Proxies first: apps stop S after the last proxy got its signal, even when a proxy's own
-    // chained sleep makes it stop later than D.
-    let order: Vec<usize> = (0..plan.containers.len())
-        .filter(|&i| plan.containers[i].role == Role::Proxy)
-        .chain((0..plan.containers.len()).filter(|&i| plan.containers[i].role != Role::Proxy))
-        .collect();
-    for index in order {
-        let container_plan = &plan.containers[index];
-        if container_plan.action != Action::Planned {
-            continue;
-        }
-        let Some(container) = spec.containers.get(container_plan.index) else {
-            continue;
-        };
-        let role = container_plan.role;
-        let delay = match role {
-            Role::App if plan.has_front_proxy => {
-                last_proxy_stop(&plan.containers, plan.delay).saturating_add(plan.stagger)
-            }
-            _ => plan.delay,
-        };
-        let request = HookRequest {
-            delay,
-            chained: chainable(container),
-            signal: if role == Role::Proxy {
-                graceful_signal(container.image.as_deref().unwrap_or_default())
-            } else {
-                None
-            },
-            notify: if notify_target == Some(index) {
-                overrides
-                    .notify
-                    .as_ref()
-                    .map(|n| n.value.clone())
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            },
-            wait_idle: if wait_idle_targets.contains(&index) {
-                wait_idle_ports.clone()
-            } else {
-                Vec::new()
-            },
-        };
-        let mut decision = choice.decide(container, request, &mut plan.warnings);
-        if let Ok(hook) = &decision
-            && hook.kind == HookKind::Helper
-        {
-            let names = helper_names.get_or_insert_with(|| {
-                existing_helper(spec, previous.as_ref()).unwrap_or_else(|| new_helper_names(spec))
-            });
-            // A container whose /.drain path is taken by another volume cannot mount it.
-            if mount_conflict(container, &names.volume) {
-                plan.warnings.push(format!(
-                    "container {:?} left untouched: {HELPER_DIR} is already mounted from another volume",
-                    container.name
-                ));
-                decision = Err(format!(
-                    "its mount path {HELPER_DIR} is already used by another volume"
-                ));
-            }
-        }
-        let entry = &mut plan.containers[index];
-        match decision {
-            Err(note) => {
-                entry.action = Action::Untouched;
-                entry.note = Some(note);
-            }
-            Ok(hook) => {
-                let extra_wait = if hook.wait_idle.is_empty() { 0 } else { budget };
-                let need =
-                    u64::from(hook.pre_stop_seconds) + u64::from(extra_wait) + u64::from(budget);
-                entry.hook = Some(hook.kind);
-                entry.pre_stop_seconds = Some(hook.pre_stop_seconds);
-                entry.sigterm_at = Some(hook.pre_stop_seconds);
-                // The helper may run the delay plus up to B (waiting for idle ports, for the
-                // proxy to exit after its signal, or for the user's chained hook); the grace
-                // period still leaves B after that for wait-idle containers.
-                entry.hook_max_seconds = (hook.kind == HookKind::Helper)
-                    .then(|| hook.pre_stop_seconds.saturating_add(budget));
-                entry.signal = hook.signal;
-                entry.notify = hook.notify;
-                entry.wait_idle = hook.wait_idle;
-                entry.chained = hook.chained;
-                // Last line of defence: a helper command its own parser would refuse fails at
-                // run time and the pod gets no drain at all; such a container stays as it is.
-                if let Some(reason) = entry.helper_rejection() {
-                    plan.warnings.push(format!(
-                        "container {:?} left untouched: {reason}",
-                        entry.name
-                    ));
-                    *entry = ContainerPlan::new(&entry.name, false, entry.index, entry.role);
-                    entry.note = Some(reason);
-                } else {
-                    needed = needed.max(need);
-                }
-            }
-        }
+        plan.outcome = Outcome::Skipped;
+        plan.reason = Some("no container needs a drain hook".into());
     }
-
-    // Grace: never shortened, long enough for every planned container's delay plus B.
-    let effective_grace = spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE));
-    let needed = i64::try_from(needed).unwrap_or(i64::MAX);
-    let grace_after = effective_grace.max(needed);
-    if grace_after > i64::from(settings.max_grace) && grace_after > effective_grace {
-        let causes = grace_causes(&overrides);
-        if causes.is_empty() {
-            plan.reason = Some(format!(
-                "the grace period would become {grace_after}s, above the maximum of {}s, because the pod's own grace period is already {effective_grace}s",
-                settings.max_grace
-            ));
-            plan.warnings.push(format!(
-                "drain-webhook left the pod untouched: {}",
-                plan.reason.as_deref().unwrap_or_default()
-            ));
-            plan.containers
-                .iter_mut()
-                .filter(|c| c.action == Action::Planned)
-                .for_each(|c| {
-                    c.action = Action::Untouched;
-                    c.note = Some("grace period would exceed the maximum".into());
-                });
-            return Ok(finish_timeline(plan));
-        }
-        return Err(PlanError::GraceAboveMaximum {
-            grace: grace_after,
-            max: settings.max_grace,
-            causes: causes.join(", "),
-            example: format!(
-                "{}: \"{}s\"",
-                annotations::SHUTDOWN_BUDGET,
-                (settings.max_grace / 2).max(1)
-            ),
-        });
-    }
-    plan.grace_after = grace_after;
-    plan.set_grace = grace_after != effective_grace;
-
-    plan.helper = helper_names.filter(|_| {
-        plan.containers
-            .iter()
-            .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
-    });
-
-    let any_planned = plan.containers.iter().any(|c| c.action == Action::Planned);
-    if any_planned {
-        plan.outcome = Outcome::Mutate;
-        let mut status = previous.unwrap_or_default();
-        status.v = Status::VERSION;
-        status.grace_before = original_grace;
-        status.grace = plan.grace_after;
-        for c in plan.planned() {
-            status.containers.insert(
-                c.name.clone(),
-                format!(
-                    "{}:{}:{}",
-                    c.role,
-                    c.hook.map(|h| h.to_string()).unwrap_or_default(),
-                    c.pre_stop_seconds.unwrap_or(0)
-                ),
-            );
-        }
-        if status.helper.is_none() {
-            status.helper.clone_from(&plan.helper);
-        }
-        status.untouched = plan
-            .containers
-            .iter()
-            .filter(|c| c.action == Action::Untouched)
-            .map(|c| (c.name.clone(), c.role.to_string()))
-            .collect();
-        plan.status = Some(status);
-    } else {
-        let already = plan
-            .containers
-            .iter()
-            .any(|c| c.action == Action::AlreadyPlanned);
-        if already {
-            plan.outcome = Outcome::Unchanged;
-            plan.reason = Some("already mutated by an earlier run".into());
-        } else {
-            plan.outcome = Outcome::Skipped;
-            plan.reason = Some("no container needs a drain hook".into());
-        }
-    }
-    Ok(finish_timeline(plan))
 }
 
 /// When the last planned (or earlier-planned) regular proxy stops, at least D.

@@ -55,17 +55,11 @@ pub(super) fn classify_containers(
                 entry.note = Some(note);
             }
             None => {
-                let recorded = previous.and_then(|s| s.containers.get(&container.name));
+                let recorded = previous.and_then(|s| s.container(&container.name));
                 if let Some(recorded) = recorded {
                     entry.action = Action::AlreadyPlanned;
-                    let mut parts = recorded.split(':');
-                    let _role = parts.next();
-                    entry.hook = match parts.next() {
-                        Some("sleep") => Some(HookKind::Sleep),
-                        Some("helper") => Some(HookKind::Helper),
-                        _ => None,
-                    };
-                    entry.pre_stop_seconds = parts.next().and_then(|s| s.parse().ok());
+                    entry.hook = recorded.hook;
+                    entry.pre_stop_seconds = recorded.pre_stop_seconds;
                     entry.sigterm_at = entry.pre_stop_seconds;
                 } else if has_helper_hook(container) {
                     entry.action = Action::AlreadyPlanned;

@@ -1,10 +1,12 @@
-//! The `drain.io/status` record.
+//! The `drain.io/status` record: written after a plan, read on the next run of the same pod
+//! (reinvocation, a re-applied manifest) so that the run changes nothing. Its wire format is
+//! encoded and decoded here only.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::HelperInjection;
+use super::{ContainerPlan, HelperInjection, HookKind, Plan};
 
 /// What the webhook records in `drain.io/status`: enough to make a second run a no-op.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -31,5 +33,99 @@ impl Status {
         serde_json::from_str::<Status>(raw)
             .ok()
             .filter(|s| s.v == Self::VERSION)
+    }
+}
+
+/// One planned container as the record keeps it: `"role:hook:preStopSeconds"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordedContainer {
+    pub hook: Option<HookKind>,
+    pub pre_stop_seconds: Option<u32>,
+}
+
+impl RecordedContainer {
+    pub fn encode(container: &ContainerPlan) -> String {
+        format!(
+            "{}:{}:{}",
+            container.role,
+            container.hook.map(|h| h.to_string()).unwrap_or_default(),
+            container.pre_stop_seconds.unwrap_or(0)
+        )
+    }
+
+    /// Reads what [`RecordedContainer::encode`] wrote; parts it does not know read as unknown.
+    pub fn decode(recorded: &str) -> Self {
+        let mut parts = recorded.split(':');
+        let _role = parts.next();
+        let hook = match parts.next() {
+            Some("sleep") => Some(HookKind::Sleep),
+            Some("helper") => Some(HookKind::Helper),
+            _ => None,
+        };
+        RecordedContainer {
+            hook,
+            pre_stop_seconds: parts.next().and_then(|s| s.parse().ok()),
+        }
+    }
+}
+
+impl Status {
+    /// What the record of `plan` says, on top of an earlier run's record.
+    pub fn record(plan: &Plan, previous: Option<Status>, original_grace: Option<i64>) -> Status {
+        let mut status = previous.unwrap_or_default();
+        status.v = Status::VERSION;
+        status.grace_before = original_grace;
+        status.grace = plan.grace_after;
+        for c in plan.planned() {
+            status
+                .containers
+                .insert(c.name.clone(), RecordedContainer::encode(c));
+        }
+        if status.helper.is_none() {
+            status.helper.clone_from(&plan.helper);
+        }
+        status.untouched = plan
+            .containers
+            .iter()
+            .filter(|c| c.action == super::Action::Untouched)
+            .map(|c| (c.name.clone(), c.role.to_string()))
+            .collect();
+        status
+    }
+
+    /// The recorded plan of one container, if the record has it.
+    pub fn container(&self, name: &str) -> Option<RecordedContainer> {
+        self.containers
+            .get(name)
+            .map(|recorded| RecordedContainer::decode(recorded))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Role;
+
+    #[test]
+    fn a_recorded_container_decodes_as_encoded() {
+        let mut container = ContainerPlan::new("nginx", false, 0, Role::Proxy);
+        container.hook = Some(HookKind::Helper);
+        container.pre_stop_seconds = Some(10);
+        let encoded = RecordedContainer::encode(&container);
+        assert_eq!(encoded, "proxy:helper:10");
+        assert_eq!(
+            RecordedContainer::decode(&encoded),
+            RecordedContainer {
+                hook: Some(HookKind::Helper),
+                pre_stop_seconds: Some(10)
+            }
+        );
+        assert_eq!(
+            RecordedContainer::decode("app:future:x"),
+            RecordedContainer {
+                hook: None,
+                pre_stop_seconds: None
+            }
+        );
     }
 }
