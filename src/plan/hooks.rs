@@ -146,18 +146,7 @@ pub(super) fn choose_hooks(
         let Some(container) = spec.containers.get(planned.index) else {
             continue;
         };
-        let role = planned.role;
         let request = HookRequest {
-            delay: match role {
-                Role::App if plan.has_front_proxy => {
-                    last_proxy_stop(&plan.containers, plan.delay).saturating_add(plan.stagger)
-                }
-                _ => plan.delay,
-            },
-            chained: chainable(container),
-            signal: (role == Role::Proxy)
-                .then(|| graceful_signal(container.image.as_deref().unwrap_or_default()))
-                .flatten(),
             notify: if notify_target == Some(index) {
                 notify.clone()
             } else {
@@ -168,10 +157,15 @@ pub(super) fn choose_hooks(
             } else {
                 Vec::new()
             },
+            ..HookRequest::new(plan, planned.role, container)
         };
         let mut decision = resolved
             .choice
-            .decide(container, request, &mut plan.warnings);
+            .decide(container, request, &mut plan.warnings)
+            .map_err(|untouched| {
+                plan.warnings.extend(untouched.warning);
+                untouched.reason
+            });
         if let Ok(hook) = &decision
             && hook.kind == HookKind::Helper
         {
@@ -300,6 +294,27 @@ pub(super) struct HookRequest {
     pub(super) wait_idle: Vec<u16>,
 }
 
+impl HookRequest {
+    /// The delay of its role (apps S after the last proxy), the user's own hook and the
+    /// proxy's graceful signal; no notify and no wait-idle.
+    fn new(plan: &Plan, role: Role, container: &ContainerShape) -> Self {
+        HookRequest {
+            delay: match role {
+                Role::App if plan.has_front_proxy => {
+                    last_proxy_stop(&plan.containers, plan.delay).saturating_add(plan.stagger)
+                }
+                _ => plan.delay,
+            },
+            chained: chainable(container),
+            signal: (role == Role::Proxy)
+                .then(|| graceful_signal(container.image.as_deref().unwrap_or_default()))
+                .flatten(),
+            notify: Vec::new(),
+            wait_idle: Vec::new(),
+        }
+    }
+}
+
 pub(super) struct ChosenHook {
     pub(super) kind: HookKind,
     pub(super) pre_stop_seconds: u32,
@@ -316,6 +331,41 @@ pub(super) struct HookChoice {
     pub(super) share_process_namespace: bool,
 }
 
+/// Why a container is left as it is (its `note` in the plan), and the warning that says so.
+pub(super) struct Untouched {
+    pub(super) reason: String,
+    pub(super) warning: Option<String>,
+}
+
+impl Untouched {
+    /// Nothing to warn about (no delay is needed).
+    fn quietly(reason: impl Into<String>) -> Self {
+        Untouched {
+            reason: reason.into(),
+            warning: None,
+        }
+    }
+
+    fn warned(name: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Untouched {
+            warning: Some(format!("container {name:?} left untouched: {reason}")),
+            reason,
+        }
+    }
+
+    /// The user's own hook stays: said so in the warning.
+    fn keeping_its_hook(name: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Untouched {
+            warning: Some(format!(
+                "container {name:?} left untouched: {reason}; its hook is kept as it is"
+            )),
+            reason,
+        }
+    }
+}
+
 impl HookChoice {
     /// Picks sleep or helper for one container (DESIGN.md section 3); `Err` leaves it as it is.
     pub(super) fn decide(
@@ -323,22 +373,17 @@ impl HookChoice {
         container: &ContainerShape,
         request: HookRequest,
         warnings: &mut Vec<String>,
-    ) -> Result<ChosenHook, String> {
+    ) -> Result<ChosenHook, Untouched> {
         let name = &container.name;
-        let chained = match request.chained {
-            Ok(chained) => chained,
-            Err(reason) => {
-                warnings.push(format!(
-                    "container {name:?} left untouched: {reason}; its hook is kept as it is"
-                ));
-                return Err(reason);
-            }
-        };
+        let chained = request
+            .chained
+            .map_err(|reason| Untouched::keeping_its_hook(name, reason))?;
         let mut signal = request.signal;
-        if signal.is_some() && self.share_process_namespace {
+        if let Some(wanted) = signal
+            && self.share_process_namespace
+        {
             warnings.push(format!(
-                "container {name:?}: shareProcessNamespace is on, so drain-helper cannot find the proxy's PID 1; it gets its image's stop signal instead of {}",
-                signal.unwrap_or_default()
+                "container {name:?}: shareProcessNamespace is on, so drain-helper cannot find the proxy's PID 1; it gets its image's stop signal instead of {wanted}"
             ));
             signal = None;
         }
@@ -351,69 +396,16 @@ impl HookChoice {
             || signal.is_some()
             || !request.notify.is_empty()
             || !request.wait_idle.is_empty();
-        let sleep_available = self.version.map(KubeVersion::supports_sleep_action);
-
+        let chains = chained.is_some();
         let kind = if self.windows {
-            // Windows pods: native sleep only.
-            if sleep_available != Some(true) {
-                let reason = match self.version {
-                    Some(v) => format!(
-                        "Windows pod on Kubernetes {v}: the native sleep action needs 1.30 and drain-helper does not run on Windows"
-                    ),
-                    None => "Windows pod and the Kubernetes version is unknown: the native sleep action needs 1.30 (pass --kube-version) and drain-helper does not run on Windows".into(),
-                };
-                warnings.push(format!("container {name:?} left untouched: {reason}"));
-                return Err(reason);
-            }
-            if chained.is_some() {
-                let reason = "Windows pod: its own preStop hook cannot be chained without drain-helper, which does not run on Windows".to_string();
-                warnings.push(format!("container {name:?} left untouched: {reason}"));
-                return Err(reason);
-            }
-            if needs_helper {
-                warnings.push(format!(
-                    "container {name:?}: Windows pod, so only the native sleep is used (no notify, wait-idle or graceful signal)"
-                ));
-            }
-            HookKind::Sleep
+            self.windows_kind(name, chains, needs_helper, warnings)?
         } else {
-            match self.mode {
-                HookMode::Helper => HookKind::Helper,
-                HookMode::Sleep => {
-                    if self.version.is_some() && sleep_available == Some(false) {
-                        let reason = format!(
-                            "hook mode sleep is set but Kubernetes {} has no native sleep action (1.30+)",
-                            self.version.map(|v| v.to_string()).unwrap_or_default()
-                        );
-                        warnings.push(format!("container {name:?} left untouched: {reason}"));
-                        return Err(reason);
-                    }
-                    if chained.is_some() {
-                        let reason = "its own preStop hook cannot be chained with hook mode sleep (use helper or auto)".to_string();
-                        warnings.push(format!(
-                            "container {name:?} left untouched: {reason}; its hook is kept as it is"
-                        ));
-                        return Err(reason);
-                    }
-                    if needs_helper {
-                        warnings.push(format!(
-                            "container {name:?}: hook mode sleep, so notify, wait-idle and the graceful stop signal are not used"
-                        ));
-                    }
-                    HookKind::Sleep
-                }
-                HookMode::Auto => {
-                    if needs_helper || sleep_available != Some(true) {
-                        HookKind::Helper
-                    } else {
-                        HookKind::Sleep
-                    }
-                }
-            }
+            self.linux_kind(name, chains, needs_helper, warnings)?
         };
+        let no_delay = || Untouched::quietly("no delay is needed (the delay is 0)");
         if kind == HookKind::Sleep {
             if pre_stop_seconds == 0 {
-                return Err("no delay is needed (the delay is 0)".into());
+                return Err(no_delay());
             }
             return Ok(ChosenHook {
                 kind,
@@ -425,7 +417,7 @@ impl HookChoice {
             });
         }
         if pre_stop_seconds == 0 && !needs_helper {
-            return Err("no delay is needed (the delay is 0)".into());
+            return Err(no_delay());
         }
         Ok(ChosenHook {
             kind,
@@ -435,5 +427,80 @@ impl HookChoice {
             wait_idle: request.wait_idle,
             chained,
         })
+    }
+
+    fn sleep_available(&self) -> Option<bool> {
+        self.version.map(KubeVersion::supports_sleep_action)
+    }
+
+    /// Windows pods: the native sleep only (drain-helper is a Linux binary).
+    fn windows_kind(
+        &self,
+        name: &str,
+        chains: bool,
+        needs_helper: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<HookKind, Untouched> {
+        if self.sleep_available() != Some(true) {
+            let reason = match self.version {
+                Some(v) => format!(
+                    "Windows pod on Kubernetes {v}: the native sleep action needs 1.30 and drain-helper does not run on Windows"
+                ),
+                None => "Windows pod and the Kubernetes version is unknown: the native sleep action needs 1.30 (pass --kube-version) and drain-helper does not run on Windows".into(),
+            };
+            return Err(Untouched::warned(name, reason));
+        }
+        if chains {
+            return Err(Untouched::warned(
+                name,
+                "Windows pod: its own preStop hook cannot be chained without drain-helper, which does not run on Windows",
+            ));
+        }
+        if needs_helper {
+            warnings.push(format!(
+                "container {name:?}: Windows pod, so only the native sleep is used (no notify, wait-idle or graceful signal)"
+            ));
+        }
+        Ok(HookKind::Sleep)
+    }
+
+    /// Linux pods: what the hook mode asks for, and what the cluster offers.
+    fn linux_kind(
+        &self,
+        name: &str,
+        chains: bool,
+        needs_helper: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<HookKind, Untouched> {
+        let sleep_available = self.sleep_available();
+        match self.mode {
+            HookMode::Helper => Ok(HookKind::Helper),
+            HookMode::Sleep => {
+                if let Some(version) = self.version
+                    && sleep_available == Some(false)
+                {
+                    return Err(Untouched::warned(
+                        name,
+                        format!(
+                            "hook mode sleep is set but Kubernetes {version} has no native sleep action (1.30+)"
+                        ),
+                    ));
+                }
+                if chains {
+                    return Err(Untouched::keeping_its_hook(
+                        name,
+                        "its own preStop hook cannot be chained with hook mode sleep (use helper or auto)",
+                    ));
+                }
+                if needs_helper {
+                    warnings.push(format!(
+                        "container {name:?}: hook mode sleep, so notify, wait-idle and the graceful stop signal are not used"
+                    ));
+                }
+                Ok(HookKind::Sleep)
+            }
+            HookMode::Auto if needs_helper || sleep_available != Some(true) => Ok(HookKind::Helper),
+            HookMode::Auto => Ok(HookKind::Sleep),
+        }
     }
 }

@@ -54,21 +54,7 @@ pub(super) fn classify_containers(
                 entry.action = Action::Untouched;
                 entry.note = Some(note);
             }
-            None => {
-                let recorded = previous.and_then(|s| s.container(&container.name));
-                if let Some(recorded) = recorded {
-                    entry.action = Action::AlreadyPlanned;
-                    entry.hook = recorded.hook;
-                    entry.pre_stop_seconds = recorded.pre_stop_seconds;
-                    entry.sigterm_at = entry.pre_stop_seconds;
-                } else if has_helper_hook(container) {
-                    entry.action = Action::AlreadyPlanned;
-                    entry.hook = Some(HookKind::Helper);
-                    entry.note = Some("already runs drain-helper".into());
-                } else {
-                    entry.action = Action::Planned;
-                }
-            }
+            None => mark_earlier_runs(&mut entry, container, previous),
         }
         plan.containers.push(entry);
     }
@@ -92,6 +78,32 @@ pub(super) fn classify_containers(
         plan.containers.push(entry);
     }
 
+    warn_about_unknown_names(spec, overrides, plan);
+}
+
+/// A container an earlier run planned (recorded in `drain.io/status`, or already running
+/// drain-helper) is frozen as it is; any other is to be planned.
+fn mark_earlier_runs(
+    entry: &mut ContainerPlan,
+    container: &ContainerShape,
+    previous: Option<&Status>,
+) {
+    if let Some(recorded) = previous.and_then(|s| s.container(&container.name)) {
+        entry.action = Action::AlreadyPlanned;
+        entry.hook = recorded.hook;
+        entry.pre_stop_seconds = recorded.pre_stop_seconds;
+        entry.sigterm_at = entry.pre_stop_seconds;
+    } else if has_helper_hook(container) {
+        entry.action = Action::AlreadyPlanned;
+        entry.hook = Some(HookKind::Helper);
+        entry.note = Some("already runs drain-helper".into());
+    } else {
+        entry.action = Action::Planned;
+    }
+}
+
+/// `drain.io/proxies` or `drain.io/exclude` naming a container the pod does not have.
+fn warn_about_unknown_names(spec: &SpecShape, overrides: &Overrides, plan: &mut Plan) {
     let known: BTreeSet<&str> = spec
         .containers
         .iter()
