@@ -29,7 +29,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(drain_webhook::server::serve::run(*args))?;
+            let args = *args;
+            runtime.block_on(drain_webhook::server::serve::run(
+                args.planning.settings(),
+                args.planning.kube_version(),
+                args.server,
+            ))?;
             Ok(())
         }
         Command::Inject(args) => {

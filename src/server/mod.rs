@@ -5,6 +5,7 @@
 //! then runs the shutdown sequence: unready at once, keep serving for the shutdown delay,
 //! stop accepting, let in-flight requests finish (bounded), stop.
 
+pub mod args;
 pub mod guard;
 pub mod serve;
 
@@ -29,11 +30,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use self::args::DEFAULT_MAX_CONNECTIONS;
 use crate::admission::{Answer, DEFAULT_BODY_LIMIT, Reviewer};
 use crate::metrics::{self, Metrics};
-
-/// Default of `--max-connections`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Listener tuning. The defaults suit the API server as the only client.
 #[derive(Debug, Clone)]

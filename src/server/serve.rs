@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::args::{CertMode, ServerArgs};
 use super::{AppState, ServerError, ServerOptions, ShutdownHandle, bind};
 use crate::admission::{NamespaceLookup, NoNamespaces, Reviewer};
-use crate::cli::{CertMode, ServeArgs};
 use crate::cluster::{self, NamespaceCache};
 use crate::metrics::Metrics;
+use crate::settings::{KubeVersion, Settings};
 use crate::tls::{self, CertFiles, CertResolver, TlsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,9 +34,14 @@ pub enum ServeError {
     SelfManaged(String),
 }
 
-/// Runs the webhook until SIGTERM or SIGINT, then shuts down gracefully.
-pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
-    let settings = Arc::new(args.planning.settings());
+/// Runs the webhook until SIGTERM or SIGINT, then shuts down gracefully. `kube_version`:
+/// the version from the command line; `None` asks the API server (when there is one).
+pub async fn run(
+    settings: Settings,
+    kube_version: Option<KubeVersion>,
+    args: ServerArgs,
+) -> Result<(), ServeError> {
+    let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -45,7 +51,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     } else {
         cluster::connect().await
     };
-    let kube_version = match (args.planning.kube_version(), &client) {
+    let kube_version = match (kube_version, &client) {
         (Some(version), _) => Some(version),
         (None, Some(client)) => cluster::server_version(client).await,
         (None, None) => None,
