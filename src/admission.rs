@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::metrics::{OperationLabel, Outcome};
 use crate::mutate::{MutateError, PodContext, mutate_shape, read_pod};
 use crate::settings::{KubeVersion, Settings};
 
@@ -79,6 +78,37 @@ impl std::fmt::Debug for Reviewer {
     }
 }
 
+/// What happened to one review; `metrics` counts reviews by it (`outcome` label).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ReviewOutcome {
+    /// Allowed with a non-empty patch.
+    Mutated,
+    /// Planned, nothing to change.
+    Unchanged,
+    /// Allowed untouched without planning (not a Pod CREATE, mirror pod, own namespace).
+    Skipped,
+    /// Denied: the user's input is wrong.
+    Denied,
+    /// Our fault: answered with HTTP 500.
+    Error,
+    /// Not a valid AdmissionReview (HTTP 4xx).
+    Invalid,
+}
+
+impl ReviewOutcome {
+    /// The name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mutated => "mutated",
+            Self::Unchanged => "unchanged",
+            Self::Skipped => "skipped",
+            Self::Denied => "denied",
+            Self::Error => "error",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
 /// The answer to one review: what to send back and what to count.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -87,23 +117,24 @@ pub struct Answer {
     pub status: u16,
     /// JSON body.
     pub body: Vec<u8>,
-    pub outcome: Outcome,
-    pub operation: OperationLabel,
+    pub outcome: ReviewOutcome,
+    /// The request's operation; `None` when the body could not be read as a review.
+    pub operation: Option<Operation>,
     pub patch_operations: usize,
 }
 
 impl Answer {
     /// A malformed request: HTTP 400 with a short JSON reason.
     pub fn invalid(reason: &str) -> Self {
-        Self::error_body(400, Outcome::invalid, OperationLabel::unknown, reason)
+        Self::error_body(400, ReviewOutcome::Invalid, None, reason)
     }
 
     /// A body above the limit: HTTP 413.
     pub fn too_large(limit: usize) -> Self {
         Self::error_body(
             413,
-            Outcome::invalid,
-            OperationLabel::unknown,
+            ReviewOutcome::Invalid,
+            None,
             &format!("request body larger than {limit} bytes"),
         )
     }
@@ -112,18 +143,23 @@ impl Answer {
     pub fn timed_out() -> Self {
         Self::error_body(
             408,
-            Outcome::invalid,
-            OperationLabel::unknown,
+            ReviewOutcome::Invalid,
+            None,
             "timed out reading the request body",
         )
     }
 
     /// A fault of ours: HTTP 500 with a generic body (the cause is logged, not returned).
-    pub fn internal(operation: OperationLabel) -> Self {
-        Self::error_body(500, Outcome::error, operation, "internal error")
+    pub fn internal(operation: Option<Operation>) -> Self {
+        Self::error_body(500, ReviewOutcome::Error, operation, "internal error")
     }
 
-    fn error_body(status: u16, outcome: Outcome, operation: OperationLabel, reason: &str) -> Self {
+    fn error_body(
+        status: u16,
+        outcome: ReviewOutcome,
+        operation: Option<Operation>,
+        reason: &str,
+    ) -> Self {
         let body = serde_json::json!({ "error": reason })
             .to_string()
             .into_bytes();
@@ -277,7 +313,7 @@ impl From<MutateError> for Decision {
 
 fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
     let uid = request.uid.as_ref();
-    let operation = operation_label(&request.operation);
+    let operation = Some(request.operation.clone());
     let mut response = ReviewResponse {
         uid,
         allowed: true,
@@ -288,7 +324,7 @@ fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
     let (outcome, patch_operations) = match decision {
         Decision::Skip(why) => {
             tracing::debug!(why, "allowed untouched");
-            (Outcome::skipped, 0)
+            (ReviewOutcome::Skipped, 0)
         }
         Decision::Planned { patch, warnings } => {
             let count = patch.len();
@@ -303,13 +339,17 @@ fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
             }
             response.warnings = warnings;
             let outcome = if count == 0 {
-                Outcome::unchanged
+                ReviewOutcome::Unchanged
             } else {
-                Outcome::mutated
+                ReviewOutcome::Mutated
             };
             // Per-review success is in the metrics; a log line per pod creation would cost a
             // third of the throughput (docs/benchmarks.md). `--log-level debug` shows it.
-            tracing::debug!(patch_operations = count, outcome = ?outcome, "allowed");
+            tracing::debug!(
+                patch_operations = count,
+                outcome = outcome.as_str(),
+                "allowed"
+            );
             (outcome, count)
         }
         Decision::Deny(message) => {
@@ -321,7 +361,7 @@ fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
                 reason: "BadRequest",
                 message,
             });
-            (Outcome::denied, 0)
+            (ReviewOutcome::Denied, 0)
         }
         Decision::Internal(cause) => {
             tracing::error!(uid, error = %cause, "internal error while planning the pod");
@@ -550,15 +590,6 @@ fn shorten(text: &str) -> String {
     format!("{}...", &text[..end])
 }
 
-fn operation_label(operation: &Operation) -> OperationLabel {
-    match operation {
-        Operation::Create => OperationLabel::create,
-        Operation::Update => OperationLabel::update,
-        Operation::Delete => OperationLabel::delete,
-        Operation::Connect => OperationLabel::connect,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -608,7 +639,7 @@ mod tests {
         ] {
             let answer = reviewer().review(&fixture(file));
             assert_eq!(answer.status, 200, "{file}");
-            assert_eq!(answer.outcome, Outcome::skipped, "{file}");
+            assert_eq!(answer.outcome, ReviewOutcome::Skipped, "{file}");
             let response = response(&answer);
             assert_eq!(response["uid"], uid, "{file}");
             assert_eq!(response["allowed"], true, "{file}");
@@ -650,7 +681,7 @@ mod tests {
         for (body, expected) in cases {
             let answer = reviewer().review(&body);
             assert_eq!(answer.status, 400, "{expected}");
-            assert_eq!(answer.outcome, Outcome::invalid);
+            assert_eq!(answer.outcome, ReviewOutcome::Invalid);
             let text = String::from_utf8(answer.body).unwrap();
             assert!(text.contains(expected), "{text} should mention {expected}");
         }
@@ -668,7 +699,7 @@ mod tests {
     fn a_bad_annotation_is_denied_naming_it() {
         let answer = reviewer().review(&fixture("pod-create-bad-delay.json"));
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.outcome, Outcome::denied);
+        assert_eq!(answer.outcome, ReviewOutcome::Denied);
         let response = response(&answer);
         assert_eq!(response["allowed"], false);
         assert_eq!(response["status"]["code"], 400);
@@ -680,7 +711,7 @@ mod tests {
     fn the_seed_pod_is_patched() {
         let answer = reviewer().review(&fixture("pod-create-nginx-app.json"));
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.outcome, Outcome::mutated);
+        assert_eq!(answer.outcome, ReviewOutcome::Mutated);
         assert!(answer.patch_operations > 0);
         let response = response(&answer);
         assert_eq!(response["allowed"], true);
@@ -781,8 +812,8 @@ mod tests {
         review["request"]["object"]["spec"]["containers"] = "not a list".into();
         let answer = reviewer().review(&serde_json::to_vec(&review).unwrap());
         assert_eq!(answer.status, 500);
-        assert_eq!(answer.outcome, Outcome::error);
-        assert_eq!(answer.operation, OperationLabel::create);
+        assert_eq!(answer.outcome, ReviewOutcome::Error);
+        assert_eq!(answer.operation, Some(Operation::Create));
         assert!(!String::from_utf8_lossy(&answer.body).contains("not a list"));
     }
 }

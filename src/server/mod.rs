@@ -158,7 +158,7 @@ async fn mutate(State(state): State<MutateState>, request: Request) -> Response 
         Err(answer) => answer,
     };
     state.app.metrics.observe_review(
-        answer.operation,
+        answer.operation.as_ref(),
         answer.outcome,
         answer.patch_operations,
         started.elapsed(),
@@ -187,7 +187,7 @@ fn review_catching_panics(reviewer: &Reviewer, body: &[u8]) -> Answer {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic payload".into());
             tracing::error!(panic = %message, "the review panicked; answered as an internal error");
-            Answer::internal(crate::metrics::OperationLabel::unknown)
+            Answer::internal(None)
         }
     }
 }
