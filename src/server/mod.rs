@@ -103,8 +103,10 @@ struct MutateState {
     body_timeout: Duration,
 }
 
-/// `POST /mutate`.
-fn router(app: AppState, options: &ServerOptions) -> Router {
+/// The HTTPS application: `POST /mutate`, with the body bounds of `options`. Public so that
+/// tests drive the handler without sockets (`tower::ServiceExt::oneshot`, tests/router.rs);
+/// [`bind`] serves it.
+pub fn router(app: AppState, options: &ServerOptions) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
         .with_state(MutateState {
