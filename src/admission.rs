@@ -27,6 +27,9 @@ use crate::settings::{KubeVersion, Settings};
 /// Largest accepted body: the API server's 3 MiB object limit plus room for the envelope.
 pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024 + 256 * 1024;
 
+/// The media type of an AdmissionReview, in and out.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
 /// The only AdmissionReview version served (the webhook configuration asks for v1 only).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
@@ -160,6 +163,19 @@ impl Answer {
             ReviewOutcome::Invalid,
             None,
             "timed out reading the request body",
+        )
+    }
+
+    /// A body that is not declared as JSON: HTTP 415, naming what was sent.
+    pub fn unsupported_media_type(content_type: Option<&str>) -> Self {
+        let got = content_type.map_or_else(|| "none".to_string(), |v| format!("{v:?}"));
+        Self::error_body(
+            415,
+            ReviewOutcome::Invalid,
+            None,
+            &shorten(&format!(
+                "expected Content-Type {JSON_CONTENT_TYPE} (an AdmissionReview), got {got}"
+            )),
         )
     }
 

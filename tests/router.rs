@@ -1,6 +1,6 @@
 //! The `POST /mutate` handler through its router, without sockets (`tower::ServiceExt::oneshot`,
-//! as kubewarden's policy-server tests its handlers): answers, status codes, body bounds, panic
-//! handling and the metrics they count. What needs a connection (TLS, ALPN, HTTP/2 streams,
+//! as kubewarden's policy-server tests its handlers): answers, status codes, content type, body
+//! bounds, panic handling and the metrics they count. What needs a connection (TLS, ALPN, HTTP/2 streams,
 //! connection limits, rotation, shutdown) is in tests/server.rs.
 
 mod common;
@@ -308,6 +308,43 @@ async fn a_body_that_never_finishes_gets_408() {
     assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
     assert!(error_reason(&answer).contains("timed out"));
     app.counted(r#"drain_webhook_reviews_total{operation="unknown",outcome="invalid"} 1"#)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn only_json_bodies_are_read() {
+    let app = App::new();
+    let body = fixture("pod-create-nginx-app.json");
+    for accepted in ["application/json; charset=utf-8", "Application/JSON"] {
+        let request = Request::post("/mutate")
+            .header(header::CONTENT_TYPE, accepted)
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let (status, answer) = app.call(request).await;
+        answered(status, &answer, &body, accepted);
+    }
+    for (sent, named) in [
+        (
+            Some("application/x-www-form-urlencoded"),
+            "\"application/x-www-form-urlencoded\"",
+        ),
+        (Some("text/json"), "\"text/json\""),
+        (None, "none"),
+    ] {
+        // Refused before the body is read: this one never finishes.
+        let mut request = Request::post("/mutate");
+        if let Some(sent) = sent {
+            request = request.header(header::CONTENT_TYPE, sent);
+        }
+        let (status, answer) = app.call(request.body(unfinished(b"{")).unwrap()).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{sent:?}");
+        let reason = error_reason(&answer);
+        assert!(
+            reason.contains("expected Content-Type application/json") && reason.contains(named),
+            "{sent:?}: {reason}"
+        );
+    }
+    app.counted(r#"drain_webhook_reviews_total{operation="unknown",outcome="invalid"} 3"#)
         .unwrap();
 }
 

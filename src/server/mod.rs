@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use self::args::DEFAULT_MAX_CONNECTIONS;
-use crate::admission::{Answer, DEFAULT_BODY_LIMIT, Reviewer};
+use crate::admission::{Answer, DEFAULT_BODY_LIMIT, JSON_CONTENT_TYPE, Reviewer};
 use crate::metrics::{self, Metrics};
 
 /// Listener tuning. The defaults suit the API server as the only client.
@@ -153,11 +153,15 @@ async fn metrics_text(State(state): State<AdminState>) -> Response {
 
 async fn mutate(State(state): State<MutateState>, request: Request) -> Response {
     let started = Instant::now();
-    // Only Content-Length is read from the headers: no `HeaderMap` extractor copying them all.
+    // Only Content-Type and Content-Length are read from the headers: no `HeaderMap`
+    // extractor copying them all.
     let (parts, body) = request.into_parts();
-    let answer = match read_body(&state, &parts.headers, body).await {
-        Ok(bytes) => review_catching_panics(&state.app.reviewer, &bytes),
+    let answer = match check_content_type(&parts.headers) {
         Err(answer) => answer,
+        Ok(()) => match read_body(&state, &parts.headers, body).await {
+            Ok(bytes) => review_catching_panics(&state.app.reviewer, &bytes),
+            Err(answer) => answer,
+        },
     };
     state.app.metrics.observe_review(
         answer.operation.as_ref(),
@@ -170,11 +174,26 @@ async fn mutate(State(state): State<MutateState>, request: Request) -> Response 
         status,
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
         )],
         answer.body,
     )
         .into_response()
+}
+
+/// The API server sends `application/json` (parameters such as `charset` allowed); anything
+/// else, or nothing, is a client that is not the API server, refused before its body is read.
+fn check_content_type(headers: &HeaderMap) -> Result<(), Answer> {
+    let value = headers.get(header::CONTENT_TYPE);
+    let text = value.map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let media_type = text
+        .as_deref()
+        .map(|t| t.split(';').next().unwrap_or("").trim());
+    if media_type.is_some_and(|t| t.eq_ignore_ascii_case(JSON_CONTENT_TYPE)) {
+        return Ok(());
+    }
+    tracing::warn!(content_type = ?text, "request body is not declared as JSON");
+    Err(Answer::unsupported_media_type(text.as_deref()))
 }
 
 /// A panic while reviewing (a bug of ours) is an internal error, answered with HTTP 500 like
