@@ -30,11 +30,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             let args = *args;
-            runtime.block_on(drain_webhook::server::serve::run(
+            let served = runtime.block_on(drain_webhook::server::serve::run(
                 args.planning.settings(),
                 args.planning.kube_version(),
                 args.server,
-            ))?;
+            ));
+            // After an abort, tasks still serving are not waited for (a graceful run has
+            // none left).
+            runtime.shutdown_background();
+            served?;
             Ok(())
         }
         Command::Inject(args) => {

@@ -420,6 +420,41 @@ struct Spawned {
     tls_addr: SocketAddr,
     admin_addr: SocketAddr,
     ca: PathBuf,
+    /// The JSON log lines after the one with the addresses.
+    logs: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Spawned {
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Waits (generously) for the process to exit.
+    async fn exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(exit) = self.child.0.try_wait().unwrap() {
+                return exit;
+            }
+            assert!(Instant::now() < deadline, "did not exit");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_ready(&self, expected: StatusCode) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while admin_get(self.admin_addr, "/readyz").await.0 != expected {
+            assert!(
+                Instant::now() < deadline,
+                "/readyz never answered {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// Starts `drain-webhook serve` on ephemeral ports with a self-signed certificate and reads
@@ -474,6 +509,7 @@ fn spawn_binary(extra: &[&str]) -> Spawned {
                 tls_addr: tls.parse().unwrap(),
                 admin_addr: admin.parse().unwrap(),
                 ca: ca.expect("the CA path is logged before serving"),
+                logs: rx,
             };
         }
     }
@@ -483,11 +519,7 @@ fn spawn_binary(extra: &[&str]) -> Spawned {
 async fn the_binary_drains_on_sigterm_and_exits_zero() {
     let mut spawned = spawn_binary(&["--shutdown-delay", "1s", "--namespace", "drain-system"]);
     let roots = roots_from(&spawned.ca);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while admin_get(spawned.admin_addr, "/readyz").await.0 != StatusCode::OK {
-        assert!(Instant::now() < deadline, "never became ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    spawned.wait_ready(StatusCode::OK).await;
 
     let body = fixture("pod-create-nginx-app.json");
     let mut client = Client::tls(spawned.tls_addr, Proto::H2, roots.clone()).await;
@@ -497,16 +529,8 @@ async fn the_binary_drains_on_sigterm_and_exits_zero() {
     let in_flight = Client::tls(spawned.tls_addr, Proto::H1, roots.clone()).await;
     let in_flight = InFlight::start(in_flight, body).await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &spawned.child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while admin_get(spawned.admin_addr, "/readyz").await.0 != StatusCode::SERVICE_UNAVAILABLE {
-        assert!(Instant::now() < deadline, "still ready after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    spawned.signal("TERM");
+    spawned.wait_ready(StatusCode::SERVICE_UNAVAILABLE).await;
     // Still serving during the shutdown delay, on the existing connection.
     let (status, _) = client.post(fixture("pod-update.json")).await;
     assert_eq!(status, StatusCode::OK);
@@ -514,16 +538,38 @@ async fn the_binary_drains_on_sigterm_and_exits_zero() {
     in_flight.finish().await;
     drop(client);
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let exit = loop {
-        if let Some(exit) = spawned.child.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(Instant::now() < deadline, "did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = spawned.exit().await;
     assert_eq!(exit.code(), Some(0));
     // The self-signed CA it wrote for local clients is gone with it.
+    assert!(!spawned.ca.exists(), "{} left behind", spawned.ca.display());
+}
+
+#[tokio::test]
+async fn a_second_signal_aborts_the_graceful_shutdown() {
+    // A shutdown delay far beyond the test's deadlines: only the abort can end it in time.
+    let mut spawned = spawn_binary(&["--shutdown-delay", "3600s"]);
+    let roots = roots_from(&spawned.ca);
+    spawned.wait_ready(StatusCode::OK).await;
+    // A review in flight, which the abort drops.
+    let client = Client::tls(spawned.tls_addr, Proto::H2, roots).await;
+    let _in_flight = InFlight::start(client, fixture("pod-create-nginx-app.json")).await;
+
+    spawned.signal("TERM");
+    // The first one started the graceful shutdown.
+    spawned.wait_ready(StatusCode::SERVICE_UNAVAILABLE).await;
+    spawned.signal("INT");
+    let exit = spawned.exit().await;
+    assert_eq!(exit.code(), Some(1), "{exit:?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let logged = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match spawned.logs.recv_timeout(left) {
+            Ok(line) if line["level"] == "ERROR" && line["signal"] == "SIGINT" => break true,
+            Ok(_) => continue,
+            Err(_) => break false,
+        }
+    };
+    assert!(logged, "no error line naming the second signal");
     assert!(!spawned.ca.exists(), "{} left behind", spawned.ca.display());
 }
 

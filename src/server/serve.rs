@@ -32,6 +32,8 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error("--cert-mode self-managed: {0}")]
     SelfManaged(String),
+    #[error("a second {0} during the graceful shutdown: aborted, in-flight requests dropped")]
+    Aborted(&'static str),
 }
 
 /// Runs the webhook until SIGTERM or SIGINT, then shuts down gracefully. `kube_version`:
@@ -150,9 +152,13 @@ pub async fn run(
     let tls_config = Arc::new(tls::server_config(resolver)?);
     let bound = bind(options, state, tls_config).await?;
     let handle = bound.shutdown_handle();
-    let signals = tokio::spawn(shutdown_on_signal(handle)?);
+    let mut signals = tokio::spawn(shutdown_on_signal(handle)?);
     let running = bound.serve();
-    running.wait().await;
+    let finished = tokio::select! {
+        () = running.wait() => Ok(()),
+        // A second signal: the caller exits at once, whatever is still in flight.
+        Ok(signal) = &mut signals => Err(ServeError::Aborted(signal)),
+    };
     signals.abort();
     stop_tx.send_replace(true);
     if let Some(dir) = local_ca_dir
@@ -160,24 +166,38 @@ pub async fn run(
     {
         tracing::warn!(dir = %dir.display(), error = %err, "cannot remove the self-signed CA");
     }
-    Ok(())
+    finished
 }
 
 /// Installs the handlers now (so a signal right after start is not lost) and returns the
-/// future that triggers the shutdown on the first SIGTERM or SIGINT.
+/// future that triggers the graceful shutdown on the first SIGTERM or SIGINT and returns the
+/// name of a second one: someone who asks twice wants the process gone now (kubert does the
+/// same).
 fn shutdown_on_signal(
     handle: ShutdownHandle,
-) -> Result<impl Future<Output = ()> + Send + 'static, ServeError> {
+) -> Result<impl Future<Output = &'static str> + Send + 'static, ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     Ok(async move {
-        let name = tokio::select! {
+        let first = tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::info!(signal = name, "shutdown requested");
+        tracing::info!(
+            signal = first,
+            "shutdown requested; a second SIGTERM or SIGINT aborts at once"
+        );
         handle.trigger();
+        let second = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::error!(
+            signal = second,
+            "second signal during the graceful shutdown: aborting at once"
+        );
+        second
     })
 }
 
