@@ -55,7 +55,15 @@ impl App {
 
     /// One request through the router; the status and the whole body of the answer.
     async fn call(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
+        // A generous bound, so that a handler waiting for a body that never ends fails the
+        // test instead of hanging it.
+        let response = tokio::time::timeout(
+            Duration::from_secs(60),
+            self.router.clone().oneshot(request),
+        )
+        .await
+        .expect("answered within 60 s")
+        .unwrap();
         let status = response.status();
         if status != StatusCode::METHOD_NOT_ALLOWED && status != StatusCode::NOT_FOUND {
             assert_eq!(
