@@ -180,25 +180,30 @@ fn shutdown_on_signal(
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     Ok(async move {
-        let first = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
+        let first = next_signal(&mut term, &mut int).await;
         tracing::info!(
             signal = first,
             "shutdown requested; a second SIGTERM or SIGINT aborts at once"
         );
         handle.trigger();
-        let second = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
+        let second = next_signal(&mut term, &mut int).await;
         tracing::error!(
             signal = second,
             "second signal during the graceful shutdown: aborting at once"
         );
         second
     })
+}
+
+/// The name of the next SIGTERM or SIGINT.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// Writes the self-signed certificate where a client can point `--cacert` at it.
