@@ -11,10 +11,9 @@
 mod common;
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use drain_webhook::admission::{NoNamespaces, Reviewer};
+use drain_webhook::admission::Reviewer;
 use drain_webhook::mutate::{PodContext, mutate_pod};
 use drain_webhook::settings::{KubeVersion, Settings};
 
@@ -45,10 +44,8 @@ fn planner(c: &mut Criterion) {
 
 fn review(c: &mut Criterion) {
     let reviewer = Reviewer {
-        settings: Arc::new(Settings::default()),
-        own_namespace: Some("drain-system".into()),
         kube_version: Some(KUBE),
-        namespaces: Arc::new(NoNamespaces),
+        ..Reviewer::for_tests()
     };
     let mut group = c.benchmark_group("review");
     for shape in common::shapes() {

@@ -8,7 +8,10 @@
 //! SOAK_ROTATE_SECONDS (default 3), SOAK_WORKERS (HTTP/2 review connections, default 3; one
 //! HTTP/1.1 worker runs besides). Traffic goes to 127.0.0.1 only.
 
-use std::convert::Infallible;
+// The test CA, the kubelet-style certificate volume and the clients of tests/server.rs.
+#[path = "../tests/common/net.rs"]
+mod net;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,195 +20,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use drain_webhook::tls::CertificateAuthority;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Bytes, Frame};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::pki_types::ServerName;
+use hyper::StatusCode;
+use hyper::body::Bytes;
+use net::{
+    Ca, Client, KubeletDir, Proto, Sender, client_config, full, mutate_request, slow_request,
+    tls_connect, try_admin_get,
+};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
-
-type Body = BoxBody<Bytes, Infallible>;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Certificates, laid out and rotated the way the kubelet updates a mounted Secret
-
-struct Issuer(CertificateAuthority);
-
-impl Issuer {
-    fn new() -> Self {
-        Self(CertificateAuthority::new("drain-webhook soak CA").unwrap())
-    }
-
-    /// A new serving pair for 127.0.0.1: (chain PEM, key PEM).
-    fn leaf(&self) -> (String, String) {
-        let leaf = self.0.issue(&["127.0.0.1".to_string()]).unwrap();
-        (
-            format!("{}{}", leaf.cert_pem, self.0.cert_pem()),
-            leaf.key_pem,
-        )
-    }
-
-    fn roots(&self) -> rustls::RootCertStore {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.0.cert_der().clone()).unwrap();
-        roots
-    }
-}
-
-/// `tls.crt -> ..data/tls.crt`, `..data -> ..<timestamp>`; a rotation writes a new
-/// timestamped directory, points `..data_tmp` at it, renames that over `..data` and removes
-/// the previous directory, as the kubelet's atomic writer does.
-struct SecretVolume {
-    dir: PathBuf,
-    current: Option<String>,
-    generation: u64,
-}
-
-impl SecretVolume {
-    fn new(dir: &Path, pair: &(String, String)) -> Self {
-        let mut volume = Self {
-            dir: dir.to_path_buf(),
-            current: None,
-            generation: 0,
-        };
-        volume.rotate(pair);
-        for file in ["tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(format!("..data/{file}"), dir.join(file)).unwrap();
-        }
-        volume
-    }
-
-    fn rotate(&mut self, (cert, key): &(String, String)) {
-        self.generation += 1;
-        let name = format!("..2026_11_21_00_00_00.{}", 100_000 + self.generation);
-        let target = self.dir.join(&name);
-        std::fs::create_dir(&target).unwrap();
-        std::fs::write(target.join("tls.crt"), cert).unwrap();
-        std::fs::write(target.join("tls.key"), key).unwrap();
-        let tmp = self.dir.join("..data_tmp");
-        std::os::unix::fs::symlink(&name, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-        if let Some(previous) = self.current.replace(name) {
-            let _ = std::fs::remove_dir_all(self.dir.join(previous));
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Clients
-
-fn client_config(roots: rustls::RootCertStore, alpn: &[u8]) -> Arc<rustls::ClientConfig> {
-    let mut config = rustls::ClientConfig::builder_with_provider(drain_webhook::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    Arc::new(config)
-}
-
-async fn tls_connect(
-    addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
-) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let tcp = TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    TlsConnector::from(config)
-        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
-        .await
-}
-
-enum Sender {
-    H1(hyper::client::conn::http1::SendRequest<Body>),
-    H2(hyper::client::conn::http2::SendRequest<Body>),
-}
-
-impl Sender {
-    async fn connect(
-        addr: SocketAddr,
-        roots: &rustls::RootCertStore,
-        h2: bool,
-    ) -> Result<Self, String> {
-        let alpn: &[u8] = if h2 { b"h2" } else { b"http/1.1" };
-        let stream = tls_connect(addr, client_config(roots.clone(), alpn))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let io = TokioIo::new(stream);
-        if h2 {
-            let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                .await
-                .map_err(|e| format!("h2 handshake: {e}"))?;
-            tokio::spawn(conn);
-            Ok(Self::H2(sender))
-        } else {
-            let (sender, conn) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(|e| format!("h1 handshake: {e}"))?;
-            tokio::spawn(conn);
-            Ok(Self::H1(sender))
-        }
-    }
-
-    async fn send(&mut self, request: Request<Body>) -> Result<(StatusCode, Bytes), String> {
-        let response = match self {
-            Sender::H1(s) => {
-                s.ready().await.map_err(|e| e.to_string())?;
-                s.send_request(request).await
-            }
-            Sender::H2(s) => {
-                s.ready().await.map_err(|e| e.to_string())?;
-                s.send_request(request).await
-            }
-        }
-        .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok((status, body))
-    }
-}
-
-fn review_request(body: Body) -> Request<Body> {
-    Request::post("https://127.0.0.1/mutate")
-        .header("content-type", "application/json")
-        .body(body)
-        .unwrap()
-}
-
-fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).boxed()
-}
-
-async fn admin_get(addr: SocketAddr, path: &str) -> Option<(StatusCode, String)> {
-    let tcp = TcpStream::connect(addr).await.ok()?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-        .await
-        .ok()?;
-    tokio::spawn(conn);
-    let request = Request::get(path)
-        .header("host", "127.0.0.1")
-        .body(full(Bytes::new()))
-        .unwrap();
-    let response = sender.send_request(request).await.ok()?;
-    let status = response.status();
-    let body = response.into_body().collect().await.ok()?.to_bytes();
-    Some((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,23 +74,31 @@ struct Fixture {
 }
 
 fn fixtures() -> Vec<Fixture> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviews");
-    let mut out = Vec::new();
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let bytes = std::fs::read(&path).unwrap();
-        let review: Value = serde_json::from_slice(&bytes).unwrap();
-        out.push(Fixture {
-            uid: review["request"]["uid"].as_str().unwrap().to_string(),
+    net::fixtures()
+        .into_iter()
+        .map(|(_, bytes)| Fixture {
+            uid: net::uid_of(&bytes),
             body: Bytes::from(bytes),
-        });
-    }
-    out
+        })
+        .collect()
+}
+
+/// A connection speaking HTTP/2 (`h2`) or HTTP/1.1.
+async fn connect(
+    addr: SocketAddr,
+    roots: &rustls::RootCertStore,
+    h2: bool,
+) -> Result<Sender, String> {
+    let proto = if h2 { Proto::H2 } else { Proto::H1 };
+    Ok(Client::connect(addr, proto, roots.clone()).await?.sender)
+}
+
+/// One review on `sender`: its status and body, or why there is none.
+async fn send(sender: &mut Sender, body: Bytes) -> Result<(StatusCode, Bytes), String> {
+    sender
+        .send(mutate_request(full(body)))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Well-formed reviews on one connection (renewed every 200 requests so new connections see
@@ -279,7 +116,7 @@ async fn review_worker(
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
         if sender.is_none() || sent_on_connection >= 200 {
-            match Sender::connect(addr, &roots, h2).await {
+            match connect(addr, &roots, h2).await {
                 Ok(s) => {
                     sender = Some(s);
                     sent_on_connection = 0;
@@ -295,7 +132,7 @@ async fn review_worker(
         i += 1;
         sent_on_connection += 1;
         let Some(s) = sender.as_mut() else { continue };
-        match s.send(review_request(full(fixture.body.clone()))).await {
+        match send(s, fixture.body.clone()).await {
             Ok((StatusCode::OK, body)) => {
                 let uid = serde_json::from_slice::<Value>(&body)
                     .ok()
@@ -344,8 +181,8 @@ async fn malformed_worker(
         let body = cases[i % cases.len()].clone();
         i += 1;
         // A fresh connection each time: after an unread oversized body the server may close.
-        let outcome = match Sender::connect(addr, &roots, i.is_multiple_of(2)).await {
-            Ok(mut s) => s.send(review_request(full(body))).await,
+        let outcome = match connect(addr, &roots, i.is_multiple_of(2)).await {
+            Ok(mut s) => send(&mut s, body).await,
             Err(err) => Err(err),
         };
         match outcome {
@@ -416,20 +253,10 @@ async fn slow_client(
             }
             // HTTP/2 review whose body never finishes: expect 408.
             _ => {
-                let Ok(mut sender) = Sender::connect(addr, &roots, true).await else {
+                let Ok(mut sender) = connect(addr, &roots, true).await else {
                     return;
                 };
-                let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
-                let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-                    rx.recv()
-                        .await
-                        .map(|c| (Ok::<_, Infallible>(Frame::data(c)), rx))
-                });
-                let request = Request::post("https://127.0.0.1/mutate")
-                    .header("content-type", "application/json")
-                    .header("content-length", body.len().to_string())
-                    .body(StreamBody::new(stream).boxed())
-                    .unwrap();
+                let (request, tx) = slow_request(body.len());
                 let _ = tx.send(body.slice(..body.len() / 3)).await;
                 let _ = sender.send(request).await;
                 drop(tx);
@@ -550,10 +377,10 @@ async fn main() -> ExitCode {
         bin.display()
     );
 
-    let issuer = Issuer::new();
-    let roots = issuer.roots();
-    let tmp = tempfile::tempdir().unwrap();
-    let mut volume = SecretVolume::new(tmp.path(), &issuer.leaf());
+    let ca = Ca::new();
+    let roots = ca.roots();
+    let (cert, key, _) = ca.issue();
+    let mut volume = KubeletDir::new(&cert, &key);
 
     let mut child = match Command::new(&bin)
         .args([
@@ -565,9 +392,9 @@ async fn main() -> ExitCode {
             "files",
         ])
         .arg("--tls-cert")
-        .arg(tmp.path().join("tls.crt"))
+        .arg(volume.path().join("tls.crt"))
         .arg("--tls-key")
-        .arg(tmp.path().join("tls.key"))
+        .arg(volume.path().join("tls.key"))
         .args([
             "--tls-reload-interval",
             "1s",
@@ -628,7 +455,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     assert!(tls_addr.ip().is_loopback() && admin_addr.ip().is_loopback());
-    while admin_get(admin_addr, "/readyz").await.map(|r| r.0) != Some(StatusCode::OK) {
+    while try_admin_get(admin_addr, "/readyz").await.ok().map(|r| r.0) != Some(StatusCode::OK) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let started = Instant::now();
@@ -673,7 +500,8 @@ async fn main() -> ExitCode {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let now = Instant::now();
         if now >= next_rotation {
-            volume.rotate(&issuer.leaf());
+            let (cert, key, _) = ca.issue();
+            volume.write(&cert, &key);
             counters.rotations.fetch_add(1, Ordering::Relaxed);
             next_rotation = now + rotate_every;
         }
@@ -709,7 +537,7 @@ async fn main() -> ExitCode {
             s.fds
         );
     }
-    let metrics = admin_get(admin_addr, "/metrics")
+    let metrics = try_admin_get(admin_addr, "/metrics")
         .await
         .map(|r| r.1)
         .unwrap_or_default();

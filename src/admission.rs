@@ -21,12 +21,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::metrics::{OperationLabel, Outcome};
 use crate::mutate::{MutateError, PodContext, mutate_shape, read_pod};
 use crate::settings::{KubeVersion, Settings};
 
 /// Largest accepted body: the API server's 3 MiB object limit plus room for the envelope.
 pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024 + 256 * 1024;
+
+/// The media type of an AdmissionReview, in and out.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// The only AdmissionReview version served (the webhook configuration asks for v1 only).
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -69,6 +71,20 @@ pub struct Reviewer {
     pub namespaces: Arc<dyn NamespaceLookup>,
 }
 
+impl Reviewer {
+    /// Default settings, no cluster (unknown version, no namespace annotations) and
+    /// `drain-system`, the chart's namespace, as its own: the reviewer of tests and benchmarks.
+    /// Change a field with struct update syntax: `Reviewer { kube_version, ..Reviewer::for_tests() }`.
+    pub fn for_tests() -> Self {
+        Self {
+            settings: Arc::new(Settings::default()),
+            own_namespace: Some("drain-system".into()),
+            kube_version: None,
+            namespaces: Arc::new(NoNamespaces),
+        }
+    }
+}
+
 impl std::fmt::Debug for Reviewer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reviewer")
@@ -76,6 +92,37 @@ impl std::fmt::Debug for Reviewer {
             .field("own_namespace", &self.own_namespace)
             .field("kube_version", &self.kube_version)
             .finish_non_exhaustive()
+    }
+}
+
+/// What happened to one review; `metrics` counts reviews by it (`outcome` label).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ReviewOutcome {
+    /// Allowed with a non-empty patch.
+    Mutated,
+    /// Planned, nothing to change.
+    Unchanged,
+    /// Allowed untouched without planning (not a Pod CREATE, mirror pod, own namespace).
+    Skipped,
+    /// Denied: the user's input is wrong.
+    Denied,
+    /// Our fault: answered with HTTP 500.
+    Error,
+    /// Not a valid AdmissionReview (HTTP 4xx).
+    Invalid,
+}
+
+impl ReviewOutcome {
+    /// The name in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mutated => "mutated",
+            Self::Unchanged => "unchanged",
+            Self::Skipped => "skipped",
+            Self::Denied => "denied",
+            Self::Error => "error",
+            Self::Invalid => "invalid",
+        }
     }
 }
 
@@ -87,23 +134,24 @@ pub struct Answer {
     pub status: u16,
     /// JSON body.
     pub body: Vec<u8>,
-    pub outcome: Outcome,
-    pub operation: OperationLabel,
+    pub outcome: ReviewOutcome,
+    /// The request's operation; `None` when the body could not be read as a review.
+    pub operation: Option<Operation>,
     pub patch_operations: usize,
 }
 
 impl Answer {
     /// A malformed request: HTTP 400 with a short JSON reason.
     pub fn invalid(reason: &str) -> Self {
-        Self::error_body(400, Outcome::invalid, OperationLabel::unknown, reason)
+        Self::error_body(400, ReviewOutcome::Invalid, None, reason)
     }
 
     /// A body above the limit: HTTP 413.
     pub fn too_large(limit: usize) -> Self {
         Self::error_body(
             413,
-            Outcome::invalid,
-            OperationLabel::unknown,
+            ReviewOutcome::Invalid,
+            None,
             &format!("request body larger than {limit} bytes"),
         )
     }
@@ -112,18 +160,36 @@ impl Answer {
     pub fn timed_out() -> Self {
         Self::error_body(
             408,
-            Outcome::invalid,
-            OperationLabel::unknown,
+            ReviewOutcome::Invalid,
+            None,
             "timed out reading the request body",
         )
     }
 
-    /// A fault of ours: HTTP 500 with a generic body (the cause is logged, not returned).
-    pub fn internal(operation: OperationLabel) -> Self {
-        Self::error_body(500, Outcome::error, operation, "internal error")
+    /// A body that is not declared as JSON: HTTP 415, naming what was sent.
+    pub fn unsupported_media_type(content_type: Option<&str>) -> Self {
+        let got = content_type.map_or_else(|| "none".to_string(), |v| format!("{v:?}"));
+        Self::error_body(
+            415,
+            ReviewOutcome::Invalid,
+            None,
+            &shorten(&format!(
+                "expected Content-Type {JSON_CONTENT_TYPE} (an AdmissionReview), got {got}"
+            )),
+        )
     }
 
-    fn error_body(status: u16, outcome: Outcome, operation: OperationLabel, reason: &str) -> Self {
+    /// A fault of ours: HTTP 500 with a generic body (the cause is logged, not returned).
+    pub fn internal(operation: Option<Operation>) -> Self {
+        Self::error_body(500, ReviewOutcome::Error, operation, "internal error")
+    }
+
+    fn error_body(
+        status: u16,
+        outcome: ReviewOutcome,
+        operation: Option<Operation>,
+        reason: &str,
+    ) -> Self {
         let body = serde_json::json!({ "error": reason })
             .to_string()
             .into_bytes();
@@ -277,7 +343,7 @@ impl From<MutateError> for Decision {
 
 fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
     let uid = request.uid.as_ref();
-    let operation = operation_label(&request.operation);
+    let operation = Some(request.operation.clone());
     let mut response = ReviewResponse {
         uid,
         allowed: true,
@@ -288,7 +354,7 @@ fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
     let (outcome, patch_operations) = match decision {
         Decision::Skip(why) => {
             tracing::debug!(why, "allowed untouched");
-            (Outcome::skipped, 0)
+            (ReviewOutcome::Skipped, 0)
         }
         Decision::Planned { patch, warnings } => {
             let count = patch.len();
@@ -303,13 +369,17 @@ fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
             }
             response.warnings = warnings;
             let outcome = if count == 0 {
-                Outcome::unchanged
+                ReviewOutcome::Unchanged
             } else {
-                Outcome::mutated
+                ReviewOutcome::Mutated
             };
             // Per-review success is in the metrics; a log line per pod creation would cost a
             // third of the throughput (docs/benchmarks.md). `--log-level debug` shows it.
-            tracing::debug!(patch_operations = count, outcome = ?outcome, "allowed");
+            tracing::debug!(
+                patch_operations = count,
+                outcome = outcome.as_str(),
+                "allowed"
+            );
             (outcome, count)
         }
         Decision::Deny(message) => {
@@ -321,7 +391,7 @@ fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
                 reason: "BadRequest",
                 message,
             });
-            (Outcome::denied, 0)
+            (ReviewOutcome::Denied, 0)
         }
         Decision::Internal(cause) => {
             tracing::error!(uid, error = %cause, "internal error while planning the pod");
@@ -550,27 +620,9 @@ fn shorten(text: &str) -> String {
     format!("{}...", &text[..end])
 }
 
-fn operation_label(operation: &Operation) -> OperationLabel {
-    match operation {
-        Operation::Create => OperationLabel::create,
-        Operation::Update => OperationLabel::update,
-        Operation::Delete => OperationLabel::delete,
-        Operation::Connect => OperationLabel::connect,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn reviewer() -> Reviewer {
-        Reviewer {
-            settings: Arc::new(Settings::default()),
-            own_namespace: Some("drain-system".into()),
-            kube_version: None,
-            namespaces: Arc::new(NoNamespaces),
-        }
-    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/tests/data/reviews/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -606,9 +658,9 @@ mod tests {
                 "7f0b2c1e-0009-4d5e-9a10-000000000009",
             ),
         ] {
-            let answer = reviewer().review(&fixture(file));
+            let answer = Reviewer::for_tests().review(&fixture(file));
             assert_eq!(answer.status, 200, "{file}");
-            assert_eq!(answer.outcome, Outcome::skipped, "{file}");
+            assert_eq!(answer.outcome, ReviewOutcome::Skipped, "{file}");
             let response = response(&answer);
             assert_eq!(response["uid"], uid, "{file}");
             assert_eq!(response["allowed"], true, "{file}");
@@ -648,9 +700,9 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let answer = reviewer().review(&body);
+            let answer = Reviewer::for_tests().review(&body);
             assert_eq!(answer.status, 400, "{expected}");
-            assert_eq!(answer.outcome, Outcome::invalid);
+            assert_eq!(answer.outcome, ReviewOutcome::Invalid);
             let text = String::from_utf8(answer.body).unwrap();
             assert!(text.contains(expected), "{text} should mention {expected}");
         }
@@ -666,9 +718,9 @@ mod tests {
 
     #[test]
     fn a_bad_annotation_is_denied_naming_it() {
-        let answer = reviewer().review(&fixture("pod-create-bad-delay.json"));
+        let answer = Reviewer::for_tests().review(&fixture("pod-create-bad-delay.json"));
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.outcome, Outcome::denied);
+        assert_eq!(answer.outcome, ReviewOutcome::Denied);
         let response = response(&answer);
         assert_eq!(response["allowed"], false);
         assert_eq!(response["status"]["code"], 400);
@@ -678,9 +730,9 @@ mod tests {
 
     #[test]
     fn the_seed_pod_is_patched() {
-        let answer = reviewer().review(&fixture("pod-create-nginx-app.json"));
+        let answer = Reviewer::for_tests().review(&fixture("pod-create-nginx-app.json"));
         assert_eq!(answer.status, 200);
-        assert_eq!(answer.outcome, Outcome::mutated);
+        assert_eq!(answer.outcome, ReviewOutcome::Mutated);
         assert!(answer.patch_operations > 0);
         let response = response(&answer);
         assert_eq!(response["allowed"], true);
@@ -779,10 +831,10 @@ mod tests {
         let mut review: Value =
             serde_json::from_slice(&fixture("pod-create-nginx-app.json")).unwrap();
         review["request"]["object"]["spec"]["containers"] = "not a list".into();
-        let answer = reviewer().review(&serde_json::to_vec(&review).unwrap());
+        let answer = Reviewer::for_tests().review(&serde_json::to_vec(&review).unwrap());
         assert_eq!(answer.status, 500);
-        assert_eq!(answer.outcome, Outcome::error);
-        assert_eq!(answer.operation, OperationLabel::create);
+        assert_eq!(answer.outcome, ReviewOutcome::Error);
+        assert_eq!(answer.operation, Some(Operation::Create));
         assert!(!String::from_utf8_lossy(&answer.body).contains("not a list"));
     }
 }

@@ -1,15 +1,12 @@
 //! Command line of `drain-webhook`: `serve`, `inject` and `explain`, all sharing one group
 //! of planning flags. Every flag can also be set through its `DRAIN_...` environment variable.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::offline::ExplainFormat;
-
-use crate::duration::parse_seconds;
+use crate::server::args::{ServerArgs, duration_flag};
 use crate::settings::{DEFAULT_PROXY_IMAGES, HelperSettings, HookMode, KubeVersion, Settings};
 
 /// Kubernetes mutating admission webhook that makes pod shutdown lose no requests.
@@ -116,98 +113,25 @@ impl PlanningArgs {
     }
 }
 
-/// Where the serving certificate comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CertMode {
-    /// `--tls-cert` and `--tls-key`, reloaded when their contents change.
-    Files,
-    /// A certificate for localhost generated at start (local runs and tests).
-    SelfSigned,
-    /// A CA and serving certificate kept in a Secret, caBundle patched into the webhook configuration.
-    SelfManaged,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-/// Flags of `drain-webhook serve`.
+/// Flags of `drain-webhook serve`: planning, server (owned by [`crate::server::args`]) and
+/// logging.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub planning: PlanningArgs,
-    /// Address of the HTTPS admission endpoint (`POST /mutate`).
-    #[arg(long, env = "DRAIN_LISTEN", default_value = "0.0.0.0:8443")]
-    pub listen: SocketAddr,
-    /// Address of the plain HTTP admin endpoints (`/livez`, `/readyz`, `/metrics`).
-    #[arg(long, env = "DRAIN_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
-    pub admin_listen: SocketAddr,
-    /// PEM certificate chain (leaf first); reloaded when its contents change.
-    #[arg(long, env = "DRAIN_TLS_CERT", value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
-    #[arg(long, env = "DRAIN_TLS_KEY", value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-    /// files, self-signed or self-managed. Default: files when --tls-cert is given, else self-signed.
-    #[arg(long, env = "DRAIN_CERT_MODE", value_enum)]
-    pub cert_mode: Option<CertMode>,
-    /// How often the certificate files are re-read.
-    #[arg(long, env = "DRAIN_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = duration_flag, value_name = "DURATION")]
-    pub tls_reload_interval: u32,
-    /// Secret holding the CA and serving certificate (cert-mode self-managed).
-    #[arg(
-        long,
-        env = "DRAIN_TLS_SECRET_NAME",
-        default_value = "drain-webhook-tls"
-    )]
-    pub tls_secret_name: String,
-    /// MutatingWebhookConfiguration whose caBundle is kept current (cert-mode self-managed).
-    #[arg(
-        long,
-        env = "DRAIN_WEBHOOK_CONFIGURATION_NAME",
-        default_value = "drain-webhook"
-    )]
-    pub webhook_configuration_name: String,
-    /// Service in front of the webhook (cert-mode self-managed: `<service>.<namespace>.svc`).
-    #[arg(long, env = "DRAIN_SERVICE_NAME", default_value = "drain-webhook")]
-    pub service_name: String,
-    /// The webhook's own namespace: its pods are always allowed untouched.
-    #[arg(long, env = "DRAIN_NAMESPACE")]
-    pub namespace: Option<String>,
-    /// After SIGTERM, how long to keep serving while endpoints are removed.
-    #[arg(long, env = "DRAIN_SHUTDOWN_DELAY", default_value = "5s", value_parser = duration_flag, value_name = "DURATION")]
-    pub shutdown_delay: u32,
-    /// Largest accepted AdmissionReview body, in bytes.
-    #[arg(long, env = "DRAIN_MAX_BODY_BYTES", default_value_t = crate::admission::DEFAULT_BODY_LIMIT)]
-    pub max_body_bytes: usize,
-    /// Open HTTPS connections at most; more wait in the listen backlog until one closes.
-    #[arg(long, env = "DRAIN_MAX_CONNECTIONS", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS, value_parser = max_connections_flag, value_name = "N")]
-    pub max_connections: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
     #[arg(long, env = "DRAIN_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log filter, e.g. `info` or `drain_webhook=debug,info`.
     #[arg(long, env = "DRAIN_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
-    /// Do not contact the API server: run on flags alone.
-    #[arg(long, env = "DRAIN_NO_CLUSTER")]
-    pub no_cluster: bool,
-}
-
-impl ServeArgs {
-    /// The certificate mode in force, with its default applied.
-    pub fn effective_cert_mode(&self) -> CertMode {
-        match (self.cert_mode, &self.tls_cert) {
-            (Some(mode), _) => mode,
-            (None, Some(_)) => CertMode::Files,
-            (None, None) => CertMode::SelfSigned,
-        }
-    }
-
-    pub fn shutdown_delay(&self) -> Duration {
-        Duration::from_secs(u64::from(self.shutdown_delay))
-    }
 }
 
 /// What `inject` and `explain` read, and the planning settings they apply.
@@ -246,21 +170,10 @@ pub struct ExplainArgs {
     pub output: ExplainFormat,
 }
 
-fn duration_flag(value: &str) -> Result<u32, String> {
-    parse_seconds(value).map_err(|err| format!("{err} (for example 10s, 90 or 1m30s)"))
-}
-
 fn hook_mode_flag(value: &str) -> Result<HookMode, String> {
     value
         .parse()
         .map_err(|err: &str| format!("{err} (for example auto)"))
-}
-
-fn max_connections_flag(value: &str) -> Result<usize, String> {
-    match value.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err("expected a positive number of connections (for example 1024)".into()),
-    }
 }
 
 fn run_as_user_flag(value: &str) -> Result<i64, String> {
@@ -283,7 +196,9 @@ fn kube_version_flag(value: &str) -> Result<OptionalKubeVersion, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::args::CertMode;
     use clap::CommandFactory;
+    use std::time::Duration;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("drain-webhook").chain(args.iter().copied()))
@@ -301,11 +216,11 @@ mod tests {
         };
         assert_eq!(serve.planning.settings(), Settings::default());
         assert_eq!(serve.planning.kube_version(), None);
-        assert_eq!(serve.listen, "0.0.0.0:8443".parse().unwrap());
-        assert_eq!(serve.admin_listen, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(serve.effective_cert_mode(), CertMode::SelfSigned);
-        assert_eq!(serve.shutdown_delay(), Duration::from_secs(5));
-        assert_eq!(serve.max_connections, 1024);
+        assert_eq!(serve.server.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(serve.server.admin_listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(serve.server.effective_cert_mode(), CertMode::SelfSigned);
+        assert_eq!(serve.server.shutdown_delay(), Duration::from_secs(5));
+        assert_eq!(serve.server.max_connections, 1024);
         assert!(parse(&["serve", "--max-connections", "0"]).is_err());
     }
 
@@ -378,7 +293,7 @@ mod tests {
         else {
             panic!("expected serve");
         };
-        assert_eq!(serve.effective_cert_mode(), CertMode::Files);
+        assert_eq!(serve.server.effective_cert_mode(), CertMode::Files);
         assert!(parse(&["serve", "--cert-mode", "self-managed"]).is_ok());
     }
 

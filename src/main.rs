@@ -29,7 +29,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(drain_webhook::server::serve::run(*args))?;
+            let args = *args;
+            let served = runtime.block_on(drain_webhook::server::serve::run(
+                args.planning.settings(),
+                args.planning.kube_version(),
+                args.server,
+            ));
+            // After an abort, tasks still serving are not waited for (a graceful run has
+            // none left).
+            runtime.shutdown_background();
+            served?;
             Ok(())
         }
         Command::Inject(args) => {

@@ -3,40 +3,27 @@
 //! Every label is bounded: operations and outcomes come from fixed lists, never from object
 //! names or namespaces.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use kube::core::admission::Operation;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::admission::ReviewOutcome;
+
 /// Content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// What happened to one review.
+/// The `operation` label: the admission operation, or `unknown` when the body could not be
+/// read.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
 #[allow(non_camel_case_types)]
-pub enum Outcome {
-    /// Allowed with a non-empty patch.
-    mutated,
-    /// Planned, nothing to change.
-    unchanged,
-    /// Allowed untouched without planning (not a Pod CREATE, mirror pod, own namespace).
-    skipped,
-    /// Denied: the user's input is wrong.
-    denied,
-    /// Our fault: answered with HTTP 500.
-    error,
-    /// Not a valid AdmissionReview (HTTP 4xx).
-    invalid,
-}
-
-/// The admission operation, or `unknown` when the body could not be read.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum OperationLabel {
+enum OperationLabel {
     create,
     update,
     delete,
@@ -44,10 +31,29 @@ pub enum OperationLabel {
     unknown,
 }
 
+impl From<Option<&Operation>> for OperationLabel {
+    fn from(operation: Option<&Operation>) -> Self {
+        match operation {
+            Some(Operation::Create) => Self::create,
+            Some(Operation::Update) => Self::update,
+            Some(Operation::Delete) => Self::delete,
+            Some(Operation::Connect) => Self::connect,
+            None => Self::unknown,
+        }
+    }
+}
+
+/// The `outcome` label: admission's own name for what happened.
+impl EncodeLabelValue for ReviewOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReviewLabels {
     operation: OperationLabel,
-    outcome: Outcome,
+    outcome: ReviewOutcome,
 }
 
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -147,14 +153,16 @@ impl Metrics {
     /// Records one answered review.
     pub fn observe_review(
         &self,
-        operation: OperationLabel,
-        outcome: Outcome,
+        operation: Option<&Operation>,
+        outcome: ReviewOutcome,
         patch_operations: usize,
         elapsed: Duration,
     ) {
-        self.reviews
-            .get_or_create(&ReviewLabels { operation, outcome })
-            .inc();
+        let labels = ReviewLabels {
+            operation: operation.into(),
+            outcome,
+        };
+        self.reviews.get_or_create(&labels).inc();
         self.review_duration.observe(elapsed.as_secs_f64());
         if patch_operations > 0 {
             self.patch_operations
@@ -199,12 +207,12 @@ mod tests {
     fn encodes_the_documented_series() {
         let metrics = Metrics::new();
         metrics.observe_review(
-            OperationLabel::create,
-            Outcome::mutated,
+            Some(&Operation::Create),
+            ReviewOutcome::Mutated,
             3,
             Duration::from_micros(250),
         );
-        metrics.observe_review(OperationLabel::unknown, Outcome::invalid, 0, Duration::ZERO);
+        metrics.observe_review(None, ReviewOutcome::Invalid, 0, Duration::ZERO);
         metrics.certificate_reloaded(false);
         let text = metrics.encode();
         assert!(
@@ -229,5 +237,40 @@ mod tests {
             "{text}"
         );
         assert_eq!(metrics.certificate_reload_failures(), 1);
+    }
+
+    /// The label values are the ones docs/server.md lists, whatever admission calls them.
+    #[test]
+    fn every_outcome_and_operation_has_its_documented_label() {
+        let metrics = Metrics::new();
+        let outcomes = [
+            (ReviewOutcome::Mutated, "mutated"),
+            (ReviewOutcome::Unchanged, "unchanged"),
+            (ReviewOutcome::Skipped, "skipped"),
+            (ReviewOutcome::Denied, "denied"),
+            (ReviewOutcome::Error, "error"),
+            (ReviewOutcome::Invalid, "invalid"),
+        ];
+        let operations = [
+            (Some(Operation::Create), "create"),
+            (Some(Operation::Update), "update"),
+            (Some(Operation::Delete), "delete"),
+            (Some(Operation::Connect), "connect"),
+            (None, "unknown"),
+        ];
+        for (outcome, _) in outcomes {
+            for (operation, _) in &operations {
+                metrics.observe_review(operation.as_ref(), outcome, 0, Duration::ZERO);
+            }
+        }
+        let text = metrics.encode();
+        for (_, outcome) in outcomes {
+            for (_, operation) in &operations {
+                let line = format!(
+                    r#"drain_webhook_reviews_total{{operation="{operation}",outcome="{outcome}"}} 1"#
+                );
+                assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+            }
+        }
     }
 }

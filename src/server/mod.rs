@@ -5,6 +5,7 @@
 //! then runs the shutdown sequence: unready at once, keep serving for the shutdown delay,
 //! stop accepting, let in-flight requests finish (bounded), stop.
 
+pub mod args;
 pub mod guard;
 pub mod serve;
 
@@ -22,18 +23,17 @@ use axum::routing::{get, post};
 use futures_util::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
+use tracing::Instrument;
 
-use crate::admission::{Answer, DEFAULT_BODY_LIMIT, Reviewer};
+use self::args::DEFAULT_MAX_CONNECTIONS;
+use crate::admission::{Answer, DEFAULT_BODY_LIMIT, JSON_CONTENT_TYPE, Reviewer};
 use crate::metrics::{self, Metrics};
-
-/// Default of `--max-connections`.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Listener tuning. The defaults suit the API server as the only client.
 #[derive(Debug, Clone)]
@@ -104,8 +104,10 @@ struct MutateState {
     body_timeout: Duration,
 }
 
-/// `POST /mutate`.
-fn router(app: AppState, options: &ServerOptions) -> Router {
+/// The HTTPS application: `POST /mutate`, with the body bounds of `options`. Public so that
+/// tests drive the handler without sockets (`tower::ServiceExt::oneshot`, tests/router.rs);
+/// [`bind`] serves it.
+pub fn router(app: AppState, options: &ServerOptions) -> Router {
     Router::new()
         .route("/mutate", post(mutate))
         .with_state(MutateState {
@@ -115,11 +117,26 @@ fn router(app: AppState, options: &ServerOptions) -> Router {
         })
 }
 
+/// Whether `/readyz` answers 200: on from [`Bound::serve`] until the shutdown trigger. Clones
+/// share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::SeqCst);
+    }
+}
+
 /// State of the admin router.
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
-    pub ready: Arc<AtomicBool>,
+    pub ready: Readiness,
 }
 
 /// `/livez`, `/readyz`, `/metrics`.
@@ -132,7 +149,7 @@ pub fn admin_router(state: AdminState) -> Router {
 }
 
 async fn readyz(State(state): State<AdminState>) -> Response {
-    if state.ready.load(Ordering::SeqCst) {
+    if state.ready.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
@@ -152,14 +169,18 @@ async fn metrics_text(State(state): State<AdminState>) -> Response {
 
 async fn mutate(State(state): State<MutateState>, request: Request) -> Response {
     let started = Instant::now();
-    // Only Content-Length is read from the headers: no `HeaderMap` extractor copying them all.
+    // Only Content-Type and Content-Length are read from the headers: no `HeaderMap`
+    // extractor copying them all.
     let (parts, body) = request.into_parts();
-    let answer = match read_body(&state, &parts.headers, body).await {
-        Ok(bytes) => review_catching_panics(&state.app.reviewer, &bytes),
+    let answer = match check_content_type(&parts.headers) {
         Err(answer) => answer,
+        Ok(()) => match read_body(&state, &parts.headers, body).await {
+            Ok(bytes) => review_catching_panics(&state.app.reviewer, &bytes),
+            Err(answer) => answer,
+        },
     };
     state.app.metrics.observe_review(
-        answer.operation,
+        answer.operation.as_ref(),
         answer.outcome,
         answer.patch_operations,
         started.elapsed(),
@@ -169,11 +190,26 @@ async fn mutate(State(state): State<MutateState>, request: Request) -> Response 
         status,
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
         )],
         answer.body,
     )
         .into_response()
+}
+
+/// The API server sends `application/json` (parameters such as `charset` allowed); anything
+/// else, or nothing, is a client that is not the API server, refused before its body is read.
+fn check_content_type(headers: &HeaderMap) -> Result<(), Answer> {
+    let value = headers.get(header::CONTENT_TYPE);
+    let text = value.map(|v| String::from_utf8_lossy(v.as_bytes()));
+    let media_type = text
+        .as_deref()
+        .map(|t| t.split(';').next().unwrap_or("").trim());
+    if media_type.is_some_and(|t| t.eq_ignore_ascii_case(JSON_CONTENT_TYPE)) {
+        return Ok(());
+    }
+    tracing::warn!(content_type = ?text, "request body is not declared as JSON");
+    Err(Answer::unsupported_media_type(text.as_deref()))
 }
 
 /// A panic while reviewing (a bug of ours) is an internal error, answered with HTTP 500 like
@@ -188,7 +224,7 @@ fn review_catching_panics(reviewer: &Reviewer, body: &[u8]) -> Answer {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic payload".into());
             tracing::error!(panic = %message, "the review panicked; answered as an internal error");
-            Answer::internal(crate::metrics::OperationLabel::unknown)
+            Answer::internal(None)
         }
     }
 }
@@ -244,13 +280,13 @@ async fn listen(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerErr
 /// Starts the shutdown sequence: readiness goes off at once.
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
-    ready: Arc<AtomicBool>,
+    ready: Readiness,
     trigger: Arc<watch::Sender<bool>>,
 }
 
 impl ShutdownHandle {
     pub fn trigger(&self) {
-        self.ready.store(false, Ordering::SeqCst);
+        self.ready.set(false);
         self.trigger.send_replace(true);
     }
 }
@@ -264,7 +300,7 @@ pub struct Bound {
     acceptor: TlsAcceptor,
     router: Router,
     metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    ready: Readiness,
     trigger: Arc<watch::Sender<bool>>,
     stop_admin: watch::Sender<bool>,
     admin_task: JoinHandle<()>,
@@ -290,12 +326,12 @@ pub async fn bind_router(
     metrics: Arc<Metrics>,
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<Bound, ServerError> {
-    let ready = Arc::new(AtomicBool::new(false));
+    let ready = Readiness::default();
     let (admin_listener, admin_addr) = listen(options.admin_listen).await?;
     let (tls_listener, tls_addr) = listen(options.listen).await?;
     let admin = admin_router(AdminState {
         metrics: Arc::clone(&metrics),
-        ready: Arc::clone(&ready),
+        ready: ready.clone(),
     });
     let (stop_admin, mut admin_stopped) = watch::channel(false);
     let admin_task = tokio::spawn(async move {
@@ -340,7 +376,7 @@ impl Bound {
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         ShutdownHandle {
-            ready: Arc::clone(&self.ready),
+            ready: self.ready.clone(),
             trigger: Arc::clone(&self.trigger),
         }
     }
@@ -353,10 +389,10 @@ impl Bound {
         let mut triggered = self.trigger.subscribe();
         // A trigger sent before serve() must still count.
         triggered.mark_changed();
-        let ready = Arc::clone(&self.ready);
+        let ready = self.ready.clone();
         let task = tokio::spawn(run(self, triggered));
         if !*handle.trigger.borrow() {
-            ready.store(true, Ordering::SeqCst);
+            ready.set(true);
         }
         tracing::info!(%tls_addr, %admin_addr, "serving");
         Running {
@@ -383,6 +419,36 @@ impl Running {
         if let Err(err) = self.task.await {
             tracing::error!(error = %err, "server task failed");
         }
+    }
+}
+
+/// One accepted connection: the TLS handshake (bounded), then HTTP/1.1 or HTTP/2 until the
+/// client closes it or the graceful shutdown ends it. `first_bytes_timeout` bounds the wait
+/// for a request to start after TLS ([`guard::FirstBytes`]).
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: TlsAcceptor,
+    builder: auto::Builder<TokioExecutor>,
+    service: TowerToHyperService<Router>,
+    watcher: Watcher,
+    handshake_timeout: Duration,
+    first_bytes_timeout: Duration,
+) {
+    let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake timed out");
+            return;
+        }
+    };
+    let io = guard::FirstBytes::new(tls, first_bytes_timeout);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!(error = %err, "connection ended with an error");
     }
 }
 
@@ -454,32 +520,27 @@ async fn run(bound: Bound, mut triggered: watch::Receiver<bool>) {
             tracing::debug!(error = %err, "cannot set TCP_NODELAY");
         }
         let open = metrics.connection_opened();
-        let acceptor = acceptor.clone();
-        let builder = builder.clone();
         let service = TowerToHyperService::new(router.clone());
-        let watcher = graceful.watcher();
-        let handshake_timeout = options.tls_handshake_timeout;
-        let first_bytes_timeout = options.header_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _open = open;
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(err)) => {
-                    tracing::debug!(%peer, error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let io = guard::FirstBytes::new(tls, first_bytes_timeout);
-            let connection = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(err) = watcher.watch(connection).await {
-                tracing::debug!(%peer, error = %err, "connection ended with an error");
+        // Debug level, as the review span: an enabled span costs formatting per connection.
+        let span = tracing::debug_span!("conn", client.ip = %peer.ip(), client.port = peer.port());
+        let connection = serve_connection(
+            tcp,
+            acceptor.clone(),
+            builder.clone(),
+            service,
+            graceful.watcher(),
+            options.tls_handshake_timeout,
+            options.header_timeout,
+        );
+        tokio::spawn(
+            async move {
+                // Held until the connection closes: a connection slot and the gauge.
+                let _permit = permit;
+                let _open = open;
+                connection.await;
             }
-        });
+            .instrument(span),
+        );
     }
     drop(tls_listener);
     sequence.abort();

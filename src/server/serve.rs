@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::args::{CertMode, ServerArgs};
 use super::{AppState, ServerError, ServerOptions, ShutdownHandle, bind};
 use crate::admission::{NamespaceLookup, NoNamespaces, Reviewer};
-use crate::cli::{CertMode, ServeArgs};
 use crate::cluster::{self, NamespaceCache};
 use crate::metrics::Metrics;
+use crate::settings::{KubeVersion, Settings};
 use crate::tls::{self, CertFiles, CertResolver, TlsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +32,18 @@ pub enum ServeError {
     Signals(std::io::Error),
     #[error("--cert-mode self-managed: {0}")]
     SelfManaged(String),
+    #[error("a second {0} during the graceful shutdown: aborted, in-flight requests dropped")]
+    Aborted(&'static str),
 }
 
-/// Runs the webhook until SIGTERM or SIGINT, then shuts down gracefully.
-pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
-    let settings = Arc::new(args.planning.settings());
+/// Runs the webhook until SIGTERM or SIGINT, then shuts down gracefully. `kube_version`:
+/// the version from the command line; `None` asks the API server (when there is one).
+pub async fn run(
+    settings: Settings,
+    kube_version: Option<KubeVersion>,
+    args: ServerArgs,
+) -> Result<(), ServeError> {
+    let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);
 
@@ -45,7 +53,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     } else {
         cluster::connect().await
     };
-    let kube_version = match (args.planning.kube_version(), &client) {
+    let kube_version = match (kube_version, &client) {
         (Some(version), _) => Some(version),
         (None, Some(client)) => cluster::server_version(client).await,
         (None, None) => None,
@@ -144,9 +152,13 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let tls_config = Arc::new(tls::server_config(resolver)?);
     let bound = bind(options, state, tls_config).await?;
     let handle = bound.shutdown_handle();
-    let signals = tokio::spawn(shutdown_on_signal(handle)?);
+    let mut signals = tokio::spawn(shutdown_on_signal(handle)?);
     let running = bound.serve();
-    running.wait().await;
+    let finished = tokio::select! {
+        () = running.wait() => Ok(()),
+        // A second signal: the caller exits at once, whatever is still in flight.
+        Ok(signal) = &mut signals => Err(ServeError::Aborted(signal)),
+    };
     signals.abort();
     stop_tx.send_replace(true);
     if let Some(dir) = local_ca_dir
@@ -154,25 +166,44 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     {
         tracing::warn!(dir = %dir.display(), error = %err, "cannot remove the self-signed CA");
     }
-    Ok(())
+    finished
 }
 
 /// Installs the handlers now (so a signal right after start is not lost) and returns the
-/// future that triggers the shutdown on the first SIGTERM or SIGINT.
+/// future that triggers the graceful shutdown on the first SIGTERM or SIGINT and returns the
+/// name of a second one: someone who asks twice wants the process gone now (kubert does the
+/// same).
 fn shutdown_on_signal(
     handle: ShutdownHandle,
-) -> Result<impl Future<Output = ()> + Send + 'static, ServeError> {
+) -> Result<impl Future<Output = &'static str> + Send + 'static, ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signals)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signals)?;
     Ok(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        tracing::info!(signal = name, "shutdown requested");
+        let first = next_signal(&mut term, &mut int).await;
+        tracing::info!(
+            signal = first,
+            "shutdown requested; a second SIGTERM or SIGINT aborts at once"
+        );
         handle.trigger();
+        let second = next_signal(&mut term, &mut int).await;
+        tracing::error!(
+            signal = second,
+            "second signal during the graceful shutdown: aborting at once"
+        );
+        second
     })
+}
+
+/// The name of the next SIGTERM or SIGINT.
+async fn next_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) -> &'static str {
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// Writes the self-signed certificate where a client can point `--cacert` at it.

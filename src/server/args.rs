@@ -1,0 +1,109 @@
+//! The flags that configure the server, next to the code they configure (kubert's pattern):
+//! `cli` flattens [`ServerArgs`] into `drain-webhook serve`, so the command line depends on
+//! the server and never the other way round.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::admission::DEFAULT_BODY_LIMIT;
+use crate::duration::parse_seconds;
+
+/// Default of `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CertMode {
+    /// `--tls-cert` and `--tls-key`, reloaded when their contents change.
+    Files,
+    /// A certificate for localhost generated at start (local runs and tests).
+    SelfSigned,
+    /// A CA and serving certificate kept in a Secret, caBundle patched into the webhook configuration.
+    SelfManaged,
+}
+
+/// The server's flags of `drain-webhook serve` (the planning and logging flags live elsewhere).
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address of the HTTPS admission endpoint (`POST /mutate`).
+    #[arg(long, env = "DRAIN_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// Address of the plain HTTP admin endpoints (`/livez`, `/readyz`, `/metrics`).
+    #[arg(long, env = "DRAIN_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// PEM certificate chain (leaf first); reloaded when its contents change.
+    #[arg(long, env = "DRAIN_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC).
+    #[arg(long, env = "DRAIN_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// files, self-signed or self-managed. Default: files when --tls-cert is given, else self-signed.
+    #[arg(long, env = "DRAIN_CERT_MODE", value_enum)]
+    pub cert_mode: Option<CertMode>,
+    /// How often the certificate files are re-read.
+    #[arg(long, env = "DRAIN_TLS_RELOAD_INTERVAL", default_value = "2s", value_parser = duration_flag, value_name = "DURATION")]
+    pub tls_reload_interval: u32,
+    /// Secret holding the CA and serving certificate (cert-mode self-managed).
+    #[arg(
+        long,
+        env = "DRAIN_TLS_SECRET_NAME",
+        default_value = "drain-webhook-tls"
+    )]
+    pub tls_secret_name: String,
+    /// MutatingWebhookConfiguration whose caBundle is kept current (cert-mode self-managed).
+    #[arg(
+        long,
+        env = "DRAIN_WEBHOOK_CONFIGURATION_NAME",
+        default_value = "drain-webhook"
+    )]
+    pub webhook_configuration_name: String,
+    /// Service in front of the webhook (cert-mode self-managed: `<service>.<namespace>.svc`).
+    #[arg(long, env = "DRAIN_SERVICE_NAME", default_value = "drain-webhook")]
+    pub service_name: String,
+    /// The webhook's own namespace: its pods are always allowed untouched.
+    #[arg(long, env = "DRAIN_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// After SIGTERM, how long to keep serving while endpoints are removed.
+    #[arg(long, env = "DRAIN_SHUTDOWN_DELAY", default_value = "5s", value_parser = duration_flag, value_name = "DURATION")]
+    pub shutdown_delay: u32,
+    /// Largest accepted AdmissionReview body, in bytes.
+    #[arg(long, env = "DRAIN_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub max_body_bytes: usize,
+    /// Open HTTPS connections at most; more wait in the listen backlog until one closes.
+    #[arg(long, env = "DRAIN_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = max_connections_flag, value_name = "N")]
+    pub max_connections: usize,
+    /// Do not contact the API server: run on flags alone.
+    #[arg(long, env = "DRAIN_NO_CLUSTER")]
+    pub no_cluster: bool,
+}
+
+impl ServerArgs {
+    /// The certificate mode in force, with its default applied.
+    pub fn effective_cert_mode(&self) -> CertMode {
+        match (self.cert_mode, &self.tls_cert) {
+            (Some(mode), _) => mode,
+            (None, Some(_)) => CertMode::Files,
+            (None, None) => CertMode::SelfSigned,
+        }
+    }
+
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(u64::from(self.shutdown_delay))
+    }
+}
+
+/// A duration flag in whole seconds; the error gives an example (shared with the planning
+/// flags in `cli`).
+pub fn duration_flag(value: &str) -> Result<u32, String> {
+    parse_seconds(value).map_err(|err| format!("{err} (for example 10s, 90 or 1m30s)"))
+}
+
+fn max_connections_flag(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("expected a positive number of connections (for example 1024)".into()),
+    }
+}
