@@ -593,3 +593,22 @@ fn a_bad_target_pid_override_is_a_usage_error() {
     assert_eq!(run.code(), Some(2), "{}", run.log());
     run.assert_logged("DRAIN_HELPER_TARGET_PID");
 }
+
+#[test]
+fn then_exec_gives_the_command_the_default_sigpipe() {
+    // The helper ignores SIGPIPE itself; an ignored signal survives exec, and `yes` would then
+    // get EPIPE and complain instead of dying quietly when `head` stops reading.
+    let run = run_args(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--then-exec",
+        "--",
+        "sh",
+        "-c",
+        "yes | head -n 1 >/dev/null",
+    ]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let log = run.log();
+    assert!(!log.to_lowercase().contains("broken pipe"), "{log}");
+}

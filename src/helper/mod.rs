@@ -8,6 +8,7 @@ pub mod log;
 pub mod net;
 pub mod prestop;
 pub mod signal;
+pub mod spawn;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -3,8 +3,6 @@
 //! notify -> delay -> wait-idle -> signal -> then-http-get -> then-exec. The delay counts from
 //! the start of the hook, so slow notify targets do not lengthen the drain.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,6 +10,7 @@ use super::args::PrestopArgs;
 use super::log::Log;
 use super::net::{count_established, http_request};
 use super::signal::{has_exited, send_signal, signal_name};
+use super::spawn::spawn;
 
 /// Every phase finished (and no `--then-exec` was given).
 pub const EXIT_OK: i32 = 0;
@@ -221,10 +220,10 @@ impl Drain<'_> {
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" ");
-        let Some((program, rest)) = command.split_first() else {
+        if command.is_empty() {
             return Ok(EXIT_OK);
-        };
-        let mut child = match Command::new(program).args(rest).spawn() {
+        }
+        let child = match spawn(command) {
             Ok(child) => child,
             Err(err) => {
                 self.log(&format!("then-exec \"{shown}\" could not start: {err}"));
@@ -237,12 +236,11 @@ impl Drain<'_> {
         };
         self.log(&format!(
             "then-exec \"{shown}\" started (PID {})",
-            child.id()
+            child.pid
         ));
         loop {
             match child.try_wait() {
-                Ok(Some(status)) => {
-                    let code = exit_code(status);
+                Ok(Some(code)) => {
                     self.log(&format!("then-exec \"{shown}\" exited with {code}"));
                     return Ok(code);
                 }
@@ -253,21 +251,12 @@ impl Drain<'_> {
                 }
             }
             if self.check("then-exec").is_err() {
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill_and_wait();
                 return Err(Cut("then-exec (the command was killed)"));
             }
             sleep_until((Instant::now() + EXIT_POLL).min(self.deadline));
         }
     }
-}
-
-/// The exit code a shell would report: the code, or 128 + the signal that ended the process.
-fn exit_code(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(EXIT_FAILURE)
 }
 
 /// Established connections whose local port is in `ports`, over IPv4 and IPv6; `None` when
@@ -311,13 +300,6 @@ fn sleep_until(until: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_codes_follow_the_shell() {
-        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
-        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
-        assert_eq!(exit_code(ExitStatus::from_raw(libc::SIGKILL)), 128 + 9);
-    }
 
     #[test]
     fn seconds_are_shown_in_tenths() {
