@@ -25,7 +25,7 @@ cargo-test:
 run:
 	$(CARGO) run --release --bin drain-webhook -- serve
 
-## manifests: regenerate manifests/drain-webhook.yaml from the chart (tests/chart.rs checks drift)
+## manifests: regenerate manifests/*.yaml from the chart (tests/chart.rs checks drift)
 .PHONY: manifests
 manifests: deps
 	scripts/render-manifests.sh

@@ -32,6 +32,64 @@ pub const RECHECK_INTERVAL: Duration = Duration::from_secs(60);
 pub const BACKOFF_START: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
+/// The field manager of every write (server-side it names who owns the caBundle).
+pub const FIELD_MANAGER: &str = "drain-webhook";
+
+/// One kind of API request the process makes, for the RBAC it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiCall {
+    pub verb: &'static str,
+    /// API group; "" is the core group.
+    pub group: &'static str,
+    pub resource: &'static str,
+    /// On the one configured object (RBAC can then limit it by `resourceNames`) rather than
+    /// on the collection (create, list, watch).
+    pub named: bool,
+}
+
+/// Every request this module makes: tests/chart.rs checks that the chart's RBAC grants each
+/// one (and nothing more), tests/certs_self_managed.rs that no other request is made.
+pub const API_CALLS: &[ApiCall] = &[
+    ApiCall {
+        verb: "get",
+        group: "",
+        resource: "secrets",
+        named: true,
+    },
+    ApiCall {
+        verb: "create",
+        group: "",
+        resource: "secrets",
+        named: false,
+    },
+    ApiCall {
+        verb: "update",
+        group: "",
+        resource: "secrets",
+        named: true,
+    },
+    ApiCall {
+        verb: "get",
+        group: "admissionregistration.k8s.io",
+        resource: "mutatingwebhookconfigurations",
+        named: true,
+    },
+    ApiCall {
+        verb: "update",
+        group: "admissionregistration.k8s.io",
+        resource: "mutatingwebhookconfigurations",
+        named: true,
+    },
+];
+
+/// Create and replace parameters with our field manager.
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    }
+}
+
 /// Where the self-managed certificate lives and what it serves.
 #[derive(Debug, Clone)]
 pub struct SelfManagedConfig {
@@ -170,10 +228,7 @@ async fn get_or_create_secret(
             let generated = generate(&config.service_name, &config.namespace)?;
             let mut replacement = to_secret(name, &config.namespace, &generated);
             replacement.metadata.resource_version = existing.metadata.resource_version.clone();
-            match secrets
-                .replace(name, &PostParams::default(), &replacement)
-                .await
-            {
+            match secrets.replace(name, &post_params(), &replacement).await {
                 Ok(_) => Ok(generated),
                 Err(kube::Error::Api(status)) if status.is_conflict() => {
                     reread(&secrets, name).await
@@ -184,7 +239,7 @@ async fn get_or_create_secret(
         None => {
             let generated = generate(&config.service_name, &config.namespace)?;
             let secret = to_secret(name, &config.namespace, &generated);
-            match secrets.create(&PostParams::default(), &secret).await {
+            match secrets.create(&post_params(), &secret).await {
                 Ok(_) => {
                     tracing::info!(secret = %name, "created the certificate Secret");
                     Ok(generated)
@@ -270,10 +325,7 @@ async fn check_ca_bundle(
     if !set_ca_bundle(&mut configuration, ca_pem) {
         return BundleCheck::Current;
     }
-    match api
-        .replace(name, &PostParams::default(), &configuration)
-        .await
-    {
+    match api.replace(name, &post_params(), &configuration).await {
         Ok(_) => BundleCheck::Updated,
         Err(kube::Error::Api(status)) if status.is_conflict() => BundleCheck::Conflict,
         Err(err) => {

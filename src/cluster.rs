@@ -15,7 +15,26 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use crate::admission::NamespaceLookup;
+use crate::certs_self_managed::ApiCall;
 use crate::settings::KubeVersion;
+
+/// Every request this module makes besides `GET /version` (allowed to every authenticated
+/// user by the default `system:discovery` role): the namespace watch (list, then watch).
+/// tests/chart.rs checks that the chart's RBAC grants each one.
+pub const API_CALLS: &[ApiCall] = &[
+    ApiCall {
+        verb: "list",
+        group: "",
+        resource: "namespaces",
+        named: false,
+    },
+    ApiCall {
+        verb: "watch",
+        group: "",
+        resource: "namespaces",
+        named: false,
+    },
+];
 
 /// How long start-up waits for the API server's version.
 const VERSION_TIMEOUT: Duration = Duration::from_secs(10);

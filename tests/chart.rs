@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use drain_webhook::certs_self_managed::{self, ApiCall};
+use drain_webhook::cluster;
 use drain_webhook::duration::parse_seconds;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -79,6 +81,10 @@ fn template(extra: &[&str]) -> Output {
         NAMESPACE,
         "--kube-version",
         KUBE_VERSION,
+        // A cluster that serves cert-manager's API (helm template asks no cluster); the
+        // chart refuses cert-manager mode without it (tested without this flag below).
+        "--api-versions",
+        "cert-manager.io/v1",
     ];
     args.extend_from_slice(extra);
     run(&helm(), &args)
@@ -324,9 +330,10 @@ const HELPER: &[&str] = &["settings.hookMode=helper", "settings.kubeVersion=1.29
 #[rstest]
 #[case::defaults(DEFAULTS)]
 #[case::chart_certificates(&["certificates.mode=chart"])]
-#[case::cert_manager(CERT_MANAGER)]
 #[case::self_managed(SELF_MANAGED)]
 #[case::everything_on(&["metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"])]
+// No cert-manager case: helm lint cannot be told that the cluster serves cert-manager.io/v1,
+// so it meets the chart's own "install cert-manager first" (tested below).
 fn helm_lint_strict_is_clean(#[case] values: &[&'static str]) {
     let chart = chart_dir();
     let mut args = vec!["lint", "--strict", chart.to_str().unwrap()];
@@ -963,7 +970,7 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
     assert_eq!(namespaces.len(), 1, "one namespaces rule");
     assert_eq!(
         namespaces[0].verbs,
-        ["get", "list", "watch"],
+        ["list", "watch"],
         "namespaces are read-only"
     );
     assert_eq!(
@@ -986,7 +993,7 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
             rule.resource_names.as_deref(),
             Some(&[RELEASE.to_string()][..])
         );
-        assert_eq!(rule.verbs, ["get", "update", "patch"]);
+        assert_eq!(rule.verbs, ["get", "update"]);
     } else {
         assert!(others.is_empty(), "nothing else cluster-wide: {others:?}");
     }
@@ -1027,7 +1034,7 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
                 rule.resource_names.as_deref(),
                 Some(&["drain-webhook-tls".to_string()][..])
             );
-            assert_eq!(rule.verbs, ["get", "update", "patch"]);
+            assert_eq!(rule.verbs, ["get", "update"]);
         }
     }
     assert!(
@@ -1272,76 +1279,358 @@ fn chart_app_version_is_the_crate_version() {
     assert_eq!(chart["appVersion"], env!("CARGO_PKG_VERSION"));
 }
 
-#[rstest]
-fn manifests_match_a_fresh_render() {
+/// Renders the plain manifests into a temporary directory and checks that the committed
+/// files are the same; returns each committed file's objects, by file name.
+fn committed_manifests() -> Vec<(&'static str, Vec<Value>)> {
     helm();
-    let committed_path = root().join("manifests/drain-webhook.yaml");
-    let committed = std::fs::read_to_string(&committed_path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `make manifests`", committed_path.display()));
-
     let dir = tempfile::tempdir().unwrap();
-    let fresh_path = dir.path().join("drain-webhook.yaml");
     let out = run(
         &root().join("scripts/render-manifests.sh"),
-        &[fresh_path.to_str().unwrap()],
+        &[dir.path().to_str().unwrap()],
     );
     assert!(
         out.ok,
         "scripts/render-manifests.sh failed:\n{}",
         out.stderr
     );
-    let fresh = std::fs::read_to_string(&fresh_path).unwrap();
-    if committed != fresh {
-        let line = committed
-            .lines()
-            .zip(fresh.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| committed.lines().count().min(fresh.lines().count()));
-        panic!(
-            "manifests/drain-webhook.yaml is out of date with the chart (first difference at \
-             line {}): run `make manifests` and commit the result",
-            line + 1
-        );
+    let mut files = Vec::new();
+    for name in MANIFESTS {
+        let committed_path = root().join("manifests").join(name);
+        let committed = std::fs::read_to_string(&committed_path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run `make manifests`", committed_path.display()));
+        let fresh = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        if committed != fresh {
+            let line = committed
+                .lines()
+                .zip(fresh.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| committed.lines().count().min(fresh.lines().count()));
+            panic!(
+                "manifests/{name} is out of date with the chart (first difference at line {}): \
+                 run `make manifests` and commit the result",
+                line + 1
+            );
+        }
+        files.push((name, parse(&committed)));
     }
-
-    let docs = parse(&committed);
-    check_all(&docs);
-    assert_eq!(kind(&docs[0]), "Namespace", "the Namespace comes first");
-    assert_eq!(docs[0]["metadata"]["name"], NAMESPACE);
-    for doc in &docs[1..] {
-        let cluster_scoped = matches!(
-            kind(doc),
-            "ClusterRole" | "ClusterRoleBinding" | "MutatingWebhookConfiguration"
-        );
-        let namespace = doc["metadata"].get("namespace").and_then(Value::as_str);
-        assert_eq!(
-            namespace,
-            (!cluster_scoped).then_some(NAMESPACE),
-            "{} {}",
-            kind(doc),
-            doc["metadata"]["name"]
-        );
-    }
-    assert!(
-        all_of_kind(&docs, "Secret").is_empty(),
-        "no private keys in the manifests"
+    let rendered = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(
+        rendered,
+        MANIFESTS.len(),
+        "the script writes exactly these files"
     );
+    files
+}
+
+/// The default plain manifests (a bare cluster) and the cert-manager variant.
+const MANIFESTS: [&str; 2] = ["drain-webhook.yaml", "drain-webhook-cert-manager.yaml"];
+
+#[rstest]
+fn manifests_match_a_fresh_render() {
+    for (name, docs) in committed_manifests() {
+        check_all(&docs);
+        assert_eq!(
+            kind(&docs[0]),
+            "Namespace",
+            "{name}: the Namespace comes first"
+        );
+        assert_eq!(docs[0]["metadata"]["name"], NAMESPACE);
+        let labels = &docs[0]["metadata"]["labels"];
+        assert_eq!(
+            labels["pod-security.kubernetes.io/enforce"], "restricted",
+            "{name}"
+        );
+        for doc in &docs[1..] {
+            let cluster_scoped = matches!(
+                kind(doc),
+                "ClusterRole" | "ClusterRoleBinding" | "MutatingWebhookConfiguration"
+            );
+            let namespace = doc["metadata"].get("namespace").and_then(Value::as_str);
+            assert_eq!(
+                namespace,
+                (!cluster_scoped).then_some(NAMESPACE),
+                "{name}: {} {}",
+                kind(doc),
+                doc["metadata"]["name"]
+            );
+        }
+        assert!(
+            all_of_kind(&docs, "Secret").is_empty(),
+            "{name}: no private keys in the manifests"
+        );
+        let (_, hook) = webhook(&docs);
+        assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
+        // Applied with kubectl, so no object claims a Helm release manages it.
+        let managed_by: Vec<&str> = docs
+            .iter()
+            .filter_map(|doc| doc["metadata"]["labels"].get("app.kubernetes.io/managed-by"))
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(!managed_by.is_empty());
+        assert!(
+            managed_by.iter().all(|by| *by == "kubectl"),
+            "{name}: managed-by labels of the plain manifests: {managed_by:?}"
+        );
+    }
+}
+
+#[rstest]
+fn default_manifests_need_nothing_but_the_cluster() {
+    let (name, docs) = committed_manifests().remove(0);
+    assert_eq!(name, "drain-webhook.yaml");
+    // Self-managed: no cert-manager kinds, the server makes its certificate and patches the
+    // caBundle itself, so nothing waits for a Secret another component would write.
+    for doc in &docs {
+        let api = doc["apiVersion"].as_str().unwrap_or_default();
+        assert!(
+            !api.starts_with("cert-manager.io") && !api.starts_with("monitoring.coreos.com"),
+            "{name}: {} {api} needs an add-on",
+            kind(doc)
+        );
+    }
+    let container = server_container(&docs);
+    assert_eq!(
+        env_value(&container, "DRAIN_CERT_MODE").as_deref(),
+        Some("self-managed")
+    );
+    assert!(
+        pod_spec(&docs)
+            .volumes
+            .iter()
+            .flatten()
+            .all(|v| v.secret.is_none()),
+        "{name}: no Secret volume to wait for"
+    );
+    let (config, hook) = webhook(&docs);
+    assert_eq!(
+        config.metadata.annotations, None,
+        "no cainjector annotation"
+    );
+    assert_eq!(
+        hook.client_config.ca_bundle, None,
+        "patched in by the server"
+    );
+    assert_eq!(all_of_kind(&docs, "Role").len(), 1, "the Secret's Role");
+}
+
+#[rstest]
+fn cert_manager_manifests_keep_cert_manager() {
+    let (name, docs) = committed_manifests().remove(1);
+    assert_eq!(name, "drain-webhook-cert-manager.yaml");
     assert_eq!(
         all_of_kind(&docs, "Certificate").len(),
         2,
         "cert-manager mode"
     );
-    let (_, hook) = webhook(&docs);
-    assert_eq!(hook.failure_policy.as_deref(), Some("Ignore"));
-    // Applied with kubectl, so no object claims a Helm release manages it.
-    let managed_by: Vec<&str> = docs
-        .iter()
-        .filter_map(|doc| doc["metadata"]["labels"].get("app.kubernetes.io/managed-by"))
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(!managed_by.is_empty());
+    assert_eq!(all_of_kind(&docs, "Issuer").len(), 2);
+    let (config, _) = webhook(&docs);
     assert!(
-        managed_by.iter().all(|by| *by == "kubectl"),
-        "managed-by labels of the plain manifests: {managed_by:?}"
+        config
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("cert-manager.io/inject-ca-from")
     );
+}
+
+/// Runs helm with the fixed release and namespace but without `--api-versions`: a cluster
+/// (or `helm template`) without cert-manager.
+fn without_cert_manager(command: &[&str]) -> Output {
+    let chart = chart_dir();
+    let mut args = command.to_vec();
+    args.extend([
+        RELEASE,
+        chart.to_str().unwrap(),
+        "--namespace",
+        NAMESPACE,
+        "--set",
+        "certificates.mode=cert-manager",
+    ]);
+    run(&helm(), &args)
+}
+
+#[rstest]
+#[case::template(&["template"])]
+#[case::install_dry_run(&["install", "--dry-run=client"])]
+fn cert_manager_mode_without_cert_manager_fails_with_the_charts_message(#[case] command: &[&str]) {
+    let out = without_cert_manager(command);
+    assert!(!out.ok, "helm {command:?} should fail:\n{}", out.stdout);
+    for words in [
+        "certificates.mode=cert-manager",
+        "does not serve cert-manager.io/v1",
+        "install cert-manager first",
+        "certificates.mode=self-managed",
+        "certificates.mode=chart",
+        "--api-versions cert-manager.io/v1",
+    ] {
+        assert!(
+            out.stderr.contains(words),
+            "helm {command:?}: {words:?} missing from:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        !out.stderr.contains("no matches for kind"),
+        "Helm's generic message: {}",
+        out.stderr
+    );
+    // The other modes need no cert-manager.
+    for mode in ["certificates.mode=chart", "certificates.mode=self-managed"] {
+        let chart = chart_dir();
+        let out = run(
+            &helm(),
+            &["template", RELEASE, chart.to_str().unwrap(), "--set", mode],
+        );
+        assert!(out.ok, "{mode} without cert-manager: {}", out.stderr);
+    }
+}
+
+/// Whether `rule` grants `call` on the object named `name` (for calls on one object).
+fn grants(rule: &PolicyRule, call: &ApiCall, name: &str) -> bool {
+    let has = |list: Option<&Vec<String>>, wanted: &str| {
+        list.is_some_and(|l| l.iter().any(|s| s == wanted))
+    };
+    has(rule.api_groups.as_ref(), call.group)
+        && has(rule.resources.as_ref(), call.resource)
+        && rule.verbs.iter().any(|v| v == call.verb)
+        && match (&rule.resource_names, call.named) {
+            (None, _) => true,
+            (Some(names), true) => names.iter().any(|n| n == name),
+            // RBAC cannot match create/list/watch by name.
+            (Some(_), false) => false,
+        }
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS, false)]
+#[case::cert_manager(CERT_MANAGER, false)]
+#[case::self_managed(SELF_MANAGED, true)]
+fn rbac_grants_exactly_the_calls_the_server_makes(
+    #[case] values: &[&'static str],
+    #[case] self_managed: bool,
+) {
+    let docs = render(&set(values));
+    let cluster_role: ClusterRole = typed(&docs, "ClusterRole");
+    let cluster_rules = cluster_role.rules.unwrap_or_default();
+    let namespaced_rules: Vec<PolicyRule> = all_of_kind(&docs, "Role")
+        .into_iter()
+        .flat_map(|role| {
+            serde_json::from_value::<Role>(role.clone())
+                .unwrap()
+                .rules
+                .unwrap_or_default()
+        })
+        .collect();
+    let container = server_container(&docs);
+    let secret = "drain-webhook-tls";
+    let mut calls: Vec<(ApiCall, &str)> = cluster::API_CALLS.iter().map(|c| (*c, "")).collect();
+    if self_managed {
+        assert_eq!(
+            env_value(&container, "DRAIN_TLS_SECRET_NAME").as_deref(),
+            Some(secret)
+        );
+        for call in certs_self_managed::API_CALLS {
+            let name = match call.resource {
+                "secrets" => secret,
+                _ => RELEASE,
+            };
+            calls.push((*call, name));
+        }
+    }
+    for (call, name) in &calls {
+        // Secrets are namespaced (the Role in the release namespace), the rest cluster-wide.
+        let rules = match call.resource {
+            "secrets" => &namespaced_rules,
+            _ => &cluster_rules,
+        };
+        assert!(
+            rules.iter().any(|rule| grants(rule, call, name)),
+            "{values:?}: nothing grants {call:?} on {name:?}"
+        );
+    }
+    // And nothing more: every granted verb is a call the server makes.
+    for rule in cluster_rules.iter().chain(&namespaced_rules) {
+        for resource in rule.resources.iter().flatten() {
+            for verb in &rule.verbs {
+                assert!(
+                    calls
+                        .iter()
+                        .any(|(c, _)| c.resource == resource && c.verb == verb),
+                    "{values:?}: {verb} on {resource} is granted but never used"
+                );
+            }
+        }
+    }
+}
+
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::self_managed(SELF_MANAGED)]
+fn works_without_cluster_dns_and_without_a_registry(#[case] values: &[&'static str]) {
+    let docs = render(&set(values));
+    let spec = pod_spec(&docs);
+    let container = server_container(&docs);
+    // The API server is reached through KUBERNETES_SERVICE_HOST (set by the kubelet, an IP),
+    // never by a cluster DNS name; the API server reaches the webhook through the Service
+    // reference, which it resolves itself (no DNS in the pod).
+    let rendered = serde_json::to_string(&docs).unwrap();
+    assert!(
+        !rendered.contains("kubernetes.default"),
+        "an API server DNS name"
+    );
+    assert!(spec.dns_policy.is_none() && spec.dns_config.is_none() && spec.host_network.is_none());
+    for var in container.env.iter().flatten() {
+        let value = var.value.clone().unwrap_or_default();
+        assert!(
+            !value.contains(".svc"),
+            "{} = {value}: a DNS name",
+            var.name
+        );
+    }
+    let (_, hook) = webhook(&docs);
+    assert!(hook.client_config.url.is_none() && hook.client_config.service.is_some());
+    // Images loaded into the node (make images, then ctr/kind load) are used without a pull:
+    // IfNotPresent and a version tag, never :latest (which the kubelet always pulls).
+    assert_eq!(container.image_pull_policy.as_deref(), Some("IfNotPresent"));
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        container.image.as_deref(),
+        Some(format!("ghcr.io/drain-io/drain-webhook:{version}").as_str())
+    );
+    // The helper image the webhook injects comes from the chart's values, with its policy.
+    assert_eq!(
+        env_value(&container, "DRAIN_HELPER_IMAGE").as_deref(),
+        Some(format!("ghcr.io/drain-io/drain-helper:{version}").as_str())
+    );
+    assert_eq!(
+        env_value(&container, "DRAIN_HELPER_IMAGE_PULL_POLICY").as_deref(),
+        Some("IfNotPresent")
+    );
+    let mut overridden = values.to_vec();
+    overridden.extend([
+        "settings.helper.image.repository=registry.local/drain-helper",
+        "settings.helper.image.tag=dev",
+        "settings.helper.image.pullPolicy=Never",
+    ]);
+    let container = server_container(&render(&set(&overridden)));
+    assert_eq!(
+        env_value(&container, "DRAIN_HELPER_IMAGE").as_deref(),
+        Some("registry.local/drain-helper:dev")
+    );
+    assert_eq!(
+        env_value(&container, "DRAIN_HELPER_IMAGE_PULL_POLICY").as_deref(),
+        Some("Never")
+    );
+}
+
+#[rstest]
+fn match_conditions_render_on_1_32() {
+    let docs = render(&["--kube-version", "1.32.0"]);
+    check_all(&docs);
+    let (_, hook) = webhook(&docs);
+    let conditions = hook
+        .match_conditions
+        .expect("matchConditions on 1.32 (GA since 1.30)");
+    assert_eq!(conditions.len(), 1);
+    assert!(conditions[0].expression.contains("drain.io/inject"));
 }

@@ -364,6 +364,9 @@ fn signal_reaches_the_target_and_the_helper_waits_for_its_exit() {
         "{log}"
     );
     assert!(log.contains("exited"), "{log}");
+    // No listener to watch: the helper falls back to waiting for the exit, and says so.
+    assert!(log.contains("has no listening TCP sockets"), "{log}");
+    assert!(log.contains("waiting until it exits"), "{log}");
     // The helper returned while the target was a zombie; it exited through the trap.
     assert_eq!(target.wait().unwrap().code(), Some(0));
 }
@@ -592,4 +595,339 @@ fn a_bad_target_pid_override_is_a_usage_error() {
     let run = run(command);
     assert_eq!(run.code(), Some(2), "{}", run.log());
     run.assert_logged("DRAIN_HELPER_TARGET_PID");
+}
+
+// --- A stand-in for nginx as the container's PID 1 -----------------------------------------
+
+/// Set when the test binary is re-executed as the stand-in: where it writes its port and
+/// the events it went through.
+const STAND_IN_DIR: &str = "DRAIN_TEST_STAND_IN_DIR";
+/// How long the stand-in takes between the first and the second half of each answer.
+const STAND_IN_SLOW_MS: &str = "DRAIN_TEST_STAND_IN_SLOW_MS";
+/// Bytes in each half of the stand-in's answer body.
+const HALF: usize = 1000;
+
+/// Not a test: the entry point of the stand-in process (this test binary re-executed with
+/// `STAND_IN_DIR` set, see [`spawn_stand_in`]). Returns at once in a normal test run.
+#[test]
+fn stand_in_proxy_process() {
+    let Some(dir) = std::env::var_os(STAND_IN_DIR) else {
+        return;
+    };
+    let slow = std::env::var(STAND_IN_SLOW_MS)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(Duration::from_millis)
+        .expect("DRAIN_TEST_STAND_IN_SLOW_MS");
+    stand_in::run(Path::new(&dir), slow);
+}
+
+/// Behaves like nginx on SIGQUIT, in one thread with non-blocking sockets: it closes its
+/// listener at once, keeps serving every connection it has accepted (a request in progress,
+/// complete or not, is served or waited for), and exits when the last one is closed.
+mod stand_in {
+    use std::fs::{self, OpenOptions};
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    static QUIT: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_quit(_: libc::c_int) {
+        QUIT.store(true, Ordering::SeqCst);
+    }
+
+    struct Connection {
+        stream: TcpStream,
+        head: Vec<u8>,
+        /// When the second half of the answer is due (the first half has been sent).
+        finish_at: Option<Instant>,
+    }
+
+    pub fn run(dir: &Path, slow: Duration) -> ! {
+        let handler: extern "C" fn(libc::c_int) = on_quit;
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::signal(libc::SIGQUIT, handler as libc::sighandler_t);
+        }
+        let mut events = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("events"))
+            .unwrap();
+        let mut event = |text: &str| writeln!(events, "{text}").unwrap();
+        let bound = TcpListener::bind("127.0.0.1:0").unwrap();
+        bound.set_nonblocking(true).unwrap();
+        let port = bound.local_addr().unwrap().port();
+        let mut listener = Some(bound);
+        fs::write(dir.join("port.tmp"), port.to_string()).unwrap();
+        fs::rename(dir.join("port.tmp"), dir.join("port")).unwrap();
+        let mut connections: Vec<Connection> = Vec::new();
+        loop {
+            // Accept what is queued before looking at the signal, as nginx's event loop does.
+            while let Some(Ok((stream, _))) = listener.as_ref().map(TcpListener::accept) {
+                stream.set_nonblocking(true).unwrap();
+                connections.push(Connection {
+                    stream,
+                    head: Vec::new(),
+                    finish_at: None,
+                });
+            }
+            if QUIT.load(Ordering::SeqCst) && listener.take().is_some() {
+                event("quit: listener closed");
+            }
+            connections.retain_mut(|c| {
+                let mut buf = [0u8; 1024];
+                match c.stream.read(&mut buf) {
+                    Ok(0) => {
+                        event(&format!(
+                            "closed by the client after {} bytes",
+                            c.head.len()
+                        ));
+                        return false;
+                    }
+                    Ok(n) => c.head.extend_from_slice(&buf[..n]),
+                    Err(err) if err.kind() == ErrorKind::WouldBlock => {}
+                    Err(err) => {
+                        event(&format!("read error {err}"));
+                        return false;
+                    }
+                }
+                if c.finish_at.is_none() && c.head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        2 * super::HALF
+                    );
+                    c.stream.write_all(head.as_bytes()).unwrap();
+                    c.stream.write_all(&[b'a'; super::HALF]).unwrap();
+                    c.finish_at = Some(Instant::now() + slow);
+                    event("request: first half sent");
+                }
+                if c.finish_at.is_some_and(|at| Instant::now() >= at) {
+                    c.stream.write_all(&[b'b'; super::HALF]).unwrap();
+                    event("request: served in full");
+                    return false;
+                }
+                true
+            });
+            if listener.is_none() && connections.is_empty() {
+                event("exit");
+                std::process::exit(0);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+struct StandIn {
+    child: Option<Child>,
+    pid: u32,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl StandIn {
+    fn events(&self) -> String {
+        fs::read_to_string(self.dir.path().join("events")).unwrap_or_default()
+    }
+}
+
+fn spawn_stand_in(slow: Duration) -> StandIn {
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["stand_in_proxy_process", "--exact", "--test-threads=1"])
+        .env(STAND_IN_DIR, dir.path())
+        .env(STAND_IN_SLOW_MS, slow.as_millis().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let port_file = dir.path().join("port");
+    wait_for_file(&port_file);
+    let port = fs::read_to_string(&port_file).unwrap().parse().unwrap();
+    StandIn {
+        pid: child.id(),
+        child: Some(child),
+        dir,
+        port,
+    }
+}
+
+/// A request to the stand-in that is in flight once this returns (the first half of the
+/// answer has arrived); the thread returns everything that came back until the close.
+fn in_flight_request(port: u16) -> thread::JoinHandle<Vec<u8>> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(b"GET /slow HTTP/1.1\r\nHost: stand-in\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.ends_with(&[b'a'; 10]) {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the stand-in closed early");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    thread::spawn(move || {
+        let _ = stream.read_to_end(&mut answer);
+        answer
+    })
+}
+
+/// The answer's body is complete: both halves, nothing cut.
+fn assert_served_in_full(answer: &[u8]) {
+    let text = String::from_utf8_lossy(answer);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body.len(), 2 * HALF, "the answer was cut: {head}");
+    assert!(body.ends_with(&"b".repeat(HALF)));
+}
+
+struct Stopped {
+    helper: Run,
+    /// The helper was still running when the stand-in exited (and was SIGKILLed, as the
+    /// runtime kills the exec session when the container's PID 1 exits).
+    helper_killed: bool,
+    stand_in_code: Option<i32>,
+}
+
+/// Runs `drain-helper prestop --delay 0 --signal SIGQUIT --max MAX` against the stand-in, as
+/// the container runtime would: the moment the stand-in exits, the helper is SIGKILLed if it
+/// is still running.
+fn stop_stand_in(stand_in: &mut StandIn, max: &str) -> Stopped {
+    let start = Instant::now();
+    let helper = helper(&[
+        "prestop", "--delay", "0", "--signal", "SIGQUIT", "--max", max,
+    ])
+    .env("DRAIN_HELPER_TARGET_PID", stand_in.pid.to_string())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let helper_pid = helper.id() as i32;
+    let mut child = stand_in.child.take().expect("a running stand-in");
+    let (sender, receiver) = mpsc::channel();
+    thread::spawn(move || {
+        let status = child.wait().unwrap();
+        // The helper is not reaped before this (the test waits for it only afterwards), so
+        // its PID cannot have been reused; a zombie ignores the signal.
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) with plain integers on our own unreaped child.
+        let _ = unsafe { libc::kill(helper_pid, libc::SIGKILL) };
+        let _ = sender.send(status);
+    });
+    let stand_in_status = receiver
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the stand-in exits");
+    let output = helper.wait_with_output().unwrap();
+    let helper_killed = output.status.signal() == Some(libc::SIGKILL);
+    Stopped {
+        helper: Run {
+            output,
+            elapsed: start.elapsed(),
+            ended: Instant::now(),
+        },
+        helper_killed,
+        stand_in_code: stand_in_status.code(),
+    }
+}
+
+#[test]
+fn a_drained_proxy_ends_the_hook_with_0_before_it_exits_and_no_request_is_cut() {
+    let mut stand_in = spawn_stand_in(Duration::from_secs(2));
+    let request = in_flight_request(stand_in.port);
+    let stopped = stop_stand_in(&mut stand_in, "30");
+    let answer = request.join().unwrap();
+    let log = stopped.helper.log();
+    let events = stand_in.events();
+    assert!(
+        !stopped.helper_killed,
+        "the helper outlived the stand-in:\n{log}\n{events}"
+    );
+    assert_eq!(stopped.helper.code(), Some(0), "{log}\n{events}");
+    assert_eq!(stopped.stand_in_code, Some(0), "{events}");
+    assert_served_in_full(&answer);
+    // The helper waited for the in-flight request (2 s), well before --max.
+    assert!(stopped.helper.elapsed >= Duration::from_secs(2), "{log}");
+    assert!(stopped.helper.elapsed < GENEROUS, "{log}");
+    stopped.helper.assert_logged(&format!(
+        "PID {} listens on port(s) {}; holding 1 connection(s)",
+        stand_in.pid, stand_in.port
+    ));
+    stopped
+        .helper
+        .assert_logged_before("closed port(s)", "has drained");
+    // The stand-in served the request, then waited for the helper's hold, which closed only
+    // when the helper exited; then it exited itself.
+    let order: Vec<&str> = events.lines().collect();
+    assert_eq!(
+        order,
+        [
+            "request: first half sent",
+            "quit: listener closed",
+            "request: served in full",
+            &format!(
+                "closed by the client after {} bytes",
+                "GET /drain-helper-hold HTTP/1.1\r\n".len()
+            ),
+            "exit",
+        ],
+        "{log}"
+    );
+}
+
+#[test]
+fn a_proxy_with_no_requests_in_flight_is_released_at_once() {
+    let mut stand_in = spawn_stand_in(Duration::from_secs(60));
+    let stopped = stop_stand_in(&mut stand_in, "30");
+    let log = stopped.helper.log();
+    assert!(!stopped.helper_killed, "{log}");
+    assert_eq!(stopped.helper.code(), Some(0), "{log}");
+    assert!(stopped.helper.elapsed < GENEROUS, "{log}");
+    stopped.helper.assert_logged("0 connection(s) left");
+    assert!(
+        stand_in.events().ends_with("exit\n"),
+        "{}",
+        stand_in.events()
+    );
+}
+
+#[test]
+fn an_in_flight_request_longer_than_max_still_gives_124_and_is_not_cut() {
+    let mut stand_in = spawn_stand_in(Duration::from_secs(5));
+    let request = in_flight_request(stand_in.port);
+    let stopped = stop_stand_in(&mut stand_in, "2");
+    let answer = request.join().unwrap();
+    let log = stopped.helper.log();
+    assert!(!stopped.helper_killed, "{log}");
+    stopped.helper.assert_cut_by_max(
+        Duration::from_secs(2),
+        "--max 2s reached during signal (waiting for the process to drain)",
+    );
+    // The helper gave up, not the proxy: the request still completed.
+    assert_served_in_full(&answer);
+    assert_eq!(stopped.stand_in_code, Some(0));
+}
+
+#[test]
+fn then_exec_gives_the_command_the_default_sigpipe() {
+    // The helper ignores SIGPIPE itself; an ignored signal survives exec, and `yes` would then
+    // get EPIPE and complain instead of dying quietly when `head` stops reading.
+    let run = run_args(&[
+        "prestop",
+        "--delay",
+        "0",
+        "--then-exec",
+        "--",
+        "sh",
+        "-c",
+        "yes | head -n 1 >/dev/null",
+    ]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    let log = run.log();
+    assert!(!log.to_lowercase().contains("broken pipe"), "{log}");
 }

@@ -8,6 +8,7 @@ pub mod log;
 pub mod net;
 pub mod prestop;
 pub mod signal;
+pub mod spawn;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -38,7 +39,8 @@ prestop              run the drain phases, in this order:
   --delay D          sleep until D after the start (\"15\", \"10s\", \"1m30s\"; required)
   --wait-idle PORTS  then wait until no ESTABLISHED connection has one of these local ports
                      (comma list; reads /proc/net/tcp and /proc/net/tcp6 every 200ms)
-  --signal SIG       then send SIG (SIGQUIT, TERM, 3, ...) to PID 1 and wait until it exits
+  --signal SIG       then send SIG (SIGQUIT, TERM, 3, ...) to PID 1 and wait until its
+                     listeners are closed and their connections done (or it exits)
   --then-http-get URL  then GET URL (fails unless the answer is 2xx or 3xx)
   --then-exec -- CMD ARGS...  then run CMD and exit with its status (must be last)
   --max T            bound of the whole hook (default: delay + 30s); when reached, the

@@ -164,17 +164,20 @@ pub fn parse_status_line(line: &[u8]) -> io::Result<u16> {
     }
 }
 
-/// TCP state `ESTABLISHED` as the kernel prints it in the `st` column.
-const TCP_ESTABLISHED: u8 = 0x01;
+/// TCP states as the kernel prints them in the `st` column.
+pub const TCP_ESTABLISHED: u8 = 0x01;
+pub const TCP_LISTEN: u8 = 0x0A;
 
-/// Counts the connections in `table` (the text of `/proc/net/tcp` or `/proc/net/tcp6`) that
-/// are ESTABLISHED and whose local port is one of `ports`. The header and lines that do not
-/// parse are skipped.
-pub fn count_established(table: &str, ports: &[u16]) -> usize {
-    table
-        .lines()
-        .filter_map(parse_tcp_line)
-        .filter(|entry| entry.state == TCP_ESTABLISHED && ports.contains(&entry.local_port))
+/// Counts the `entries` that are ESTABLISHED, whose local port is one of `ports` and whose
+/// remote port is not one of `ignore_remote` (the helper's own connections to those ports).
+pub fn count_established(entries: &[TcpEntry], ports: &[u16], ignore_remote: &[u16]) -> usize {
+    entries
+        .iter()
+        .filter(|entry| {
+            entry.state == TCP_ESTABLISHED
+                && ports.contains(&entry.local_port)
+                && !ignore_remote.contains(&entry.remote_port)
+        })
         .count()
 }
 
@@ -184,6 +187,11 @@ pub struct TcpEntry {
     pub local_port: u16,
     pub remote_port: u16,
     pub state: u8,
+    /// The line came from `/proc/net/tcp6` (32 hex digits of address).
+    pub v6: bool,
+    /// The socket's inode, as `/proc/PID/fd/N` links name it (`socket:[INODE]`); 0 when the
+    /// line has none.
+    pub inode: u64,
 }
 
 /// Parses `  0: 0100007F:1F90 0100007F:C350 01 ...` (tcp6 lines carry 32 hex digits of
@@ -197,10 +205,14 @@ pub fn parse_tcp_line(line: &str) -> Option<TcpEntry> {
     let local = fields.next()?;
     let remote = fields.next()?;
     let state = u8::from_str_radix(fields.next()?, 16).ok()?;
+    // tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, then the inode.
+    let inode = fields.nth(5).and_then(|f| f.parse().ok()).unwrap_or(0);
     Some(TcpEntry {
         local_port: hex_port(local)?,
         remote_port: hex_port(remote)?,
         state,
+        v6: local.len() == 37,
+        inode,
     })
 }
 
@@ -317,7 +329,9 @@ mod tests {
             Some(TcpEntry {
                 local_port: 8080,
                 remote_port: 0,
-                state: 0x0A
+                state: 0x0A,
+                v6: false,
+                inode: 1,
             })
         );
         assert_eq!(
@@ -325,27 +339,47 @@ mod tests {
             Some(TcpEntry {
                 local_port: 8080,
                 remote_port: 0xD431,
-                state: 0x01
+                state: 0x01,
+                v6: false,
+                inode: 2,
             })
         );
         let v6 = TCP6.lines().nth(2).and_then(parse_tcp_line).unwrap();
         assert_eq!(v6.local_port, 8080);
         assert_eq!(v6.remote_port, 0xE1A2);
         assert_eq!(v6.state, 1);
+        assert!(v6.v6);
+        assert_eq!(v6.inode, 6);
+        // A line cut before the inode still parses, with inode 0.
+        let short = parse_tcp_line("0: 0100007F:1F90 0100007F:D431 0A").unwrap();
+        assert_eq!((short.state, short.inode), (TCP_LISTEN, 0));
+    }
+
+    fn entries(table: &str) -> Vec<TcpEntry> {
+        table.lines().filter_map(parse_tcp_line).collect()
     }
 
     #[test]
     fn counts_only_established_on_local_ports() {
+        let (tcp4, tcp6) = (entries(TCP4), entries(TCP6));
         // Line 1 is an established server-side connection on 8080; line 2 is the client side
         // of it (remote port 8080, not counted); line 3 is TIME_WAIT; listeners never count.
-        assert_eq!(count_established(TCP4, &[8080]), 1);
+        assert_eq!(count_established(&tcp4, &[8080], &[]), 1);
         // 8081 (0x1F91) only has a CLOSE_WAIT (08) connection.
-        assert_eq!(count_established(TCP4, &[8081]), 0);
-        assert_eq!(count_established(TCP4, &[0xD431]), 1);
-        assert_eq!(count_established(TCP4, &[]), 0);
-        assert_eq!(count_established(TCP6, &[8080]), 1);
-        assert_eq!(count_established(TCP6, &[80, 8080]), 2);
-        assert_eq!(count_established(TCP6, &[9090]), 0);
+        assert_eq!(count_established(&tcp4, &[8081], &[]), 0);
+        assert_eq!(count_established(&tcp4, &[0xD431], &[]), 1);
+        assert_eq!(count_established(&tcp4, &[], &[]), 0);
+        assert_eq!(count_established(&tcp6, &[8080], &[]), 1);
+        assert_eq!(count_established(&tcp6, &[80, 8080], &[]), 2);
+        assert_eq!(count_established(&tcp6, &[9090], &[]), 0);
+    }
+
+    #[test]
+    fn the_helpers_own_connections_are_not_counted() {
+        // Line 1's peer is port 0xD431: when that is the helper's own connection, 8080 is idle.
+        let tcp4 = entries(TCP4);
+        assert_eq!(count_established(&tcp4, &[8080], &[0xD431]), 0);
+        assert_eq!(count_established(&tcp4, &[8080], &[0xD432]), 1);
     }
 
     #[test]

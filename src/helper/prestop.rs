@@ -2,16 +2,23 @@
 //!
 //! notify -> delay -> wait-idle -> signal -> then-http-get -> then-exec. The delay counts from
 //! the start of the hook, so slow notify targets do not lengthen the drain.
+//!
+//! The signal phase ends once the signalled process has closed its listeners and their
+//! connections are done, not when it exits: when a container's PID 1 exits, the runtime kills
+//! the hook with it (exit 137, a `FailedPreStopHook` event). The helper holds one connection of
+//! its own open on each listener so that the process cannot finish before the helper has
+//! exited (docs/helper.md, "Why the hook ends before the proxy").
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus};
+use std::io::Write;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::args::PrestopArgs;
 use super::log::Log;
-use super::net::{count_established, http_request};
+use super::net::{TCP_LISTEN, TcpEntry, count_established, http_request, parse_tcp_line};
 use super::signal::{has_exited, send_signal, signal_name};
+use super::spawn::spawn;
 
 /// Every phase finished (and no `--then-exec` was given).
 pub const EXIT_OK: i32 = 0;
@@ -27,6 +34,16 @@ pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How often the signalled process and the `--then-exec` child are checked.
 const EXIT_POLL: Duration = Duration::from_millis(50);
+/// How often the drain is checked when no hold could be opened: the proxy may exit a few
+/// milliseconds after its last connection, and the hook dies with it.
+const FAST_POLL: Duration = Duration::from_millis(5);
+/// What a hold connection sends: the start of a request whose headers never end, so the proxy
+/// counts it as in flight (and does not close it as idle) until the helper exits. The path
+/// names the helper in the proxy's logs.
+const HOLD_REQUEST: &[u8] = b"GET /drain-helper-hold HTTP/1.1\r\n";
+/// How long opening the holds, and then their acceptance by the process, may take at most
+/// (on loopback both are immediate).
+const HOLD_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often `--wait-idle` repeats how many connections are still open.
 const IDLE_REPORT_EVERY: Duration = Duration::from_secs(5);
 
@@ -42,8 +59,9 @@ pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
         start,
         deadline,
         log,
+        holds: Vec::new(),
     };
-    match drain.phases(args, target_pid) {
+    let code = match drain.phases(args, target_pid) {
         Ok(code) => {
             drain.log(&format!("done after {} (exit {code})", drain.elapsed()));
             code
@@ -56,7 +74,11 @@ pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
             ));
             EXIT_MAX_REACHED
         }
-    }
+    };
+    // The holds are closed by the kernel when the process exits, after its exit code is fixed:
+    // the proxy can only finish (and its exit take the hook down) once the hook has ended.
+    std::mem::forget(drain.holds);
+    code
 }
 
 /// `--max` ran out during the named phase.
@@ -66,6 +88,8 @@ struct Drain<'a> {
     start: Instant,
     deadline: Instant,
     log: &'a mut Log,
+    /// The helper's own connections to the signalled process's listeners.
+    holds: Vec<TcpStream>,
 }
 
 impl Drain<'_> {
@@ -190,17 +214,31 @@ impl Drain<'_> {
         }
     }
 
+    /// Sends the signal, then waits until the process has closed its listeners and no
+    /// connection on them is left (or, when it has no listeners the helper can see, until it
+    /// exits), holding a connection on each listener meanwhile.
     fn signal(&mut self, pid: i32, signal: i32) -> Result<(), Cut> {
         self.check("signal")?;
         let name = signal_name(signal);
+        let watched = self.hold_listeners(pid);
         if let Err(err) = send_signal(pid, signal) {
             self.log(&format!(
                 "could not send {name} to PID {pid}: {err} (going on)"
             ));
             return Ok(());
         }
-        self.log(&format!("sent {name} to PID {pid}; waiting for it to exit"));
+        let hold_ports = local_ports(&self.holds);
+        let poll = match hold_ports.is_empty() {
+            true => FAST_POLL,
+            false => EXIT_POLL,
+        };
+        let until = match watched.is_empty() {
+            true => "it exits",
+            false => "its listeners close and their connections are done",
+        };
+        self.log(&format!("sent {name} to PID {pid}; waiting until {until}"));
         let sent = Instant::now();
+        let mut closed_seen = 0;
         loop {
             if has_exited(pid) {
                 self.log(&format!(
@@ -209,9 +247,91 @@ impl Drain<'_> {
                 ));
                 return Ok(());
             }
-            self.check("signal (waiting for the process to exit)")?;
-            sleep_until((Instant::now() + EXIT_POLL).min(self.deadline));
+            let sockets = read_sockets().unwrap_or_default();
+            let closed: Vec<u16> = watched
+                .iter()
+                .copied()
+                .filter(|&port| {
+                    !sockets
+                        .iter()
+                        .any(|s| s.state == TCP_LISTEN && s.local_port == port)
+                })
+                .collect();
+            if !closed.is_empty() {
+                let open = count_established(&sockets, &closed, &hold_ports);
+                if closed.len() != closed_seen {
+                    closed_seen = closed.len();
+                    self.log(&format!(
+                        "PID {pid} closed port(s) {} {} after {name}; {open} connection(s) left",
+                        ports_text(&closed),
+                        seconds_text(sent.elapsed())
+                    ));
+                }
+                if open == 0 {
+                    self.log(&format!(
+                        "no connections left on port(s) {} after {}: PID {pid} has drained",
+                        ports_text(&closed),
+                        seconds_text(sent.elapsed())
+                    ));
+                    return Ok(());
+                }
+            }
+            self.check("signal (waiting for the process to drain)")?;
+            sleep_until((Instant::now() + poll).min(self.deadline));
         }
+    }
+
+    /// The ports `pid` listens on (its own sockets, found through `/proc/PID/fd`), each with a
+    /// hold opened to it. Empty when they cannot be found: then the phase waits for the exit.
+    fn hold_listeners(&mut self, pid: i32) -> Vec<u16> {
+        let mut ports = Vec::new();
+        let (Some(inodes), Some(sockets)) = (socket_inodes(pid), read_sockets()) else {
+            self.log(&format!(
+                "cannot read /proc/{pid}/fd or /proc/net/tcp: no listeners to watch"
+            ));
+            return ports;
+        };
+        for socket in &sockets {
+            if socket.state != TCP_LISTEN
+                || !inodes.contains(&socket.inode)
+                || ports.contains(&socket.local_port)
+            {
+                continue;
+            }
+            ports.push(socket.local_port);
+            match open_hold(socket, self.deadline) {
+                Ok(hold) => self.holds.push(hold),
+                Err(err) => self.log(&format!("no hold on port {}: {err}", socket.local_port)),
+            }
+        }
+        // A connection still in the listen queue would be reset when the listener closes:
+        // signal only once the process has accepted the holds (an accepted socket has an inode).
+        let hold_ports = local_ports(&self.holds);
+        let until = Instant::now() + HOLD_TIMEOUT;
+        while !hold_ports.is_empty() && Instant::now() < until.min(self.deadline) {
+            let accepted = read_sockets()
+                .unwrap_or_default()
+                .iter()
+                .filter(|s| {
+                    s.inode != 0
+                        && ports.contains(&s.local_port)
+                        && hold_ports.contains(&s.remote_port)
+                })
+                .count();
+            if accepted >= hold_ports.len() {
+                break;
+            }
+            sleep_until(Instant::now() + FAST_POLL);
+        }
+        match ports.is_empty() {
+            true => self.log(&format!("PID {pid} has no listening TCP sockets")),
+            false => self.log(&format!(
+                "PID {pid} listens on port(s) {}; holding {} connection(s)",
+                ports_text(&ports),
+                self.holds.len()
+            )),
+        }
+        ports
     }
 
     fn exec(&mut self, command: &[std::ffi::OsString]) -> Result<i32, Cut> {
@@ -221,10 +341,10 @@ impl Drain<'_> {
             .map(|a| a.to_string_lossy())
             .collect::<Vec<_>>()
             .join(" ");
-        let Some((program, rest)) = command.split_first() else {
+        if command.is_empty() {
             return Ok(EXIT_OK);
-        };
-        let mut child = match Command::new(program).args(rest).spawn() {
+        }
+        let child = match spawn(command) {
             Ok(child) => child,
             Err(err) => {
                 self.log(&format!("then-exec \"{shown}\" could not start: {err}"));
@@ -237,12 +357,11 @@ impl Drain<'_> {
         };
         self.log(&format!(
             "then-exec \"{shown}\" started (PID {})",
-            child.id()
+            child.pid
         ));
         loop {
             match child.try_wait() {
-                Ok(Some(status)) => {
-                    let code = exit_code(status);
+                Ok(Some(code)) => {
                     self.log(&format!("then-exec \"{shown}\" exited with {code}"));
                     return Ok(code);
                 }
@@ -253,8 +372,7 @@ impl Drain<'_> {
                 }
             }
             if self.check("then-exec").is_err() {
-                let _ = child.kill();
-                let _ = child.wait();
+                child.kill_and_wait();
                 return Err(Cut("then-exec (the command was killed)"));
             }
             sleep_until((Instant::now() + EXIT_POLL).min(self.deadline));
@@ -262,26 +380,65 @@ impl Drain<'_> {
     }
 }
 
-/// The exit code a shell would report: the code, or 128 + the signal that ended the process.
-fn exit_code(status: ExitStatus) -> i32 {
-    status
-        .code()
-        .or_else(|| status.signal().map(|signal| 128 + signal))
-        .unwrap_or(EXIT_FAILURE)
-}
-
 /// Established connections whose local port is in `ports`, over IPv4 and IPv6; `None` when
 /// neither table can be read.
 fn established_on(ports: &[u16]) -> Option<usize> {
+    read_sockets().map(|sockets| count_established(&sockets, ports, &[]))
+}
+
+fn local_ports(streams: &[TcpStream]) -> Vec<u16> {
+    streams
+        .iter()
+        .filter_map(|stream| stream.local_addr().ok())
+        .map(|addr| addr.port())
+        .collect()
+}
+
+/// Every socket of both TCP tables; `None` when neither can be read.
+fn read_sockets() -> Option<Vec<TcpEntry>> {
     let mut readable = false;
-    let mut total = 0;
+    let mut sockets = Vec::new();
     for table in TCP_TABLES {
         if let Ok(text) = std::fs::read_to_string(table) {
             readable = true;
-            total += count_established(&text, ports);
+            sockets.extend(text.lines().filter_map(parse_tcp_line));
         }
     }
-    readable.then_some(total)
+    readable.then_some(sockets)
+}
+
+/// The inodes of the sockets `pid` has open (`/proc/PID/fd/N -> socket:[INODE]`). Reading
+/// another process's fds needs its user (the hook runs as the container's user) or
+/// CAP_SYS_PTRACE; `None` when refused.
+fn socket_inodes(pid: i32) -> Option<Vec<u64>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        dir.filter_map(|entry| {
+            let link = std::fs::read_link(entry.ok()?.path()).ok()?;
+            link.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect(),
+    )
+}
+
+/// A connection to the listener over loopback (a wildcard or loopback bind accepts it) with
+/// the start of a request sent on it.
+fn open_hold(listener: &TcpEntry, deadline: Instant) -> std::io::Result<TcpStream> {
+    let ip = match listener.v6 {
+        true => Ipv6Addr::LOCALHOST.into(),
+        false => Ipv4Addr::LOCALHOST.into(),
+    };
+    let timeout = deadline
+        .saturating_duration_since(Instant::now())
+        .clamp(Duration::from_millis(1), HOLD_TIMEOUT);
+    let mut stream =
+        TcpStream::connect_timeout(&SocketAddr::new(ip, listener.local_port), timeout)?;
+    stream.write_all(HOLD_REQUEST)?;
+    Ok(stream)
 }
 
 /// `1.2s`: tenths of a second, rounded down (integer formatting keeps float code out of the
@@ -311,13 +468,6 @@ fn sleep_until(until: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exit_codes_follow_the_shell() {
-        assert_eq!(exit_code(ExitStatus::from_raw(0)), 0);
-        assert_eq!(exit_code(ExitStatus::from_raw(3 << 8)), 3);
-        assert_eq!(exit_code(ExitStatus::from_raw(libc::SIGKILL)), 128 + 9);
-    }
 
     #[test]
     fn seconds_are_shown_in_tenths() {

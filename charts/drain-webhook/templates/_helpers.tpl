@@ -99,6 +99,10 @@ files
 {{- if le (int .Values.terminationGracePeriodSeconds) $needed -}}
 {{- fail (printf "terminationGracePeriodSeconds (%d) must exceed server.shutdownDelay (%ds) plus webhook.timeoutSeconds (%ds), or reviews in flight are killed on shutdown" (int .Values.terminationGracePeriodSeconds) $delay (int .Values.webhook.timeoutSeconds)) -}}
 {{- end -}}
+{{- /* Without this, Helm fails late with its generic "no matches for kind Certificate". */ -}}
+{{- if and (eq .Values.certificates.mode "cert-manager") (not (.Capabilities.APIVersions.Has "cert-manager.io/v1")) -}}
+{{- fail "certificates.mode=cert-manager, but this cluster does not serve cert-manager.io/v1: install cert-manager first (https://cert-manager.io/docs/installation/), or pick certificates.mode=self-managed (the webhook makes and rotates its own certificate; needs nothing else) or certificates.mode=chart (Helm generates it). With helm template, pass --api-versions cert-manager.io/v1 to render for a cluster that has it." -}}
+{{- end -}}
 {{- if eq (int .Values.server.webhookPort) (int .Values.server.adminPort) -}}
 {{- fail "server.webhookPort and server.adminPort must differ" -}}
 {{- end -}}
