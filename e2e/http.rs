@@ -25,6 +25,7 @@ pub enum Failure {
     /// No complete answer within the client's timeout.
     Timeout,
     /// An answer with a 5xx status (a proxy whose app is gone answers 502).
+    #[serde(rename = "http_5xx")]
     Http5xx,
     /// The emulated load balancer had no backend to send the request to.
     NoBackend,
