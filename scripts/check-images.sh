@@ -8,7 +8,8 @@
 #  3. the layer: only the binary, at the image root, 0755, owned by 0:0, the built bytes;
 #  4. the binary runs in an empty root as 65532 (no libraries, no /proc): the helper both as
 #     an init container (`install /.drain`) and as an image volume mounted at /.drain;
-#  5. reproducible: built again from the same binaries, every archive has the same bytes.
+#  5. reproducible: built again from the same binaries, every archive has the same bytes;
+#  6. drain-webhook and drain-helper are named as the chart's defaults (unless overridden).
 # Usage: scripts/check-images.sh IMAGES_DIR SPEC... (the specs scripts/build-images.sh took)
 set -euo pipefail
 
@@ -162,6 +163,25 @@ $want_listing"
 		;;
 	esac
 done
+
+# 6. The names are the chart's defaults, so `helm install` with no image values finds the
+# images loaded from these archives (skipped only when the Makefile's names were overridden).
+if [ "${IMAGE_NAMES_OVERRIDDEN:-}" != 1 ]; then
+	helm=${HELM:-$root_dir/.tools/bin/helm}
+	rendered=$("$helm" template drain-webhook "$root_dir/charts/drain-webhook") || fail "helm template of the chart failed"
+	chart_webhook=$(sed -n 's/^ *image: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' <<<"$rendered" | head -n 1)
+	chart_helper=$(grep -A1 -- '- name: DRAIN_HELPER_IMAGE$' <<<"$rendered" | sed -n 's/^ *value: *"\(.*\)"$/\1/p')
+	for spec in "$@"; do
+		IFS='=' read -r name ref _ <<<"$spec"
+		case "$name" in
+		drain-webhook) want=$chart_webhook ;;
+		drain-helper) want=$chart_helper ;;
+		*) continue ;;
+		esac
+		[ "$ref" = "$want" ] || fail "$name is named $ref, the chart's default is '$want': align the Makefile's IMAGE_REPOSITORY/IMAGE_TAG with charts/drain-webhook"
+		ok "$name: named as the chart's default ($want)"
+	done
+fi
 
 # 5. Reproducible: the same binaries and variables give the same bytes.
 "$root_dir/scripts/build-images.sh" "$work/again" "$@" >/dev/null
