@@ -229,7 +229,7 @@ mod tests {
         let addr = stand_in(|mut s| async move {
             read_head(&mut s).await.unwrap();
             // SO_LINGER 0: close sends RST instead of FIN.
-            s.set_linger(Some(Duration::ZERO)).unwrap();
+            s.set_zero_linger().unwrap();
             drop(s);
         })
         .await;
