@@ -71,7 +71,8 @@ cleanup() {
 		exit "$rc"
 	fi
 	log "cleaning up"
-	# Demo namespaces first, while the webhook still answers for their pods' deletion.
+	# The demo namespaces, then the release (and its cluster-wide webhook configuration), then
+	# the release's namespace, which the self-managed Secret lives in.
 	for ns in "${created_namespaces[@]}"; do
 		[ "$ns" = "$system_ns" ] || k delete namespace "$ns" --wait=false >/dev/null 2>&1
 	done
