@@ -52,7 +52,7 @@ helper-check: helper
 
 ## images: the images as OCI archives in target/images/ (no daemon, registry or base image;
 ## docs/proof.md): drain-webhook and drain-helper, named as the chart's defaults, and the
-## test-only drain-e2e that `make e2e` runs. Load with `kind load image-archive FILE`,
+## test-only drain-e2e (twice: also as nginx-drain-e2e) that `make e2e` runs. Load with `kind load image-archive FILE`,
 ## `ctr -n k8s.io images import FILE`, `podman load -i FILE` or `skopeo copy oci-archive:FILE ...`.
 # The tag is the chart's appVersion (what values.yaml defaults to); the version label is the
 # crate's. Override IMAGE_REPOSITORY / IMAGE_TAG, or each *_IMAGE, to push elsewhere.
@@ -62,6 +62,9 @@ IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p'
 WEBHOOK_IMAGE ?= $(IMAGE_REPOSITORY)/drain-webhook:$(IMAGE_TAG)
 HELPER_IMAGE ?= $(IMAGE_REPOSITORY)/drain-helper:$(IMAGE_TAG)
 E2E_IMAGE ?= $(IMAGE_REPOSITORY)/drain-e2e:$(IMAGE_TAG)
+# The same drain-e2e image under an nginx-family name: the planner gives it exactly what it
+# gives nginx (the helper, SIGQUIT after the delay), so `make e2e` exercises that path.
+E2E_NGINX_IMAGE ?= $(IMAGE_REPOSITORY)/nginx-drain-e2e:$(IMAGE_TAG)
 IMAGES_DIR = $(TARGET_DIR)/images
 STATIC_BIN_DIR = $(TARGET_DIR)/$(HOST_TRIPLE)/release
 export IMAGE_VERSION = $(CRATE_VERSION)
@@ -72,7 +75,8 @@ export IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 IMAGE_SPECS = \
 	drain-webhook=$(WEBHOOK_IMAGE)=$(STATIC_BIN_DIR)/drain-webhook=/drain-webhook,serve=8443,8080=SIGTERM \
 	drain-helper=$(HELPER_IMAGE)=$(HELPER_BIN)=/drain-helper \
-	drain-e2e=$(E2E_IMAGE)=$(STATIC_BIN_DIR)/drain-e2e=/drain-e2e==SIGQUIT
+	drain-e2e=$(E2E_IMAGE)=$(STATIC_BIN_DIR)/drain-e2e=/drain-e2e==SIGQUIT \
+	drain-e2e-nginx=$(E2E_NGINX_IMAGE)=$(STATIC_BIN_DIR)/drain-e2e=/drain-e2e==SIGQUIT
 .PHONY: images images-check static
 ## static: the webhook and drain-e2e (STATIC_BINS), static, release profile (what the images
 ## ship); prints their paths (the Dockerfile copies from there)
@@ -97,7 +101,7 @@ images-check: images
 .PHONY: e2e
 e2e: deps images
 	IMAGES_DIR=$(IMAGES_DIR) WEBHOOK_IMAGE=$(WEBHOOK_IMAGE) HELPER_IMAGE=$(HELPER_IMAGE) \
-		E2E_IMAGE=$(E2E_IMAGE) E2E_BIN=$(STATIC_BIN_DIR)/drain-e2e scripts/e2e.sh
+		E2E_IMAGE=$(E2E_IMAGE) E2E_NGINX_IMAGE=$(E2E_NGINX_IMAGE) E2E_BIN=$(STATIC_BIN_DIR)/drain-e2e scripts/e2e.sh
 
 ## bench: the server against its baseline over TLS + HTTP/2 (h2load) and the planner alone
 ## (criterion); prints tables and targets, writes target/bench/results.json (docs/benchmarks.md)

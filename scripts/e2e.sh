@@ -20,7 +20,8 @@ images_dir=${IMAGES_DIR:-$root/target/images}
 webhook_image=${WEBHOOK_IMAGE:?set WEBHOOK_IMAGE (make e2e does)}
 helper_image=${HELPER_IMAGE:?set HELPER_IMAGE (make e2e does)}
 e2e_image=${E2E_IMAGE:?set E2E_IMAGE (make e2e does)}
-proxy_image=${E2E_PROXY_IMAGE:-$e2e_image}
+nginx_image=${E2E_NGINX_IMAGE:?set E2E_NGINX_IMAGE (make e2e does)}
+proxy_image=${E2E_PROXY_IMAGE:-$nginx_image}
 app_image=${E2E_APP_IMAGE:-$e2e_image}
 pull_policy=${E2E_PULL_POLICY:-IfNotPresent}
 lb_delay=${E2E_LB_DELAY:-5}
@@ -93,12 +94,12 @@ trap 'log "interrupted"; exit 130' INT TERM
 version=$(k version -o json | jq -r '.serverVersion.gitVersion') || die "cannot reach the cluster in KUBECONFIG (${KUBECONFIG:-~/.kube/config})"
 log "cluster: kubernetes $version"
 case "$load" in
-none) log "images: expecting $webhook_image, $helper_image and $e2e_image on the node (docs/proof.md: load them first, or set E2E_LOAD=kind|ctr)" ;;
+none) log "images: expecting $webhook_image, $helper_image, $e2e_image and $nginx_image on the node (docs/proof.md: load them first, or set E2E_LOAD=kind|ctr)" ;;
 kind)
-	for a in drain-webhook drain-helper drain-e2e; do kind load image-archive "$images_dir/$a.oci.tar" ${KIND_CLUSTER:+--name "$KIND_CLUSTER"}; done
+	for a in drain-webhook drain-helper drain-e2e drain-e2e-nginx; do kind load image-archive "$images_dir/$a.oci.tar" ${KIND_CLUSTER:+--name "$KIND_CLUSTER"}; done
 	;;
 ctr)
-	for a in drain-webhook drain-helper drain-e2e; do ctr -n k8s.io images import "$images_dir/$a.oci.tar"; done
+	for a in drain-webhook drain-helper drain-e2e drain-e2e-nginx; do ctr -n k8s.io images import "$images_dir/$a.oci.tar"; done
 	;;
 *) die "E2E_LOAD=$load: use none, kind (kind load image-archive) or ctr (on the node, ctr -n k8s.io images import)" ;;
 esac
@@ -163,7 +164,8 @@ security='securityContext:
 hook_annotation=""
 [ -z "$hook" ] || hook_annotation="drain.io/hook: $hook"
 # The pod template, also used alone for the create-to-Ready samples. The proxy is named by
-# drain.io/proxies (works for any image); the app gets no probe, it listens on localhost only.
+# drain.io/proxies (works for any image; its nginx-family image name is what gets it the
+# helper and SIGQUIT); the app gets no probe, it listens on localhost only.
 pod_spec() {
 	cat <<EOF
       containers:

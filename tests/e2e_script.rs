@@ -97,6 +97,7 @@ exit 0
             .env("WEBHOOK_IMAGE", "ghcr.io/drain-io/drain-webhook:0.1.0")
             .env("HELPER_IMAGE", "ghcr.io/drain-io/drain-helper:0.1.0")
             .env("E2E_IMAGE", "ghcr.io/drain-io/drain-e2e:0.1.0")
+            .env("E2E_NGINX_IMAGE", "ghcr.io/drain-io/nginx-drain-e2e:0.1.0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
