@@ -61,6 +61,85 @@ tag_of() { echo "${1##*:}"; }
 
 k() { "$kubectl" "$@"; }
 
+# --- The demo: proxy in front of the app, 3 replicas, a Service.
+security='securityContext:
+            runAsNonRoot: true
+            runAsUser: 65532
+            runAsGroup: 65532
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: ["ALL"]}
+            seccompProfile: {type: RuntimeDefault}'
+hook_annotation=""
+[ -z "$hook" ] || hook_annotation="drain.io/hook: $hook"
+# The pod template, also used alone for the create-to-Ready samples. The proxy is named by
+# drain.io/proxies (works for any image; its nginx-family image name is what gets it the
+# helper and SIGQUIT); the app gets no probe, it listens on localhost only.
+pod_spec() {
+	cat <<EOF
+      containers:
+        - name: proxy
+          image: $proxy_image
+          imagePullPolicy: $pull_policy
+          args: ["proxy", "--listen", "0.0.0.0:8080", "--upstream", "127.0.0.1:8081"]
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe:
+            httpGet: {path: /, port: 8080}
+            periodSeconds: 1
+            failureThreshold: 1
+          $security
+        - name: app
+          image: $app_image
+          imagePullPolicy: $pull_policy
+          args: ["app", "--listen", "127.0.0.1:8081"]
+          $security
+EOF
+}
+demo() {
+	cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo, namespace: $1}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: demo}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata:
+      labels: {app: demo}
+      annotations:
+        drain.io/proxies: proxy
+        $hook_annotation
+    spec:
+$(pod_spec)
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo, namespace: $1}
+spec:
+  selector: {app: demo}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: load, namespace: $1}
+---
+# The load client's only API access: the demo's EndpointSlices in this namespace.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: load, namespace: $1}
+rules:
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: load, namespace: $1}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: load}
+subjects: [{kind: ServiceAccount, name: load, namespace: $1}]
+EOF
+}
 # --- Cleanup: only what this run created, also when interrupted.
 created_namespaces=()
 helm_installed=false
@@ -152,85 +231,7 @@ log "webhook Ready, caBundle set"
 make_namespace "$ns_on" drain.io/inject=enabled
 make_namespace "$ns_off"
 
-# --- The demo: proxy in front of the app, 3 replicas, a Service.
-security='securityContext:
-            runAsNonRoot: true
-            runAsUser: 65532
-            runAsGroup: 65532
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities: {drop: ["ALL"]}
-            seccompProfile: {type: RuntimeDefault}'
-hook_annotation=""
-[ -z "$hook" ] || hook_annotation="drain.io/hook: $hook"
-# The pod template, also used alone for the create-to-Ready samples. The proxy is named by
-# drain.io/proxies (works for any image; its nginx-family image name is what gets it the
-# helper and SIGQUIT); the app gets no probe, it listens on localhost only.
-pod_spec() {
-	cat <<EOF
-      containers:
-        - name: proxy
-          image: $proxy_image
-          imagePullPolicy: $pull_policy
-          args: ["proxy", "--listen", "0.0.0.0:8080", "--upstream", "127.0.0.1:8081"]
-          ports: [{name: http, containerPort: 8080}]
-          readinessProbe:
-            httpGet: {path: /, port: 8080}
-            periodSeconds: 1
-            failureThreshold: 1
-          $security
-        - name: app
-          image: $app_image
-          imagePullPolicy: $pull_policy
-          args: ["app", "--listen", "127.0.0.1:8081"]
-          $security
-EOF
-}
-demo() {
-	cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: demo, namespace: $1}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: demo}}
-  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
-  template:
-    metadata:
-      labels: {app: demo}
-      annotations:
-        drain.io/proxies: proxy
-        $hook_annotation
-    spec:
-$(pod_spec)
----
-apiVersion: v1
-kind: Service
-metadata: {name: demo, namespace: $1}
-spec:
-  selector: {app: demo}
-  ports: [{port: 80, targetPort: 8080}]
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: load, namespace: $1}
----
-# The load client's only API access: the demo's EndpointSlices in this namespace.
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: load, namespace: $1}
-rules:
-  - apiGroups: [discovery.k8s.io]
-    resources: [endpointslices]
-    verbs: [list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: load, namespace: $1}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: load}
-subjects: [{kind: ServiceAccount, name: load, namespace: $1}]
-EOF
-}
+# --- The demo in both namespaces.
 for ns in "$ns_on" "$ns_off"; do demo "$ns" | k apply -f - >/dev/null; done
 for ns in "$ns_on" "$ns_off"; do
 	k -n "$ns" rollout status deploy/demo --timeout=180s >/dev/null ||
