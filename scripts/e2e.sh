@@ -140,6 +140,13 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: load}
 subjects: [{kind: ServiceAccount, name: load, namespace: $1}]
 EOF
 }
+# `scripts/e2e.sh --print-demo NAMESPACE`: the demo's manifests, touching no cluster
+# (tests/e2e_script.rs checks what the webhook makes of them).
+if [ "${1:-}" = --print-demo ]; then
+	demo "${2:?usage: scripts/e2e.sh --print-demo NAMESPACE}"
+	exit 0
+fi
+
 # --- Cleanup: only what this run created, also when interrupted.
 created_namespaces=()
 helm_installed=false

@@ -86,10 +86,15 @@ exit 0
     }
 
     fn start(&self, env: &[(&str, &str)]) -> Child {
+        self.start_with(&[], env)
+    }
+
+    fn start_with(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
         let d = self.dir.path();
         let mut command = Command::new("bash");
         command
             .arg(script())
+            .args(args)
             .env("KUBECTL", d.join("kubectl"))
             .env("HELM", d.join("helm"))
             .env("E2E_BIN", d.join("drain-e2e"))
@@ -205,4 +210,66 @@ fn an_interrupted_run_cleans_up() {
         calls.contains("kubectl delete namespace drain-e2e-system"),
         "{calls}"
     );
+}
+
+/// The demo's manifests as the script applies them, through the real webhook offline on
+/// Kubernetes 1.32.
+fn mutated_demo(env: &[(&str, &str)]) -> String {
+    let fake = Fake::new("exit 0");
+    let out = fake
+        .start_with(&["--print-demo", "demo-ns"], env)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fake.calls(), "", "--print-demo touched the cluster");
+    let mut inject = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .args(["inject", "-f", "-", "--kube-version", "1.32"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    inject.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let mutated = inject.wait_with_output().unwrap();
+    assert!(
+        mutated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mutated.stderr)
+    );
+    String::from_utf8(mutated.stdout).unwrap()
+}
+
+/// `line` directly followed by `next` (YAML list items, indentation ignored).
+fn has_pair(text: &str, line: &str, next: &str) -> bool {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.windows(2).any(|w| w[0] == line && w[1] == next)
+}
+
+#[test]
+fn the_demo_proxy_gets_the_plan_nginx_gets() {
+    // Default: the proxy image has an nginx-family name.
+    let yaml = mutated_demo(&[]);
+    assert!(has_pair(&yaml, "- --signal", "- SIGQUIT"), "{yaml}");
+    assert!(
+        has_pair(&yaml, "- install", "- /.drain"),
+        "no helper init container: {yaml}"
+    );
+    assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
+    // The Service, ServiceAccount and RBAC pass through untouched; the load's Role is read-only.
+    assert!(
+        yaml.contains("kind: Service\n") && yaml.contains("kind: RoleBinding"),
+        "{yaml}"
+    );
+    assert!(has_pair(&yaml, "- list", "- watch"), "{yaml}");
+
+    // The plain drain-e2e image is a proxy by annotation only: a native sleep, no signal.
+    let yaml = mutated_demo(&[("E2E_PROXY_IMAGE", "ghcr.io/drain-io/drain-e2e:0.1.0")]);
+    assert!(!yaml.contains("--signal"), "{yaml}");
+    assert!(!yaml.contains("initContainers"), "{yaml}");
+    assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
 }
