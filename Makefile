@@ -6,7 +6,7 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: test deps fmt-check clippy cargo-test run
 
 ## test: formatting, lints and every test (what CI runs)
-test: deps fmt-check clippy cargo-test helper-check
+test: deps fmt-check clippy cargo-test helper-check images-check
 
 ## deps: install what the tests need on a fresh machine (idempotent)
 deps:
@@ -33,10 +33,14 @@ manifests: deps
 ## helper: the static drain-helper binary for the host (crt-static glibc); prints its path
 # Size flags (docs/helper.md): no relocations (non-PIE), no unwind tables or their index
 # (panic = "abort" never unwinds), identical code folded. Together about 60 KiB.
-HELPER_RUSTFLAGS = -C target-feature=+crt-static -C relocation-model=static \
+# Static glibc: every binary that goes into an image is built with STATIC_RUSTFLAGS and
+# --target $(HOST_TRIPLE), which keeps it in its own target dir (the normal builds stay warm).
+STATIC_RUSTFLAGS = -C target-feature=+crt-static
+HELPER_RUSTFLAGS = $(STATIC_RUSTFLAGS) -C relocation-model=static \
 	-C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,--icf=all
 HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
-HELPER_BIN = $(or $(CARGO_TARGET_DIR),target)/$(HOST_TRIPLE)/helper/drain-helper
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
+HELPER_BIN = $(TARGET_DIR)/$(HOST_TRIPLE)/helper/drain-helper
 .PHONY: helper helper-check
 helper:
 	RUSTFLAGS="$(HELPER_RUSTFLAGS)" $(CARGO) build --profile helper --no-default-features --bin drain-helper --target $(HOST_TRIPLE)
@@ -45,6 +49,59 @@ helper:
 ## helper-check: the helper is static, under 1 MiB, and installs itself in an empty chroot
 helper-check: helper
 	scripts/check-helper.sh $(HELPER_BIN)
+
+## images: the images as OCI archives in target/images/ (no daemon, registry or base image;
+## docs/proof.md): drain-webhook and drain-helper, named as the chart's defaults, and the
+## test-only drain-e2e (twice: also as nginx-drain-e2e) that `make e2e` runs. Load with `kind load image-archive FILE`,
+## `ctr -n k8s.io images import FILE`, `podman load -i FILE` or `skopeo copy oci-archive:FILE ...`.
+# The tag is the chart's appVersion (what values.yaml defaults to); the version label is the
+# crate's. Override IMAGE_REPOSITORY / IMAGE_TAG, or each *_IMAGE, to push elsewhere.
+CRATE_VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+IMAGE_REPOSITORY ?= ghcr.io/drain-io
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/drain-webhook/Chart.yaml)
+WEBHOOK_IMAGE ?= $(IMAGE_REPOSITORY)/drain-webhook:$(IMAGE_TAG)
+HELPER_IMAGE ?= $(IMAGE_REPOSITORY)/drain-helper:$(IMAGE_TAG)
+E2E_IMAGE ?= $(IMAGE_REPOSITORY)/drain-e2e:$(IMAGE_TAG)
+# The same drain-e2e image under an nginx-family name: the planner gives it exactly what it
+# gives nginx (the helper, SIGQUIT after the delay), so `make e2e` exercises that path.
+E2E_NGINX_IMAGE ?= $(IMAGE_REPOSITORY)/nginx-drain-e2e:$(IMAGE_TAG)
+IMAGES_DIR = $(TARGET_DIR)/images
+STATIC_BIN_DIR = $(TARGET_DIR)/$(HOST_TRIPLE)/release
+export IMAGE_VERSION = $(CRATE_VERSION)
+export IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# NAME=REFERENCE=BINARY=ENTRYPOINT,CMD...=PORTS=STOPSIGNAL (scripts/build-images.sh).
+# The webhook drains on SIGTERM itself; drain-e2e's proxy mode is graceful on SIGQUIT, like
+# the official nginx image, and its other modes stop at once on either signal.
+IMAGE_SPECS = \
+	drain-webhook=$(WEBHOOK_IMAGE)=$(STATIC_BIN_DIR)/drain-webhook=/drain-webhook,serve=8443,8080=SIGTERM \
+	drain-helper=$(HELPER_IMAGE)=$(HELPER_BIN)=/drain-helper \
+	drain-e2e=$(E2E_IMAGE)=$(STATIC_BIN_DIR)/drain-e2e=/drain-e2e==SIGQUIT \
+	drain-e2e-nginx=$(E2E_NGINX_IMAGE)=$(STATIC_BIN_DIR)/drain-e2e=/drain-e2e==SIGQUIT
+.PHONY: images images-check static
+## static: the webhook and drain-e2e (STATIC_BINS), static, release profile (what the images
+## ship); prints their paths (the Dockerfile copies from there)
+STATIC_BINS ?= drain-webhook drain-e2e
+static:
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release $(addprefix --bin ,$(STATIC_BINS)) --target $(HOST_TRIPLE)
+	@for bin in $(STATIC_BINS); do echo $(STATIC_BIN_DIR)/$$bin; done
+images: helper static
+	scripts/build-images.sh $(IMAGES_DIR) $(IMAGE_SPECS)
+
+## images-check: each archive is a valid OCI layout with the right config, is rebuilt to the
+## same bytes, and its binary runs in an empty root (scripts/check-images.sh)
+# Overridden names (environment or command line) need not be the chart's defaults.
+IMAGE_NAMES_OVERRIDDEN = $(if $(filter-out file,$(foreach v,IMAGE_REPOSITORY IMAGE_TAG WEBHOOK_IMAGE HELPER_IMAGE,$(origin $(v)))),1)
+images-check: images
+	IMAGE_NAMES_OVERRIDDEN=$(IMAGE_NAMES_OVERRIDDEN) scripts/check-images.sh $(IMAGES_DIR) $(IMAGE_SPECS)
+
+## e2e: the proof against the cluster in KUBECONFIG (docs/proof.md): the chart from the
+## images, a demo in an opted-in and a plain namespace, load through the Service and an
+## emulated slow load balancer during rolling restarts; fails when the opted-in namespace
+## loses a request. Load the images into the node first (or E2E_LOAD=kind|ctr). Not in `test`.
+.PHONY: e2e
+e2e: deps images
+	IMAGES_DIR=$(IMAGES_DIR) WEBHOOK_IMAGE=$(WEBHOOK_IMAGE) HELPER_IMAGE=$(HELPER_IMAGE) \
+		E2E_IMAGE=$(E2E_IMAGE) E2E_NGINX_IMAGE=$(E2E_NGINX_IMAGE) E2E_BIN=$(STATIC_BIN_DIR)/drain-e2e scripts/e2e.sh
 
 ## bench: the server against its baseline over TLS + HTTP/2 (h2load) and the planner alone
 ## (criterion); prints tables and targets, writes target/bench/results.json (docs/benchmarks.md)

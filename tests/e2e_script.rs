@@ -1,0 +1,275 @@
+//! scripts/e2e.sh without a cluster: it parses, shellcheck (installed by `make deps`) finds
+//! nothing in it or in the image scripts, bad settings are refused before the cluster is
+//! touched, and what it created is cleaned up when it fails or is interrupted. kubectl and
+//! helm are stand-in scripts that log their arguments.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn script() -> PathBuf {
+    Path::new(ROOT).join("scripts/e2e.sh")
+}
+
+#[test]
+fn the_scripts_parse_and_shellcheck_finds_nothing() {
+    let status = Command::new("bash")
+        .arg("-n")
+        .arg(script())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new("shellcheck")
+        .args([
+            "scripts/e2e.sh",
+            "scripts/build-images.sh",
+            "scripts/check-images.sh",
+        ])
+        .current_dir(ROOT)
+        .output()
+        .expect("shellcheck (make deps installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// A fake cluster: kubectl and helm that log each call to `log`; nothing exists in it.
+struct Fake {
+    dir: tempfile::TempDir,
+}
+
+impl Fake {
+    fn new(helm_install: &str) -> Fake {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("calls.log");
+        let write = |name: &str, body: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        write(
+            "kubectl",
+            format!(
+                r#"#!/bin/sh
+echo "kubectl $*" >> {log}
+case "$1" in
+version) echo '{{"serverVersion":{{"gitVersion":"v1.32.0"}}}}' ;;
+get) exit 1 ;;
+esac
+exit 0
+"#,
+                log = log.display()
+            ),
+        );
+        write(
+            "helm",
+            format!(
+                r#"#!/bin/sh
+echo "helm $*" >> {log}
+case "$1" in
+status) exit 1 ;;
+install) {helm_install} ;;
+esac
+exit 0
+"#,
+                log = log.display()
+            ),
+        );
+        write("drain-e2e", "#!/bin/sh\nexit 0\n".into());
+        Fake { dir }
+    }
+
+    fn start(&self, env: &[(&str, &str)]) -> Child {
+        self.start_with(&[], env)
+    }
+
+    fn start_with(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        let d = self.dir.path();
+        let mut command = Command::new("bash");
+        command
+            .arg(script())
+            .args(args)
+            .env("KUBECTL", d.join("kubectl"))
+            .env("HELM", d.join("helm"))
+            .env("E2E_BIN", d.join("drain-e2e"))
+            .env("E2E_OUT", d.join("out"))
+            .env("WEBHOOK_IMAGE", "ghcr.io/drain-io/drain-webhook:0.1.0")
+            .env("HELPER_IMAGE", "ghcr.io/drain-io/drain-helper:0.1.0")
+            .env("E2E_IMAGE", "ghcr.io/drain-io/drain-e2e:0.1.0")
+            .env("E2E_NGINX_IMAGE", "ghcr.io/drain-io/nginx-drain-e2e:0.1.0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.spawn().unwrap()
+    }
+
+    fn calls(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("calls.log")).unwrap_or_default()
+    }
+}
+
+fn finish(child: Child) -> (i32, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_settings_are_refused_before_the_cluster_is_touched() {
+    let fake = Fake::new("exit 0");
+    for (key, value, message) in [
+        ("E2E_LB_DELAY", "5s", "E2E_LB_DELAY=5s: give whole seconds"),
+        (
+            "E2E_RESTARTS",
+            "0",
+            "E2E_RESTARTS=0: give a whole number >= 1",
+        ),
+        ("E2E_PULL_POLICY", "Always", "use IfNotPresent or Never"),
+        (
+            "E2E_HOOK",
+            "native",
+            "E2E_HOOK=native: use auto, sleep or helper",
+        ),
+    ] {
+        let (code, stderr) = finish(fake.start(&[(key, value)]));
+        assert_eq!(code, 1, "{stderr}");
+        assert!(stderr.contains(message), "{key}={value}: {stderr}");
+    }
+    assert_eq!(fake.calls(), "", "the cluster was touched");
+}
+
+#[test]
+fn a_failed_install_removes_what_was_created() {
+    let fake = Fake::new("exit 1");
+    let (code, stderr) = finish(fake.start(&[]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("the webhook did not become Ready"),
+        "{stderr}"
+    );
+    let calls = fake.calls();
+    assert!(
+        calls.contains("kubectl create namespace drain-e2e-system"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("helm uninstall drain-webhook-e2e -n drain-e2e-system"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("kubectl delete namespace drain-e2e-system"),
+        "{calls}"
+    );
+    // Never created, never deleted.
+    assert!(!calls.contains("create namespace drain-e2e-on"), "{calls}");
+    assert!(!calls.contains("delete namespace drain-e2e-on"), "{calls}");
+}
+
+#[test]
+fn an_interrupted_run_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let started = dir.path().join("started");
+    // helm install holds until the test has interrupted the script.
+    let fake = Fake::new(&format!(
+        "touch {s}; while [ ! -f {g} ]; do sleep 0.05; done",
+        s = started.display(),
+        g = go.display()
+    ));
+    let child = fake.start(&[]);
+    let deadline = Instant::now() + PATIENCE;
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "helm install never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill has no memory effects; the pid is our child's.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    std::fs::write(&go, "").unwrap();
+    let (code, stderr) = finish(child);
+    assert_eq!(code, 130, "{stderr}");
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("cleaning up"),
+        "{stderr}"
+    );
+    let calls = fake.calls();
+    assert!(
+        calls.contains("helm uninstall drain-webhook-e2e"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("kubectl delete namespace drain-e2e-system"),
+        "{calls}"
+    );
+}
+
+/// The demo's manifests as the script applies them, through the real webhook offline on
+/// Kubernetes 1.32.
+fn mutated_demo(env: &[(&str, &str)]) -> String {
+    let fake = Fake::new("exit 0");
+    let out = fake
+        .start_with(&["--print-demo", "demo-ns"], env)
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fake.calls(), "", "--print-demo touched the cluster");
+    let mut inject = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .args(["inject", "-f", "-", "--kube-version", "1.32"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    inject.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let mutated = inject.wait_with_output().unwrap();
+    assert!(
+        mutated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mutated.stderr)
+    );
+    String::from_utf8(mutated.stdout).unwrap()
+}
+
+/// `line` directly followed by `next` (YAML list items, indentation ignored).
+fn has_pair(text: &str, line: &str, next: &str) -> bool {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    lines.windows(2).any(|w| w[0] == line && w[1] == next)
+}
+
+#[test]
+fn the_demo_proxy_gets_the_plan_nginx_gets() {
+    // Default: the proxy image has an nginx-family name.
+    let yaml = mutated_demo(&[]);
+    assert!(has_pair(&yaml, "- --signal", "- SIGQUIT"), "{yaml}");
+    assert!(
+        has_pair(&yaml, "- install", "- /.drain"),
+        "no helper init container: {yaml}"
+    );
+    assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
+    // The Service, ServiceAccount and RBAC pass through untouched; the load's Role is read-only.
+    assert!(
+        yaml.contains("kind: Service\n") && yaml.contains("kind: RoleBinding"),
+        "{yaml}"
+    );
+    assert!(has_pair(&yaml, "- list", "- watch"), "{yaml}");
+
+    // The plain drain-e2e image is a proxy by annotation only: a native sleep, no signal.
+    let yaml = mutated_demo(&[("E2E_PROXY_IMAGE", "ghcr.io/drain-io/drain-e2e:0.1.0")]);
+    assert!(!yaml.contains("--signal"), "{yaml}");
+    assert!(!yaml.contains("initContainers"), "{yaml}");
+    assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
+}
