@@ -6,11 +6,18 @@ export CARGO_TERM_COLOR ?= never
 .PHONY: test deps fmt-check clippy cargo-test run
 
 ## test: formatting, lints and every test (what CI runs)
-test: deps fmt-check clippy cargo-test helper-check images-check
+test: deps fmt-check clippy deny cargo-test helper-check images-check
 
 ## deps: install what the tests need on a fresh machine (idempotent)
 deps:
 	scripts/install-tools.sh
+	scripts/install-cargo-deny.sh
+
+## deny: licenses, duplicate versions and sources of every dependency (deny.toml; offline:
+## advisories need a database fetch this machine cannot make)
+.PHONY: deny
+deny:
+	.tools/bin/cargo-deny --offline --locked check licenses bans sources
 
 fmt-check:
 	$(CARGO) fmt --all -- --check

@@ -303,10 +303,7 @@ impl Reviewer {
             return Ok(Decision::Skip("mirror pod"));
         }
         let namespace_annotations = pod_namespace.and_then(|ns| self.namespaces.annotations(ns));
-        // Bounded work per review: a pod past a bound is denied before planning.
-        if let Err(limit) = crate::limits::check_pod(&pod, namespace_annotations.as_ref()) {
-            return Ok(Decision::Deny(limit.to_string()));
-        }
+        // Bounded work per review: mutate_shape denies a pod past a bound before planning.
         let ctx = PodContext {
             settings: &self.settings,
             namespace_annotations: namespace_annotations.as_ref(),

@@ -1,9 +1,11 @@
 //! The one entry point of the planning engine: a Pod (or pod template) as JSON in, the plan,
-//! the JSONPatch that carries it out (the plan holds the warnings) out. The admission server and the
-//! offline CLI both call [`mutate_pod`].
+//! the JSONPatch that carries it out (the plan holds the warnings) out. The admission server
+//! ([`read_pod`] then [`mutate_shape`]) and the offline CLI ([`mutate_pod`]) both come through
+//! here, so both get the same work bounds (`limits`) before planning.
 
 use serde::Deserialize;
 
+use crate::limits::{LimitError, check_pod};
 use crate::patch;
 use crate::plan::{Plan, PlanError, plan_pod};
 use crate::pod::PodShape;
@@ -23,11 +25,27 @@ pub enum MutateError {
     /// The user's input is wrong (bad annotation, grace above the maximum): deny with this
     /// message, which names the annotation and a valid example.
     #[error(transparent)]
-    Denied(#[from] PlanError),
+    Denied(#[from] Denial),
     /// A fault of ours (or an object the API server would never send): an internal error, so
     /// the API server applies the webhook's failurePolicy.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Why a pod is denied: its input asks for something wrong, or for more work than one review
+/// may do.
+#[derive(Debug, thiserror::Error)]
+pub enum Denial {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+}
+
+impl From<PlanError> for MutateError {
+    fn from(err: PlanError) -> Self {
+        MutateError::Denied(err.into())
+    }
 }
 
 /// Plans `pod` (a Pod, or a pod template: anything with `metadata` and `spec`) and builds the
@@ -43,8 +61,10 @@ pub fn read_pod(pod: &str) -> Result<PodShape, MutateError> {
     serde_json::from_str(pod).map_err(unreadable)
 }
 
-/// [`mutate_pod`] on an already decoded pod.
+/// [`mutate_pod`] on an already decoded pod: bounds the work first (a pod past a bound is
+/// denied before planning), then plans and builds the patch.
 pub fn mutate_shape(shape: &PodShape, ctx: &PodContext<'_>) -> Result<Mutation, MutateError> {
+    check_pod(shape, ctx.namespace_annotations).map_err(Denial::from)?;
     let plan = plan_pod(shape, ctx)?;
     let patch = patch::build(shape, &plan, &ctx.settings.helper);
     Ok(Mutation { plan, patch })

@@ -10,10 +10,9 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use common::invariants::{ReviewKind, check_mutation, check_review};
-use drain_webhook::admission::{NoNamespaces, Reviewer};
+use drain_webhook::admission::Reviewer;
 use drain_webhook::mutate::PodContext;
 use drain_webhook::settings::{KubeVersion, Settings};
 use proptest::prelude::*;
@@ -22,10 +21,8 @@ use serde_json::{Value, json};
 
 fn reviewer(kube: Option<KubeVersion>) -> Reviewer {
     Reviewer {
-        settings: Arc::new(Settings::default()),
-        own_namespace: Some("drain-system".into()),
         kube_version: kube,
-        namespaces: Arc::new(NoNamespaces),
+        ..Reviewer::for_tests()
     }
 }
 

@@ -195,6 +195,24 @@ fn explain_shows_chained_hooks_as_people_write_them() {
     );
 }
 
+/// The offline CLI applies the same work bounds as the server: they live in the one entry point.
+#[test]
+fn inject_applies_the_work_bounds_of_the_server() {
+    let settings = Settings::default();
+    let containers: Vec<Value> = (0..=drain_webhook::limits::MAX_CONTAINERS)
+        .map(|i| serde_json::json!({"name": format!("c{i}"), "image": "app:1"}))
+        .collect();
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge"},
+        "spec": {"containers": containers},
+    });
+    let err = inject(&pod.to_string(), &ctx(&settings))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at most 1000 containers"), "{err}");
+    assert!(err.contains("drain.io/inject"), "{err}");
+}
+
 #[test]
 fn json_input_and_lists_are_accepted() {
     let settings = Settings::default();

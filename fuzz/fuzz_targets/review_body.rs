@@ -3,10 +3,7 @@
 //! `check_review`.
 #![no_main]
 
-use std::sync::Arc;
-
-use drain_webhook::admission::{NoNamespaces, Reviewer};
-use drain_webhook::settings::Settings;
+use drain_webhook::admission::Reviewer;
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/common/invariants.rs"]
@@ -26,10 +23,8 @@ fuzz_target!(|data: &[u8]| {
         None => (None, data),
     };
     let reviewer = Reviewer {
-        settings: Arc::new(Settings::default()),
-        own_namespace: Some("drain-system".into()),
         kube_version: kube,
-        namespaces: Arc::new(NoNamespaces),
+        ..Reviewer::for_tests()
     };
     if let Err(violation) = invariants::check_review(&reviewer, body) {
         panic!("invariant violated: {violation}");
