@@ -19,6 +19,21 @@ fn mutate_fixture(name: &str) -> (Value, drain_webhook::mutate::Mutation) {
     (pod, mutation)
 }
 
+/// The denial message for `pod` with the default settings on 1.34, `None` when it is admitted.
+fn denial(pod: &Value) -> Option<String> {
+    let settings = Settings::default();
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(pod, &ctx) {
+        Err(MutateError::Denied(err)) => Some(err.to_string()),
+        Ok(_) => None,
+        Err(other) => panic!("not a denial: {other}"),
+    }
+}
+
 /// Applies, validates and checks idempotence; returns the typed result.
 fn apply_checked(
     original: &Value,
@@ -370,15 +385,8 @@ fn bad_input_is_denied_with_a_message_naming_the_annotation(
     #[case] detail: &str,
 ) {
     let pod = fixture(&format!("pods/{name}"));
-    let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-    };
-    match mutate_pod(&pod, &ctx) {
-        Err(MutateError::Denied(err)) => {
-            let message = err.to_string();
+    match denial(&pod) {
+        Some(message) => {
             assert!(message.contains(key), "{message}");
             assert!(message.contains(detail), "{message}");
             assert!(message.contains("for example"), "{message}");
@@ -516,15 +524,8 @@ fn notify_urls_the_helper_refuses_are_denied(#[case] url: &str) {
         "metadata": {"name": "p", "annotations": {"drain.io/notify": url}},
         "spec": {"containers": [{"name": "app", "image": "ghcr.io/acme/app:1"}]},
     });
-    let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-    };
-    match mutate_pod(&pod, &ctx) {
-        Err(MutateError::Denied(err)) => {
-            let message = err.to_string();
+    match denial(&pod) {
+        Some(message) => {
             assert!(message.contains("drain.io/notify"), "{message}");
             assert!(message.contains("for example"), "{message}");
         }
