@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::offline::ExplainFormat;
 use crate::server::args::{ServerArgs, duration_flag};
-use crate::settings::{DEFAULT_PROXY_IMAGES, HelperSettings, HookMode, KubeVersion, Settings};
+use crate::settings::{
+    DEFAULT_PROXY_IMAGES, HelperDelivery, HelperSettings, HookMode, KubeVersion, Settings,
+};
 
 /// Kubernetes mutating admission webhook that makes pod shutdown lose no requests.
 #[derive(Debug, Parser)]
@@ -55,6 +57,11 @@ pub struct PlanningArgs {
     #[arg(long, env = "DRAIN_HOOK_MODE", default_value = "auto", value_parser = hook_mode_flag, value_name = "MODE")]
     pub hook_mode: HookMode,
     /// Image that carries the drain-helper binary.
+    /// How drain-helper reaches pods: auto (an image volume from Kubernetes 1.35, where image
+    /// volumes are on by default, else an init container), init-container or image-volume
+    /// (force it where the gate is on and the runtime supports it: containerd 2.1+, CRI-O 1.31+).
+    #[arg(long, env = "DRAIN_HELPER_DELIVERY", default_value = "auto", value_parser = helper_delivery_flag, value_name = "HOW")]
+    pub helper_delivery: HelperDelivery,
     #[arg(long, env = "DRAIN_HELPER_IMAGE", default_value_t = HelperSettings::default().image)]
     pub helper_image: String,
     /// imagePullPolicy of the helper's init container.
@@ -103,6 +110,7 @@ impl PlanningArgs {
                 cpu_limit: self.helper_cpu_limit.clone(),
                 memory_limit: self.helper_memory_limit.clone(),
                 run_as_user: self.helper_run_as_user,
+                delivery: self.helper_delivery,
             },
         }
     }
@@ -171,6 +179,12 @@ pub struct ExplainArgs {
 }
 
 fn hook_mode_flag(value: &str) -> Result<HookMode, String> {
+    value
+        .parse()
+        .map_err(|err: &str| format!("{err} (for example auto)"))
+}
+
+fn helper_delivery_flag(value: &str) -> Result<HelperDelivery, String> {
     value
         .parse()
         .map_err(|err: &str| format!("{err} (for example auto)"))

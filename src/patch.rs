@@ -109,7 +109,19 @@ struct Mount {
 #[serde(rename_all = "camelCase")]
 struct Volume {
     name: String,
-    empty_dir: EmptyDir,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    empty_dir: Option<EmptyDir>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<ImageSource>,
+}
+
+/// `volumes[].image` (KEP-4639): the API requires `reference`; `pullPolicy` is one of Always,
+/// Never, IfNotPresent, as for the helper's container image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageSource {
+    reference: String,
+    pull_policy: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -207,9 +219,22 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
 
     let injection = plan.helper.as_ref().filter(|h| !h.present);
     if let Some(injection) = injection {
-        let volume = Volume {
-            name: injection.volume.clone(),
-            empty_dir: EmptyDir { size_limit: "8Mi" },
+        let volume = if injection.image_volume {
+            // The helper image itself, read-only at /.drain: no init container, no copy.
+            Volume {
+                name: injection.volume.clone(),
+                empty_dir: None,
+                image: Some(ImageSource {
+                    reference: helper.image.clone(),
+                    pull_policy: helper.image_pull_policy.clone(),
+                }),
+            }
+        } else {
+            Volume {
+                name: injection.volume.clone(),
+                empty_dir: Some(EmptyDir { size_limit: "8Mi" }),
+                image: None,
+            }
         };
         if spec.is_some_and(|s| s.volumes.is_some()) {
             patch.add(
@@ -228,7 +253,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
     }
 
     // Last of the spec changes, so the indices above are those of the original object.
-    if let Some(injection) = injection {
+    if let Some(injection) = injection.filter(|i| !i.image_volume) {
         let init = init_container_value(injection, helper);
         // First among initContainers, so the binary is there before any sidecar starts.
         if spec.is_some_and(|s| s.init_containers.is_some()) {
@@ -479,11 +504,13 @@ mod tests {
         let default_names = HelperInjection {
             init_container: "drain-helper".into(),
             volume: "drain-helper".into(),
+            image_volume: false,
             present: false,
         };
         let other_names = HelperInjection {
             init_container: "drain-helper-2".into(),
             volume: "drain-helper-vol-2".into(),
+            image_volume: false,
             present: false,
         };
         let helper = HelperSettings::default();

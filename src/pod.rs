@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::core::v1::{Affinity, ContainerPort, Lifecycle, PodOS, VolumeMount};
+use k8s_openapi::api::core::v1::{
+    Affinity, ContainerPort, ImageVolumeSource, Lifecycle, PodOS, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -33,8 +35,9 @@ pub struct SpecShape {
     pub init_containers: Option<Vec<ContainerShape>>,
     /// Only their names matter: they share the container namespace.
     pub ephemeral_containers: Option<Vec<Named>>,
-    /// Only their names matter: the helper volume must not collide.
-    pub volumes: Option<Vec<Named>>,
+    /// Their names (the helper volume must not collide) and, for image volumes, the image (an
+    /// earlier run's helper volume is recognised by it).
+    pub volumes: Option<Vec<VolumeShape>>,
     pub share_process_namespace: Option<bool>,
     pub termination_grace_period_seconds: Option<i64>,
     /// Windows pods are left alone.
@@ -120,6 +123,15 @@ impl SpecShape {
     }
 }
 
+/// A volume: its name, and its image when it is an image volume.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self", default)]
+pub struct VolumeShape {
+    #[serde(deserialize_with = "null_as_default")]
+    pub name: String,
+    pub image: Option<ImageVolumeSource>,
+}
+
 /// Anything with a name (an ephemeral container, a volume).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(remote = "Self", default)]
@@ -161,6 +173,7 @@ deserialize_from_objects_only!(
     SpecShape,
     ContainerShape,
     SecurityContextShape,
+    VolumeShape,
     Named
 );
 

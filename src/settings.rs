@@ -39,6 +39,56 @@ impl fmt::Display for HookMode {
     }
 }
 
+/// How drain-helper reaches the containers that exec it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HelperDelivery {
+    /// An image volume where the cluster has them on by default (1.35+), else the init
+    /// container.
+    #[default]
+    Auto,
+    /// An init container copies the binary into an emptyDir (any version; costs a start).
+    InitContainer,
+    /// The helper image mounted read-only at `/.drain` (Kubernetes image volumes, KEP-4639):
+    /// no init container, no copy. Needs the `ImageVolume` gate (on by default from 1.35) and
+    /// a runtime that supports it (containerd 2.1+, CRI-O 1.31+), which the API cannot show.
+    ImageVolume,
+}
+
+impl FromStr for HelperDelivery {
+    type Err = &'static str;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value.trim() {
+            "auto" => Ok(Self::Auto),
+            "init-container" => Ok(Self::InitContainer),
+            "image-volume" => Ok(Self::ImageVolume),
+            _ => Err("expected auto, init-container or image-volume"),
+        }
+    }
+}
+
+impl fmt::Display for HelperDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::InitContainer => "init-container",
+            Self::ImageVolume => "image-volume",
+        })
+    }
+}
+
+impl HelperDelivery {
+    /// Whether the helper comes as an image volume on a cluster of `version` (unknown: no, the
+    /// init container works everywhere).
+    pub fn uses_image_volume(self, version: Option<KubeVersion>) -> bool {
+        match self {
+            Self::ImageVolume => true,
+            Self::InitContainer => false,
+            Self::Auto => version.is_some_and(KubeVersion::image_volumes_on_by_default),
+        }
+    }
+}
+
 /// A Kubernetes server version, major.minor (e.g. from `/version` or `--kube-version 1.34`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KubeVersion {
@@ -52,6 +102,17 @@ impl KubeVersion {
         major: 1,
         minor: 30,
     };
+
+    /// Image volumes (`volumes[].image`, KEP-4639): alpha in 1.31, beta but off by default in
+    /// 1.33 and 1.34, beta and on by default from 1.35 (docs/decisions.md).
+    pub const IMAGE_VOLUMES_BY_DEFAULT: KubeVersion = KubeVersion {
+        major: 1,
+        minor: 35,
+    };
+
+    pub fn image_volumes_on_by_default(self) -> bool {
+        self >= Self::IMAGE_VOLUMES_BY_DEFAULT
+    }
 
     pub fn supports_sleep_action(self) -> bool {
         self >= Self::SLEEP_ACTION
@@ -102,6 +163,8 @@ pub struct HelperSettings {
     pub memory_limit: String,
     /// Numeric, non-root user the init container runs as (Pod Security "restricted").
     pub run_as_user: i64,
+    /// Init container or image volume.
+    pub delivery: HelperDelivery,
 }
 
 impl Default for HelperSettings {
@@ -114,6 +177,7 @@ impl Default for HelperSettings {
             cpu_limit: "100m".into(),
             memory_limit: "32Mi".into(),
             run_as_user: 65532,
+            delivery: HelperDelivery::Auto,
         }
     }
 }
@@ -182,6 +246,23 @@ mod tests {
                 .unwrap()
                 .supports_sleep_action()
         );
+    }
+
+    #[test]
+    fn image_volumes_are_used_where_they_are_on_by_default_or_forced() {
+        let v = |text: &str| Some(text.parse::<KubeVersion>().unwrap());
+        assert!(!HelperDelivery::Auto.uses_image_volume(None));
+        assert!(!HelperDelivery::Auto.uses_image_volume(v("1.34")));
+        assert!(HelperDelivery::Auto.uses_image_volume(v("1.35")));
+        assert!(HelperDelivery::ImageVolume.uses_image_volume(v("1.32")));
+        assert!(!HelperDelivery::InitContainer.uses_image_volume(v("1.36")));
+        for delivery in [
+            HelperDelivery::Auto,
+            HelperDelivery::InitContainer,
+            HelperDelivery::ImageVolume,
+        ] {
+            assert_eq!(delivery.to_string().parse(), Ok(delivery));
+        }
     }
 
     #[test]

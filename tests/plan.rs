@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use common::*;
 use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
 use drain_webhook::plan::{Action, HookKind, Outcome, Role};
-use drain_webhook::settings::{HookMode, Settings};
+use drain_webhook::settings::{HelperDelivery, HookMode, Settings};
 use rstest::rstest;
 use serde_json::Value;
 
@@ -589,4 +589,81 @@ fn the_planned_helper_command_parses_as_planned() {
         parse(&words),
         Ok(Command::Prestop(nginx.helper_args().unwrap()))
     );
+}
+
+/// From Kubernetes 1.35 (image volumes on by default) the helper comes as its own image mounted
+/// read-only at /.drain: no init container, no emptyDir, no copy. Forced either way by the
+/// setting, whatever the version.
+#[rstest]
+#[case(HelperDelivery::Auto, "1.35", true)]
+#[case(HelperDelivery::Auto, "1.34", false)]
+#[case(HelperDelivery::ImageVolume, "1.32", true)]
+#[case(HelperDelivery::InitContainer, "1.36", false)]
+fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
+    #[case] delivery: HelperDelivery,
+    #[case] kube: &str,
+    #[case] image_volume: bool,
+) {
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let mut settings = Settings::default();
+    settings.helper.delivery = delivery;
+    let mutation = mutate(&original, &settings, version(kube));
+    let helper = mutation.plan.helper.as_ref().expect("nginx needs the helper");
+    assert_eq!(helper.image_volume, image_volume);
+    let (patched, pod) = apply(&original, &mutation);
+    validate(&pod).unwrap_or_else(|e| panic!("{e:#?}"));
+    let spec = pod.spec.as_ref().unwrap();
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == helper.volume)
+        .expect("the helper volume");
+    let init = spec.init_containers.iter().flatten().count();
+    if image_volume {
+        assert_eq!(init, 0, "no init container with an image volume");
+        let image = volume.image.as_ref().expect("an image volume");
+        assert_eq!(image.reference.as_deref(), Some(settings.helper.image.as_str()));
+        assert_eq!(image.pull_policy.as_deref(), Some("IfNotPresent"));
+        assert!(volume.empty_dir.is_none());
+    } else {
+        assert_eq!(init, 1);
+        assert!(volume.image.is_none() && volume.empty_dir.is_some());
+    }
+    let mount = container(&pod, "nginx")
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == helper.volume)
+        .expect("nginx mounts the helper");
+    assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/.drain", Some(true)));
+    // The exec hook is the same either way: the image holds /drain-helper at its root.
+    let hook = pre_stop(&pod, "nginx").unwrap().exec.as_ref().unwrap();
+    assert_eq!(hook.command.as_ref().unwrap()[0], "/.drain/drain-helper");
+    // A second run (any version, any delivery) recognises the helper and changes nothing.
+    for again in [version("1.34"), version("1.35"), None] {
+        let second = mutate(&patched, &Settings::default(), again);
+        assert!(second.patch.is_empty(), "{:#?}", second.patch);
+    }
+}
+
+/// A container added since an image-volume run (reinvocation) mounts the same helper volume;
+/// an image volume of the drain-helper image is recognised even without the record.
+#[test]
+fn reinvocation_reuses_the_helpers_image_volume() {
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let mutation = mutate(&original, &Settings::default(), version("1.35"));
+    let (mut patched, _) = apply(&original, &mutation);
+    let mut added = patched["spec"]["containers"][0].clone();
+    added["name"] = "edge".into();
+    added.as_object_mut().unwrap().remove("lifecycle");
+    added.as_object_mut().unwrap().remove("volumeMounts");
+    patched["spec"]["containers"].as_array_mut().unwrap().push(added);
+    let again = mutate(&patched, &Settings::default(), version("1.35"));
+    let (_, pod) = apply(&patched, &again);
+    validate(&pod).unwrap_or_else(|e| panic!("{e:#?}"));
+    let volumes: Vec<_> = pod.spec.as_ref().unwrap().volumes.iter().flatten().collect();
+    assert_eq!(volumes.len(), 1, "one helper volume: {volumes:#?}");
+    let edge_mounts = container(&pod, "edge").volume_mounts.as_ref().unwrap();
+    assert_eq!(edge_mounts[0].name, volumes[0].name);
 }

@@ -256,6 +256,23 @@ fn the_corpus_cases_the_design_names() {
         );
     }
 
+    // Where image volumes are on by default, drain-webhook adds no init container to any of them.
+    for (file, text) in &files {
+        for (kind, template) in templates(text) {
+            let ctx = PodContext {
+                settings: &settings,
+                namespace_annotations: None,
+                kube_version: kube(Some("1.35")),
+            };
+            let mutation = mutate_pod(&template, &ctx).expect("planned");
+            let (_, pod) = apply(&template, &mutation);
+            validate(&pod).unwrap_or_else(|e| panic!("{file} {kind} at 1.35: {e:?}"));
+            let before = template["spec"]["initContainers"].as_array().map_or(0, Vec::len);
+            let after = pod.spec.as_ref().unwrap().init_containers.as_ref().map_or(0, Vec::len);
+            assert_eq!(before, after, "{file} {kind}: an init container added at 1.35");
+        }
+    }
+
     let (template, seedlike) = plan_of("16-", Some("1.32"));
     let (_, pod) = apply(&template, &seedlike);
     validate(&pod).unwrap_or_else(|e| panic!("nginx + php-fpm: {e:?}"));

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::{HelperInjection, Status};
 use crate::helper::args::{Command, parse};
+use super::roles::image_name;
 use crate::helper::install::INSTALLED_NAME;
 use crate::pod::{ContainerShape, SpecShape};
 
@@ -39,6 +40,34 @@ pub(super) fn existing_helper(
     spec: &SpecShape,
     previous: Option<&Status>,
 ) -> Option<HelperInjection> {
+    existing_installer(spec, previous).or_else(|| existing_image_volume(spec, previous))
+}
+
+/// The helper's image volume from an earlier run: the one the record names, or an image volume
+/// of the drain-helper image.
+fn existing_image_volume(spec: &SpecShape, previous: Option<&Status>) -> Option<HelperInjection> {
+    let recorded = previous
+        .and_then(|s| s.helper.as_ref())
+        .filter(|h| h.image_volume)
+        .map(|h| h.volume.as_str());
+    let volume = spec.volumes.iter().flatten().find(|v| {
+        let helper_image = v
+            .image
+            .as_ref()
+            .and_then(|image| image.reference.as_deref())
+            .is_some_and(|reference| image_name(reference) == INSTALLED_NAME);
+        v.image.is_some() && (recorded == Some(v.name.as_str()) || helper_image)
+    })?;
+    Some(HelperInjection {
+        init_container: String::new(),
+        volume: volume.name.clone(),
+        image_volume: true,
+        present: true,
+    })
+}
+
+/// The helper's init container and emptyDir from an earlier run, if both are still there.
+fn existing_installer(spec: &SpecShape, previous: Option<&Status>) -> Option<HelperInjection> {
     let init = spec.init_containers.iter().flatten().find(|c| {
         let recorded = previous
             .and_then(|s| s.helper.as_ref())
@@ -59,6 +88,7 @@ pub(super) fn existing_helper(
         .then(|| HelperInjection {
             init_container: init.name.clone(),
             volume,
+            image_volume: false,
             present: true,
         })
 }
@@ -80,7 +110,8 @@ pub(super) fn is_helper_installer(container: &ContainerShape) -> bool {
 }
 
 /// Fresh names for the init container and the volume, never colliding with the user's.
-pub(super) fn new_helper_names(spec: &SpecShape) -> HelperInjection {
+/// An image volume needs no init container, so no init container name is taken.
+pub(super) fn new_helper_names(spec: &SpecShape, image_volume: bool) -> HelperInjection {
     let containers = container_names(spec);
     let volumes: BTreeSet<&str> = spec
         .volumes
@@ -89,8 +120,13 @@ pub(super) fn new_helper_names(spec: &SpecShape) -> HelperInjection {
         .map(|v| v.name.as_str())
         .collect();
     HelperInjection {
-        init_container: unique_name(&containers),
+        init_container: if image_volume {
+            String::new()
+        } else {
+            unique_name(&containers)
+        },
         volume: unique_name(&volumes),
+        image_volume,
         present: false,
     }
 }

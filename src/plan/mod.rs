@@ -162,12 +162,18 @@ pub struct ContainerPlan {
     pub note: Option<String>,
 }
 
-/// The init container and volume that carry drain-helper into the pod.
+/// The init container and volume that carry drain-helper into the pod, or the helper's image
+/// mounted as a volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HelperInjection {
+    /// Empty for an image volume (no init container).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub init_container: String,
     pub volume: String,
+    /// The volume is the helper image itself (`volumes[].image`), not an emptyDir.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub image_volume: bool,
     /// Both exist already (an earlier run added them).
     #[serde(skip)]
     pub present: bool,
@@ -264,6 +270,8 @@ struct Resolved {
     original_grace: Option<i64>,
     previous: Option<Status>,
     choice: HookChoice,
+    /// The helper comes as an image volume (settings and cluster version).
+    image_volume: bool,
 }
 
 /// Plans the shutdown of one pod, in the order of DESIGN.md section 2: resolve the settings,
@@ -419,6 +427,10 @@ fn resolve(
         budget,
         original_grace,
         previous,
+        image_volume: settings
+            .helper
+            .delivery
+            .uses_image_volume(ctx.kube_version),
         choice: HookChoice {
             mode,
             windows: spec.is_windows(),

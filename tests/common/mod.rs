@@ -70,11 +70,34 @@ pub fn validate(pod: &Pod) -> Result<(), Vec<String>> {
         errors.push(format!("terminationGracePeriodSeconds {grace} is negative"));
     }
 
-    // validateVolumes: each volume name must be unique ("Duplicate value").
+    // validateVolumes: each volume name must be unique ("Duplicate value"); one source per
+    // volume ("may not specify more than 1 volume type"); validateImageVolumeSource (KEP-4639):
+    // `reference` is required and `pullPolicy` one of Always, Never, IfNotPresent.
     let mut volumes = BTreeSet::new();
+    let mut image_volumes = BTreeSet::new();
     for volume in spec.volumes.iter().flatten() {
         if !volumes.insert(volume.name.as_str()) {
             errors.push(format!("spec.volumes: Duplicate value {:?}", volume.name));
+        }
+        if volume.image.is_some() && volume.empty_dir.is_some() {
+            errors.push(format!(
+                "spec.volumes[{:?}]: may not specify more than 1 volume type",
+                volume.name
+            ));
+        }
+        if let Some(image) = &volume.image {
+            image_volumes.insert(volume.name.as_str());
+            if image.reference.as_deref().is_none_or(str::is_empty) {
+                errors.push(format!("spec.volumes[{:?}].image.reference: Required value", volume.name));
+            }
+            if let Some(policy) = &image.pull_policy
+                && !["Always", "Never", "IfNotPresent"].contains(&policy.as_str())
+            {
+                errors.push(format!(
+                    "spec.volumes[{:?}].image.pullPolicy: Unsupported value {policy:?}",
+                    volume.name
+                ));
+            }
         }
     }
 
@@ -122,6 +145,25 @@ pub fn validate(pod: &Pod) -> Result<(), Vec<String>> {
                     "container {:?} volumeMounts {:?}: not found",
                     container.name, mount.name
                 ));
+            }
+            // validateVolumeMounts: subPath and subPathExpr are not allowed on image volumes
+            // before 1.33 (KEP-4639); the kubelet mounts them read-only, and drain-webhook
+            // says so in the mount.
+            if image_volumes.contains(mount.name.as_str()) {
+                if mount.sub_path.as_deref().is_some_and(|p| !p.is_empty())
+                    || mount.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty())
+                {
+                    errors.push(format!(
+                        "container {:?} volumeMounts {:?}: subPath not allowed in image volume sources",
+                        container.name, mount.name
+                    ));
+                }
+                if mount.read_only != Some(true) {
+                    errors.push(format!(
+                        "container {:?} volumeMounts {:?}: an image volume is mounted read-only",
+                        container.name, mount.name
+                    ));
+                }
             }
             if !paths.insert(mount.mount_path.as_str()) {
                 errors.push(format!(
