@@ -59,5 +59,44 @@ fn review(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, planner, review);
+/// What injection costs a pod start, as far as it can be computed without a cluster: the init
+/// containers the patch adds, per shape and Kubernetes version (`auto` delivery). Each one cost
+/// about 1.0 s of create-to-Ready on the lab node (docs/benchmarks.md); an image volume or a
+/// native sleep adds none. Printed and written to `$DRAIN_BENCH_OUT/start-cost.json`.
+fn start_cost(_: &mut Criterion) {
+    let settings = Settings::default();
+    let versions = ["1.29", "1.32", "1.34", "1.35"];
+    let mut rows = Vec::new();
+    println!("\npod start: init containers added by the patch (auto delivery)");
+    println!("{:8} {}", "shape", versions.map(|v| format!("{v:>6}")).join(""));
+    for shape in common::shapes() {
+        let mut line = format!("{:8} ", shape.name);
+        for version in versions {
+            let ctx = PodContext {
+                settings: &settings,
+                namespace_annotations: None,
+                kube_version: version.parse().ok(),
+            };
+            let mutation = mutate_pod(&shape.pod, &ctx).expect("every shape plans");
+            let added = mutation
+                .plan
+                .helper
+                .as_ref()
+                .filter(|h| !h.present && !h.image_volume)
+                .map_or(0, |_| 1);
+            line.push_str(&format!("{added:>6}"));
+            rows.push(serde_json::json!({
+                "shape": shape.name, "kubeVersion": version, "initContainersAdded": added,
+                "helperAsImageVolume": mutation.plan.helper.as_ref().is_some_and(|h| h.image_volume),
+            }));
+        }
+        println!("{line}");
+    }
+    if let Some(out) = std::env::var_os("DRAIN_BENCH_OUT") {
+        let path = std::path::Path::new(&out).join("start-cost.json");
+        let _ = std::fs::write(&path, serde_json::to_string_pretty(&rows).unwrap_or_default());
+    }
+}
+
+criterion_group!(benches, start_cost, planner, review);
 criterion_main!(benches);
