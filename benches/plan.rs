@@ -68,7 +68,11 @@ fn start_cost(_: &mut Criterion) {
     let versions = ["1.29", "1.32", "1.34", "1.35"];
     let mut rows = Vec::new();
     println!("\npod start: init containers added by the patch (auto delivery)");
-    println!("{:8} {}", "shape", versions.map(|v| format!("{v:>6}")).join(""));
+    println!(
+        "{:8} {}",
+        "shape",
+        versions.map(|v| format!("{v:>6}")).join("")
+    );
     for shape in common::shapes() {
         let mut line = format!("{:8} ", shape.name);
         for version in versions {
@@ -94,7 +98,10 @@ fn start_cost(_: &mut Criterion) {
     }
     if let Some(out) = std::env::var_os("DRAIN_BENCH_OUT") {
         let path = std::path::Path::new(&out).join("start-cost.json");
-        let _ = std::fs::write(&path, serde_json::to_string_pretty(&rows).unwrap_or_default());
+        let _ = std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&rows).unwrap_or_default(),
+        );
     }
 }
 
