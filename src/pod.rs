@@ -186,9 +186,25 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// The repository name of an image without registry, path, tag or digest:
+/// `registry:5000/library/nginx:1.27@sha256:..` -> `nginx`.
+pub fn image_name(image: &str) -> &str {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    last.split(':').next().unwrap_or(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_names() {
+        assert_eq!(image_name("nginx"), "nginx");
+        assert_eq!(image_name("nginx:1.27"), "nginx");
+        assert_eq!(image_name("registry:5000/library/nginx:1.27"), "nginx");
+        assert_eq!(image_name("ghcr.io/a/envoy@sha256:abcd"), "envoy");
+    }
 
     /// The shape reads what the planner needs, leaves the rest unread (even when it would not
     /// decode as a `k8s-openapi` type), and takes only objects where the API has objects.

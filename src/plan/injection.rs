@@ -4,11 +4,10 @@ use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-use super::roles::image_name;
 use super::{HelperInjection, Status};
 use crate::helper::args::{Command, parse};
 use crate::helper::install::INSTALLED_NAME;
-use crate::pod::{ContainerShape, SpecShape};
+use crate::pod::{ContainerShape, SpecShape, image_name};
 
 /// Where the helper binary lives in every container that uses it.
 pub const HELPER_DIR: &str = "/.drain";

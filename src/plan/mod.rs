@@ -20,11 +20,12 @@ mod injection;
 mod roles;
 mod status;
 
+pub use crate::pod::image_name;
 use grace::{Sized, finish_timeline, size_grace};
 use hooks::{HookChoice, choose_hooks};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 use roles::classify_containers;
-pub use roles::{MESH_PROXIES, graceful_signal, image_name, proxy_family};
+pub use roles::{MESH_PROXIES, graceful_signal, proxy_family};
 pub use status::{RecordedContainer, Status};
 
 /// What a container is for, as far as shutdown order goes.

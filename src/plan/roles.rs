@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use super::injection::HELPER_PATH;
 use super::{Action, ContainerPlan, HookKind, Plan, Role, Status};
 use crate::annotations::{self, Overrides};
-use crate::pod::ContainerShape;
 use crate::pod::SpecShape;
+use crate::pod::{ContainerShape, image_name};
 use crate::settings::Settings;
 
 /// Containers whose injector owns their drain.
@@ -125,14 +125,6 @@ fn warn_about_unknown_names(spec: &SpecShape, overrides: &Overrides, plan: &mut 
     }
 }
 
-/// The repository name of an image without registry, path, tag or digest:
-/// `registry:5000/library/nginx:1.27@sha256:..` -> `nginx`.
-pub fn image_name(image: &str) -> &str {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last.split(':').next().unwrap_or(last)
-}
-
 /// The proxy pattern an image matches: the name equals it or is a variant of it
 /// (`nginx-unprivileged`, `envoy-distroless`); exporters that only carry a proxy's name
 /// (`nginx-prometheus-exporter`) are not proxies.
@@ -179,14 +171,6 @@ pub(super) fn has_helper_hook(container: &ContainerShape) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn image_names() {
-        assert_eq!(image_name("nginx"), "nginx");
-        assert_eq!(image_name("nginx:1.27"), "nginx");
-        assert_eq!(image_name("registry:5000/library/nginx:1.27"), "nginx");
-        assert_eq!(image_name("ghcr.io/a/envoy@sha256:abcd"), "envoy");
-    }
 
     #[test]
     fn proxy_families() {
