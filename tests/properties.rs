@@ -285,7 +285,7 @@ proptest! {
         for c in plan.containers.iter().filter(|c| c.action != Action::Planned) {
             let list = if c.init_container { "initContainers" } else { "containers" };
             let original = &pod["spec"][list][c.index];
-            let shifted = usize::from(c.init_container && plan.helper.as_ref().is_some_and(|h| !h.present));
+            let shifted = usize::from(c.init_container && plan.helper.as_ref().is_some_and(|h| !h.present && !h.image_volume));
             prop_assert_eq!(original, &patched["spec"][list][c.index + shifted]);
         }
         // The user's own exec/httpGet hook is never dropped.
