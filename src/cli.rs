@@ -27,6 +27,8 @@ pub enum Command {
     Inject(InjectArgs),
     /// Show the shutdown timeline planned for each container.
     Explain(ExplainArgs),
+    /// One row per workload: protected or not, drift, risks, and what inject would change.
+    Audit(AuditArgs),
 }
 
 /// Flags that decide the plan; shared by every subcommand.
@@ -176,6 +178,22 @@ pub struct ExplainArgs {
         default_value = "text"
     )]
     pub output: ExplainFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub input: OfflineArgs,
+    /// text (a table), json or yaml.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: crate::audit::AuditFormat,
+    /// Exit with status 2 when any row has a risk, or is not protected (or drifted).
+    #[arg(long, value_enum, value_name = "risk|unprotected")]
+    pub fail_on: Option<crate::audit::FailOn>,
+    /// Treat every namespace as opted in (its `drain.io/inject=enabled` label is not in the
+    /// input); without it only a `drain.io/inject` annotation on the object opts in.
+    #[arg(long)]
+    pub namespace_opted_in: bool,
 }
 
 fn hook_mode_flag(value: &str) -> Result<HookMode, String> {

@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -13,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("drain-webhook: {err:#}");
             std::process::ExitCode::FAILURE
@@ -21,7 +22,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             init_logging(args.log_format, &args.log_level)?;
@@ -39,7 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // none left).
             runtime.shutdown_background();
             served?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Inject(args) => {
             let input = read_input(&args.input.file)?;
@@ -48,7 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("warning: {warning}");
             }
             print!("{output}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Explain(args) => {
             let input = read_input(&args.input.file)?;
@@ -56,7 +57,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 offline::explain(&input, ctx, args.output)
             })?;
             print!("{output}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(args) => {
+            use std::io::IsTerminal;
+            let input = read_input(&args.input.file)?;
+            let options = drain_webhook::audit::AuditOptions {
+                namespace_opted_in: args.namespace_opted_in,
+            };
+            let rows = with_context(&args.input.planning, |ctx| {
+                drain_webhook::audit::audit(&input, ctx, options)
+            })?;
+            // Colour only for a person at a terminal, and never under NO_COLOR (no-color.org).
+            let colour = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let output = drain_webhook::audit::render(&rows, args.output, colour)
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            print!("{output}");
+            match args.fail_on {
+                Some(fail_on) if drain_webhook::audit::fails(&rows, fail_on) => {
+                    Ok(ExitCode::from(2))
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
     }
 }
