@@ -455,12 +455,9 @@ fn risks_of(spec: &Value, plan: &Plan, ctx: &PodContext<'_>, risks: &mut Vec<Fin
             fix: "remove terminationGracePeriodSeconds (or set it to at least 30) so drain-webhook can plan a drain".into(),
         });
     }
-    // Against the grace the pod will run with: the planned one where the webhook mutates.
-    let effective = if plan.outcome == Outcome::Mutate {
-        plan.grace_after
-    } else {
-        grace.unwrap_or(30)
-    };
+    // Against the grace the pods run with today: where inject would raise it, `would_change`
+    // shows the fix.
+    let effective = grace.unwrap_or(30);
     let all = containers(spec);
     for c in &all {
         let name = str_at(c, "/name");

@@ -1,0 +1,325 @@
+//! `drain-webhook audit -f` through the real binary: every coverage state, drift and each risk
+//! on its own fixture (tests/fixtures/audit/), the exit codes of `--fail-on`, and the shared
+//! real-world corpus.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .arg("audit")
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("the binary ends")
+}
+
+/// The rows of `audit -o json` on one fixture under tests/fixtures/audit/.
+fn rows(name: &str, extra: &[&str]) -> Vec<Value> {
+    let path = fixture(&format!("audit/{name}"));
+    let mut args = vec!["-f", path.to_str().unwrap(), "-o", "json"];
+    args.extend_from_slice(extra);
+    let out = run(&args, None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("json output")
+        .as_array()
+        .expect("an array of rows")
+        .clone()
+}
+
+fn only_row(name: &str) -> Value {
+    let rows = rows(name, &[]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    rows[0].clone()
+}
+
+fn risk_kinds(row: &Value) -> Vec<String> {
+    row["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            // Every risk explains itself and says how to fix it.
+            assert!(!r["message"].as_str().unwrap().is_empty(), "{r}");
+            assert!(!r["fix"].as_str().unwrap().is_empty(), "{r}");
+            r["kind"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_seed_case_is_not_opted_in_and_inject_would_plan_it() {
+    let out = run(
+        &[
+            "-f",
+            fixture("pods/seed-nginx-app.yaml").to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["workload"], "Pod shop/shop");
+    assert_eq!(row["coverage"], "not-opted-in");
+    assert!(risk_kinds(row).is_empty(), "{row:#}");
+    let change = &row["wouldChange"];
+    assert_eq!(change["graceBefore"], Value::Null);
+    assert_eq!(change["graceAfter"], 45);
+    assert_eq!(
+        change["containers"],
+        serde_json::json!([
+            {"container": "nginx", "hook": "helper", "delaySeconds": 10},
+            {"container": "application", "hook": "helper", "delaySeconds": 15}
+        ])
+    );
+}
+
+#[test]
+fn namespace_opted_in_turns_not_opted_in_into_opted_in_unprotected() {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    let out = run(
+        &[
+            "-f",
+            seed.to_str().unwrap(),
+            "-o",
+            "json",
+            "--namespace-opted-in",
+        ],
+        None,
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["coverage"], "opted-in-unprotected");
+}
+
+#[test]
+fn every_coverage_state_has_its_fixture() {
+    let protected = only_row("protected.yaml");
+    assert_eq!(protected["coverage"], "protected");
+    assert_eq!(protected["drift"], serde_json::json!([]));
+    assert!(protected.get("wouldChange").is_none(), "{protected:#}");
+
+    let opted_in = only_row("opted-in.yaml");
+    assert_eq!(opted_in["coverage"], "opted-in-unprotected");
+    assert!(
+        opted_in["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rollout restart")
+    );
+
+    let opted_out = only_row("opted-out.yaml");
+    assert_eq!(opted_out["coverage"], "opted-out");
+    assert!(opted_out.get("wouldChange").is_none());
+
+    let skipped = only_row("grace-zero.yaml");
+    assert_eq!(skipped["coverage"], "skipped");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("terminationGracePeriodSeconds is 0"),
+        "{skipped:#}"
+    );
+}
+
+#[test]
+fn drift_on_a_pod_grouped_under_its_deployment() {
+    // Deployment, its ReplicaSet and its Pod: one row, the pod listed under it.
+    let row = only_row("drift.yaml");
+    assert_eq!(row["workload"], "Deployment shop/web");
+    assert_eq!(row["pods"], serde_json::json!(["web-5d8f-x2k"]));
+    assert_eq!(row["coverage"], "protected");
+    let drift = row["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1, "{row:#}");
+    let text = drift[0].as_str().unwrap();
+    assert!(text.contains("50s") && text.contains("45s"), "{text}");
+}
+
+#[test]
+fn each_risk_is_found_on_its_fixture() {
+    for (file, kind) in [
+        ("grace-zero.yaml", "grace-zero"),
+        ("prestop-cut.yaml", "prestop-cut"),
+        ("probe-grace.yaml", "probe-grace"),
+        ("native-sidecar-proxy.yaml", "native-sidecar-proxy"),
+        ("shared-pid.yaml", "shared-pid-proxy"),
+    ] {
+        let row = only_row(file);
+        assert_eq!(risk_kinds(&row), vec![kind.to_owned()], "{file}: {row:#}");
+    }
+    // The protected fixture, with the same nginx as shared-pid.yaml, has none.
+    assert!(risk_kinds(&only_row("protected.yaml")).is_empty());
+}
+
+#[test]
+fn a_load_balancer_service_only_flags_the_workload_it_selects() {
+    let rows = rows("lb-lag.yaml", &[]);
+    assert_eq!(rows.len(), 2, "the Service is not a workload: {rows:#?}");
+    let edge = rows
+        .iter()
+        .find(|r| r["workload"] == "Deployment shop/edge");
+    let other = rows
+        .iter()
+        .find(|r| r["workload"] == "Deployment shop/other");
+    assert_eq!(risk_kinds(edge.unwrap()), vec!["lb-lag"]);
+    assert!(risk_kinds(other.unwrap()).is_empty());
+    // A delay above the lag is enough.
+    let rows = rows_with_delay("lb-lag.yaml", "60s");
+    assert!(rows.iter().all(|r| risk_kinds(r).is_empty()), "{rows:#?}");
+}
+
+fn rows_with_delay(name: &str, delay: &str) -> Vec<Value> {
+    rows(name, &["--delay", delay])
+}
+
+#[test]
+fn fail_on_exits_2_only_when_a_row_trips_it() {
+    let code = |file: &str, extra: &[&str]| {
+        let path = fixture(&format!("audit/{file}"));
+        let mut args = vec!["-f", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&args, None).status.code()
+    };
+    assert_eq!(code("grace-zero.yaml", &[]), Some(0));
+    assert_eq!(code("grace-zero.yaml", &["--fail-on", "risk"]), Some(2));
+    assert_eq!(code("protected.yaml", &["--fail-on", "risk"]), Some(0));
+    assert_eq!(
+        code("protected.yaml", &["--fail-on", "unprotected"]),
+        Some(0)
+    );
+    assert_eq!(
+        code("opted-in.yaml", &["--fail-on", "unprotected"]),
+        Some(2)
+    );
+    // Drift counts as unprotected: the pods no longer run the plan.
+    assert_eq!(code("drift.yaml", &["--fail-on", "unprotected"]), Some(2));
+    // Bad input is an error (1), not a finding (2), and names what is wrong.
+    let out = run(&["-f", "-"], Some("kind: [unclosed"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid YAML"));
+}
+
+#[test]
+fn text_yaml_and_colour() {
+    let path = fixture("audit/grace-zero.yaml");
+    let out = run(&["-f", path.to_str().unwrap()], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("WORKLOAD"), "{text}");
+    assert!(
+        text.contains("risk grace-zero") && text.contains("fix:"),
+        "{text}"
+    );
+    // stdout is a pipe here: no escape codes.
+    assert!(!text.contains('\x1b'), "{text}");
+    let out = run(&["-f", path.to_str().unwrap(), "-o", "yaml"], None);
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(yaml.contains("coverage: skipped"), "{yaml}");
+    assert!(yaml.contains("kind: grace-zero"), "{yaml}");
+}
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("DRAIN_REALWORLD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/realworld"));
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn the_realworld_corpus_audits_every_workload_once() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!(
+            "skipped: no real-world corpus at ../shared/realworld (set DRAIN_REALWORLD_DIR to run it)"
+        );
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{}", dir.display());
+    // All of it as one stream, the way `kubectl get -o yaml` output arrives.
+    let mut stream = String::new();
+    for file in &files {
+        stream.push_str("---\n");
+        stream.push_str(&std::fs::read_to_string(file).unwrap());
+        stream.push('\n');
+    }
+    let out = run(&["-f", "-", "-o", "json"], Some(&stream));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert!(rows.iter().all(|r| r["coverage"].is_string()));
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "a workload listed twice: {names:?}");
+    assert!(
+        count >= files.len(),
+        "{count} rows for {} files",
+        files.len()
+    );
+    let grace_zero: Vec<&str> = rows
+        .iter()
+        .filter(|r| risk_kinds(r).iter().any(|k| k == "grace-zero"))
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert!(
+        grace_zero.contains(&"Deployment metallb-system/controller")
+            && grace_zero.contains(&"DaemonSet kube-system/calico-node"),
+        "{grace_zero:?}"
+    );
+}
+
+#[test]
+fn a_replaced_pre_stop_hook_is_drift() {
+    let protected = std::fs::read_to_string(fixture("audit/protected.yaml")).unwrap();
+    // Another webhook rewrote nginx's hook (the first container's command).
+    let rewritten = protected.replacen("- /.drain/drain-helper", "- /bin/true", 1);
+    assert_ne!(rewritten, protected);
+    let out = run(&["-f", "-", "-o", "json"], Some(&rewritten));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drift = rows[0]["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1, "{rows:#}");
+    assert!(drift[0].as_str().unwrap().contains("nginx"), "{drift:?}");
+}
