@@ -323,3 +323,28 @@ fn a_replaced_pre_stop_hook_is_drift() {
     assert_eq!(drift.len(), 1, "{rows:#}");
     assert!(drift[0].as_str().unwrap().contains("nginx"), "{drift:?}");
 }
+
+#[test]
+fn the_mixed_namespace_of_the_docs() {
+    let rows = rows("mixed.yaml", &[]);
+    let coverage: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["workload"].as_str().unwrap(),
+                r["coverage"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        coverage,
+        vec![
+            ("Deployment shop/web", "protected"),
+            ("Deployment shop/api", "opted-in-unprotected"),
+            ("StatefulSet shop/db", "opted-out"),
+            ("Deployment shop/edge", "not-opted-in"),
+            ("Deployment shop/other", "not-opted-in"),
+            ("CronJob shop/report", "skipped"),
+        ]
+    );
+}
