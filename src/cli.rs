@@ -181,9 +181,19 @@ pub struct ExplainArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["file", "namespace", "all_namespaces"])))]
 pub struct AuditArgs {
     #[command(flatten)]
-    pub input: OfflineArgs,
+    pub planning: PlanningArgs,
+    /// Input file, or `-` for standard input (offline).
+    #[arg(short = 'f', long = "filename", value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// Audit this namespace of the cluster in the current kubeconfig.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Audit every namespace of the cluster in the current kubeconfig.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
     /// text (a table), json or yaml.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: crate::audit::AuditFormat,

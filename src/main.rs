@@ -61,13 +61,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(args) => {
             use std::io::IsTerminal;
-            let input = read_input(&args.input.file)?;
-            let options = drain_webhook::audit::AuditOptions {
-                namespace_opted_in: args.namespace_opted_in,
+            let rows = match &args.file {
+                Some(file) => {
+                    let input = read_input(file)?;
+                    let options = drain_webhook::audit::AuditOptions {
+                        namespace_opted_in: args.namespace_opted_in,
+                    };
+                    with_context(&args.planning, |ctx| {
+                        drain_webhook::audit::audit(&input, ctx, options)
+                    })?
+                }
+                None => audit_live(&args)?,
             };
-            let rows = with_context(&args.input.planning, |ctx| {
-                drain_webhook::audit::audit(&input, ctx, options)
-            })?;
             // Colour only for a person at a terminal, and never under NO_COLOR (no-color.org).
             let colour = std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -82,6 +87,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// `audit -n NS` / `-A`: reads the cluster in the current kubeconfig.
+fn audit_live(
+    args: &drain_webhook::cli::AuditArgs,
+) -> anyhow::Result<Vec<drain_webhook::audit::Row>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.context(
+            "cannot reach a cluster from the current kubeconfig (set KUBECONFIG, or use -f FILE)",
+        )?;
+        let cluster = drain_webhook::audit::read_cluster(&client, args.namespace.as_deref())
+            .await
+            .context("cannot read the cluster")?;
+        for denied in &cluster.denied {
+            eprintln!("warning: {denied}");
+        }
+        // The flag wins over what the server reports, as for serve.
+        let version = match args.planning.kube_version() {
+            Some(version) => Some(version),
+            None => drain_webhook::cluster::server_version(&client).await,
+        };
+        drain_webhook::audit::audit_cluster(cluster, &args.planning.settings(), version)
+            .map_err(|err| anyhow::anyhow!("{err}"))
+    })
 }
 
 fn with_context<T, E: std::fmt::Display>(

@@ -348,3 +348,204 @@ fn the_mixed_namespace_of_the_docs() {
         ]
     );
 }
+
+// --- Live: a fake API server (an in-process tower service behind a real kube::Client) ------
+
+mod live {
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use drain_webhook::audit::{PAGE_SIZE, audit_cluster, read_cluster};
+    use drain_webhook::settings::Settings;
+    use hyper::{Request, Response};
+    use kube::Client;
+    use kube::client::Body;
+    use serde_json::{Value, json};
+
+    fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Value {
+        json!({"kind": format!("{kind}List"), "apiVersion": "v1",
+               "metadata": {"continue": next.unwrap_or("")}, "items": items})
+    }
+
+    fn deployment(namespace: &str, name: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": namespace},
+               "spec": {"selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}},
+                                     "spec": {"containers": [{"name": name, "image": "ghcr.io/acme/x:1"}]}}}})
+    }
+
+    /// Answers list calls: namespaces over two pages, shop's Deployments over two pages,
+    /// `secret`'s Deployments with 403; records every request.
+    fn answer(path: &str, query: &str) -> (u16, Value) {
+        let token = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("continue="))
+            .unwrap_or("");
+        match path {
+            "/version" => (
+                200,
+                json!({"major": "1", "minor": "34", "gitVersion": "v1.34.0",
+                "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "",
+                "compiler": "", "platform": ""}),
+            ),
+            "/api/v1/namespaces" if token.is_empty() => (
+                200,
+                list(
+                    "Namespace",
+                    vec![json!({"metadata": {"name": "shop",
+                    "labels": {"drain.io/inject": "enabled"},
+                    "annotations": {"drain.io/delay": "20s", "other": "x"}}})],
+                    Some("ns2"),
+                ),
+            ),
+            "/api/v1/namespaces" => (
+                200,
+                list(
+                    "Namespace",
+                    vec![json!({"metadata": {"name": "secret"}})],
+                    None,
+                ),
+            ),
+            "/apis/apps/v1/namespaces/shop/deployments" if token.is_empty() => (
+                200,
+                list("Deployment", vec![deployment("shop", "web")], Some("d2")),
+            ),
+            "/apis/apps/v1/namespaces/shop/deployments" => (
+                200,
+                list("Deployment", vec![deployment("shop", "api")], None),
+            ),
+            "/apis/apps/v1/namespaces/secret/deployments" => (
+                403,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                       "message": "deployments.apps is forbidden", "reason": "Forbidden", "code": 403}),
+            ),
+            "/api/v1/namespaces/secret/pods" => (
+                200,
+                list(
+                    "Pod",
+                    vec![
+                        json!({"metadata": {"name": "lonely", "namespace": "secret"},
+                    "spec": {"containers": [{"name": "c", "image": "ghcr.io/acme/x:1"}]}}),
+                    ],
+                    None,
+                ),
+            ),
+            _ => (200, list("X", vec![], None)),
+        }
+    }
+
+    fn fake() -> (Client, Arc<Mutex<Vec<String>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let path = request.uri().path().to_string();
+                let query = request.uri().query().unwrap_or_default().to_string();
+                seen.lock().unwrap().push(format!("{path}?{query}"));
+                let (status, body) = answer(&path, &query);
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                        .unwrap(),
+                )
+            }
+        });
+        (Client::new(service, "default"), calls)
+    }
+
+    #[tokio::test]
+    async fn all_namespaces_paginated_with_one_forbidden_list() {
+        let (client, calls) = fake();
+        let cluster = read_cluster(&client, None)
+            .await
+            .expect("the audit goes on");
+        assert_eq!(cluster.denied.len(), 1, "{:?}", cluster.denied);
+        assert!(
+            cluster.denied[0].contains("deployments")
+                && cluster.denied[0].contains("secret")
+                && cluster.denied[0].contains("403"),
+            "{}",
+            cluster.denied[0]
+        );
+        let settings = Settings::default();
+        let rows = audit_cluster(cluster, &settings, None).unwrap();
+        let found: BTreeMap<String, (String, Option<i64>)> = rows
+            .iter()
+            .map(|r| {
+                let row = serde_json::to_value(r).unwrap();
+                (
+                    row["workload"].as_str().unwrap().to_owned(),
+                    (
+                        row["coverage"].as_str().unwrap().to_owned(),
+                        row["wouldChange"]["containers"][0]["delaySeconds"].as_i64(),
+                    ),
+                )
+            })
+            .collect();
+        // Both pages of shop's Deployments; its label opts it in and its drain.io/delay
+        // annotation reaches the planner. The forbidden namespace's Pods are still audited.
+        assert_eq!(
+            found,
+            BTreeMap::from([
+                (
+                    "Deployment shop/web".into(),
+                    ("opted-in-unprotected".into(), Some(20))
+                ),
+                (
+                    "Deployment shop/api".into(),
+                    ("opted-in-unprotected".into(), Some(20))
+                ),
+                (
+                    "Pod secret/lonely".into(),
+                    ("not-opted-in".into(), Some(10))
+                ),
+            ])
+        );
+        let calls = calls.lock().unwrap();
+        let limit = format!("limit={PAGE_SIZE}");
+        let lists: Vec<&String> = calls
+            .iter()
+            .filter(|c| !c.starts_with("/version"))
+            .collect();
+        assert!(lists.iter().all(|c| c.contains(&limit)), "{lists:?}");
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.starts_with("/api/v1/namespaces?") && c.contains("continue=ns2"))
+        );
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.contains("shop/deployments") && c.contains("continue=d2"))
+        );
+        // One list per kind and page, never one request per object: 2 namespace pages,
+        // 8 kinds in each of 2 namespaces, one more page of shop's Deployments.
+        assert_eq!(lists.len(), 2 + 16 + 1, "{lists:?}");
+    }
+}
+
+#[test]
+fn live_audit_without_a_cluster_or_a_source_says_what_to_do() {
+    let out = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .args(["audit", "-n", "shop"])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("HOME", "/nonexistent")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("-f FILE"), "{stderr}");
+    // Neither -f, -n nor -A: clap names the choices.
+    let out = run(&[], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--filename") && stderr.contains("--all-namespaces"),
+        "{stderr}"
+    );
+}
