@@ -843,3 +843,82 @@ pub fn audit_cluster(
         )
     })
 }
+
+/// `explain KIND/NAME`: the kind a user typed (`deploy`, `Deployment`, `sts`, ...).
+pub fn kind_alias(kind: &str) -> Option<&'static str> {
+    Some(match kind.to_ascii_lowercase().as_str() {
+        "deployment" | "deployments" | "deploy" => "Deployment",
+        "statefulset" | "statefulsets" | "sts" => "StatefulSet",
+        "daemonset" | "daemonsets" | "ds" => "DaemonSet",
+        "replicaset" | "replicasets" | "rs" => "ReplicaSet",
+        "job" | "jobs" => "Job",
+        "cronjob" | "cronjobs" | "cj" => "CronJob",
+        "pod" | "pods" | "po" => "Pod",
+        _ => return None,
+    })
+}
+
+/// `explain` on what [`read_cluster`] read: the timeline (or JSON) of `explain -f` for each
+/// workload not owned by another one (or only `target`, kind and name), each planned with its
+/// namespace's annotations.
+pub fn explain_cluster(
+    cluster: &Cluster,
+    settings: &crate::settings::Settings,
+    kube_version: Option<crate::settings::KubeVersion>,
+    target: Option<(&str, &str)>,
+    format: crate::offline::ExplainFormat,
+) -> Result<String, OfflineError> {
+    let mut by_namespace: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    for object in &cluster.objects {
+        let kind = str_at(object, "/kind");
+        let name = str_at(object, "/metadata/name");
+        let owned = object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|refs| refs.iter().any(|r| WORKLOADS.contains(&str_at(r, "/kind"))));
+        let wanted = match target {
+            Some((k, n)) => k == kind && n == name,
+            None => WORKLOADS.contains(&kind) && !owned,
+        };
+        if wanted {
+            by_namespace
+                .entry(str_at(object, "/metadata/namespace"))
+                .or_default()
+                .push(object);
+        }
+    }
+    if by_namespace.is_empty() {
+        return Err(OfflineError::Parse(match target {
+            Some((kind, name)) => {
+                format!("{kind} {name} not found (check the name and -n NAMESPACE)")
+            }
+            None => "no workload found".into(),
+        }));
+    }
+    let mut text = String::new();
+    let mut json = Vec::new();
+    for (namespace, objects) in by_namespace {
+        let input =
+            serde_json::to_string(&objects).map_err(|e| OfflineError::Output(e.to_string()))?;
+        let ctx = PodContext {
+            settings,
+            namespace_annotations: cluster.namespaces.get(namespace).map(|(a, _)| a),
+            kube_version,
+        };
+        let out = crate::offline::explain(&input, &ctx, format)?;
+        match format {
+            crate::offline::ExplainFormat::Text => text.push_str(&out),
+            crate::offline::ExplainFormat::Json => {
+                if let Ok(Value::Array(items)) = serde_json::from_str(&out) {
+                    json.extend(items);
+                }
+            }
+        }
+    }
+    if format == crate::offline::ExplainFormat::Json {
+        text =
+            serde_json::to_string_pretty(&json).map_err(|e| OfflineError::Output(e.to_string()))?;
+        text.push('\n');
+    }
+    Ok(text)
+}

@@ -52,10 +52,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Explain(args) => {
-            let input = read_input(&args.input.file)?;
-            let output = with_context(&args.input.planning, |ctx| {
-                offline::explain(&input, ctx, args.output)
-            })?;
+            let output = match &args.file {
+                Some(file) => {
+                    let input = read_input(file)?;
+                    with_context(&args.planning, |ctx| {
+                        offline::explain(&input, ctx, args.output)
+                    })?
+                }
+                None => explain_live(&args)?,
+            };
             print!("{output}");
             Ok(ExitCode::SUCCESS)
         }
@@ -89,10 +94,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `audit -n NS` / `-A`: reads the cluster in the current kubeconfig.
-fn audit_live(
-    args: &drain_webhook::cli::AuditArgs,
-) -> anyhow::Result<Vec<drain_webhook::audit::Row>> {
+/// Reads `namespace` (or all) from the cluster in the current kubeconfig, with the version to
+/// plan for (the flag wins over what the server reports, as for serve).
+fn read_live(
+    planning: &PlanningArgs,
+    namespace: Option<&str>,
+) -> anyhow::Result<(
+    drain_webhook::audit::Cluster,
+    Option<drain_webhook::settings::KubeVersion>,
+)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -101,20 +111,62 @@ fn audit_live(
         let client = kube::Client::try_default().await.context(
             "cannot reach a cluster from the current kubeconfig (set KUBECONFIG, or use -f FILE)",
         )?;
-        let cluster = drain_webhook::audit::read_cluster(&client, args.namespace.as_deref())
+        let cluster = drain_webhook::audit::read_cluster(&client, namespace)
             .await
             .context("cannot read the cluster")?;
         for denied in &cluster.denied {
             eprintln!("warning: {denied}");
         }
-        // The flag wins over what the server reports, as for serve.
-        let version = match args.planning.kube_version() {
+        let version = match planning.kube_version() {
             Some(version) => Some(version),
             None => drain_webhook::cluster::server_version(&client).await,
         };
-        drain_webhook::audit::audit_cluster(cluster, &args.planning.settings(), version)
-            .map_err(|err| anyhow::anyhow!("{err}"))
+        Ok((cluster, version))
     })
+}
+
+/// `audit -n NS` / `-A`.
+fn audit_live(
+    args: &drain_webhook::cli::AuditArgs,
+) -> anyhow::Result<Vec<drain_webhook::audit::Row>> {
+    let (cluster, version) = read_live(&args.planning, args.namespace.as_deref())?;
+    drain_webhook::audit::audit_cluster(cluster, &args.planning.settings(), version)
+        .map_err(|err| anyhow::anyhow!("{err}"))
+}
+
+/// `explain KIND/NAME [-n NS]`, `explain -n NS --all`, `explain -A`.
+fn explain_live(args: &drain_webhook::cli::ExplainArgs) -> anyhow::Result<String> {
+    let target = match &args.object {
+        Some(object) => {
+            let (kind, name) = object
+                .split_once('/')
+                .filter(|(_, n)| !n.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{object:?} is not KIND/NAME; use for example deploy/web")
+                })?;
+            let kind = drain_webhook::audit::kind_alias(kind).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown kind {kind:?}; use one of deploy, sts, ds, rs, job, cronjob, pod"
+                )
+            })?;
+            Some((kind, name.to_owned()))
+        }
+        None => None,
+    };
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        Some(args.namespace.as_deref().unwrap_or("default"))
+    };
+    let (cluster, version) = read_live(&args.planning, namespace)?;
+    drain_webhook::audit::explain_cluster(
+        &cluster,
+        &args.planning.settings(),
+        version,
+        target.as_ref().map(|(k, n)| (*k, n.as_str())),
+        args.output,
+    )
+    .map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 fn with_context<T, E: std::fmt::Display>(

@@ -399,6 +399,12 @@ mod live {
                     Some("ns2"),
                 ),
             ),
+            "/api/v1/namespaces/shop" => (
+                200,
+                json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "shop",
+                    "labels": {"drain.io/inject": "enabled"},
+                    "annotations": {"drain.io/delay": "20s"}}}),
+            ),
             "/api/v1/namespaces" => (
                 200,
                 list(
@@ -525,6 +531,46 @@ mod live {
         // One list per kind and page, never one request per object: 2 namespace pages,
         // 8 kinds in each of 2 namespaces, one more page of shop's Deployments.
         assert_eq!(lists.len(), 2 + 16 + 1, "{lists:?}");
+    }
+
+    #[tokio::test]
+    async fn explain_reads_one_object_or_the_whole_namespace() {
+        use drain_webhook::audit::explain_cluster;
+        use drain_webhook::offline::ExplainFormat;
+        let (client, _) = fake();
+        let cluster = read_cluster(&client, Some("shop")).await.unwrap();
+        let settings = Settings::default();
+        let one = explain_cluster(
+            &cluster,
+            &settings,
+            None,
+            Some(("Deployment", "web")),
+            ExplainFormat::Json,
+        )
+        .unwrap();
+        let one: Value = serde_json::from_str(&one).unwrap();
+        assert_eq!(one.as_array().unwrap().len(), 1, "{one:#}");
+        assert_eq!(one[0]["object"], "Deployment shop/web");
+        // Planned with the namespace's drain.io/delay.
+        assert_eq!(one[0]["plan"]["delay"], 20);
+        let all = explain_cluster(&cluster, &settings, None, None, ExplainFormat::Text).unwrap();
+        assert!(
+            all.contains("Deployment shop/web") && all.contains("Deployment shop/api"),
+            "{all}"
+        );
+        let missing = explain_cluster(
+            &cluster,
+            &settings,
+            None,
+            Some(("Deployment", "nope")),
+            ExplainFormat::Text,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            missing.contains("nope") && missing.contains("-n"),
+            "{missing}"
+        );
     }
 }
 
