@@ -27,6 +27,8 @@ pub enum Command {
     Inject(InjectArgs),
     /// Show the shutdown timeline planned for each container.
     Explain(ExplainArgs),
+    /// One row per workload: protected or not, drift, risks, and what inject would change.
+    Audit(AuditArgs),
 }
 
 /// Flags that decide the plan; shared by every subcommand.
@@ -164,9 +166,31 @@ pub struct InjectArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("explained").required(true).args(["file", "object", "all", "all_namespaces"])))]
 pub struct ExplainArgs {
     #[command(flatten)]
-    pub input: OfflineArgs,
+    pub planning: PlanningArgs,
+    /// Input file, or `-` for standard input (offline).
+    #[arg(
+        short = 'f',
+        long = "filename",
+        env = "DRAIN_INPUT",
+        value_name = "FILE|-",
+        conflicts_with_all = ["object", "all", "all_namespaces"]
+    )]
+    pub file: Option<PathBuf>,
+    /// A workload of the cluster in the current kubeconfig, e.g. deploy/web.
+    #[arg(value_name = "KIND/NAME", conflicts_with_all = ["all", "all_namespaces"])]
+    pub object: Option<String>,
+    /// Namespace of KIND/NAME or --all (default: default).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Every workload of the namespace.
+    #[arg(long)]
+    pub all: bool,
+    /// Every workload of every namespace.
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
     /// text (a timeline picture) or json.
     #[arg(
         short = 'o',
@@ -176,6 +200,32 @@ pub struct ExplainArgs {
         default_value = "text"
     )]
     pub output: ExplainFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["file", "namespace", "all_namespaces"])))]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub planning: PlanningArgs,
+    /// Input file, or `-` for standard input (offline).
+    #[arg(short = 'f', long = "filename", value_name = "FILE|-")]
+    pub file: Option<PathBuf>,
+    /// Audit this namespace of the cluster in the current kubeconfig.
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Audit every namespace of the cluster in the current kubeconfig.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// text (a table), json or yaml.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: crate::audit::AuditFormat,
+    /// Exit with status 2 when any row has a risk, or is not protected (or drifted).
+    #[arg(long, value_enum, value_name = "risk|unprotected")]
+    pub fail_on: Option<crate::audit::FailOn>,
+    /// Treat every namespace as opted in (its `drain.io/inject=enabled` label is not in the
+    /// input); without it only a `drain.io/inject` annotation on the object opts in.
+    #[arg(long)]
+    pub namespace_opted_in: bool,
 }
 
 fn hook_mode_flag(value: &str) -> Result<HookMode, String> {
@@ -264,21 +314,21 @@ mod tests {
         else {
             panic!("expected explain");
         };
-        let settings = explain.input.planning.settings();
+        let settings = explain.planning.settings();
         assert_eq!(settings.delay, 90);
         assert_eq!(settings.stagger, 2);
         assert_eq!(settings.proxy_images, vec!["nginx", "envoy"]);
         assert_eq!(settings.hook_mode, HookMode::Helper);
         assert_eq!(settings.helper.run_as_user, 1000);
         assert_eq!(
-            explain.input.planning.kube_version(),
+            explain.planning.kube_version(),
             Some(KubeVersion {
                 major: 1,
                 minor: 29
             })
         );
         assert_eq!(explain.output, ExplainFormat::Json);
-        assert_eq!(explain.input.file, PathBuf::from("-"));
+        assert_eq!(explain.file, Some(PathBuf::from("-")));
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod admission;
 #[cfg(feature = "webhook")]
 pub mod annotations;
 #[cfg(feature = "webhook")]
+pub mod audit;
+#[cfg(feature = "webhook")]
 pub mod certs_self_managed;
 #[cfg(feature = "webhook")]
 pub mod cli;

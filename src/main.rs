@@ -2,6 +2,7 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
@@ -13,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("drain-webhook: {err:#}");
             std::process::ExitCode::FAILURE
@@ -21,7 +22,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => {
             init_logging(args.log_format, &args.log_level)?;
@@ -39,7 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // none left).
             runtime.shutdown_background();
             served?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Inject(args) => {
             let input = read_input(&args.input.file)?;
@@ -48,17 +49,124 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("warning: {warning}");
             }
             print!("{output}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Explain(args) => {
-            let input = read_input(&args.input.file)?;
-            let output = with_context(&args.input.planning, |ctx| {
-                offline::explain(&input, ctx, args.output)
-            })?;
+            let output = match &args.file {
+                Some(file) => {
+                    let input = read_input(file)?;
+                    with_context(&args.planning, |ctx| {
+                        offline::explain(&input, ctx, args.output)
+                    })?
+                }
+                None => explain_live(&args)?,
+            };
             print!("{output}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(args) => {
+            use std::io::IsTerminal;
+            let rows = match &args.file {
+                Some(file) => {
+                    let input = read_input(file)?;
+                    let options = drain_webhook::audit::AuditOptions {
+                        namespace_opted_in: args.namespace_opted_in,
+                    };
+                    with_context(&args.planning, |ctx| {
+                        drain_webhook::audit::audit(&input, ctx, options)
+                    })?
+                }
+                None => audit_live(&args)?,
+            };
+            // Colour only for a person at a terminal, and never under NO_COLOR (no-color.org).
+            let colour = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let output = drain_webhook::audit::render(&rows, args.output, colour)
+                .map_err(|err| anyhow::anyhow!("{err}"))?;
+            print!("{output}");
+            match args.fail_on {
+                Some(fail_on) if drain_webhook::audit::fails(&rows, fail_on) => {
+                    Ok(ExitCode::from(2))
+                }
+                _ => Ok(ExitCode::SUCCESS),
+            }
         }
     }
+}
+
+/// Reads `namespace` (or all) from the cluster in the current kubeconfig, with the version to
+/// plan for (the flag wins over what the server reports, as for serve).
+fn read_live(
+    planning: &PlanningArgs,
+    namespace: Option<&str>,
+) -> anyhow::Result<(
+    drain_webhook::audit::Cluster,
+    Option<drain_webhook::settings::KubeVersion>,
+)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await.context(
+            "cannot reach a cluster from the current kubeconfig (set KUBECONFIG, or use -f FILE)",
+        )?;
+        let cluster = drain_webhook::audit::read_cluster(&client, namespace)
+            .await
+            .context("cannot read the cluster")?;
+        for denied in &cluster.denied {
+            eprintln!("warning: {denied}");
+        }
+        let version = match planning.kube_version() {
+            Some(version) => Some(version),
+            None => drain_webhook::cluster::server_version(&client).await,
+        };
+        Ok((cluster, version))
+    })
+}
+
+/// `audit -n NS` / `-A`.
+fn audit_live(
+    args: &drain_webhook::cli::AuditArgs,
+) -> anyhow::Result<Vec<drain_webhook::audit::Row>> {
+    let (cluster, version) = read_live(&args.planning, args.namespace.as_deref())?;
+    drain_webhook::audit::audit_cluster(cluster, &args.planning.settings(), version)
+        .map_err(|err| anyhow::anyhow!("{err}"))
+}
+
+/// `explain KIND/NAME [-n NS]`, `explain -n NS --all`, `explain -A`.
+fn explain_live(args: &drain_webhook::cli::ExplainArgs) -> anyhow::Result<String> {
+    let target = match &args.object {
+        Some(object) => {
+            let (kind, name) = object
+                .split_once('/')
+                .filter(|(_, n)| !n.is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{object:?} is not KIND/NAME; use for example deploy/web")
+                })?;
+            let kind = drain_webhook::audit::kind_alias(kind).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "unknown kind {kind:?}; use one of deploy, sts, ds, rs, job, cronjob, pod"
+                )
+            })?;
+            Some((kind, name.to_owned()))
+        }
+        None => None,
+    };
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        Some(args.namespace.as_deref().unwrap_or("default"))
+    };
+    let (cluster, version) = read_live(&args.planning, namespace)?;
+    drain_webhook::audit::explain_cluster(
+        &cluster,
+        &args.planning.settings(),
+        version,
+        target.as_ref().map(|(k, n)| (*k, n.as_str())),
+        args.output,
+    )
+    .map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 fn with_context<T, E: std::fmt::Display>(

@@ -10,7 +10,7 @@ use crate::mutate::{MutateError, Mutation, PodContext, mutate_pod};
 use crate::plan::{Action, ContainerPlan, Plan};
 
 /// Where each workload kind keeps its pod template.
-fn template_pointer(kind: &str) -> Option<&'static str> {
+pub(crate) fn template_pointer(kind: &str) -> Option<&'static str> {
     match kind {
         "Pod" => Some(""),
         "PodTemplate" => Some("/template"),
@@ -198,7 +198,7 @@ fn describe(document: &Value, kind: &str) -> String {
     }
 }
 
-fn parse_documents(input: &str) -> Result<Vec<Value>, OfflineError> {
+pub(crate) fn parse_documents(input: &str) -> Result<Vec<Value>, OfflineError> {
     let trimmed = input.trim_start();
     let documents: Vec<Value> = if trimmed.starts_with('{') || trimmed.starts_with('[') {
         let mut documents = Vec::new();

@@ -332,6 +332,7 @@ const HELPER: &[&str] = &["settings.hookMode=helper", "settings.kubeVersion=1.29
 #[case::chart_certificates(&["certificates.mode=chart"])]
 #[case::self_managed(SELF_MANAGED)]
 #[case::everything_on(&["metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"])]
+#[case::audit_rbac(&["audit.rbac.create=true"])]
 // No cert-manager case: helm lint cannot be told that the cluster serves cert-manager.io/v1,
 // so it meets the chart's own "install cert-manager first" (tested below).
 fn helm_lint_strict_is_clean(#[case] values: &[&'static str]) {
@@ -1633,4 +1634,63 @@ fn match_conditions_render_on_1_32() {
         .expect("matchConditions on 1.32 (GA since 1.30)");
     assert_eq!(conditions.len(), 1);
     assert!(conditions[0].expression.contains("drain.io/inject"));
+}
+
+/// The optional audit ClusterRole: absent by default; when asked for, read-only on what
+/// `drain-webhook audit` reads, bound to nobody, and the webhook's own role is unchanged.
+#[test]
+fn audit_cluster_role_is_optional_read_only_and_unbound() {
+    let audit_name = format!("{RELEASE}-audit");
+    let named = |docs: &[Value]| -> Vec<ClusterRole> {
+        all_of_kind(docs, "ClusterRole")
+            .into_iter()
+            .map(|d| serde_json::from_value::<ClusterRole>(d.clone()).unwrap())
+            .filter(|r| r.metadata.name.as_deref() == Some(audit_name.as_str()))
+            .collect()
+    };
+    let defaults = render(&set(DEFAULTS));
+    assert!(named(&defaults).is_empty(), "no audit role by default");
+
+    let docs = render(&set(&["audit.rbac.create=true"]));
+    check_all(&docs);
+    let roles = named(&docs);
+    assert_eq!(roles.len(), 1);
+    let rules = roles[0].rules.clone().unwrap_or_default();
+    assert_no_wildcards(&rules, "audit ClusterRole");
+    let mut granted = BTreeSet::new();
+    for rule in &rules {
+        assert_eq!(rule.verbs, ["get", "list"], "read-only: {rule:?}");
+        for group in rule.api_groups.clone().unwrap_or_default() {
+            for resource in rule.resources.clone().unwrap_or_default() {
+                granted.insert(format!("{group}/{resource}"));
+            }
+        }
+    }
+    let wanted: BTreeSet<String> = [
+        "/pods",
+        "/services",
+        "/namespaces",
+        "apps/deployments",
+        "apps/statefulsets",
+        "apps/daemonsets",
+        "apps/replicasets",
+        "batch/jobs",
+        "batch/cronjobs",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(granted, wanted);
+    // Nothing binds it, so the webhook's ServiceAccount is not widened.
+    for kind in ["ClusterRoleBinding", "RoleBinding"] {
+        for binding in all_of_kind(&docs, kind) {
+            assert_ne!(binding["roleRef"]["name"], audit_name.as_str(), "{binding}");
+        }
+    }
+    let webhook_role = |docs: &[Value]| {
+        all_of_kind(docs, "ClusterRole")
+            .into_iter()
+            .find(|d| d["metadata"]["name"] == RELEASE)
+            .cloned()
+    };
+    assert_eq!(webhook_role(&docs), webhook_role(&defaults));
 }

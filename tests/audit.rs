@@ -1,0 +1,597 @@
+//! `drain-webhook audit -f` through the real binary: every coverage state, drift and each risk
+//! on its own fixture (tests/fixtures/audit/), the exit codes of `--fail-on`, and the shared
+//! real-world corpus.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .arg("audit")
+        .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("the binary ends")
+}
+
+/// The rows of `audit -o json` on one fixture under tests/fixtures/audit/.
+fn rows(name: &str, extra: &[&str]) -> Vec<Value> {
+    let path = fixture(&format!("audit/{name}"));
+    let mut args = vec!["-f", path.to_str().unwrap(), "-o", "json"];
+    args.extend_from_slice(extra);
+    let out = run(&args, None);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Value>(&out.stdout)
+        .expect("json output")
+        .as_array()
+        .expect("an array of rows")
+        .clone()
+}
+
+fn only_row(name: &str) -> Value {
+    let rows = rows(name, &[]);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    rows[0].clone()
+}
+
+fn risk_kinds(row: &Value) -> Vec<String> {
+    row["risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            // Every risk explains itself and says how to fix it.
+            assert!(!r["message"].as_str().unwrap().is_empty(), "{r}");
+            assert!(!r["fix"].as_str().unwrap().is_empty(), "{r}");
+            r["kind"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_seed_case_is_not_opted_in_and_inject_would_plan_it() {
+    let out = run(
+        &[
+            "-f",
+            fixture("pods/seed-nginx-app.yaml").to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["workload"], "Pod shop/shop");
+    assert_eq!(row["coverage"], "not-opted-in");
+    assert!(risk_kinds(row).is_empty(), "{row:#}");
+    let change = &row["wouldChange"];
+    assert_eq!(change["graceBefore"], Value::Null);
+    assert_eq!(change["graceAfter"], 45);
+    assert_eq!(
+        change["containers"],
+        serde_json::json!([
+            {"container": "nginx", "hook": "helper", "delaySeconds": 10},
+            {"container": "application", "hook": "helper", "delaySeconds": 15}
+        ])
+    );
+}
+
+#[test]
+fn namespace_opted_in_turns_not_opted_in_into_opted_in_unprotected() {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    let out = run(
+        &[
+            "-f",
+            seed.to_str().unwrap(),
+            "-o",
+            "json",
+            "--namespace-opted-in",
+        ],
+        None,
+    );
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["coverage"], "opted-in-unprotected");
+}
+
+#[test]
+fn every_coverage_state_has_its_fixture() {
+    let protected = only_row("protected.yaml");
+    assert_eq!(protected["coverage"], "protected");
+    assert_eq!(protected["drift"], serde_json::json!([]));
+    assert!(protected.get("wouldChange").is_none(), "{protected:#}");
+
+    let opted_in = only_row("opted-in.yaml");
+    assert_eq!(opted_in["coverage"], "opted-in-unprotected");
+    assert!(
+        opted_in["reason"]
+            .as_str()
+            .unwrap()
+            .contains("rollout restart")
+    );
+
+    let opted_out = only_row("opted-out.yaml");
+    assert_eq!(opted_out["coverage"], "opted-out");
+    assert!(opted_out.get("wouldChange").is_none());
+
+    let skipped = only_row("grace-zero.yaml");
+    assert_eq!(skipped["coverage"], "skipped");
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("terminationGracePeriodSeconds is 0"),
+        "{skipped:#}"
+    );
+}
+
+#[test]
+fn drift_on_a_pod_grouped_under_its_deployment() {
+    // Deployment, its ReplicaSet and its Pod: one row, the pod listed under it.
+    let row = only_row("drift.yaml");
+    assert_eq!(row["workload"], "Deployment shop/web");
+    assert_eq!(row["pods"], serde_json::json!(["web-5d8f-x2k"]));
+    assert_eq!(row["coverage"], "protected");
+    let drift = row["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1, "{row:#}");
+    let text = drift[0].as_str().unwrap();
+    assert!(text.contains("50s") && text.contains("45s"), "{text}");
+}
+
+#[test]
+fn each_risk_is_found_on_its_fixture() {
+    for (file, kind) in [
+        ("grace-zero.yaml", "grace-zero"),
+        ("prestop-cut.yaml", "prestop-cut"),
+        ("probe-grace.yaml", "probe-grace"),
+        ("native-sidecar-proxy.yaml", "native-sidecar-proxy"),
+        ("shared-pid.yaml", "shared-pid-proxy"),
+    ] {
+        let row = only_row(file);
+        assert_eq!(risk_kinds(&row), vec![kind.to_owned()], "{file}: {row:#}");
+    }
+    // The protected fixture, with the same nginx as shared-pid.yaml, has none.
+    assert!(risk_kinds(&only_row("protected.yaml")).is_empty());
+}
+
+#[test]
+fn a_load_balancer_service_only_flags_the_workload_it_selects() {
+    let rows = rows("lb-lag.yaml", &[]);
+    assert_eq!(rows.len(), 2, "the Service is not a workload: {rows:#?}");
+    let edge = rows
+        .iter()
+        .find(|r| r["workload"] == "Deployment shop/edge");
+    let other = rows
+        .iter()
+        .find(|r| r["workload"] == "Deployment shop/other");
+    assert_eq!(risk_kinds(edge.unwrap()), vec!["lb-lag"]);
+    assert!(risk_kinds(other.unwrap()).is_empty());
+    // A delay above the lag is enough.
+    let rows = rows_with_delay("lb-lag.yaml", "60s");
+    assert!(rows.iter().all(|r| risk_kinds(r).is_empty()), "{rows:#?}");
+}
+
+fn rows_with_delay(name: &str, delay: &str) -> Vec<Value> {
+    rows(name, &["--delay", delay])
+}
+
+#[test]
+fn fail_on_exits_2_only_when_a_row_trips_it() {
+    let code = |file: &str, extra: &[&str]| {
+        let path = fixture(&format!("audit/{file}"));
+        let mut args = vec!["-f", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&args, None).status.code()
+    };
+    assert_eq!(code("grace-zero.yaml", &[]), Some(0));
+    assert_eq!(code("grace-zero.yaml", &["--fail-on", "risk"]), Some(2));
+    assert_eq!(code("protected.yaml", &["--fail-on", "risk"]), Some(0));
+    assert_eq!(
+        code("protected.yaml", &["--fail-on", "unprotected"]),
+        Some(0)
+    );
+    assert_eq!(
+        code("opted-in.yaml", &["--fail-on", "unprotected"]),
+        Some(2)
+    );
+    // Drift counts as unprotected: the pods no longer run the plan.
+    assert_eq!(code("drift.yaml", &["--fail-on", "unprotected"]), Some(2));
+    // Bad input is an error (1), not a finding (2), and names what is wrong.
+    let out = run(&["-f", "-"], Some("kind: [unclosed"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid YAML"));
+}
+
+#[test]
+fn text_yaml_and_colour() {
+    let path = fixture("audit/grace-zero.yaml");
+    let out = run(&["-f", path.to_str().unwrap()], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("WORKLOAD"), "{text}");
+    assert!(
+        text.contains("risk grace-zero") && text.contains("fix:"),
+        "{text}"
+    );
+    // stdout is a pipe here: no escape codes.
+    assert!(!text.contains('\x1b'), "{text}");
+    let out = run(&["-f", path.to_str().unwrap(), "-o", "yaml"], None);
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(yaml.contains("coverage: skipped"), "{yaml}");
+    assert!(yaml.contains("kind: grace-zero"), "{yaml}");
+}
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("DRAIN_REALWORLD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/realworld"));
+    dir.is_dir().then_some(dir)
+}
+
+#[test]
+fn the_realworld_corpus_audits_every_workload_once() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!(
+            "skipped: no real-world corpus at ../shared/realworld (set DRAIN_REALWORLD_DIR to run it)"
+        );
+        return;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "{}", dir.display());
+    // All of it as one stream, the way `kubectl get -o yaml` output arrives.
+    let mut stream = String::new();
+    for file in &files {
+        stream.push_str("---\n");
+        stream.push_str(&std::fs::read_to_string(file).unwrap());
+        stream.push('\n');
+    }
+    let out = run(&["-f", "-", "-o", "json"], Some(&stream));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert!(rows.iter().all(|r| r["coverage"].is_string()));
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "a workload listed twice: {names:?}");
+    assert!(
+        count >= files.len(),
+        "{count} rows for {} files",
+        files.len()
+    );
+    let grace_zero: Vec<&str> = rows
+        .iter()
+        .filter(|r| risk_kinds(r).iter().any(|k| k == "grace-zero"))
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    assert!(
+        grace_zero.contains(&"Deployment metallb-system/controller")
+            && grace_zero.contains(&"DaemonSet kube-system/calico-node"),
+        "{grace_zero:?}"
+    );
+}
+
+#[test]
+fn a_replaced_pre_stop_hook_is_drift() {
+    let protected = std::fs::read_to_string(fixture("audit/protected.yaml")).unwrap();
+    // Another webhook rewrote nginx's hook (the first container's command).
+    let rewritten = protected.replacen("- /.drain/drain-helper", "- /bin/true", 1);
+    assert_ne!(rewritten, protected);
+    let out = run(&["-f", "-", "-o", "json"], Some(&rewritten));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let drift = rows[0]["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1, "{rows:#}");
+    assert!(drift[0].as_str().unwrap().contains("nginx"), "{drift:?}");
+}
+
+#[test]
+fn the_mixed_namespace_of_the_docs() {
+    let rows = rows("mixed.yaml", &[]);
+    let coverage: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["workload"].as_str().unwrap(),
+                r["coverage"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        coverage,
+        vec![
+            ("Deployment shop/web", "protected"),
+            ("Deployment shop/api", "opted-in-unprotected"),
+            ("StatefulSet shop/db", "opted-out"),
+            ("Deployment shop/edge", "not-opted-in"),
+            ("Deployment shop/other", "not-opted-in"),
+            ("CronJob shop/report", "skipped"),
+        ]
+    );
+}
+
+// --- Live: a fake API server (an in-process tower service behind a real kube::Client) ------
+
+mod live {
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use drain_webhook::audit::{PAGE_SIZE, audit_cluster, read_cluster};
+    use drain_webhook::settings::Settings;
+    use hyper::{Request, Response};
+    use kube::Client;
+    use kube::client::Body;
+    use serde_json::{Value, json};
+
+    fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Value {
+        json!({"kind": format!("{kind}List"), "apiVersion": "v1",
+               "metadata": {"continue": next.unwrap_or("")}, "items": items})
+    }
+
+    fn deployment(namespace: &str, name: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": namespace},
+               "spec": {"selector": {"matchLabels": {"app": name}},
+                        "template": {"metadata": {"labels": {"app": name}},
+                                     "spec": {"containers": [{"name": name, "image": "ghcr.io/acme/x:1"}]}}}})
+    }
+
+    /// Answers list calls: namespaces over two pages, shop's Deployments over two pages,
+    /// `secret`'s Deployments with 403; records every request.
+    fn answer(path: &str, query: &str) -> (u16, Value) {
+        let token = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("continue="))
+            .unwrap_or("");
+        match path {
+            "/version" => (
+                200,
+                json!({"major": "1", "minor": "34", "gitVersion": "v1.34.0",
+                "gitCommit": "", "gitTreeState": "", "buildDate": "", "goVersion": "",
+                "compiler": "", "platform": ""}),
+            ),
+            "/api/v1/namespaces" if token.is_empty() => (
+                200,
+                list(
+                    "Namespace",
+                    vec![json!({"metadata": {"name": "shop",
+                    "labels": {"drain.io/inject": "enabled"},
+                    "annotations": {"drain.io/delay": "20s", "other": "x"}}})],
+                    Some("ns2"),
+                ),
+            ),
+            "/api/v1/namespaces/shop" => (
+                200,
+                json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "shop",
+                    "labels": {"drain.io/inject": "enabled"},
+                    "annotations": {"drain.io/delay": "20s"}}}),
+            ),
+            "/api/v1/namespaces" => (
+                200,
+                list(
+                    "Namespace",
+                    vec![json!({"metadata": {"name": "secret"}})],
+                    None,
+                ),
+            ),
+            "/apis/apps/v1/namespaces/shop/deployments" if token.is_empty() => (
+                200,
+                list("Deployment", vec![deployment("shop", "web")], Some("d2")),
+            ),
+            "/apis/apps/v1/namespaces/shop/deployments" => (
+                200,
+                list("Deployment", vec![deployment("shop", "api")], None),
+            ),
+            "/apis/apps/v1/namespaces/secret/deployments" => (
+                403,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                       "message": "deployments.apps is forbidden", "reason": "Forbidden", "code": 403}),
+            ),
+            "/api/v1/namespaces/secret/pods" => (
+                200,
+                list(
+                    "Pod",
+                    vec![
+                        json!({"metadata": {"name": "lonely", "namespace": "secret"},
+                    "spec": {"containers": [{"name": "c", "image": "ghcr.io/acme/x:1"}]}}),
+                    ],
+                    None,
+                ),
+            ),
+            _ => (200, list("X", vec![], None)),
+        }
+    }
+
+    fn fake() -> (Client, Arc<Mutex<Vec<String>>>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&calls);
+        let service = tower::service_fn(move |request: Request<Body>| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let path = request.uri().path().to_string();
+                let query = request.uri().query().unwrap_or_default().to_string();
+                seen.lock().unwrap().push(format!("{path}?{query}"));
+                let (status, body) = answer(&path, &query);
+                Ok::<_, Infallible>(
+                    Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                        .unwrap(),
+                )
+            }
+        });
+        (Client::new(service, "default"), calls)
+    }
+
+    #[tokio::test]
+    async fn all_namespaces_paginated_with_one_forbidden_list() {
+        let (client, calls) = fake();
+        let cluster = read_cluster(&client, None)
+            .await
+            .expect("the audit goes on");
+        assert_eq!(cluster.denied.len(), 1, "{:?}", cluster.denied);
+        assert!(
+            cluster.denied[0].contains("deployments")
+                && cluster.denied[0].contains("secret")
+                && cluster.denied[0].contains("403"),
+            "{}",
+            cluster.denied[0]
+        );
+        let settings = Settings::default();
+        let rows = audit_cluster(cluster, &settings, None).unwrap();
+        let found: BTreeMap<String, (String, Option<i64>)> = rows
+            .iter()
+            .map(|r| {
+                let row = serde_json::to_value(r).unwrap();
+                (
+                    row["workload"].as_str().unwrap().to_owned(),
+                    (
+                        row["coverage"].as_str().unwrap().to_owned(),
+                        row["wouldChange"]["containers"][0]["delaySeconds"].as_i64(),
+                    ),
+                )
+            })
+            .collect();
+        // Both pages of shop's Deployments; its label opts it in and its drain.io/delay
+        // annotation reaches the planner. The forbidden namespace's Pods are still audited.
+        assert_eq!(
+            found,
+            BTreeMap::from([
+                (
+                    "Deployment shop/web".into(),
+                    ("opted-in-unprotected".into(), Some(20))
+                ),
+                (
+                    "Deployment shop/api".into(),
+                    ("opted-in-unprotected".into(), Some(20))
+                ),
+                (
+                    "Pod secret/lonely".into(),
+                    ("not-opted-in".into(), Some(10))
+                ),
+            ])
+        );
+        let calls = calls.lock().unwrap();
+        let limit = format!("limit={PAGE_SIZE}");
+        let lists: Vec<&String> = calls
+            .iter()
+            .filter(|c| !c.starts_with("/version"))
+            .collect();
+        assert!(lists.iter().all(|c| c.contains(&limit)), "{lists:?}");
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.starts_with("/api/v1/namespaces?") && c.contains("continue=ns2"))
+        );
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.contains("shop/deployments") && c.contains("continue=d2"))
+        );
+        // One list per kind and page, never one request per object: 2 namespace pages,
+        // 8 kinds in each of 2 namespaces, one more page of shop's Deployments.
+        assert_eq!(lists.len(), 2 + 16 + 1, "{lists:?}");
+    }
+
+    #[tokio::test]
+    async fn explain_reads_one_object_or_the_whole_namespace() {
+        use drain_webhook::audit::explain_cluster;
+        use drain_webhook::offline::ExplainFormat;
+        let (client, _) = fake();
+        let cluster = read_cluster(&client, Some("shop")).await.unwrap();
+        let settings = Settings::default();
+        let one = explain_cluster(
+            &cluster,
+            &settings,
+            None,
+            Some(("Deployment", "web")),
+            ExplainFormat::Json,
+        )
+        .unwrap();
+        let one: Value = serde_json::from_str(&one).unwrap();
+        assert_eq!(one.as_array().unwrap().len(), 1, "{one:#}");
+        assert_eq!(one[0]["object"], "Deployment shop/web");
+        // Planned with the namespace's drain.io/delay.
+        assert_eq!(one[0]["plan"]["delay"], 20);
+        let all = explain_cluster(&cluster, &settings, None, None, ExplainFormat::Text).unwrap();
+        assert!(
+            all.contains("Deployment shop/web") && all.contains("Deployment shop/api"),
+            "{all}"
+        );
+        let missing = explain_cluster(
+            &cluster,
+            &settings,
+            None,
+            Some(("Deployment", "nope")),
+            ExplainFormat::Text,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            missing.contains("nope") && missing.contains("-n"),
+            "{missing}"
+        );
+    }
+}
+
+#[test]
+fn live_audit_without_a_cluster_or_a_source_says_what_to_do() {
+    let out = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .args(["audit", "-n", "shop"])
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("HOME", "/nonexistent")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("-f FILE"), "{stderr}");
+    // Neither -f, -n nor -A: clap names the choices.
+    let out = run(&[], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--filename") && stderr.contains("--all-namespaces"),
+        "{stderr}"
+    );
+}
