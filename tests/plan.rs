@@ -607,7 +607,11 @@ fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
     let mut settings = Settings::default();
     settings.helper.delivery = delivery;
     let mutation = mutate(&original, &settings, version(kube));
-    let helper = mutation.plan.helper.as_ref().expect("nginx needs the helper");
+    let helper = mutation
+        .plan
+        .helper
+        .as_ref()
+        .expect("nginx needs the helper");
     assert_eq!(helper.image_volume, image_volume);
     let (patched, pod) = apply(&original, &mutation);
     validate(&pod).unwrap_or_else(|e| panic!("{e:#?}"));
@@ -622,7 +626,10 @@ fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
     if image_volume {
         assert_eq!(init, 0, "no init container with an image volume");
         let image = volume.image.as_ref().expect("an image volume");
-        assert_eq!(image.reference.as_deref(), Some(settings.helper.image.as_str()));
+        assert_eq!(
+            image.reference.as_deref(),
+            Some(settings.helper.image.as_str())
+        );
         assert_eq!(image.pull_policy.as_deref(), Some("IfNotPresent"));
         assert!(volume.empty_dir.is_none());
     } else {
@@ -635,7 +642,10 @@ fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
         .flatten()
         .find(|m| m.name == helper.volume)
         .expect("nginx mounts the helper");
-    assert_eq!((mount.mount_path.as_str(), mount.read_only), ("/.drain", Some(true)));
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.read_only),
+        ("/.drain", Some(true))
+    );
     // The exec hook is the same either way: the image holds /drain-helper at its root.
     let hook = pre_stop(&pod, "nginx").unwrap().exec.as_ref().unwrap();
     assert_eq!(hook.command.as_ref().unwrap()[0], "/.drain/drain-helper");
@@ -657,11 +667,21 @@ fn reinvocation_reuses_the_helpers_image_volume() {
     added["name"] = "edge".into();
     added.as_object_mut().unwrap().remove("lifecycle");
     added.as_object_mut().unwrap().remove("volumeMounts");
-    patched["spec"]["containers"].as_array_mut().unwrap().push(added);
+    patched["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(added);
     let again = mutate(&patched, &Settings::default(), version("1.35"));
     let (_, pod) = apply(&patched, &again);
     validate(&pod).unwrap_or_else(|e| panic!("{e:#?}"));
-    let volumes: Vec<_> = pod.spec.as_ref().unwrap().volumes.iter().flatten().collect();
+    let volumes: Vec<_> = pod
+        .spec
+        .as_ref()
+        .unwrap()
+        .volumes
+        .iter()
+        .flatten()
+        .collect();
     assert_eq!(volumes.len(), 1, "one helper volume: {volumes:#?}");
     let edge_mounts = container(&pod, "edge").volume_mounts.as_ref().unwrap();
     assert_eq!(edge_mounts[0].name, volumes[0].name);

@@ -233,8 +233,10 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
 }
 
 fn version_strategy() -> impl Strategy<Value = Option<KubeVersion>> {
-    prop::option::of(prop::sample::select(vec!["1.28", "1.29", "1.30", "1.34", "1.35"]))
-        .prop_map(|v| v.map(|v| v.parse().unwrap()))
+    prop::option::of(prop::sample::select(vec![
+        "1.28", "1.29", "1.30", "1.34", "1.35",
+    ]))
+    .prop_map(|v| v.map(|v| v.parse().unwrap()))
 }
 
 proptest! {

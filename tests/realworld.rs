@@ -267,9 +267,20 @@ fn the_corpus_cases_the_design_names() {
             let mutation = mutate_pod(&template, &ctx).expect("planned");
             let (_, pod) = apply(&template, &mutation);
             validate(&pod).unwrap_or_else(|e| panic!("{file} {kind} at 1.35: {e:?}"));
-            let before = template["spec"]["initContainers"].as_array().map_or(0, Vec::len);
-            let after = pod.spec.as_ref().unwrap().init_containers.as_ref().map_or(0, Vec::len);
-            assert_eq!(before, after, "{file} {kind}: an init container added at 1.35");
+            let before = template["spec"]["initContainers"]
+                .as_array()
+                .map_or(0, Vec::len);
+            let after = pod
+                .spec
+                .as_ref()
+                .unwrap()
+                .init_containers
+                .as_ref()
+                .map_or(0, Vec::len);
+            assert_eq!(
+                before, after,
+                "{file} {kind}: an init container added at 1.35"
+            );
         }
     }
 

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
+use super::roles::image_name;
 use super::{HelperInjection, Status};
 use crate::helper::args::{Command, parse};
-use super::roles::image_name;
 use crate::helper::install::INSTALLED_NAME;
 use crate::pod::{ContainerShape, SpecShape};
 

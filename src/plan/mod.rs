@@ -427,10 +427,7 @@ fn resolve(
         budget,
         original_grace,
         previous,
-        image_volume: settings
-            .helper
-            .delivery
-            .uses_image_volume(ctx.kube_version),
+        image_volume: settings.helper.delivery.uses_image_volume(ctx.kube_version),
         choice: HookChoice {
             mode,
             windows: spec.is_windows(),

@@ -88,7 +88,10 @@ pub fn validate(pod: &Pod) -> Result<(), Vec<String>> {
         if let Some(image) = &volume.image {
             image_volumes.insert(volume.name.as_str());
             if image.reference.as_deref().is_none_or(str::is_empty) {
-                errors.push(format!("spec.volumes[{:?}].image.reference: Required value", volume.name));
+                errors.push(format!(
+                    "spec.volumes[{:?}].image.reference: Required value",
+                    volume.name
+                ));
             }
             if let Some(policy) = &image.pull_policy
                 && !["Always", "Never", "IfNotPresent"].contains(&policy.as_str())
@@ -151,7 +154,10 @@ pub fn validate(pod: &Pod) -> Result<(), Vec<String>> {
             // says so in the mount.
             if image_volumes.contains(mount.name.as_str()) {
                 if mount.sub_path.as_deref().is_some_and(|p| !p.is_empty())
-                    || mount.sub_path_expr.as_deref().is_some_and(|p| !p.is_empty())
+                    || mount
+                        .sub_path_expr
+                        .as_deref()
+                        .is_some_and(|p| !p.is_empty())
                 {
                     errors.push(format!(
                         "container {:?} volumeMounts {:?}: subPath not allowed in image volume sources",
