@@ -686,3 +686,77 @@ fn reinvocation_reuses_the_helpers_image_volume() {
     let edge_mounts = container(&pod, "edge").volume_mounts.as_ref().unwrap();
     assert_eq!(edge_mounts[0].name, volumes[0].name);
 }
+
+/// `drain.io/graceful-stop: image` on the pod or its namespace: the official nginx image's
+/// STOPSIGNAL (SIGQUIT) is graceful, so nginx needs no helper where the native sleep exists.
+#[rstest]
+#[case::sleep_available(Some("1.30"), true, false)]
+#[case::newer(Some("1.34"), false, false)]
+#[case::old_cluster(Some("1.29"), false, true)]
+#[case::unknown_version(None, true, true)]
+fn graceful_stop_image_drops_the_helper_where_the_sleep_action_exists(
+    #[case] kube: Option<&str>,
+    #[case] on_namespace: bool,
+    #[case] helper: bool,
+) {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    let annotation: BTreeMap<String, String> =
+        [("drain.io/graceful-stop".to_string(), "image".to_string())].into();
+    if !on_namespace {
+        pod["metadata"]["annotations"] = serde_json::json!(annotation);
+    }
+    let mutation = mutate_with_namespace(
+        &pod,
+        &Settings::default(),
+        kube.and_then(version),
+        on_namespace.then_some(&annotation),
+    );
+    let nginx = &mutation.plan.containers[0];
+    assert_eq!(nginx.role, Role::Proxy);
+    assert_eq!(
+        nginx.signal, None,
+        "no --signal: the image's own is graceful"
+    );
+    let (_, patched) = apply(&pod, &mutation);
+    validate(&patched).unwrap();
+    let init = patched
+        .spec
+        .as_ref()
+        .unwrap()
+        .init_containers
+        .clone()
+        .unwrap_or_default();
+    let handler = pre_stop(&patched, "nginx").unwrap();
+    assert_eq!(hook_delay(handler), Some(10));
+    if helper {
+        assert_eq!(nginx.hook, Some(HookKind::Helper));
+        assert!(!helper_args(handler).iter().any(|a| a == "--signal"));
+        assert_eq!(init.len(), 1);
+    } else {
+        assert_eq!(nginx.hook, Some(HookKind::Sleep));
+        assert_eq!(handler.sleep.as_ref().map(|s| s.seconds), Some(10));
+        assert!(init.is_empty(), "no init container: {init:?}");
+    }
+}
+
+#[test]
+fn graceful_stop_with_another_value_is_denied_with_an_example() {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/graceful-stop": "SIGQUIT"});
+    let ctx = PodContext {
+        settings: &Settings::default(),
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(&pod, &ctx) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(message.contains("drain.io/graceful-stop"), "{message}");
+            assert!(
+                message.contains("for example drain.io/graceful-stop: \"image\""),
+                "{message}"
+            );
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
