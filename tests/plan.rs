@@ -760,3 +760,65 @@ fn graceful_stop_with_another_value_is_denied_with_an_example() {
         other => panic!("expected a denial, got {other:?}"),
     }
 }
+
+/// `drain.io/profile: aws-nlb`: D becomes the profile's documented floor (120 s); a lower
+/// explicit delay is kept and warned about; the plan names the profile.
+#[test]
+fn aws_nlb_profile_raises_the_delay_to_its_floor() {
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "aws-nlb"});
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    assert_eq!(mutation.plan.delay, 120);
+    assert_eq!(mutation.plan.profile.map(|p| p.name), Some("aws-nlb"));
+    assert!(
+        mutation.plan.warnings.is_empty(),
+        "{:?}",
+        mutation.plan.warnings
+    );
+    let (_, patched) = apply(&pod, &mutation);
+    validate(&patched).unwrap();
+    let name = &patched.spec.as_ref().unwrap().containers[0].name;
+    assert_eq!(hook_delay(pre_stop(&patched, name).unwrap()), Some(120));
+    assert_eq!(mutation.plan.grace_after, 180);
+
+    // The profile from the namespace, a lower delay on the pod: kept, with a warning.
+    let namespace: BTreeMap<String, String> =
+        [("drain.io/profile".to_string(), "aws-nlb".to_string())].into();
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/delay": "20s"});
+    let mutation = mutate_with_namespace(
+        &pod,
+        &Settings::default(),
+        version("1.34"),
+        Some(&namespace),
+    );
+    assert_eq!(mutation.plan.delay, 20);
+    assert!(
+        mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("drain.io/delay") && w.contains("120s") && w.contains("aws-nlb")),
+        "{:?}",
+        mutation.plan.warnings
+    );
+}
+
+#[test]
+fn an_unknown_profile_is_denied_listing_the_known_ones() {
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "aws"});
+    let ctx = PodContext {
+        settings: &Settings::default(),
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(&pod, &ctx) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(message.contains("drain.io/profile"), "{message}");
+            assert!(message.contains("\"aws\""), "{message}");
+            assert!(message.contains("aws-nlb, gke-neg"), "{message}");
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}

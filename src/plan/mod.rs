@@ -12,6 +12,7 @@ use crate::helper::args::{Command, DEFAULT_MAX_EXTRA_SECONDS, PrestopArgs, parse
 use crate::helper::net::HttpUrl;
 use crate::helper::signal::parse_signal;
 use crate::pod::{PodShape, SpecShape};
+use crate::profiles::Profile;
 use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
 mod grace;
@@ -200,6 +201,9 @@ pub struct Plan {
     pub delay: u32,
     pub stagger: u32,
     pub shutdown_budget: u32,
+    /// The traffic-path profile whose floors applied (`drain.io/profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<&'static Profile>,
     pub has_front_proxy: bool,
     /// `terminationGracePeriodSeconds` as the pod had it before any run of the webhook.
     pub grace_before: Option<i64>,
@@ -293,7 +297,8 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             return Ok(plan);
         }
     };
-    let resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
+    let mut resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
+    apply_profile(&mut plan, &mut resolved, &overrides);
     plan.grace_before = resolved.original_grace;
     plan.delay = resolved.delay;
     plan.stagger = resolved.stagger;
@@ -325,6 +330,40 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     Ok(finish_timeline(plan))
 }
 
+/// Raises D (and B) to the profile's floors where no annotation set them; an annotation below
+/// a floor is kept (the user may know their path better) but warned about.
+fn apply_profile(plan: &mut Plan, resolved: &mut Resolved, overrides: &Overrides) {
+    let Some(profile) = overrides.profile.as_ref().map(|p| p.value) else {
+        return;
+    };
+    plan.profile = Some(profile);
+    let floors = [
+        (
+            &overrides.delay,
+            &mut resolved.delay,
+            Some(profile.delay_floor),
+            annotations::DELAY,
+        ),
+        (
+            &overrides.shutdown_budget,
+            &mut resolved.budget,
+            profile.budget_floor,
+            annotations::SHUTDOWN_BUDGET,
+        ),
+    ];
+    for (set, value, floor, key) in floors {
+        let Some(floor) = floor else { continue };
+        match set {
+            Some(set) if set.value < floor => plan.warnings.push(format!(
+                "{key}={:?} ({}) is below the {floor}s that profile {} needs: traffic may still arrive after it ({})",
+                set.raw, set.source, profile.name, profile.note
+            )),
+            Some(_) => {}
+            None => *value = (*value).max(floor),
+        }
+    }
+}
+
 impl Plan {
     /// A plan that changes nothing yet: the settings' D, S and B, the pod's own grace.
     fn unplanned(pod: &PodShape, ctx: &PodContext<'_>) -> Plan {
@@ -339,6 +378,7 @@ impl Plan {
             delay: settings.delay,
             stagger: settings.stagger,
             shutdown_budget: settings.shutdown_budget,
+            profile: None,
             has_front_proxy: false,
             grace_before: spec_grace,
             grace_after: spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE)),
