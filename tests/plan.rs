@@ -822,3 +822,21 @@ fn an_unknown_profile_is_denied_listing_the_known_ones() {
         other => panic!("expected a denial, got {other:?}"),
     }
 }
+
+/// `--profile` is the default of pods and namespaces that name none; theirs wins.
+#[test]
+fn the_global_profile_applies_below_the_annotation() {
+    let settings = Settings {
+        profile: drain_webhook::profiles::find("gke-neg"),
+        ..Settings::default()
+    };
+    let mut pod = fixture("pods/single-app.yaml");
+    let mutation = mutate(&pod, &settings, version("1.34"));
+    assert_eq!(mutation.plan.delay, 30);
+    assert_eq!(mutation.plan.profile.map(|p| p.name), Some("gke-neg"));
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "in-cluster"});
+    let mutation = mutate(&pod, &settings, version("1.34"));
+    // The floor (5 s) is below the default D (10 s): D stays 10.
+    assert_eq!(mutation.plan.delay, 10);
+    assert_eq!(mutation.plan.profile.map(|p| p.name), Some("in-cluster"));
+}

@@ -298,7 +298,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
         }
     };
     let mut resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
-    apply_profile(&mut plan, &mut resolved, &overrides);
+    apply_profile(&mut plan, &mut resolved, &overrides, ctx.settings);
     plan.grace_before = resolved.original_grace;
     plan.delay = resolved.delay;
     plan.stagger = resolved.stagger;
@@ -330,10 +330,16 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     Ok(finish_timeline(plan))
 }
 
-/// Raises D (and B) to the profile's floors where no annotation set them; an annotation below
+/// The pod's or namespace's profile, else `--profile`. Raises D (and B) to its floors where no annotation set them; an annotation below
 /// a floor is kept (the user may know their path better) but warned about.
-fn apply_profile(plan: &mut Plan, resolved: &mut Resolved, overrides: &Overrides) {
-    let Some(profile) = overrides.profile.as_ref().map(|p| p.value) else {
+fn apply_profile(
+    plan: &mut Plan,
+    resolved: &mut Resolved,
+    overrides: &Overrides,
+    settings: &Settings,
+) {
+    let named = overrides.profile.as_ref().map(|p| p.value);
+    let Some(profile) = named.or(settings.profile) else {
         return;
     };
     plan.profile = Some(profile);
