@@ -840,3 +840,30 @@ fn the_global_profile_applies_below_the_annotation() {
     assert_eq!(mutation.plan.delay, 10);
     assert_eq!(mutation.plan.profile.map(|p| p.name), Some("in-cluster"));
 }
+
+/// A liveness or startup probe whose own grace period is shorter than preStop plus B would
+/// cut the drain: warned, per probe; a long enough one is not.
+#[test]
+fn a_probe_grace_shorter_than_the_drain_is_warned_about() {
+    let mut pod = fixture("pods/single-app.yaml");
+    // preStop 10 s + B 60 s = 70 s.
+    pod["spec"]["containers"][0]["livenessProbe"] =
+        serde_json::json!({"tcpSocket": {"port": 8080}, "terminationGracePeriodSeconds": 20});
+    pod["spec"]["containers"][0]["startupProbe"] =
+        serde_json::json!({"tcpSocket": {"port": 8080}, "terminationGracePeriodSeconds": 70});
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let warned: Vec<&String> = mutation
+        .plan
+        .warnings
+        .iter()
+        .filter(|w| w.contains("terminationGracePeriodSeconds"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", mutation.plan.warnings);
+    assert!(
+        warned[0].contains("livenessProbe")
+            && warned[0].contains("(20s)")
+            && warned[0].contains("70s"),
+        "{}",
+        warned[0]
+    );
+}

@@ -21,7 +21,7 @@ mod injection;
 mod roles;
 mod status;
 
-use grace::{Sized, finish_timeline, size_grace};
+use grace::{Sized, finish_timeline, probe_warnings, size_grace};
 use hooks::{HookChoice, choose_hooks};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 use roles::classify_containers;
@@ -326,6 +326,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             .iter()
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
     });
+    probe_warnings(&mut plan, spec);
     conclude(&mut plan, resolved);
     Ok(finish_timeline(plan))
 }
