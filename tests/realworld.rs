@@ -72,7 +72,23 @@ fn templates(text: &str) -> Vec<(String, Value)> {
             "CronJob" => "/spec/jobTemplate/spec/template",
             _ => continue,
         };
-        let template = document.pointer(pointer).expect("a pod template").clone();
+        let mut template = document.pointer(pointer).expect("a pod template").clone();
+        // The StatefulSet controller adds a volume per claim template to each pod: so does the
+        // test, or the validator would find its mounts dangling.
+        if let Some(claims) = document
+            .pointer("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array)
+        {
+            for claim in claims {
+                let name = claim["metadata"]["name"].clone();
+                let volume =
+                    serde_json::json!({"name": name, "persistentVolumeClaim": {"claimName": name}});
+                match template["spec"]["volumes"].as_array_mut() {
+                    Some(volumes) => volumes.push(volume),
+                    None => template["spec"]["volumes"] = serde_json::json!([volume]),
+                }
+            }
+        }
         found.push((kind.to_string(), template));
     }
     found
