@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::duration::parse_seconds;
 use crate::helper::net::{HttpUrl, parse_port};
+use crate::profiles::{self, Profile};
 use crate::settings::HookMode;
 
 pub const INJECT: &str = "drain.io/inject";
@@ -17,6 +18,10 @@ pub const EXCLUDE: &str = "drain.io/exclude";
 pub const HOOK: &str = "drain.io/hook";
 pub const NOTIFY: &str = "drain.io/notify";
 pub const WAIT_IDLE: &str = "drain.io/wait-idle";
+/// `image`: the user vouches that the image's own STOPSIGNAL is graceful (official nginx).
+pub const GRACEFUL_STOP: &str = "drain.io/graceful-stop";
+/// A named traffic path (`src/profiles.rs`): floors for D and B.
+pub const PROFILE: &str = "drain.io/profile";
 /// Written by the webhook: the plan it applied, compact JSON.
 pub const STATUS: &str = "drain.io/status";
 
@@ -75,6 +80,9 @@ pub struct Overrides {
     pub hook: Option<Sourced<HookMode>>,
     pub notify: Option<Sourced<Vec<HttpUrl>>>,
     pub wait_idle: Option<Sourced<Vec<u16>>>,
+    /// `drain.io/graceful-stop: image`: proxies keep their image's stop signal.
+    pub graceful_stop: Option<Sourced<()>>,
+    pub profile: Option<Sourced<&'static Profile>>,
 }
 
 const DURATION_EXAMPLE: &str = "\"15\" or \"10s\" or \"1m30s\"";
@@ -143,6 +151,23 @@ impl Overrides {
 
         overrides.wait_idle =
             annotations.read(WAIT_IDLE, "\"8080\" or \"8080,8443\"", parse_ports)?;
+
+        overrides.graceful_stop =
+            annotations.read(GRACEFUL_STOP, "\"image\"", |v| match v.trim() {
+                "image" => Ok(()),
+                _ => Err(
+                    "the only value is \"image\" (the image's own STOPSIGNAL is graceful)".into(),
+                ),
+            })?;
+
+        overrides.profile = annotations.read(PROFILE, "\"aws-nlb\"", |v| {
+            profiles::find(v.trim()).ok_or_else(|| {
+                format!(
+                    "no such profile; the known ones are {}",
+                    profiles::known_names()
+                )
+            })
+        })?;
 
         Ok(overrides)
     }
@@ -279,6 +304,8 @@ mod tests {
             (WAIT_IDLE, "http"),
             (WAIT_IDLE, "0"),
             (INJECT, "maybe"),
+            (GRACEFUL_STOP, "sigquit"),
+            (PROFILE, "aws"),
         ] {
             let err = Overrides::resolve(Some(&map(&[(key, value)])), None).unwrap_err();
             let message = err.to_string();

@@ -80,6 +80,10 @@ pub struct PlanningArgs {
     /// Numeric, non-root user of the helper's init container.
     #[arg(long, env = "DRAIN_HELPER_RUN_AS_USER", default_value_t = HelperSettings::default().run_as_user, value_parser = run_as_user_flag)]
     pub helper_run_as_user: i64,
+    /// Traffic-path profile of pods that name none in drain.io/profile (docs/profiles.md):
+    /// its floor raises the delay. Empty: none.
+    #[arg(long, env = "DRAIN_PROFILE", value_parser = profile_flag, value_name = "NAME")]
+    pub profile: Option<OptionalProfile>,
     /// Kubernetes version (e.g. 1.34). Empty: ask the API server (serve) or unknown (offline).
     #[arg(long, env = "DRAIN_KUBE_VERSION", value_parser = kube_version_flag, value_name = "MAJOR.MINOR")]
     pub kube_version: Option<OptionalKubeVersion>,
@@ -88,6 +92,10 @@ pub struct PlanningArgs {
 /// `--kube-version`, where an empty value (e.g. an empty environment variable) means "unset".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionalKubeVersion(pub Option<KubeVersion>);
+
+/// `--profile`, where an empty value (the chart's default) means "none".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionalProfile(pub Option<&'static crate::profiles::Profile>);
 
 impl PlanningArgs {
     /// The global settings these flags describe. Every value was validated while parsing.
@@ -114,6 +122,7 @@ impl PlanningArgs {
                 run_as_user: self.helper_run_as_user,
                 delivery: self.helper_delivery,
             },
+            profile: self.profile.and_then(|p| p.0),
         }
     }
 
@@ -247,6 +256,21 @@ fn run_as_user_flag(value: &str) -> Result<i64, String> {
     }
 }
 
+fn profile_flag(value: &str) -> Result<OptionalProfile, String> {
+    let name = value.trim();
+    if name.is_empty() {
+        return Ok(OptionalProfile(None));
+    }
+    crate::profiles::find(name)
+        .map(|p| OptionalProfile(Some(p)))
+        .ok_or_else(|| {
+            format!(
+                "no profile {name:?}; the known ones are {}",
+                crate::profiles::known_names()
+            )
+        })
+}
+
 fn kube_version_flag(value: &str) -> Result<OptionalKubeVersion, String> {
     if value.trim().is_empty() {
         return Ok(OptionalKubeVersion(None));
@@ -286,6 +310,29 @@ mod tests {
         assert_eq!(serve.server.shutdown_delay(), Duration::from_secs(5));
         assert_eq!(serve.server.max_connections, 1024);
         assert!(parse(&["serve", "--max-connections", "0"]).is_err());
+    }
+
+    #[test]
+    fn profile_flag_takes_known_names_and_lists_them_otherwise() {
+        let Command::Serve(serve) = parse(&["serve", "--profile", "aws-nlb"]).unwrap().command
+        else {
+            panic!("expected serve");
+        };
+        assert_eq!(
+            serve.planning.settings().profile.map(|p| p.name),
+            Some("aws-nlb")
+        );
+        let err = parse(&["serve", "--profile", "aws"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--profile") && err.contains("aws-alb, aws-nlb"),
+            "{err}"
+        );
+        let Command::Serve(serve) = parse(&["serve", "--profile", ""]).unwrap().command else {
+            panic!("expected serve");
+        };
+        assert_eq!(serve.planning.settings().profile, None);
     }
 
     #[test]

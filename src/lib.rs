@@ -36,6 +36,8 @@ pub mod patch;
 pub mod plan;
 #[cfg(feature = "webhook")]
 pub mod pod;
+/// Named traffic paths and the least delay each needs.
+pub mod profiles;
 #[cfg(feature = "webhook")]
 pub mod server;
 #[cfg(feature = "webhook")]

@@ -249,6 +249,13 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
         plan.shutdown_budget,
         plan.kube_version.as_deref().unwrap_or("unknown"),
     );
+    if let Some(profile) = plan.profile {
+        let _ = writeln!(
+            out,
+            "  profile {}: D at least {}s; {}",
+            profile.name, profile.delay_floor, profile.note
+        );
+    }
     let name_width = plan
         .containers
         .iter()

@@ -63,6 +63,16 @@ pub struct ContainerShape {
     pub volume_mounts: Option<Vec<VolumeMount>>,
     pub restart_policy: Option<String>,
     pub security_context: Option<SecurityContextShape>,
+    /// A failing liveness or startup probe kills with its own grace period, if it sets one.
+    pub liveness_probe: Option<ProbeShape>,
+    pub startup_probe: Option<ProbeShape>,
+}
+
+/// A probe, as far as the planner cares: the grace period of the kill it triggers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProbeShape {
+    pub termination_grace_period_seconds: Option<i64>,
 }
 
 /// A pod's or a container's security context, as far as the planner cares: whether it sets

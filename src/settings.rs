@@ -197,6 +197,8 @@ pub struct Settings {
     pub proxy_images: Vec<String>,
     pub hook_mode: HookMode,
     pub helper: HelperSettings,
+    /// The traffic-path profile of pods that name none (`--profile`).
+    pub profile: Option<&'static crate::profiles::Profile>,
 }
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
@@ -215,6 +217,7 @@ impl Default for Settings {
             proxy_images: DEFAULT_PROXY_IMAGES.iter().map(|s| s.to_string()).collect(),
             hook_mode: HookMode::Auto,
             helper: HelperSettings::default(),
+            profile: None,
         }
     }
 }

@@ -347,3 +347,29 @@ fn the_cli_reads_stdin_and_takes_the_planning_flags() {
     // The warning about the graceful signal goes to stderr, not into the YAML.
     assert!(String::from_utf8(out.stderr).unwrap().contains("warning:"));
 }
+
+/// explain cites the profile (text and JSON) and prints the below-the-floor warning.
+#[test]
+fn explain_cites_the_profile_and_warns_about_a_delay_below_its_floor() {
+    let settings = Settings::default();
+    let input = read("pods/single-app.yaml").replace(
+        "  name: api\n",
+        "  name: api\n  annotations: {drain.io/profile: aws-nlb}\n",
+    );
+    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    assert!(text.contains("D=120s"), "{text}");
+    assert!(text.contains("profile aws-nlb: D at least 120s"), "{text}");
+    assert!(text.contains("aws-load-balancer-controller#2366"), "{text}");
+    let json: Value =
+        serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+            .unwrap();
+    assert_eq!(json[0]["plan"]["profile"]["delayFloor"], 120);
+
+    let lower = input.replace(
+        "{drain.io/profile: aws-nlb}",
+        "{drain.io/profile: aws-nlb, drain.io/delay: \"15\"}",
+    );
+    let text = explain(&lower, &ctx(&settings), ExplainFormat::Text).unwrap();
+    assert!(text.contains("D=15s"), "{text}");
+    assert!(text.contains("warning: drain.io/delay=\"15\""), "{text}");
+}

@@ -687,3 +687,184 @@ fn reinvocation_reuses_the_helpers_image_volume() {
     let edge_mounts = container(&pod, "edge").volume_mounts.as_ref().unwrap();
     assert_eq!(edge_mounts[0].name, volumes[0].name);
 }
+
+/// `drain.io/graceful-stop: image` on the pod or its namespace: the official nginx image's
+/// STOPSIGNAL (SIGQUIT) is graceful, so nginx needs no helper where the native sleep exists.
+#[rstest]
+#[case::sleep_available(Some("1.30"), true, false)]
+#[case::newer(Some("1.34"), false, false)]
+#[case::old_cluster(Some("1.29"), false, true)]
+#[case::unknown_version(None, true, true)]
+fn graceful_stop_image_drops_the_helper_where_the_sleep_action_exists(
+    #[case] kube: Option<&str>,
+    #[case] on_namespace: bool,
+    #[case] helper: bool,
+) {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    let annotation: BTreeMap<String, String> =
+        [("drain.io/graceful-stop".to_string(), "image".to_string())].into();
+    if !on_namespace {
+        pod["metadata"]["annotations"] = serde_json::json!(annotation);
+    }
+    let mutation = mutate_with_namespace(
+        &pod,
+        &Settings::default(),
+        kube.and_then(version),
+        on_namespace.then_some(&annotation),
+    );
+    let nginx = &mutation.plan.containers[0];
+    assert_eq!(nginx.role, Role::Proxy);
+    assert_eq!(
+        nginx.signal, None,
+        "no --signal: the image's own is graceful"
+    );
+    let (_, patched) = apply(&pod, &mutation);
+    validate(&patched).unwrap();
+    let init = patched
+        .spec
+        .as_ref()
+        .unwrap()
+        .init_containers
+        .clone()
+        .unwrap_or_default();
+    let handler = pre_stop(&patched, "nginx").unwrap();
+    assert_eq!(hook_delay(handler), Some(10));
+    if helper {
+        assert_eq!(nginx.hook, Some(HookKind::Helper));
+        assert!(!helper_args(handler).iter().any(|a| a == "--signal"));
+        assert_eq!(init.len(), 1);
+    } else {
+        assert_eq!(nginx.hook, Some(HookKind::Sleep));
+        assert_eq!(handler.sleep.as_ref().map(|s| s.seconds), Some(10));
+        assert!(init.is_empty(), "no init container: {init:?}");
+    }
+}
+
+#[test]
+fn graceful_stop_with_another_value_is_denied_with_an_example() {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/graceful-stop": "SIGQUIT"});
+    let ctx = PodContext {
+        settings: &Settings::default(),
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(&pod, &ctx) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(message.contains("drain.io/graceful-stop"), "{message}");
+            assert!(
+                message.contains("for example drain.io/graceful-stop: \"image\""),
+                "{message}"
+            );
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+/// `drain.io/profile: aws-nlb`: D becomes the profile's documented floor (120 s); a lower
+/// explicit delay is kept and warned about; the plan names the profile.
+#[test]
+fn aws_nlb_profile_raises_the_delay_to_its_floor() {
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "aws-nlb"});
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    assert_eq!(mutation.plan.delay, 120);
+    assert_eq!(mutation.plan.profile.map(|p| p.name), Some("aws-nlb"));
+    assert!(
+        mutation.plan.warnings.is_empty(),
+        "{:?}",
+        mutation.plan.warnings
+    );
+    let (_, patched) = apply(&pod, &mutation);
+    validate(&patched).unwrap();
+    let name = &patched.spec.as_ref().unwrap().containers[0].name;
+    assert_eq!(hook_delay(pre_stop(&patched, name).unwrap()), Some(120));
+    assert_eq!(mutation.plan.grace_after, 180);
+
+    // The profile from the namespace, a lower delay on the pod: kept, with a warning.
+    let namespace: BTreeMap<String, String> =
+        [("drain.io/profile".to_string(), "aws-nlb".to_string())].into();
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/delay": "20s"});
+    let mutation = mutate_with_namespace(
+        &pod,
+        &Settings::default(),
+        version("1.34"),
+        Some(&namespace),
+    );
+    assert_eq!(mutation.plan.delay, 20);
+    assert!(
+        mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("drain.io/delay") && w.contains("120s") && w.contains("aws-nlb")),
+        "{:?}",
+        mutation.plan.warnings
+    );
+}
+
+#[test]
+fn an_unknown_profile_is_denied_listing_the_known_ones() {
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "aws"});
+    let ctx = PodContext {
+        settings: &Settings::default(),
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(&pod, &ctx) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(message.contains("drain.io/profile"), "{message}");
+            assert!(message.contains("\"aws\""), "{message}");
+            assert!(message.contains("aws-nlb, gke-neg"), "{message}");
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+/// `--profile` is the default of pods and namespaces that name none; theirs wins.
+#[test]
+fn the_global_profile_applies_below_the_annotation() {
+    let settings = Settings {
+        profile: drain_webhook::profiles::find("gke-neg"),
+        ..Settings::default()
+    };
+    let mut pod = fixture("pods/single-app.yaml");
+    let mutation = mutate(&pod, &settings, version("1.34"));
+    assert_eq!(mutation.plan.delay, 30);
+    assert_eq!(mutation.plan.profile.map(|p| p.name), Some("gke-neg"));
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "in-cluster"});
+    let mutation = mutate(&pod, &settings, version("1.34"));
+    // The floor (5 s) is below the default D (10 s): D stays 10.
+    assert_eq!(mutation.plan.delay, 10);
+    assert_eq!(mutation.plan.profile.map(|p| p.name), Some("in-cluster"));
+}
+
+/// A liveness or startup probe whose own grace period is shorter than preStop plus B would
+/// cut the drain: warned, per probe; a long enough one is not.
+#[test]
+fn a_probe_grace_shorter_than_the_drain_is_warned_about() {
+    let mut pod = fixture("pods/single-app.yaml");
+    // preStop 10 s + B 60 s = 70 s.
+    pod["spec"]["containers"][0]["livenessProbe"] =
+        serde_json::json!({"tcpSocket": {"port": 8080}, "terminationGracePeriodSeconds": 20});
+    pod["spec"]["containers"][0]["startupProbe"] =
+        serde_json::json!({"tcpSocket": {"port": 8080}, "terminationGracePeriodSeconds": 70});
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let warned: Vec<&String> = mutation
+        .plan
+        .warnings
+        .iter()
+        .filter(|w| w.contains("terminationGracePeriodSeconds"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", mutation.plan.warnings);
+    assert!(
+        warned[0].contains("livenessProbe")
+            && warned[0].contains("(20s)")
+            && warned[0].contains("70s"),
+        "{}",
+        warned[0]
+    );
+}

@@ -2,6 +2,7 @@
 
 use super::{Action, Plan, PlanError};
 use crate::annotations::{self, Overrides};
+use crate::pod::SpecShape;
 use crate::settings::{KUBERNETES_DEFAULT_GRACE, Settings};
 
 /// How sizing the grace period ended.
@@ -59,6 +60,42 @@ pub(super) fn size_grace(
     plan.grace_after = grace_after;
     plan.set_grace = grace_after != effective_grace;
     Ok(Sized::Fits)
+}
+
+/// A liveness or startup probe that fails during the drain kills the container with the
+/// probe's own `terminationGracePeriodSeconds`: when that is shorter than the container's
+/// preStop plus B, a probe kill cuts the drain short. Warned, not changed: the probe is the
+/// user's.
+pub(super) fn probe_warnings(plan: &mut Plan, spec: &SpecShape) {
+    for c in plan
+        .containers
+        .iter()
+        .filter(|c| c.action == Action::Planned)
+    {
+        let Some(container) = (if c.init_container {
+            spec.init_containers.as_ref().and_then(|l| l.get(c.index))
+        } else {
+            spec.containers.get(c.index)
+        }) else {
+            continue;
+        };
+        let need = i64::from(c.pre_stop_seconds.unwrap_or(0)) + i64::from(plan.shutdown_budget);
+        for (kind, probe) in [
+            ("livenessProbe", &container.liveness_probe),
+            ("startupProbe", &container.startup_probe),
+        ] {
+            if let Some(grace) = probe
+                .as_ref()
+                .and_then(|p| p.termination_grace_period_seconds)
+                && grace < need
+            {
+                plan.warnings.push(format!(
+                    "container {:?}: its {kind}.terminationGracePeriodSeconds ({grace}s) is shorter than its preStop plus shutdown budget ({need}s): a probe failure during the drain kills it early; raise it to at least {need} or remove it",
+                    c.name
+                ));
+            }
+        }
+    }
 }
 
 /// The annotations that make the grace period grow, for the "above maximum" message.

@@ -157,7 +157,7 @@ pub(super) fn choose_hooks(
             } else {
                 Vec::new()
             },
-            ..HookRequest::new(plan, planned.role, container)
+            ..HookRequest::new(plan, planned.role, container, overrides)
         };
         let mut decision = resolved
             .choice
@@ -297,7 +297,9 @@ pub(super) struct HookRequest {
 impl HookRequest {
     /// The delay of its role (apps S after the last proxy), the user's own hook and the
     /// proxy's graceful signal; no notify and no wait-idle.
-    fn new(plan: &Plan, role: Role, container: &ContainerShape) -> Self {
+    fn new(plan: &Plan, role: Role, container: &ContainerShape, overrides: &Overrides) -> Self {
+        // The user vouches that the image's STOPSIGNAL is already graceful: no signal to send.
+        let image_stops_gracefully = overrides.graceful_stop.is_some();
         HookRequest {
             delay: match role {
                 Role::App if plan.has_front_proxy => {
@@ -306,7 +308,7 @@ impl HookRequest {
                 _ => plan.delay,
             },
             chained: chainable(container),
-            signal: (role == Role::Proxy)
+            signal: (role == Role::Proxy && !image_stops_gracefully)
                 .then(|| graceful_signal(container.image.as_deref().unwrap_or_default()))
                 .flatten(),
             notify: Vec::new(),

@@ -12,6 +12,7 @@ use crate::helper::args::{Command, DEFAULT_MAX_EXTRA_SECONDS, PrestopArgs, parse
 use crate::helper::net::HttpUrl;
 use crate::helper::signal::parse_signal;
 use crate::pod::{PodShape, SpecShape};
+use crate::profiles::Profile;
 use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
 mod grace;
@@ -21,7 +22,7 @@ mod roles;
 mod status;
 
 pub use crate::pod::image_name;
-use grace::{Sized, finish_timeline, size_grace};
+use grace::{Sized, finish_timeline, probe_warnings, size_grace};
 use hooks::{HookChoice, choose_hooks};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 use roles::classify_containers;
@@ -201,6 +202,9 @@ pub struct Plan {
     pub delay: u32,
     pub stagger: u32,
     pub shutdown_budget: u32,
+    /// The traffic-path profile whose floors applied (`drain.io/profile`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<&'static Profile>,
     pub has_front_proxy: bool,
     /// `terminationGracePeriodSeconds` as the pod had it before any run of the webhook.
     pub grace_before: Option<i64>,
@@ -294,7 +298,8 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             return Ok(plan);
         }
     };
-    let resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
+    let mut resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
+    apply_profile(&mut plan, &mut resolved, &overrides, ctx.settings);
     plan.grace_before = resolved.original_grace;
     plan.delay = resolved.delay;
     plan.stagger = resolved.stagger;
@@ -322,8 +327,49 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             .iter()
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
     });
+    probe_warnings(&mut plan, spec);
     conclude(&mut plan, resolved);
     Ok(finish_timeline(plan))
+}
+
+/// The pod's or namespace's profile, else `--profile`. Raises D (and B) to its floors where no annotation set them; an annotation below
+/// a floor is kept (the user may know their path better) but warned about.
+fn apply_profile(
+    plan: &mut Plan,
+    resolved: &mut Resolved,
+    overrides: &Overrides,
+    settings: &Settings,
+) {
+    let named = overrides.profile.as_ref().map(|p| p.value);
+    let Some(profile) = named.or(settings.profile) else {
+        return;
+    };
+    plan.profile = Some(profile);
+    let floors = [
+        (
+            &overrides.delay,
+            &mut resolved.delay,
+            Some(profile.delay_floor),
+            annotations::DELAY,
+        ),
+        (
+            &overrides.shutdown_budget,
+            &mut resolved.budget,
+            profile.budget_floor,
+            annotations::SHUTDOWN_BUDGET,
+        ),
+    ];
+    for (set, value, floor, key) in floors {
+        let Some(floor) = floor else { continue };
+        match set {
+            Some(set) if set.value < floor => plan.warnings.push(format!(
+                "{key}={:?} ({}) is below the {floor}s that profile {} needs: traffic may still arrive after it ({})",
+                set.raw, set.source, profile.name, profile.note
+            )),
+            Some(_) => {}
+            None => *value = (*value).max(floor),
+        }
+    }
 }
 
 impl Plan {
@@ -340,6 +386,7 @@ impl Plan {
             delay: settings.delay,
             stagger: settings.stagger,
             shutdown_budget: settings.shutdown_budget,
+            profile: None,
             has_front_proxy: false,
             grace_before: spec_grace,
             grace_after: spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE)),
