@@ -8,13 +8,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::annotations::{self, Overrides, Source, Sourced};
-use crate::helper::args::{Command, DEFAULT_MAX_EXTRA_SECONDS, PrestopArgs, parse};
 use crate::helper::net::HttpUrl;
-use crate::helper::signal::parse_signal;
 use crate::pod::{PodShape, SpecShape};
 use crate::profiles::Profile;
 use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
+mod contract;
 mod grace;
 mod hooks;
 mod injection;
@@ -540,60 +539,6 @@ impl ContainerPlan {
             chained: None,
             note: None,
         }
-    }
-}
-
-impl ContainerPlan {
-    /// The helper's own typed arguments for this container's preStop hook, when it runs the
-    /// helper: the patch renders them with the helper's [`PrestopArgs::to_args`], so what the
-    /// webhook writes is what the helper parses.
-    pub fn helper_args(&self) -> Option<PrestopArgs> {
-        if self.action != Action::Planned || self.hook != Some(HookKind::Helper) {
-            return None;
-        }
-        let delay = self.pre_stop_seconds.unwrap_or(0);
-        Some(PrestopArgs {
-            delay,
-            notify: self.notify.clone(),
-            wait_idle: self.wait_idle.clone(),
-            max: self
-                .hook_max_seconds
-                .unwrap_or(delay.saturating_add(DEFAULT_MAX_EXTRA_SECONDS)),
-            // The planner's signal names come from a fixed list the helper knows (tested).
-            signal: self.signal.and_then(|name| parse_signal(name).ok()),
-            then_http_get: match &self.chained {
-                Some(ChainedHook::HttpGet { url }) => Some(url.clone()),
-                _ => None,
-            },
-            then_exec: match &self.chained {
-                Some(ChainedHook::Exec { command }) => {
-                    Some(command.iter().map(std::ffi::OsString::from).collect())
-                }
-                _ => None,
-            },
-        })
-    }
-
-    /// Why drain-helper's own parser would refuse this container's command, if it would.
-    pub fn helper_rejection(&self) -> Option<String> {
-        let args = self.helper_args()?;
-        let rendered: Vec<std::ffi::OsString> =
-            args.to_args().into_iter().map(Into::into).collect();
-        match parse(&rendered) {
-            Ok(Command::Prestop(parsed)) if parsed == args => None,
-            Ok(_) => Some("drain-helper would read its planned command differently".into()),
-            Err(err) => Some(format!(
-                "drain-helper would refuse its planned command ({err})"
-            )),
-        }
-    }
-
-    /// The whole preStop exec command: the installed helper, then its arguments.
-    pub fn helper_command(&self) -> Option<Vec<String>> {
-        let args = self.helper_args()?;
-        let mut command = vec![HELPER_PATH.to_owned()];
-        command.extend(args.to_args());
-        Some(command)
     }
 }
 
