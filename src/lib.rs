@@ -36,7 +36,7 @@ pub mod patch;
 pub mod plan;
 #[cfg(feature = "webhook")]
 pub mod pod;
-/// Named traffic paths and the least delay each needs.
+#[cfg(feature = "webhook")]
 pub mod profiles;
 #[cfg(feature = "webhook")]
 pub mod server;
