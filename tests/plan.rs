@@ -744,14 +744,8 @@ fn graceful_stop_image_drops_the_helper_where_the_sleep_action_exists(
 fn graceful_stop_with_another_value_is_denied_with_an_example() {
     let mut pod = fixture("pods/seed-nginx-app.yaml");
     pod["metadata"]["annotations"] = serde_json::json!({"drain.io/graceful-stop": "SIGQUIT"});
-    let ctx = PodContext {
-        settings: &Settings::default(),
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-    };
-    match mutate_pod(&pod, &ctx) {
-        Err(MutateError::Denied(err)) => {
-            let message = err.to_string();
+    match denial(&pod) {
+        Some(message) => {
             assert!(message.contains("drain.io/graceful-stop"), "{message}");
             assert!(
                 message.contains("for example drain.io/graceful-stop: \"image\""),
@@ -808,14 +802,8 @@ fn aws_nlb_profile_raises_the_delay_to_its_floor() {
 fn an_unknown_profile_is_denied_listing_the_known_ones() {
     let mut pod = fixture("pods/single-app.yaml");
     pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "aws"});
-    let ctx = PodContext {
-        settings: &Settings::default(),
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-    };
-    match mutate_pod(&pod, &ctx) {
-        Err(MutateError::Denied(err)) => {
-            let message = err.to_string();
+    match denial(&pod) {
+        Some(message) => {
             assert!(message.contains("drain.io/profile"), "{message}");
             assert!(message.contains("\"aws\""), "{message}");
             assert!(message.contains("aws-nlb, gke-neg"), "{message}");

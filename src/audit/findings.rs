@@ -128,12 +128,14 @@ pub(super) fn risks_of(spec: &Value, plan: &Plan, ctx: &PodContext<'_>, risks: &
             }
         }
     }
+    // The image of a planned container, by name (init containers included).
+    let image_of = |name: &str| {
+        all.iter()
+            .find(|c| str_at(c, "/name") == name)
+            .map_or("", |c| str_at(c, "/image"))
+    };
     for p in &plan.containers {
-        let image = all
-            .iter()
-            .find(|c| str_at(c, "/name") == p.name)
-            .map(|c| str_at(c, "/image"))
-            .unwrap_or("");
+        let image = image_of(&p.name);
         if p.role == Role::NativeSidecar
             && proxy_family(image, &ctx.settings.proxy_images).is_some()
         {
@@ -152,11 +154,7 @@ pub(super) fn risks_of(spec: &Value, plan: &Plan, ctx: &PodContext<'_>, risks: &
     }
     if spec.get("shareProcessNamespace").and_then(Value::as_bool) == Some(true) {
         for p in &plan.containers {
-            let image = all
-                .iter()
-                .find(|c| str_at(c, "/name") == p.name)
-                .map(|c| str_at(c, "/image"))
-                .unwrap_or("");
+            let image = image_of(&p.name);
             if p.role == Role::Proxy && graceful_signal(image).is_some() {
                 risks.push(Finding {
                     kind: "shared-pid-proxy",
