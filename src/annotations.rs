@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::duration::parse_seconds;
 use crate::helper::net::{HttpUrl, parse_port};
-use crate::profiles::{self, Profile};
+use crate::profiles::{Catalogue, Profile};
 use crate::settings::HookMode;
 
 pub const INJECT: &str = "drain.io/inject";
@@ -93,6 +93,7 @@ impl Overrides {
     pub fn resolve(
         pod: Option<&BTreeMap<String, String>>,
         namespace: Option<&BTreeMap<String, String>>,
+        profiles: Catalogue,
     ) -> Result<Self, AnnotationError> {
         let annotations = Annotations { pod, namespace };
         let mut overrides = Overrides::default();
@@ -161,10 +162,10 @@ impl Overrides {
             })?;
 
         overrides.profile = annotations.read(PROFILE, "\"aws-nlb\"", |v| {
-            profiles::find(v.trim()).ok_or_else(|| {
+            profiles.find(v.trim()).ok_or_else(|| {
                 format!(
                     "no such profile; the known ones are {}",
-                    profiles::known_names()
+                    profiles.known_names()
                 )
             })
         })?;
@@ -274,7 +275,7 @@ mod tests {
     fn pod_wins_over_namespace() {
         let pod = map(&[(DELAY, "20s")]);
         let ns = map(&[(DELAY, "5"), (STAGGER, "7s")]);
-        let o = Overrides::resolve(Some(&pod), Some(&ns)).unwrap();
+        let o = Overrides::resolve(Some(&pod), Some(&ns), Catalogue::BUILTIN).unwrap();
         assert_eq!(
             o.delay.as_ref().map(|d| (d.value, d.source)),
             Some((20, Source::Pod))
@@ -307,7 +308,8 @@ mod tests {
             (GRACEFUL_STOP, "sigquit"),
             (PROFILE, "aws"),
         ] {
-            let err = Overrides::resolve(Some(&map(&[(key, value)])), None).unwrap_err();
+            let err = Overrides::resolve(Some(&map(&[(key, value)])), None, Catalogue::BUILTIN)
+                .unwrap_err();
             let message = err.to_string();
             assert!(message.contains(key), "{message}");
             assert!(message.contains(value), "{message}");
@@ -318,7 +320,7 @@ mod tests {
     #[test]
     fn opt_out_ignores_everything_else() {
         let pod = map(&[(INJECT, "false"), (DELAY, "garbage")]);
-        let o = Overrides::resolve(Some(&pod), None).unwrap();
+        let o = Overrides::resolve(Some(&pod), None, Catalogue::BUILTIN).unwrap();
         assert_eq!(o.opted_out, Some(Source::Pod));
     }
 
@@ -329,7 +331,7 @@ mod tests {
             (WAIT_IDLE, "8080,8443"),
             (NOTIFY, "http://127.0.0.1:8080/drain,http://[::1]:9090/"),
         ]);
-        let o = Overrides::resolve(Some(&pod), None).unwrap();
+        let o = Overrides::resolve(Some(&pod), None, Catalogue::BUILTIN).unwrap();
         assert_eq!(o.proxies.unwrap().value, ["nginx", "envoy"]);
         assert_eq!(o.wait_idle.unwrap().value, [8080, 8443]);
         assert_eq!(o.notify.unwrap().value.len(), 2);

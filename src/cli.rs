@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::offline::ExplainFormat;
+use crate::profiles::{Catalogue, ProfilesFileError};
 use crate::server::args::{ServerArgs, duration_flag};
 use crate::settings::{
     DEFAULT_PROXY_IMAGES, HelperDelivery, HelperSettings, HookMode, KubeVersion, Settings,
@@ -82,8 +83,13 @@ pub struct PlanningArgs {
     pub helper_run_as_user: i64,
     /// Traffic-path profile of pods that name none in drain.io/profile (docs/profiles.md):
     /// its floor raises the delay. Empty: none.
-    #[arg(long, env = "DRAIN_PROFILE", value_parser = profile_flag, value_name = "NAME")]
-    pub profile: Option<OptionalProfile>,
+    /// Checked against the built-ins and --profiles-file when the command starts.
+    #[arg(long, env = "DRAIN_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// JSON file of profiles to add to the built-ins or put in their place
+    /// (docs/profiles.md); read and checked once, at startup. Empty: none.
+    #[arg(long, env = "DRAIN_PROFILES_FILE", value_name = "PATH")]
+    pub profiles_file: Option<String>,
     /// Kubernetes version (e.g. 1.34). Empty: ask the API server (serve) or unknown (offline).
     #[arg(long, env = "DRAIN_KUBE_VERSION", value_parser = kube_version_flag, value_name = "MAJOR.MINOR")]
     pub kube_version: Option<OptionalKubeVersion>,
@@ -93,14 +99,80 @@ pub struct PlanningArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OptionalKubeVersion(pub Option<KubeVersion>);
 
-/// `--profile`, where an empty value (the chart's default) means "none".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OptionalProfile(pub Option<&'static crate::profiles::Profile>);
+/// Planning flags that could only be checked once the profiles file was read.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read --profiles-file {path}: {source}")]
+    ReadProfiles {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Profiles(#[from] ProfilesFileError),
+    #[error("--profile {name:?}: no such profile; the known ones are {known}")]
+    UnknownProfile { name: String, known: String },
+    #[error(
+        "profile {name:?} ({origin}) needs a grace period of at least {need}s for its floors alone, above --max-grace {max}s: every pod using it would be denied; lower its floors or raise --max-grace"
+    )]
+    FloorsAboveMaximum {
+        name: &'static str,
+        origin: &'static str,
+        need: u64,
+        max: u32,
+    },
+}
 
 impl PlanningArgs {
-    /// The global settings these flags describe. Every value was validated while parsing.
-    pub fn settings(&self) -> Settings {
-        Settings {
+    /// The global settings these flags describe. Flags were validated while parsing; the
+    /// profiles file and `--profile` are checked here, so a bad one stops the command before
+    /// it serves or plans anything.
+    pub fn settings(&self) -> Result<Settings, SettingsError> {
+        let profiles = match self.profiles_file.as_deref() {
+            Some(path) if !path.trim().is_empty() => {
+                let shown = path.trim().to_owned();
+                let text = std::fs::read_to_string(&shown).map_err(|source| {
+                    SettingsError::ReadProfiles {
+                        path: shown.clone(),
+                        source,
+                    }
+                })?;
+                Catalogue::load(&text, &shown)?
+            }
+            _ => Catalogue::BUILTIN,
+        };
+        let profile = match self.profile.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(name) => {
+                Some(
+                    profiles
+                        .find(name)
+                        .ok_or_else(|| SettingsError::UnknownProfile {
+                            name: name.to_owned(),
+                            known: profiles.known_names(),
+                        })?,
+                )
+            }
+        };
+        // A floor no pod can meet is an operator's mistake: say so now, not in every denial.
+        let from_file = profiles
+            .profiles()
+            .iter()
+            .filter(|p| Catalogue::BUILTIN.find(p.name) != Some(*p));
+        for (p, origin) in from_file
+            .map(|p| (p, "--profiles-file"))
+            .chain(profile.map(|p| (p, "--profile")))
+        {
+            let need = u64::from(p.delay_floor) + u64::from(p.budget_floor.unwrap_or(0));
+            if need > u64::from(self.max_grace) {
+                return Err(SettingsError::FloorsAboveMaximum {
+                    name: p.name,
+                    origin,
+                    need,
+                    max: self.max_grace,
+                });
+            }
+        }
+        Ok(Settings {
             delay: self.delay,
             stagger: self.stagger,
             shutdown_budget: self.shutdown_budget,
@@ -122,8 +194,9 @@ impl PlanningArgs {
                 run_as_user: self.helper_run_as_user,
                 delivery: self.helper_delivery,
             },
-            profile: self.profile.and_then(|p| p.0),
-        }
+            profile,
+            profiles,
+        })
     }
 
     /// The version given on the command line, if any.
@@ -256,21 +329,6 @@ fn run_as_user_flag(value: &str) -> Result<i64, String> {
     }
 }
 
-fn profile_flag(value: &str) -> Result<OptionalProfile, String> {
-    let name = value.trim();
-    if name.is_empty() {
-        return Ok(OptionalProfile(None));
-    }
-    crate::profiles::find(name)
-        .map(|p| OptionalProfile(Some(p)))
-        .ok_or_else(|| {
-            format!(
-                "no profile {name:?}; the known ones are {}",
-                crate::profiles::known_names()
-            )
-        })
-}
-
 fn kube_version_flag(value: &str) -> Result<OptionalKubeVersion, String> {
     if value.trim().is_empty() {
         return Ok(OptionalKubeVersion(None));
@@ -302,7 +360,7 @@ mod tests {
         let Command::Serve(serve) = parse(&["serve"]).unwrap().command else {
             panic!("expected serve");
         };
-        assert_eq!(serve.planning.settings(), Settings::default());
+        assert_eq!(serve.planning.settings().unwrap(), Settings::default());
         assert_eq!(serve.planning.kube_version(), None);
         assert_eq!(serve.server.listen, "0.0.0.0:8443".parse().unwrap());
         assert_eq!(serve.server.admin_listen, "0.0.0.0:8080".parse().unwrap());
@@ -319,12 +377,13 @@ mod tests {
             panic!("expected serve");
         };
         assert_eq!(
-            serve.planning.settings().profile.map(|p| p.name),
+            serve.planning.settings().unwrap().profile.map(|p| p.name),
             Some("aws-nlb")
         );
-        let err = parse(&["serve", "--profile", "aws"])
-            .unwrap_err()
-            .to_string();
+        let Command::Serve(serve) = parse(&["serve", "--profile", "aws"]).unwrap().command else {
+            panic!("expected serve");
+        };
+        let err = serve.planning.settings().unwrap_err().to_string();
         assert!(
             err.contains("--profile") && err.contains("aws-alb, aws-nlb"),
             "{err}"
@@ -332,7 +391,82 @@ mod tests {
         let Command::Serve(serve) = parse(&["serve", "--profile", ""]).unwrap().command else {
             panic!("expected serve");
         };
-        assert_eq!(serve.planning.settings().profile, None);
+        assert_eq!(serve.planning.settings().unwrap().profile, None);
+    }
+
+    fn serve_settings(args: &[&str]) -> Result<Settings, SettingsError> {
+        let args: Vec<&str> = std::iter::once("serve")
+            .chain(args.iter().copied())
+            .collect();
+        let Command::Serve(serve) = parse(&args).unwrap().command else {
+            panic!("expected serve");
+        };
+        serve.planning.settings()
+    }
+
+    #[test]
+    fn profiles_file_is_read_at_startup_and_its_mistakes_stop_the_command() {
+        let dir = std::env::temp_dir().join(format!("drain-profiles-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("profiles.json");
+        let path = file.to_str().unwrap();
+        std::fs::write(
+            &file,
+            r#"{"profiles": [{"name": "corp-f5", "delayFloor": 45, "note": "F5, measured"}]}"#,
+        )
+        .unwrap();
+        // A file profile can be the default, and is known to drain.io/profile.
+        let settings = serve_settings(&["--profiles-file", path, "--profile", "corp-f5"]).unwrap();
+        assert_eq!(settings.profile.map(|p| p.delay_floor), Some(45));
+        assert!(settings.profiles.find("corp-f5").is_some());
+        assert!(settings.profiles.find("aws-nlb").is_some());
+        // Without the file the name is unknown, and the error lists what is known.
+        let err = serve_settings(&["--profile", "corp-f5"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--profile \"corp-f5\": no such profile") && err.contains("aws-nlb"),
+            "{err}"
+        );
+        // A floor above --max-grace would deny every pod: refused at startup.
+        let err = serve_settings(&["--profiles-file", path, "--max-grace", "30s"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"corp-f5\" (--profiles-file)") && err.contains("--max-grace 30s"),
+            "{err}"
+        );
+        // So is a built-in one chosen as the default, but not a built-in nobody chose.
+        assert!(serve_settings(&["--max-grace", "60s"]).is_ok());
+        let err = serve_settings(&["--max-grace", "60s", "--profile", "aws-nlb"]).unwrap_err();
+        assert!(err.to_string().contains("(--profile)"), "{err}");
+        // A file that is missing or wrong names itself.
+        let missing = dir.join("missing.json");
+        let err = serve_settings(&["--profiles-file", missing.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cannot read --profiles-file") && err.contains("missing.json"),
+            "{err}"
+        );
+        std::fs::write(
+            &file,
+            r#"{"profiles": [{"name": "x", "delay": 4, "note": "n"}]}"#,
+        )
+        .unwrap();
+        let err = serve_settings(&["--profiles-file", path])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(path) && err.contains("unknown field `delay`"),
+            "{err}"
+        );
+        // An empty value (the chart's default) means no file.
+        assert_eq!(
+            serve_settings(&["--profiles-file", ""]).unwrap(),
+            Settings::default()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -361,7 +495,7 @@ mod tests {
         else {
             panic!("expected explain");
         };
-        let settings = explain.planning.settings();
+        let settings = explain.planning.settings().unwrap();
         assert_eq!(settings.delay, 90);
         assert_eq!(settings.stagger, 2);
         assert_eq!(settings.proxy_images, vec!["nginx", "envoy"]);

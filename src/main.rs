@@ -31,8 +31,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("cannot start the async runtime")?;
             let args = *args;
+            let settings = args.planning.settings()?;
             let served = runtime.block_on(drain_webhook::server::serve::run(
-                args.planning.settings(),
+                settings,
                 args.planning.kube_version(),
                 args.server,
             ));
@@ -130,7 +131,7 @@ fn audit_live(
     args: &drain_webhook::cli::AuditArgs,
 ) -> anyhow::Result<Vec<drain_webhook::audit::Row>> {
     let (cluster, version) = read_live(&args.planning, args.namespace.as_deref())?;
-    drain_webhook::audit::audit_cluster(cluster, &args.planning.settings(), version)
+    drain_webhook::audit::audit_cluster(cluster, &args.planning.settings()?, version)
         .map_err(|err| anyhow::anyhow!("{err}"))
 }
 
@@ -161,7 +162,7 @@ fn explain_live(args: &drain_webhook::cli::ExplainArgs) -> anyhow::Result<String
     let (cluster, version) = read_live(&args.planning, namespace)?;
     drain_webhook::audit::explain_cluster(
         &cluster,
-        &args.planning.settings(),
+        &args.planning.settings()?,
         version,
         target.as_ref().map(|(k, n)| (*k, n.as_str())),
         args.output,
@@ -173,7 +174,7 @@ fn with_context<T, E: std::fmt::Display>(
     planning: &PlanningArgs,
     f: impl FnOnce(&PodContext<'_>) -> Result<T, E>,
 ) -> anyhow::Result<T> {
-    let settings = planning.settings();
+    let settings = planning.settings()?;
     let ctx = PodContext {
         settings: &settings,
         namespace_annotations: None,

@@ -79,18 +79,142 @@ pub const BUILTIN: &[Profile] = &[
     },
 ];
 
-/// The built-in profile called `name`.
-pub fn find(name: &str) -> Option<&'static Profile> {
-    BUILTIN.iter().find(|p| p.name == name)
+/// The profiles a webhook knows: the built-ins, with those of `--profiles-file` added or
+/// put in their place. Copied into every plan's settings, so it borrows: a file's profiles are
+/// read once at startup and live as long as the process (see [`Catalogue::load`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Catalogue(&'static [Profile]);
+
+impl Default for Catalogue {
+    fn default() -> Self {
+        Self::BUILTIN
+    }
 }
 
-/// The known names, comma separated, for error messages.
-pub fn known_names() -> String {
-    BUILTIN
-        .iter()
-        .map(|p| p.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+impl Catalogue {
+    pub const BUILTIN: Catalogue = Catalogue(BUILTIN);
+
+    /// The profile called `name`.
+    pub fn find(self, name: &str) -> Option<&'static Profile> {
+        self.0.iter().find(|p| p.name == name)
+    }
+
+    pub fn profiles(self) -> &'static [Profile] {
+        self.0
+    }
+
+    /// The known names, comma separated, for error messages.
+    pub fn known_names(self) -> String {
+        self.0.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The built-ins with the profiles of a `--profiles-file` (JSON, see docs/profiles.md).
+    /// Called once at startup: the result is leaked so that plans borrow it like the
+    /// built-ins, which keeps `Settings` cheap to copy and the hot path free of reference
+    /// counting. `origin` names the file in errors.
+    pub fn load(text: &str, origin: &str) -> Result<Catalogue, ProfilesFileError> {
+        let file: ProfilesFile = serde_json::from_str(text).map_err(|err| ProfilesFileError {
+            origin: origin.to_owned(),
+            problem: format!("{err}"),
+        })?;
+        let fail = |problem: String| ProfilesFileError {
+            origin: origin.to_owned(),
+            problem,
+        };
+        let mut merged: Vec<Profile> = BUILTIN.to_vec();
+        for (i, entry) in file.profiles.iter().enumerate() {
+            let at = format!("profiles[{i}]");
+            entry
+                .check()
+                .map_err(|p| fail(format!("{at} ({:?}): {p}", entry.name)))?;
+            if file.profiles[..i].iter().any(|e| e.name == entry.name) {
+                return Err(fail(format!(
+                    "{at}: the name {:?} is given twice; keep one",
+                    entry.name
+                )));
+            }
+            let profile = Profile {
+                name: leak(&entry.name),
+                delay_floor: entry.delay_floor,
+                budget_floor: entry.budget_floor,
+                note: leak(&entry.note),
+            };
+            match merged.iter_mut().find(|p| p.name == profile.name) {
+                Some(builtin) => *builtin = profile,
+                None => merged.push(profile),
+            }
+        }
+        Ok(Catalogue(Box::leak(merged.into_boxed_slice())))
+    }
+}
+
+fn leak(text: &str) -> &'static str {
+    Box::leak(text.to_owned().into_boxed_str())
+}
+
+/// The most a floor may be: Kubernetes' own upper bound for a delay is the grace period, and
+/// an hour is already the webhook's default `--max-grace`.
+const MAX_FLOOR: u32 = 3600;
+
+/// `--profiles-file`: `{"profiles": [{"name": .., "delayFloor": .., "budgetFloor": ..,
+/// "note": ..}]}`. Unknown fields are refused so that a misspelt floor is not silently lost.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilesFile {
+    profiles: Vec<ProfileEntry>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileEntry {
+    name: String,
+    delay_floor: u32,
+    #[serde(default)]
+    budget_floor: Option<u32>,
+    note: String,
+}
+
+impl ProfileEntry {
+    fn check(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 63
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !self.name.starts_with('-')
+            && !self.name.ends_with('-');
+        if !name_ok {
+            return Err(
+                "name must be 1-63 lower-case letters, digits or '-', not starting or ending with '-' (for example \"corp-f5\")".into(),
+            );
+        }
+        for (field, value) in [
+            ("delayFloor", Some(self.delay_floor)),
+            ("budgetFloor", self.budget_floor),
+        ] {
+            if value.is_some_and(|v| v > MAX_FLOOR) {
+                return Err(format!(
+                    "{field} {} is above {MAX_FLOOR} seconds; give it in seconds, for example 45",
+                    value.unwrap_or_default()
+                ));
+            }
+        }
+        if self.note.trim().is_empty() {
+            return Err(
+                "note is empty; say where the number comes from (it is shown by explain)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A `--profiles-file` the webhook refuses to start with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("profiles file {origin}: {problem}")]
+pub struct ProfilesFileError {
+    pub origin: String,
+    pub problem: String,
 }
 
 #[cfg(test)]
@@ -103,7 +227,69 @@ mod tests {
             assert!(BUILTIN[..i].iter().all(|q| q.name != p.name), "{}", p.name);
             assert!(p.note.contains("docs/profiles.md"), "{}", p.name);
         }
-        assert_eq!(find("aws-nlb").map(|p| p.delay_floor), Some(120));
-        assert!(find("aws").is_none());
+        let builtin = Catalogue::BUILTIN;
+        assert_eq!(builtin.find("aws-nlb").map(|p| p.delay_floor), Some(120));
+        assert!(builtin.find("aws").is_none());
+    }
+
+    fn load(text: &str) -> Result<Catalogue, String> {
+        Catalogue::load(text, "profiles.json").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_file_adds_profiles_and_replaces_builtins_of_the_same_name() {
+        let catalogue = load(
+            r#"{"profiles": [
+                {"name": "corp-f5", "delayFloor": 45, "budgetFloor": 20, "note": "F5 pool sync, measured"},
+                {"name": "aws-nlb", "delayFloor": 150, "note": "our NLB, measured at 140 s"}
+            ]}"#,
+        )
+        .unwrap();
+        let f5 = catalogue.find("corp-f5").unwrap();
+        assert_eq!((f5.delay_floor, f5.budget_floor), (45, Some(20)));
+        assert_eq!(catalogue.find("aws-nlb").unwrap().delay_floor, 150);
+        // Every built-in is still there, once.
+        assert_eq!(catalogue.profiles().len(), BUILTIN.len() + 1);
+        assert!(catalogue.known_names().ends_with("corp-f5"));
+        assert_eq!(
+            catalogue.find("in-cluster"),
+            Catalogue::BUILTIN.find("in-cluster")
+        );
+    }
+
+    #[test]
+    fn a_bad_file_is_refused_with_the_entry_and_the_fix() {
+        for (text, expected) in [
+            ("not json", "profiles.json: expected"),
+            (r#"{"profile": []}"#, "unknown field `profile`"),
+            (
+                r#"{"profiles": [{"name": "x", "delayfloor": 3, "note": "n"}]}"#,
+                "unknown field `delayfloor`",
+            ),
+            (
+                r#"{"profiles": [{"name": "Corp F5", "delayFloor": 3, "note": "n"}]}"#,
+                "profiles[0] (\"Corp F5\"): name must be",
+            ),
+            (
+                r#"{"profiles": [{"name": "a", "delayFloor": 7200, "note": "n"}]}"#,
+                "delayFloor 7200 is above 3600",
+            ),
+            (
+                r#"{"profiles": [{"name": "a", "delayFloor": 7, "budgetFloor": -1, "note": "n"}]}"#,
+                "invalid value",
+            ),
+            (
+                r#"{"profiles": [{"name": "a", "delayFloor": 7, "note": " "}]}"#,
+                "note is empty",
+            ),
+            (
+                r#"{"profiles": [{"name": "a", "delayFloor": 7, "note": "n"}, {"name": "a", "delayFloor": 8, "note": "n"}]}"#,
+                "profiles[1]: the name \"a\" is given twice",
+            ),
+        ] {
+            let err = load(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+            assert!(err.starts_with("profiles file profiles.json: "), "{err}");
+        }
     }
 }

@@ -199,6 +199,8 @@ pub struct Settings {
     pub helper: HelperSettings,
     /// The traffic-path profile of pods that name none (`--profile`).
     pub profile: Option<&'static crate::profiles::Profile>,
+    /// Every profile `drain.io/profile` may name: the built-ins and `--profiles-file`.
+    pub profiles: crate::profiles::Catalogue,
 }
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
@@ -218,6 +220,7 @@ impl Default for Settings {
             hook_mode: HookMode::Auto,
             helper: HelperSettings::default(),
             profile: None,
+            profiles: crate::profiles::Catalogue::BUILTIN,
         }
     }
 }

@@ -16,7 +16,7 @@ use drain_webhook::duration::parse_seconds;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, Namespace, PodSpec, Secret, Service, ServiceAccount,
+    ConfigMap, Container, EnvVar, Namespace, PodSpec, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -294,6 +294,7 @@ fn check_object(doc: &Value) -> Result<(), String> {
         "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(doc),
         "NetworkPolicy" => round_trip::<NetworkPolicy>(doc),
         "Secret" => round_trip::<Secret>(doc),
+        "ConfigMap" => round_trip::<ConfigMap>(doc),
         "Namespace" => round_trip::<Namespace>(doc),
         _ => check_structurally(doc),
     }
@@ -324,6 +325,14 @@ const MONITORING: &[&str] = &[
 const NETWORK_POLICY: &[&str] = &["networkPolicy.enabled=true"];
 const FAIL_CLOSED: &[&str] = &["webhook.failurePolicy=Fail"];
 const HELPER: &[&str] = &["settings.hookMode=helper", "settings.kubeVersion=1.29"];
+/// An operator's own profile, made the default.
+const PROFILES: &[&str] = &[
+    "settings.profiles[0].name=corp-f5",
+    "settings.profiles[0].delayFloor=45",
+    "settings.profiles[0].budgetFloor=20",
+    "settings.profiles[0].note=F5 pool sync measured at 38 s",
+    "settings.profile=corp-f5",
+];
 
 // --- Tests ----------------------------------------------------------------------------------
 
@@ -333,6 +342,7 @@ const HELPER: &[&str] = &["settings.hookMode=helper", "settings.kubeVersion=1.29
 #[case::self_managed(SELF_MANAGED)]
 #[case::everything_on(&["metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"])]
 #[case::audit_rbac(&["audit.rbac.create=true"])]
+#[case::profiles(PROFILES)]
 // No cert-manager case: helm lint cannot be told that the cluster serves cert-manager.io/v1,
 // so it meets the chart's own "install cert-manager first" (tested below).
 fn helm_lint_strict_is_clean(#[case] values: &[&'static str]) {
@@ -361,6 +371,7 @@ fn helm_lint_strict_is_clean(#[case] values: &[&'static str]) {
 #[case::fail_closed(FAIL_CLOSED)]
 #[case::helper_hooks(HELPER)]
 #[case::one_replica(&["replicaCount=1"])]
+#[case::profiles(PROFILES)]
 #[case::everything_overridden(&[
     "settings.delay=1m30s", "settings.stagger=500ms", "settings.shutdownBudget=45",
     "settings.maxGrace=2h", "settings.proxyImages={nginx,my-proxy}",
@@ -506,6 +517,7 @@ fn webhook_settings_follow_values() {
 #[case::cert_manager(CERT_MANAGER)]
 #[case::self_managed(SELF_MANAGED)]
 #[case::helper_hooks(HELPER)]
+#[case::profiles_self_managed(&[PROFILES, SELF_MANAGED].concat())]
 fn deployment_passes_pod_security_restricted(#[case] values: &[&'static str]) {
     let docs = render(&set(values));
     let spec = pod_spec(&docs);
@@ -887,7 +899,12 @@ fn the_server_reads_every_variable_the_chart_sets_and_the_chart_sets_all_it_read
         "no env names in --help: {known:?}"
     );
     let mut rendered = BTreeSet::new();
-    for values in [&[][..], SELF_MANAGED, &["settings.kubeVersion=1.29"][..]] {
+    for values in [
+        &[][..],
+        SELF_MANAGED,
+        &["settings.kubeVersion=1.29"][..],
+        PROFILES,
+    ] {
         let container = server_container(&render(&set(values)));
         rendered.extend(container.env.into_iter().flatten().map(|e| e.name));
     }
@@ -933,6 +950,97 @@ fn the_server_accepts_the_planning_settings_the_chart_renders(#[case] values: &[
         "drain-webhook rejects the chart's settings {values:?}:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// `settings.profiles` becomes a ConfigMap mounted where `DRAIN_PROFILES_FILE` points, in
+/// the format the server reads, and the server starts with it (and its default profile).
+#[rstest]
+fn operator_profiles_reach_the_server_as_a_file_it_accepts() {
+    let docs = render(&set(PROFILES));
+    let configmaps = all_of_kind(&docs, "ConfigMap");
+    let [configmap] = configmaps.as_slice() else {
+        panic!("expected one ConfigMap, got {}", configmaps.len());
+    };
+    let name = configmap["metadata"]["name"].as_str().unwrap();
+    let json = configmap["data"]["profiles.json"].as_str().unwrap();
+    let catalogue = drain_webhook::profiles::Catalogue::load(json, name).expect("server format");
+    let f5 = catalogue.find("corp-f5").expect("the profile");
+    assert_eq!((f5.delay_floor, f5.budget_floor), (45, Some(20)));
+
+    let container = server_container(&docs);
+    let file = env_value(&container, "DRAIN_PROFILES_FILE").expect("DRAIN_PROFILES_FILE");
+    let mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "profiles")
+        .expect("profiles mount");
+    assert_eq!(file, format!("{}/profiles.json", mount.mount_path));
+    assert_eq!(mount.read_only, Some(true));
+    let spec = pod_spec(&docs);
+    let volume = spec
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "profiles")
+        .expect("profiles volume");
+    assert_eq!(
+        volume.config_map.as_ref().map(|c| c.name.as_str()),
+        Some(name)
+    );
+
+    // The server reads the rendered file and the default that names it.
+    let dir = std::env::temp_dir().join(format!("drain-chart-profiles-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("profiles.json");
+    std::fs::write(&path, json).unwrap();
+    let explain = |profile: &str| {
+        Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+            .env_clear()
+            .env("DRAIN_PROFILES_FILE", &path)
+            .env("DRAIN_PROFILE", profile)
+            .args(["explain", "-f", "/dev/null"])
+            .output()
+            .expect("run drain-webhook explain")
+    };
+    let output = explain(&env_value(&container, "DRAIN_PROFILE").unwrap());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = explain("corp-f6");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("corp-f5"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A change of the profiles rolls the pods (the file is read at startup only).
+    let checksum = |docs: &[Value]| {
+        let deployment = all_of_kind(docs, "Deployment")[0];
+        deployment["spec"]["template"]["metadata"]["annotations"]["checksum/profiles"].clone()
+    };
+    let mut other = PROFILES.to_vec();
+    other[1] = "settings.profiles[0].delayFloor=50";
+    assert!(checksum(&docs).is_string());
+    assert_ne!(checksum(&docs), checksum(&render(&set(&other))));
+    // Without profiles: no ConfigMap, no variable, no volume.
+    let docs = render(&[]);
+    assert!(all_of_kind(&docs, "ConfigMap").is_empty());
+    assert_eq!(env(&server_container(&docs), "DRAIN_PROFILES_FILE"), None);
+}
+
+/// The chart's schema refuses a profile the server would refuse, before anything is installed.
+#[rstest]
+#[case::misspelt_field(&["settings.profiles[0].name=a", "settings.profiles[0].delayfloor=4", "settings.profiles[0].note=n"], "delayfloor")]
+#[case::bad_name(&["settings.profiles[0].name=Corp", "settings.profiles[0].delayFloor=4", "settings.profiles[0].note=n"], "name")]
+#[case::no_note(&["settings.profiles[0].name=a", "settings.profiles[0].delayFloor=4"], "note")]
+fn the_schema_refuses_bad_profiles(#[case] values: &[&'static str], #[case] named: &str) {
+    let out = template(&set(values));
+    assert!(!out.ok, "helm accepted {values:?}");
+    assert!(out.stderr.contains(named), "{}", out.stderr);
 }
 
 fn assert_no_wildcards(rules: &[PolicyRule], owner: &str) {

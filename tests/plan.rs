@@ -816,7 +816,7 @@ fn an_unknown_profile_is_denied_listing_the_known_ones() {
 #[test]
 fn the_global_profile_applies_below_the_annotation() {
     let settings = Settings {
-        profile: drain_webhook::profiles::find("gke-neg"),
+        profile: drain_webhook::profiles::Catalogue::BUILTIN.find("gke-neg"),
         ..Settings::default()
     };
     let mut pod = fixture("pods/single-app.yaml");
@@ -828,6 +828,98 @@ fn the_global_profile_applies_below_the_annotation() {
     // The floor (5 s) is below the default D (10 s): D stays 10.
     assert_eq!(mutation.plan.delay, 10);
     assert_eq!(mutation.plan.profile.map(|p| p.name), Some("in-cluster"));
+}
+
+/// When only a profile's floor pushes the grace period above `--max-grace`, the denial names
+/// the profile and where it was set, not the pod's own grace period (which is below it).
+#[test]
+fn a_profile_floor_above_the_maximum_is_denied_naming_the_profile() {
+    let denied = |pod: &Value, settings: &Settings| {
+        let ctx = PodContext {
+            settings,
+            namespace_annotations: None,
+            kube_version: version("1.34"),
+        };
+        match mutate_pod(pod, &ctx) {
+            Err(MutateError::Denied(err)) => err.to_string(),
+            Ok(m) => panic!(
+                "expected a denial, got {:?} {:?}",
+                m.plan.outcome, m.plan.reason
+            ),
+            Err(other) => panic!("not a denial: {other}"),
+        }
+    };
+    // Grace 60 s (= B) plus the aws-nlb floor of 120 s is 180 s, above a maximum of 150 s.
+    let settings = Settings {
+        max_grace: 150,
+        ..Settings::default()
+    };
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "aws-nlb"});
+    let message = denied(&pod, &settings);
+    assert!(
+        message.contains("180s") && message.contains("150s"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "drain.io/profile=\"aws-nlb\" (on the pod), whose floor raises drain.io/delay to 120s"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("own grace"), "{message}");
+    // The global default names the flag.
+    let settings = Settings {
+        profile: settings.profiles.find("aws-nlb"),
+        ..settings
+    };
+    let message = denied(&fixture("pods/single-app.yaml"), &settings);
+    assert!(
+        message.contains("--profile aws-nlb, whose floor"),
+        "{message}"
+    );
+}
+
+/// Profiles from `--profiles-file` are named like the built-ins, and may replace one.
+#[test]
+fn a_profile_from_the_file_sets_the_floors() {
+    let profiles = drain_webhook::profiles::Catalogue::load(
+        r#"{"profiles": [
+            {"name": "corp-f5", "delayFloor": 45, "budgetFloor": 90, "note": "F5 pool sync"},
+            {"name": "in-cluster", "delayFloor": 12, "note": "our API server is slow"}
+        ]}"#,
+        "test",
+    )
+    .unwrap();
+    let settings = Settings {
+        profiles,
+        ..Settings::default()
+    };
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "corp-f5"});
+    let mutation = mutate(&pod, &settings, version("1.34"));
+    assert_eq!(
+        (mutation.plan.delay, mutation.plan.shutdown_budget),
+        (45, 90)
+    );
+    assert_eq!(mutation.plan.grace_after, 135);
+    let (patched, typed) = apply(&pod, &mutation);
+    validate(&typed).expect("the API server accepts it");
+    assert_eq!(
+        typed.spec.unwrap().termination_grace_period_seconds,
+        Some(135)
+    );
+    assert!(
+        mutate(&patched, &settings, version("1.34"))
+            .patch
+            .is_empty()
+    );
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "in-cluster"});
+    assert_eq!(mutate(&pod, &settings, version("1.34")).plan.delay, 12);
+    // The built-in catalogue does not know the file's names.
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "corp-f5"});
+    let message = denial(&pod).expect("unknown with the built-ins only");
+    assert!(message.contains("no such profile"), "{message}");
 }
 
 /// A liveness or startup probe whose own grace period is shorter than preStop plus B would

@@ -14,21 +14,31 @@ pub(super) enum Sized {
     TooLong,
 }
 
+/// What made the grace period grow: the planned containers' need and where D, S and B came
+/// from, so that a denial can name it.
+pub(super) struct GraceGrowth<'a> {
+    /// The longest preStop plus budget (plus the wait for idle ports) of a planned container.
+    pub(super) needed: u64,
+    pub(super) overrides: &'a Overrides,
+    /// The profile floors that raised D or B (see `apply_profile`).
+    pub(super) profile_causes: &'a [String],
+}
+
 /// Grace: never shortened, long enough for every planned container's delay plus B. Above the
 /// maximum it is a denial naming the annotations that pushed it there, or, when the pod's own
 /// grace period alone does, the pod is left as it is with a warning.
 pub(super) fn size_grace(
     plan: &mut Plan,
     spec_grace: Option<i64>,
-    needed: u64,
-    overrides: &Overrides,
+    growth: &GraceGrowth<'_>,
     settings: &Settings,
 ) -> Result<Sized, PlanError> {
     let effective_grace = spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE));
-    let needed = i64::try_from(needed).unwrap_or(i64::MAX);
+    let needed = i64::try_from(growth.needed).unwrap_or(i64::MAX);
     let grace_after = effective_grace.max(needed);
     if grace_after > i64::from(settings.max_grace) && grace_after > effective_grace {
-        let causes = grace_causes(overrides);
+        let mut causes = grace_causes(growth.overrides);
+        causes.extend(growth.profile_causes.iter().cloned());
         if !causes.is_empty() {
             return Err(PlanError::GraceAboveMaximum {
                 grace: grace_after,

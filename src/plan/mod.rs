@@ -21,7 +21,7 @@ mod roles;
 mod status;
 
 pub use crate::pod::image_name;
-use grace::{Sized, finish_timeline, probe_warnings, size_grace};
+use grace::{GraceGrowth, Sized, finish_timeline, probe_warnings, size_grace};
 use hooks::{HookChoice, choose_hooks};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 use roles::classify_containers;
@@ -282,7 +282,11 @@ struct Resolved {
 /// classify the containers, choose their hooks, size the grace period, conclude.
 pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError> {
     let pod_annotations = pod.metadata.as_ref().and_then(|m| m.annotations.as_ref());
-    let overrides = Overrides::resolve(pod_annotations, ctx.namespace_annotations)?;
+    let overrides = Overrides::resolve(
+        pod_annotations,
+        ctx.namespace_annotations,
+        ctx.settings.profiles,
+    )?;
     let mut plan = Plan::unplanned(pod, ctx);
     let spec = match plannable_spec(pod, &overrides) {
         Ok(spec) => spec,
@@ -298,7 +302,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
         }
     };
     let mut resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
-    apply_profile(&mut plan, &mut resolved, &overrides, ctx.settings);
+    let profile_causes = apply_profile(&mut plan, &mut resolved, &overrides, ctx.settings);
     plan.grace_before = resolved.original_grace;
     plan.delay = resolved.delay;
     plan.stagger = resolved.stagger;
@@ -318,7 +322,12 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
         .any(|c| c.role == Role::Proxy && !c.init_container);
     let chosen = choose_hooks(spec, &overrides, &resolved, &mut plan);
     let spec_grace = spec.termination_grace_period_seconds;
-    if size_grace(&mut plan, spec_grace, chosen.needed, &overrides, settings)? == Sized::TooLong {
+    let growth = GraceGrowth {
+        needed: chosen.needed,
+        overrides: &overrides,
+        profile_causes: &profile_causes,
+    };
+    if size_grace(&mut plan, spec_grace, &growth, settings)? == Sized::TooLong {
         return Ok(finish_timeline(plan));
     }
     plan.helper = chosen.helper.filter(|_| {
@@ -331,18 +340,24 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     Ok(finish_timeline(plan))
 }
 
-/// The pod's or namespace's profile, else `--profile`. Raises D (and B) to its floors where no annotation set them; an annotation below
-/// a floor is kept (the user may know their path better) but warned about.
+/// The pod's or namespace's profile, else `--profile`. Raises D (and B) to its floors where
+/// no annotation set them; an annotation below a floor is kept (the user may know their path
+/// better) but warned about. Returns what it raised, for the "above maximum" message.
 fn apply_profile(
     plan: &mut Plan,
     resolved: &mut Resolved,
     overrides: &Overrides,
     settings: &Settings,
-) {
+) -> Vec<String> {
     let named = overrides.profile.as_ref().map(|p| p.value);
     let Some(profile) = named.or(settings.profile) else {
-        return;
+        return Vec::new();
     };
+    let origin = match &overrides.profile {
+        Some(set) => format!("{}={:?} ({})", set.key, set.raw, set.source),
+        None => format!("--profile {}", profile.name),
+    };
+    let mut causes = Vec::new();
     plan.profile = Some(profile);
     let floors = [
         (
@@ -366,9 +381,14 @@ fn apply_profile(
                 set.raw, set.source, profile.name, profile.note
             )),
             Some(_) => {}
-            None => *value = (*value).max(floor),
+            None if *value < floor => {
+                *value = floor;
+                causes.push(format!("{origin}, whose floor raises {key} to {floor}s"));
+            }
+            None => {}
         }
     }
+    causes
 }
 
 impl Plan {

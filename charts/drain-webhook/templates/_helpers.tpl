@@ -107,3 +107,8 @@ files
 {{- fail "server.webhookPort and server.adminPort must differ" -}}
 {{- end -}}
 {{- end }}
+
+{{/* The --profiles-file document built from settings.profiles. */}}
+{{- define "drain-webhook.profilesJson" -}}
+{{- dict "profiles" .Values.settings.profiles | toJson -}}
+{{- end }}
