@@ -87,6 +87,35 @@ pub struct SecurityContextShape {
 const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
 
 impl SpecShape {
+    /// The pod asks for nodes labelled `key: value` (a spot pool): in its nodeSelector, or in
+    /// a required node-affinity term that admits only that value.
+    pub fn selects_node_label(&self, key: &str, value: &str) -> bool {
+        let by_selector = self
+            .node_selector
+            .as_ref()
+            .is_some_and(|selector| selector.get(key).is_some_and(|v| v == value));
+        let by_affinity = self
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .is_some_and(|required| {
+                required.node_selector_terms.iter().any(|term| {
+                    term.match_expressions.iter().flatten().any(|e| {
+                        e.key == key
+                            && e.operator == "In"
+                            && e.values
+                                .as_ref()
+                                .is_some_and(|values| values.iter().all(|v| v == value))
+                    })
+                })
+            });
+        by_selector || by_affinity
+    }
+
     /// The pod runs on Windows nodes, by any of the usual markers: `spec.os.name`, a node
     /// selector or a required node affinity on `kubernetes.io/os: windows`, or Windows options
     /// in the pod's or a container's security context (hostProcess pods set only these).

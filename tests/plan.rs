@@ -922,6 +922,119 @@ fn a_profile_from_the_file_sets_the_floors() {
     assert!(message.contains("no such profile"), "{message}");
 }
 
+/// A later webhook lowered the grace period after our first run (reinvocation): a native sleep
+/// of ours above it is a denial naming the cause (the API server would refuse the pod anyway);
+/// a drain that still validates but lost part of B is admitted with a warning.
+#[test]
+fn a_grace_lowered_after_us_is_denied_when_a_sleep_no_longer_fits() {
+    let settings = Settings {
+        hook_mode: HookMode::Sleep,
+        ..Settings::default()
+    };
+    let pod = fixture("pods/seed-nginx-app.yaml");
+    let first = mutate(&pod, &settings, version("1.34"));
+    // nginx sleeps D = 10 s, the application D + S = 15 s; grace 15 + 30.
+    assert_eq!(first.plan.grace_after, 45);
+    let (patched, _) = apply(&pod, &first);
+    let rerun = |grace: i64| {
+        let mut lowered = patched.clone();
+        lowered["spec"]["terminationGracePeriodSeconds"] = grace.into();
+        let ctx = PodContext {
+            settings: &settings,
+            namespace_annotations: None,
+            kube_version: version("1.34"),
+        };
+        (lowered.clone(), mutate_pod(&lowered, &ctx))
+    };
+    match rerun(12) {
+        (_, Err(MutateError::Denied(err))) => {
+            let message = err.to_string();
+            assert!(
+                message.contains("lowered to 12s after drain-webhook planned 45s")
+                    && message.contains("\"application\" has the 15s preStop sleep"),
+                "{message}"
+            );
+        }
+        (_, other) => panic!("expected a denial, got {:?}", other.map(|m| m.plan.outcome)),
+    }
+    // 20 s still validates (every sleep <= 20) but leaves the application 5 s, not 30.
+    let (lowered, result) = rerun(20);
+    let mutation = result.expect("admitted");
+    assert!(
+        mutation.patch.is_empty(),
+        "nothing rewritten: {:?}",
+        mutation.patch
+    );
+    assert!(
+        mutation.plan.warnings.iter().any(|w| w.contains("lowered to 20s")
+            && w.contains("\"application\" now has 5s after its preStop instead of its shutdown budget of 30s")),
+        "{:?}",
+        mutation.plan.warnings
+    );
+    let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(lowered).unwrap();
+    validate(&typed).expect("valid with every sleep below 20 s");
+    // Not lowered: no warning.
+    let (_, result) = rerun(45);
+    assert!(
+        result
+            .unwrap()
+            .plan
+            .warnings
+            .iter()
+            .all(|w| !w.contains("lowered"))
+    );
+}
+
+/// Planned grace periods above what spot notices and autoscaler scale-down leave a pod are
+/// warned about, for the pods that ask for such nodes (docs/limits.md).
+#[test]
+fn grace_periods_above_hard_limits_are_warned_about() {
+    let warnings = |pod: &Value| {
+        mutate(pod, &Settings::default(), version("1.34"))
+            .plan
+            .warnings
+    };
+    let limit_warning = |warnings: &[String], what: &str| {
+        warnings
+            .iter()
+            .any(|w| w.contains("the plan needs a grace period") && w.contains(what))
+    };
+    // single-app: B = its 60 s, D = 10 s: needs 70 s.
+    let mut pod = fixture("pods/single-app.yaml");
+    assert!(
+        !warnings(&pod).iter().any(|w| w.contains("the plan needs")),
+        "{:?}",
+        warnings(&pod)
+    );
+    pod["spec"]["nodeSelector"] = serde_json::json!({"cloud.google.com/gke-spot": "true"});
+    let found = warnings(&pod);
+    assert!(
+        limit_warning(&found, "GKE Spot VMs give non-system pods")
+            && limit_warning(&found, "at most 15s"),
+        "{found:?}"
+    );
+    // EC2 spot through Karpenter's label in a required affinity: 120 s, so 70 s is fine ...
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["spec"]["affinity"] = serde_json::json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["spot"]}]}]}}});
+    assert!(!limit_warning(&warnings(&pod), "EC2 Spot"));
+    // ... but not with the aws-nlb floor of 120 s (needs 180 s).
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/profile": "aws-nlb"});
+    assert!(limit_warning(
+        &warnings(&pod),
+        "an EC2 Spot interruption notice gives pods at most 120s"
+    ));
+    // Any pod above cluster-autoscaler's default 600 s.
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["metadata"]["annotations"] = serde_json::json!({"drain.io/shutdown-budget": "10m"});
+    assert!(limit_warning(&warnings(&pod), "cluster-autoscaler"));
+    // An affinity that merely prefers... or admits on-demand too is not a spot pod.
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["spec"]["affinity"] = serde_json::json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "cloud.google.com/gke-spot", "operator": "In", "values": ["true", "false"]}]}]}}});
+    assert!(!limit_warning(&warnings(&pod), "GKE"));
+}
+
 /// A liveness or startup probe whose own grace period is shorter than preStop plus B would
 /// cut the drain: warned, per probe; a long enough one is not.
 #[test]

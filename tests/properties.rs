@@ -314,4 +314,52 @@ proptest! {
             prop_assert!(spec.os.is_none(), "no helper in Windows pods");
         }
     }
+
+    /// A webhook after us lowers the grace period and we are called again (reinvocation):
+    /// whatever the new value, the pod we admit never has a native sleep above its grace
+    /// period, and we deny exactly when one of our sleeps would be.
+    #[test]
+    fn a_grace_lowered_after_us_never_leaves_a_sleep_above_it(
+        pod in pod_strategy(),
+        kube in version_strategy(),
+        lowered_to in 1i64..120,
+    ) {
+        let original: Pod = serde_json::from_value(pod.clone()).unwrap();
+        prop_assume!(validate(&original).is_ok());
+        let settings = Settings::default();
+        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube };
+        let Some((mutation, mut patched)) = invariants::check_mutation(&pod, &ctx).map_err(TestCaseError::fail)? else {
+            return Ok(());
+        };
+        prop_assume!(mutation.plan.status.is_some());
+        let grace = lowered_to.min(mutation.plan.grace_after);
+        patched["spec"]["terminationGracePeriodSeconds"] = grace.into();
+        let sleeps = |pod: &Value| -> Vec<i64> {
+            ["containers", "initContainers"]
+                .iter()
+                .flat_map(|list| pod["spec"][list].as_array().cloned().unwrap_or_default())
+                .filter_map(|c| c["lifecycle"]["preStop"]["sleep"]["seconds"].as_i64())
+                .collect()
+        };
+        let user_sleep_too_long = sleeps(&pod).iter().any(|&s| s > grace);
+        let too_long = sleeps(&patched).iter().any(|&s| s > grace);
+        match drain_webhook::mutate::mutate_pod(&patched, &ctx) {
+            Ok(again) => {
+                prop_assert!(!too_long || user_sleep_too_long, "admitted with a sleep above {grace}: {patched:#}");
+                let mut result = patched.clone();
+                json_patch::patch(&mut result, &again.patch.to_json_patch().0).unwrap();
+                let final_grace = result["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap();
+                prop_assert!(final_grace >= grace, "the later webhook's value is never lowered further");
+                if !user_sleep_too_long {
+                    prop_assert!(sleeps(&result).iter().all(|&s| s <= final_grace), "{result:#}");
+                }
+            }
+            Err(drain_webhook::mutate::MutateError::Denied(err)) => {
+                let message = err.to_string();
+                prop_assert!(too_long, "denied although every sleep fits in {grace}s: {message}");
+                prop_assert!(message.contains(&format!("lowered to {grace}s")), "{message}");
+            }
+            Err(other) => return Err(TestCaseError::fail(format!("{other}"))),
+        }
+    }
 }

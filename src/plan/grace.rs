@@ -1,6 +1,6 @@
 //! Sizing the grace period and the timeline it leaves each container.
 
-use super::{Action, Plan, PlanError};
+use super::{Action, HookKind, Plan, PlanError, Status};
 use crate::annotations::{self, Overrides};
 use crate::pod::SpecShape;
 use crate::settings::{KUBERNETES_DEFAULT_GRACE, Settings};
@@ -104,6 +104,132 @@ pub(super) fn probe_warnings(plan: &mut Plan, spec: &SpecShape) {
                     c.name
                 ));
             }
+        }
+    }
+}
+
+/// On a reinvocation (DESIGN.md section 5) something that ran after us may have lowered the
+/// grace period below the one we planned. The API server accepts a native preStop sleep only up
+/// to the grace period (`validateSleepAction` in pkg/apis/core/validation: "must be greater
+/// than 0 and less than terminationGracePeriodSeconds"), so a sleep of ours above it is a
+/// denial that names the cause, rather than the API server's bare rejection; we do not shrink
+/// hooks the user's pod already carries, nor raise the grace back over the later webhook's
+/// decision (docs/decisions.md). A drain that still validates but lost part of B is warned.
+pub(super) fn check_lowered_grace(
+    plan: &mut Plan,
+    spec: &SpecShape,
+    previous: Option<&Status>,
+) -> Result<(), PlanError> {
+    let Some(ours) = previous.map(|s| s.grace) else {
+        return Ok(());
+    };
+    let grace = plan.grace_after;
+    if grace >= ours {
+        return Ok(());
+    }
+    let budget = i64::from(plan.shutdown_budget);
+    for c in plan
+        .containers
+        .iter()
+        .filter(|c| c.action == Action::AlreadyPlanned)
+    {
+        let list = if c.init_container {
+            spec.init_containers.as_deref().unwrap_or_default()
+        } else {
+            &spec.containers
+        };
+        let sleep = list
+            .get(c.index)
+            .and_then(|container| container.lifecycle.as_ref())
+            .and_then(|l| l.pre_stop.as_ref())
+            .and_then(|h| h.sleep.as_ref())
+            .map(|s| s.seconds)
+            .filter(|_| c.hook != Some(HookKind::Helper));
+        if let Some(sleep) = sleep.filter(|&s| s > grace) {
+            return Err(PlanError::GraceLoweredBelowSleep {
+                container: c.name.clone(),
+                sleep,
+                grace,
+                ours,
+            });
+        }
+        let stop = i64::from(c.pre_stop_seconds.unwrap_or(0));
+        if stop + budget > grace {
+            plan.warnings.push(format!(
+                "terminationGracePeriodSeconds was lowered to {grace}s after drain-webhook planned {ours}s: container {:?} now has {}s after its preStop instead of its shutdown budget of {budget}s",
+                c.name,
+                (grace - stop).max(0)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Things that end a pod before its grace period does, whatever it says (docs/limits.md has
+/// the sources). The spot notices apply to pods that ask for spot nodes; the scale-down bound
+/// to every pod on an autoscaled node pool.
+struct HardLimit {
+    seconds: i64,
+    what: &'static str,
+    /// A nodeSelector or required node-affinity label (key, value) that marks the pod as
+    /// running there; `None`: every pod.
+    marker: Option<(&'static str, &'static str)>,
+}
+
+const HARD_LIMITS: &[HardLimit] = &[
+    // GKE: 30 s notice, the first 15 s for non-system pods (Spot VMs and preemptible VMs docs).
+    HardLimit {
+        seconds: 15,
+        what: "GKE Spot VMs give non-system pods after a preemption notice",
+        marker: Some(("cloud.google.com/gke-spot", "true")),
+    },
+    HardLimit {
+        seconds: 15,
+        what: "GKE preemptible VMs give non-system pods after a preemption notice",
+        marker: Some(("cloud.google.com/gke-preemptible", "true")),
+    },
+    // Azure Scheduled Events: Preempt has a minimum notice of 30 s.
+    HardLimit {
+        seconds: 30,
+        what: "an Azure Spot eviction notice gives",
+        marker: Some(("kubernetes.azure.com/scalesetpriority", "spot")),
+    },
+    // EC2: "a warning that is issued two minutes before Amazon EC2 stops or terminates".
+    HardLimit {
+        seconds: 120,
+        what: "an EC2 Spot interruption notice gives",
+        marker: Some(("eks.amazonaws.com/capacityType", "SPOT")),
+    },
+    HardLimit {
+        seconds: 120,
+        what: "an EC2 Spot interruption notice gives",
+        marker: Some(("karpenter.sh/capacity-type", "spot")),
+    },
+    // cluster-autoscaler FAQ: "at most 10 minutes graceful termination time by default";
+    // GKE scale-down: "up to 10 minutes".
+    HardLimit {
+        seconds: 600,
+        what: "cluster-autoscaler (and GKE) scale-down gives by default (--max-graceful-termination-sec)",
+        marker: None,
+    },
+];
+
+/// The hard limits below what this plan needs, as warnings: the drain would be cut there.
+pub(super) fn hard_limit_warnings(plan: &mut Plan, spec: &SpecShape, needed: u64) {
+    let needed = i64::try_from(needed).unwrap_or(i64::MAX);
+    let mut warned = false;
+    for limit in HARD_LIMITS {
+        let applies = match limit.marker {
+            None => true,
+            Some((key, value)) => spec.selects_node_label(key, value),
+        };
+        // One warning is enough: the shortest limit that applies (the list is sorted).
+        if applies && needed > limit.seconds && !warned {
+            warned = true;
+            plan.warnings.push(format!(
+                "the plan needs a grace period of {needed}s, but {} pods at most {}s: the drain and the app's shutdown are cut there; lower drain.io/delay or drain.io/shutdown-budget, or accept it (docs/limits.md)",
+                limit.what, limit.seconds
+            ));
         }
     }
 }

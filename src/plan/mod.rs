@@ -21,7 +21,10 @@ mod roles;
 mod status;
 
 pub use crate::pod::image_name;
-use grace::{GraceGrowth, Sized, finish_timeline, probe_warnings, size_grace};
+use grace::{
+    GraceGrowth, Sized, check_lowered_grace, finish_timeline, hard_limit_warnings, probe_warnings,
+    size_grace,
+};
 use hooks::{HookChoice, choose_hooks};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 use roles::classify_containers;
@@ -246,6 +249,15 @@ pub enum PlanError {
         example: String,
     },
     #[error(
+        "terminationGracePeriodSeconds was lowered to {grace}s after drain-webhook planned {ours}s (recorded in drain.io/status), by something that changed the pod after drain-webhook (another mutating webhook); container {container:?} has the {sleep}s preStop sleep drain-webhook wrote, and the API server accepts a sleep only up to the grace period; let the later webhook leave at least {ours}s, set drain.io/delay lower, or exclude the container with drain.io/exclude"
+    )]
+    GraceLoweredBelowSleep {
+        container: String,
+        sleep: i64,
+        grace: i64,
+        ours: i64,
+    },
+    #[error(
         "annotation {key}=\"sleep\" ({origin}) needs Kubernetes 1.30 or later for the native preStop sleep action, and this cluster runs {version}; use for example {key}: \"helper\" or \"auto\""
     )]
     SleepUnsupported {
@@ -335,7 +347,11 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             .iter()
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
     });
+    check_lowered_grace(&mut plan, spec, resolved.previous.as_ref())?;
     probe_warnings(&mut plan, spec);
+    if plan.planned().next().is_some() {
+        hard_limit_warnings(&mut plan, spec, chosen.needed);
+    }
     conclude(&mut plan, resolved);
     Ok(finish_timeline(plan))
 }
