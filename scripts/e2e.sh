@@ -29,6 +29,7 @@ restarts=${E2E_RESTARTS:-2}
 rate=${E2E_RATE:-50}
 ready_samples=${E2E_READY_SAMPLES:-5}
 hook=${E2E_HOOK:-}
+profile=${E2E_PROFILE:-auto}
 load=${E2E_LOAD:-none}
 prefix=${E2E_PREFIX:-drain-e2e}
 out=${E2E_OUT:-$root/target/e2e}
@@ -49,6 +50,7 @@ die() {
 [[ "$rate" =~ ^[1-9][0-9]*$ ]] || die "E2E_RATE=$rate: give requests per second per path, e.g. 50"
 [[ "$ready_samples" =~ ^[0-9]+$ ]] || die "E2E_READY_SAMPLES=$ready_samples: give a whole number"
 case "$pull_policy" in IfNotPresent | Never) ;; *) die "E2E_PULL_POLICY=$pull_policy: use IfNotPresent or Never (the cluster has no registry)" ;; esac
+[[ "$profile" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "E2E_PROFILE=$profile: give auto, none or a profile name (docs/profiles.md), e.g. azure-lb"
 case "$hook" in "" | auto | sleep | helper) ;; *) die "E2E_HOOK=$hook: use auto, sleep or helper (the drain.io/hook annotation)" ;; esac
 for tool in "$kubectl" "$helm" "$report_bin"; do
 	[ -x "$tool" ] || die "$tool is missing: run make deps and make images"
@@ -72,6 +74,25 @@ security='securityContext:
             seccompProfile: {type: RuntimeDefault}'
 hook_annotation=""
 [ -z "$hook" ] || hook_annotation="drain.io/hook: $hook"
+# The emulated load balancer is a traffic path like a cloud one: with L at or above the
+# default D (10 s) it gets a profile of its own, defined through the chart's settings.profiles
+# (--profiles-file), with a floor of L + 5 s; E2E_PROFILE=none shows what happens without.
+default_delay=10
+profiles_json='[]'
+case "$profile" in
+auto)
+	profile=""
+	if [ "$lb_delay" -ge "$default_delay" ]; then
+		profile=e2e-emulated-lb
+	fi
+	;;
+none) profile="" ;;
+esac
+if [ "$profile" = e2e-emulated-lb ]; then
+	profiles_json=$(printf '[{"name":"e2e-emulated-lb","delayFloor":%d,"note":"the drain-e2e load balancer, %d s behind the EndpointSlices (E2E_LB_DELAY), plus 5 s"}]' $((lb_delay + 5)) "$lb_delay")
+fi
+profile_annotation=""
+[ -z "$profile" ] || profile_annotation="drain.io/profile: $profile"
 # The pod template, also used alone for the create-to-Ready samples. The proxy is named by
 # drain.io/proxies (works for any image; its nginx-family image name is what gets it the
 # helper and SIGQUIT); the app gets no probe, it listens on localhost only.
@@ -110,6 +131,7 @@ spec:
       annotations:
         drain.io/proxies: proxy
         $hook_annotation
+        $profile_annotation
     spec:
 $(pod_spec)
 ---
@@ -146,6 +168,12 @@ if [ "${1:-}" = --print-demo ]; then
 	demo "${2:?usage: scripts/e2e.sh --print-demo NAMESPACE}"
 	exit 0
 fi
+# `scripts/e2e.sh --print-profiles`: the --profiles-file the chart gets (tests/e2e_script.rs).
+if [ "${1:-}" = --print-profiles ]; then
+	printf '{"profiles": %s}\n' "$profiles_json"
+	exit 0
+fi
+[ -z "$profile" ] || log "demo pods in the opted-in namespace name drain.io/profile: $profile"
 
 # --- Cleanup: only what this run created, also when interrupted.
 created_namespaces=()
@@ -218,6 +246,7 @@ helm_installed=true
 	--set settings.helper.image.repository="$(repo_of "$helper_image")" \
 	--set settings.helper.image.tag="$(tag_of "$helper_image")" \
 	--set settings.helper.image.pullPolicy="$pull_policy" \
+	--set-json "settings.profiles=$profiles_json" \
 	--wait --timeout 5m >/dev/null || {
 	k -n "$system_ns" get pods -o wide >&2
 	k -n "$system_ns" describe pods >&2
@@ -349,6 +378,7 @@ metadata:
   annotations:
     drain.io/proxies: proxy
     $hook_annotation
+    $profile_annotation
 spec:
 $(pod_spec | sed 's/^    //')
 EOF

@@ -226,8 +226,18 @@ fn mutated_demo(env: &[(&str, &str)]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(fake.calls(), "", "--print-demo touched the cluster");
+    // The webhook knows the profiles the script gives the chart.
+    let profiles = fake
+        .start_with(&["--print-profiles"], env)
+        .wait_with_output()
+        .unwrap();
+    assert!(profiles.status.success());
+    let profiles_file = fake.dir.path().join("profiles.json");
+    std::fs::write(&profiles_file, &profiles.stdout).unwrap();
     let mut inject = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
         .args(["inject", "-f", "-", "--kube-version", "1.32"])
+        .arg("--profiles-file")
+        .arg(&profiles_file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -272,4 +282,49 @@ fn the_demo_proxy_gets_the_plan_nginx_gets() {
     assert!(!yaml.contains("--signal"), "{yaml}");
     assert!(!yaml.contains("initContainers"), "{yaml}");
     assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
+}
+
+/// A load balancer lagging at least the default D gets a profile of its own through the
+/// chart's settings.profiles (floor L + 5 s), so the opted-in pods outlast it; E2E_PROFILE=none
+/// leaves the default D (the run then shows the loss a profile prevents).
+#[test]
+fn a_lagging_load_balancer_gets_a_profile_of_its_own() {
+    let yaml = mutated_demo(&[("E2E_LB_DELAY", "12")]);
+    assert!(yaml.contains("drain.io/profile: e2e-emulated-lb"), "{yaml}");
+    // D = 17 s for nginx, the app 5 s later, B = 30 s.
+    assert!(has_pair(&yaml, "- --delay", "- 17s"), "{yaml}");
+    assert!(yaml.contains("terminationGracePeriodSeconds: 52"), "{yaml}");
+
+    for env in [
+        &[("E2E_LB_DELAY", "12"), ("E2E_PROFILE", "none")][..],
+        &[("E2E_LB_DELAY", "5")],
+    ] {
+        let yaml = mutated_demo(env);
+        assert!(!yaml.contains("drain.io/profile"), "{env:?}: {yaml}");
+        assert!(
+            yaml.contains("terminationGracePeriodSeconds: 45"),
+            "{env:?}: {yaml}"
+        );
+    }
+    // A built-in by name.
+    let yaml = mutated_demo(&[("E2E_PROFILE", "azure-lb")]);
+    assert!(yaml.contains("terminationGracePeriodSeconds: 50"), "{yaml}");
+
+    // The chart gets the profile, in the install the script runs.
+    let fake = Fake::new("exit 1");
+    let (code, stderr) = finish(fake.start(&[("E2E_LB_DELAY", "12")]));
+    assert_eq!(code, 1, "{stderr}");
+    let calls = fake.calls();
+    assert!(
+        calls.contains(
+            r#"--set-json settings.profiles=[{"name":"e2e-emulated-lb","delayFloor":17,"#
+        ),
+        "{calls}"
+    );
+    let (code, stderr) = finish(Fake::new("exit 1").start(&[("E2E_PROFILE", "Azure LB")]));
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("E2E_PROFILE=Azure LB: give auto, none or a profile name"),
+        "{stderr}"
+    );
 }
