@@ -94,8 +94,18 @@ impl SpecShape {
             .node_selector
             .as_ref()
             .is_some_and(|selector| selector.get(key).is_some_and(|v| v == value));
-        let by_affinity = self
-            .affinity
+        let by_affinity = self.required_node_term_admits_only(|label| label == key, |v| v == value);
+        by_selector || by_affinity
+    }
+
+    /// A required node-affinity term has an `In` expression on a label `key` accepts whose
+    /// values all pass `value` (the scheduler may only pick such nodes for that term).
+    fn required_node_term_admits_only(
+        &self,
+        key: impl Fn(&str) -> bool,
+        value: impl Fn(&str) -> bool,
+    ) -> bool {
+        self.affinity
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref())
             .and_then(|n| {
@@ -105,15 +115,14 @@ impl SpecShape {
             .is_some_and(|required| {
                 required.node_selector_terms.iter().any(|term| {
                     term.match_expressions.iter().flatten().any(|e| {
-                        e.key == key
+                        key(&e.key)
                             && e.operator == "In"
-                            && e.values
-                                .as_ref()
-                                .is_some_and(|values| values.iter().all(|v| v == value))
+                            && e.values.as_ref().is_some_and(|values| {
+                                !values.is_empty() && values.iter().all(|v| value(v))
+                            })
                     })
                 })
-            });
-        by_selector || by_affinity
+            })
     }
 
     /// The pod runs on Windows nodes, by any of the usual markers: `spec.os.name`, a node
@@ -128,25 +137,8 @@ impl SpecShape {
                 .any(|label| selector.get(*label).is_some_and(|v| windows(v)))
         });
         // A term that admits Windows nodes only: the scheduler may pick it.
-        let by_affinity = self
-            .affinity
-            .as_ref()
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|n| {
-                n.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            })
-            .is_some_and(|required| {
-                required.node_selector_terms.iter().any(|term| {
-                    term.match_expressions.iter().flatten().any(|e| {
-                        OS_LABELS.contains(&e.key.as_str())
-                            && e.operator == "In"
-                            && e.values.as_ref().is_some_and(|values| {
-                                !values.is_empty() && values.iter().all(|v| windows(v))
-                            })
-                    })
-                })
-            });
+        let by_affinity =
+            self.required_node_term_admits_only(|label| OS_LABELS.contains(&label), windows);
         let has_windows_options = |context: &Option<SecurityContextShape>| {
             context
                 .as_ref()

@@ -1009,10 +1009,12 @@ fn grace_periods_above_hard_limits_are_warned_about() {
     pod["spec"]["nodeSelector"] = serde_json::json!({"cloud.google.com/gke-spot": "true"});
     let found = warnings(&pod);
     assert!(
-        limit_warning(&found, "GKE Spot VMs give non-system pods")
+        limit_warning(&found, "GKE Spot and preemptible VMs give non-system pods")
             && limit_warning(&found, "at most 15s"),
         "{found:?}"
     );
+    pod["spec"]["nodeSelector"] = serde_json::json!({"cloud.google.com/gke-preemptible": "true"});
+    assert!(limit_warning(&warnings(&pod), "at most 15s"));
     // EC2 spot through Karpenter's label in a required affinity: 120 s, so 70 s is fine ...
     let mut pod = fixture("pods/single-app.yaml");
     pod["spec"]["affinity"] = serde_json::json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {

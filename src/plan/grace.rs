@@ -171,46 +171,42 @@ pub(super) fn check_lowered_grace(
 struct HardLimit {
     seconds: i64,
     what: &'static str,
-    /// A nodeSelector or required node-affinity label (key, value) that marks the pod as
-    /// running there; `None`: every pod.
-    marker: Option<(&'static str, &'static str)>,
+    /// nodeSelector or required node-affinity labels (key, value), any of which marks the
+    /// pod as running there; empty: every pod.
+    markers: &'static [(&'static str, &'static str)],
 }
 
 const HARD_LIMITS: &[HardLimit] = &[
     // GKE: 30 s notice, the first 15 s for non-system pods (Spot VMs and preemptible VMs docs).
     HardLimit {
         seconds: 15,
-        what: "GKE Spot VMs give non-system pods after a preemption notice",
-        marker: Some(("cloud.google.com/gke-spot", "true")),
-    },
-    HardLimit {
-        seconds: 15,
-        what: "GKE preemptible VMs give non-system pods after a preemption notice",
-        marker: Some(("cloud.google.com/gke-preemptible", "true")),
+        what: "GKE Spot and preemptible VMs give non-system pods after a preemption notice",
+        markers: &[
+            ("cloud.google.com/gke-spot", "true"),
+            ("cloud.google.com/gke-preemptible", "true"),
+        ],
     },
     // Azure Scheduled Events: Preempt has a minimum notice of 30 s.
     HardLimit {
         seconds: 30,
         what: "an Azure Spot eviction notice gives",
-        marker: Some(("kubernetes.azure.com/scalesetpriority", "spot")),
+        markers: &[("kubernetes.azure.com/scalesetpriority", "spot")],
     },
     // EC2: "a warning that is issued two minutes before Amazon EC2 stops or terminates".
     HardLimit {
         seconds: 120,
         what: "an EC2 Spot interruption notice gives",
-        marker: Some(("eks.amazonaws.com/capacityType", "SPOT")),
-    },
-    HardLimit {
-        seconds: 120,
-        what: "an EC2 Spot interruption notice gives",
-        marker: Some(("karpenter.sh/capacity-type", "spot")),
+        markers: &[
+            ("eks.amazonaws.com/capacityType", "SPOT"),
+            ("karpenter.sh/capacity-type", "spot"),
+        ],
     },
     // cluster-autoscaler FAQ: "at most 10 minutes graceful termination time by default";
     // GKE scale-down: "up to 10 minutes".
     HardLimit {
         seconds: 600,
         what: "cluster-autoscaler (and GKE) scale-down gives by default (--max-graceful-termination-sec)",
-        marker: None,
+        markers: &[],
     },
 ];
 
@@ -219,10 +215,11 @@ pub(super) fn hard_limit_warnings(plan: &mut Plan, spec: &SpecShape, needed: u64
     let needed = i64::try_from(needed).unwrap_or(i64::MAX);
     let mut warned = false;
     for limit in HARD_LIMITS {
-        let applies = match limit.marker {
-            None => true,
-            Some((key, value)) => spec.selects_node_label(key, value),
-        };
+        let applies = limit.markers.is_empty()
+            || limit
+                .markers
+                .iter()
+                .any(|(key, value)| spec.selects_node_label(key, value));
         // One warning is enough: the shortest limit that applies (the list is sorted).
         if applies && needed > limit.seconds && !warned {
             warned = true;
