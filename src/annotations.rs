@@ -135,9 +135,10 @@ impl Overrides {
         overrides.proxies = names(PROXIES)?;
         overrides.exclude = names(EXCLUDE)?;
 
-        overrides.hook = annotations.read(HOOK, "\"auto\", \"sleep\" or \"helper\"", |v| {
-            v.parse::<HookMode>().map_err(str::to_owned)
-        })?;
+        overrides.hook =
+            annotations.read(HOOK, "\"auto\", \"sleep\", \"helper\" or \"native\"", |v| {
+                v.parse::<HookMode>().map_err(str::to_owned)
+            })?;
 
         overrides.notify = annotations.read(NOTIFY, "\"http://127.0.0.1:8080/drain\"", |v| {
             let urls = split_list(v)

@@ -256,6 +256,12 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
             profile.name, profile.delay_floor, profile.note
         );
     }
+    if plan.adds_os_linux {
+        let _ = writeln!(
+            out,
+            "  adds spec.os.name: linux (the API server requires it for lifecycle.stopSignal)"
+        );
+    }
     let name_width = plan
         .containers
         .iter()

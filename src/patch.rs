@@ -72,6 +72,7 @@ enum PatchValue {
     Text(String),
     Handler(Handler),
     Lifecycle(Lifecycle),
+    Os(PodOs),
     Mount(Mount),
     Mounts([Mount; 1]),
     Volume(Volume),
@@ -94,6 +95,15 @@ enum Handler {
 #[serde(rename_all = "camelCase")]
 struct Lifecycle {
     pre_stop: Handler,
+    /// Hook mode native: the proxy's graceful signal, sent by the kubelet after preStop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_signal: Option<&'static str>,
+}
+
+/// `spec.os`: the API server requires its name for `lifecycle.stopSignal`.
+#[derive(Debug, Clone, Serialize)]
+struct PodOs {
+    name: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,6 +227,13 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
         );
     }
 
+    if plan.adds_os_linux && spec.is_some_and(|s| s.os.is_none()) {
+        patch.add(
+            pointer(&["spec", "os"]),
+            PatchValue::Os(PodOs { name: "linux" }),
+        );
+    }
+
     let injection = plan.helper.as_ref().filter(|h| !h.present);
     if let Some(injection) = injection {
         let volume = if injection.image_volume {
@@ -320,19 +337,39 @@ fn container_ops(
     base.push_back(container.index);
 
     let handler = pre_stop_handler(container);
+    let stop_signal = container
+        .signal
+        .filter(|_| container.hook == Some(HookKind::Native));
     match current.and_then(|c| c.lifecycle.as_ref()) {
         None => patch.add(
             child(&base, &["lifecycle"]),
-            PatchValue::Lifecycle(Lifecycle { pre_stop: handler }),
+            PatchValue::Lifecycle(Lifecycle {
+                pre_stop: handler,
+                stop_signal,
+            }),
         ),
-        Some(l) if l.pre_stop.is_some() => patch.replace(
-            child(&base, &["lifecycle", "preStop"]),
-            PatchValue::Handler(handler),
-        ),
-        Some(_) => patch.add(
-            child(&base, &["lifecycle", "preStop"]),
-            PatchValue::Handler(handler),
-        ),
+        Some(lifecycle) => {
+            if lifecycle.pre_stop.is_some() {
+                patch.replace(
+                    child(&base, &["lifecycle", "preStop"]),
+                    PatchValue::Handler(handler),
+                );
+            } else {
+                patch.add(
+                    child(&base, &["lifecycle", "preStop"]),
+                    PatchValue::Handler(handler),
+                );
+            }
+            // A stop signal the container sets is the user's: never replaced.
+            if let Some(signal) = stop_signal
+                && lifecycle.stop_signal.is_none()
+            {
+                patch.add(
+                    child(&base, &["lifecycle", "stopSignal"]),
+                    PatchValue::Text(signal.to_owned()),
+                );
+            }
+        }
     }
 
     if container.hook == Some(HookKind::Helper)
@@ -542,6 +579,7 @@ mod tests {
             pointer(&["a"]),
             PatchValue::Lifecycle(Lifecycle {
                 pre_stop: Handler::Sleep { seconds: 10 },
+                stop_signal: None,
             }),
         );
         patch.replace(

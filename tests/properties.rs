@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use drain_webhook::mutate::PodContext;
-use drain_webhook::plan::Action;
+use drain_webhook::plan::{Action, HookKind};
 use drain_webhook::settings::{KubeVersion, Settings};
 use k8s_openapi::api::core::v1::Pod;
 use proptest::prelude::*;
@@ -106,7 +106,9 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         prop::option::of(0u32..120),
         prop::option::of(0u32..60),
         prop::option::of(0u32..900),
-        prop::option::of(prop::sample::select(vec!["auto", "sleep", "helper"])),
+        prop::option::of(prop::sample::select(vec![
+            "auto", "sleep", "helper", "native",
+        ])),
         prop::option::of(prop::sample::select(vec!["c0", "c1", "c0,c2", "nope"])),
         prop::option::of(prop::sample::select(vec!["c1", "c2,c3"])),
         prop::option::of(prop_oneof![
@@ -188,20 +190,34 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                 (0..n).map(container_strategy).collect::<Vec<_>>(),
                 annotations_strategy(),
                 prop::option::of(prop_oneof![Just(0i64), 1i64..600]),
-                prop::bool::weighted(0.1),
+                // No `spec.os`, Windows, or Linux with a stop signal of the user's.
+                prop_oneof![
+                    8 => Just(None),
+                    1 => Just(Some(("windows", None))),
+                    1 => prop::option::of(prop::sample::select(vec!["SIGTERM", "SIGQUIT", "SIGINT"]))
+                        .prop_map(|signal| Some(("linux", signal))),
+                ],
                 prop::bool::weighted(0.1),
                 0usize..3,
                 prop::bool::weighted(0.3),
             )
         })
         .prop_map(
-            |(containers, annotations, grace, windows, share_pid, inits, collide)| {
+            |(mut containers, annotations, grace, os, share_pid, inits, collide)| {
+                if let Some((_, Some(signal))) = os {
+                    let lifecycle = containers[0]
+                        .as_object_mut()
+                        .unwrap()
+                        .entry("lifecycle")
+                        .or_insert_with(|| json!({}));
+                    lifecycle["stopSignal"] = signal.into();
+                }
                 let mut spec = json!({"containers": containers});
                 if let Some(g) = grace {
                     spec["terminationGracePeriodSeconds"] = g.into();
                 }
-                if windows {
-                    spec["os"] = json!({"name": "windows"});
+                if let Some((name, _)) = os {
+                    spec["os"] = json!({"name": name});
                 }
                 if share_pid {
                     spec["shareProcessNamespace"] = true.into();
@@ -234,7 +250,7 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
 
 fn version_strategy() -> impl Strategy<Value = Option<KubeVersion>> {
     prop::option::of(prop::sample::select(vec![
-        "1.28", "1.29", "1.30", "1.34", "1.35",
+        "1.28", "1.29", "1.30", "1.32", "1.33", "1.34", "1.35",
     ]))
     .prop_map(|v| v.map(|v| v.parse().unwrap()))
 }
@@ -281,6 +297,21 @@ proptest! {
                 }
             }
         }
+        // Hook mode native is opt-in: only where `drain.io/hook: native` asks for it. What it
+        // plans is in the patched pod: the stop signal, and an OS the API server accepts it with
+        // (the API's rules themselves are checked by `validate` and `check_mutation`).
+        let native_asked = pod["metadata"]["annotations"]["drain.io/hook"] == "native";
+        for c in planned.iter().filter(|c| c.hook == Some(HookKind::Native)) {
+            prop_assert!(native_asked);
+            let container = &patched["spec"]["containers"][c.index];
+            prop_assert_eq!(container["lifecycle"]["stopSignal"].as_str(), c.signal);
+            prop_assert_eq!(patched["spec"]["os"]["name"].as_str(), Some("linux"));
+            prop_assert!(plan.warnings.iter().any(|w| w.contains("ContainerStopSignals")));
+        }
+        if !native_asked {
+            prop_assert!(!plan.adds_os_linux);
+            prop_assert_eq!(&pod["spec"]["os"], &patched["spec"]["os"]);
+        }
         // What the plan leaves alone stays exactly as it was.
         for c in plan.containers.iter().filter(|c| c.action != Action::Planned) {
             let list = if c.init_container { "initContainers" } else { "containers" };
@@ -311,7 +342,7 @@ proptest! {
                 let init = spec.init_containers.iter().flatten().find(|c| c.name == helper.init_container).unwrap();
                 prop_assert!(restricted_violations(init, None).is_empty());
             }
-            prop_assert!(spec.os.is_none(), "no helper in Windows pods");
+            prop_assert!(spec.os.as_ref().is_none_or(|os| os.name != "windows"), "no helper in Windows pods");
         }
     }
 }

@@ -17,6 +17,7 @@ mod contract;
 mod grace;
 mod hooks;
 mod injection;
+mod native;
 mod roles;
 mod status;
 
@@ -63,6 +64,9 @@ impl fmt::Display for Role {
 pub enum HookKind {
     Sleep,
     Helper,
+    /// The native sleep plus `lifecycle.stopSignal` (hook mode `native`, a front proxy with a
+    /// known graceful signal).
+    Native,
 }
 
 impl fmt::Display for HookKind {
@@ -70,6 +74,7 @@ impl fmt::Display for HookKind {
         f.write_str(match self {
             HookKind::Sleep => "sleep",
             HookKind::Helper => "helper",
+            HookKind::Native => "native",
         })
     }
 }
@@ -150,7 +155,8 @@ pub struct ContainerPlan {
     /// Upper bound of the helper's run (`--max`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook_max_seconds: Option<u32>,
-    /// Graceful stop signal the helper sends to the proxy (nginx: SIGQUIT).
+    /// Graceful stop signal of the proxy (nginx: SIGQUIT): sent by the helper (hook `helper`),
+    /// or written as `lifecycle.stopSignal` for the kubelet to send (hook `native`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "all_as_text")]
@@ -218,6 +224,10 @@ pub struct Plan {
     /// Whether `terminationGracePeriodSeconds` must be written.
     #[serde(skip)]
     pub set_grace: bool,
+    /// Whether `spec.os: {name: linux}` must be written: a `lifecycle.stopSignal` is planned
+    /// and the pod names no OS (the API server requires one for it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adds_os_linux: bool,
     /// The `drain.io/status` value to write, when anything changes.
     #[serde(skip)]
     pub status: Option<Status>,
@@ -249,6 +259,14 @@ pub enum PlanError {
         "annotation {key}=\"sleep\" ({origin}) needs Kubernetes 1.30 or later for the native preStop sleep action, and this cluster runs {version}; use for example {key}: \"helper\" or \"auto\""
     )]
     SleepUnsupported {
+        key: &'static str,
+        origin: Source,
+        version: KubeVersion,
+    },
+    #[error(
+        "annotation {key}=\"native\" ({origin}) needs Kubernetes 1.33 or later for lifecycle.stopSignal (the ContainerStopSignals feature gate), and this cluster runs {version}; use for example {key}: \"helper\" (drain-helper sends the graceful signal) or \"auto\""
+    )]
+    NativeUnsupported {
         key: &'static str,
         origin: Source,
         version: KubeVersion,
@@ -326,6 +344,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             .iter()
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
     });
+    native::finish(&mut plan, spec, ctx.kube_version);
     probe_warnings(&mut plan, spec);
     conclude(&mut plan, resolved);
     Ok(finish_timeline(plan))
@@ -394,6 +413,7 @@ impl Plan {
             helper: None,
             warnings: Vec::new(),
             set_grace: false,
+            adds_os_linux: false,
             status: None,
         }
     }
@@ -463,6 +483,16 @@ fn resolve(
         && !version.supports_sleep_action()
     {
         return Err(PlanError::SleepUnsupported {
+            key: annotations::HOOK,
+            origin: hook.source,
+            version,
+        });
+    }
+    if mode == HookMode::Native
+        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
+        && !version.has_stop_signals()
+    {
+        return Err(PlanError::NativeUnsupported {
             key: annotations::HOOK,
             origin: hook.source,
             version,
