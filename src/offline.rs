@@ -333,6 +333,14 @@ fn details(c: &ContainerPlan) -> String {
     if let Some(chained) = &c.chained {
         parts.push(format!("then runs its own hook: {chained}"));
     }
+    if !c.env.is_empty() {
+        let vars: Vec<String> = c
+            .env
+            .iter()
+            .map(|v| format!("{}={}", v.name, v.value))
+            .collect();
+        parts.push(format!("env {}", vars.join(" ")));
+    }
     if c.role == crate::plan::Role::NativeSidecar {
         parts.push("stopped after the regular containers".into());
     }

@@ -73,6 +73,8 @@ enum PatchValue {
     Handler(Handler),
     Lifecycle(Lifecycle),
     Os(PodOs),
+    Env(EnvValue),
+    Envs(Vec<EnvValue>),
     Mount(Mount),
     Mounts([Mount; 1]),
     Volume(Volume),
@@ -98,6 +100,13 @@ struct Lifecycle {
     /// Hook mode native: the proxy's graceful signal, sent by the kubelet after preStop.
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_signal: Option<&'static str>,
+}
+
+/// `{"name": "DRAIN_DELAY_SECONDS", "value": "15"}` (`drain.io/env`).
+#[derive(Debug, Clone, Serialize)]
+struct EnvValue {
+    name: &'static str,
+    value: String,
 }
 
 /// `spec.os`: the API server requires its name for `lifecycle.stopSignal`.
@@ -369,6 +378,23 @@ fn container_ops(
                     PatchValue::Text(signal.to_owned()),
                 );
             }
+        }
+    }
+
+    // drain.io/env: appended to the container's env, or the list added when it has none (the
+    // planner adds nothing to an env that is not a list).
+    if !container.env.is_empty() {
+        let vars = container.env.iter().map(|v| EnvValue {
+            name: v.name,
+            value: v.value.clone(),
+        });
+        match current.and_then(|c| c.env.as_ref()) {
+            Some(serde_json::Value::Array(_)) => {
+                for var in vars {
+                    patch.add(child(&base, &["env", "-"]), PatchValue::Env(var));
+                }
+            }
+            _ => patch.add(child(&base, &["env"]), PatchValue::Envs(vars.collect())),
         }
     }
 

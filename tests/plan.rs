@@ -1198,3 +1198,181 @@ fn the_stop_signal_checker_refuses_what_the_api_server_refuses(
     let errors = validate(&typed).unwrap_err();
     assert!(errors.iter().any(|e| e.contains(expected)), "{errors:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `drain.io/env: "true"`: planned regular containers get DRAIN_DELAY_SECONDS (their preStop
+// seconds: when they get SIGTERM after T0) and DRAIN_SHUTDOWN_BUDGET_SECONDS (B).
+
+fn env_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Vec<(String, Option<String>)> {
+    container(pod, name)
+        .env
+        .iter()
+        .flatten()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect()
+}
+
+fn var(name: &str, value: &str) -> (String, Option<String>) {
+    (name.to_owned(), Some(value.to_owned()))
+}
+
+#[test]
+fn env_gives_planned_containers_their_delay_and_budget() {
+    let original = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", "true")],
+    );
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let pod = apply_checked(&original, &mutation);
+    assert_eq!(
+        env_of(&pod, "nginx"),
+        [
+            var("DRAIN_DELAY_SECONDS", "10"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    assert_eq!(
+        env_of(&pod, "application"),
+        [
+            var("DRAIN_DELAY_SECONDS", "15"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    // B is the shutdown budget, also when an annotation sets it.
+    let budget = with_annotations(original, &[("drain.io/shutdown-budget", "1m")]);
+    let mutation = mutate(&budget, &Settings::default(), version("1.34"));
+    let pod = apply_checked(&budget, &mutation);
+    assert!(env_of(&pod, "application").contains(&var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "60")));
+}
+
+/// A variable the container sets is never overridden (warned when it differs from the plan);
+/// the others are appended to its list.
+#[test]
+fn env_never_overrides_a_variable_the_container_sets() {
+    let mut original = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", "true")],
+    );
+    original["spec"]["containers"][1]["env"] = serde_json::json!([
+        {"name": "LOG_LEVEL", "value": "info"},
+        {"name": "DRAIN_DELAY_SECONDS", "value": "5"},
+    ]);
+    original["spec"]["containers"][0]["env"] =
+        serde_json::json!([{"name": "DRAIN_SHUTDOWN_BUDGET_SECONDS", "value": "30"}]);
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let warnings = &mutation.plan.warnings;
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "container \"application\" sets DRAIN_DELAY_SECONDS to \"5\" itself, which is kept; the plan's value is 15"
+        )),
+        "{warnings:#?}"
+    );
+    // Same value as the plan: nothing to say.
+    assert!(!warnings.iter().any(|w| w.contains("\"nginx\" sets")));
+    let pod = apply_checked(&original, &mutation);
+    assert_eq!(
+        env_of(&pod, "application"),
+        [
+            var("LOG_LEVEL", "info"),
+            var("DRAIN_DELAY_SECONDS", "5"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    assert_eq!(
+        env_of(&pod, "nginx"),
+        [
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30"),
+            var("DRAIN_DELAY_SECONDS", "10")
+        ]
+    );
+}
+
+#[rstest]
+#[case::absent(None)]
+#[case::off(Some("false"))]
+fn env_is_not_added_without_the_annotation(#[case] value: Option<&str>) {
+    let mut original = fixture("pods/seed-nginx-app.yaml");
+    if let Some(value) = value {
+        original = with_annotations(original, &[("drain.io/env", value)]);
+    }
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    assert!(mutation.plan.containers.iter().all(|c| c.env.is_empty()));
+    let pod = apply_checked(&original, &mutation);
+    assert!(env_of(&pod, "nginx").is_empty() && env_of(&pod, "application").is_empty());
+}
+
+#[rstest]
+#[case("yes")]
+#[case("True")]
+#[case("")]
+fn env_with_a_bad_value_is_denied(#[case] value: &str) {
+    let pod = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", value)],
+    );
+    let message = denial(&pod).expect("a denial");
+    assert!(
+        message.contains(&format!("drain.io/env={value:?}")),
+        "{message}"
+    );
+    assert!(
+        message.contains("for example drain.io/env: \"true\""),
+        "{message}"
+    );
+}
+
+/// Only planned regular containers: not excluded ones, mesh proxies or native sidecars. The
+/// namespace's annotation counts as the pod's would.
+#[test]
+fn env_goes_to_planned_containers_only() {
+    let original = fixture("pods/native-sidecar-mesh.yaml");
+    let namespace: BTreeMap<String, String> =
+        [("drain.io/env".to_string(), "true".to_string())].into();
+    let mutation = mutate_with_namespace(
+        &original,
+        &Settings::default(),
+        version("1.34"),
+        Some(&namespace),
+    );
+    let (_, pod) = apply(&original, &mutation);
+    validate(&pod).unwrap();
+    assert_eq!(env_of(&pod, "app").len(), 2);
+    for untouched in ["istio-proxy", "metrics", "edge", "migrate"] {
+        assert!(env_of(&pod, untouched).is_empty(), "{untouched}");
+    }
+}
+
+/// Reinvocation: a container added since gets the vars, the others are left as they are, and a
+/// third run changes nothing.
+#[test]
+fn env_on_reinvocation_goes_to_containers_added_since() {
+    let original = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", "true")],
+    );
+    let first = mutate(&original, &Settings::default(), version("1.34"));
+    let (mut patched, _) = apply(&original, &first);
+    patched["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "log-shipper", "image": "fluent/fluent-bit:3"}));
+    let second = mutate(&patched, &Settings::default(), version("1.34"));
+    let (after, pod) = apply(&patched, &second);
+    assert_eq!(
+        env_of(&pod, "log-shipper"),
+        [
+            var("DRAIN_DELAY_SECONDS", "15"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    assert_eq!(env_of(&pod, "nginx").len(), 2);
+    assert_eq!(
+        after["spec"]["containers"][1],
+        patched["spec"]["containers"][1]
+    );
+    assert!(
+        mutate(&after, &Settings::default(), version("1.34"))
+            .patch
+            .is_empty()
+    );
+}

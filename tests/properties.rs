@@ -79,8 +79,15 @@ fn container_strategy(index: usize) -> impl Strategy<Value = Value> {
         pre_stop_strategy(),
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.2),
+        // A container's own env: none, other variables, or one of the names drain.io/env adds.
+        prop_oneof![
+            2 => Just(None),
+            1 => Just(Some(json!([{"name": "LOG_LEVEL", "value": "info"}]))),
+            1 => (0u32..40).prop_map(|s| Some(json!([{"name": "DRAIN_DELAY_SECONDS", "value": s.to_string()}]))),
+            1 => Just(Some(json!([{"name": "DRAIN_SHUTDOWN_BUDGET_SECONDS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]))),
+        ],
     )
-        .prop_map(move |(image, pre_stop, mesh, mounts)| {
+        .prop_map(move |(image, pre_stop, mesh, mounts, env)| {
             let name = if mesh && index == 0 {
                 "istio-proxy".to_string()
             } else {
@@ -94,6 +101,9 @@ fn container_strategy(index: usize) -> impl Strategy<Value = Value> {
             if let Some(handler) = pre_stop {
                 container["lifecycle"] = json!({"preStop": handler});
             }
+            if let Some(env) = env {
+                container["env"] = env;
+            }
             if mounts {
                 container["volumeMounts"] = json!([{"name": "drain-helper", "mountPath": "/data"}]);
             }
@@ -106,9 +116,15 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         prop::option::of(0u32..120),
         prop::option::of(0u32..60),
         prop::option::of(0u32..900),
-        prop::option::of(prop::sample::select(vec![
-            "auto", "sleep", "helper", "native",
-        ])),
+        // Native weighs more: few generated pods meet its conditions (a known proxy, 1.33+ or an
+        // unknown version, no exec hook to chain), and 256 cases must still reach it.
+        prop_oneof![
+            3 => Just(None),
+            1 => Just(Some("auto")),
+            1 => Just(Some("sleep")),
+            1 => Just(Some("helper")),
+            4 => Just(Some("native")),
+        ],
         prop::option::of(prop::sample::select(vec!["c0", "c1", "c0,c2", "nope"])),
         prop::option::of(prop::sample::select(vec!["c1", "c2,c3"])),
         prop::option::of(prop_oneof![
@@ -121,9 +137,10 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                 .join(",")),
         ]),
         prop::option::of(notify_strategy()),
+        prop::option::of(prop::sample::select(vec!["true", "false", "yes"])),
     )
         .prop_map(
-            |(delay, stagger, budget, hook, proxies, exclude, wait, notify)| {
+            |(delay, stagger, budget, hook, proxies, exclude, wait, notify, env)| {
                 let mut a = serde_json::Map::new();
                 let mut put = |k: &str, v: String| {
                     a.insert(k.to_string(), Value::String(v));
@@ -151,6 +168,9 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                 }
                 if let Some(notify) = notify {
                     put("drain.io/notify", notify);
+                }
+                if let Some(env) = env {
+                    put("drain.io/env", env.into());
                 }
                 Value::Object(a)
             },
@@ -311,6 +331,22 @@ proptest! {
         if !native_asked {
             prop_assert!(!plan.adds_os_linux);
             prop_assert_eq!(&pod["spec"]["os"], &patched["spec"]["os"]);
+        }
+        // drain.io/env: every planned container has both variables, with the plan's values
+        // unless it set them itself (what it had is kept: `check_env`).
+        let env_asked = pod["metadata"]["annotations"]["drain.io/env"] == "true";
+        for c in &planned {
+            let env = patched["spec"]["containers"][c.index]["env"].as_array().cloned().unwrap_or_default();
+            let own = |name: &str| pod["spec"]["containers"][c.index]["env"].as_array().into_iter().flatten().any(|v| v["name"] == name);
+            for (name, value) in [("DRAIN_DELAY_SECONDS", c.pre_stop_seconds.unwrap().to_string()), ("DRAIN_SHUTDOWN_BUDGET_SECONDS", plan.shutdown_budget.to_string())] {
+                let ours = env.iter().any(|v| v["name"] == name && v["value"] == value.as_str());
+                if env_asked && !own(name) {
+                    prop_assert!(ours, "{} lacks {}={}: {:?}", c.name, name, value, env);
+                }
+                if !env_asked {
+                    prop_assert!(c.env.is_empty());
+                }
+            }
         }
         // What the plan leaves alone stays exactly as it was.
         for c in plan.containers.iter().filter(|c| c.action != Action::Planned) {

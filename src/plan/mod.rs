@@ -14,6 +14,7 @@ use crate::profiles::Profile;
 use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
 mod contract;
+mod env;
 mod grace;
 mod hooks;
 mod injection;
@@ -22,6 +23,7 @@ mod roles;
 mod status;
 
 pub use crate::pod::image_name;
+pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
 use grace::{Sized, finish_timeline, probe_warnings, size_grace};
 use hooks::{HookChoice, choose_hooks};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
@@ -167,6 +169,16 @@ pub struct ContainerPlan {
     pub chained: Option<ChainedHook>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Env vars the patch adds (`drain.io/env: "true"`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+}
+
+/// One env var of the plan's timings (`drain.io/env`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub value: String,
 }
 
 /// The init container and volume that carry drain-helper into the pod, or the helper's image
@@ -345,6 +357,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
     });
     native::finish(&mut plan, spec, ctx.kube_version);
+    env::plan_env(&mut plan, spec, &overrides);
     probe_warnings(&mut plan, spec);
     conclude(&mut plan, resolved);
     Ok(finish_timeline(plan))
@@ -568,6 +581,7 @@ impl ContainerPlan {
             wait_idle: Vec::new(),
             chained: None,
             note: None,
+            env: Vec::new(),
         }
     }
 }

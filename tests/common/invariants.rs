@@ -131,6 +131,7 @@ pub fn check_review(reviewer: &Reviewer, body: &[u8]) -> Result<ReviewKind, Stri
     }
     check_helper_commands(original, &patched)?;
     check_stop_signals(original, &patched)?;
+    check_env(original, &patched)?;
     Ok(ReviewKind::Patched)
 }
 
@@ -174,6 +175,7 @@ pub fn check_mutation(
 
     check_helper_commands(pod, &patched)?;
     check_stop_signals(pod, &patched)?;
+    check_env(pod, &patched)?;
 
     let again = mutate_pod(&patched, ctx).map_err(|e| format!("second run failed: {e}"))?;
     if !again.patch.is_empty() {
@@ -440,6 +442,52 @@ pub fn check_stop_signals(original: &Value, patched: &Value) -> Result<(), Strin
                 .and_then(|c| c.pointer("/lifecycle/stopSignal"));
             if now != Some(own) {
                 return Err(format!("the stopSignal {own} of {name:?} became {now:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `drain.io/env` only appends: a container's env list keeps every variable it had, in order,
+/// and no name the webhook adds (`DRAIN_DELAY_SECONDS`, `DRAIN_SHUTDOWN_BUDGET_SECONDS`) appears
+/// twice unless it already did.
+pub fn check_env(original: &Value, patched: &Value) -> Result<(), String> {
+    const ADDED: [&str; 2] = ["DRAIN_DELAY_SECONDS", "DRAIN_SHUTDOWN_BUDGET_SECONDS"];
+    let count = |env: Option<&Value>, name: &str| {
+        env.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            .count()
+    };
+    for list in ["containers", "initContainers"] {
+        let before = original
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array);
+        let after = patched
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array);
+        for container in after.into_iter().flatten() {
+            let name = container.get("name");
+            let old = before
+                .into_iter()
+                .flatten()
+                .find(|c| c.get("name") == name)
+                .and_then(|c| c.get("env"));
+            let new = container.get("env");
+            match (old, new) {
+                (Some(Value::Array(old)), Some(Value::Array(new))) if !new.starts_with(old) => {
+                    return Err(format!("the env of {name:?} lost or reordered variables"));
+                }
+                (Some(old), new) if !old.is_array() && !old.is_null() && new != Some(old) => {
+                    return Err(format!("the env of {name:?} was not a list and changed"));
+                }
+                _ => {}
+            }
+            for added in ADDED {
+                if count(new, added) > count(old, added).max(1) {
+                    return Err(format!("{added} appears twice in the env of {name:?}"));
+                }
             }
         }
     }
