@@ -22,6 +22,8 @@ pub const WAIT_IDLE: &str = "drain.io/wait-idle";
 pub const GRACEFUL_STOP: &str = "drain.io/graceful-stop";
 /// A named traffic path (`src/profiles.rs`): floors for D and B.
 pub const PROFILE: &str = "drain.io/profile";
+/// `"true"`: planned containers get `DRAIN_DELAY_SECONDS` and `DRAIN_SHUTDOWN_BUDGET_SECONDS`.
+pub const ENV: &str = "drain.io/env";
 /// Written by the webhook: the plan it applied, compact JSON.
 pub const STATUS: &str = "drain.io/status";
 
@@ -83,6 +85,8 @@ pub struct Overrides {
     /// `drain.io/graceful-stop: image`: proxies keep their image's stop signal.
     pub graceful_stop: Option<Sourced<()>>,
     pub profile: Option<Sourced<&'static Profile>>,
+    /// `drain.io/env`: whether planned containers get the plan's timings as env vars.
+    pub env: Option<Sourced<bool>>,
 }
 
 const DURATION_EXAMPLE: &str = "\"15\" or \"10s\" or \"1m30s\"";
@@ -136,9 +140,10 @@ impl Overrides {
         overrides.proxies = names(PROXIES)?;
         overrides.exclude = names(EXCLUDE)?;
 
-        overrides.hook = annotations.read(HOOK, "\"auto\", \"sleep\" or \"helper\"", |v| {
-            v.parse::<HookMode>().map_err(str::to_owned)
-        })?;
+        overrides.hook =
+            annotations.read(HOOK, "\"auto\", \"sleep\", \"helper\" or \"native\"", |v| {
+                v.parse::<HookMode>().map_err(str::to_owned)
+            })?;
 
         overrides.notify = annotations.read(NOTIFY, "\"http://127.0.0.1:8080/drain\"", |v| {
             let urls = split_list(v)
@@ -168,6 +173,12 @@ impl Overrides {
                     profiles.known_names()
                 )
             })
+        })?;
+
+        overrides.env = annotations.read(ENV, "\"true\"", |v| match v.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("expected \"true\" or \"false\"".into()),
         })?;
 
         Ok(overrides)
@@ -307,6 +318,8 @@ mod tests {
             (INJECT, "maybe"),
             (GRACEFUL_STOP, "sigquit"),
             (PROFILE, "aws"),
+            (ENV, "yes"),
+            (ENV, "1"),
         ] {
             let err = Overrides::resolve(Some(&map(&[(key, value)])), None, Catalogue::BUILTIN)
                 .unwrap_err();

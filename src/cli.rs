@@ -56,7 +56,8 @@ pub struct PlanningArgs {
         value_name = "NAMES"
     )]
     pub proxy_images: Vec<String>,
-    /// Which preStop mechanism to use: auto, sleep or helper.
+    /// Which preStop mechanism to use: auto, sleep, helper or native (opt-in: sleep plus
+    /// lifecycle.stopSignal, needs the ContainerStopSignals gate).
     #[arg(long, env = "DRAIN_HOOK_MODE", default_value = "auto", value_parser = hook_mode_flag, value_name = "MODE")]
     pub hook_mode: HookMode,
     /// Image that carries the drain-helper binary.

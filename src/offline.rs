@@ -256,6 +256,12 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
             profile.name, profile.delay_floor, profile.note
         );
     }
+    if plan.adds_os_linux {
+        let _ = writeln!(
+            out,
+            "  adds spec.os.name: linux (the API server requires it for lifecycle.stopSignal)"
+        );
+    }
     let name_width = plan
         .containers
         .iter()
@@ -326,6 +332,14 @@ fn details(c: &ContainerPlan) -> String {
     }
     if let Some(chained) = &c.chained {
         parts.push(format!("then runs its own hook: {chained}"));
+    }
+    if !c.env.is_empty() {
+        let vars: Vec<String> = c
+            .env
+            .iter()
+            .map(|v| format!("{}={}", v.name, v.value))
+            .collect();
+        parts.push(format!("env {}", vars.join(" ")));
     }
     if c.role == crate::plan::Role::NativeSidecar {
         parts.push("stopped after the regular containers".into());

@@ -66,6 +66,9 @@ pub struct ContainerShape {
     /// A failing liveness or startup probe kills with its own grace period, if it sets one.
     pub liveness_probe: Option<ProbeShape>,
     pub startup_probe: Option<ProbeShape>,
+    /// Read as it is (`drain.io/env` looks up names and values, and adds to it): anything but
+    /// a list of objects is left alone, never a reason to refuse the pod.
+    pub env: Option<serde_json::Value>,
 }
 
 /// A probe, as far as the planner cares: the grace period of the kill it triggers.

@@ -15,6 +15,9 @@ pub enum HookMode {
     Sleep,
     /// Exec of the injected drain-helper binary.
     Helper,
+    /// Opt-in only: the native sleep, plus `lifecycle.stopSignal` with a front proxy's graceful
+    /// signal (needs the `ContainerStopSignals` gate, alpha and off by default from 1.33).
+    Native,
 }
 
 impl FromStr for HookMode {
@@ -24,7 +27,8 @@ impl FromStr for HookMode {
             "auto" => Ok(Self::Auto),
             "sleep" => Ok(Self::Sleep),
             "helper" => Ok(Self::Helper),
-            _ => Err("expected auto, sleep or helper"),
+            "native" => Ok(Self::Native),
+            _ => Err("expected auto, sleep, helper or native"),
         }
     }
 }
@@ -35,6 +39,7 @@ impl fmt::Display for HookMode {
             Self::Auto => "auto",
             Self::Sleep => "sleep",
             Self::Helper => "helper",
+            Self::Native => "native",
         })
     }
 }
@@ -109,6 +114,18 @@ impl KubeVersion {
         major: 1,
         minor: 35,
     };
+
+    /// `lifecycle.stopSignal` (KEP-4960, gate `ContainerStopSignals`): alpha from 1.33, off by
+    /// default through 1.37 (beta planned for 1.38). Below 1.33 the API server has no such
+    /// field at all.
+    pub const STOP_SIGNALS: KubeVersion = KubeVersion {
+        major: 1,
+        minor: 33,
+    };
+
+    pub fn has_stop_signals(self) -> bool {
+        self >= Self::STOP_SIGNALS
+    }
 
     pub fn image_volumes_on_by_default(self) -> bool {
         self >= Self::IMAGE_VOLUMES_BY_DEFAULT
@@ -274,6 +291,18 @@ mod tests {
     #[test]
     fn hook_modes_parse() {
         assert_eq!("helper".parse(), Ok(HookMode::Helper));
+        assert_eq!("native".parse(), Ok(HookMode::Native));
         assert!("Sleep!".parse::<HookMode>().is_err());
+        for mode in [
+            HookMode::Auto,
+            HookMode::Sleep,
+            HookMode::Helper,
+            HookMode::Native,
+        ] {
+            assert_eq!(mode.to_string().parse(), Ok(mode));
+        }
+        let v = |text: &str| text.parse::<KubeVersion>().unwrap();
+        assert!(!v("1.32").has_stop_signals());
+        assert!(v("1.33").has_stop_signals());
     }
 }

@@ -766,6 +766,7 @@ fn grace_period_covers_shutdown_delay_and_drain(#[case] values: &[&'static str])
     "nginx,my-proxy"
 )]
 #[case::hook_mode(&["settings.hookMode=helper"], "DRAIN_HOOK_MODE", "helper")]
+#[case::hook_mode_native(&["settings.hookMode=native"], "DRAIN_HOOK_MODE", "native")]
 #[case::helper_image(
     &["settings.helper.image.tag=1.2.3"],
     "DRAIN_HELPER_IMAGE",

@@ -373,3 +373,33 @@ fn explain_cites_the_profile_and_warns_about_a_delay_below_its_floor() {
     assert!(text.contains("D=15s"), "{text}");
     assert!(text.contains("warning: drain.io/delay=\"15\""), "{text}");
 }
+
+/// explain shows the native hook, the stop signal the kubelet sends, the added os.name and the
+/// gate warning (text), and the same in JSON.
+#[test]
+fn explain_shows_the_native_hook_and_its_warning() {
+    let settings = Settings::default();
+    let input = read("pods/seed-nginx-app.yaml").replace(
+        "  namespace: shop\n",
+        "  namespace: shop\n  annotations: {drain.io/hook: native}\n",
+    );
+    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    let nginx = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("nginx"))
+        .unwrap();
+    assert!(nginx.contains("proxy native"), "{text}");
+    assert!(nginx.contains("SIGQUIT at 10s"), "{text}");
+    assert!(text.contains("adds spec.os.name: linux"), "{text}");
+    assert!(
+        text.contains("warning: hook mode native writes lifecycle.stopSignal (nginx SIGQUIT): ContainerStopSignals is alpha"),
+        "{text}"
+    );
+    let json: Value =
+        serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+            .unwrap();
+    let plan = &json[0]["plan"];
+    assert_eq!(plan["containers"][0]["hook"], "native");
+    assert_eq!(plan["containers"][0]["signal"], "SIGQUIT");
+    assert_eq!(plan["addsOsLinux"], true);
+}

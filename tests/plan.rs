@@ -1063,3 +1063,523 @@ fn a_probe_grace_shorter_than_the_drain_is_warned_about() {
         warned[0]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hook mode native (`drain.io/hook: native`, `--hook-mode native`): the native sleep, plus
+// `lifecycle.stopSignal` with a front proxy's graceful signal. The API server's rules for the
+// field (KEP-4960 "Cross validation with Pod spec.os.name", k8s.io/kubernetes
+// pkg/apis/core/validation/validation.go) are checked on every patched pod by `validate`
+// (tests/common/invariants.rs `stop_signal_violations`): a stopSignal needs `spec.os.name`; the
+// signal must be a Linux one for `linux`, SIGTERM or SIGKILL for `windows`; and
+// validateSleepAction keeps `preStop.sleep.seconds` within terminationGracePeriodSeconds.
+
+/// `pod` with `drain.io/hook: native` (and the other annotations given) on the pod.
+fn with_annotations(mut pod: Value, pairs: &[(&str, &str)]) -> Value {
+    let annotations = pod["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .entry("annotations")
+        .or_insert_with(|| serde_json::json!({}));
+    for (key, value) in pairs {
+        annotations[*key] = (*value).into();
+    }
+    pod
+}
+
+fn native(pod: Value) -> Value {
+    with_annotations(pod, &[("drain.io/hook", "native")])
+}
+
+/// Applies and validates, and checks that a second run with the same settings and version
+/// changes nothing.
+fn apply_native(
+    original: &Value,
+    mutation: &drain_webhook::mutate::Mutation,
+    settings: &Settings,
+    kube: Option<&str>,
+) -> (Value, k8s_openapi::api::core::v1::Pod) {
+    let (patched, pod) = apply(original, mutation);
+    if let Err(errors) = validate(&pod) {
+        panic!("API server validation would reject the pod: {errors:#?}\n{patched:#}");
+    }
+    let again = mutate(&patched, settings, kube.and_then(version));
+    assert!(
+        again.patch.is_empty(),
+        "a second run must change nothing, got {:#?}",
+        again.patch
+    );
+    (patched, pod)
+}
+
+fn stop_signal_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Option<String> {
+    container(pod, name)
+        .lifecycle
+        .as_ref()
+        .and_then(|l| l.stop_signal.clone())
+}
+
+fn sleep_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Option<i64> {
+    pre_stop(pod, name)
+        .and_then(|h| h.sleep.as_ref())
+        .map(|s| s.seconds)
+}
+
+#[test]
+fn native_gives_the_proxy_its_graceful_stop_signal_and_needs_no_helper() {
+    let original = native(fixture("pods/seed-nginx-app.yaml"));
+    let settings = Settings::default();
+    let mutation = mutate(&original, &settings, version("1.34"));
+    let plan = &mutation.plan;
+    let nginx = &plan.containers[0];
+    assert_eq!(
+        (nginx.hook, nginx.pre_stop_seconds, nginx.signal),
+        (Some(HookKind::Native), Some(10), Some("SIGQUIT"))
+    );
+    let app = &plan.containers[1];
+    assert_eq!(
+        (app.hook, app.pre_stop_seconds, app.signal),
+        (Some(HookKind::Sleep), Some(15), None)
+    );
+    assert!(plan.helper.is_none());
+    assert!(plan.adds_os_linux);
+    assert_eq!(plan.grace_after, 45);
+    // The gate warning, every time a stopSignal is written.
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("nginx SIGQUIT")
+            && w.contains("ContainerStopSignals is alpha and off by default")
+            && w.contains("silently drops")
+            && w.contains("containerd 2.3+ or CRI-O 1.33+")),
+        "{:#?}",
+        plan.warnings
+    );
+
+    let (patched, pod) = apply_native(&original, &mutation, &settings, Some("1.34"));
+    let spec = pod.spec.as_ref().unwrap();
+    // k8s-openapi 0.29 (v1_34) has `Lifecycle::stop_signal`: the typed Pod shows the field.
+    assert_eq!(stop_signal_of(&pod, "nginx").as_deref(), Some("SIGQUIT"));
+    assert_eq!(sleep_of(&pod, "nginx"), Some(10));
+    assert_eq!(stop_signal_of(&pod, "application"), None);
+    assert_eq!(sleep_of(&pod, "application"), Some(15));
+    assert_eq!(spec.os.as_ref().map(|os| os.name.as_str()), Some("linux"));
+    assert!(spec.init_containers.is_none() && spec.volumes.is_none());
+    assert!(
+        patched.to_string().find("drain-helper").is_none(),
+        "no helper anywhere: {patched:#}"
+    );
+    assert_eq!(spec.termination_grace_period_seconds, Some(45));
+    let status = &pod.metadata.annotations.as_ref().unwrap()["drain.io/status"];
+    assert!(status.contains("\"nginx\":\"proxy:native:10\""), "{status}");
+    // Reinvocation reads the record back: native stays native, as it is.
+    let again = mutate(&patched, &settings, version("1.34"));
+    assert_eq!(again.plan.outcome, Outcome::Unchanged);
+    assert_eq!(again.plan.containers[0].action, Action::AlreadyPlanned);
+    assert_eq!(again.plan.containers[0].hook, Some(HookKind::Native));
+}
+
+/// The operator's `--hook-mode native` does the same for every pod; haproxy gets SIGUSR1, and a
+/// shared PID namespace does not matter (the kubelet signals the container, not a PID 1 found by
+/// the helper).
+#[test]
+fn native_from_the_flag_gives_haproxy_sigusr1_even_with_a_shared_pid_namespace() {
+    let mut original = fixture("pods/restricted-haproxy.yaml");
+    original["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("drain.io/hook");
+    let settings = Settings {
+        hook_mode: HookMode::Native,
+        ..Settings::default()
+    };
+    let mutation = mutate(&original, &settings, version("1.34"));
+    let lb = &mutation.plan.containers[0];
+    assert_eq!(
+        (lb.hook, lb.signal, lb.pre_stop_seconds),
+        (Some(HookKind::Native), Some("SIGUSR1"), Some(10))
+    );
+    assert!(
+        !mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("shareProcessNamespace"))
+    );
+    let (_, pod) = apply_native(&original, &mutation, &settings, Some("1.34"));
+    assert_eq!(stop_signal_of(&pod, "lb").as_deref(), Some("SIGUSR1"));
+    // app behind the proxy: D + S (3 s here).
+    assert_eq!(sleep_of(&pod, "app"), Some(13));
+}
+
+#[test]
+fn native_keeps_an_existing_os_name_and_chains_a_user_sleep() {
+    let mut original = native(fixture("pods/seed-nginx-app.yaml"));
+    original["spec"]["os"] = serde_json::json!({"name": "linux"});
+    original["spec"]["containers"][0]["lifecycle"] =
+        serde_json::json!({"preStop": {"sleep": {"seconds": 3}}});
+    let settings = Settings::default();
+    let mutation = mutate(&original, &settings, version("1.34"));
+    assert!(!mutation.plan.adds_os_linux);
+    let ops = serde_json::to_value(&mutation.patch).unwrap();
+    assert!(
+        !ops.to_string().contains("\"/spec/os\""),
+        "os is the user's: {ops:#}"
+    );
+    let (_, pod) = apply_native(&original, &mutation, &settings, Some("1.34"));
+    // The user's 3 s add up with D; the app follows the proxy by S.
+    assert_eq!(sleep_of(&pod, "nginx"), Some(13));
+    assert_eq!(stop_signal_of(&pod, "nginx").as_deref(), Some("SIGQUIT"));
+    assert_eq!(sleep_of(&pod, "application"), Some(18));
+    assert_eq!(
+        pod.spec.as_ref().unwrap().termination_grace_period_seconds,
+        Some(48)
+    );
+}
+
+#[rstest]
+#[case::another_signal("SIGTERM", true)]
+#[case::the_graceful_one("SIGQUIT", false)]
+fn native_never_overrides_the_users_stop_signal(#[case] own: &str, #[case] warned: bool) {
+    let mut original = native(fixture("pods/seed-nginx-app.yaml"));
+    original["spec"]["os"] = serde_json::json!({"name": "linux"});
+    original["spec"]["containers"][0]["lifecycle"] = serde_json::json!({"stopSignal": own});
+    let settings = Settings::default();
+    let mutation = mutate(&original, &settings, version("1.34"));
+    let nginx = &mutation.plan.containers[0];
+    assert_eq!((nginx.hook, nginx.signal), (Some(HookKind::Sleep), None));
+    assert_eq!(
+        nginx.note.as_deref(),
+        Some(format!("keeps its own lifecycle.stopSignal {own}").as_str())
+    );
+    let warning = mutation.plan.warnings.iter().any(|w| {
+        w.contains("keeps its own lifecycle.stopSignal SIGTERM, not its graceful SIGQUIT")
+    });
+    assert_eq!(warning, warned, "{:#?}", mutation.plan.warnings);
+    let (_, pod) = apply_native(&original, &mutation, &settings, Some("1.34"));
+    assert_eq!(stop_signal_of(&pod, "nginx").as_deref(), Some(own));
+    assert_eq!(sleep_of(&pod, "nginx"), Some(10));
+}
+
+/// Windows: no stopSignal (the API allows only SIGTERM and SIGKILL there) and no helper: the
+/// native sleep, as the Windows path always does, with a warning that says why.
+#[test]
+fn native_on_windows_is_the_native_sleep_only() {
+    let mut original = native(fixture("pods/windows.yaml"));
+    original["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .insert(
+            0,
+            serde_json::json!({"name": "nginx", "image": "nginx:1.27"}),
+        );
+    let settings = Settings::default();
+    let mutation = mutate(&original, &settings, version("1.34"));
+    let plan = &mutation.plan;
+    assert!(plan.helper.is_none() && !plan.adds_os_linux);
+    assert_eq!(plan.containers[0].hook, Some(HookKind::Sleep));
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("Windows pod")
+            && w.contains("no lifecycle.stopSignal SIGQUIT")
+            && w.contains("only SIGTERM and SIGKILL")),
+        "{:#?}",
+        plan.warnings
+    );
+    let (_, pod) = apply_native(&original, &mutation, &settings, Some("1.34"));
+    assert_eq!(stop_signal_of(&pod, "nginx"), None);
+    assert_eq!(sleep_of(&pod, "nginx"), Some(10));
+    assert_eq!(sleep_of(&pod, "iis"), Some(15));
+    assert_eq!(pod.spec.unwrap().os.unwrap().name, "windows");
+}
+
+/// The annotation on a cluster without the field is the user's to fix: denied, naming the
+/// annotation, where it was set, the version and what to use instead.
+#[rstest]
+#[case::pod(false, "on the pod")]
+#[case::namespace(true, "on the namespace")]
+fn native_below_1_33_is_denied(#[case] on_namespace: bool, #[case] origin: &str) {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    let namespace: BTreeMap<String, String> =
+        [("drain.io/hook".to_string(), "native".to_string())].into();
+    let (pod, namespace) = if on_namespace {
+        (seed, Some(&namespace))
+    } else {
+        (native(seed), None)
+    };
+    let settings = Settings::default();
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: namespace,
+        kube_version: version("1.32"),
+    };
+    let message = match mutate_pod(&pod, &ctx) {
+        Err(MutateError::Denied(err)) => err.to_string(),
+        other => panic!("expected a denial, got {other:?}"),
+    };
+    for part in [
+        "drain.io/hook=\"native\"",
+        origin,
+        "1.33 or later",
+        "runs 1.32",
+        "for example drain.io/hook: \"helper\"",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+}
+
+/// The operator's flag on an older cluster denies nothing (that would be every pod): the native
+/// sleep only, warned about.
+#[test]
+fn native_from_the_flag_below_1_33_plans_the_sleep_and_warns() {
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let settings = Settings {
+        hook_mode: HookMode::Native,
+        ..Settings::default()
+    };
+    let mutation = mutate(&original, &settings, version("1.32"));
+    let nginx = &mutation.plan.containers[0];
+    assert_eq!((nginx.hook, nginx.signal), (Some(HookKind::Sleep), None));
+    assert!(!mutation.plan.adds_os_linux);
+    assert!(
+        mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("Kubernetes 1.32, which has no lifecycle.stopSignal")),
+        "{:#?}",
+        mutation.plan.warnings
+    );
+    let (_, pod) = apply_native(&original, &mutation, &settings, Some("1.32"));
+    assert_eq!(stop_signal_of(&pod, "nginx"), None);
+    assert!(pod.spec.unwrap().os.is_none());
+}
+
+#[test]
+fn native_with_an_unknown_version_is_planned_and_warned_about() {
+    let original = native(fixture("pods/seed-nginx-app.yaml"));
+    let settings = Settings::default();
+    let mutation = mutate(&original, &settings, None);
+    assert_eq!(mutation.plan.containers[0].hook, Some(HookKind::Native));
+    assert!(
+        mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("version is unknown") && w.contains("1.33")),
+        "{:#?}",
+        mutation.plan.warnings
+    );
+    let (_, pod) = apply_native(&original, &mutation, &settings, None);
+    assert_eq!(stop_signal_of(&pod, "nginx").as_deref(), Some("SIGQUIT"));
+}
+
+/// `auto` never picks native, whatever the version: it stays opt-in.
+#[rstest]
+fn auto_never_picks_native(#[values(None, Some("1.33"), Some("1.36"))] kube: Option<&str>) {
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let mutation = mutate(&original, &Settings::default(), kube.and_then(version));
+    assert!(
+        mutation
+            .plan
+            .containers
+            .iter()
+            .all(|c| c.hook != Some(HookKind::Native))
+    );
+    assert!(!mutation.plan.adds_os_linux);
+}
+
+/// The test-side checker of the API server's stop-signal rules refuses what the API server
+/// refuses (KEP-4960 "Cross validation with Pod spec.os.name").
+#[rstest]
+#[case::no_os(None, "SIGQUIT", "empty `spec.os.name`")]
+#[case::not_a_linux_signal(Some("linux"), "SIGFOO", "not a Linux signal")]
+#[case::windows_takes_only_term_and_kill(Some("windows"), "SIGQUIT", "only SIGTERM and SIGKILL")]
+fn the_stop_signal_checker_refuses_what_the_api_server_refuses(
+    #[case] os: Option<&str>,
+    #[case] signal: &str,
+    #[case] expected: &str,
+) {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    if let Some(os) = os {
+        pod["spec"]["os"] = serde_json::json!({"name": os});
+    }
+    pod["spec"]["containers"][0]["lifecycle"] = serde_json::json!({"stopSignal": signal});
+    let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod).unwrap();
+    let errors = validate(&typed).unwrap_err();
+    assert!(errors.iter().any(|e| e.contains(expected)), "{errors:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// `drain.io/env: "true"`: planned regular containers get DRAIN_DELAY_SECONDS (their preStop
+// seconds: when they get SIGTERM after T0) and DRAIN_SHUTDOWN_BUDGET_SECONDS (B).
+
+fn env_of(pod: &k8s_openapi::api::core::v1::Pod, name: &str) -> Vec<(String, Option<String>)> {
+    container(pod, name)
+        .env
+        .iter()
+        .flatten()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect()
+}
+
+fn var(name: &str, value: &str) -> (String, Option<String>) {
+    (name.to_owned(), Some(value.to_owned()))
+}
+
+#[test]
+fn env_gives_planned_containers_their_delay_and_budget() {
+    let original = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", "true")],
+    );
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let pod = apply_checked(&original, &mutation);
+    assert_eq!(
+        env_of(&pod, "nginx"),
+        [
+            var("DRAIN_DELAY_SECONDS", "10"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    assert_eq!(
+        env_of(&pod, "application"),
+        [
+            var("DRAIN_DELAY_SECONDS", "15"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    // B is the shutdown budget, also when an annotation sets it.
+    let budget = with_annotations(original, &[("drain.io/shutdown-budget", "1m")]);
+    let mutation = mutate(&budget, &Settings::default(), version("1.34"));
+    let pod = apply_checked(&budget, &mutation);
+    assert!(env_of(&pod, "application").contains(&var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "60")));
+}
+
+/// A variable the container sets is never overridden (warned when it differs from the plan);
+/// the others are appended to its list.
+#[test]
+fn env_never_overrides_a_variable_the_container_sets() {
+    let mut original = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", "true")],
+    );
+    original["spec"]["containers"][1]["env"] = serde_json::json!([
+        {"name": "LOG_LEVEL", "value": "info"},
+        {"name": "DRAIN_DELAY_SECONDS", "value": "5"},
+    ]);
+    original["spec"]["containers"][0]["env"] =
+        serde_json::json!([{"name": "DRAIN_SHUTDOWN_BUDGET_SECONDS", "value": "30"}]);
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let warnings = &mutation.plan.warnings;
+    assert!(
+        warnings.iter().any(|w| w.contains(
+            "container \"application\" sets DRAIN_DELAY_SECONDS to \"5\" itself, which is kept; the plan's value is 15"
+        )),
+        "{warnings:#?}"
+    );
+    // Same value as the plan: nothing to say.
+    assert!(!warnings.iter().any(|w| w.contains("\"nginx\" sets")));
+    let pod = apply_checked(&original, &mutation);
+    assert_eq!(
+        env_of(&pod, "application"),
+        [
+            var("LOG_LEVEL", "info"),
+            var("DRAIN_DELAY_SECONDS", "5"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    assert_eq!(
+        env_of(&pod, "nginx"),
+        [
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30"),
+            var("DRAIN_DELAY_SECONDS", "10")
+        ]
+    );
+}
+
+#[rstest]
+#[case::absent(None)]
+#[case::off(Some("false"))]
+fn env_is_not_added_without_the_annotation(#[case] value: Option<&str>) {
+    let mut original = fixture("pods/seed-nginx-app.yaml");
+    if let Some(value) = value {
+        original = with_annotations(original, &[("drain.io/env", value)]);
+    }
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    assert!(mutation.plan.containers.iter().all(|c| c.env.is_empty()));
+    let pod = apply_checked(&original, &mutation);
+    assert!(env_of(&pod, "nginx").is_empty() && env_of(&pod, "application").is_empty());
+}
+
+#[rstest]
+#[case("yes")]
+#[case("True")]
+#[case("")]
+fn env_with_a_bad_value_is_denied(#[case] value: &str) {
+    let pod = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", value)],
+    );
+    let message = denial(&pod).expect("a denial");
+    assert!(
+        message.contains(&format!("drain.io/env={value:?}")),
+        "{message}"
+    );
+    assert!(
+        message.contains("for example drain.io/env: \"true\""),
+        "{message}"
+    );
+}
+
+/// Only planned regular containers: not excluded ones, mesh proxies or native sidecars. The
+/// namespace's annotation counts as the pod's would.
+#[test]
+fn env_goes_to_planned_containers_only() {
+    let original = fixture("pods/native-sidecar-mesh.yaml");
+    let namespace: BTreeMap<String, String> =
+        [("drain.io/env".to_string(), "true".to_string())].into();
+    let mutation = mutate_with_namespace(
+        &original,
+        &Settings::default(),
+        version("1.34"),
+        Some(&namespace),
+    );
+    let (_, pod) = apply(&original, &mutation);
+    validate(&pod).unwrap();
+    assert_eq!(env_of(&pod, "app").len(), 2);
+    for untouched in ["istio-proxy", "metrics", "edge", "migrate"] {
+        assert!(env_of(&pod, untouched).is_empty(), "{untouched}");
+    }
+}
+
+/// Reinvocation: a container added since gets the vars, the others are left as they are, and a
+/// third run changes nothing.
+#[test]
+fn env_on_reinvocation_goes_to_containers_added_since() {
+    let original = with_annotations(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/env", "true")],
+    );
+    let first = mutate(&original, &Settings::default(), version("1.34"));
+    let (mut patched, _) = apply(&original, &first);
+    patched["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "log-shipper", "image": "fluent/fluent-bit:3"}));
+    let second = mutate(&patched, &Settings::default(), version("1.34"));
+    let (after, pod) = apply(&patched, &second);
+    assert_eq!(
+        env_of(&pod, "log-shipper"),
+        [
+            var("DRAIN_DELAY_SECONDS", "15"),
+            var("DRAIN_SHUTDOWN_BUDGET_SECONDS", "30")
+        ]
+    );
+    assert_eq!(env_of(&pod, "nginx").len(), 2);
+    assert_eq!(
+        after["spec"]["containers"][1],
+        patched["spec"]["containers"][1]
+    );
+    assert!(
+        mutate(&after, &Settings::default(), version("1.34"))
+            .patch
+            .is_empty()
+    );
+}

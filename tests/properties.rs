@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use drain_webhook::mutate::PodContext;
-use drain_webhook::plan::Action;
+use drain_webhook::plan::{Action, HookKind};
 use drain_webhook::settings::{KubeVersion, Settings};
 use k8s_openapi::api::core::v1::Pod;
 use proptest::prelude::*;
@@ -79,8 +79,15 @@ fn container_strategy(index: usize) -> impl Strategy<Value = Value> {
         pre_stop_strategy(),
         prop::bool::weighted(0.1),
         prop::bool::weighted(0.2),
+        // A container's own env: none, other variables, or one of the names drain.io/env adds.
+        prop_oneof![
+            2 => Just(None),
+            1 => Just(Some(json!([{"name": "LOG_LEVEL", "value": "info"}]))),
+            1 => (0u32..40).prop_map(|s| Some(json!([{"name": "DRAIN_DELAY_SECONDS", "value": s.to_string()}]))),
+            1 => Just(Some(json!([{"name": "DRAIN_SHUTDOWN_BUDGET_SECONDS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]))),
+        ],
     )
-        .prop_map(move |(image, pre_stop, mesh, mounts)| {
+        .prop_map(move |(image, pre_stop, mesh, mounts, env)| {
             let name = if mesh && index == 0 {
                 "istio-proxy".to_string()
             } else {
@@ -94,6 +101,9 @@ fn container_strategy(index: usize) -> impl Strategy<Value = Value> {
             if let Some(handler) = pre_stop {
                 container["lifecycle"] = json!({"preStop": handler});
             }
+            if let Some(env) = env {
+                container["env"] = env;
+            }
             if mounts {
                 container["volumeMounts"] = json!([{"name": "drain-helper", "mountPath": "/data"}]);
             }
@@ -106,7 +116,15 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         prop::option::of(0u32..120),
         prop::option::of(0u32..60),
         prop::option::of(0u32..900),
-        prop::option::of(prop::sample::select(vec!["auto", "sleep", "helper"])),
+        // Native weighs more: few generated pods meet its conditions (a known proxy, 1.33+ or an
+        // unknown version, no exec hook to chain), and 256 cases must still reach it.
+        prop_oneof![
+            3 => Just(None),
+            1 => Just(Some("auto")),
+            1 => Just(Some("sleep")),
+            1 => Just(Some("helper")),
+            4 => Just(Some("native")),
+        ],
         prop::option::of(prop::sample::select(vec!["c0", "c1", "c0,c2", "nope"])),
         prop::option::of(prop::sample::select(vec!["c1", "c2,c3"])),
         prop::option::of(prop_oneof![
@@ -119,9 +137,10 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                 .join(",")),
         ]),
         prop::option::of(notify_strategy()),
+        prop::option::of(prop::sample::select(vec!["true", "false", "yes"])),
     )
         .prop_map(
-            |(delay, stagger, budget, hook, proxies, exclude, wait, notify)| {
+            |(delay, stagger, budget, hook, proxies, exclude, wait, notify, env)| {
                 let mut a = serde_json::Map::new();
                 let mut put = |k: &str, v: String| {
                     a.insert(k.to_string(), Value::String(v));
@@ -149,6 +168,9 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                 }
                 if let Some(notify) = notify {
                     put("drain.io/notify", notify);
+                }
+                if let Some(env) = env {
+                    put("drain.io/env", env.into());
                 }
                 Value::Object(a)
             },
@@ -188,20 +210,34 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                 (0..n).map(container_strategy).collect::<Vec<_>>(),
                 annotations_strategy(),
                 prop::option::of(prop_oneof![Just(0i64), 1i64..600]),
-                prop::bool::weighted(0.1),
+                // No `spec.os`, Windows, or Linux with a stop signal of the user's.
+                prop_oneof![
+                    8 => Just(None),
+                    1 => Just(Some(("windows", None))),
+                    1 => prop::option::of(prop::sample::select(vec!["SIGTERM", "SIGQUIT", "SIGINT"]))
+                        .prop_map(|signal| Some(("linux", signal))),
+                ],
                 prop::bool::weighted(0.1),
                 0usize..3,
                 prop::bool::weighted(0.3),
             )
         })
         .prop_map(
-            |(containers, annotations, grace, windows, share_pid, inits, collide)| {
+            |(mut containers, annotations, grace, os, share_pid, inits, collide)| {
+                if let Some((_, Some(signal))) = os {
+                    let lifecycle = containers[0]
+                        .as_object_mut()
+                        .unwrap()
+                        .entry("lifecycle")
+                        .or_insert_with(|| json!({}));
+                    lifecycle["stopSignal"] = signal.into();
+                }
                 let mut spec = json!({"containers": containers});
                 if let Some(g) = grace {
                     spec["terminationGracePeriodSeconds"] = g.into();
                 }
-                if windows {
-                    spec["os"] = json!({"name": "windows"});
+                if let Some((name, _)) = os {
+                    spec["os"] = json!({"name": name});
                 }
                 if share_pid {
                     spec["shareProcessNamespace"] = true.into();
@@ -234,7 +270,7 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
 
 fn version_strategy() -> impl Strategy<Value = Option<KubeVersion>> {
     prop::option::of(prop::sample::select(vec![
-        "1.28", "1.29", "1.30", "1.34", "1.35",
+        "1.28", "1.29", "1.30", "1.32", "1.33", "1.34", "1.35",
     ]))
     .prop_map(|v| v.map(|v| v.parse().unwrap()))
 }
@@ -281,6 +317,37 @@ proptest! {
                 }
             }
         }
+        // Hook mode native is opt-in: only where `drain.io/hook: native` asks for it. What it
+        // plans is in the patched pod: the stop signal, and an OS the API server accepts it with
+        // (the API's rules themselves are checked by `validate` and `check_mutation`).
+        let native_asked = pod["metadata"]["annotations"]["drain.io/hook"] == "native";
+        for c in planned.iter().filter(|c| c.hook == Some(HookKind::Native)) {
+            prop_assert!(native_asked);
+            let container = &patched["spec"]["containers"][c.index];
+            prop_assert_eq!(container["lifecycle"]["stopSignal"].as_str(), c.signal);
+            prop_assert_eq!(patched["spec"]["os"]["name"].as_str(), Some("linux"));
+            prop_assert!(plan.warnings.iter().any(|w| w.contains("ContainerStopSignals")));
+        }
+        if !native_asked {
+            prop_assert!(!plan.adds_os_linux);
+            prop_assert_eq!(&pod["spec"]["os"], &patched["spec"]["os"]);
+        }
+        // drain.io/env: every planned container has both variables, with the plan's values
+        // unless it set them itself (what it had is kept: `check_env`).
+        let env_asked = pod["metadata"]["annotations"]["drain.io/env"] == "true";
+        for c in &planned {
+            let env = patched["spec"]["containers"][c.index]["env"].as_array().cloned().unwrap_or_default();
+            let own = |name: &str| pod["spec"]["containers"][c.index]["env"].as_array().into_iter().flatten().any(|v| v["name"] == name);
+            for (name, value) in [("DRAIN_DELAY_SECONDS", c.pre_stop_seconds.unwrap().to_string()), ("DRAIN_SHUTDOWN_BUDGET_SECONDS", plan.shutdown_budget.to_string())] {
+                let ours = env.iter().any(|v| v["name"] == name && v["value"] == value.as_str());
+                if env_asked && !own(name) {
+                    prop_assert!(ours, "{} lacks {}={}: {:?}", c.name, name, value, env);
+                }
+                if !env_asked {
+                    prop_assert!(c.env.is_empty());
+                }
+            }
+        }
         // What the plan leaves alone stays exactly as it was.
         for c in plan.containers.iter().filter(|c| c.action != Action::Planned) {
             let list = if c.init_container { "initContainers" } else { "containers" };
@@ -311,7 +378,7 @@ proptest! {
                 let init = spec.init_containers.iter().flatten().find(|c| c.name == helper.init_container).unwrap();
                 prop_assert!(restricted_violations(init, None).is_empty());
             }
-            prop_assert!(spec.os.is_none(), "no helper in Windows pods");
+            prop_assert!(spec.os.as_ref().is_none_or(|os| os.name != "windows"), "no helper in Windows pods");
         }
     }
 

@@ -28,6 +28,16 @@ pub(super) fn drift_of(name: &str, pod: &Value, status: &Status, drift: &mut Vec
         };
         let pre_stop = c.pointer("/lifecycle/preStop");
         let matches = match (recorded.hook, pre_stop) {
+            (Some(HookKind::Native), Some(p)) => {
+                let sleeps = p.pointer("/sleep/seconds").and_then(Value::as_u64)
+                    == recorded.pre_stop_seconds.map(u64::from);
+                if sleeps && c.pointer("/lifecycle/stopSignal").is_none() {
+                    drift.push(format!(
+                        "{name}: the lifecycle.stopSignal drain-webhook wrote to {container} is gone; the API server drops it when the ContainerStopSignals gate is off"
+                    ));
+                }
+                sleeps
+            }
             (Some(HookKind::Sleep), Some(p)) => {
                 p.pointer("/sleep/seconds").and_then(Value::as_u64)
                     == recorded.pre_stop_seconds.map(u64::from)

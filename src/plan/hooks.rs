@@ -7,7 +7,7 @@ use super::injection::{HELPER_DIR, existing_helper, mount_conflict, new_helper_n
 use super::roles::graceful_signal;
 use super::{
     Action, ChainedHook, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role,
-    last_proxy_stop,
+    last_proxy_stop, native,
 };
 use crate::annotations::Overrides;
 use crate::helper::net::HttpUrl;
@@ -222,6 +222,7 @@ fn write_hook(
     entry.notify = hook.notify;
     entry.wait_idle = hook.wait_idle;
     entry.chained = hook.chained;
+    entry.note = hook.note;
     // Last line of defence: a helper command its own parser would refuse fails at run time and
     // the pod gets no drain at all; such a container stays as it is.
     if let Some(reason) = entry.helper_rejection() {
@@ -324,6 +325,8 @@ pub(super) struct ChosenHook {
     pub(super) notify: Vec<HttpUrl>,
     pub(super) wait_idle: Vec<u16>,
     pub(super) chained: Option<ChainedHook>,
+    /// Said in the plan next to the container (hook mode native keeping the user's signal).
+    pub(super) note: Option<String>,
 }
 
 pub(super) struct HookChoice {
@@ -381,8 +384,21 @@ impl HookChoice {
             .chained
             .map_err(|reason| Untouched::keeping_its_hook(name, reason))?;
         let mut signal = request.signal;
+        // Hook mode native on Linux: the kubelet sends the signal (`lifecycle.stopSignal`), so
+        // it needs no helper and no PID 1 of its own.
+        let native = self.mode == HookMode::Native && !self.windows;
+        if let Some(wanted) = signal
+            && self.windows
+            && self.mode == HookMode::Native
+        {
+            warnings.push(format!(
+                "container {name:?}: Windows pod, so hook mode native writes no lifecycle.stopSignal {wanted} (the API allows only SIGTERM and SIGKILL on Windows, and drain-helper does not run there): native sleep only"
+            ));
+            signal = None;
+        }
         if let Some(wanted) = signal
             && self.share_process_namespace
+            && !native
         {
             warnings.push(format!(
                 "container {name:?}: shareProcessNamespace is on, so drain-helper cannot find the proxy's PID 1; it gets its image's stop signal instead of {wanted}"
@@ -395,7 +411,7 @@ impl HookChoice {
             other => (request.delay, other),
         };
         let needs_helper = chained.is_some()
-            || signal.is_some()
+            || (signal.is_some() && !native)
             || !request.notify.is_empty()
             || !request.wait_idle.is_empty();
         let chains = chained.is_some();
@@ -409,13 +425,19 @@ impl HookChoice {
             if pre_stop_seconds == 0 {
                 return Err(no_delay());
             }
+            let (kind, signal, note) = if native {
+                native::stop_signal(self, container, signal, warnings)
+            } else {
+                (kind, None, None)
+            };
             return Ok(ChosenHook {
                 kind,
                 pre_stop_seconds,
-                signal: None,
+                signal,
                 notify: Vec::new(),
                 wait_idle: Vec::new(),
                 chained: None,
+                note,
             });
         }
         if pre_stop_seconds == 0 && !needs_helper {
@@ -428,6 +450,7 @@ impl HookChoice {
             notify: request.notify,
             wait_idle: request.wait_idle,
             chained,
+            note: None,
         })
     }
 
@@ -477,26 +500,35 @@ impl HookChoice {
         let sleep_available = self.sleep_available();
         match self.mode {
             HookMode::Helper => Ok(HookKind::Helper),
-            HookMode::Sleep => {
+            // Native is the native sleep too; `decide` adds its stop signal.
+            HookMode::Sleep | HookMode::Native => {
+                let mode = self.mode;
                 if let Some(version) = self.version
                     && sleep_available == Some(false)
                 {
                     return Err(Untouched::warned(
                         name,
                         format!(
-                            "hook mode sleep is set but Kubernetes {version} has no native sleep action (1.30+)"
+                            "hook mode {mode} is set but Kubernetes {version} has no native sleep action (1.30+)"
                         ),
                     ));
                 }
                 if chains {
                     return Err(Untouched::keeping_its_hook(
                         name,
-                        "its own preStop hook cannot be chained with hook mode sleep (use helper or auto)",
+                        format!(
+                            "its own preStop hook cannot be chained with hook mode {mode} (use helper or auto)"
+                        ),
                     ));
                 }
                 if needs_helper {
+                    let unused = if mode == HookMode::Native {
+                        "notify and wait-idle are"
+                    } else {
+                        "notify, wait-idle and the graceful stop signal are"
+                    };
                     warnings.push(format!(
-                        "container {name:?}: hook mode sleep, so notify, wait-idle and the graceful stop signal are not used"
+                        "container {name:?}: hook mode {mode}, so {unused} not used"
                     ));
                 }
                 Ok(HookKind::Sleep)

@@ -14,13 +14,16 @@ use crate::profiles::Profile;
 use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
 mod contract;
+mod env;
 mod grace;
 mod hooks;
 mod injection;
+mod native;
 mod roles;
 mod status;
 
 pub use crate::pod::image_name;
+pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
 use grace::{
     GraceGrowth, Sized, check_lowered_grace, finish_timeline, hard_limit_warnings, probe_warnings,
     size_grace,
@@ -66,6 +69,9 @@ impl fmt::Display for Role {
 pub enum HookKind {
     Sleep,
     Helper,
+    /// The native sleep plus `lifecycle.stopSignal` (hook mode `native`, a front proxy with a
+    /// known graceful signal).
+    Native,
 }
 
 impl fmt::Display for HookKind {
@@ -73,6 +79,7 @@ impl fmt::Display for HookKind {
         f.write_str(match self {
             HookKind::Sleep => "sleep",
             HookKind::Helper => "helper",
+            HookKind::Native => "native",
         })
     }
 }
@@ -153,7 +160,8 @@ pub struct ContainerPlan {
     /// Upper bound of the helper's run (`--max`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook_max_seconds: Option<u32>,
-    /// Graceful stop signal the helper sends to the proxy (nginx: SIGQUIT).
+    /// Graceful stop signal of the proxy (nginx: SIGQUIT): sent by the helper (hook `helper`),
+    /// or written as `lifecycle.stopSignal` for the kubelet to send (hook `native`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "all_as_text")]
@@ -164,6 +172,16 @@ pub struct ContainerPlan {
     pub chained: Option<ChainedHook>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Env vars the patch adds (`drain.io/env: "true"`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+}
+
+/// One env var of the plan's timings (`drain.io/env`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub value: String,
 }
 
 /// The init container and volume that carry drain-helper into the pod, or the helper's image
@@ -221,6 +239,10 @@ pub struct Plan {
     /// Whether `terminationGracePeriodSeconds` must be written.
     #[serde(skip)]
     pub set_grace: bool,
+    /// Whether `spec.os: {name: linux}` must be written: a `lifecycle.stopSignal` is planned
+    /// and the pod names no OS (the API server requires one for it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adds_os_linux: bool,
     /// The `drain.io/status` value to write, when anything changes.
     #[serde(skip)]
     pub status: Option<Status>,
@@ -261,6 +283,14 @@ pub enum PlanError {
         "annotation {key}=\"sleep\" ({origin}) needs Kubernetes 1.30 or later for the native preStop sleep action, and this cluster runs {version}; use for example {key}: \"helper\" or \"auto\""
     )]
     SleepUnsupported {
+        key: &'static str,
+        origin: Source,
+        version: KubeVersion,
+    },
+    #[error(
+        "annotation {key}=\"native\" ({origin}) needs Kubernetes 1.33 or later for lifecycle.stopSignal (the ContainerStopSignals feature gate), and this cluster runs {version}; use for example {key}: \"helper\" (drain-helper sends the graceful signal) or \"auto\""
+    )]
+    NativeUnsupported {
         key: &'static str,
         origin: Source,
         version: KubeVersion,
@@ -348,6 +378,8 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
     });
     check_lowered_grace(&mut plan, spec, resolved.previous.as_ref())?;
+    native::finish(&mut plan, spec, ctx.kube_version);
+    env::plan_env(&mut plan, spec, &overrides);
     probe_warnings(&mut plan, spec);
     if plan.planned().next().is_some() {
         hard_limit_warnings(&mut plan, spec, chosen.needed);
@@ -430,6 +462,7 @@ impl Plan {
             helper: None,
             warnings: Vec::new(),
             set_grace: false,
+            adds_os_linux: false,
             status: None,
         }
     }
@@ -499,6 +532,16 @@ fn resolve(
         && !version.supports_sleep_action()
     {
         return Err(PlanError::SleepUnsupported {
+            key: annotations::HOOK,
+            origin: hook.source,
+            version,
+        });
+    }
+    if mode == HookMode::Native
+        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
+        && !version.has_stop_signals()
+    {
+        return Err(PlanError::NativeUnsupported {
             key: annotations::HOOK,
             origin: hook.source,
             version,
@@ -574,6 +617,7 @@ impl ContainerPlan {
             wait_idle: Vec::new(),
             chained: None,
             note: None,
+            env: Vec::new(),
         }
     }
 }

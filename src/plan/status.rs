@@ -60,6 +60,7 @@ impl RecordedContainer {
         let hook = match parts.next() {
             Some("sleep") => Some(HookKind::Sleep),
             Some("helper") => Some(HookKind::Helper),
+            Some("native") => Some(HookKind::Native),
             _ => None,
         };
         RecordedContainer {
@@ -118,6 +119,21 @@ mod tests {
             RecordedContainer {
                 hook: Some(HookKind::Helper),
                 pre_stop_seconds: Some(10)
+            }
+        );
+        container.hook = Some(HookKind::Native);
+        let encoded = RecordedContainer::encode(&container);
+        assert_eq!(encoded, "proxy:native:10");
+        assert_eq!(
+            RecordedContainer::decode(&encoded).hook,
+            Some(HookKind::Native)
+        );
+        // Records written before hook mode native still read as they were.
+        assert_eq!(
+            RecordedContainer::decode("app:sleep:15"),
+            RecordedContainer {
+                hook: Some(HookKind::Sleep),
+                pre_stop_seconds: Some(15)
             }
         );
         assert_eq!(

@@ -130,6 +130,8 @@ pub fn check_review(reviewer: &Reviewer, body: &[u8]) -> Result<ReviewKind, Stri
             .map_err(|e| format!("the patched object is no longer a Pod: {e}"))?;
     }
     check_helper_commands(original, &patched)?;
+    check_stop_signals(original, &patched)?;
+    check_env(original, &patched)?;
     Ok(ReviewKind::Patched)
 }
 
@@ -172,6 +174,8 @@ pub fn check_mutation(
     }
 
     check_helper_commands(pod, &patched)?;
+    check_stop_signals(pod, &patched)?;
+    check_env(pod, &patched)?;
 
     let again = mutate_pod(&patched, ctx).map_err(|e| format!("second run failed: {e}"))?;
     if !again.patch.is_empty() {
@@ -268,6 +272,221 @@ pub fn check_helper_commands(original: &Value, patched: &Value) -> Result<(), St
                 match parsed(command)? {
                     Command::Install { .. } => {}
                     other => return Err(format!("an init container runs drain-helper {other:?}")),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The Linux signals the API server accepts in `lifecycle.stopSignal` when `spec.os.name` is
+/// `linux` (KEP-4960, "Cross validation with Pod spec.os.name": `supportedStopSignalsLinux`).
+pub const LINUX_STOP_SIGNALS: [&str; 65] = [
+    "SIGABRT",
+    "SIGALRM",
+    "SIGBUS",
+    "SIGCHLD",
+    "SIGCLD",
+    "SIGCONT",
+    "SIGFPE",
+    "SIGHUP",
+    "SIGILL",
+    "SIGINT",
+    "SIGIO",
+    "SIGIOT",
+    "SIGKILL",
+    "SIGPIPE",
+    "SIGPOLL",
+    "SIGPROF",
+    "SIGPWR",
+    "SIGQUIT",
+    "SIGSEGV",
+    "SIGSTKFLT",
+    "SIGSTOP",
+    "SIGSYS",
+    "SIGTERM",
+    "SIGTRAP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGVTALRM",
+    "SIGWINCH",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGRTMIN",
+    "SIGRTMIN+1",
+    "SIGRTMIN+2",
+    "SIGRTMIN+3",
+    "SIGRTMIN+4",
+    "SIGRTMIN+5",
+    "SIGRTMIN+6",
+    "SIGRTMIN+7",
+    "SIGRTMIN+8",
+    "SIGRTMIN+9",
+    "SIGRTMIN+10",
+    "SIGRTMIN+11",
+    "SIGRTMIN+12",
+    "SIGRTMIN+13",
+    "SIGRTMIN+14",
+    "SIGRTMIN+15",
+    "SIGRTMAX-14",
+    "SIGRTMAX-13",
+    "SIGRTMAX-12",
+    "SIGRTMAX-11",
+    "SIGRTMAX-10",
+    "SIGRTMAX-9",
+    "SIGRTMAX-8",
+    "SIGRTMAX-7",
+    "SIGRTMAX-6",
+    "SIGRTMAX-5",
+    "SIGRTMAX-4",
+    "SIGRTMAX-3",
+    "SIGRTMAX-2",
+    "SIGRTMAX-1",
+    "SIGRTMAX",
+];
+
+/// On Windows only these (KEP-4960: `supportedStopSignalsWindows`).
+pub const WINDOWS_STOP_SIGNALS: [&str; 2] = ["SIGKILL", "SIGTERM"];
+
+/// The API server's rules for the fields hook mode native writes, on one pod as JSON
+/// (KEP-4960 "Cross validation with Pod spec.os.name", implemented in k8s.io/kubernetes
+/// pkg/apis/core/validation/validation.go):
+/// - a container (regular, init or ephemeral) with `lifecycle.stopSignal` needs
+///   `spec.os.name` ("linux" or "windows");
+/// - with `linux` the signal is one of [`LINUX_STOP_SIGNALS`], with `windows` one of
+///   [`WINDOWS_STOP_SIGNALS`];
+/// - validateSleepAction: `preStop.sleep.seconds` is between 0 and the pod's
+///   `terminationGracePeriodSeconds` (30 when unset).
+pub fn stop_signal_violations(pod: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    let spec = pod.get("spec").unwrap_or(&Value::Null);
+    let os = spec.pointer("/os/name").and_then(Value::as_str);
+    let grace = spec
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        for container in spec
+            .get(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = container.get("name").and_then(Value::as_str).unwrap_or("");
+            if let Some(seconds) = container
+                .pointer("/lifecycle/preStop/sleep/seconds")
+                .and_then(Value::as_i64)
+                && !(0..=grace).contains(&seconds)
+            {
+                errors.push(format!(
+                    "{list}[{name:?}].lifecycle.preStop.sleep.seconds {seconds}: must be between 0 and terminationGracePeriodSeconds ({grace})"
+                ));
+            }
+            let Some(signal) = container.pointer("/lifecycle/stopSignal") else {
+                continue;
+            };
+            let signal = signal.as_str().unwrap_or("");
+            match os {
+                None => errors.push(format!(
+                    "{list}[{name:?}].lifecycle.stopSignal {signal}: may not be set for containers with empty `spec.os.name`"
+                )),
+                Some("linux") if !LINUX_STOP_SIGNALS.contains(&signal) => errors.push(format!(
+                    "{list}[{name:?}].lifecycle.stopSignal {signal:?}: not a Linux signal"
+                )),
+                Some("windows") if !WINDOWS_STOP_SIGNALS.contains(&signal) => {
+                    errors.push(format!(
+                        "{list}[{name:?}].lifecycle.stopSignal {signal:?}: only SIGTERM and SIGKILL on Windows"
+                    ))
+                }
+                Some("linux") | Some("windows") => {}
+                Some(other) => errors.push(format!("spec.os.name {other:?}: Unsupported value")),
+            }
+        }
+    }
+    errors
+}
+
+/// A pod that met the API server's stop-signal rules still meets them after the patch, and
+/// every `lifecycle.stopSignal` the user set is still there, unchanged.
+pub fn check_stop_signals(original: &Value, patched: &Value) -> Result<(), String> {
+    if stop_signal_violations(original).is_empty() {
+        let errors = stop_signal_violations(patched);
+        if !errors.is_empty() {
+            return Err(format!(
+                "the patched pod breaks the API's rules: {errors:?}"
+            ));
+        }
+    }
+    for list in ["containers", "initContainers"] {
+        let after = patched
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array);
+        for container in original
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(own) = container.pointer("/lifecycle/stopSignal") else {
+                continue;
+            };
+            let name = container.get("name");
+            let now = after
+                .into_iter()
+                .flatten()
+                .find(|c| c.get("name") == name)
+                .and_then(|c| c.pointer("/lifecycle/stopSignal"));
+            if now != Some(own) {
+                return Err(format!("the stopSignal {own} of {name:?} became {now:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `drain.io/env` only appends: a container's env list keeps every variable it had, in order,
+/// and no name the webhook adds (`DRAIN_DELAY_SECONDS`, `DRAIN_SHUTDOWN_BUDGET_SECONDS`) appears
+/// twice unless it already did.
+pub fn check_env(original: &Value, patched: &Value) -> Result<(), String> {
+    const ADDED: [&str; 2] = ["DRAIN_DELAY_SECONDS", "DRAIN_SHUTDOWN_BUDGET_SECONDS"];
+    let count = |env: Option<&Value>, name: &str| {
+        env.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| v.get("name").and_then(Value::as_str) == Some(name))
+            .count()
+    };
+    for list in ["containers", "initContainers"] {
+        let before = original
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array);
+        let after = patched
+            .pointer(&format!("/spec/{list}"))
+            .and_then(Value::as_array);
+        for container in after.into_iter().flatten() {
+            let name = container.get("name");
+            let old = before
+                .into_iter()
+                .flatten()
+                .find(|c| c.get("name") == name)
+                .and_then(|c| c.get("env"));
+            let new = container.get("env");
+            match (old, new) {
+                (Some(Value::Array(old)), Some(Value::Array(new))) if !new.starts_with(old) => {
+                    return Err(format!("the env of {name:?} lost or reordered variables"));
+                }
+                (Some(old), new) if !old.is_array() && !old.is_null() && new != Some(old) => {
+                    return Err(format!("the env of {name:?} was not a list and changed"));
+                }
+                _ => {}
+            }
+            for added in ADDED {
+                if count(new, added) > count(old, added).max(1) {
+                    return Err(format!("{added} appears twice in the env of {name:?}"));
                 }
             }
         }

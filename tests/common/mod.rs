@@ -188,6 +188,11 @@ pub fn validate(pod: &Pod) -> Result<(), Vec<String>> {
             validate_handler(&container.name, handler, grace, &mut errors);
         }
     }
+    // lifecycle.stopSignal needs spec.os.name and a signal of that OS (KEP-4960; the checker is
+    // shared with the property and corpus tests).
+    if let Ok(json) = serde_json::to_value(pod) {
+        errors.extend(invariants::stop_signal_violations(&json));
+    }
     if errors.is_empty() {
         Ok(())
     } else {

@@ -18,11 +18,14 @@ use serde_json::value::RawValue;
 
 use crate::annotations;
 use crate::helper::args::render_install;
-use crate::plan::{
-    Action, ContainerPlan, HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, HookKind, Plan,
-};
-use crate::pod::{ContainerShape, PodShape};
+use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Plan};
+use crate::pod::PodShape;
 use crate::settings::HelperSettings;
+
+mod container;
+
+use container::container_ops;
+pub use container::helper_command;
 
 /// The operations of one mutation, in order.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -72,6 +75,9 @@ enum PatchValue {
     Text(String),
     Handler(Handler),
     Lifecycle(Lifecycle),
+    Os(PodOs),
+    Env(EnvValue),
+    Envs(Vec<EnvValue>),
     Mount(Mount),
     Mounts([Mount; 1]),
     Volume(Volume),
@@ -94,6 +100,22 @@ enum Handler {
 #[serde(rename_all = "camelCase")]
 struct Lifecycle {
     pre_stop: Handler,
+    /// Hook mode native: the proxy's graceful signal, sent by the kubelet after preStop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_signal: Option<&'static str>,
+}
+
+/// `{"name": "DRAIN_DELAY_SECONDS", "value": "15"}` (`drain.io/env`).
+#[derive(Debug, Clone, Serialize)]
+struct EnvValue {
+    name: &'static str,
+    value: String,
+}
+
+/// `spec.os`: the API server requires its name for `lifecycle.stopSignal`.
+#[derive(Debug, Clone, Serialize)]
+struct PodOs {
+    name: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -217,6 +239,13 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
         );
     }
 
+    if plan.adds_os_linux && spec.is_some_and(|s| s.os.is_none()) {
+        patch.add(
+            pointer(&["spec", "os"]),
+            PatchValue::Os(PodOs { name: "linux" }),
+        );
+    }
+
     let injection = plan.helper.as_ref().filter(|h| !h.present);
     if let Some(injection) = injection {
         let volume = if injection.image_volume {
@@ -307,77 +336,6 @@ impl PodPatch {
             value,
         });
     }
-}
-
-fn container_ops(
-    patch: &mut PodPatch,
-    current: Option<&ContainerShape>,
-    container: &ContainerPlan,
-    helper: Option<&HelperInjection>,
-) {
-    debug_assert!(container.action == Action::Planned && !container.init_container);
-    let mut base = pointer(&["spec", "containers"]);
-    base.push_back(container.index);
-
-    let handler = pre_stop_handler(container);
-    match current.and_then(|c| c.lifecycle.as_ref()) {
-        None => patch.add(
-            child(&base, &["lifecycle"]),
-            PatchValue::Lifecycle(Lifecycle { pre_stop: handler }),
-        ),
-        Some(l) if l.pre_stop.is_some() => patch.replace(
-            child(&base, &["lifecycle", "preStop"]),
-            PatchValue::Handler(handler),
-        ),
-        Some(_) => patch.add(
-            child(&base, &["lifecycle", "preStop"]),
-            PatchValue::Handler(handler),
-        ),
-    }
-
-    if container.hook == Some(HookKind::Helper)
-        && let Some(injection) = helper
-    {
-        let mounts = current.and_then(|c| c.volume_mounts.as_ref());
-        let already_mounted = mounts.is_some_and(|mounts| {
-            mounts
-                .iter()
-                .any(|m| m.mount_path == HELPER_DIR && m.name == injection.volume)
-        });
-        if !already_mounted {
-            let mount = Mount {
-                name: injection.volume.clone(),
-                mount_path: HELPER_DIR,
-                read_only: Some(true),
-            };
-            if mounts.is_some() {
-                patch.add(
-                    child(&base, &["volumeMounts", "-"]),
-                    PatchValue::Mount(mount),
-                );
-            } else {
-                patch.add(child(&base, &["volumeMounts"]), PatchValue::Mounts([mount]));
-            }
-        }
-    }
-}
-
-/// The preStop handler a planned container gets.
-fn pre_stop_handler(container: &ContainerPlan) -> Handler {
-    match container.hook {
-        Some(HookKind::Helper) => Handler::Exec {
-            command: helper_command(container),
-        },
-        _ => Handler::Sleep {
-            seconds: container.pre_stop_seconds.unwrap_or(0),
-        },
-    }
-}
-
-/// `["/.drain/drain-helper", "prestop", "--delay", "15s", ...]`, rendered by the helper's own
-/// code from the plan's typed arguments.
-pub fn helper_command(container: &ContainerPlan) -> Vec<String> {
-    container.helper_command().unwrap_or_default()
 }
 
 /// The settings and names an init container was serialized from, and its JSON.
@@ -542,6 +500,7 @@ mod tests {
             pointer(&["a"]),
             PatchValue::Lifecycle(Lifecycle {
                 pre_stop: Handler::Sleep { seconds: 10 },
+                stop_signal: None,
             }),
         );
         patch.replace(

@@ -1,0 +1,114 @@
+//! The operations on one planned container: its preStop hook (and stop signal), its env
+//! (`drain.io/env`) and its mount of the helper.
+
+use super::{EnvValue, Handler, Lifecycle, Mount, PatchValue, PodPatch, child, pointer};
+use crate::plan::{Action, ContainerPlan, HELPER_DIR, HelperInjection, HookKind};
+use crate::pod::ContainerShape;
+
+pub(super) fn container_ops(
+    patch: &mut PodPatch,
+    current: Option<&ContainerShape>,
+    container: &ContainerPlan,
+    helper: Option<&HelperInjection>,
+) {
+    debug_assert!(container.action == Action::Planned && !container.init_container);
+    let mut base = pointer(&["spec", "containers"]);
+    base.push_back(container.index);
+
+    let handler = pre_stop_handler(container);
+    let stop_signal = container
+        .signal
+        .filter(|_| container.hook == Some(HookKind::Native));
+    match current.and_then(|c| c.lifecycle.as_ref()) {
+        None => patch.add(
+            child(&base, &["lifecycle"]),
+            PatchValue::Lifecycle(Lifecycle {
+                pre_stop: handler,
+                stop_signal,
+            }),
+        ),
+        Some(lifecycle) => {
+            if lifecycle.pre_stop.is_some() {
+                patch.replace(
+                    child(&base, &["lifecycle", "preStop"]),
+                    PatchValue::Handler(handler),
+                );
+            } else {
+                patch.add(
+                    child(&base, &["lifecycle", "preStop"]),
+                    PatchValue::Handler(handler),
+                );
+            }
+            // A stop signal the container sets is the user's: never replaced.
+            if let Some(signal) = stop_signal
+                && lifecycle.stop_signal.is_none()
+            {
+                patch.add(
+                    child(&base, &["lifecycle", "stopSignal"]),
+                    PatchValue::Text(signal.to_owned()),
+                );
+            }
+        }
+    }
+
+    // drain.io/env: appended to the container's env, or the list added when it has none (the
+    // planner adds nothing to an env that is not a list).
+    if !container.env.is_empty() {
+        let vars = container.env.iter().map(|v| EnvValue {
+            name: v.name,
+            value: v.value.clone(),
+        });
+        match current.and_then(|c| c.env.as_ref()) {
+            Some(serde_json::Value::Array(_)) => {
+                for var in vars {
+                    patch.add(child(&base, &["env", "-"]), PatchValue::Env(var));
+                }
+            }
+            _ => patch.add(child(&base, &["env"]), PatchValue::Envs(vars.collect())),
+        }
+    }
+
+    if container.hook == Some(HookKind::Helper)
+        && let Some(injection) = helper
+    {
+        let mounts = current.and_then(|c| c.volume_mounts.as_ref());
+        let already_mounted = mounts.is_some_and(|mounts| {
+            mounts
+                .iter()
+                .any(|m| m.mount_path == HELPER_DIR && m.name == injection.volume)
+        });
+        if !already_mounted {
+            let mount = Mount {
+                name: injection.volume.clone(),
+                mount_path: HELPER_DIR,
+                read_only: Some(true),
+            };
+            if mounts.is_some() {
+                patch.add(
+                    child(&base, &["volumeMounts", "-"]),
+                    PatchValue::Mount(mount),
+                );
+            } else {
+                patch.add(child(&base, &["volumeMounts"]), PatchValue::Mounts([mount]));
+            }
+        }
+    }
+}
+
+/// The preStop handler a planned container gets.
+fn pre_stop_handler(container: &ContainerPlan) -> Handler {
+    match container.hook {
+        Some(HookKind::Helper) => Handler::Exec {
+            command: helper_command(container),
+        },
+        _ => Handler::Sleep {
+            seconds: container.pre_stop_seconds.unwrap_or(0),
+        },
+    }
+}
+
+/// `["/.drain/drain-helper", "prestop", "--delay", "15s", ...]`, rendered by the helper's own
+/// code from the plan's typed arguments.
+pub fn helper_command(container: &ContainerPlan) -> Vec<String> {
+    container.helper_command().unwrap_or_default()
+}
