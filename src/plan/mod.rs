@@ -7,11 +7,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::annotations::{self, Overrides, Source, Sourced};
+use crate::annotations::{self, Overrides, Source};
 use crate::helper::net::HttpUrl;
 use crate::pod::{PodShape, SpecShape};
 use crate::profiles::Profile;
-use crate::settings::{HookMode, KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
+use crate::settings::{KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
 mod contract;
 mod env;
@@ -19,6 +19,7 @@ mod grace;
 mod hooks;
 mod injection;
 mod native;
+mod resolve;
 mod roles;
 mod status;
 
@@ -28,8 +29,9 @@ use grace::{
     GraceGrowth, Sized, check_lowered_grace, finish_timeline, hard_limit_warnings, probe_warnings,
     size_grace,
 };
-use hooks::{HookChoice, choose_hooks};
+use hooks::choose_hooks;
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
+use resolve::{Resolved, apply_profile, resolve};
 use roles::classify_containers;
 pub use roles::{MESH_PROXIES, graceful_signal, proxy_family};
 pub use status::{RecordedContainer, Status};
@@ -307,19 +309,6 @@ pub struct PodContext<'a> {
     pub kube_version: Option<KubeVersion>,
 }
 
-/// D, S, B and how hooks are chosen, resolved once per pod, with an earlier run's record.
-struct Resolved {
-    delay: u32,
-    stagger: u32,
-    budget: u32,
-    /// The grace period before the first run of the webhook.
-    original_grace: Option<i64>,
-    previous: Option<Status>,
-    choice: HookChoice,
-    /// The helper comes as an image volume (settings and cluster version).
-    image_volume: bool,
-}
-
 /// Plans the shutdown of one pod, in the order of DESIGN.md section 2: resolve the settings,
 /// classify the containers, choose their hooks, size the grace period, conclude.
 pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError> {
@@ -388,57 +377,6 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     Ok(finish_timeline(plan))
 }
 
-/// The pod's or namespace's profile, else `--profile`. Raises D (and B) to its floors where
-/// no annotation set them; an annotation below a floor is kept (the user may know their path
-/// better) but warned about. Returns what it raised, for the "above maximum" message.
-fn apply_profile(
-    plan: &mut Plan,
-    resolved: &mut Resolved,
-    overrides: &Overrides,
-    settings: &Settings,
-) -> Vec<String> {
-    let named = overrides.profile.as_ref().map(|p| p.value);
-    let Some(profile) = named.or(settings.profile) else {
-        return Vec::new();
-    };
-    let origin = match &overrides.profile {
-        Some(set) => format!("{}={:?} ({})", set.key, set.raw, set.source),
-        None => format!("--profile {}", profile.name),
-    };
-    let mut causes = Vec::new();
-    plan.profile = Some(profile);
-    let floors = [
-        (
-            &overrides.delay,
-            &mut resolved.delay,
-            Some(profile.delay_floor),
-            annotations::DELAY,
-        ),
-        (
-            &overrides.shutdown_budget,
-            &mut resolved.budget,
-            profile.budget_floor,
-            annotations::SHUTDOWN_BUDGET,
-        ),
-    ];
-    for (set, value, floor, key) in floors {
-        let Some(floor) = floor else { continue };
-        match set {
-            Some(set) if set.value < floor => plan.warnings.push(format!(
-                "{key}={:?} ({}) is below the {floor}s that profile {} needs: traffic may still arrive after it ({})",
-                set.raw, set.source, profile.name, profile.note
-            )),
-            Some(_) => {}
-            None if *value < floor => {
-                *value = floor;
-                causes.push(format!("{origin}, whose floor raises {key} to {floor}s"));
-            }
-            None => {}
-        }
-    }
-    causes
-}
-
 impl Plan {
     /// A plan that changes nothing yet: the settings' D, S and B, the pod's own grace.
     fn unplanned(pod: &PodShape, ctx: &PodContext<'_>) -> Plan {
@@ -500,69 +438,6 @@ fn plannable_spec<'p>(pod: &'p PodShape, overrides: &Overrides) -> Result<&'p Sp
     }
 }
 
-/// D, S and B from annotations (pod, then namespace), then settings; B defaults to the grace
-/// period the pod had before any run; the hook mode and what the cluster offers.
-fn resolve(
-    spec: &SpecShape,
-    pod_annotations: Option<&BTreeMap<String, String>>,
-    overrides: &Overrides,
-    ctx: &PodContext<'_>,
-) -> Result<Resolved, PlanError> {
-    let settings = ctx.settings;
-    let previous = pod_annotations
-        .and_then(|a| a.get(annotations::STATUS))
-        .and_then(|raw| Status::parse(raw));
-    let original_grace = match &previous {
-        Some(status) => status.grace_before,
-        None => spec.termination_grace_period_seconds,
-    };
-    let budget = match &overrides.shutdown_budget {
-        Some(budget) => budget.value,
-        None => original_grace
-            .map(|g| u32::try_from(g).unwrap_or(u32::MAX))
-            .unwrap_or(settings.shutdown_budget),
-    };
-    let mode = overrides
-        .hook
-        .as_ref()
-        .map(|h| h.value)
-        .unwrap_or(settings.hook_mode);
-    if mode == HookMode::Sleep
-        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
-        && !version.supports_sleep_action()
-    {
-        return Err(PlanError::SleepUnsupported {
-            key: annotations::HOOK,
-            origin: hook.source,
-            version,
-        });
-    }
-    if mode == HookMode::Native
-        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
-        && !version.has_stop_signals()
-    {
-        return Err(PlanError::NativeUnsupported {
-            key: annotations::HOOK,
-            origin: hook.source,
-            version,
-        });
-    }
-    Ok(Resolved {
-        delay: value_or(&overrides.delay, settings.delay),
-        stagger: value_or(&overrides.stagger, settings.stagger),
-        budget,
-        original_grace,
-        previous,
-        image_volume: settings.helper.delivery.uses_image_volume(ctx.kube_version),
-        choice: HookChoice {
-            mode,
-            windows: spec.is_windows(),
-            version: ctx.kube_version,
-            share_process_namespace: spec.share_process_namespace == Some(true),
-        },
-    })
-}
-
 /// The outcome and, when anything changes, the record to write.
 fn conclude(plan: &mut Plan, resolved: Resolved) {
     if plan.planned().next().is_some() {
@@ -593,10 +468,6 @@ fn last_proxy_stop(containers: &[ContainerPlan], delay: u32) -> u32 {
         .filter(|c| matches!(c.action, Action::Planned | Action::AlreadyPlanned))
         .filter_map(|c| c.pre_stop_seconds)
         .fold(delay, u32::max)
-}
-
-fn value_or(sourced: &Option<Sourced<u32>>, default: u32) -> u32 {
-    sourced.as_ref().map(|s| s.value).unwrap_or(default)
 }
 
 impl ContainerPlan {

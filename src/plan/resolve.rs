@@ -1,0 +1,141 @@
+//! Resolving a pod's D, S, B and hook mode from its annotations, its namespace's, the
+//! settings and an earlier run's record; the traffic-path profile's floors on top.
+
+use std::collections::BTreeMap;
+
+use super::hooks::HookChoice;
+use super::{Plan, PlanError, PodContext, Status};
+use crate::annotations::{self, Overrides, Sourced};
+use crate::pod::SpecShape;
+use crate::settings::{HookMode, Settings};
+
+/// D, S, B and how hooks are chosen, resolved once per pod, with an earlier run's record.
+pub(super) struct Resolved {
+    pub(super) delay: u32,
+    pub(super) stagger: u32,
+    pub(super) budget: u32,
+    /// The grace period before the first run of the webhook.
+    pub(super) original_grace: Option<i64>,
+    pub(super) previous: Option<Status>,
+    pub(super) choice: HookChoice,
+    /// The helper comes as an image volume (settings and cluster version).
+    pub(super) image_volume: bool,
+}
+
+/// D, S and B from annotations (pod, then namespace), then settings; B defaults to the grace
+/// period the pod had before any run; the hook mode and what the cluster offers.
+pub(super) fn resolve(
+    spec: &SpecShape,
+    pod_annotations: Option<&BTreeMap<String, String>>,
+    overrides: &Overrides,
+    ctx: &PodContext<'_>,
+) -> Result<Resolved, PlanError> {
+    let settings = ctx.settings;
+    let previous = pod_annotations
+        .and_then(|a| a.get(annotations::STATUS))
+        .and_then(|raw| Status::parse(raw));
+    let original_grace = match &previous {
+        Some(status) => status.grace_before,
+        None => spec.termination_grace_period_seconds,
+    };
+    let budget = match &overrides.shutdown_budget {
+        Some(budget) => budget.value,
+        None => original_grace
+            .map(|g| u32::try_from(g).unwrap_or(u32::MAX))
+            .unwrap_or(settings.shutdown_budget),
+    };
+    let mode = overrides
+        .hook
+        .as_ref()
+        .map(|h| h.value)
+        .unwrap_or(settings.hook_mode);
+    if mode == HookMode::Sleep
+        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
+        && !version.supports_sleep_action()
+    {
+        return Err(PlanError::SleepUnsupported {
+            key: annotations::HOOK,
+            origin: hook.source,
+            version,
+        });
+    }
+    if mode == HookMode::Native
+        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
+        && !version.has_stop_signals()
+    {
+        return Err(PlanError::NativeUnsupported {
+            key: annotations::HOOK,
+            origin: hook.source,
+            version,
+        });
+    }
+    Ok(Resolved {
+        delay: value_or(&overrides.delay, settings.delay),
+        stagger: value_or(&overrides.stagger, settings.stagger),
+        budget,
+        original_grace,
+        previous,
+        image_volume: settings.helper.delivery.uses_image_volume(ctx.kube_version),
+        choice: HookChoice {
+            mode,
+            windows: spec.is_windows(),
+            version: ctx.kube_version,
+            share_process_namespace: spec.share_process_namespace == Some(true),
+        },
+    })
+}
+
+/// The pod's or namespace's profile, else `--profile`. Raises D (and B) to its floors where
+/// no annotation set them; an annotation below a floor is kept (the user may know their path
+/// better) but warned about. Returns what it raised, for the "above maximum" message.
+pub(super) fn apply_profile(
+    plan: &mut Plan,
+    resolved: &mut Resolved,
+    overrides: &Overrides,
+    settings: &Settings,
+) -> Vec<String> {
+    let named = overrides.profile.as_ref().map(|p| p.value);
+    let Some(profile) = named.or(settings.profile) else {
+        return Vec::new();
+    };
+    let origin = match &overrides.profile {
+        Some(set) => format!("{}={:?} ({})", set.key, set.raw, set.source),
+        None => format!("--profile {}", profile.name),
+    };
+    let mut causes = Vec::new();
+    plan.profile = Some(profile);
+    let floors = [
+        (
+            &overrides.delay,
+            &mut resolved.delay,
+            Some(profile.delay_floor),
+            annotations::DELAY,
+        ),
+        (
+            &overrides.shutdown_budget,
+            &mut resolved.budget,
+            profile.budget_floor,
+            annotations::SHUTDOWN_BUDGET,
+        ),
+    ];
+    for (set, value, floor, key) in floors {
+        let Some(floor) = floor else { continue };
+        match set {
+            Some(set) if set.value < floor => plan.warnings.push(format!(
+                "{key}={:?} ({}) is below the {floor}s that profile {} needs: traffic may still arrive after it ({})",
+                set.raw, set.source, profile.name, profile.note
+            )),
+            Some(_) => {}
+            None if *value < floor => {
+                *value = floor;
+                causes.push(format!("{origin}, whose floor raises {key} to {floor}s"));
+            }
+            None => {}
+        }
+    }
+    causes
+}
+
+fn value_or(sourced: &Option<Sourced<u32>>, default: u32) -> u32 {
+    sourced.as_ref().map(|s| s.value).unwrap_or(default)
+}
