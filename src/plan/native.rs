@@ -9,7 +9,6 @@
 //! not exist, and from 1.33 it sits behind the `ContainerStopSignals` gate (alpha, off by
 //! default through 1.37): with the gate off the API server drops it without a word.
 
-use super::hooks::HookChoice;
 use super::{HookKind, Plan};
 use crate::pod::{ContainerShape, SpecShape};
 use crate::settings::KubeVersion;
@@ -21,7 +20,7 @@ pub(super) const GATE_WARNING: &str = "ContainerStopSignals is alpha and off by 
 /// `(Native, Some(signal), None)` when the plan writes `lifecycle.stopSignal`, else
 /// `(Sleep, None, note)`. A stop signal the container already sets is never replaced.
 pub(super) fn stop_signal(
-    choice: &HookChoice,
+    version: Option<KubeVersion>,
     container: &ContainerShape,
     wanted: Option<&'static str>,
     warnings: &mut Vec<String>,
@@ -46,7 +45,7 @@ pub(super) fn stop_signal(
             Some(format!("keeps its own lifecycle.stopSignal {own}")),
         );
     }
-    if let Some(version) = choice.version
+    if let Some(version) = version
         && !version.has_stop_signals()
     {
         warnings.push(format!(
