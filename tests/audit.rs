@@ -595,3 +595,62 @@ fn live_audit_without_a_cluster_or_a_source_says_what_to_do() {
         "{stderr}"
     );
 }
+
+/// A native hook whose `lifecycle.stopSignal` the API server dropped (gate off) is drift: the
+/// proxy then gets SIGTERM after its sleep, not its graceful signal.
+#[test]
+fn a_dropped_native_stop_signal_is_drift() {
+    let pod = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: shop
+  namespace: shop
+  annotations: {drain.io/inject: enabled, drain.io/hook: native}
+spec:
+  containers:
+    - {name: nginx, image: "nginx:1.27"}
+    - {name: application, image: "ghcr.io/acme/shop:2.3"}
+"#;
+    let mut inject = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .args(["inject", "-f", "-", "--kube-version", "1.34"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    inject
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pod.as_bytes())
+        .unwrap();
+    let out = inject.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mutated = String::from_utf8(out.stdout).unwrap();
+    assert!(mutated.contains("stopSignal: SIGQUIT"), "{mutated}");
+    let drift = |yaml: &str| -> Vec<Value> {
+        let out = run(&["-f", "-", "-o", "json"], Some(yaml));
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        rows[0]["drift"].as_array().unwrap().clone()
+    };
+    assert_eq!(drift(&mutated), Vec::<Value>::new());
+    let dropped: String = mutated
+        .lines()
+        .filter(|line| !line.contains("stopSignal"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let found = drift(&dropped);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let text = found[0].as_str().unwrap();
+    assert!(
+        text.contains("lifecycle.stopSignal")
+            && text.contains("nginx")
+            && text.contains("ContainerStopSignals"),
+        "{text}"
+    );
+}

@@ -403,3 +403,53 @@ fn explain_shows_the_native_hook_and_its_warning() {
     assert_eq!(plan["containers"][0]["signal"], "SIGQUIT");
     assert_eq!(plan["addsOsLinux"], true);
 }
+
+/// explain lists the variables `drain.io/env` adds per container, leaves out one the container
+/// sets itself, and warns about it.
+#[test]
+fn explain_shows_the_env_the_plan_adds() {
+    let settings = Settings::default();
+    let input = read("pods/seed-nginx-app.yaml").replace(
+        "  namespace: shop\n",
+        "  namespace: shop\n  annotations: {drain.io/env: \"true\"}\n",
+    );
+    let line = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap()
+            .to_string()
+    };
+    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    assert!(
+        line(&text, "nginx")
+            .ends_with("env DRAIN_DELAY_SECONDS=10 DRAIN_SHUTDOWN_BUDGET_SECONDS=30"),
+        "{text}"
+    );
+    assert!(
+        line(&text, "application")
+            .ends_with("env DRAIN_DELAY_SECONDS=15 DRAIN_SHUTDOWN_BUDGET_SECONDS=30"),
+        "{text}"
+    );
+    let own = input.replace(
+        "      ports: [{containerPort: 8080}]",
+        "      ports: [{containerPort: 8080}]\n      env: [{name: DRAIN_DELAY_SECONDS, value: \"3\"}]",
+    );
+    assert_ne!(own, input);
+    let text = explain(&own, &ctx(&settings), ExplainFormat::Text).unwrap();
+    assert!(
+        line(&text, "application").ends_with("env DRAIN_SHUTDOWN_BUDGET_SECONDS=30"),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: container \"application\" sets DRAIN_DELAY_SECONDS to \"3\" itself, which is kept; the plan's value is 15"),
+        "{text}"
+    );
+    // Without the annotation: no env at all.
+    let text = explain(
+        &read("pods/seed-nginx-app.yaml"),
+        &ctx(&settings),
+        ExplainFormat::Text,
+    )
+    .unwrap();
+    assert!(!text.contains("DRAIN_DELAY_SECONDS"), "{text}");
+}
