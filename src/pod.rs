@@ -66,9 +66,37 @@ pub struct ContainerShape {
     /// A failing liveness or startup probe kills with its own grace period, if it sets one.
     pub liveness_probe: Option<ProbeShape>,
     pub startup_probe: Option<ProbeShape>,
-    /// Read as it is (`drain.io/env` looks up names and values, and adds to it): anything but
-    /// a list of objects is left alone, never a reason to refuse the pod.
-    pub env: Option<serde_json::Value>,
+    /// Kept as text, decoded only when `drain.io/env` asks for it ([`ContainerShape::env_list`]):
+    /// decoding every container's env into a `Value` on every review tripled the cost of a
+    /// 40-container pod (docs/benchmarks.md).
+    pub env: Option<Box<serde_json::value::RawValue>>,
+}
+
+/// A container's `env`, as `drain.io/env` sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnvList {
+    /// No `env` (or `null`).
+    Absent,
+    /// A list of objects (the variables, as they are).
+    Vars(Vec<serde_json::Value>),
+    /// Anything else: left alone, never a reason to refuse the pod.
+    NotAList,
+}
+
+impl ContainerShape {
+    /// Decodes `env` (kept as text while the pod was read).
+    pub fn env_list(&self) -> EnvList {
+        let Some(raw) = &self.env else {
+            return EnvList::Absent;
+        };
+        match serde_json::from_str::<serde_json::Value>(raw.get()) {
+            Ok(serde_json::Value::Null) => EnvList::Absent,
+            Ok(serde_json::Value::Array(vars)) if vars.iter().all(serde_json::Value::is_object) => {
+                EnvList::Vars(vars)
+            }
+            _ => EnvList::NotAList,
+        }
+    }
 }
 
 /// A probe, as far as the planner cares: the grace period of the kill it triggers.

@@ -1583,3 +1583,54 @@ fn env_on_reinvocation_goes_to_containers_added_since() {
             .is_empty()
     );
 }
+
+/// `env` is kept as text until `drain.io/env` asks for it, so an env the planner cannot decode
+/// (here a lone-surrogate escape, which RFC 8259 allows and the API server never sends) never
+/// makes the pod unreadable: the env is left as it is, with a warning; read from text, a
+/// readable env is planned as from a value.
+#[test]
+fn env_is_read_only_when_drain_io_env_asks_for_it() {
+    let text = r#"{"metadata": {"name": "p", "annotations": {"drain.io/env": "true"}},
+        "spec": {"containers": [{"name": "app", "image": "app:1",
+            "env": [{"name": "X", "value": "\ud800"}, {"name": "DRAIN_DELAY_SECONDS", "value": "4"}]}]}}"#;
+    let shape = drain_webhook::mutate::read_pod(text).expect("readable");
+    let settings = Settings::default();
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    let mutation = drain_webhook::mutate::mutate_shape(&shape, &ctx).expect("planned");
+    assert_eq!(mutation.plan.outcome, Outcome::Mutate);
+    assert!(mutation.plan.containers[0].env.is_empty());
+    assert!(
+        mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"app\": its env does not read as a list of variables")),
+        "{:?}",
+        mutation.plan.warnings
+    );
+    let readable = text.replace(r"\ud800", "x");
+    let shape = drain_webhook::mutate::read_pod(&readable).unwrap();
+    let mutation = drain_webhook::mutate::mutate_shape(&shape, &ctx).unwrap();
+    assert_eq!(
+        mutation.plan.containers[0]
+            .env
+            .iter()
+            .map(|v| v.name)
+            .collect::<Vec<_>>(),
+        vec!["DRAIN_SHUTDOWN_BUDGET_SECONDS"],
+        "the container's own DRAIN_DELAY_SECONDS is kept"
+    );
+    assert!(
+        mutation
+            .patch
+            .to_json_patch()
+            .0
+            .iter()
+            .any(|op| serde_json::to_value(op).unwrap()["path"] == "/spec/containers/0/env/-"),
+        "appended to the readable list"
+    );
+}

@@ -3,7 +3,7 @@
 
 use super::{EnvValue, Handler, Lifecycle, Mount, PatchValue, PodPatch, child, pointer};
 use crate::plan::{Action, ContainerPlan, HELPER_DIR, HelperInjection, HookKind};
-use crate::pod::ContainerShape;
+use crate::pod::{ContainerShape, EnvList};
 
 pub(super) fn container_ops(
     patch: &mut PodPatch,
@@ -58,8 +58,8 @@ pub(super) fn container_ops(
             name: v.name,
             value: v.value.clone(),
         });
-        match current.and_then(|c| c.env.as_ref()) {
-            Some(serde_json::Value::Array(_)) => {
+        match current.map(ContainerShape::env_list) {
+            Some(EnvList::Vars(_)) => {
                 for var in vars {
                     patch.add(child(&base, &["env", "-"]), PatchValue::Env(var));
                 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{Action, EnvVar, Plan};
 use crate::annotations::{self, Overrides};
-use crate::pod::SpecShape;
+use crate::pod::{EnvList, SpecShape};
 
 /// Seconds after T0 at which the container gets SIGTERM (its preStop delay).
 pub const DELAY_VAR: &str = "DRAIN_DELAY_SECONDS";
@@ -32,12 +32,13 @@ pub(super) fn plan_env(plan: &mut Plan, spec: &SpecShape, overrides: &Overrides)
             (DELAY_VAR, entry.pre_stop_seconds.unwrap_or(0).to_string()),
             (SHUTDOWN_BUDGET_VAR, budget.clone()),
         ];
-        let existing = match container.env.as_ref() {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Array(vars)) if vars.iter().all(Value::is_object) => vars.as_slice(),
-            Some(_) => {
+        let list = container.env_list();
+        let existing = match &list {
+            EnvList::Absent => &[][..],
+            EnvList::Vars(vars) => vars.as_slice(),
+            EnvList::NotAList => {
                 warnings.push(format!(
-                    "container {:?}: its env is not a list of variables, so {} adds none",
+                    "container {:?}: its env does not read as a list of variables, so {} adds none to it",
                     entry.name,
                     annotations::ENV
                 ));
