@@ -641,7 +641,7 @@ spec:
     assert_eq!(drift(&mutated), Vec::<Value>::new());
     let dropped: String = mutated
         .lines()
-        .filter(|line| !line.contains("stopSignal"))
+        .filter(|line| !line.trim_start().starts_with("stopSignal:"))
         .map(|line| format!("{line}\n"))
         .collect();
     let found = drift(&dropped);

@@ -1634,3 +1634,42 @@ fn env_is_read_only_when_drain_io_env_asks_for_it() {
         "appended to the readable list"
     );
 }
+
+/// The plan's warnings stay with the pod in `drain.io/status`: a Deployment's pods are created
+/// by the ReplicaSet controller, which is all that sees admission warnings.
+#[test]
+fn the_plan_warnings_are_kept_in_the_status() {
+    let recorded = |pod: &Value| -> Vec<String> {
+        let raw = pod["metadata"]["annotations"]["drain.io/status"]
+            .as_str()
+            .expect("a status");
+        drain_webhook::plan::Status::parse(raw)
+            .expect("the status reads")
+            .warnings
+    };
+    let mut pod = fixture("pods/single-app.yaml");
+    pod["spec"]["nodeSelector"] = serde_json::json!({"cloud.google.com/gke-spot": "true"});
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    assert!(!mutation.plan.warnings.is_empty());
+    let (patched, _) = apply(&pod, &mutation);
+    assert_eq!(recorded(&patched), mutation.plan.warnings);
+    // Reinvocation changes nothing, the record included.
+    assert!(
+        mutate(&patched, &Settings::default(), version("1.34"))
+            .patch
+            .is_empty()
+    );
+    // No warnings, no field.
+    let pod = fixture("pods/single-app.yaml");
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    assert!(
+        mutation.plan.warnings.is_empty(),
+        "{:?}",
+        mutation.plan.warnings
+    );
+    let (patched, _) = apply(&pod, &mutation);
+    let raw = patched["metadata"]["annotations"]["drain.io/status"]
+        .as_str()
+        .unwrap();
+    assert!(!raw.contains("warnings"), "{raw}");
+}

@@ -24,6 +24,10 @@ pub struct Status {
     /// Containers left as they were: name -> role.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub untouched: BTreeMap<String, String>,
+    /// The plan's warnings, kept with the pod: admission warnings go to whoever created it,
+    /// which for a Deployment's pods is the ReplicaSet controller, so nobody reads them there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Status {
@@ -91,6 +95,11 @@ impl Status {
             .filter(|c| c.action == super::Action::Untouched)
             .map(|c| (c.name.clone(), c.role.to_string()))
             .collect();
+        for warning in &plan.warnings {
+            if !status.warnings.contains(warning) {
+                status.warnings.push(warning.clone());
+            }
+        }
         status
     }
 
