@@ -1324,10 +1324,11 @@ fn native_below_1_33_is_denied(#[case] on_namespace: bool, #[case] origin: &str)
     }
 }
 
-/// The operator's flag on an older cluster denies nothing (that would be every pod): the native
-/// sleep only, warned about.
+/// The operator's flag on an older cluster denies nothing (that would be every pod), and does
+/// not leave nginx to a fast shutdown either: such pods are planned as in auto (the helper
+/// sends SIGQUIT), with a warning. Exactly what auto plans.
 #[test]
-fn native_from_the_flag_below_1_33_plans_the_sleep_and_warns() {
+fn native_from_the_flag_below_1_33_plans_as_auto_and_warns() {
     let original = fixture("pods/seed-nginx-app.yaml");
     let settings = Settings {
         hook_mode: HookMode::Native,
@@ -1335,17 +1336,34 @@ fn native_from_the_flag_below_1_33_plans_the_sleep_and_warns() {
     };
     let mutation = mutate(&original, &settings, version("1.32"));
     let nginx = &mutation.plan.containers[0];
-    assert_eq!((nginx.hook, nginx.signal), (Some(HookKind::Sleep), None));
+    assert_eq!(
+        (nginx.hook, nginx.signal),
+        (Some(HookKind::Helper), Some("SIGQUIT"))
+    );
     assert!(!mutation.plan.adds_os_linux);
     assert!(
         mutation
             .plan
             .warnings
             .iter()
-            .any(|w| w.contains("Kubernetes 1.32, which has no lifecycle.stopSignal")),
+            .any(|w| w.contains("--hook-mode native needs Kubernetes 1.33")
+                && w.contains("runs 1.32: the pod is planned as in auto")),
         "{:#?}",
         mutation.plan.warnings
     );
+    // The same spec changes as auto (the status differs by the warning).
+    let spec_ops = |m: &drain_webhook::mutate::Mutation| -> Vec<Value> {
+        m.patch
+            .to_json_patch()
+            .0
+            .iter()
+            .map(|op| serde_json::to_value(op).unwrap())
+            .filter(|op| op["path"].as_str().unwrap().starts_with("/spec"))
+            .collect()
+    };
+    let auto = mutate(&original, &Settings::default(), version("1.32"));
+    assert!(!spec_ops(&auto).is_empty());
+    assert_eq!(spec_ops(&mutation), spec_ops(&auto));
     let (_, pod) = apply_native(&original, &mutation, &settings, Some("1.32"));
     assert_eq!(stop_signal_of(&pod, "nginx"), None);
     assert!(pod.spec.unwrap().os.is_none());

@@ -333,6 +333,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
         }
     };
     let mut resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
+    plan.warnings.extend(resolved.mode_warning.take());
     let profile_causes = apply_profile(&mut plan, &mut resolved, &overrides, ctx.settings);
     plan.grace_before = resolved.original_grace;
     plan.delay = resolved.delay;

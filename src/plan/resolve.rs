@@ -20,6 +20,8 @@ pub(super) struct Resolved {
     pub(super) choice: HookChoice,
     /// The helper comes as an image volume (settings and cluster version).
     pub(super) image_volume: bool,
+    /// Said once per pod: the operator's `--hook-mode native` fell back to `auto`.
+    pub(super) mode_warning: Option<String>,
 }
 
 /// D, S and B from annotations (pod, then namespace), then settings; B defaults to the grace
@@ -44,11 +46,26 @@ pub(super) fn resolve(
             .map(|g| u32::try_from(g).unwrap_or(u32::MAX))
             .unwrap_or(settings.shutdown_budget),
     };
-    let mode = overrides
+    let mut mode = overrides
         .hook
         .as_ref()
         .map(|h| h.value)
         .unwrap_or(settings.hook_mode);
+    // The operator's `--hook-mode native` on a cluster without `lifecycle.stopSignal`: a proxy
+    // would get its image's stop signal after the sleep (for nginx a fast shutdown that drops
+    // connections), so such pods are planned as in `auto`, where drain-helper sends the
+    // graceful signal. The annotation is a denial below (the pod's owner asked for it).
+    let mut mode_warning = None;
+    if mode == HookMode::Native
+        && overrides.hook.is_none()
+        && let Some(version) = ctx.kube_version
+        && !version.has_stop_signals()
+    {
+        mode = HookMode::Auto;
+        mode_warning = Some(format!(
+            "--hook-mode native needs Kubernetes 1.33 or later for lifecycle.stopSignal, and this cluster runs {version}: the pod is planned as in auto (drain-helper sends a proxy's graceful signal)"
+        ));
+    }
     if mode == HookMode::Sleep
         && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
         && !version.supports_sleep_action()
@@ -76,6 +93,7 @@ pub(super) fn resolve(
         original_grace,
         previous,
         image_volume: settings.helper.delivery.uses_image_volume(ctx.kube_version),
+        mode_warning,
         choice: HookChoice {
             mode,
             windows: spec.is_windows(),
