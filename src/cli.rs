@@ -30,6 +30,9 @@ pub enum Command {
     Explain(ExplainArgs),
     /// One row per workload: protected or not, drift, risks, and what inject would change.
     Audit(AuditArgs),
+    /// List the traffic-path profiles (built-in and --profiles-file) and check the file: run it
+    /// on a profiles file before it goes into the chart.
+    Profiles(ProfilesArgs),
 }
 
 /// Flags that decide the plan; shared by every subcommand.
@@ -282,6 +285,15 @@ pub struct ExplainArgs {
         value_enum,
         default_value = "text"
     )]
+    pub output: ExplainFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProfilesArgs {
+    #[command(flatten)]
+    pub planning: PlanningArgs,
+    /// text (a table) or json.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: ExplainFormat,
 }
 

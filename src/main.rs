@@ -65,6 +65,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{output}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Profiles(args) => {
+            let settings = args.planning.settings()?;
+            let output = match args.output {
+                drain_webhook::offline::ExplainFormat::Text => {
+                    settings.profiles.render_text(settings.profile)
+                }
+                drain_webhook::offline::ExplainFormat::Json => {
+                    settings.profiles.render_json(settings.profile)
+                }
+            };
+            print!("{output}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit(args) => {
             use std::io::IsTerminal;
             let rows = match &args.file {

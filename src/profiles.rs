@@ -148,6 +148,72 @@ impl Catalogue {
     }
 }
 
+/// Where a profile of a catalogue comes from, for `drain-webhook profiles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    BuiltIn,
+    /// `--profiles-file`, in place of the built-in of the same name.
+    FileReplacingBuiltIn,
+    File,
+}
+
+impl Catalogue {
+    /// Where `profile` (one of this catalogue's) comes from.
+    pub fn origin(self, profile: &Profile) -> Origin {
+        match Catalogue::BUILTIN.find(profile.name) {
+            Some(builtin) if builtin == profile => Origin::BuiltIn,
+            Some(_) => Origin::FileReplacingBuiltIn,
+            None => Origin::File,
+        }
+    }
+
+    /// `drain-webhook profiles`: one line a profile, the default (`--profile`) marked.
+    pub fn render_text(self, default: Option<&Profile>) -> String {
+        let mut out = String::from(
+            "NAME                  D FLOOR  B FLOOR  FROM                      NOTE\n",
+        );
+        for p in self.0 {
+            let from = match self.origin(p) {
+                Origin::BuiltIn => "built-in",
+                Origin::FileReplacingBuiltIn => "file (replaces built-in)",
+                Origin::File => "file",
+            };
+            let name = if default.is_some_and(|d| d.name == p.name) {
+                format!("{} (default)", p.name)
+            } else {
+                p.name.to_owned()
+            };
+            let budget = p
+                .budget_floor
+                .map_or_else(|| "-".to_owned(), |b| format!("{b}s"));
+            out.push_str(&format!(
+                "{name:<21} {:>7}  {budget:>7}  {from:<25} {}\n",
+                format!("{}s", p.delay_floor),
+                p.note
+            ));
+        }
+        out
+    }
+
+    /// `drain-webhook profiles -o json`: the profiles with their origin and the default.
+    pub fn render_json(self, default: Option<&Profile>) -> String {
+        let profiles: Vec<serde_json::Value> = self
+            .0
+            .iter()
+            .map(|p| {
+                let mut value = serde_json::to_value(p).unwrap_or_default();
+                value["origin"] = serde_json::to_value(self.origin(p)).unwrap_or_default();
+                value["default"] = default.is_some_and(|d| d.name == p.name).into();
+                value
+            })
+            .collect();
+        let mut text = serde_json::to_string_pretty(&profiles).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
 fn leak(text: &str) -> &'static str {
     Box::leak(text.to_owned().into_boxed_str())
 }

@@ -453,3 +453,70 @@ fn explain_shows_the_env_the_plan_adds() {
     .unwrap();
     assert!(!text.contains("DRAIN_DELAY_SECONDS"), "{text}");
 }
+
+/// `drain-webhook profiles` lists the catalogue a server with the same flags would plan with
+/// (where each profile comes from, the default marked) and refuses a bad file the way `serve`
+/// would: the check to run on a profiles file before it goes into the chart.
+#[test]
+fn profiles_lists_the_catalogue_and_checks_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.json");
+    std::fs::write(
+        &file,
+        r#"{"profiles": [
+            {"name": "corp-f5", "delayFloor": 45, "budgetFloor": 20, "note": "F5 pool sync, measured"},
+            {"name": "aws-nlb", "delayFloor": 150, "note": "our NLB, measured at 140 s"}]}"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let out = run_cli(
+        &["profiles", "--profiles-file", path, "--profile", "corp-f5"],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    assert!(
+        line("corp-f5 (default)").contains("45s      20s  file "),
+        "{text}"
+    );
+    assert!(
+        line("aws-nlb").contains("150s        -  file (replaces built-in)"),
+        "{text}"
+    );
+    assert!(line("gke-neg").contains("30s        -  built-in"), "{text}");
+
+    let out = run_cli(&["profiles", "--profiles-file", path, "-o", "json"], None);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let corp = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "corp-f5")
+        .unwrap();
+    assert_eq!(corp["origin"], "file");
+    assert_eq!(corp["delayFloor"], 45);
+    assert_eq!(corp["default"], false);
+
+    std::fs::write(
+        &file,
+        r#"{"profiles": [{"name": "corp-f5", "delay": 45, "note": "n"}]}"#,
+    )
+    .unwrap();
+    let out = run_cli(&["profiles", "--profiles-file", path], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bad file is an error");
+    assert!(
+        stderr.contains(path) && stderr.contains("unknown field `delay`"),
+        "{stderr}"
+    );
+}
