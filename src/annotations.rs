@@ -6,6 +6,7 @@ use std::fmt;
 
 use crate::duration::parse_seconds;
 use crate::helper::net::{HttpUrl, parse_port};
+use crate::pod::is_dns_label;
 use crate::profiles::{Catalogue, Profile};
 use crate::settings::HookMode;
 
@@ -128,7 +129,7 @@ impl Overrides {
             annotations.read(key, "\"nginx,envoy\"", |v| {
                 split_list(v)
                     .map(|name| {
-                        if is_container_name(name) {
+                        if is_dns_label(name) {
                             Ok(name.to_owned())
                         } else {
                             Err(format!("{name:?} is not a valid container name"))
@@ -234,19 +235,6 @@ pub fn is_opt_out(value: &str) -> bool {
 /// Items of a comma list, trimmed, empty ones dropped.
 fn split_list(value: &str) -> impl Iterator<Item = &str> {
     value.split(',').map(str::trim).filter(|s| !s.is_empty())
-}
-
-/// A container name is a DNS-1123 label (RFC 1123: lower-case alphanumerics and '-', at most
-/// 63 characters, starting and ending alphanumeric).
-pub fn is_container_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes[0] != b'-'
-        && bytes[bytes.len() - 1] != b'-'
 }
 
 /// Ports by drain-helper's own rule (plain digits, 1-65535: `u16::from_str` would take "+80").

@@ -118,6 +118,15 @@ pub struct SecurityContextShape {
 const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
 
 impl SpecShape {
+    /// The container at `index` of `initContainers` (`init`) or `containers`.
+    pub fn container_at(&self, init: bool, index: usize) -> Option<&ContainerShape> {
+        if init {
+            self.init_containers.as_deref()?.get(index)
+        } else {
+            self.containers.get(index)
+        }
+    }
+
     /// The pod asks for nodes labelled `key: value` (a spot pool): in its nodeSelector, or in
     /// a required node-affinity term that admits only that value.
     pub fn selects_node_label(&self, key: &str, value: &str) -> bool {
@@ -246,6 +255,19 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A DNS-1123 label (RFC 1123: lower-case alphanumerics and '-', at most 63 characters,
+/// starting and ending alphanumeric): container names, and the names of profiles.
+pub fn is_dns_label(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
 }
 
 /// The repository name of an image without registry, path, tag or digest:

@@ -242,15 +242,7 @@ struct ProfileEntry {
 
 impl ProfileEntry {
     fn check(&self) -> Result<(), String> {
-        let name_ok = !self.name.is_empty()
-            && self.name.len() <= 63
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !self.name.starts_with('-')
-            && !self.name.ends_with('-');
-        if !name_ok {
+        if !crate::pod::is_dns_label(&self.name) {
             return Err(
                 "name must be 1-63 lower-case letters, digits or '-', not starting or ending with '-' (for example \"corp-f5\")".into(),
             );

@@ -82,11 +82,7 @@ pub(super) fn probe_warnings(plan: &mut Plan, spec: &SpecShape) {
         .iter()
         .filter(|c| c.action == Action::Planned)
     {
-        let Some(container) = (if c.init_container {
-            spec.init_containers.as_ref().and_then(|l| l.get(c.index))
-        } else {
-            spec.containers.get(c.index)
-        }) else {
+        let Some(container) = spec.container_at(c.init_container, c.index) else {
             continue;
         };
         let need = i64::from(c.pre_stop_seconds.unwrap_or(0)) + i64::from(plan.shutdown_budget);
@@ -133,13 +129,8 @@ pub(super) fn check_lowered_grace(
         .iter()
         .filter(|c| c.action == Action::AlreadyPlanned)
     {
-        let list = if c.init_container {
-            spec.init_containers.as_deref().unwrap_or_default()
-        } else {
-            &spec.containers
-        };
-        let sleep = list
-            .get(c.index)
+        let sleep = spec
+            .container_at(c.init_container, c.index)
             .and_then(|container| container.lifecycle.as_ref())
             .and_then(|l| l.pre_stop.as_ref())
             .and_then(|h| h.sleep.as_ref())
