@@ -1,8 +1,10 @@
 //! Sizing the grace period and the timeline it leaves each container.
 
+use super::resolve::RaisedFloors;
 use super::{Action, HookKind, Plan, PlanError, Status};
 use crate::annotations::{self, Overrides};
 use crate::pod::SpecShape;
+use crate::profiles::Profile;
 use crate::settings::{KUBERNETES_DEFAULT_GRACE, Settings};
 
 /// How sizing the grace period ended.
@@ -21,7 +23,7 @@ pub(super) struct GraceGrowth<'a> {
     pub(super) needed: u64,
     pub(super) overrides: &'a Overrides,
     /// The profile floors that raised D or B (see `apply_profile`).
-    pub(super) profile_causes: &'a [String],
+    pub(super) raised: RaisedFloors,
 }
 
 /// Grace: never shortened, long enough for every planned container's delay plus B. Above the
@@ -37,8 +39,7 @@ pub(super) fn size_grace(
     let needed = i64::try_from(growth.needed).unwrap_or(i64::MAX);
     let grace_after = effective_grace.max(needed);
     if grace_after > i64::from(settings.max_grace) && grace_after > effective_grace {
-        let mut causes = grace_causes(growth.overrides);
-        causes.extend(growth.profile_causes.iter().cloned());
+        let causes = grace_causes(growth.overrides, plan.profile, growth.raised);
         if !causes.is_empty() {
             return Err(PlanError::GraceAboveMaximum {
                 grace: grace_after,
@@ -222,8 +223,13 @@ pub(super) fn hard_limit_warnings(plan: &mut Plan, spec: &SpecShape, needed: u64
     }
 }
 
-/// The annotations that make the grace period grow, for the "above maximum" message.
-pub(super) fn grace_causes(overrides: &Overrides) -> Vec<String> {
+/// The annotations, and the profile floors, that make the grace period grow, for the "above
+/// maximum" message.
+fn grace_causes(
+    overrides: &Overrides,
+    profile: Option<&Profile>,
+    raised: RaisedFloors,
+) -> Vec<String> {
     let mut causes = Vec::new();
     for sourced in [
         &overrides.delay,
@@ -240,6 +246,20 @@ pub(super) fn grace_causes(overrides: &Overrides) -> Vec<String> {
     }
     if let Some(wait) = &overrides.wait_idle {
         causes.push(format!("{}={:?} ({})", wait.key, wait.raw, wait.source));
+    }
+    if let Some(profile) = profile {
+        let origin = match &overrides.profile {
+            Some(set) => format!("{}={:?} ({})", set.key, set.raw, set.source),
+            None => format!("--profile {}", profile.name),
+        };
+        for (key, floor) in [
+            (annotations::DELAY, raised.delay),
+            (annotations::SHUTDOWN_BUDGET, raised.budget),
+        ] {
+            if let Some(floor) = floor {
+                causes.push(format!("{origin}, whose floor raises {key} to {floor}s"));
+            }
+        }
     }
     causes
 }

@@ -334,7 +334,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     };
     let mut resolved = resolve(spec, pod_annotations, &overrides, ctx)?;
     plan.warnings.extend(resolved.mode_warning.take());
-    let profile_causes = apply_profile(&mut plan, &mut resolved, &overrides, ctx.settings);
+    let raised = apply_profile(&mut plan, &mut resolved, &overrides, ctx.settings);
     plan.grace_before = resolved.original_grace;
     plan.delay = resolved.delay;
     plan.stagger = resolved.stagger;
@@ -357,7 +357,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     let growth = GraceGrowth {
         needed: chosen.needed,
         overrides: &overrides,
-        profile_causes: &profile_causes,
+        raised,
     };
     if size_grace(&mut plan, spec_grace, &growth, settings)? == Sized::TooLong {
         return Ok(finish_timeline(plan));

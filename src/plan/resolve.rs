@@ -105,22 +105,19 @@ pub(super) fn resolve(
 
 /// The pod's or namespace's profile, else `--profile`. Raises D (and B) to its floors where
 /// no annotation set them; an annotation below a floor is kept (the user may know their path
-/// better) but warned about. Returns what it raised, for the "above maximum" message.
+/// better) but warned about. Returns what it raised, for the "above maximum" message (worded
+/// only when that message is given, not on every review).
 pub(super) fn apply_profile(
     plan: &mut Plan,
     resolved: &mut Resolved,
     overrides: &Overrides,
     settings: &Settings,
-) -> Vec<String> {
+) -> RaisedFloors {
+    let mut raised = RaisedFloors::default();
     let named = overrides.profile.as_ref().map(|p| p.value);
     let Some(profile) = named.or(settings.profile) else {
-        return Vec::new();
+        return raised;
     };
-    let origin = match &overrides.profile {
-        Some(set) => format!("{}={:?} ({})", set.key, set.raw, set.source),
-        None => format!("--profile {}", profile.name),
-    };
-    let mut causes = Vec::new();
     plan.profile = Some(profile);
     let floors = [
         (
@@ -128,15 +125,17 @@ pub(super) fn apply_profile(
             &mut resolved.delay,
             Some(profile.delay_floor),
             annotations::DELAY,
+            &mut raised.delay,
         ),
         (
             &overrides.shutdown_budget,
             &mut resolved.budget,
             profile.budget_floor,
             annotations::SHUTDOWN_BUDGET,
+            &mut raised.budget,
         ),
     ];
-    for (set, value, floor, key) in floors {
+    for (set, value, floor, key, raised) in floors {
         let Some(floor) = floor else { continue };
         match set {
             Some(set) if set.value < floor => plan.warnings.push(format!(
@@ -146,12 +145,19 @@ pub(super) fn apply_profile(
             Some(_) => {}
             None if *value < floor => {
                 *value = floor;
-                causes.push(format!("{origin}, whose floor raises {key} to {floor}s"));
+                *raised = Some(floor);
             }
             None => {}
         }
     }
-    causes
+    raised
+}
+
+/// The floors the profile raised D (`drain.io/delay`) and B (`drain.io/shutdown-budget`) to.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RaisedFloors {
+    pub(super) delay: Option<u32>,
+    pub(super) budget: Option<u32>,
 }
 
 fn value_or(sourced: &Option<Sourced<u32>>, default: u32) -> u32 {
