@@ -205,21 +205,20 @@ const HARD_LIMITS: &[HardLimit] = &[
 /// The hard limits below what this plan needs, as warnings: the drain would be cut there.
 pub(super) fn hard_limit_warnings(plan: &mut Plan, spec: &SpecShape, needed: u64) {
     let needed = i64::try_from(needed).unwrap_or(i64::MAX);
-    let mut warned = false;
-    for limit in HARD_LIMITS {
-        let applies = limit.markers.is_empty()
-            || limit
-                .markers
-                .iter()
-                .any(|(key, value)| spec.selects_node_label(key, value));
-        // One warning is enough: the shortest limit that applies (the list is sorted).
-        if applies && needed > limit.seconds && !warned {
-            warned = true;
-            plan.warnings.push(format!(
-                "the plan needs a grace period of {needed}s, but {} pods at most {}s: the drain and the app's shutdown are cut there; lower drain.io/delay or drain.io/shutdown-budget, or accept it (docs/limits.md)",
-                limit.what, limit.seconds
-            ));
-        }
+    // One warning is enough: the shortest limit that applies (the list is sorted).
+    let cut = HARD_LIMITS.iter().find(|limit| {
+        needed > limit.seconds
+            && (limit.markers.is_empty()
+                || limit
+                    .markers
+                    .iter()
+                    .any(|(key, value)| spec.selects_node_label(key, value)))
+    });
+    if let Some(limit) = cut {
+        plan.warnings.push(format!(
+            "the plan needs a grace period of {needed}s, but {} pods at most {}s: the drain and the app's shutdown are cut there; lower drain.io/delay or drain.io/shutdown-budget, or accept it (docs/limits.md)",
+            limit.what, limit.seconds
+        ));
     }
 }
 

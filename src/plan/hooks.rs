@@ -426,7 +426,7 @@ impl HookChoice {
                 return Err(no_delay());
             }
             let (kind, signal, note) = if native {
-                native::stop_signal(self.version, container, signal, warnings)
+                native::stop_signal(container, signal, warnings)
             } else {
                 (kind, None, None)
             };

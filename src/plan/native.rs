@@ -18,9 +18,10 @@ pub(super) const GATE_WARNING: &str = "ContainerStopSignals is alpha and off by 
 
 /// The stop signal a container planned with the native sleep gets in hook mode `native`:
 /// `(Native, Some(signal), None)` when the plan writes `lifecycle.stopSignal`, else
-/// `(Sleep, None, note)`. A stop signal the container already sets is never replaced.
+/// `(Sleep, None, note)`. A stop signal the container already sets is never replaced. The
+/// cluster has the field: below 1.33 the mode never reaches here (`resolve` denies the
+/// annotation and plans the flag as `auto`).
 pub(super) fn stop_signal(
-    version: Option<KubeVersion>,
     container: &ContainerShape,
     wanted: Option<&'static str>,
     warnings: &mut Vec<String>,
@@ -44,14 +45,6 @@ pub(super) fn stop_signal(
             None,
             Some(format!("keeps its own lifecycle.stopSignal {own}")),
         );
-    }
-    if let Some(version) = version
-        && !version.has_stop_signals()
-    {
-        warnings.push(format!(
-            "container {name:?}: hook mode native on Kubernetes {version}, which has no lifecycle.stopSignal (1.33+): it gets the native sleep only, then its image's stop signal instead of {wanted}"
-        ));
-        return (HookKind::Sleep, None, None);
     }
     (HookKind::Native, Some(wanted), None)
 }

@@ -66,25 +66,26 @@ pub(super) fn resolve(
             "--hook-mode native needs Kubernetes 1.33 or later for lifecycle.stopSignal, and this cluster runs {version}: the pod is planned as in auto (drain-helper sends a proxy's graceful signal)"
         ));
     }
-    if mode == HookMode::Sleep
-        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
-        && !version.supports_sleep_action()
-    {
-        return Err(PlanError::SleepUnsupported {
-            key: annotations::HOOK,
-            origin: hook.source,
-            version,
-        });
-    }
-    if mode == HookMode::Native
-        && let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook)
-        && !version.has_stop_signals()
-    {
-        return Err(PlanError::NativeUnsupported {
-            key: annotations::HOOK,
-            origin: hook.source,
-            version,
-        });
+    // The pod's own annotation asked for a mechanism this cluster does not have: a denial.
+    if let (Some(version), Some(hook)) = (ctx.kube_version, &overrides.hook) {
+        let (key, origin) = (annotations::HOOK, hook.source);
+        match mode {
+            HookMode::Sleep if !version.supports_sleep_action() => {
+                return Err(PlanError::SleepUnsupported {
+                    key,
+                    origin,
+                    version,
+                });
+            }
+            HookMode::Native if !version.has_stop_signals() => {
+                return Err(PlanError::NativeUnsupported {
+                    key,
+                    origin,
+                    version,
+                });
+            }
+            _ => {}
+        }
     }
     Ok(Resolved {
         delay: value_or(&overrides.delay, settings.delay),
