@@ -1,7 +1,7 @@
 //! The operations on one planned container: its preStop hook (and stop signal), its env
 //! (`drain.io/env`) and its mount of the helper.
 
-use super::{EnvValue, Handler, Lifecycle, Mount, PatchValue, PodPatch, child, pointer};
+use super::{Handler, Lifecycle, Mount, PatchValue, PodPatch, child, pointer};
 use crate::plan::{Action, ContainerPlan, HELPER_DIR, HelperInjection, HookKind};
 use crate::pod::{ContainerShape, EnvList};
 
@@ -54,10 +54,7 @@ pub(super) fn container_ops(
     // drain.io/env: appended to the container's env, or the list added when it has none (the
     // planner adds nothing to an env that is not a list).
     if !container.env.is_empty() {
-        let vars = container.env.iter().map(|v| EnvValue {
-            name: v.name,
-            value: v.value.clone(),
-        });
+        let vars = container.env.iter().cloned();
         match current.map(ContainerShape::env_list) {
             Some(EnvList::Vars(_)) => {
                 for var in vars {
@@ -99,16 +96,11 @@ pub(super) fn container_ops(
 fn pre_stop_handler(container: &ContainerPlan) -> Handler {
     match container.hook {
         Some(HookKind::Helper) => Handler::Exec {
-            command: helper_command(container),
+            // Rendered by the helper's own code from the plan's typed arguments.
+            command: container.helper_command().unwrap_or_default(),
         },
         _ => Handler::Sleep {
             seconds: container.pre_stop_seconds.unwrap_or(0),
         },
     }
-}
-
-/// `["/.drain/drain-helper", "prestop", "--delay", "15s", ...]`, rendered by the helper's own
-/// code from the plan's typed arguments.
-pub fn helper_command(container: &ContainerPlan) -> Vec<String> {
-    container.helper_command().unwrap_or_default()
 }

@@ -18,14 +18,13 @@ use serde_json::value::RawValue;
 
 use crate::annotations;
 use crate::helper::args::render_install;
-use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Plan};
+use crate::plan::{EnvVar, HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Plan};
 use crate::pod::PodShape;
 use crate::settings::HelperSettings;
 
 mod container;
 
 use container::container_ops;
-pub use container::helper_command;
 
 /// The operations of one mutation, in order.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -76,8 +75,9 @@ enum PatchValue {
     Handler(Handler),
     Lifecycle(Lifecycle),
     Os(PodOs),
-    Env(EnvValue),
-    Envs(Vec<EnvValue>),
+    /// `{"name": "DRAIN_DELAY_SECONDS", "value": "15"}` (`drain.io/env`): the plan's own type.
+    Env(EnvVar),
+    Envs(Vec<EnvVar>),
     Mount(Mount),
     Mounts([Mount; 1]),
     Volume(Volume),
@@ -103,13 +103,6 @@ struct Lifecycle {
     /// Hook mode native: the proxy's graceful signal, sent by the kubelet after preStop.
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_signal: Option<&'static str>,
-}
-
-/// `{"name": "DRAIN_DELAY_SECONDS", "value": "15"}` (`drain.io/env`).
-#[derive(Debug, Clone, Serialize)]
-struct EnvValue {
-    name: &'static str,
-    value: String,
 }
 
 /// `spec.os`: the API server requires its name for `lifecycle.stopSignal`.
