@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::offline::ExplainFormat;
-use crate::profiles::{Catalogue, ProfilesFileError};
+use crate::profiles::{Catalogue, Origin, ProfilesFileError};
 use crate::server::args::{ServerArgs, duration_flag};
 use crate::settings::{
     DEFAULT_PROXY_IMAGES, HelperDelivery, HelperSettings, HookMode, KubeVersion, Settings,
@@ -161,7 +161,7 @@ impl PlanningArgs {
         let from_file = profiles
             .profiles()
             .iter()
-            .filter(|p| Catalogue::BUILTIN.find(p.name) != Some(*p));
+            .filter(|p| profiles.origin(p) != Origin::BuiltIn);
         for (p, origin) in from_file
             .map(|p| (p, "--profiles-file"))
             .chain(profile.map(|p| (p, "--profile")))

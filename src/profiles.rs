@@ -198,17 +198,24 @@ impl Catalogue {
 
     /// `drain-webhook profiles -o json`: the profiles with their origin and the default.
     pub fn render_json(self, default: Option<&Profile>) -> String {
-        let profiles: Vec<serde_json::Value> = self
+        #[derive(serde::Serialize)]
+        struct Listed<'a> {
+            #[serde(flatten)]
+            profile: &'a Profile,
+            origin: Origin,
+            default: bool,
+        }
+        let listed: Vec<Listed<'_>> = self
             .0
             .iter()
-            .map(|p| {
-                let mut value = serde_json::to_value(p).unwrap_or_default();
-                value["origin"] = serde_json::to_value(self.origin(p)).unwrap_or_default();
-                value["default"] = default.is_some_and(|d| d.name == p.name).into();
-                value
+            .map(|profile| Listed {
+                profile,
+                origin: self.origin(profile),
+                default: default.is_some_and(|d| d.name == profile.name),
             })
             .collect();
-        let mut text = serde_json::to_string_pretty(&profiles).unwrap_or_default();
+        // Plain strings, numbers and booleans always serialize.
+        let mut text = serde_json::to_string_pretty(&listed).unwrap_or_default();
         text.push('\n');
         text
     }
