@@ -358,63 +358,83 @@ pub const WINDOWS_STOP_SIGNALS: [&str; 2] = ["SIGKILL", "SIGTERM"];
 /// - a container (regular, init or ephemeral) with `lifecycle.stopSignal` needs
 ///   `spec.os.name` ("linux" or "windows");
 /// - with `linux` the signal is one of [`LINUX_STOP_SIGNALS`], with `windows` one of
-///   [`WINDOWS_STOP_SIGNALS`];
-/// - validateSleepAction: `preStop.sleep.seconds` is between 0 and the pod's
-///   `terminationGracePeriodSeconds` (30 when unset).
+///   [`WINDOWS_STOP_SIGNALS`].
+///
+/// `validate` (tests/common/mod.rs) runs this next to its own rules.
 pub fn stop_signal_violations(pod: &Value) -> Vec<String> {
     let mut errors = Vec::new();
     let spec = pod.get("spec").unwrap_or(&Value::Null);
     let os = spec.pointer("/os/name").and_then(Value::as_str);
-    let grace = spec
-        .get("terminationGracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(30);
-    for list in ["containers", "initContainers", "ephemeralContainers"] {
-        for container in spec
-            .get(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = container.get("name").and_then(Value::as_str).unwrap_or("");
-            if let Some(seconds) = container
-                .pointer("/lifecycle/preStop/sleep/seconds")
-                .and_then(Value::as_i64)
-                && !(0..=grace).contains(&seconds)
-            {
+    for (list, container) in all_containers(spec) {
+        let name = container.get("name").and_then(Value::as_str).unwrap_or("");
+        let Some(signal) = container.pointer("/lifecycle/stopSignal") else {
+            continue;
+        };
+        let signal = signal.as_str().unwrap_or("");
+        match os {
+            None => errors.push(format!(
+                "{list}[{name:?}].lifecycle.stopSignal {signal}: may not be set for containers with empty `spec.os.name`"
+            )),
+            Some("linux") if !LINUX_STOP_SIGNALS.contains(&signal) => errors.push(format!(
+                "{list}[{name:?}].lifecycle.stopSignal {signal:?}: not a Linux signal"
+            )),
+            Some("windows") if !WINDOWS_STOP_SIGNALS.contains(&signal) => {
                 errors.push(format!(
-                    "{list}[{name:?}].lifecycle.preStop.sleep.seconds {seconds}: must be between 0 and terminationGracePeriodSeconds ({grace})"
-                ));
+                    "{list}[{name:?}].lifecycle.stopSignal {signal:?}: only SIGTERM and SIGKILL on Windows"
+                ))
             }
-            let Some(signal) = container.pointer("/lifecycle/stopSignal") else {
-                continue;
-            };
-            let signal = signal.as_str().unwrap_or("");
-            match os {
-                None => errors.push(format!(
-                    "{list}[{name:?}].lifecycle.stopSignal {signal}: may not be set for containers with empty `spec.os.name`"
-                )),
-                Some("linux") if !LINUX_STOP_SIGNALS.contains(&signal) => errors.push(format!(
-                    "{list}[{name:?}].lifecycle.stopSignal {signal:?}: not a Linux signal"
-                )),
-                Some("windows") if !WINDOWS_STOP_SIGNALS.contains(&signal) => {
-                    errors.push(format!(
-                        "{list}[{name:?}].lifecycle.stopSignal {signal:?}: only SIGTERM and SIGKILL on Windows"
-                    ))
-                }
-                Some("linux") | Some("windows") => {}
-                Some(other) => errors.push(format!("spec.os.name {other:?}: Unsupported value")),
-            }
+            Some("linux") | Some("windows") => {}
+            Some(other) => errors.push(format!("spec.os.name {other:?}: Unsupported value")),
         }
     }
     errors
 }
 
+/// validateSleepAction on a pod as JSON: `preStop.sleep.seconds` is between 0 and the pod's
+/// `terminationGracePeriodSeconds` (30 when unset). The typed `validate` has the same rule; this
+/// one serves the fuzz targets, which share only this file.
+pub fn sleep_violations(pod: &Value) -> Vec<String> {
+    let spec = pod.get("spec").unwrap_or(&Value::Null);
+    let grace = spec
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    all_containers(spec)
+        .filter_map(|(list, container)| {
+            let seconds = container
+                .pointer("/lifecycle/preStop/sleep/seconds")
+                .and_then(Value::as_i64)?;
+            let name = container.get("name").and_then(Value::as_str).unwrap_or("");
+            (!(0..=grace).contains(&seconds)).then(|| format!(
+                "{list}[{name:?}].lifecycle.preStop.sleep.seconds {seconds}: must be between 0 and terminationGracePeriodSeconds ({grace})"
+            ))
+        })
+        .collect()
+}
+
+/// Every container of a pod spec, with the list it is in.
+fn all_containers(spec: &Value) -> impl Iterator<Item = (&'static str, &Value)> {
+    ["containers", "initContainers", "ephemeralContainers"]
+        .into_iter()
+        .flat_map(move |list| {
+            spec.get(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(move |container| (list, container))
+        })
+}
+
 /// A pod that met the API server's stop-signal rules still meets them after the patch, and
 /// every `lifecycle.stopSignal` the user set is still there, unchanged.
 pub fn check_stop_signals(original: &Value, patched: &Value) -> Result<(), String> {
-    if stop_signal_violations(original).is_empty() {
-        let errors = stop_signal_violations(patched);
+    let violations = |pod| {
+        let mut errors = stop_signal_violations(pod);
+        errors.extend(sleep_violations(pod));
+        errors
+    };
+    if violations(original).is_empty() {
+        let errors = violations(patched);
         if !errors.is_empty() {
             return Err(format!(
                 "the patched pod breaks the API's rules: {errors:?}"
