@@ -161,7 +161,7 @@ impl PlanningArgs {
         let from_file = profiles
             .profiles()
             .iter()
-            .filter(|p| profiles.origin(p) != Origin::BuiltIn);
+            .filter(|p| p.origin() != Origin::BuiltIn);
         for (p, origin) in from_file
             .map(|p| (p, "--profiles-file"))
             .chain(profile.map(|p| (p, "--profile")))

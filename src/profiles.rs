@@ -158,23 +158,25 @@ pub enum Origin {
     File,
 }
 
-impl Catalogue {
-    /// Where `profile` (one of this catalogue's) comes from.
-    pub fn origin(self, profile: &Profile) -> Origin {
-        match Catalogue::BUILTIN.find(profile.name) {
-            Some(builtin) if builtin == profile => Origin::BuiltIn,
+impl Profile {
+    /// Where this profile comes from: the built-ins, or a file (in place of a built-in).
+    pub fn origin(&self) -> Origin {
+        match Catalogue::BUILTIN.find(self.name) {
+            Some(builtin) if builtin == self => Origin::BuiltIn,
             Some(_) => Origin::FileReplacingBuiltIn,
             None => Origin::File,
         }
     }
+}
 
+impl Catalogue {
     /// `drain-webhook profiles`: one line a profile, the default (`--profile`) marked.
     pub fn render_text(self, default: Option<&Profile>) -> String {
         let mut out = String::from(
             "NAME                  D FLOOR  B FLOOR  FROM                      NOTE\n",
         );
         for p in self.0 {
-            let from = match self.origin(p) {
+            let from = match p.origin() {
                 Origin::BuiltIn => "built-in",
                 Origin::FileReplacingBuiltIn => "file (replaces built-in)",
                 Origin::File => "file",
@@ -210,7 +212,7 @@ impl Catalogue {
             .iter()
             .map(|profile| Listed {
                 profile,
-                origin: self.origin(profile),
+                origin: profile.origin(),
                 default: default.is_some_and(|d| d.name == profile.name),
             })
             .collect();
