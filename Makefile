@@ -9,9 +9,12 @@ export CARGO_TERM_COLOR ?= never
 test: deps fmt-check clippy deny cargo-test helper-check images-check
 
 ## deps: install what the tests need on a fresh machine (idempotent)
+# `cargo fetch` downloads the crates of every platform in Cargo.lock: builds fetch only the
+# host's, but cargo-deny (run --offline) reads them all (valuable, anstyle-wincon, ...).
 deps:
 	scripts/install-tools.sh
 	scripts/install-cargo-deny.sh
+	$(CARGO) fetch --locked
 
 ## deny: licenses, duplicate versions and sources of every dependency (deny.toml; offline:
 ## advisories need a database fetch this machine cannot make)
