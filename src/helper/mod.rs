@@ -7,6 +7,7 @@ pub mod install;
 pub mod log;
 pub mod net;
 pub mod prestop;
+pub mod proc_net;
 pub mod signal;
 pub mod spawn;
 

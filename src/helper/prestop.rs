@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::args::PrestopArgs;
 use super::log::Log;
-use super::net::{TCP_LISTEN, TcpEntry, count_established, http_request, parse_tcp_line};
+use super::net::http_request;
+use super::proc_net::{TCP_LISTEN, TcpEntry, count_established, parse_tcp_line};
 use super::signal::{has_exited, send_signal, signal_name};
 use super::spawn::spawn;
 
