@@ -855,13 +855,13 @@ fn a_drained_proxy_ends_the_hook_with_0_before_it_exits_and_no_request_is_cut() 
     assert!(stopped.helper.elapsed >= Duration::from_secs(2), "{log}");
     assert!(stopped.helper.elapsed < GENEROUS, "{log}");
     stopped.helper.assert_logged(&format!(
-        "PID {} listens on port(s) {}; holding 1 connection(s)",
+        "PID {} listens on port(s) {}; pinning 1 connection(s)",
         stand_in.pid, stand_in.port
     ));
     stopped
         .helper
         .assert_logged_before("closed port(s)", "has drained");
-    // The stand-in served the request, then waited for the helper's hold, which closed only
+    // The stand-in served the request, then waited for the helper's pin, which closed only
     // when the helper exited; then it exited itself.
     let order: Vec<&str> = events.lines().collect();
     assert_eq!(
@@ -872,7 +872,7 @@ fn a_drained_proxy_ends_the_hook_with_0_before_it_exits_and_no_request_is_cut() 
             "request: served in full",
             &format!(
                 "closed by the client after {} bytes",
-                "GET /drain-helper-hold HTTP/1.1\r\n".len()
+                "GET /drain-helper-pin HTTP/1.1\r\n".len()
             ),
             "exit",
         ],

@@ -5,7 +5,7 @@
 //!
 //! The signal phase ends once the signalled process has closed its listeners and their
 //! connections are done, not when it exits: when a container's PID 1 exits, the runtime kills
-//! the hook with it (exit 137, a `FailedPreStopHook` event). The helper holds one connection of
+//! the hook with it (exit 137, a `FailedPreStopHook` event). The helper pins one connection of
 //! its own open on each listener so that the process cannot finish before the helper has
 //! exited (docs/helper.md, "Why the hook ends before the proxy").
 
@@ -35,16 +35,16 @@ pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
 /// How often the signalled process and the `--then-exec` child are checked.
 const EXIT_POLL: Duration = Duration::from_millis(50);
-/// How often the drain is checked when no hold could be opened: the proxy may exit a few
+/// How often the drain is checked when no pin could be opened: the proxy may exit a few
 /// milliseconds after its last connection, and the hook dies with it.
 const FAST_POLL: Duration = Duration::from_millis(5);
-/// What a hold connection sends: the start of a request whose headers never end, so the proxy
+/// What a pin connection sends: the start of a request whose headers never end, so the proxy
 /// counts it as in flight (and does not close it as idle) until the helper exits. The path
 /// names the helper in the proxy's logs.
-const HOLD_REQUEST: &[u8] = b"GET /drain-helper-hold HTTP/1.1\r\n";
-/// How long opening the holds, and then their acceptance by the process, may take at most
+const PIN_REQUEST: &[u8] = b"GET /drain-helper-pin HTTP/1.1\r\n";
+/// How long opening the pins, and then their acceptance by the process, may take at most
 /// (on loopback both are immediate).
-const HOLD_TIMEOUT: Duration = Duration::from_secs(1);
+const PIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often `--wait-idle` repeats how many connections are still open.
 const IDLE_REPORT_EVERY: Duration = Duration::from_secs(5);
 
@@ -60,7 +60,7 @@ pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
         start,
         deadline,
         log,
-        holds: Vec::new(),
+        pins: Vec::new(),
     };
     let code = match drain.phases(args, target_pid) {
         Ok(code) => {
@@ -76,9 +76,9 @@ pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
             EXIT_MAX_REACHED
         }
     };
-    // The holds are closed by the kernel when the process exits, after its exit code is fixed:
+    // The pins are closed by the kernel when the process exits, after its exit code is fixed:
     // the proxy can only finish (and its exit take the hook down) once the hook has ended.
-    std::mem::forget(drain.holds);
+    std::mem::forget(drain.pins);
     code
 }
 
@@ -90,7 +90,7 @@ struct Drain<'a> {
     deadline: Instant,
     log: &'a mut Log,
     /// The helper's own connections to the signalled process's listeners.
-    holds: Vec<TcpStream>,
+    pins: Vec<TcpStream>,
 }
 
 impl Drain<'_> {
@@ -217,19 +217,19 @@ impl Drain<'_> {
 
     /// Sends the signal, then waits until the process has closed its listeners and no
     /// connection on them is left (or, when it has no listeners the helper can see, until it
-    /// exits), holding a connection on each listener meanwhile.
+    /// exits), pinning a connection on each listener meanwhile.
     fn signal(&mut self, pid: i32, signal: i32) -> Result<(), Cut> {
         self.check("signal")?;
         let name = signal_name(signal);
-        let watched = self.hold_listeners(pid);
+        let watched = self.pin_listeners(pid);
         if let Err(err) = send_signal(pid, signal) {
             self.log(&format!(
                 "could not send {name} to PID {pid}: {err} (going on)"
             ));
             return Ok(());
         }
-        let hold_ports = local_ports(&self.holds);
-        let poll = match hold_ports.is_empty() {
+        let pin_ports = local_ports(&self.pins);
+        let poll = match pin_ports.is_empty() {
             true => FAST_POLL,
             false => EXIT_POLL,
         };
@@ -259,7 +259,7 @@ impl Drain<'_> {
                 })
                 .collect();
             if !closed.is_empty() {
-                let open = count_established(&sockets, &closed, &hold_ports);
+                let open = count_established(&sockets, &closed, &pin_ports);
                 if closed.len() != closed_seen {
                     closed_seen = closed.len();
                     self.log(&format!(
@@ -283,8 +283,8 @@ impl Drain<'_> {
     }
 
     /// The ports `pid` listens on (its own sockets, found through `/proc/PID/fd`), each with a
-    /// hold opened to it. Empty when they cannot be found: then the phase waits for the exit.
-    fn hold_listeners(&mut self, pid: i32) -> Vec<u16> {
+    /// pin opened to it. Empty when they cannot be found: then the phase waits for the exit.
+    fn pin_listeners(&mut self, pid: i32) -> Vec<u16> {
         let mut ports = Vec::new();
         let (Some(inodes), Some(sockets)) = (socket_inodes(pid), read_sockets()) else {
             self.log(&format!(
@@ -300,26 +300,26 @@ impl Drain<'_> {
                 continue;
             }
             ports.push(socket.local_port);
-            match open_hold(socket, self.deadline) {
-                Ok(hold) => self.holds.push(hold),
-                Err(err) => self.log(&format!("no hold on port {}: {err}", socket.local_port)),
+            match open_pin(socket, self.deadline) {
+                Ok(pin) => self.pins.push(pin),
+                Err(err) => self.log(&format!("no pin on port {}: {err}", socket.local_port)),
             }
         }
         // A connection still in the listen queue would be reset when the listener closes:
-        // signal only once the process has accepted the holds (an accepted socket has an inode).
-        let hold_ports = local_ports(&self.holds);
-        let until = Instant::now() + HOLD_TIMEOUT;
-        while !hold_ports.is_empty() && Instant::now() < until.min(self.deadline) {
+        // signal only once the process has accepted the pins (an accepted socket has an inode).
+        let pin_ports = local_ports(&self.pins);
+        let until = Instant::now() + PIN_TIMEOUT;
+        while !pin_ports.is_empty() && Instant::now() < until.min(self.deadline) {
             let accepted = read_sockets()
                 .unwrap_or_default()
                 .iter()
                 .filter(|s| {
                     s.inode != 0
                         && ports.contains(&s.local_port)
-                        && hold_ports.contains(&s.remote_port)
+                        && pin_ports.contains(&s.remote_port)
                 })
                 .count();
-            if accepted >= hold_ports.len() {
+            if accepted >= pin_ports.len() {
                 break;
             }
             sleep_until(Instant::now() + FAST_POLL);
@@ -327,9 +327,9 @@ impl Drain<'_> {
         match ports.is_empty() {
             true => self.log(&format!("PID {pid} has no listening TCP sockets")),
             false => self.log(&format!(
-                "PID {pid} listens on port(s) {}; holding {} connection(s)",
+                "PID {pid} listens on port(s) {}; pinning {} connection(s)",
                 ports_text(&ports),
-                self.holds.len()
+                self.pins.len()
             )),
         }
         ports
@@ -428,17 +428,17 @@ fn socket_inodes(pid: i32) -> Option<Vec<u64>> {
 
 /// A connection to the listener over loopback (a wildcard or loopback bind accepts it) with
 /// the start of a request sent on it.
-fn open_hold(listener: &TcpEntry, deadline: Instant) -> std::io::Result<TcpStream> {
+fn open_pin(listener: &TcpEntry, deadline: Instant) -> std::io::Result<TcpStream> {
     let ip = match listener.v6 {
         true => Ipv6Addr::LOCALHOST.into(),
         false => Ipv4Addr::LOCALHOST.into(),
     };
     let timeout = deadline
         .saturating_duration_since(Instant::now())
-        .clamp(Duration::from_millis(1), HOLD_TIMEOUT);
+        .clamp(Duration::from_millis(1), PIN_TIMEOUT);
     let mut stream =
         TcpStream::connect_timeout(&SocketAddr::new(ip, listener.local_port), timeout)?;
-    stream.write_all(HOLD_REQUEST)?;
+    stream.write_all(PIN_REQUEST)?;
     Ok(stream)
 }
 
