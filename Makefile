@@ -46,8 +46,11 @@ manifests: deps
 # Static glibc: every binary that goes into an image is built with STATIC_RUSTFLAGS and
 # --target $(HOST_TRIPLE), which keeps it in its own target dir (the normal builds stay warm).
 STATIC_RUSTFLAGS = -C target-feature=+crt-static
-HELPER_RUSTFLAGS = $(STATIC_RUSTFLAGS) -C relocation-model=static \
-	-C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr -C link-arg=-Wl,--icf=all
+HELPER_SIZE_RUSTFLAGS = $(STATIC_RUSTFLAGS) -C relocation-model=static \
+	-C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr
+# --icf=all is a flag of lld, x86_64's default linker since Rust 1.90; the arm64 build links
+# with Debian's GNU ld, which has no ICF (gold's saves nothing there: docs/decisions.md).
+HELPER_RUSTFLAGS = $(HELPER_SIZE_RUSTFLAGS) -C link-arg=-Wl,--icf=all
 HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
 HELPER_BIN = $(TARGET_DIR)/$(HOST_TRIPLE)/helper/drain-helper
@@ -56,14 +59,35 @@ helper:
 	RUSTFLAGS="$(HELPER_RUSTFLAGS)" $(CARGO) build --profile helper --no-default-features --bin drain-helper --target $(HOST_TRIPLE)
 	@echo $(HELPER_BIN)
 
-## helper-check: the helper is static, under 1 MiB, and installs itself in an empty chroot
-helper-check: helper
+## helper-check: the helper is static, under 1 MiB, and installs itself in an empty chroot,
+## for the host and for linux/arm64 (under qemu-aarch64-static)
+helper-check: helper helper-arm64
 	scripts/check-helper.sh $(HELPER_BIN)
+	scripts/check-helper.sh $(ARM64_HELPER_BIN)
+
+# linux/arm64: cross-compiled on the (x86_64) build machine with Debian's gcc-aarch64-linux-gnu
+# as linker and C compiler (ring's C and assembly) and libc6-dev-arm64-cross's static glibc;
+# scripts/install-tools.sh installs both and rustup's aarch64-unknown-linux-gnu std. Through
+# the environment, so no .cargo/config changes anyone else's builds (docs/decisions.md).
+ARM64_TRIPLE = aarch64-unknown-linux-gnu
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER ?= aarch64-linux-gnu-gcc
+export CC_aarch64_unknown_linux_gnu ?= aarch64-linux-gnu-gcc
+export AR_aarch64_unknown_linux_gnu ?= aarch64-linux-gnu-ar
+ARM64_HELPER_RUSTFLAGS = $(HELPER_SIZE_RUSTFLAGS)
+ARM64_HELPER_BIN = $(TARGET_DIR)/$(ARM64_TRIPLE)/helper/drain-helper
+ARM64_STATIC_BIN_DIR = $(TARGET_DIR)/$(ARM64_TRIPLE)/release
+.PHONY: helper-arm64 static-arm64
+## helper-arm64 / static-arm64: `make helper` / `make static` for linux/arm64; print the paths
+helper-arm64:
+	RUSTFLAGS="$(ARM64_HELPER_RUSTFLAGS)" $(CARGO) build --profile helper --no-default-features --bin drain-helper --target $(ARM64_TRIPLE)
+	@echo $(ARM64_HELPER_BIN)
 
 ## images: the images as OCI archives in target/images/ (no daemon, registry or base image;
-## docs/proof.md): drain-webhook and drain-helper, named as the chart's defaults, and the
-## test-only drain-e2e (twice: also as nginx-drain-e2e) that `make e2e` runs. Load with `kind load image-archive FILE`,
-## `ctr -n k8s.io images import FILE`, `podman load -i FILE` or `skopeo copy oci-archive:FILE ...`.
+## docs/proof.md), each an image index of linux/amd64 and linux/arm64: drain-webhook and
+## drain-helper, named as the chart's defaults, and the test-only drain-e2e (twice: also as
+## nginx-drain-e2e) that `make e2e` runs. Load with `kind load image-archive FILE`,
+## `ctr -n k8s.io images import --all-platforms FILE`, `podman load -i FILE` or
+## `skopeo copy --all oci-archive:FILE ...` (docs/install.md, "Loading the image archives").
 # The tag is the chart's appVersion (what values.yaml defaults to); the version label is the
 # crate's. Override IMAGE_REPOSITORY / IMAGE_TAG, or each *_IMAGE, to push elsewhere.
 CRATE_VERSION = $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
@@ -79,14 +103,16 @@ IMAGES_DIR = $(TARGET_DIR)/images
 STATIC_BIN_DIR = $(TARGET_DIR)/$(HOST_TRIPLE)/release
 export IMAGE_VERSION = $(CRATE_VERSION)
 export IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-# NAME=REFERENCE=BINARY=ENTRYPOINT,CMD...=PORTS=STOPSIGNAL (scripts/build-images.sh).
+# NAME=REFERENCE=amd64:BINARY,arm64:BINARY=ENTRYPOINT,CMD...=PORTS=STOPSIGNAL
+# (scripts/build-images.sh): every archive is an image index of linux/amd64 and linux/arm64.
 # The webhook drains on SIGTERM itself; drain-e2e's proxy mode is graceful on SIGQUIT, like
 # the official nginx image, and its other modes stop at once on either signal.
+platform_bins = amd64:$(STATIC_BIN_DIR)/$(1),arm64:$(ARM64_STATIC_BIN_DIR)/$(1)
 IMAGE_SPECS = \
-	drain-webhook=$(WEBHOOK_IMAGE)=$(STATIC_BIN_DIR)/drain-webhook=/drain-webhook,serve=8443,8080=SIGTERM \
-	drain-helper=$(HELPER_IMAGE)=$(HELPER_BIN)=/drain-helper \
-	drain-e2e=$(E2E_IMAGE)=$(STATIC_BIN_DIR)/drain-e2e=/drain-e2e==SIGQUIT \
-	drain-e2e-nginx=$(E2E_NGINX_IMAGE)=$(STATIC_BIN_DIR)/drain-e2e=/drain-e2e==SIGQUIT
+	drain-webhook=$(WEBHOOK_IMAGE)=$(call platform_bins,drain-webhook)=/drain-webhook,serve=8443,8080=SIGTERM \
+	drain-helper=$(HELPER_IMAGE)=amd64:$(HELPER_BIN),arm64:$(ARM64_HELPER_BIN)=/drain-helper \
+	drain-e2e=$(E2E_IMAGE)=$(call platform_bins,drain-e2e)=/drain-e2e==SIGQUIT \
+	drain-e2e-nginx=$(E2E_NGINX_IMAGE)=$(call platform_bins,drain-e2e)=/drain-e2e==SIGQUIT
 .PHONY: images images-check static
 ## static: the webhook and drain-e2e (STATIC_BINS), static, release profile (what the images
 ## ship); prints their paths (the Dockerfile copies from there)
@@ -94,7 +120,15 @@ STATIC_BINS ?= drain-webhook drain-e2e
 static:
 	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release $(addprefix --bin ,$(STATIC_BINS)) --target $(HOST_TRIPLE)
 	@for bin in $(STATIC_BINS); do echo $(STATIC_BIN_DIR)/$$bin; done
-images: helper static
+static-arm64:
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release $(addprefix --bin ,$(STATIC_BINS)) --target $(ARM64_TRIPLE)
+	@for bin in $(STATIC_BINS); do echo $(ARM64_STATIC_BIN_DIR)/$$bin; done
+# The host's builds are the amd64 images (`helper`, `static`), so images are built on x86_64
+# (checked first, before any build).
+.PHONY: images-host
+images-host:
+	@[ "$(HOST_TRIPLE)" = x86_64-unknown-linux-gnu ] || { echo "make images: builds on x86_64 only (linux/amd64 natively, linux/arm64 cross-compiled); this host is $(HOST_TRIPLE)" >&2; exit 1; }
+images: images-host helper static helper-arm64 static-arm64
 	scripts/build-images.sh $(IMAGES_DIR) $(IMAGE_SPECS)
 
 ## images-check: each archive is a valid OCI layout with the right config, is rebuilt to the

