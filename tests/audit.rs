@@ -351,22 +351,18 @@ fn the_mixed_namespace_of_the_docs() {
 
 // --- Live: a fake API server (an in-process tower service behind a real kube::Client) ------
 
+#[path = "common/fake_api.rs"]
+mod fake_api;
+
 mod live {
     use std::collections::BTreeMap;
-    use std::convert::Infallible;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
+    use super::fake_api::{FakeApi, Reply, list};
     use drain_webhook::audit::{PAGE_SIZE, audit_cluster, read_cluster};
     use drain_webhook::settings::Settings;
-    use hyper::{Request, Response};
     use kube::Client;
-    use kube::client::Body;
     use serde_json::{Value, json};
-
-    fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Value {
-        json!({"kind": format!("{kind}List"), "apiVersion": "v1",
-               "metadata": {"continue": next.unwrap_or("")}, "items": items})
-    }
 
     fn deployment(namespace: &str, name: &str) -> Value {
         json!({"metadata": {"name": name, "namespace": namespace},
@@ -441,31 +437,17 @@ mod live {
         }
     }
 
-    fn fake() -> (Client, Arc<Mutex<Vec<String>>>) {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&calls);
-        let service = tower::service_fn(move |request: Request<Body>| {
-            let seen = Arc::clone(&seen);
-            async move {
-                let path = request.uri().path().to_string();
-                let query = request.uri().query().unwrap_or_default().to_string();
-                seen.lock().unwrap().push(format!("{path}?{query}"));
-                let (status, body) = answer(&path, &query);
-                Ok::<_, Infallible>(
-                    Response::builder()
-                        .status(status)
-                        .header("content-type", "application/json")
-                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                        .unwrap(),
-                )
-            }
+    fn fake() -> (Client, Arc<FakeApi>) {
+        let fake = FakeApi::routes(|seen| {
+            let (status, body) = answer(seen.path, seen.query);
+            Some(Reply::json(status, body))
         });
-        (Client::new(service, "default"), calls)
+        (fake.client_in("default"), fake)
     }
 
     #[tokio::test]
     async fn all_namespaces_paginated_with_one_forbidden_list() {
-        let (client, calls) = fake();
+        let (client, fake) = fake();
         let cluster = read_cluster(&client, None)
             .await
             .expect("the audit goes on");
@@ -511,7 +493,7 @@ mod live {
                 ),
             ])
         );
-        let calls = calls.lock().unwrap();
+        let calls: Vec<String> = fake.calls().iter().map(|c| c.url()).collect();
         let limit = format!("limit={PAGE_SIZE}");
         let lists: Vec<&String> = calls
             .iter()
