@@ -429,6 +429,10 @@ pub struct AuditArgs {
     /// input); without it only a `drain.io/inject` annotation on the object opts in.
     #[arg(long)]
     pub namespace_opted_in: bool,
+    /// Live: the MutatingWebhookConfiguration whose Service's namespace is the webhook's own
+    /// (reported as webhook-namespace: never mutated).
+    #[arg(long, env = "DRAIN_WEBHOOK_CONFIGURATION_NAME", default_value = DEFAULT_WEBHOOK_CONFIGURATION_NAME)]
+    pub webhook_configuration_name: String,
 }
 
 fn hook_mode_flag(value: &str) -> Result<HookMode, String> {

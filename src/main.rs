@@ -86,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let input = read_input(file)?;
                     let options = drain_webhook::audit::AuditOptions {
                         namespace_opted_in: args.namespace_opted_in,
+                        webhook_namespace: false,
                     };
                     with_context(&args.planning, |ctx| {
                         drain_webhook::audit::audit(&input, ctx, options)
@@ -189,7 +190,30 @@ fn read_live(
 fn audit_live(
     args: &drain_webhook::cli::AuditArgs,
 ) -> anyhow::Result<Vec<drain_webhook::audit::Row>> {
-    let (cluster, version) = read_live(&args.client, &args.planning, args.namespace.as_deref())?;
+    let (mut cluster, version) =
+        read_live(&args.client, &args.planning, args.namespace.as_deref())?;
+    // The webhook's own namespace is named as never mutated, not advised to opt in.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime
+        .block_on(async {
+            let client = args.client.client().await?;
+            drain_webhook::audit::read_webhook_namespace(
+                &client,
+                &args.webhook_configuration_name,
+                &mut cluster,
+            )
+            .await
+            .context("cannot read the webhook configuration")
+        })
+        .map_err(|err| anyhow::anyhow!("{err:#}"))?;
+    for denied in &cluster.denied {
+        if denied.contains("MutatingWebhookConfiguration") {
+            eprintln!("warning: {denied}");
+        }
+    }
     drain_webhook::audit::audit_cluster(cluster, &args.planning.settings()?, version)
         .map_err(|err| anyhow::anyhow!("{err}"))
 }

@@ -515,6 +515,83 @@ mod live {
         assert_eq!(lists.len(), 2 + 16 + 1, "{lists:?}");
     }
 
+    /// The webhook's own namespace (its configuration's Service's) is `webhook-namespace`,
+    /// never advised to opt in, whatever its labels say; `--fail-on unprotected` ignores it.
+    #[tokio::test]
+    async fn the_webhook_namespace_is_never_mutated_and_never_advised_to_opt_in() {
+        use drain_webhook::audit::{FailOn, fails, read_webhook_namespace};
+        let fake = FakeApi::routes(|seen| {
+            Some(match seen.path {
+                "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/drain-webhook" => {
+                    Reply::json(
+                        200,
+                        json!({"metadata": {"name": "drain-webhook"},
+                        "webhooks": [{"name": "pods.drain-webhook.drain.io",
+                            "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                            "clientConfig": {"service": {"name": "drain-webhook", "namespace": "drain-system"}}}]}),
+                    )
+                }
+                "/api/v1/namespaces" => Reply::json(
+                    200,
+                    list(
+                        "Namespace",
+                        vec![
+                            json!({"metadata": {"name": "drain-system"}}),
+                            json!({"metadata": {"name": "plain"}}),
+                        ],
+                        None,
+                    ),
+                ),
+                "/apis/apps/v1/namespaces/drain-system/deployments" => Reply::json(
+                    200,
+                    list(
+                        "Deployment",
+                        vec![deployment("drain-system", "drain-webhook")],
+                        None,
+                    ),
+                ),
+                "/apis/apps/v1/namespaces/plain/deployments" => Reply::json(
+                    200,
+                    list("Deployment", vec![deployment("plain", "web")], None),
+                ),
+                _ => Reply::json(200, list("X", vec![], None)),
+            })
+        });
+        let client = fake.client_in("default");
+        let mut cluster = read_cluster(&client, None).await.unwrap();
+        read_webhook_namespace(&client, "drain-webhook", &mut cluster)
+            .await
+            .unwrap();
+        assert_eq!(cluster.webhook_namespace.as_deref(), Some("drain-system"));
+        let rows = audit_cluster(cluster, &Settings::default(), None).unwrap();
+        let row = |workload: &str| {
+            serde_json::to_value(rows.iter().find(|r| r.workload == workload).unwrap()).unwrap()
+        };
+        let own = row("Deployment drain-system/drain-webhook");
+        assert_eq!(own["coverage"], "webhook-namespace");
+        let reason = own["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("never mutated") && !reason.contains("label the namespace"),
+            "{reason}"
+        );
+        assert!(own.get("wouldChange").is_none(), "{own:#}");
+        assert_eq!(row("Deployment plain/web")["coverage"], "not-opted-in");
+        let own_only: Vec<_> = rows
+            .iter()
+            .filter(|r| r.workload.contains("drain-system"))
+            .cloned()
+            .collect();
+        assert!(!fails(&own_only, FailOn::Unprotected));
+
+        // Without the configuration (404), nothing is named and the audit goes on.
+        let fake = FakeApi::routes(|_| None);
+        let mut cluster = drain_webhook::audit::Cluster::default();
+        read_webhook_namespace(&fake.client_in("default"), "drain-webhook", &mut cluster)
+            .await
+            .unwrap();
+        assert_eq!(cluster.webhook_namespace, None);
+    }
+
     #[tokio::test]
     async fn explain_reads_one_object_or_the_whole_namespace() {
         use drain_webhook::audit::explain_cluster;
