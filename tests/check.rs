@@ -330,7 +330,11 @@ async fn no_ready_endpoint_fails_with_the_fix() {
         assert_eq!(state, Outcome::Fail, "{endpoints:?}");
         assert!(detail.contains("drain-webhook/drain-webhook"), "{detail}");
         assert!(fix.unwrap().contains("kubectl -n drain-webhook"));
-        assert_eq!(outcome(&report, "dry-run").0, Outcome::Skipped);
+        let (skipped, why, _) = outcome(&report, "dry-run");
+        assert_eq!(
+            (skipped, why.as_str()),
+            (Outcome::Skipped, "needs endpoints")
+        );
         let text = check::render_text(&report);
         assert!(
             text.contains("[FAIL] endpoints: ") && text.contains("       fix: "),

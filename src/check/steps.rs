@@ -145,8 +145,9 @@ pub async fn run_once(client: &Client, options: &CheckOptions) -> Report {
         steps.push(dry_run(client, options.namespace.as_deref(), &configured).await);
     };
     finished.await;
+    // The step that stopped the run is the last one that ran.
+    let needed = steps.last().map_or("", |s: &StepResult| s.step.name);
     for step in STEPS.iter().skip(steps.len()) {
-        let needed = steps.last().map_or("", |s: &StepResult| s.step.name);
         steps.push(result(
             *step,
             Outcome::Skipped,
@@ -322,7 +323,7 @@ async fn endpoints(client: &Client, configured: &Configured) -> StepResult {
     let api: Api<EndpointSlice> = Api::namespaced(client.clone(), &configured.namespace);
     let selector = format!("kubernetes.io/service-name={}", configured.service);
     let pods_hint = format!(
-        "kubectl -n {ns} get pods,endpointslices -l ...; kubectl -n {ns} describe endpointslices -l {selector}: wait for the webhook's pods to be Ready (check --wait), or see why they are not",
+        "wait for the webhook's pods to be Ready (check --wait 2m), or see why they are not: kubectl -n {ns} get endpointslices -l {selector}; kubectl -n {ns} describe pods -l app.kubernetes.io/name=drain-webhook",
         ns = configured.namespace
     );
     let slices = match api.list(&ListParams::default().labels(&selector)).await {
