@@ -145,7 +145,8 @@ images-check: images
 .PHONY: e2e
 e2e: deps images
 	IMAGES_DIR=$(IMAGES_DIR) WEBHOOK_IMAGE=$(WEBHOOK_IMAGE) HELPER_IMAGE=$(HELPER_IMAGE) \
-		E2E_IMAGE=$(E2E_IMAGE) E2E_NGINX_IMAGE=$(E2E_NGINX_IMAGE) E2E_BIN=$(STATIC_BIN_DIR)/drain-e2e scripts/e2e.sh
+		E2E_IMAGE=$(E2E_IMAGE) E2E_NGINX_IMAGE=$(E2E_NGINX_IMAGE) E2E_BIN=$(STATIC_BIN_DIR)/drain-e2e \
+		WEBHOOK_BIN=$(STATIC_BIN_DIR)/drain-webhook scripts/e2e.sh
 
 ## bench: the server against its baseline over TLS + HTTP/2 (h2load) and the planner alone
 ## (criterion); prints tables and targets, writes target/bench/results.json (docs/benchmarks.md)

@@ -16,6 +16,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 kubectl=${KUBECTL:-$root/.tools/bin/kubectl}
 helm=${HELM:-$root/.tools/bin/helm}
 report_bin=${E2E_BIN:?set E2E_BIN to a drain-e2e binary for the host (make e2e does)}
+webhook_bin=${WEBHOOK_BIN:?set WEBHOOK_BIN to a drain-webhook binary for the host (make e2e does)}
 images_dir=${IMAGES_DIR:-$root/target/images}
 webhook_image=${WEBHOOK_IMAGE:?set WEBHOOK_IMAGE (make e2e does)}
 helper_image=${HELPER_IMAGE:?set HELPER_IMAGE (make e2e does)}
@@ -52,7 +53,7 @@ die() {
 case "$pull_policy" in IfNotPresent | Never) ;; *) die "E2E_PULL_POLICY=$pull_policy: use IfNotPresent or Never (the cluster has no registry)" ;; esac
 [[ "$profile" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "E2E_PROFILE=$profile: give auto, none or a profile name (docs/profiles.md), e.g. azure-lb"
 case "$hook" in "" | auto | sleep | helper) ;; *) die "E2E_HOOK=$hook: use auto, sleep or helper (the drain.io/hook annotation)" ;; esac
-for tool in "$kubectl" "$helm" "$report_bin"; do
+for tool in "$kubectl" "$helm" "$report_bin" "$webhook_bin"; do
 	[ -x "$tool" ] || die "$tool is missing: run make deps and make images"
 done
 command -v jq >/dev/null || die "jq is missing: run make deps"
@@ -252,20 +253,15 @@ helm_installed=true
 	k -n "$system_ns" describe pods >&2
 	die "the webhook did not become Ready (see the pods above; ErrImageNeverPull or ImagePullBackOff: the images are not on the node)"
 }
-# The server patches the caBundle itself in self-managed mode; pods created before that would
-# pass unmutated (failurePolicy Ignore), so wait for it.
-webhook_config=$(k get mutatingwebhookconfigurations -l "app.kubernetes.io/instance=$release" -o name)
-[ -n "$webhook_config" ] || die "the chart created no MutatingWebhookConfiguration"
-for _ in $(seq 120); do
-	[ -n "$(k get "$webhook_config" -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ] && break
-	sleep 1
-done
-[ -n "$(k get "$webhook_config" -o jsonpath='{.webhooks[0].clientConfig.caBundle}')" ] ||
-	die "the webhook's caBundle was never set (self-managed mode): kubectl -n $system_ns logs deploy/$release"
-log "webhook Ready, caBundle set"
-
 make_namespace "$ns_on" drain.io/inject=enabled
 make_namespace "$ns_off"
+# Before any demo pod: with failurePolicy Ignore, a pod created while the webhook is not yet
+# reachable (caBundle not patched in, Service not programmed by kube-proxy) passes unmutated.
+# check waits until a dry-run Pod in the opted-in namespace comes back planned.
+check_out=$("$webhook_bin" check -n "$ns_on" --webhook-configuration-name "$release" --wait 2m 2>&1) ||
+	die "drain-webhook check never passed:
+$check_out"
+log "webhook checked: a dry-run pod in $ns_on is planned"
 
 # --- The demo in both namespaces.
 for ns in "$ns_on" "$ns_off"; do demo "$ns" | k apply -f - >/dev/null; done

@@ -19,6 +19,8 @@ pub mod audit;
 #[cfg(feature = "webhook")]
 pub mod certs_self_managed;
 #[cfg(feature = "webhook")]
+pub mod check;
+#[cfg(feature = "webhook")]
 pub mod cli;
 #[cfg(feature = "webhook")]
 pub mod cluster;

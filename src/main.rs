@@ -78,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{output}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => check(&args),
         Command::Audit(args) => {
             use std::io::IsTerminal;
             let rows = match &args.file {
@@ -85,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let input = read_input(file)?;
                     let options = drain_webhook::audit::AuditOptions {
                         namespace_opted_in: args.namespace_opted_in,
+                        webhook_namespace: false,
                     };
                     with_context(&args.planning, |ctx| {
                         drain_webhook::audit::audit(&input, ctx, options)
@@ -108,9 +110,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads `namespace` (or all) from the cluster in the current kubeconfig, with the version to
-/// plan for (the flag wins over what the server reports, as for serve).
+/// `check`: exit 0 when every step passed, 1 when one failed, 2 when it cannot run (no
+/// kubeconfig, API server unreachable); progress under `--wait` goes to stderr.
+fn check(args: &drain_webhook::cli::CheckArgs) -> anyhow::Result<ExitCode> {
+    use drain_webhook::check;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = runtime.block_on(async {
+        let client = match args.client.client().await {
+            Ok(client) => client,
+            Err(err) => return Err(err),
+        };
+        let mut last_reason = String::new();
+        let report = check::check(&client, &args.options(), |attempt| {
+            // One line per new reason, not one per attempt.
+            if let Some(failed) = attempt.first_failure() {
+                let reason = format!("{}: {}", failed.step.name, failed.detail);
+                if reason != last_reason {
+                    eprintln!("check: waiting ({reason})");
+                    last_reason = reason;
+                }
+            }
+        })
+        .await;
+        Ok(report)
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("drain-webhook: {err}");
+            return Ok(ExitCode::from(check::EXIT_UNUSABLE));
+        }
+    };
+    let output = match args.output {
+        drain_webhook::offline::ExplainFormat::Text => check::render_text(&report),
+        drain_webhook::offline::ExplainFormat::Json => {
+            check::render_json(&report).context("cannot write the report as JSON")?
+        }
+    };
+    print!("{output}");
+    Ok(ExitCode::from(report.exit_code()))
+}
+
+/// Reads `namespace` (or all) from the cluster of `client_args`, with the version to plan for
+/// (the flag wins over what the server reports, as for serve).
 fn read_live(
+    client_args: &drain_webhook::cli::ClientArgs,
     planning: &PlanningArgs,
     namespace: Option<&str>,
 ) -> anyhow::Result<(
@@ -122,8 +169,8 @@ fn read_live(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let client = kube::Client::try_default().await.context(
-            "cannot reach a cluster from the current kubeconfig (set KUBECONFIG, or use -f FILE)",
+        let client = client_args.client().await.context(
+            "cannot reach a cluster from the kubeconfig (set KUBECONFIG or --kubeconfig, or use -f FILE)",
         )?;
         let cluster = drain_webhook::audit::read_cluster(&client, namespace)
             .await
@@ -143,7 +190,30 @@ fn read_live(
 fn audit_live(
     args: &drain_webhook::cli::AuditArgs,
 ) -> anyhow::Result<Vec<drain_webhook::audit::Row>> {
-    let (cluster, version) = read_live(&args.planning, args.namespace.as_deref())?;
+    let (mut cluster, version) =
+        read_live(&args.client, &args.planning, args.namespace.as_deref())?;
+    // The webhook's own namespace is named as never mutated, not advised to opt in.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime
+        .block_on(async {
+            let client = args.client.client().await?;
+            drain_webhook::audit::read_webhook_namespace(
+                &client,
+                &args.webhook_configuration_name,
+                &mut cluster,
+            )
+            .await
+            .context("cannot read the webhook configuration")
+        })
+        .map_err(|err| anyhow::anyhow!("{err:#}"))?;
+    for denied in &cluster.denied {
+        if denied.contains("MutatingWebhookConfiguration") {
+            eprintln!("warning: {denied}");
+        }
+    }
     drain_webhook::audit::audit_cluster(cluster, &args.planning.settings()?, version)
         .map_err(|err| anyhow::anyhow!("{err}"))
 }
@@ -172,7 +242,7 @@ fn explain_live(args: &drain_webhook::cli::ExplainArgs) -> anyhow::Result<String
     } else {
         Some(args.namespace.as_deref().unwrap_or("default"))
     };
-    let (cluster, version) = read_live(&args.planning, namespace)?;
+    let (cluster, version) = read_live(&args.client, &args.planning, namespace)?;
     drain_webhook::audit::explain_cluster(
         &cluster,
         &args.planning.settings()?,

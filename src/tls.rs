@@ -73,6 +73,23 @@ pub fn load_certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKe
     }
 }
 
+/// A certificate chain as PEM, leaf first (64 base64 characters a line, RFC 7468).
+pub fn chain_pem(chain: &[CertificateDer<'_>]) -> String {
+    use base64::Engine;
+    let mut pem = String::new();
+    for cert in chain {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        // Base64 is ASCII, so every 64-byte chunk is valid UTF-8.
+        for line in encoded.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem
+}
+
 /// Holds the current certificate; rustls asks it on every handshake.
 pub struct CertResolver {
     current: RwLock<Arc<CertifiedKey>>,
@@ -357,6 +374,20 @@ mod tests {
         let chain = format!("{}{}", leaf.cert_pem, other.cert_pem);
         let key = load_certified_key(chain.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
         assert_eq!(key.cert.len(), 2);
+    }
+
+    #[test]
+    fn a_chain_written_as_pem_reads_back_the_same() {
+        let leaf = self_signed(&LOCAL_NAMES).unwrap();
+        let other = self_signed(&["ca.example"]).unwrap();
+        let chain = format!("{}{}", leaf.cert_pem, other.cert_pem);
+        let key = load_certified_key(chain.as_bytes(), leaf.key_pem.as_bytes()).unwrap();
+        let pem = chain_pem(&key.cert);
+        let read: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, key.cert);
+        assert!(pem.lines().all(|line| line.len() <= 64), "{pem}");
     }
 
     #[test]

@@ -351,22 +351,18 @@ fn the_mixed_namespace_of_the_docs() {
 
 // --- Live: a fake API server (an in-process tower service behind a real kube::Client) ------
 
+#[path = "common/fake_api.rs"]
+mod fake_api;
+
 mod live {
     use std::collections::BTreeMap;
-    use std::convert::Infallible;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
+    use super::fake_api::{FakeApi, Reply, list};
     use drain_webhook::audit::{PAGE_SIZE, audit_cluster, read_cluster};
     use drain_webhook::settings::Settings;
-    use hyper::{Request, Response};
     use kube::Client;
-    use kube::client::Body;
     use serde_json::{Value, json};
-
-    fn list(kind: &str, items: Vec<Value>, next: Option<&str>) -> Value {
-        json!({"kind": format!("{kind}List"), "apiVersion": "v1",
-               "metadata": {"continue": next.unwrap_or("")}, "items": items})
-    }
 
     fn deployment(namespace: &str, name: &str) -> Value {
         json!({"metadata": {"name": name, "namespace": namespace},
@@ -441,31 +437,17 @@ mod live {
         }
     }
 
-    fn fake() -> (Client, Arc<Mutex<Vec<String>>>) {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&calls);
-        let service = tower::service_fn(move |request: Request<Body>| {
-            let seen = Arc::clone(&seen);
-            async move {
-                let path = request.uri().path().to_string();
-                let query = request.uri().query().unwrap_or_default().to_string();
-                seen.lock().unwrap().push(format!("{path}?{query}"));
-                let (status, body) = answer(&path, &query);
-                Ok::<_, Infallible>(
-                    Response::builder()
-                        .status(status)
-                        .header("content-type", "application/json")
-                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                        .unwrap(),
-                )
-            }
+    fn fake() -> (Client, Arc<FakeApi>) {
+        let fake = FakeApi::routes(|seen| {
+            let (status, body) = answer(seen.path, seen.query);
+            Some(Reply::json(status, body))
         });
-        (Client::new(service, "default"), calls)
+        (fake.client_in("default"), fake)
     }
 
     #[tokio::test]
     async fn all_namespaces_paginated_with_one_forbidden_list() {
-        let (client, calls) = fake();
+        let (client, fake) = fake();
         let cluster = read_cluster(&client, None)
             .await
             .expect("the audit goes on");
@@ -511,7 +493,7 @@ mod live {
                 ),
             ])
         );
-        let calls = calls.lock().unwrap();
+        let calls: Vec<String> = fake.calls().iter().map(|c| c.url()).collect();
         let limit = format!("limit={PAGE_SIZE}");
         let lists: Vec<&String> = calls
             .iter()
@@ -531,6 +513,83 @@ mod live {
         // One list per kind and page, never one request per object: 2 namespace pages,
         // 8 kinds in each of 2 namespaces, one more page of shop's Deployments.
         assert_eq!(lists.len(), 2 + 16 + 1, "{lists:?}");
+    }
+
+    /// The webhook's own namespace (its configuration's Service's) is `webhook-namespace`,
+    /// never advised to opt in, whatever its labels say; `--fail-on unprotected` ignores it.
+    #[tokio::test]
+    async fn the_webhook_namespace_is_never_mutated_and_never_advised_to_opt_in() {
+        use drain_webhook::audit::{FailOn, fails, read_webhook_namespace};
+        let fake = FakeApi::routes(|seen| {
+            Some(match seen.path {
+                "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/drain-webhook" => {
+                    Reply::json(
+                        200,
+                        json!({"metadata": {"name": "drain-webhook"},
+                        "webhooks": [{"name": "pods.drain-webhook.drain.io",
+                            "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                            "clientConfig": {"service": {"name": "drain-webhook", "namespace": "drain-system"}}}]}),
+                    )
+                }
+                "/api/v1/namespaces" => Reply::json(
+                    200,
+                    list(
+                        "Namespace",
+                        vec![
+                            json!({"metadata": {"name": "drain-system"}}),
+                            json!({"metadata": {"name": "plain"}}),
+                        ],
+                        None,
+                    ),
+                ),
+                "/apis/apps/v1/namespaces/drain-system/deployments" => Reply::json(
+                    200,
+                    list(
+                        "Deployment",
+                        vec![deployment("drain-system", "drain-webhook")],
+                        None,
+                    ),
+                ),
+                "/apis/apps/v1/namespaces/plain/deployments" => Reply::json(
+                    200,
+                    list("Deployment", vec![deployment("plain", "web")], None),
+                ),
+                _ => Reply::json(200, list("X", vec![], None)),
+            })
+        });
+        let client = fake.client_in("default");
+        let mut cluster = read_cluster(&client, None).await.unwrap();
+        read_webhook_namespace(&client, "drain-webhook", &mut cluster)
+            .await
+            .unwrap();
+        assert_eq!(cluster.webhook_namespace.as_deref(), Some("drain-system"));
+        let rows = audit_cluster(cluster, &Settings::default(), None).unwrap();
+        let row = |workload: &str| {
+            serde_json::to_value(rows.iter().find(|r| r.workload == workload).unwrap()).unwrap()
+        };
+        let own = row("Deployment drain-system/drain-webhook");
+        assert_eq!(own["coverage"], "webhook-namespace");
+        let reason = own["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("never mutated") && !reason.contains("label the namespace"),
+            "{reason}"
+        );
+        assert!(own.get("wouldChange").is_none(), "{own:#}");
+        assert_eq!(row("Deployment plain/web")["coverage"], "not-opted-in");
+        let own_only: Vec<_> = rows
+            .iter()
+            .filter(|r| r.workload.contains("drain-system"))
+            .cloned()
+            .collect();
+        assert!(!fails(&own_only, FailOn::Unprotected));
+
+        // Without the configuration (404), nothing is named and the audit goes on.
+        let fake = FakeApi::routes(|_| None);
+        let mut cluster = drain_webhook::audit::Cluster::default();
+        read_webhook_namespace(&fake.client_in("default"), "drain-webhook", &mut cluster)
+            .await
+            .unwrap();
+        assert_eq!(cluster.webhook_namespace, None);
     }
 
     #[tokio::test]

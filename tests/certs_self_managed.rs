@@ -5,155 +5,24 @@
 //! tests/chart.rs) does not list.
 #![cfg(feature = "webhook")]
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use drain_webhook::certs_self_managed::{
     self, API_CALLS, ApiCall, FIELD_MANAGER, SelfManagedConfig, ensure,
 };
-use http_body_util::BodyExt;
-use hyper::{Method, Request, Response};
-use kube::Client;
-use kube::client::Body;
-use serde_json::{Value, json};
-use tokio::sync::Barrier;
+use hyper::Method;
+use serde_json::json;
+
+#[path = "common/fake_api.rs"]
+mod fake_api;
+use fake_api::{Call, FakeApi as Fake};
 
 const NAMESPACE: &str = "drain-webhook";
 const SECRET: &str = "drain-webhook-tls";
 const CONFIGURATION: &str = "drain-webhook";
 const SECRETS: &str = "/api/v1/namespaces/drain-webhook/secrets";
 const CONFIGURATIONS: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
-
-#[derive(Debug, Clone)]
-struct Call {
-    method: Method,
-    path: String,
-    query: String,
-    status: u16,
-}
-
-/// One stored object per path, with resourceVersion checks like the API server's.
-struct Fake {
-    objects: Mutex<Vec<(String, Value)>>,
-    version: Mutex<u64>,
-    calls: Mutex<Vec<Call>>,
-    /// The answers to the first GETs wait here until this many have been answered, so that
-    /// concurrent replicas all read before any of them writes.
-    first_gets: Barrier,
-    gets: Mutex<usize>,
-    hold_gets: usize,
-}
-
-fn status(code: u16, reason: &str) -> (u16, Value) {
-    (
-        code,
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": format!("fake: {reason}"), "reason": reason, "code": code}),
-    )
-}
-
-impl Fake {
-    fn new(hold_gets: usize, objects: Vec<(String, Value)>) -> Arc<Fake> {
-        Arc::new(Fake {
-            objects: Mutex::new(objects),
-            version: Mutex::new(10),
-            calls: Mutex::new(Vec::new()),
-            first_gets: Barrier::new(hold_gets.max(1)),
-            gets: Mutex::new(0),
-            hold_gets,
-        })
-    }
-
-    fn client(self: &Arc<Fake>) -> Client {
-        let fake = Arc::clone(self);
-        let service = tower::service_fn(move |request: Request<Body>| {
-            let fake = Arc::clone(&fake);
-            async move { Ok::<_, Infallible>(fake.answer(request).await) }
-        });
-        Client::new(service, NAMESPACE)
-    }
-
-    fn next_version(&self) -> String {
-        let mut version = self.version.lock().unwrap();
-        *version += 1;
-        version.to_string()
-    }
-
-    async fn answer(&self, request: Request<Body>) -> Response<Body> {
-        let method = request.method().clone();
-        let path = request.uri().path().to_string();
-        let query = request.uri().query().unwrap_or_default().to_string();
-        let bytes = request.into_body().collect().await.unwrap().to_bytes();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        let (code, answer) = self.apply(&method, &path, &body);
-        let held = method == Method::GET && {
-            let mut gets = self.gets.lock().unwrap();
-            *gets += 1;
-            *gets <= self.hold_gets
-        };
-        self.calls.lock().unwrap().push(Call {
-            method,
-            path,
-            query,
-            status: code,
-        });
-        // Answered, but not handed back until every held GET is answered too.
-        if held {
-            self.first_gets.wait().await;
-        }
-        Response::builder()
-            .status(code)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(&answer).unwrap()))
-            .unwrap()
-    }
-
-    fn apply(&self, method: &Method, path: &str, body: &Value) -> (u16, Value) {
-        let mut objects = self.objects.lock().unwrap();
-        let position = |p: &str| objects.iter().position(|(stored, _)| stored == p);
-        match *method {
-            Method::GET => match position(path) {
-                Some(i) => (200, objects[i].1.clone()),
-                None => status(404, "NotFound"),
-            },
-            Method::POST => {
-                let name = body["metadata"]["name"].as_str().unwrap_or_default();
-                let target = format!("{path}/{name}");
-                if position(&target).is_some() {
-                    return status(409, "AlreadyExists");
-                }
-                let mut object = body.clone();
-                object["metadata"]["resourceVersion"] = json!(self.next_version());
-                objects.push((target, object.clone()));
-                (201, object)
-            }
-            Method::PUT => {
-                let Some(i) = position(path) else {
-                    return status(404, "NotFound");
-                };
-                let stored = &objects[i].1["metadata"]["resourceVersion"];
-                if body["metadata"]["resourceVersion"] != *stored {
-                    return status(409, "Conflict");
-                }
-                let mut object = body.clone();
-                object["metadata"]["resourceVersion"] = json!(self.next_version());
-                objects[i].1 = object.clone();
-                (200, object)
-            }
-            _ => status(405, "MethodNotAllowed"),
-        }
-    }
-
-    fn calls(&self) -> Vec<Call> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    fn stored(&self, path: &str) -> Value {
-        let objects = self.objects.lock().unwrap();
-        objects.iter().find(|(p, _)| p == path).unwrap().1.clone()
-    }
-}
 
 /// Every request is one that API_CALLS lists (so the chart grants it), and every write has
 /// our field manager.
@@ -233,7 +102,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
 
 /// Two replicas, each with its own client, started together.
 async fn two_replicas(fake: &Arc<Fake>) -> (String, String) {
-    let (a, b) = (fake.client(), fake.client());
+    let (a, b) = (fake.client_in(NAMESPACE), fake.client_in(NAMESPACE));
     let config = config();
     let (first, second) = tokio::join!(ensure(a, &config), ensure(b, &config));
     (first.unwrap().ca_pem, second.unwrap().ca_pem)
@@ -251,7 +120,7 @@ fn statuses(calls: &[Call], method: Method) -> Vec<u16> {
 
 #[tokio::test]
 async fn two_replicas_creating_the_secret_at_once_converge_on_one_ca() {
-    let fake = Fake::new(2, Vec::new());
+    let fake = Fake::store(2, Vec::new());
     let (first, second) = tokio::time::timeout(Duration::from_secs(60), two_replicas(&fake))
         .await
         .expect("both replicas finish");
@@ -271,7 +140,7 @@ async fn two_replicas_replacing_an_unusable_secret_at_once_converge_on_one_ca() 
     // the resourceVersion they read; the second replace conflicts.
     let empty = json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
         "metadata": {"name": SECRET, "namespace": NAMESPACE, "resourceVersion": "3"}});
-    let fake = Fake::new(2, vec![(format!("{SECRETS}/{SECRET}"), empty)]);
+    let fake = Fake::store(2, vec![(format!("{SECRETS}/{SECRET}"), empty)]);
     let (first, second) = tokio::time::timeout(Duration::from_secs(60), two_replicas(&fake))
         .await
         .expect("both replicas finish");
@@ -294,13 +163,13 @@ async fn the_ca_bundle_is_written_with_the_drain_webhook_field_manager() {
             "clientConfig": {"service": {"name": "drain-webhook", "namespace": NAMESPACE}}}]
     });
     let path = format!("{CONFIGURATIONS}/{CONFIGURATION}");
-    let fake = Fake::new(0, vec![(path.clone(), configuration)]);
+    let fake = Fake::store(0, vec![(path.clone(), configuration)]);
     let ca = certs_self_managed::generate("drain-webhook", NAMESPACE)
         .unwrap()
         .ca_pem;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(certs_self_managed::keep_ca_bundle(
-        fake.client(),
+        fake.client_in(NAMESPACE),
         CONFIGURATION.into(),
         ca.clone(),
         stopped,

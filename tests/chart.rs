@@ -342,6 +342,7 @@ const PROFILES: &[&str] = &[
 #[case::self_managed(SELF_MANAGED)]
 #[case::everything_on(&["metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true"])]
 #[case::audit_rbac(&["audit.rbac.create=true"])]
+#[case::check_rbac(&["check.rbac.create=true"])]
 #[case::profiles(PROFILES)]
 // No cert-manager case: helm lint cannot be told that the cluster serves cert-manager.io/v1,
 // so it meets the chart's own "install cert-manager first" (tested below).
@@ -1804,7 +1805,8 @@ fn audit_cluster_role_is_optional_read_only_and_unbound() {
     assert_no_wildcards(&rules, "audit ClusterRole");
     let mut granted = BTreeSet::new();
     for rule in &rules {
-        assert_eq!(rule.verbs, ["get", "list"], "read-only: {rule:?}");
+        let read_only = rule.verbs == ["get", "list"] || rule.verbs == ["get"];
+        assert!(read_only, "read-only: {rule:?}");
         for group in rule.api_groups.clone().unwrap_or_default() {
             for resource in rule.resources.clone().unwrap_or_default() {
                 granted.insert(format!("{group}/{resource}"));
@@ -1821,10 +1823,20 @@ fn audit_cluster_role_is_optional_read_only_and_unbound() {
         "apps/replicasets",
         "batch/jobs",
         "batch/cronjobs",
+        "admissionregistration.k8s.io/mutatingwebhookconfigurations",
     ]
     .map(String::from)
     .into();
     assert_eq!(granted, wanted);
+    // The webhook configuration only by name.
+    let configuration = rules
+        .iter()
+        .find(|r| r.resources.as_ref().unwrap()[0] == "mutatingwebhookconfigurations")
+        .unwrap();
+    assert_eq!(
+        configuration.resource_names.as_deref(),
+        Some(&[RELEASE.to_string()][..])
+    );
     // Nothing binds it, so the webhook's ServiceAccount is not widened.
     for kind in ["ClusterRoleBinding", "RoleBinding"] {
         for binding in all_of_kind(&docs, kind) {
@@ -1838,4 +1850,56 @@ fn audit_cluster_role_is_optional_read_only_and_unbound() {
             .cloned()
     };
     assert_eq!(webhook_role(&docs), webhook_role(&defaults));
+}
+
+/// The optional check ClusterRole grants exactly what `drain-webhook check` requests
+/// (check::API_CALLS), named objects by name, and is bound to nobody.
+#[test]
+fn check_cluster_role_grants_exactly_the_calls_check_makes() {
+    let check_name = format!("{RELEASE}-check");
+    let find = |docs: &[Value]| -> Option<ClusterRole> {
+        all_of_kind(docs, "ClusterRole")
+            .into_iter()
+            .map(|d| serde_json::from_value::<ClusterRole>(d.clone()).unwrap())
+            .find(|r| r.metadata.name.as_deref() == Some(check_name.as_str()))
+    };
+    assert!(
+        find(&render(&set(DEFAULTS))).is_none(),
+        "no check role by default"
+    );
+    let docs = render(&set(&["check.rbac.create=true"]));
+    check_all(&docs);
+    let rules = find(&docs)
+        .expect("the check ClusterRole")
+        .rules
+        .unwrap_or_default();
+    assert_no_wildcards(&rules, "check ClusterRole");
+    let proxy_name = format!("https:{RELEASE}:443");
+    for call in drain_webhook::check::API_CALLS {
+        let name = match call.resource {
+            "services/proxy" => proxy_name.as_str(),
+            _ => RELEASE,
+        };
+        assert!(
+            rules.iter().any(|rule| grants(rule, call, name)),
+            "nothing grants {call:?} on {name:?}"
+        );
+    }
+    for rule in &rules {
+        for resource in rule.resources.iter().flatten() {
+            for verb in &rule.verbs {
+                assert!(
+                    drain_webhook::check::API_CALLS
+                        .iter()
+                        .any(|c| c.resource == resource && c.verb == verb),
+                    "{verb} on {resource} is granted but check never uses it"
+                );
+            }
+        }
+    }
+    for kind in ["ClusterRoleBinding", "RoleBinding"] {
+        for binding in all_of_kind(&docs, kind) {
+            assert_ne!(binding["roleRef"]["name"], check_name.as_str(), "{binding}");
+        }
+    }
 }

@@ -46,6 +46,11 @@ struct Fake {
 
 impl Fake {
     fn new(helm_install: &str) -> Fake {
+        Self::with_check(helm_install, "exit 0")
+    }
+
+    /// `check` is the body of the fake drain-webhook binary (after it logs its arguments).
+    fn with_check(helm_install: &str, check: &str) -> Fake {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("calls.log");
         let write = |name: &str, body: String| {
@@ -82,6 +87,13 @@ exit 0
             ),
         );
         write("drain-e2e", "#!/bin/sh\nexit 0\n".into());
+        write(
+            "drain-webhook",
+            format!(
+                "#!/bin/sh\necho \"drain-webhook $*\" >> {log}\n{check}\n",
+                log = log.display()
+            ),
+        );
         Fake { dir }
     }
 
@@ -98,6 +110,7 @@ exit 0
             .env("KUBECTL", d.join("kubectl"))
             .env("HELM", d.join("helm"))
             .env("E2E_BIN", d.join("drain-e2e"))
+            .env("WEBHOOK_BIN", d.join("drain-webhook"))
             .env("E2E_OUT", d.join("out"))
             .env("WEBHOOK_IMAGE", "ghcr.io/drain-io/drain-webhook:0.1.0")
             .env("HELPER_IMAGE", "ghcr.io/drain-io/drain-helper:0.1.0")
@@ -326,5 +339,39 @@ fn a_lagging_load_balancer_gets_a_profile_of_its_own() {
     assert!(
         stderr.contains("E2E_PROFILE=Azure LB: give auto, none or a profile name"),
         "{stderr}"
+    );
+}
+
+/// After the install and before any demo pod, `drain-webhook check --wait` must pass for the
+/// opted-in namespace; when it never does, the script fails with check's output and cleans up.
+#[test]
+fn the_demo_waits_for_check_and_a_failing_check_stops_the_run() {
+    let fake = Fake::with_check(
+        "exit 0",
+        "echo '[FAIL] endpoints: service drain-e2e-system/drain-webhook-e2e has no ready endpoint'; exit 1",
+    );
+    let (code, stderr) = finish(fake.start(&[]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("drain-webhook check never passed")
+            && stderr.contains("[FAIL] endpoints: service drain-e2e-system/drain-webhook-e2e"),
+        "{stderr}"
+    );
+    let calls = fake.calls();
+    let check = calls
+        .lines()
+        .position(|l| {
+            l == "drain-webhook check -n drain-e2e-on --webhook-configuration-name drain-webhook-e2e --wait 2m"
+        })
+        .unwrap_or_else(|| panic!("no check call: {calls}"));
+    let opted_in = calls
+        .lines()
+        .position(|l| l == "kubectl create namespace drain-e2e-on")
+        .unwrap();
+    assert!(opted_in < check, "{calls}");
+    assert!(!calls.contains("apply"), "the demo was deployed: {calls}");
+    assert!(
+        calls.contains("helm uninstall drain-webhook-e2e"),
+        "{calls}"
     );
 }

@@ -42,6 +42,7 @@ impl App {
         let state = AppState {
             reviewer: Arc::new(reviewer),
             metrics: Arc::clone(&metrics),
+            certificates: Arc::new(local_certificate()),
         };
         Self {
             router: server::router(state, &options),
@@ -96,6 +97,13 @@ impl App {
             );
         }
     }
+}
+
+fn local_certificate() -> drain_webhook::tls::CertResolver {
+    use drain_webhook::tls;
+    let pair = tls::self_signed(&tls::LOCAL_NAMES).unwrap();
+    let key = tls::load_certified_key(pair.cert_pem.as_bytes(), pair.key_pem.as_bytes()).unwrap();
+    tls::CertResolver::new(key)
 }
 
 /// `POST /mutate` as the API server sends it.

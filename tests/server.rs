@@ -26,6 +26,7 @@ use net::{
     roots_from, slow_request, tls_connect,
 };
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
@@ -62,7 +63,7 @@ impl Default for Setup {
     }
 }
 
-fn app_state(setup: &Setup, metrics: Arc<Metrics>) -> AppState {
+fn app_state(setup: &Setup, metrics: Arc<Metrics>, certificates: Arc<CertResolver>) -> AppState {
     AppState {
         reviewer: Arc::new(Reviewer {
             own_namespace: setup.own_namespace.clone(),
@@ -70,6 +71,7 @@ fn app_state(setup: &Setup, metrics: Arc<Metrics>) -> AppState {
             ..Reviewer::for_tests()
         }),
         metrics,
+        certificates,
     }
 }
 
@@ -87,8 +89,8 @@ async fn start(files: &CertFiles, setup: Setup) -> TestServer {
         Duration::from_millis(100),
         stop_rx,
     ));
+    let state = app_state(&setup, Arc::clone(&metrics), Arc::clone(&resolver));
     let config = Arc::new(tls::server_config(resolver).unwrap());
-    let state = app_state(&setup, Arc::clone(&metrics));
     let bound = server::bind(setup.options, state, config).await.unwrap();
     let running = bound.serve();
     TestServer {
@@ -184,8 +186,9 @@ async fn readiness_follows_serving_and_metrics_count_reviews() {
     let setup = Setup::default();
     let metrics = Arc::new(Metrics::new());
     let (key, _) = dir.files().load().await.unwrap();
-    let config = Arc::new(tls::server_config(Arc::new(CertResolver::new(key))).unwrap());
-    let state = app_state(&setup, Arc::clone(&metrics));
+    let resolver = Arc::new(CertResolver::new(key));
+    let state = app_state(&setup, Arc::clone(&metrics), Arc::clone(&resolver));
+    let config = Arc::new(tls::server_config(resolver).unwrap());
     let bound = server::bind(setup.options, state, config).await.unwrap();
     let admin = bound.admin_addr();
     assert_eq!(
@@ -286,6 +289,15 @@ async fn certificates_rotate_the_kubelet_way_without_failed_requests() {
     let (ok, failures) = load.await.unwrap();
     assert!(failures.is_empty(), "failed requests: {failures:?}");
     assert!(ok > 0);
+
+    // GET /certificate shows the chain handshakes now get (what `check` verifies).
+    let mut after = Client::tls(server.tls_addr, Proto::H2, ca.roots()).await;
+    let (status, pem) = after.get("/certificate").await;
+    assert_eq!(status, StatusCode::OK);
+    let shown: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(shown.first(), Some(&leaf_b), "{pem}");
 
     // The connection made before the rotation still works.
     let (status, _) = before.post(fixture("pod-update.json")).await;

@@ -11,6 +11,37 @@ pub struct Cluster {
     pub namespaces: BTreeMap<String, (BTreeMap<String, String>, bool)>,
     /// One clear line per list the API refused (403), the rest still audited.
     pub denied: Vec<String>,
+    /// The webhook's own namespace (its Service's, from the webhook configuration), if known.
+    pub webhook_namespace: Option<String>,
+}
+
+/// Finds the webhook's own namespace: the namespace of the Service its
+/// MutatingWebhookConfiguration `configuration` calls. Absent (404) leaves it unknown; a 403
+/// is recorded in `denied`.
+pub async fn read_webhook_namespace(
+    client: &kube::Client,
+    configuration: &str,
+    cluster: &mut Cluster,
+) -> Result<(), kube::Error> {
+    use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+    let api: kube::Api<MutatingWebhookConfiguration> = kube::Api::all(client.clone());
+    match api.get_opt(configuration).await {
+        Ok(found) => {
+            cluster.webhook_namespace = found.and_then(|c| {
+                c.webhooks?
+                    .into_iter()
+                    .find_map(|w| Some(w.client_config.service?.namespace))
+            });
+            Ok(())
+        }
+        Err(err) if forbidden(&err) => {
+            cluster.denied.push(format!(
+                "cannot read MutatingWebhookConfiguration {configuration} (403): the webhook's own namespace is not named; grant get on mutatingwebhookconfigurations (the chart's audit ClusterRole, docs/audit.md)"
+            ));
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// The kinds `audit` lists in each namespace: (group, version, kind).
@@ -137,6 +168,7 @@ pub fn audit_cluster(
         flatten(doc, &mut objects);
     }
     let namespaces = &cluster.namespaces;
+    let own = cluster.webhook_namespace.as_deref();
     audit_objects(&objects, &|namespace| {
         let known = namespaces.get(namespace);
         (
@@ -145,7 +177,10 @@ pub fn audit_cluster(
                 namespace_annotations: known.map(|(a, _)| a),
                 kube_version,
             },
-            known.is_some_and(|(_, opted_in)| *opted_in),
+            AuditOptions {
+                namespace_opted_in: known.is_some_and(|(_, opted_in)| *opted_in),
+                webhook_namespace: own == Some(namespace),
+            },
         )
     })
 }

@@ -20,7 +20,10 @@ mod live;
 mod render;
 
 use findings::*;
-pub use live::{Cluster, PAGE_SIZE, audit_cluster, explain_cluster, kind_alias, read_cluster};
+pub use live::{
+    Cluster, PAGE_SIZE, audit_cluster, explain_cluster, kind_alias, read_cluster,
+    read_webhook_namespace,
+};
 pub use render::render;
 
 /// Coverage of one workload.
@@ -36,6 +39,9 @@ pub enum Coverage {
     OptedOut,
     /// The planner leaves it alone; `reason` says why.
     Skipped,
+    /// In the webhook's own namespace, which is never mutated (its pods must start without
+    /// the webhook), whatever its labels say; never to be opted in.
+    WebhookNamespace,
 }
 
 impl Coverage {
@@ -46,6 +52,7 @@ impl Coverage {
             Coverage::NotOptedIn => "not-opted-in",
             Coverage::OptedOut => "opted-out",
             Coverage::Skipped => "skipped",
+            Coverage::WebhookNamespace => "webhook-namespace",
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct AuditOptions {
     /// Offline the namespace's `drain.io/inject=enabled` label is not in the input: this says
     /// the namespaces are opted in.
     pub namespace_opted_in: bool,
+    /// The object is in the webhook's own namespace.
+    pub webhook_namespace: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -120,7 +129,11 @@ pub enum FailOn {
 pub fn fails(rows: &[Row], fail_on: FailOn) -> bool {
     rows.iter().any(|r| match fail_on {
         FailOn::Risk => !r.risks.is_empty(),
-        FailOn::Unprotected => r.coverage != Coverage::Protected || !r.drift.is_empty(),
+        // The webhook's own namespace is never protected, by design: not a finding.
+        FailOn::Unprotected => {
+            !matches!(r.coverage, Coverage::Protected | Coverage::WebhookNamespace)
+                || !r.drift.is_empty()
+        }
     })
 }
 
@@ -170,11 +183,11 @@ pub fn audit(
     for doc in parse_documents(input)? {
         flatten(doc, &mut objects);
     }
-    audit_objects(&objects, &|_| (*ctx, options.namespace_opted_in))
+    audit_objects(&objects, &|_| (*ctx, options))
 }
 
-/// The context and opt-in of the namespace an object lives in.
-type NamespaceContext<'a> = dyn Fn(&str) -> (PodContext<'a>, bool) + 'a;
+/// The context of the namespace an object lives in, and how it is judged there.
+type NamespaceContext<'a> = dyn Fn(&str) -> (PodContext<'a>, AuditOptions) + 'a;
 
 fn flatten(doc: Value, out: &mut Vec<Object>) {
     let kind = str_at(&doc, "/kind").to_owned();
@@ -268,10 +281,7 @@ fn audit_objects<'a>(
     for (workload, pods) in grouped {
         let object = &objects[workload];
         let pods: Vec<&Object> = pods.iter().map(|&p| &objects[p]).collect();
-        let (ctx, opted_in) = context(&object.namespace);
-        let options = AuditOptions {
-            namespace_opted_in: opted_in,
-        };
+        let (ctx, options) = context(&object.namespace);
         rows.push(audit_one(object, &pods, &services, &ctx, options)?);
     }
     Ok(rows)
@@ -330,7 +340,10 @@ fn audit_one(
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(INJECT))
         .and_then(Value::as_str);
-    let (coverage, reason) = if inject.is_some_and(is_opt_out) {
+    let own_namespace = "the webhook's own namespace: never mutated, whatever its labels say (its pods must start without the webhook); never opt it in";
+    let (coverage, reason) = if options.webhook_namespace {
+        (Coverage::WebhookNamespace, Some(own_namespace.into()))
+    } else if inject.is_some_and(is_opt_out) {
         (Coverage::OptedOut, plan.reason.clone())
     } else if statuses.iter().all(Option::is_some) {
         (Coverage::Protected, None)
@@ -360,20 +373,21 @@ fn audit_one(
     let mut risks = Vec::new();
     risks_of(spec, &plan, ctx, &mut risks);
     lb_risk(object, template, services, &plan, &mut risks);
-    let would_change = (plan.outcome == Outcome::Mutate).then(|| Change {
-        grace_before: plan.grace_before,
-        grace_after: plan.grace_after,
-        containers: plan
-            .planned()
-            .filter_map(|c| {
-                Some(ContainerChange {
-                    container: c.name.clone(),
-                    hook: c.hook?,
-                    delay_seconds: c.pre_stop_seconds.unwrap_or(0),
+    let would_change =
+        (plan.outcome == Outcome::Mutate && !options.webhook_namespace).then(|| Change {
+            grace_before: plan.grace_before,
+            grace_after: plan.grace_after,
+            containers: plan
+                .planned()
+                .filter_map(|c| {
+                    Some(ContainerChange {
+                        container: c.name.clone(),
+                        hook: c.hook?,
+                        delay_seconds: c.pre_stop_seconds.unwrap_or(0),
+                    })
                 })
-            })
-            .collect(),
-    });
+                .collect(),
+        });
     Ok(Row {
         workload: id,
         coverage,

@@ -37,7 +37,7 @@ pub(super) fn table(rows: &[Row], colour: bool) -> String {
         let painted = if colour {
             let code = match r.coverage {
                 Coverage::Protected => "32",
-                Coverage::OptedOut | Coverage::Skipped => "33",
+                Coverage::OptedOut | Coverage::Skipped | Coverage::WebhookNamespace => "33",
                 _ => "31",
             };
             format!("\x1b[{code}m{label:20}\x1b[0m")

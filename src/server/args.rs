@@ -11,6 +11,10 @@ use clap::{Args, ValueEnum};
 use crate::admission::DEFAULT_BODY_LIMIT;
 use crate::duration::parse_seconds;
 
+/// Name of the MutatingWebhookConfiguration the chart installs under its default release name;
+/// the default of serve's and check's `--webhook-configuration-name`.
+pub const DEFAULT_WEBHOOK_CONFIGURATION_NAME: &str = "drain-webhook";
+
 /// Default of `--max-connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
@@ -57,7 +61,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         env = "DRAIN_WEBHOOK_CONFIGURATION_NAME",
-        default_value = "drain-webhook"
+        default_value = DEFAULT_WEBHOOK_CONFIGURATION_NAME
     )]
     pub webhook_configuration_name: String,
     /// Service in front of the webhook (cert-mode self-managed: `<service>.<namespace>.svc`).

@@ -34,6 +34,7 @@ use tracing::Instrument;
 use self::args::DEFAULT_MAX_CONNECTIONS;
 use crate::admission::{Answer, DEFAULT_BODY_LIMIT, JSON_CONTENT_TYPE, Reviewer};
 use crate::metrics::{self, Metrics};
+use crate::tls::CertResolver;
 
 /// Listener tuning. The defaults suit the API server as the only client.
 #[derive(Debug, Clone)]
@@ -94,6 +95,8 @@ pub enum ServerError {
 pub struct AppState {
     pub reviewer: Arc<Reviewer>,
     pub metrics: Arc<Metrics>,
+    /// The certificate handshakes get; `GET /certificate` shows it (see [`served_certificate`]).
+    pub certificates: Arc<CertResolver>,
 }
 
 /// State of the `POST /mutate` handler.
@@ -104,10 +107,12 @@ struct MutateState {
     body_timeout: Duration,
 }
 
-/// The HTTPS application: `POST /mutate`, with the body bounds of `options`. Public so that
+/// The HTTPS application: `POST /mutate`, with the body bounds of `options`, and
+/// `GET /certificate`. Public so that
 /// tests drive the handler without sockets (`tower::ServiceExt::oneshot`, tests/router.rs);
 /// [`bind`] serves it.
 pub fn router(app: AppState, options: &ServerOptions) -> Router {
+    let certificates = Arc::clone(&app.certificates);
     Router::new()
         .route("/mutate", post(mutate))
         .with_state(MutateState {
@@ -115,7 +120,35 @@ pub fn router(app: AppState, options: &ServerOptions) -> Router {
             body_limit: options.body_limit,
             body_timeout: options.body_timeout,
         })
+        .route(
+            CERTIFICATE_PATH,
+            get(move || served_certificate(Arc::clone(&certificates))),
+        )
 }
+
+/// Where the HTTPS listener shows the certificate chain it serves.
+pub const CERTIFICATE_PATH: &str = "/certificate";
+
+/// `GET /certificate`: the PEM chain new handshakes get, right now (after any reload).
+/// `drain-webhook check` reads it through the API server's service proxy and verifies it
+/// against the webhook configuration's caBundle: from outside the cluster it cannot make a
+/// handshake with the Service itself (docs/decisions.md, "check"). Public data: every TLS
+/// client sees the same chain in its handshake.
+async fn served_certificate(certificates: Arc<CertResolver>) -> Response {
+    let current = certificates.current();
+    let pem = crate::tls::chain_pem(&current.cert);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PEM_CONTENT_TYPE),
+        )],
+        pem,
+    )
+        .into_response()
+}
+
+/// Content type of `GET /certificate` (RFC 8555 section 9.1).
+pub const PEM_CONTENT_TYPE: &str = "application/pem-certificate-chain";
 
 /// Whether `/readyz` answers 200: on from [`Bound::serve`] until the shutdown trigger. Clones
 /// share one flag.

@@ -148,6 +148,7 @@ pub async fn run(
     let state = AppState {
         reviewer: Arc::new(reviewer),
         metrics: Arc::clone(&metrics),
+        certificates: Arc::clone(&resolver),
     };
     let tls_config = Arc::new(tls::server_config(resolver)?);
     let bound = bind(options, state, tls_config).await?;
