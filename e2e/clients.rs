@@ -384,10 +384,17 @@ impl H2Connections {
             .await
             .map_err(|e| hyper_lost(&e, format!("HTTP/2 handshake with {addr}")))?;
         tokio::spawn(connection);
-        self.open
+        let replaced = self
+            .open
             .lock()
             .expect("h2 connections")
-            .insert(addr, sender.clone());
+            .insert(addr, sender.clone())
+            .is_some();
+        // Rare (one per backend, and one after each GOAWAY): logged, to follow a drain.
+        eprintln!(
+            "drain-e2e load: h2 connection to {addr} opened{}",
+            if replaced { " (replacing one)" } else { "" }
+        );
         Ok(sender)
     }
 

@@ -66,6 +66,8 @@ struct Signals {
     term: Signal,
     quit: Signal,
     int: Signal,
+    /// SIGUSR1: the proxy logs how many requests still await their answer.
+    usr1: Signal,
 }
 
 impl Signals {
@@ -74,6 +76,7 @@ impl Signals {
             term: signal(SignalKind::terminate())?,
             quit: signal(SignalKind::quit())?,
             int: signal(SignalKind::interrupt())?,
+            usr1: signal(SignalKind::user_defined1())?,
         })
     }
 }
@@ -236,6 +239,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     // connection sends a request head that never ends and must stay open until it exits.
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    let awaiting = Arc::new(AtomicUsize::new(0));
     log(&format!(
         "proxy: listening on {}, upstream {}",
         args.listen, args.upstream
@@ -245,10 +249,19 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             _ = signals.term.recv() => fast_exit("SIGTERM"),
             _ = signals.int.recv() => fast_exit("SIGINT"),
             _ = signals.quit.recv() => break,
+            _ = signals.usr1.recv() => log_status(&awaiting, graceful.count()),
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let upstream = args.upstream;
-                let service = service_fn(move |request| forward(request, upstream));
+                let (upstream, awaiting) = (args.upstream, awaiting.clone());
+                let service = service_fn(move |request| {
+                    let awaiting = awaiting.clone();
+                    async move {
+                        awaiting.fetch_add(1, Ordering::SeqCst);
+                        let response = forward(request, upstream).await;
+                        awaiting.fetch_sub(1, Ordering::SeqCst);
+                        response
+                    }
+                });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 tokio::spawn(graceful.watch(connection));
             }
@@ -259,24 +272,39 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         "proxy: SIGQUIT, graceful: no longer accepting, finishing {} connections",
         graceful.count()
     ));
+    let connections = graceful.count();
     let drained = graceful.shutdown();
+    tokio::pin!(drained);
     let limit = async {
         match args.shutdown_timeout {
             Some(limit) => tokio::time::sleep(limit).await,
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
-        _ = signals.term.recv() => fast_exit("SIGTERM"),
-        _ = signals.int.recv() => fast_exit("SIGINT"),
-        _ = limit => {
-            log("proxy: shutdown timeout reached, closing the connections left");
-            std::process::exit(0)
+    tokio::pin!(limit);
+    loop {
+        tokio::select! {
+            _ = signals.term.recv() => fast_exit("SIGTERM"),
+            _ = signals.int.recv() => fast_exit("SIGINT"),
+            _ = &mut limit => {
+                log("proxy: shutdown timeout reached, closing the connections left");
+                std::process::exit(0)
+            }
+            _ = &mut drained => break,
+            _ = signals.usr1.recv() => log_status(&awaiting, connections),
         }
-        _ = drained => {}
     }
     log("proxy: drained, exiting");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What SIGUSR1 asks: with none awaiting an answer, only answers being relayed (streams) keep
+/// a draining proxy, so a measurement (or a test) can tell requests in flight from streams.
+fn log_status(awaiting: &AtomicUsize, connections: usize) {
+    log(&format!(
+        "proxy: status: {} requests awaiting their answer; {connections} connections",
+        awaiting.load(Ordering::SeqCst)
+    ));
 }
 
 fn fast_exit(signal: &str) -> ! {
