@@ -6,7 +6,8 @@
 //! - `h2`: one multiplexed HTTP/2 connection per backend; a stream refused by GOAWAY (or
 //!   REFUSED_STREAM, or never sent because the connection was closing) is retried once on a
 //!   fresh connection, as gRPC does;
-//! - `stream`: e2e/feed.rs, driven from e2e/load.rs.
+//! - `stream`: e2e/stream.rs.
+//!
 //! Keep-alive, HTTP/2 and streams use hyper's client connections; only the choice of
 //! connection and the retry rule are ours, since those are what the modes are about.
 

@@ -108,11 +108,12 @@ fn read_helper_line(hold: &mut PodHold, at: f64, message: &str) {
         }
     } else if message.starts_with("still receiving: ") {
         hold.still_receiving += 1;
-    } else if let Some(rest) = message.strip_prefix("sent ") {
-        if let Some((signal, _)) = rest.split_once(" to PID ") {
-            hold.helper_signal.get_or_insert_with(|| signal.to_string());
-            hold.helper_signal_unix.get_or_insert(at);
-        }
+    } else if let Some((signal, _)) = message
+        .strip_prefix("sent ")
+        .and_then(|rest| rest.split_once(" to PID "))
+    {
+        hold.helper_signal.get_or_insert_with(|| signal.to_string());
+        hold.helper_signal_unix.get_or_insert(at);
     }
 }
 
