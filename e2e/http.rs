@@ -1,7 +1,8 @@
-//! The few bytes of HTTP/1.1 the demo and the load client speak: one request per connection
-//! (`Connection: close`), no request bodies. Written on plain TCP rather than with hyper so
-//! that each failure is seen as the socket reports it (refused, reset, timeout) instead of
-//! through a client library's retries and error wrapping.
+//! The `new` client mode: one HTTP/1.1 request per connection (`Connection: close`), and the
+//! kinds of loss every mode counts. Kept on plain TCP rather than hyper: this mode is about
+//! what a socket reports (refused, reset, timeout) on a connection no library has touched; the
+//! few bytes of HTTP it needs are a request line and a status line. The stand-in server below
+//! (`read_head`, `answer`) serves the tests of this mode.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest request head accepted (the load client and kubelet probes send far less).
+#[cfg(test)]
 pub const MAX_HEAD: usize = 8 * 1024;
 
 /// Why a request was lost.
@@ -51,7 +53,7 @@ pub struct Lost {
     pub detail: String,
 }
 
-fn lost(kind: Failure, detail: impl Into<String>) -> Lost {
+pub fn lost(kind: Failure, detail: impl Into<String>) -> Lost {
     Lost {
         kind,
         detail: detail.into(),
@@ -131,6 +133,7 @@ pub async fn get(target: SocketAddr, timeout: Duration) -> Result<u16, Lost> {
 }
 
 /// Reads a request head (up to the blank line). None when the peer closed first.
+#[cfg(test)]
 pub async fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
     let mut head = Vec::with_capacity(256);
     let mut buf = [0u8; 1024];
@@ -153,6 +156,7 @@ pub async fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
 }
 
 /// A complete answer with `Connection: close`.
+#[cfg(test)]
 pub fn answer(status: u16, reason: &str, body: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

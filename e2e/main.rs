@@ -1,21 +1,30 @@
 //! drain-e2e: the test-only program behind `make e2e` (docs/proof.md), shipped as the third
 //! image `make images` writes, so the proof needs no image from anywhere else.
 //!
-//! - `app`: the demo's application; exits at once on SIGTERM (or SIGQUIT), the way many apps do.
+//! - `app`: the demo's application; on SIGTERM (or SIGQUIT) it ends its streams cleanly and
+//!   exits at once, cutting requests in flight, the way many apps do.
 //! - `proxy`: the demo's front proxy, in front of the app on localhost; behaves like nginx:
-//!   SIGQUIT is graceful (stop accepting, finish what is in flight), SIGTERM is fast.
-//! - `load`: steady load along two paths counted apart, the Service's ClusterIP and an emulated
-//!   load balancer that applies EndpointSlice changes late; prints its counts as JSON on stop.
+//!   SIGQUIT is graceful (stop accepting, finish what is in flight, keep streams until they
+//!   end), SIGTERM is fast.
+//! - `load`: steady load in each client mode (new connections, keep-alive, HTTP/2, streams)
+//!   along two paths counted apart, the Service's ClusterIP and an emulated load balancer that
+//!   applies EndpointSlice changes late; prints its counts as JSON on stop.
 //! - `stop`: run with `kubectl exec` in the load pod: asks the load (PID 1) to stop and report.
+//! - `holds`: each terminated pod's hold and signal, from the proxy containers' logs.
 //! - `report`: the table, the verdict and the SVG picture from `target/e2e/results.json`.
 
+mod clients;
+mod clock;
+mod demo;
+mod feed;
+mod holds;
 mod http;
 mod lb;
 mod load;
-mod modes;
+mod picture;
 mod report;
+mod stream;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,21 +44,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The demo application: HTTP 200 after --work; exits at once on SIGTERM or SIGQUIT.
-    App {
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        listen: SocketAddr,
-        /// Time each request takes, so that requests are in flight when a pod stops.
-        #[arg(long, default_value = "50ms", value_parser = parse_duration)]
-        work: Duration,
-    },
+    /// The demo application: HTTP 200 after --work, streams on /stream; on SIGTERM or SIGQUIT
+    /// it ends its streams and exits at once.
+    App(demo::AppArgs),
     /// The demo's front proxy: forwards each request to --upstream (502 when it cannot).
-    Proxy {
-        #[arg(long, default_value = "0.0.0.0:8080")]
-        listen: SocketAddr,
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        upstream: SocketAddr,
-    },
+    Proxy(demo::ProxyArgs),
     /// Steady load through the Service and through the emulated slow load balancer.
     Load(load::LoadArgs),
     /// Stops the load running as PID 1 of this container (SIGTERM), which then prints its counts.
@@ -62,6 +61,14 @@ enum Command {
         /// Where to write the SVG picture.
         #[arg(long)]
         svg: Option<PathBuf>,
+    },
+    /// Prints, as JSON, each terminated pod's hold and stop signal, read from the proxy
+    /// containers' logs (`DIR/POD.log`, as `kubectl logs -f` wrote them) and the pods' deletion
+    /// times (`--pods`: one JSON object per line, from `kubectl get pods --watch`).
+    Holds {
+        logs: PathBuf,
+        #[arg(long)]
+        pods: Option<PathBuf>,
     },
 }
 
@@ -86,14 +93,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Report { results, svg } => report::run(&results, svg.as_deref()),
-        Command::Stop => modes::stop_pid1(),
+        Command::Stop => demo::stop_pid1(),
+        Command::Holds { logs, pods } => holds::run(&logs, pods.as_deref()),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
-                    Command::App { listen, work } => modes::app(listen, work).await,
-                    Command::Proxy { listen, upstream } => modes::proxy(listen, upstream).await,
+                    Command::App(args) => demo::app(args).await,
+                    Command::Proxy(args) => demo::proxy(args).await,
                     Command::Load(args) => load::run(args).await,
-                    Command::Report { .. } | Command::Stop => unreachable!("handled above"),
+                    Command::Report { .. } | Command::Stop | Command::Holds { .. } => {
+                        unreachable!("handled above")
+                    }
                 }
             })
         }),

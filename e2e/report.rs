@@ -1,5 +1,6 @@
-//! `drain-e2e report results.json --svg FILE`: the table, the picture and the verdict of a
-//! `make e2e` run. The verdict: exit 1 when an opted-in namespace lost any request.
+//! `drain-e2e report results.json --svg FILE`: the tables, the picture and the verdict of a
+//! `make e2e` run. The verdict: exit 1 when an opted-in namespace lost any request, any stream
+//! message, or had a stream end other than cleanly.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -8,8 +9,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::clients::Mode;
+use crate::holds::PodHold;
 use crate::http::Failure;
 use crate::load::{PathCounts, Summary};
+use crate::picture::picture;
+use crate::stream::EndKind;
 
 /// `target/e2e/results.json`, as scripts/e2e.sh writes it.
 #[derive(Debug, Deserialize, Serialize)]
@@ -29,6 +34,9 @@ pub struct NamespaceResult {
     pub injected: bool,
     pub rollouts: Vec<Rollout>,
     pub load: Summary,
+    /// Each terminated demo pod's hold and signal (`drain-e2e holds`).
+    #[serde(default)]
+    pub holds: Vec<PodHold>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -83,60 +91,125 @@ pub fn run(results: &Path, svg: Option<&Path>) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How the streams of one path ended, with the unclean ends that came when the pod that served
+/// them was killed at the end of its grace period counted apart.
+#[derive(Debug, Default, PartialEq)]
+pub struct StreamEnds {
+    pub clean: u64,
+    /// Broken other than by SIGKILL at the end of the grace period.
+    pub reset: u64,
+    pub stalled: u64,
+    /// Broken within a second of its pod's grace period running out (or later).
+    pub killed: u64,
+}
+
+/// How close to the grace period's end an unclean end must be to count as SIGKILL's: the
+/// deletion time is known to the second only.
+const KILL_SLACK_SECONDS: f64 = 1.0;
+
+pub fn stream_ends(ns: &NamespaceResult, path: &str, counts: &PathCounts) -> StreamEnds {
+    let Some(stream) = &counts.stream else {
+        return StreamEnds::default();
+    };
+    let killed = ns
+        .load
+        .stream_ends
+        .iter()
+        .filter(|end| end.path == path && end.kind != EndKind::Clean)
+        .filter(|end| {
+            ns.holds
+                .iter()
+                .find(|hold| hold.pod == end.pod)
+                .and_then(|hold| hold.kill_unix)
+                .is_some_and(|kill| end.at_unix >= kill - KILL_SLACK_SECONDS)
+        })
+        .count() as u64;
+    let reset_killed = killed.min(stream.reset);
+    StreamEnds {
+        clean: stream.clean,
+        reset: stream.reset - reset_killed,
+        stalled: stream.stalled - (killed - reset_killed).min(stream.stalled),
+        killed,
+    }
+}
+
 pub struct Verdict {
     pub pass: bool,
     pub message: String,
 }
 
-/// Pass: every opted-in namespace lost nothing, on every path, and there was one to check.
+/// Requests (request modes) and messages (stream mode) sent, and what was lost of them.
+#[derive(Default)]
+struct Totals {
+    requests: u64,
+    lost_requests: u64,
+    messages: u64,
+    missing: u64,
+    unclean_streams: u64,
+}
+
+fn totals<'a>(namespaces: impl Iterator<Item = &'a NamespaceResult>) -> Totals {
+    let mut totals = Totals::default();
+    for ns in namespaces {
+        for (mode, paths) in &ns.load.modes {
+            for counts in paths.values() {
+                match (&counts.stream, mode) {
+                    (Some(stream), _) => {
+                        totals.messages += stream.messages;
+                        totals.missing += stream.missing;
+                        totals.unclean_streams += stream.reset + stream.stalled;
+                    }
+                    (None, _) => {
+                        totals.requests += counts.requests;
+                        totals.lost_requests += counts.lost();
+                    }
+                }
+            }
+        }
+    }
+    totals
+}
+
+/// Pass: every opted-in namespace lost nothing, in every mode and on every path (streams: no
+/// message missing, every stream ended cleanly), and there was something to check.
 pub fn verdict(results: &Results) -> Verdict {
-    let injected: Vec<&NamespaceResult> =
-        results.namespaces.iter().filter(|n| n.injected).collect();
-    if injected.is_empty() {
-        return Verdict {
-            pass: false,
-            message: "FAIL: the results have no opted-in namespace to check".into(),
-        };
+    let fail = |message: String| Verdict {
+        pass: false,
+        message,
+    };
+    if !results.namespaces.iter().any(|n| n.injected) {
+        return fail("FAIL: the results have no opted-in namespace to check".into());
     }
-    let lost: u64 = injected
-        .iter()
-        .flat_map(|n| n.load.paths.values())
-        .map(PathCounts::lost)
-        .sum();
-    let requests: u64 = injected
-        .iter()
-        .flat_map(|n| n.load.paths.values())
-        .map(|p| p.requests)
-        .sum();
-    if requests == 0 {
-        return Verdict {
-            pass: false,
-            message: "FAIL: the opted-in namespace sent no request".into(),
-        };
+    let on = totals(results.namespaces.iter().filter(|n| n.injected));
+    if on.requests + on.messages == 0 {
+        return fail("FAIL: the opted-in namespace sent no request and received no message".into());
     }
-    if lost > 0 {
-        return Verdict {
-            pass: false,
-            message: format!(
-                "FAIL: the opted-in namespace lost {lost} of {requests} requests (drain-webhook must lose none)"
-            ),
-        };
+    let sent = format!(
+        "{} of {} requests, {} of {} stream messages, {} streams cut",
+        on.lost_requests, on.requests, on.missing, on.messages, on.unclean_streams
+    );
+    if on.lost_requests + on.missing + on.unclean_streams > 0 {
+        return fail(format!(
+            "FAIL: the opted-in namespace lost {sent} (drain-webhook must lose none)"
+        ));
     }
-    let plain_lost: u64 = results
-        .namespaces
-        .iter()
-        .filter(|n| !n.injected)
-        .flat_map(|n| n.load.paths.values())
-        .map(PathCounts::lost)
-        .sum();
-    let note = if plain_lost == 0 {
+    let plain = totals(results.namespaces.iter().filter(|n| !n.injected));
+    let note = if plain.lost_requests + plain.missing + plain.unclean_streams == 0 {
         "; note: the plain namespace lost nothing either, so this run did not show the difference"
     } else {
         ""
     };
     Verdict {
         pass: true,
-        message: format!("PASS: the opted-in namespace lost 0 of {requests} requests{note}"),
+        message: format!("PASS: the opted-in namespace lost {sent}{note}"),
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
     }
 }
 
@@ -147,55 +220,9 @@ pub fn table(results: &Results) -> String {
         "kubernetes {}, {} rolling restarts, load balancer {} s late",
         results.kubernetes_version, results.restarts, results.lb_delay_seconds
     );
-    let _ = writeln!(
-        out,
-        "{:<22} {:<8} {:<8} {:>9} {:>6} {:>8} {:>8} {:>6} {:>8} {:>5} {:>10} {:>6} {:>8}",
-        "namespace",
-        "injected",
-        "path",
-        "requests",
-        "lost",
-        "lost %",
-        "refused",
-        "reset",
-        "timeout",
-        "5xx",
-        "no-backend",
-        "other",
-        "rollouts"
-    );
-    for ns in &results.namespaces {
-        let rollouts = ns
-            .rollouts
-            .iter()
-            .map(|r| format!("{:.0}s", r.seconds))
-            .collect::<Vec<_>>()
-            .join(",");
-        for (path, counts) in &ns.load.paths {
-            let pct = if counts.requests == 0 {
-                0.0
-            } else {
-                100.0 * counts.lost() as f64 / counts.requests as f64
-            };
-            let _ = writeln!(
-                out,
-                "{:<22} {:<8} {:<8} {:>9} {:>6} {:>7.2}% {:>8} {:>6} {:>8} {:>5} {:>10} {:>6} {:>8}",
-                ns.name,
-                if ns.injected { "yes" } else { "no" },
-                path,
-                counts.requests,
-                counts.lost(),
-                pct,
-                counts.of(Failure::Refused),
-                counts.of(Failure::Reset),
-                counts.of(Failure::Timeout),
-                counts.of(Failure::Http5xx),
-                counts.of(Failure::NoBackend),
-                counts.of(Failure::Other),
-                rollouts
-            );
-        }
-    }
+    requests_table(&mut out, results);
+    streams_table(&mut out, results);
+    holds_table(&mut out, results);
     if let Some(c) = &results.create_to_ready_seconds {
         let show = |s: &[f64]| {
             median(s).map_or("n/a".to_string(), |m| {
@@ -212,174 +239,208 @@ pub fn table(results: &Results) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-const PATH_COLORS: [(&str, &str, &str); 2] = [
-    ("service", "#1f77b4", "#d62728"),
-    ("lb", "#2ca02c", "#ff7f0e"),
-];
-
-fn colors(path: &str) -> (&'static str, &'static str) {
-    PATH_COLORS
-        .iter()
-        .find(|(p, _, _)| *p == path)
-        .map_or(("#555555", "#000000"), |(_, ok, lost)| (*ok, *lost))
-}
-
-/// Requests and lost requests per second, one panel per namespace side by side, on the same
-/// axes; dashed lines mark the rolling restarts.
-pub fn picture(results: &Results) -> String {
-    let (panel_w, gap, left, top) = (560.0, 40.0, 50.0, 40.0);
-    let (req_h, lost_h, mid) = (200.0, 90.0, 30.0);
-    let width = left + results.namespaces.len().max(1) as f64 * (panel_w + gap);
-    let height = top + req_h + mid + lost_h + 60.0;
-    let seconds = results
-        .namespaces
-        .iter()
-        .flat_map(|n| n.load.paths.values())
-        .map(|p| p.series.len())
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let max_req = results
-        .namespaces
-        .iter()
-        .flat_map(|n| n.load.paths.values())
-        .flat_map(|p| p.series.iter().map(|b| b[1]))
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let max_lost = results
-        .namespaces
-        .iter()
-        .flat_map(|n| n.load.paths.values())
-        .flat_map(|p| p.series.iter().map(|b| b[2]))
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let mut svg = String::new();
+fn requests_table(out: &mut String, results: &Results) {
     let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
+        out,
+        "{:<22} {:<8} {:<9} {:<8} {:>9} {:>6} {:>8} {:>8} {:>6} {:>8} {:>5} {:>10} {:>6} {:>7} {:>8}",
+        "namespace",
+        "injected",
+        "mode",
+        "path",
+        "requests",
+        "lost",
+        "lost %",
+        "refused",
+        "reset",
+        "timeout",
+        "5xx",
+        "no-backend",
+        "other",
+        "retried",
+        "rollouts"
     );
-    let _ = writeln!(
-        svg,
-        r#"<rect width="100%" height="100%" fill="white"/><text x="{left}" y="18" font-size="14">{}</text>"#,
-        escape(&format!(
-            "make e2e: requests and lost requests per second (kubernetes {}, {} restarts, load balancer {} s late)",
-            results.kubernetes_version, results.restarts, results.lb_delay_seconds
-        ))
-    );
-    for (i, ns) in results.namespaces.iter().enumerate() {
-        let x0 = left + i as f64 * (panel_w + gap);
-        let x = |second: f64| x0 + panel_w * second / seconds;
-        let req_y = |n: f64| top + req_h - req_h * n / max_req;
-        let lost_top = top + req_h + mid;
-        let lost_y = |n: f64| lost_top + lost_h - lost_h * n / max_lost;
-        let requests: u64 = ns.load.paths.values().map(|p| p.requests).sum();
-        let lost: u64 = ns.load.paths.values().map(PathCounts::lost).sum();
-        let _ = writeln!(
-            svg,
-            r#"<text x="{x0}" y="{}" font-weight="bold">{}</text>"#,
-            top - 8.0,
-            escape(&format!(
-                "{} ({}): lost {lost} of {requests}",
-                ns.name,
-                if ns.injected {
-                    "drain-webhook"
-                } else {
-                    "plain"
-                }
-            ))
-        );
-        // Axes and scale labels.
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{x0}" y="{top}" width="{panel_w}" height="{req_h}" fill="none" stroke="#999"/><rect x="{x0}" y="{lost_top}" width="{panel_w}" height="{lost_h}" fill="none" stroke="#999"/>"##
-        );
-        let _ = writeln!(
-            svg,
-            r##"<text x="{}" y="{}" text-anchor="end">{max_req:.0}/s</text><text x="{}" y="{}" text-anchor="end">{max_lost:.0}/s</text><text x="{x0}" y="{}" fill="#444">lost per second</text><text x="{}" y="{}" text-anchor="end">{seconds:.0} s</text>"##,
-            x0 - 4.0,
-            top + 10.0,
-            x0 - 4.0,
-            lost_top + 10.0,
-            lost_top - 6.0,
-            x0 + panel_w,
-            lost_top + lost_h + 16.0
-        );
-        for (n, rollout) in ns.rollouts.iter().enumerate() {
-            let at = rollout.started_unix - ns.load.started_unix;
-            if !(0.0..=seconds).contains(&at) {
-                continue;
-            }
-            let rx = x(at);
-            let _ = writeln!(
-                svg,
-                r##"<line x1="{rx:.1}" y1="{top}" x2="{rx:.1}" y2="{}" stroke="#888" stroke-dasharray="4 3"/><text x="{:.1}" y="{}" fill="#666">restart {} ({:.0} s)</text>"##,
-                lost_top + lost_h,
-                rx + 3.0,
-                top + 12.0 + 14.0 * n as f64,
-                n + 1,
-                rollout.seconds,
-            );
-        }
-        let bar_w = (panel_w / seconds / 2.0).max(1.0);
-        for (k, (path, counts)) in ns.load.paths.iter().enumerate() {
-            let (ok_color, lost_color) = colors(path);
-            let points = counts
-                .series
-                .iter()
-                .map(|b| format!("{:.1},{:.1}", x(b[0] as f64 + 0.5), req_y(b[1] as f64)))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let _ = writeln!(
-                svg,
-                r#"<polyline fill="none" stroke="{ok_color}" stroke-width="1.5" points="{points}"/>"#
-            );
-            for b in counts.series.iter().filter(|b| b[2] > 0) {
+    for ns in &results.namespaces {
+        let rollouts = ns
+            .rollouts
+            .iter()
+            .map(|r| format!("{:.0}s", r.seconds))
+            .collect::<Vec<_>>()
+            .join(",");
+        for (mode, paths) in &ns.load.modes {
+            for (path, counts) in paths.iter().filter(|(_, c)| c.stream.is_none()) {
                 let _ = writeln!(
-                    svg,
-                    r#"<rect class="lost {path}" x="{:.1}" y="{:.1}" width="{bar_w:.1}" height="{:.1}" fill="{lost_color}"/>"#,
-                    x(b[0] as f64) + k as f64 * bar_w,
-                    lost_y(b[2] as f64),
-                    lost_top + lost_h - lost_y(b[2] as f64)
+                    out,
+                    "{:<22} {:<8} {:<9} {:<8} {:>9} {:>6} {:>7.2}% {:>8} {:>6} {:>8} {:>5} {:>10} {:>6} {:>7} {:>8}",
+                    ns.name,
+                    if ns.injected { "yes" } else { "no" },
+                    mode.name(),
+                    path,
+                    counts.requests,
+                    counts.lost(),
+                    percent(counts.lost(), counts.requests),
+                    counts.of(Failure::Refused),
+                    counts.of(Failure::Reset),
+                    counts.of(Failure::Timeout),
+                    counts.of(Failure::Http5xx),
+                    counts.of(Failure::NoBackend),
+                    counts.of(Failure::Other),
+                    counts.retried,
+                    rollouts
                 );
             }
-            let legend_y = lost_top + lost_h + 32.0 + 14.0 * k as f64;
+        }
+    }
+}
+
+fn streams_table(out: &mut String, results: &Results) {
+    let streams: Vec<_> = results
+        .namespaces
+        .iter()
+        .flat_map(|ns| {
+            ns.load
+                .modes
+                .get(&Mode::Stream)
+                .into_iter()
+                .flatten()
+                .map(move |(path, counts)| (ns, path, counts))
+        })
+        .collect();
+    if streams.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "streams: every message counted; an end is clean, reset, stalled, or killed (SIGKILL at the end of the grace period)"
+    );
+    let _ = writeln!(
+        out,
+        "{:<22} {:<8} {:<8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} {:>8} {:>7} {:>10}",
+        "namespace",
+        "injected",
+        "path",
+        "messages",
+        "missing",
+        "opened",
+        "refused",
+        "clean",
+        "reset",
+        "stalled",
+        "killed",
+        "open-at-end"
+    );
+    for (ns, path, counts) in streams {
+        let stream = counts.stream.clone().unwrap_or_default();
+        let ends = stream_ends(ns, path, counts);
+        let _ = writeln!(
+            out,
+            "{:<22} {:<8} {:<8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>6} {:>8} {:>7} {:>10}",
+            ns.name,
+            if ns.injected { "yes" } else { "no" },
+            path,
+            stream.messages,
+            stream.missing,
+            counts.ok,
+            counts.failed(),
+            ends.clean,
+            ends.reset,
+            ends.stalled,
+            ends.killed,
+            stream.open_at_stop
+        );
+    }
+}
+
+fn seconds(value: Option<f64>) -> String {
+    value.map_or("-".into(), |s| format!("{s:.1}"))
+}
+
+fn holds_table(out: &mut String, results: &Results) {
+    for ns in results.namespaces.iter().filter(|ns| !ns.holds.is_empty()) {
+        let signals: Vec<f64> = ns
+            .holds
+            .iter()
+            .filter_map(PodHold::signal_after_deletion)
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}: {} pods terminated, load balancer L = {} s late; median {} s from deletion to the proxy's stop signal",
+            ns.name,
+            ns.holds.len(),
+            results.lb_delay_seconds,
+            seconds(median(&signals))
+        );
+        let _ = writeln!(
+            out,
+            "  {:<34} {:>9} {:<8} {:>9} {:>10} {:<40}",
+            "pod", "hold end", "why", "receiving", "signal at", "helper's reason"
+        );
+        for hold in &ns.holds {
             let _ = writeln!(
-                svg,
-                r#"<rect x="{x0}" y="{}" width="10" height="10" fill="{ok_color}"/><rect x="{}" y="{}" width="10" height="10" fill="{lost_color}"/><text x="{}" y="{}">{}</text>"#,
-                legend_y - 9.0,
-                x0 + 12.0,
-                legend_y - 9.0,
-                x0 + 28.0,
-                legend_y,
-                escape(&format!(
-                    "{path}: {} requests, {} lost",
-                    counts.requests,
-                    counts.lost()
-                ))
+                out,
+                "  {:<34} {:>9} {:<8} {:>9} {:>10} {:<40}",
+                hold.pod,
+                seconds(hold.hold_end_seconds),
+                hold.hold_reason.as_deref().unwrap_or("-"),
+                hold.still_receiving,
+                seconds(hold.signal_after_deletion()),
+                hold.hold_detail.as_deref().unwrap_or("(no helper line)")
             );
         }
     }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::StreamCounts;
+    use crate::stream::StreamEnd;
 
     #[test]
     fn medians() {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn unclean_ends_at_the_end_of_the_grace_period_are_sigkill() {
+        let end = |pod: &str, at_unix: f64| StreamEnd {
+            path: "service".into(),
+            at_unix,
+            pod: pod.into(),
+            kind: EndKind::Reset,
+            detail: String::new(),
+        };
+        let counts = PathCounts {
+            stream: Some(StreamCounts {
+                clean: 4,
+                reset: 3,
+                ..StreamCounts::default()
+            }),
+            ..PathCounts::default()
+        };
+        let ns = NamespaceResult {
+            name: "on".into(),
+            injected: true,
+            rollouts: Vec::new(),
+            load: Summary {
+                stream_ends: vec![end("a", 145.5), end("a", 100.0), end("b", 50.0)],
+                ..Summary::default()
+            },
+            holds: vec![PodHold {
+                pod: "a".into(),
+                kill_unix: Some(146.0),
+                ..PodHold::default()
+            }],
+        };
+        assert_eq!(
+            stream_ends(&ns, "service", &counts),
+            StreamEnds {
+                clean: 4,
+                reset: 2,
+                stalled: 0,
+                killed: 1
+            }
+        );
     }
 }

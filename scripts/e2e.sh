@@ -3,9 +3,12 @@
 # chart from the images `make images` wrote (self-managed certificates), deploys the demo
 # (a proxy in front of an app in one pod, 3 replicas, a Service) into an opted-in and a plain
 # namespace, runs load from a pod in each along two paths (the Service's ClusterIP, and an
-# emulated load balancer L seconds late on the EndpointSlices), rolls the demo N times,
-# measures create-to-Ready with and without injection, prints the table, writes
-# target/e2e/results.json and results.svg. Fails when the opted-in namespace loses a request.
+# emulated load balancer L seconds late on the EndpointSlices) in each client mode
+# (E2E_CLIENTS: new connections, keep-alive, HTTP/2, streams), rolls the demo N times while
+# it keeps every terminating pod's proxy log (the helper's hold and signal lines), measures
+# create-to-Ready with and without injection, prints the tables, writes
+# target/e2e/results.json and results.svg. Fails when the opted-in namespace loses a request
+# or a stream message, or has a stream cut.
 # Everything it creates is deleted on exit, also on Ctrl-C (E2E_KEEP=1 keeps it).
 #
 # Needs no cluster DNS and no registry: every image is one `make images` wrote, imported into
@@ -30,7 +33,12 @@ restarts=${E2E_RESTARTS:-2}
 rate=${E2E_RATE:-50}
 ready_samples=${E2E_READY_SAMPLES:-5}
 hook=${E2E_HOOK:-}
-profile=${E2E_PROFILE:-auto}
+# The adaptive hold replaces the auto profile: a lagging load balancer is held for by default.
+profile=${E2E_PROFILE:-none}
+clients=${E2E_CLIENTS:-new,keepalive,h2,stream}
+streams=${E2E_STREAMS:-10}
+delay=${E2E_DELAY:-}
+stream_linger=${E2E_STREAM_LINGER:-0}
 load=${E2E_LOAD:-none}
 prefix=${E2E_PREFIX:-drain-e2e}
 out=${E2E_OUT:-$root/target/e2e}
@@ -53,6 +61,10 @@ die() {
 case "$pull_policy" in IfNotPresent | Never) ;; *) die "E2E_PULL_POLICY=$pull_policy: use IfNotPresent or Never (the cluster has no registry)" ;; esac
 [[ "$profile" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "E2E_PROFILE=$profile: give auto, none or a profile name (docs/profiles.md), e.g. azure-lb"
 case "$hook" in "" | auto | sleep | helper) ;; *) die "E2E_HOOK=$hook: use auto, sleep or helper (the drain.io/hook annotation)" ;; esac
+[[ "$clients" =~ ^(new|keepalive|h2|stream)(,(new|keepalive|h2|stream))*$ ]] || die "E2E_CLIENTS=$clients: give a comma list of new, keepalive, h2, stream"
+[[ "$streams" =~ ^[1-9][0-9]*$ ]] || die "E2E_STREAMS=$streams: give streams per path, e.g. 10"
+[[ -z "$delay" || "$delay" =~ ^[0-9]+$ ]] || die "E2E_DELAY=$delay: give whole seconds (drain.io/delay), e.g. 2"
+[[ "$stream_linger" =~ ^[0-9]+$ ]] || die "E2E_STREAM_LINGER=$stream_linger: give whole seconds the app keeps its streams after SIGTERM, e.g. 0"
 for tool in "$kubectl" "$helm" "$report_bin" "$webhook_bin"; do
 	[ -x "$tool" ] || die "$tool is missing: run make deps and make images"
 done
@@ -75,9 +87,9 @@ security='securityContext:
             seccompProfile: {type: RuntimeDefault}'
 hook_annotation=""
 [ -z "$hook" ] || hook_annotation="drain.io/hook: $hook"
-# The emulated load balancer is a traffic path like a cloud one: with L at or above the
-# default D (10 s) it gets a profile of its own, defined through the chart's settings.profiles
-# (--profiles-file), with a floor of L + 5 s; E2E_PROFILE=none shows what happens without.
+# E2E_PROFILE=none (the default): the adaptive hold alone covers the emulated load balancer's
+# lag. E2E_PROFILE=auto: with L at or above the default D (10 s) it gets a profile of its own,
+# defined through the chart's settings.profiles (--profiles-file), with a floor of L + 5 s.
 default_delay=10
 profiles_json='[]'
 case "$profile" in
@@ -94,6 +106,9 @@ if [ "$profile" = e2e-emulated-lb ]; then
 fi
 profile_annotation=""
 [ -z "$profile" ] || profile_annotation="drain.io/profile: $profile"
+# E2E_DELAY: D for the opted-in pods, e.g. 2 to compare the adaptive hold with a fixed 10 s.
+delay_annotation=""
+[ -z "$delay" ] || delay_annotation="drain.io/delay: \"${delay}s\""
 # The pod template, also used alone for the create-to-Ready samples. The proxy is named by
 # drain.io/proxies (works for any image; its nginx-family image name is what gets it the
 # helper and SIGQUIT); the app gets no probe, it listens on localhost only.
@@ -104,6 +119,7 @@ pod_spec() {
           image: $proxy_image
           imagePullPolicy: $pull_policy
           args: ["proxy", "--listen", "0.0.0.0:8080", "--upstream", "127.0.0.1:8081"]
+          env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
           ports: [{name: http, containerPort: 8080}]
           readinessProbe:
             httpGet: {path: /, port: 8080}
@@ -113,7 +129,8 @@ pod_spec() {
         - name: app
           image: $app_image
           imagePullPolicy: $pull_policy
-          args: ["app", "--listen", "127.0.0.1:8081"]
+          args: ["app", "--listen", "127.0.0.1:8081", "--stream-linger", "${stream_linger}s"]
+          env: [{name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
           $security
 EOF
 }
@@ -133,6 +150,7 @@ spec:
         drain.io/proxies: proxy
         $hook_annotation
         $profile_annotation
+        $delay_annotation
     spec:
 $(pod_spec)
 ---
@@ -178,10 +196,12 @@ fi
 
 # --- Cleanup: only what this run created, also when interrupted.
 created_namespaces=()
+capture_pids=()
 helm_installed=false
 cleanup() {
 	local rc=$?
 	set +e
+	for pid in "${capture_pids[@]}"; do kill "$pid" 2>/dev/null; done
 	if [ "${E2E_KEEP:-}" = 1 ]; then
 		log "E2E_KEEP=1: leaving namespaces ${created_namespaces[*]} and release $release in place"
 		exit "$rc"
@@ -295,7 +315,8 @@ spec:
       image: $e2e_image
       imagePullPolicy: $pull_policy
       args: ["load", "--service", "$ip:80", "--lb-service", "demo", "--lb-port", "8080",
-             "--lb-delay", "${lb_delay}s", "--rate", "$rate"]
+             "--lb-delay", "${lb_delay}s", "--rate", "$rate", "--clients", "$clients",
+             "--streams", "$streams"]
       env:
         - name: POD_NAMESPACE
           valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
@@ -311,7 +332,35 @@ for ns in "$ns_on" "$ns_off"; do
 	k -n "$ns" logs load 2>/dev/null | grep -q 'lb starts with' ||
 		{ k -n "$ns" describe pod load >&2; die "the load client in $ns did not start (see above)"; }
 done
-log "load running: $rate requests/s per path per namespace; steady for 10 s first"
+log "load running: modes $clients, $rate requests/s per path per request mode, $streams streams per path, per namespace; steady for 10 s first"
+
+# --- What each terminating pod's proxy container logs (the helper's hold and signal lines,
+# the proxy's own stop signal) vanishes with the pod: follow every demo pod's log from its
+# start, and watch the pods' deletion times (API server clock) into a file.
+capture() {
+	local ns=$1 dir=$out/logs/$1 pod
+	local -A following=()
+	mkdir -p "$dir"
+	trap 'kill $(jobs -p) 2>/dev/null; exit 0' TERM
+	k -n "$ns" get pods -l app=demo --watch -o json >"$out/pods-$ns.watch" 2>/dev/null &
+	while :; do
+		for pod in $(k -n "$ns" get pods -l app=demo -o jsonpath='{.items[*].metadata.name}' 2>/dev/null); do
+			# Started once its log has a line; retried while the container has not started.
+			[ -s "$dir/$pod.log" ] && continue
+			if [ -n "${following[$pod]:-}" ] && kill -0 "${following[$pod]}" 2>/dev/null; then continue; fi
+			k -n "$ns" logs -f "$pod" -c proxy >"$dir/$pod.log" 2>/dev/null &
+			following[$pod]=$!
+		done
+		sleep 1 &
+		wait $!
+	done
+}
+capture_pids=()
+for ns in "$ns_on" "$ns_off"; do
+	rm -rf "$out/logs/$ns"
+	capture "$ns" &
+	capture_pids+=($!)
+done
 sleep 10
 
 # No demo pod left terminating, then L + 5 s for the slow load balancer to catch up.
@@ -347,6 +396,18 @@ for i in $(seq "$restarts"); do
 	sleep $((lb_delay + 5))
 done
 
+# --- Stop the capture and read each terminated pod's hold (drain-e2e holds).
+for pid in "${capture_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+for pid in "${capture_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+capture_pids=()
+for ns in "$ns_on" "$ns_off"; do
+	# The watch's last object may be cut off when it is stopped: jq keeps what precedes it.
+	jq -c 'select(.metadata.deletionTimestamp != null) | {pod: .metadata.name, deletion_timestamp: .metadata.deletionTimestamp, grace_seconds: .metadata.deletionGracePeriodSeconds}' \
+		"$out/pods-$ns.watch" >"$out/pods-$ns.jsonl" 2>/dev/null || true
+	"$report_bin" holds "$out/logs/$ns" --pods "$out/pods-$ns.jsonl" >"$out/holds-$ns.json" ||
+		die "cannot read the pods' logs in $out/logs/$ns"
+done
+
 # --- Stop the load and collect its counts.
 for ns in "$ns_on" "$ns_off"; do k -n "$ns" exec load -- /drain-e2e stop; done
 for ns in "$ns_on" "$ns_off"; do
@@ -375,6 +436,7 @@ metadata:
     drain.io/proxies: proxy
     $hook_annotation
     $profile_annotation
+    $delay_annotation
 spec:
 $(pod_spec | sed 's/^    //')
 EOF
@@ -397,11 +459,15 @@ jq -n --arg version "$version" --argjson restarts "$restarts" --argjson lb "$lb_
 	--slurpfile load_on "$out/load-$ns_on.json" --slurpfile load_off "$out/load-$ns_off.json" \
 	--argjson ready_on "$ready_on" --argjson ready_off "$ready_off" \
 	--arg proxy_image "$proxy_image" --arg app_image "$app_image" --arg hook "${hook:-auto}" \
+	--arg clients "$clients" --arg delay "$delay" --arg profile "${profile:-none}" \
+	--argjson stream_linger "$stream_linger" \
+	--slurpfile holds_on "$out/holds-$ns_on.json" --slurpfile holds_off "$out/holds-$ns_off.json" \
 	'{kubernetes_version: $version, restarts: $restarts, lb_delay_seconds: $lb,
-	  demo: {proxy_image: $proxy_image, app_image: $app_image, hook_annotation: $hook, plan: $status_on},
+	  demo: {proxy_image: $proxy_image, app_image: $app_image, hook_annotation: $hook, plan: $status_on,
+	         clients: $clients, delay_annotation: $delay, profile: $profile, stream_linger_seconds: $stream_linger},
 	  namespaces: [
-	    {name: $on, injected: true, rollouts: $rollouts_on, load: $load_on[0]},
-	    {name: $off, injected: false, rollouts: $rollouts_off, load: $load_off[0]}],
+	    {name: $on, injected: true, rollouts: $rollouts_on, load: $load_on[0], holds: $holds_on[0]},
+	    {name: $off, injected: false, rollouts: $rollouts_off, load: $load_off[0], holds: $holds_off[0]}],
 	  create_to_ready_seconds: {injected: $ready_on, plain: $ready_off}}' >"$out/results.json"
 log "wrote $out/results.json"
 "$report_bin" report "$out/results.json" --svg "$out/results.svg"

@@ -266,20 +266,23 @@ fn report_prints_the_table_draws_both_namespaces_and_passes() {
     let (ok, text) = report(Path::new(SYNTHETIC), &svg);
     assert!(ok, "{text}");
     assert!(
-        text.contains("PASS: the opted-in namespace lost 0 of 1200 requests"),
+        text.contains(
+            "PASS: the opted-in namespace lost 0 of 2400 requests, 0 of 2400 stream messages, 0 streams cut"
+        ),
         "{text}"
     );
     let plain_lb = text
         .lines()
-        .find(|l| l.starts_with("demo-plain") && l.contains(" lb "))
+        .find(|l| l.starts_with("demo-plain") && l.contains(" new ") && l.contains(" lb "))
         .unwrap_or_else(|| panic!("no plain lb row in {text}"));
     let fields: Vec<&str> = plain_lb.split_whitespace().collect();
-    // namespace injected path requests lost lost% refused reset timeout 5xx no-backend other
+    // namespace injected mode path requests lost lost% refused reset timeout 5xx no-backend other
     assert_eq!(
-        &fields[..12],
+        &fields[..13],
         [
             "demo-plain",
             "no",
+            "new",
             "lb",
             "600",
             "9",
@@ -298,17 +301,57 @@ fn report_prints_the_table_draws_both_namespaces_and_passes() {
         "{text}"
     );
 
+    // Streams: the plain namespace's lb path missed messages across reconnects; its unclean
+    // ends are split into resets and those at its pod's grace period's end (SIGKILL).
+    let plain_streams = text
+        .lines()
+        .filter(|l| l.starts_with("demo-plain") && l.contains(" lb "))
+        .nth(2)
+        .unwrap_or_else(|| panic!("no plain stream row in {text}"));
+    let fields: Vec<&str> = plain_streams.split_whitespace().collect();
+    // namespace injected path messages missing opened refused clean reset stalled killed open
+    assert_eq!(
+        &fields[..12],
+        [
+            "demo-plain",
+            "no",
+            "lb",
+            "1180",
+            "31",
+            "14",
+            "26",
+            "0",
+            "4",
+            "0",
+            "2",
+            "2"
+        ],
+        "{plain_streams}"
+    );
+    // Holds next to L, and the median from deletion to the proxy's signal.
+    assert!(
+        text.contains("demo-on: 2 pods terminated, load balancer L = 5 s late; median 17.2 s from deletion to the proxy's stop signal"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("demo-on-a") && l.contains("16.2 quiet")),
+        "{text}"
+    );
+
     let picture = std::fs::read_to_string(&svg).unwrap();
-    assert!(picture.contains("demo-on (drain-webhook): lost 0 of 1200"));
-    assert!(picture.contains("demo-plain (plain): lost 12 of 1200"));
+    assert!(picture.contains("demo-on (drain-webhook), new: lost 0, of 1200 requests"));
+    assert!(picture.contains("demo-plain (plain), new: lost 12, of 1200 requests"));
+    assert!(picture.contains("demo-plain (plain), stream: lost 37, of 2380 messages"));
     assert_eq!(
         picture.matches("restart 1 (").count(),
-        2,
-        "one mark per namespace"
+        6,
+        "one mark per namespace and mode"
     );
     // One bar per second with losses: plain service has 2 such seconds, plain lb 2.
-    assert_eq!(picture.matches(r#"class="lost service""#).count(), 2);
-    assert_eq!(picture.matches(r#"class="lost lb""#).count(), 2);
+    assert_eq!(picture.matches(r#"class="lost new service""#).count(), 2);
+    assert_eq!(picture.matches(r#"class="lost new lb""#).count(), 2);
+    assert_eq!(picture.matches(r#"class="lost stream lb""#).count(), 1);
     // Well-formed XML, checked by a parser that is not ours.
     let parsed = Command::new("python3")
         .args([
@@ -327,16 +370,29 @@ fn report_fails_when_the_opted_in_namespace_lost_a_request() {
         serde_json::from_str(&std::fs::read_to_string(SYNTHETIC).unwrap()).unwrap();
     let on = &mut results["namespaces"][0];
     assert_eq!(on["injected"], true);
-    on["load"]["paths"]["lb"]["refused"] = 1.into();
+    on["load"]["modes"]["keepalive"]["lb"]["refused"] = 1.into();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("results.json");
     std::fs::write(&file, results.to_string()).unwrap();
     let (ok, text) = report(&file, &dir.path().join("r.svg"));
     assert!(!ok, "{text}");
     assert!(
-        text.contains("FAIL: the opted-in namespace lost 1 of 1200 requests"),
+        text.contains("FAIL: the opted-in namespace lost 1 of 2400 requests, 0 of 2400 stream messages, 0 streams cut"),
         "{text}"
     );
+}
+
+#[test]
+fn report_fails_when_an_opted_in_stream_was_cut() {
+    let mut results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(SYNTHETIC).unwrap()).unwrap();
+    results["namespaces"][0]["load"]["modes"]["stream"]["service"]["stream"]["reset"] = 1.into();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("results.json");
+    std::fs::write(&file, results.to_string()).unwrap();
+    let (ok, text) = report(&file, &dir.path().join("r.svg"));
+    assert!(!ok, "{text}");
+    assert!(text.contains("1 streams cut"), "{text}");
 }
 
 #[test]
