@@ -1,9 +1,12 @@
-//! Command line of `drain-webhook`: `serve`, `inject` and `explain`, all sharing one group
-//! of planning flags. Every flag can also be set through its `DRAIN_...` environment variable.
+//! Command line of `drain-webhook`: `serve`, `inject`, `explain`, `audit`, `profiles` and
+//! `check`; the planning commands share one group of flags. Every flag can also be set through its `DRAIN_...` environment variable.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod live;
+pub use live::{CheckArgs, ClientArgs, ClientError};
 
 use crate::offline::ExplainFormat;
 use crate::profiles::{Catalogue, Origin, ProfilesFileError};
@@ -36,107 +39,6 @@ pub enum Command {
     /// Check the installation in the cluster of the kubeconfig, end to end: one line per step,
     /// with the fix. Exit 0: every step passed; 1: a step failed; 2: cannot run.
     Check(CheckArgs),
-}
-
-/// Which cluster a live command talks to (kubert's pattern): the kubeconfig's current context
-/// unless these say otherwise; in a pod without a kubeconfig, the in-cluster config.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ClientArgs {
-    /// Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Context of the kubeconfig to use (default: its current context).
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-}
-
-/// No client could be built from the kubeconfig: always the user's setup, never the cluster.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    #[error("cannot read --kubeconfig {path}: {source}")]
-    ReadKubeconfig {
-        path: String,
-        source: kube::config::KubeconfigError,
-    },
-    #[error("cannot use the kubeconfig{context}: {source}")]
-    Kubeconfig {
-        context: String,
-        source: kube::config::KubeconfigError,
-    },
-    #[error("no cluster configuration found (set KUBECONFIG or pass --kubeconfig): {0}")]
-    Infer(#[from] kube::config::InferConfigError),
-    #[error("cannot build a client from the kubeconfig: {0}")]
-    Client(#[from] kube::Error),
-}
-
-impl ClientArgs {
-    /// A client for the chosen cluster and context.
-    pub async fn client(&self) -> Result<kube::Client, ClientError> {
-        use kube::config::{Config, KubeConfigOptions, Kubeconfig};
-        let options = KubeConfigOptions {
-            context: self.context.clone(),
-            ..KubeConfigOptions::default()
-        };
-        let in_context = || match &self.context {
-            Some(context) => format!(" (context {context})"),
-            None => String::new(),
-        };
-        let config = match (&self.kubeconfig, &self.context) {
-            (Some(path), _) => {
-                let file =
-                    Kubeconfig::read_from(path).map_err(|source| ClientError::ReadKubeconfig {
-                        path: path.display().to_string(),
-                        source,
-                    })?;
-                Config::from_custom_kubeconfig(file, &options)
-                    .await
-                    .map_err(|source| ClientError::Kubeconfig {
-                        context: in_context(),
-                        source,
-                    })?
-            }
-            (None, Some(_)) => Config::from_kubeconfig(&options).await.map_err(|source| {
-                ClientError::Kubeconfig {
-                    context: in_context(),
-                    source,
-                }
-            })?,
-            (None, None) => Config::infer().await?,
-        };
-        Ok(kube::Client::try_from(config)?)
-    }
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct CheckArgs {
-    #[command(flatten)]
-    pub client: ClientArgs,
-    /// Namespace of the dry-run Pod (default: the first labelled drain.io/inject=enabled).
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    /// The MutatingWebhookConfiguration to check: the chart's full name (the release name,
-    /// or <release>-drain-webhook).
-    #[arg(long, env = "DRAIN_WEBHOOK_CONFIGURATION_NAME", default_value = DEFAULT_WEBHOOK_CONFIGURATION_NAME)]
-    pub webhook_configuration_name: String,
-    /// Run the steps again until all pass, for at most this long (e.g. 2m).
-    #[arg(long, value_parser = duration_flag, value_name = "DURATION")]
-    pub wait: Option<u32>,
-    /// text (one line per step) or json.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: ExplainFormat,
-}
-
-impl CheckArgs {
-    pub fn options(&self) -> crate::check::CheckOptions {
-        crate::check::CheckOptions {
-            webhook_configuration: self.webhook_configuration_name.clone(),
-            namespace: self.namespace.clone(),
-            wait: self
-                .wait
-                .map(|seconds| std::time::Duration::from_secs(u64::from(seconds))),
-            retry_every: std::time::Duration::from_secs(2),
-        }
-    }
 }
 
 /// Flags that decide the plan; shared by every subcommand.
