@@ -38,6 +38,49 @@ pub struct PrestopArgs {
     pub then_http_get: Option<HttpUrl>,
     /// `--then-exec -- CMD ARGS...`: the program and its arguments (never empty when set).
     pub then_exec: Option<Vec<OsString>>,
+    /// `--quiet Q --hold-max M [--probe-every P,...]`: after the delay, hold while new
+    /// connections still arrive in the pod (docs/helper.md, "The adaptive hold").
+    pub hold: Option<HoldArgs>,
+    /// `--follow PORTS --follow-until T`: after the delay, hold until no socket listens on
+    /// PORTS any more (the front proxy has begun its graceful stop), at most until T.
+    pub follow: Option<FollowArgs>,
+    /// `--stagger S`, seconds slept after the hold (or the follow) ends; 0 when not given.
+    pub stagger: u32,
+}
+
+/// The adaptive hold: released once no new connection arrived for `quiet` seconds (beyond
+/// what the probes open), never before `--delay`, never after `cap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldArgs {
+    /// `--quiet`, seconds (at least 1).
+    pub quiet: u32,
+    /// `--hold-max`, seconds from the start of the hook (at least `--delay`).
+    pub cap: u32,
+    /// `--probe-every`: the period in seconds of each probe that opens a connection into the
+    /// pod (httpGet, tcpSocket, grpc), in the order given; one entry per probe.
+    pub probe_periods: Vec<u32>,
+}
+
+/// Holding until the front proxy's listeners are gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowArgs {
+    /// `--follow`, sorted and deduplicated.
+    pub ports: Vec<u16>,
+    /// `--follow-until`, seconds from the start of the hook (at least `--delay`).
+    pub until: u32,
+}
+
+impl PrestopArgs {
+    /// The latest time, in seconds from the start of the hook, at which the signal phase
+    /// begins: the end of the delay, the hold's cap or the follow's bound, plus the stagger.
+    pub fn latest_signal(&self) -> u32 {
+        let held = match (&self.hold, &self.follow) {
+            (Some(hold), _) => hold.cap,
+            (None, Some(follow)) => follow.until,
+            (None, None) => self.delay,
+        };
+        held.saturating_add(self.stagger)
+    }
 }
 
 /// A bad command line: the message names what was wrong.
@@ -105,6 +148,12 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     let mut signal = None;
     let mut then_http_get = None;
     let mut then_exec = None;
+    let mut quiet = None;
+    let mut hold_max = None;
+    let mut probe_every = None;
+    let mut follow = None;
+    let mut follow_until = None;
+    let mut stagger = None;
 
     let mut index = 0;
     while index < args.len() {
@@ -139,7 +188,18 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
         }
         if !matches!(
             flag,
-            "--delay" | "--notify" | "--wait-idle" | "--max" | "--signal" | "--then-http-get"
+            "--delay"
+                | "--notify"
+                | "--wait-idle"
+                | "--max"
+                | "--signal"
+                | "--then-http-get"
+                | "--quiet"
+                | "--hold-max"
+                | "--probe-every"
+                | "--follow"
+                | "--follow-until"
+                | "--stagger"
         ) {
             return Err(usage(format!("unknown option \"{arg}\"")));
         }
@@ -169,7 +229,31 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
             "--notify" => notify.push(url(flag, value)?),
             "--wait-idle" => {
                 once(wait_idle.is_some())?;
-                wait_idle = Some(ports(value)?);
+                wait_idle = Some(ports(flag, value)?);
+            }
+            "--quiet" => {
+                once(quiet.is_some())?;
+                quiet = Some(seconds(flag, value)?);
+            }
+            "--hold-max" => {
+                once(hold_max.is_some())?;
+                hold_max = Some(seconds(flag, value)?);
+            }
+            "--probe-every" => {
+                once(probe_every.is_some())?;
+                probe_every = Some(periods(flag, value)?);
+            }
+            "--follow" => {
+                once(follow.is_some())?;
+                follow = Some(ports(flag, value)?);
+            }
+            "--follow-until" => {
+                once(follow_until.is_some())?;
+                follow_until = Some(seconds(flag, value)?);
+            }
+            "--stagger" => {
+                once(stagger.is_some())?;
+                stagger = Some(seconds(flag, value)?);
             }
             "--signal" => {
                 once(signal.is_some())?;
@@ -183,15 +267,77 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     }
 
     let delay = delay.ok_or_else(|| usage("prestop: missing --delay"))?;
-    Ok(Command::Prestop(PrestopArgs {
+    let hold = hold_args(delay, quiet, hold_max, probe_every)?;
+    let follow = follow_args(delay, follow, follow_until)?;
+    if hold.is_some() && follow.is_some() {
+        return Err(usage(
+            "--quiet and --follow cannot be combined: a container either holds while traffic arrives or follows the proxy's listeners",
+        ));
+    }
+    let mut parsed = PrestopArgs {
         delay,
         notify,
         wait_idle: wait_idle.unwrap_or_default(),
-        max: max.unwrap_or(delay.saturating_add(DEFAULT_MAX_EXTRA_SECONDS)),
+        max: 0,
         signal,
         then_http_get,
         then_exec,
+        hold,
+        follow,
+        stagger: stagger.unwrap_or(0),
+    };
+    parsed.max = max.unwrap_or(
+        parsed
+            .latest_signal()
+            .saturating_add(DEFAULT_MAX_EXTRA_SECONDS),
+    );
+    Ok(Command::Prestop(parsed))
+}
+
+fn hold_args(
+    delay: u32,
+    quiet: Option<u32>,
+    hold_max: Option<u32>,
+    probe_every: Option<Vec<u32>>,
+) -> Result<Option<HoldArgs>, UsageError> {
+    let (quiet, cap) = match (quiet, hold_max) {
+        (None, None) if probe_every.is_some() => {
+            return Err(usage(
+                "--probe-every needs --quiet and --hold-max (it only discounts probes from the adaptive hold)",
+            ));
+        }
+        (None, None) => return Ok(None),
+        (Some(quiet), Some(cap)) => (quiet, cap),
+        _ => return Err(usage("--quiet and --hold-max go together: give both")),
+    };
+    if quiet == 0 {
+        return Err(usage("--quiet must be at least 1s"));
+    }
+    if cap < delay {
+        return Err(usage(format!(
+            "--hold-max {cap}s is below --delay {delay}s: the hold lasts at least the delay, so its cap must be at least that"
+        )));
+    }
+    Ok(Some(HoldArgs {
+        quiet,
+        cap,
+        probe_periods: probe_every.unwrap_or_default(),
     }))
+}
+
+fn follow_args(
+    delay: u32,
+    ports: Option<Vec<u16>>,
+    until: Option<u32>,
+) -> Result<Option<FollowArgs>, UsageError> {
+    match (ports, until) {
+        (None, None) => Ok(None),
+        (Some(ports), Some(until)) if until >= delay => Ok(Some(FollowArgs { ports, until })),
+        (Some(_), Some(until)) => Err(usage(format!(
+            "--follow-until {until}s is below --delay {delay}s: the follow begins after the delay, so its bound must be at least that"
+        ))),
+        _ => Err(usage("--follow and --follow-until go together: give both")),
+    }
 }
 
 /// The command line that [`parse`] reads back as `Command::Install { dir }`.
@@ -231,6 +377,34 @@ impl PrestopArgs {
             };
             args.extend(["--signal".to_owned(), text]);
         }
+        if let Some(hold) = &self.hold {
+            args.extend([
+                "--quiet".to_owned(),
+                format_seconds(hold.quiet),
+                "--hold-max".to_owned(),
+                format_seconds(hold.cap),
+            ]);
+            if !hold.probe_periods.is_empty() {
+                let periods: Vec<String> = hold
+                    .probe_periods
+                    .iter()
+                    .map(|p| format_seconds(*p))
+                    .collect();
+                args.extend(["--probe-every".to_owned(), periods.join(",")]);
+            }
+        }
+        if let Some(follow) = &self.follow {
+            let ports: Vec<String> = follow.ports.iter().map(u16::to_string).collect();
+            args.extend([
+                "--follow".to_owned(),
+                ports.join(","),
+                "--follow-until".to_owned(),
+                format_seconds(follow.until),
+            ]);
+        }
+        if self.stagger > 0 {
+            args.extend(["--stagger".to_owned(), format_seconds(self.stagger)]);
+        }
         if let Some(url) = &self.then_http_get {
             args.extend(["--then-http-get".to_owned(), url.to_string()]);
         }
@@ -256,13 +430,13 @@ fn url(flag: &str, value: &str) -> Result<HttpUrl, UsageError> {
 
 /// The ports, sorted and without repeats. Insertion into a sorted list: a handful of ports, and
 /// no sort routine in the static binary.
-fn ports(value: &str) -> Result<Vec<u16>, UsageError> {
+fn ports(flag: &str, value: &str) -> Result<Vec<u16>, UsageError> {
     let mut ports: Vec<u16> = Vec::new();
     for part in value.split(',') {
         let part = part.trim();
         let port = parse_port(part).ok_or_else(|| {
             usage(format!(
-                "--wait-idle \"{value}\": \"{part}\" is not a port (1-65535)"
+                "{flag} \"{value}\": \"{part}\" is not a port (1-65535)"
             ))
         })?;
         if let Err(at) = ports.binary_search(&port) {
@@ -270,6 +444,22 @@ fn ports(value: &str) -> Result<Vec<u16>, UsageError> {
         }
     }
     Ok(ports)
+}
+
+/// Probe periods in the order given (two probes of the same period are two probes), each at
+/// least one second, as the API server requires of `periodSeconds`.
+fn periods(flag: &str, value: &str) -> Result<Vec<u32>, UsageError> {
+    let mut periods = Vec::new();
+    for part in value.split(',') {
+        let period = seconds(flag, part.trim())?;
+        if period == 0 {
+            return Err(usage(format!(
+                "{flag} \"{value}\": a probe period is at least 1s"
+            )));
+        }
+        periods.push(period);
+    }
+    Ok(periods)
 }
 
 #[cfg(test)]
@@ -310,8 +500,121 @@ mod tests {
                 signal: None,
                 then_http_get: None,
                 then_exec: None,
+                hold: None,
+                follow: None,
+                stagger: 0,
             }
         );
+    }
+
+    #[test]
+    fn adaptive_hold_with_probes_and_stagger() {
+        let parsed = prestop(&[
+            "--delay",
+            "10",
+            "--quiet=3s",
+            "--hold-max",
+            "1m",
+            "--probe-every",
+            "1,10s, 1",
+            "--stagger",
+            "5",
+        ]);
+        assert_eq!(
+            parsed.hold,
+            Some(HoldArgs {
+                quiet: 3,
+                cap: 60,
+                probe_periods: vec![1, 10, 1],
+            })
+        );
+        assert_eq!(parsed.stagger, 5);
+        assert_eq!(parsed.follow, None);
+        // The default bound covers the cap and the stagger, then the usual 30s.
+        assert_eq!(parsed.latest_signal(), 65);
+        assert_eq!(parsed.max, 95);
+    }
+
+    #[test]
+    fn follow_the_proxy_listeners() {
+        let parsed = prestop(&[
+            "--delay",
+            "15",
+            "--follow",
+            "8080,80,8080",
+            "--follow-until",
+            "60",
+            "--stagger",
+            "5",
+        ]);
+        assert_eq!(
+            parsed.follow,
+            Some(FollowArgs {
+                ports: vec![80, 8080],
+                until: 60,
+            })
+        );
+        assert_eq!(parsed.hold, None);
+        assert_eq!(parsed.max, 95);
+        // A fixed delay with a stagger: the signal at D + S.
+        let fixed = prestop(&["--delay", "10", "--stagger", "5"]);
+        assert_eq!((fixed.latest_signal(), fixed.max), (15, 45));
+    }
+
+    #[test]
+    fn hold_and_follow_errors_say_what_to_give() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--quiet", "3"], "give both"),
+            (&["--hold-max", "60"], "give both"),
+            (&["--quiet", "0", "--hold-max", "60"], "at least 1s"),
+            (
+                &["--quiet", "3", "--hold-max", "5"],
+                "--hold-max 5s is below --delay 10s",
+            ),
+            (&["--probe-every", "1"], "--probe-every needs --quiet"),
+            (
+                &["--quiet", "3", "--hold-max", "60", "--probe-every", "1,0"],
+                "at least 1s",
+            ),
+            (
+                &["--quiet", "3", "--hold-max", "60", "--probe-every", "1,x"],
+                "--probe-every \"x\"",
+            ),
+            (&["--follow", "80"], "give both"),
+            (&["--follow-until", "60"], "give both"),
+            (
+                &["--follow", "http", "--follow-until", "60"],
+                "--follow \"http\"",
+            ),
+            (
+                &["--follow", "80", "--follow-until", "9"],
+                "--follow-until 9s is below --delay 10s",
+            ),
+            (
+                &[
+                    "--quiet",
+                    "3",
+                    "--hold-max",
+                    "60",
+                    "--follow",
+                    "80",
+                    "--follow-until",
+                    "60",
+                ],
+                "cannot be combined",
+            ),
+            (&["--stagger", "soon"], "--stagger \"soon\""),
+            (&["--stagger", "1", "--stagger", "2"], "more than once"),
+        ];
+        for (extra, expected) in cases {
+            let mut args = vec!["prestop", "--delay", "10"];
+            args.extend_from_slice(extra);
+            let message = error(&args);
+            assert!(
+                message.contains(expected),
+                "{args:?}: {message:?} should mention {expected:?}"
+            );
+        }
     }
 
     #[test]
@@ -529,9 +832,53 @@ mod tests {
                 })
         }
 
+        /// A hold or a follow (never both, as the parser requires), bounds at least the delay.
+        fn timing(delay: u32) -> impl Strategy<Value = (Option<HoldArgs>, Option<FollowArgs>)> {
+            let room = crate::duration::MAX_SECONDS - delay;
+            prop_oneof![
+                Just((None, None)),
+                (
+                    1u32..=600,
+                    0..=room,
+                    prop::collection::vec(1u32..=300, 0..3)
+                )
+                    .prop_map(move |(quiet, extra, probe_periods)| {
+                        let hold = HoldArgs {
+                            quiet,
+                            cap: delay + extra,
+                            probe_periods,
+                        };
+                        (Some(hold), None)
+                    }),
+                (prop::collection::btree_set(1u16..=u16::MAX, 1..3), 0..=room).prop_map(
+                    move |(ports, extra)| {
+                        let follow = FollowArgs {
+                            ports: ports.into_iter().collect(),
+                            until: delay + extra,
+                        };
+                        (None, Some(follow))
+                    }
+                ),
+            ]
+        }
+
         fn prestop_args() -> impl Strategy<Value = PrestopArgs> {
+            (0u32..=crate::duration::MAX_SECONDS)
+                .prop_flat_map(|delay| (Just(delay), timing(delay), 0u32..=600))
+                .prop_flat_map(|(delay, (hold, follow), stagger)| {
+                    (base_args(delay), Just((hold, follow, stagger)))
+                })
+                .prop_map(|(args, (hold, follow, stagger))| PrestopArgs {
+                    hold,
+                    follow,
+                    stagger,
+                    ..args
+                })
+        }
+
+        fn base_args(delay: u32) -> impl Strategy<Value = PrestopArgs> {
             (
-                0u32..=crate::duration::MAX_SECONDS,
+                Just(delay),
                 0u32..=crate::duration::MAX_SECONDS,
                 prop::collection::vec(url(), 0..3),
                 prop::collection::btree_set(1u16..=u16::MAX, 0..4),
@@ -550,6 +897,9 @@ mod tests {
                         then_exec: exec
                             .filter(|words| !words[0].is_empty())
                             .map(|words| words.into_iter().map(OsString::from).collect()),
+                        hold: None,
+                        follow: None,
+                        stagger: 0,
                     },
                 )
         }

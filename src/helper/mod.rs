@@ -27,8 +27,9 @@ pub const ENV_LOG_TO_STDERR: &str = "DRAIN_HELPER_LOG_TO_STDERR";
 
 const USAGE: &str = "\
 usage: drain-helper install DIR
-       drain-helper prestop --delay D [--notify URL]... [--wait-idle PORTS] [--max T]
-                            [--signal SIG] [--then-http-get URL] [--then-exec -- CMD ARGS...]
+       drain-helper prestop --delay D [--notify URL]... [--quiet Q --hold-max M [--probe-every P]]
+                            [--follow PORTS --follow-until T] [--stagger S] [--wait-idle PORTS]
+                            [--max T] [--signal SIG] [--then-http-get URL] [--then-exec -- CMD ARGS...]
        drain-helper --help | --version";
 
 const HELP: &str = "
@@ -38,13 +39,24 @@ install DIR          copy this binary to DIR/drain-helper (atomically, mode 0755
 prestop              run the drain phases, in this order:
   --notify URL       POST to http://IP:PORT/PATH at the start (repeatable; 2s timeout each)
   --delay D          sleep until D after the start (\"15\", \"10s\", \"1m30s\"; required)
+  --quiet Q --hold-max M
+                     then hold while new connections still arrive in the pod (the kernel's
+                     Tcp PassiveOpens count in /proc/net/snmp): released once none arrived
+                     for Q, at M from the start at the latest; fixed at D if unreadable
+  --probe-every P    comma list of the periods of the probes that connect to the pod
+                     (httpGet, tcpSocket, grpc): their connections do not hold the pod
+  --follow PORTS --follow-until T
+                     instead, hold until nothing listens on PORTS (the front proxy began
+                     its graceful stop), at T from the start at the latest
+  --stagger S        then sleep S more before the next phase
   --wait-idle PORTS  then wait until no ESTABLISHED connection has one of these local ports
                      (comma list; reads /proc/net/tcp and /proc/net/tcp6 every 200ms)
   --signal SIG       then send SIG (SIGQUIT, TERM, 3, ...) to PID 1 and wait until its
                      listeners are closed and their connections done (or it exits)
   --then-http-get URL  then GET URL (fails unless the answer is 2xx or 3xx)
   --then-exec -- CMD ARGS...  then run CMD and exit with its status (must be last)
-  --max T            bound of the whole hook (default: delay + 30s); when reached, the
+  --max T            bound of the whole hook (default: the latest end of the delay, hold or
+                     follow, plus the stagger, plus 30s); when reached, the
                      running phase is cut and the exit code is 124
 
 URLs take IP literals only (http://127.0.0.1:8080/x, http://[::1]:8080/x): no DNS.

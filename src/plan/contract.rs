@@ -33,6 +33,9 @@ impl ContainerPlan {
                 }
                 _ => None,
             },
+            hold: None,
+            follow: None,
+            stagger: 0,
         })
     }
 
