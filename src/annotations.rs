@@ -14,6 +14,10 @@ pub const INJECT: &str = "drain.io/inject";
 pub const DELAY: &str = "drain.io/delay";
 pub const STAGGER: &str = "drain.io/stagger";
 pub const SHUTDOWN_BUDGET: &str = "drain.io/shutdown-budget";
+/// Q of the adaptive hold: released once no new connection arrived for this long.
+pub const QUIET: &str = "drain.io/quiet";
+/// M of the adaptive hold: its cap; at or below D the hold is the fixed D.
+pub const MAX_DELAY: &str = "drain.io/max-delay";
 pub const PROXIES: &str = "drain.io/proxies";
 pub const EXCLUDE: &str = "drain.io/exclude";
 pub const HOOK: &str = "drain.io/hook";
@@ -78,6 +82,8 @@ pub struct Overrides {
     pub delay: Option<Sourced<u32>>,
     pub stagger: Option<Sourced<u32>>,
     pub shutdown_budget: Option<Sourced<u32>>,
+    pub quiet: Option<Sourced<u32>>,
+    pub max_delay: Option<Sourced<u32>>,
     pub proxies: Option<Sourced<Vec<String>>>,
     pub exclude: Option<Sourced<Vec<String>>>,
     pub hook: Option<Sourced<HookMode>>,
@@ -124,6 +130,13 @@ impl Overrides {
         overrides.delay = duration(DELAY)?;
         overrides.stagger = duration(STAGGER)?;
         overrides.shutdown_budget = duration(SHUTDOWN_BUDGET)?;
+        overrides.quiet = annotations.read(QUIET, "\"3s\" or \"5\"", |v| {
+            match parse_seconds(v).map_err(|e| e.to_string())? {
+                0 => Err("the quiet window must be at least 1s".into()),
+                seconds => Ok(seconds),
+            }
+        })?;
+        overrides.max_delay = duration(MAX_DELAY)?;
 
         let names = |key| {
             annotations.read(key, "\"nginx,envoy\"", |v| {

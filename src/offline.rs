@@ -234,7 +234,7 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
     let _ = writeln!(out, "{object}");
     let _ = writeln!(
         out,
-        "  outcome {}{}; grace {before} -> {}s; D={}s S={}s B={}s; kubernetes {}",
+        "  outcome {}{}; grace {before} -> {}s; D={}s Q={}s M={}s S={}s B={}s; kubernetes {}",
         serde_json::to_value(plan.outcome)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -245,6 +245,8 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
             .unwrap_or_default(),
         plan.grace_after,
         plan.delay,
+        plan.quiet,
+        plan.max_delay,
         plan.stagger,
         plan.shutdown_budget,
         plan.kube_version.as_deref().unwrap_or("unknown"),
@@ -279,8 +281,9 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
     );
     for c in &plan.containers {
         let label = format!("{} {}", c.role, describe_action(c));
+        let latest = c.latest_signal().unwrap_or(0);
         let bar = match c.sigterm_at {
-            Some(at) if grace > 0 => bar(at, grace),
+            Some(at) if grace > 0 => bar(at, latest.max(at), grace),
             _ => " ".repeat(BAR_WIDTH + 1),
         };
         let _ = writeln!(
@@ -297,7 +300,7 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
     }
     let _ = writeln!(
         out,
-        "  legend: = serving through the preStop delay  | SIGTERM  - shutdown budget  X SIGKILL at {grace}s\n"
+        "  legend: = serving through the preStop delay  | SIGTERM  ~ held while traffic arrives (signal comes in this range)  - shutdown budget  X SIGKILL at {grace}s\n"
     );
 }
 
@@ -316,9 +319,16 @@ fn details(c: &ContainerPlan) -> String {
     {
         parts.push(format!("preStop {pre_stop}s"));
     }
-    if let Some(at) = c.sigterm_at {
-        let what = c.signal.unwrap_or("SIGTERM");
-        parts.push(format!("{what} at {at}s"));
+    match (&c.timing, c.sigterm_at) {
+        (Some(timing), _) if timing.is_adaptive() => {
+            let what = c.signal.unwrap_or("SIGTERM");
+            parts.push(format!("{what} {timing}"));
+        }
+        (_, Some(at)) => {
+            let what = c.signal.unwrap_or("SIGTERM");
+            parts.push(format!("{what} at {at}s"));
+        }
+        _ => {}
     }
     if let Some(left) = c.budget_after_sigterm {
         parts.push(format!("{left}s to stop"));
@@ -355,8 +365,11 @@ fn column(seconds: u32, grace: u32) -> usize {
     usize::try_from(scaled).unwrap_or(BAR_WIDTH)
 }
 
-fn bar(sigterm_at: u32, grace: u32) -> String {
+/// `=` serving through the delay, `~` the adaptive hold's range (the signal comes somewhere
+/// in it), `|` the earliest signal, `-` the budget, `X` SIGKILL.
+fn bar(sigterm_at: u32, latest: u32, grace: u32) -> String {
     let term = column(sigterm_at, grace);
+    let held = column(latest, grace);
     let mut bar = String::with_capacity(BAR_WIDTH + 1);
     for i in 0..=BAR_WIDTH {
         bar.push(if i == BAR_WIDTH {
@@ -365,6 +378,8 @@ fn bar(sigterm_at: u32, grace: u32) -> String {
             '|'
         } else if i < term {
             '='
+        } else if i < held {
+            '~'
         } else {
             '-'
         });

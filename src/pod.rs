@@ -64,6 +64,8 @@ pub struct ContainerShape {
     pub restart_policy: Option<String>,
     pub security_context: Option<SecurityContextShape>,
     /// A failing liveness or startup probe kills with its own grace period, if it sets one.
+    /// Readiness and liveness probes keep running during termination (kubernetes#110191).
+    pub readiness_probe: Option<ProbeShape>,
     pub liveness_probe: Option<ProbeShape>,
     pub startup_probe: Option<ProbeShape>,
     /// Kept as text, decoded only when `drain.io/env` asks for it ([`ContainerShape::env_list`]):
@@ -99,11 +101,46 @@ impl ContainerShape {
     }
 }
 
-/// A probe, as far as the planner cares: the grace period of the kill it triggers.
+/// A probe, as far as the planner cares: the grace period of the kill it triggers, and
+/// whether (and how often) it opens a connection into the pod, which the adaptive hold must not
+/// take for traffic.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ProbeShape {
     pub termination_grace_period_seconds: Option<i64>,
+    pub period_seconds: Option<i32>,
+    pub http_get: Option<ProbeTarget>,
+    pub tcp_socket: Option<ProbeTarget>,
+    pub grpc: Option<IgnoredAny>,
+}
+
+/// Where an httpGet or tcpSocket probe connects: the pod's IP unless `host` names another.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ProbeTarget {
+    pub host: Option<String>,
+}
+
+/// Kubernetes' default `periodSeconds` of a probe.
+const DEFAULT_PROBE_PERIOD: u32 = 10;
+
+impl ProbeShape {
+    /// The probe's period in seconds when each run opens a TCP connection into the pod: an
+    /// httpGet or tcpSocket probe without a `host` (which would send it elsewhere), or a grpc
+    /// probe (always the pod's IP). Exec probes open none.
+    pub fn connection_period(&self) -> Option<u32> {
+        let into_pod = |target: &Option<ProbeTarget>| {
+            target
+                .as_ref()
+                .is_some_and(|t| t.host.as_deref().is_none_or(str::is_empty))
+        };
+        (into_pod(&self.http_get) || into_pod(&self.tcp_socket) || self.grpc.is_some()).then(|| {
+            self.period_seconds
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|&p| p > 0)
+                .unwrap_or(DEFAULT_PROBE_PERIOD)
+        })
+    }
 }
 
 /// A pod's or a container's security context, as far as the planner cares: whether it sets
@@ -118,6 +155,26 @@ pub struct SecurityContextShape {
 const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
 
 impl SpecShape {
+    /// The periods of every readiness and liveness probe in the pod that connects into it
+    /// (regular containers and native sidecars: they share the network namespace), sorted.
+    /// Startup probes stop once they succeed, so they cannot run during termination.
+    pub fn connecting_probe_periods(&self) -> Vec<u32> {
+        let sidecars = self
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        let mut periods: Vec<u32> = self
+            .containers
+            .iter()
+            .chain(sidecars)
+            .flat_map(|c| [&c.readiness_probe, &c.liveness_probe])
+            .filter_map(|probe| probe.as_ref()?.connection_period())
+            .collect();
+        periods.sort_unstable();
+        periods
+    }
+
     /// The container at `index` of `initContainers` (`init`) or `containers`.
     pub fn container_at(&self, init: bool, index: usize) -> Option<&ContainerShape> {
         if init {

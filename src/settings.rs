@@ -208,6 +208,11 @@ pub struct Settings {
     pub stagger: u32,
     /// B when the pod sets no grace period of its own (Kubernetes' default grace is 30 s).
     pub shutdown_budget: u32,
+    /// Q: the adaptive hold ends once no new connection arrived for this long (at least 1).
+    pub quiet: u32,
+    /// M: the adaptive hold's cap, from the start of the hook; at or below D the hold is the
+    /// fixed D.
+    pub max_delay: u32,
     /// Grace periods above this are refused (DESIGN.md section 2).
     pub max_grace: u32,
     /// Image names that mark a container as a front proxy.
@@ -232,6 +237,8 @@ impl Default for Settings {
             delay: 10,
             stagger: 5,
             shutdown_budget: KUBERNETES_DEFAULT_GRACE,
+            quiet: 3,
+            max_delay: 60,
             max_grace: 3600,
             proxy_images: DEFAULT_PROXY_IMAGES.iter().map(|s| s.to_string()).collect(),
             hook_mode: HookMode::Auto,

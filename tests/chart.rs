@@ -760,6 +760,8 @@ fn grace_period_covers_shutdown_delay_and_drain(#[case] values: &[&'static str])
 #[case::delay_whole_seconds(&["settings.delay=15"], "DRAIN_DELAY", "15")]
 #[case::stagger(&["settings.stagger=2s"], "DRAIN_STAGGER", "2s")]
 #[case::budget(&["settings.shutdownBudget=1m"], "DRAIN_SHUTDOWN_BUDGET", "1m")]
+#[case::quiet(&["settings.quiet=5s"], "DRAIN_QUIET", "5s")]
+#[case::max_delay(&["settings.maxDelay=2m"], "DRAIN_MAX_DELAY", "2m")]
 #[case::max_grace(&["settings.maxGrace=2h"], "DRAIN_MAX_GRACE", "2h")]
 #[case::proxies(
     &["settings.proxyImages={nginx,my-proxy}"],

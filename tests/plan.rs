@@ -19,6 +19,15 @@ fn mutate_fixture(name: &str) -> (Value, drain_webhook::mutate::Mutation) {
     (pod, mutation)
 }
 
+/// The default settings with the adaptive hold off (M at or below D): every hold is the fixed
+/// D, the plan drain-webhook made before the adaptive hold.
+fn fixed_hold() -> Settings {
+    Settings {
+        max_delay: 0,
+        ..Settings::default()
+    }
+}
+
 /// The denial message for `pod` with the default settings on 1.34, `None` when it is admitted.
 fn denial(pod: &Value) -> Option<String> {
     let settings = Settings::default();
@@ -52,9 +61,82 @@ fn apply_checked(
     pod
 }
 
+/// The seed case on the defaults: nginx holds from D while traffic arrives (until quiet for Q,
+/// at most M), the app follows nginx's listeners and gets SIGTERM S after they close; the grace
+/// period covers the latest case, M + S + B.
+#[test]
+fn seed_case_holds_adaptively_by_default() {
+    use drain_webhook::plan::Timing;
+    let (original, mutation) = mutate_fixture("seed-nginx-app.yaml");
+    let plan = &mutation.plan;
+    assert_eq!((plan.delay, plan.quiet, plan.max_delay), (10, 3, 60));
+    assert_eq!(plan.grace_after, 60 + 5 + 30);
+    let nginx = &plan.containers[0];
+    assert_eq!(nginx.hook, Some(HookKind::Helper));
+    assert_eq!(
+        nginx.timing,
+        Some(Timing::Adaptive {
+            floor: 10,
+            quiet: 3,
+            cap: 60,
+            stagger: 0,
+            probe_periods: vec![],
+        })
+    );
+    let app = &plan.containers[1];
+    assert_eq!(app.hook, Some(HookKind::Helper), "the app follows nginx");
+    assert_eq!(
+        app.timing,
+        Some(Timing::AfterProxy {
+            floor: 10,
+            ports: vec![443],
+            until: 60,
+            stagger: 5,
+        })
+    );
+    // SIGTERM no earlier than today's D + S; B left after the latest signal.
+    assert_eq!(app.pre_stop_seconds, Some(15));
+    assert_eq!(app.budget_after_sigterm, Some(30));
+    assert_eq!(nginx.hook_max_seconds, Some(90));
+
+    let pod = apply_checked(&original, &mutation);
+    let nginx_args = helper_args(pre_stop(&pod, "nginx").unwrap());
+    assert!(
+        nginx_args
+            .windows(4)
+            .any(|w| w == ["--quiet", "3s", "--hold-max", "60s"]),
+        "{nginx_args:?}"
+    );
+    let app_args = helper_args(pre_stop(&pod, "application").unwrap());
+    assert!(
+        app_args.windows(6).any(|w| w
+            == [
+                "--follow",
+                "443",
+                "--follow-until",
+                "60s",
+                "--stagger",
+                "5s"
+            ]),
+        "{app_args:?}"
+    );
+    assert_eq!(hook_delay(pre_stop(&pod, "application").unwrap()), Some(10));
+    let status = &pod.metadata.annotations.as_ref().unwrap()["drain.io/status"];
+    assert!(
+        status.contains("\"nginx\":\"proxy:helper:10:60\""),
+        "{status}"
+    );
+    assert!(
+        status.contains("\"application\":\"app:helper:15:65\""),
+        "{status}"
+    );
+}
+
+/// The seed case with the adaptive hold off: the fixed plan (nginx at D, the app at D + S).
 #[test]
 fn seed_case_nginx_then_app() {
-    let (original, mutation) = mutate_fixture("seed-nginx-app.yaml");
+    let original = fixture("pods/seed-nginx-app.yaml");
+    let mutation = mutate(&original, &fixed_hold(), version("1.34"));
     let plan = &mutation.plan;
     assert_eq!(plan.outcome, Outcome::Mutate);
     assert_eq!(
@@ -153,20 +235,26 @@ fn seed_case_with_sleep_mode_uses_no_helper() {
     assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(45));
 }
 
+/// A lone app: the helper where the native sleep may be missing, and then it holds adaptively
+/// (M + B); the native sleep from 1.30, fixed at D (D + B). The pod's own 60 s grace is B.
 #[rstest]
-#[case::unknown_version(None, HookKind::Helper)]
-#[case::old_cluster(Some("1.29"), HookKind::Helper)]
-#[case::sleep_available(Some("1.30"), HookKind::Sleep)]
+#[case::unknown_version(None, HookKind::Helper, 60 + 60)]
+#[case::old_cluster(Some("1.29"), HookKind::Helper, 60 + 60)]
+#[case::sleep_available(Some("1.30"), HookKind::Sleep, 10 + 60)]
 fn auto_picks_the_helper_when_sleep_is_not_known_to_exist(
     #[case] kube: Option<&str>,
     #[case] expected: HookKind,
+    #[case] grace: i64,
 ) {
     let original = fixture("pods/single-app.yaml");
     let mutation = mutate(&original, &Settings::default(), kube.and_then(version));
     let api = &mutation.plan.containers[0];
     assert_eq!(api.hook, Some(expected));
-    // The pod's own 60 s grace is the budget B: 10 s delay + 60 s.
-    assert_eq!(mutation.plan.grace_after, 70);
+    assert_eq!(
+        api.timing.as_ref().map(|t| t.is_adaptive()),
+        Some(expected == HookKind::Helper)
+    );
+    assert_eq!(mutation.plan.grace_after, grace);
     apply_checked(&original, &mutation);
 }
 
@@ -211,7 +299,8 @@ fn existing_hooks_are_chained_or_kept() {
             .port,
         k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(7000)
     );
-    assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(45));
+    // The chaining containers run the helper, so they hold adaptively: M + B.
+    assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(90));
 }
 
 #[test]
@@ -345,13 +434,14 @@ fn notify_and_wait_idle_go_through_the_helper() {
     let worker = &plan.containers[1];
     assert!(worker.wait_idle.is_empty() && worker.notify.is_empty());
     assert_eq!(worker.hook, Some(HookKind::Sleep));
-    // D=5, B=20 (the pod's own grace); waiting for idle may take B more: 5 + 20 + 20.
-    assert_eq!(plan.grace_after, 45);
+    // M=60 (the app runs the helper, so it holds adaptively), B=20 (the pod's own grace);
+    // waiting for idle may take B more: 60 + 20 + 20.
+    assert_eq!(plan.grace_after, 100);
     let pod = apply_checked(&original, &mutation);
     let args = helper_args(pre_stop(&pod, "app").unwrap());
     assert!(args.windows(2).any(|w| w == ["--wait-idle", "8080"]));
-    // The helper never runs past D + B, so the app still gets B after SIGTERM.
-    assert!(args.windows(2).any(|w| w == ["--max", "25s"]));
+    // The helper never runs past M + B, so the app still gets B after SIGTERM.
+    assert!(args.windows(2).any(|w| w == ["--max", "80s"]), "{args:?}");
 }
 
 #[test]
@@ -411,7 +501,8 @@ fn namespace_annotations_apply_below_pod_annotations() {
         Some(&namespace),
     );
     assert_eq!(mutation.plan.containers[1].pre_stop_seconds, Some(21));
-    assert_eq!(mutation.plan.grace_after, 51);
+    // The app's latest SIGTERM: M + S; then B.
+    assert_eq!(mutation.plan.grace_after, 60 + 1 + 30);
 }
 
 #[test]
@@ -439,12 +530,20 @@ fn reinvocation_plans_containers_added_since() {
     assert_eq!(planned, ["log-shipper"]);
     let (after, pod) = apply(&patched, &second);
     validate(&pod).unwrap();
-    // Behind the front proxy: D + S.
-    assert_eq!(hook_delay(pre_stop(&pod, "log-shipper").unwrap()), Some(15));
-    // Earlier containers unchanged, B still the original 30 s: grace stays 45.
+    // Behind the adaptive proxy of the first run (its record keeps the range 10-60 s): it
+    // follows the proxy's listeners from D, then S.
+    let shipper = second.plan.planned().next().unwrap();
+    assert_eq!(shipper.pre_stop_seconds, Some(15));
+    assert_eq!(shipper.latest_signal(), Some(65));
+    let args = helper_args(pre_stop(&pod, "log-shipper").unwrap());
+    assert!(
+        args.windows(2).any(|w| w == ["--follow", "443"]),
+        "{args:?}"
+    );
+    // Earlier containers unchanged, B still the original 30 s: grace stays M + S + B.
     assert_eq!(
         pod.spec.as_ref().unwrap().termination_grace_period_seconds,
-        Some(45)
+        Some(95)
     );
     assert_eq!(
         after["spec"]["containers"][0],
@@ -579,9 +678,13 @@ fn the_planned_helper_command_parses_as_planned() {
             "--delay",
             "10s",
             "--max",
-            "40s",
+            "90s",
             "--signal",
-            "SIGQUIT"
+            "SIGQUIT",
+            "--quiet",
+            "3s",
+            "--hold-max",
+            "60s"
         ]
     );
     let words: Vec<std::ffi::OsString> = command[1..].iter().map(Into::into).collect();
@@ -689,7 +792,8 @@ fn reinvocation_reuses_the_helpers_image_volume() {
 }
 
 /// `drain.io/graceful-stop: image` on the pod or its namespace: the official nginx image's
-/// STOPSIGNAL (SIGQUIT) is graceful, so nginx needs no helper where the native sleep exists.
+/// STOPSIGNAL (SIGQUIT) is graceful, so with a fixed hold nginx needs no helper where the
+/// native sleep exists (the adaptive hold always runs the helper in a front proxy).
 #[rstest]
 #[case::sleep_available(Some("1.30"), true, false)]
 #[case::newer(Some("1.34"), false, false)]
@@ -708,7 +812,7 @@ fn graceful_stop_image_drops_the_helper_where_the_sleep_action_exists(
     }
     let mutation = mutate_with_namespace(
         &pod,
-        &Settings::default(),
+        &fixed_hold(),
         kube.and_then(version),
         on_namespace.then_some(&annotation),
     );

@@ -10,7 +10,9 @@ pub use live::{CheckArgs, ClientArgs, ClientError};
 
 use crate::offline::ExplainFormat;
 use crate::profiles::{Catalogue, Origin, ProfilesFileError};
-use crate::server::args::{DEFAULT_WEBHOOK_CONFIGURATION_NAME, ServerArgs, duration_flag};
+use crate::server::args::{
+    DEFAULT_WEBHOOK_CONFIGURATION_NAME, ServerArgs, duration_flag, quiet_flag,
+};
 use crate::settings::{
     DEFAULT_PROXY_IMAGES, HelperDelivery, HelperSettings, HookMode, KubeVersion, Settings,
 };
@@ -53,6 +55,14 @@ pub struct PlanningArgs {
     /// B: time every container keeps after its own SIGTERM when the pod sets no grace period.
     #[arg(long, env = "DRAIN_SHUTDOWN_BUDGET", default_value = "30s", value_parser = duration_flag, value_name = "DURATION")]
     pub shutdown_budget: u32,
+    /// Q: the adaptive hold (a front proxy, the app behind it, a container with drain-helper)
+    /// ends once no new connection arrived in the pod for this long, never before D.
+    #[arg(long, env = "DRAIN_QUIET", default_value = "3s", value_parser = quiet_flag, value_name = "DURATION")]
+    pub quiet: u32,
+    /// M: the adaptive hold ends at this time after deletion at the latest, with traffic still
+    /// arriving; at or below D the hold is the fixed D.
+    #[arg(long, env = "DRAIN_MAX_DELAY", default_value = "60s", value_parser = duration_flag, value_name = "DURATION")]
+    pub max_delay: u32,
     /// Grace periods above this are refused.
     #[arg(long, env = "DRAIN_MAX_GRACE", default_value = "3600s", value_parser = duration_flag, value_name = "DURATION")]
     pub max_grace: u32,
@@ -186,6 +196,8 @@ impl PlanningArgs {
             delay: self.delay,
             stagger: self.stagger,
             shutdown_budget: self.shutdown_budget,
+            quiet: self.quiet,
+            max_delay: self.max_delay,
             max_grace: self.max_grace,
             proxy_images: self
                 .proxy_images

@@ -1,8 +1,10 @@
 //! The contract with drain-helper: a planned container's hook as the helper's own typed
 //! arguments, rendered by the helper's code and checked with its parser.
 
-use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind};
-use crate::helper::args::{Command, DEFAULT_MAX_EXTRA_SECONDS, PrestopArgs, parse};
+use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind, Timing};
+use crate::helper::args::{
+    Command, DEFAULT_MAX_EXTRA_SECONDS, FollowArgs, HoldArgs, PrestopArgs, parse,
+};
 use crate::helper::signal::parse_signal;
 
 impl ContainerPlan {
@@ -13,7 +15,36 @@ impl ContainerPlan {
         if self.action != Action::Planned || self.hook != Some(HookKind::Helper) {
             return None;
         }
-        let delay = self.pre_stop_seconds.unwrap_or(0);
+        let fixed = self.pre_stop_seconds.unwrap_or(0);
+        let (delay, hold, follow, stagger) = match self.timing.clone() {
+            None => (fixed, None, None, 0),
+            Some(
+                Timing::Fixed { seconds }
+                | Timing::Recorded {
+                    earliest: seconds, ..
+                },
+            ) => (seconds, None, None, 0),
+            Some(Timing::Adaptive {
+                floor,
+                quiet,
+                cap,
+                stagger,
+                probe_periods,
+            }) => {
+                let hold = HoldArgs {
+                    quiet,
+                    cap,
+                    probe_periods,
+                };
+                (floor, Some(hold), None, stagger)
+            }
+            Some(Timing::AfterProxy {
+                floor,
+                ports,
+                until,
+                stagger,
+            }) => (floor, None, Some(FollowArgs { ports, until }), stagger),
+        };
         Some(PrestopArgs {
             delay,
             notify: self.notify.clone(),
@@ -33,9 +64,9 @@ impl ContainerPlan {
                 }
                 _ => None,
             },
-            hold: None,
-            follow: None,
-            stagger: 0,
+            hold,
+            follow,
+            stagger,
         })
     }
 

@@ -86,7 +86,7 @@ pub(super) fn probe_warnings(plan: &mut Plan, spec: &SpecShape) {
         let Some(container) = spec.container_at(c.init_container, c.index) else {
             continue;
         };
-        let need = i64::from(c.pre_stop_seconds.unwrap_or(0)) + i64::from(plan.shutdown_budget);
+        let need = i64::from(c.latest_signal().unwrap_or(0)) + i64::from(plan.shutdown_budget);
         for (kind, probe) in [
             ("livenessProbe", &container.liveness_probe),
             ("startupProbe", &container.startup_probe),
@@ -145,7 +145,7 @@ pub(super) fn check_lowered_grace(
                 ours,
             });
         }
-        let stop = i64::from(c.pre_stop_seconds.unwrap_or(0));
+        let stop = i64::from(c.latest_signal().unwrap_or(0));
         if stop + budget > grace {
             plan.warnings.push(format!(
                 "terminationGracePeriodSeconds was lowered to {grace}s after drain-webhook planned {ours}s: container {:?} now has {}s after its preStop instead of its shutdown budget of {budget}s",
@@ -272,7 +272,11 @@ pub(super) fn finish_timeline(mut plan: Plan) -> Plan {
         if c.action == Action::Untouched && !c.init_container && c.sigterm_at.is_none() {
             c.sigterm_at = Some(0);
         }
-        c.budget_after_sigterm = c.sigterm_at.map(|at| grace.saturating_sub(at));
+        // What is left after the latest signal: an adaptive hold may end at its cap.
+        let latest = c.latest_signal();
+        c.budget_after_sigterm = c
+            .sigterm_at
+            .map(|at| grace.saturating_sub(latest.unwrap_or(at).max(at)));
     }
     plan
 }

@@ -5,6 +5,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::injection::{HELPER_DIR, existing_helper, mount_conflict, new_helper_names};
 use super::roles::graceful_signal;
+use super::timing::Timing;
 use super::{
     Action, ChainedHook, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role,
     last_proxy_stop, native,
@@ -131,6 +132,7 @@ pub(super) fn choose_hooks(
         .map(|w| w.value.clone())
         .unwrap_or_default();
     let waiting = wait_idle_targets(spec, &plan.containers, &wait_idle_ports);
+    let hold = HoldSettings::new(resolved, spec);
     let mut chosen = Chosen {
         helper: None,
         needed: 0,
@@ -157,7 +159,7 @@ pub(super) fn choose_hooks(
             } else {
                 Vec::new()
             },
-            ..HookRequest::new(plan, planned.role, container, overrides)
+            ..HookRequest::new(plan, planned.role, container, overrides, &hold, spec)
         };
         let mut decision = resolved
             .choice
@@ -209,15 +211,16 @@ fn write_hook(
         }
     };
     let extra_wait = if hook.wait_idle.is_empty() { 0 } else { budget };
-    let need = u64::from(hook.pre_stop_seconds) + u64::from(extra_wait) + u64::from(budget);
+    let latest = hook.timing.latest();
+    let need = u64::from(latest) + u64::from(extra_wait) + u64::from(budget);
     entry.hook = Some(hook.kind);
-    entry.pre_stop_seconds = Some(hook.pre_stop_seconds);
-    entry.sigterm_at = Some(hook.pre_stop_seconds);
-    // The helper may run the delay plus up to B (waiting for idle ports, for the proxy to exit
-    // after its signal, or for the user's chained hook); the grace period still leaves B after
-    // that for wait-idle containers.
-    entry.hook_max_seconds =
-        (hook.kind == HookKind::Helper).then(|| hook.pre_stop_seconds.saturating_add(budget));
+    entry.pre_stop_seconds = Some(hook.timing.earliest());
+    entry.sigterm_at = Some(hook.timing.earliest());
+    // The helper may run until its latest signal plus up to B (waiting for idle ports, for the
+    // proxy to exit after its signal, or for the user's chained hook); the grace period still
+    // leaves B after that for wait-idle containers.
+    entry.hook_max_seconds = (hook.kind == HookKind::Helper).then(|| latest.saturating_add(budget));
+    entry.timing = Some(hook.timing);
     entry.signal = hook.signal;
     entry.notify = hook.notify;
     entry.wait_idle = hook.wait_idle;
@@ -287,8 +290,115 @@ pub(super) fn wait_idle_targets(
         .collect()
 }
 
+/// The adaptive hold as resolved for the pod: on when D > 0 and M > D.
+pub(super) struct HoldSettings {
+    enabled: bool,
+    quiet: u32,
+    cap: u32,
+    probe_periods: Vec<u32>,
+}
+
+impl HoldSettings {
+    fn new(resolved: &Resolved, spec: &SpecShape) -> Self {
+        HoldSettings {
+            // D = 0 asks for no delay at all; M <= D leaves nothing to adapt.
+            enabled: resolved.delay > 0 && resolved.max_delay > resolved.delay,
+            quiet: resolved.quiet,
+            cap: resolved.max_delay,
+            probe_periods: spec.connecting_probe_periods(),
+        }
+    }
+
+    fn adaptive(&self, stagger: u32, needs_helper: bool) -> HoldRequest {
+        if !self.enabled {
+            return HoldRequest::Fixed { stagger };
+        }
+        HoldRequest::Adaptive {
+            quiet: self.quiet,
+            cap: self.cap,
+            stagger,
+            probe_periods: self.probe_periods.clone(),
+            needs_helper,
+        }
+    }
+}
+
+/// How a container's stop signal is to be timed once its hook kind is known.
+pub(super) enum HoldRequest {
+    /// At the delay plus `stagger`.
+    Fixed { stagger: u32 },
+    /// The adaptive hold from the delay (when the hook is the helper); `needs_helper`: the role
+    /// makes `auto` choose the helper for it (a front proxy and the app behind it), rather than
+    /// only holding adaptively when the helper runs anyway (docs/decisions.md).
+    Adaptive {
+        quiet: u32,
+        cap: u32,
+        stagger: u32,
+        probe_periods: Vec<u32>,
+        needs_helper: bool,
+    },
+    /// An app behind an adaptive proxy: until the proxy's listeners are gone, then `stagger`.
+    AfterProxy {
+        ports: Vec<u16>,
+        until: u32,
+        stagger: u32,
+    },
+}
+
+impl HoldRequest {
+    fn needs_helper(&self) -> bool {
+        match self {
+            HoldRequest::Fixed { .. } => false,
+            HoldRequest::Adaptive { needs_helper, .. } => *needs_helper,
+            HoldRequest::AfterProxy { .. } => true,
+        }
+    }
+
+    fn stagger(&self) -> u32 {
+        match self {
+            HoldRequest::Fixed { stagger }
+            | HoldRequest::Adaptive { stagger, .. }
+            | HoldRequest::AfterProxy { stagger, .. } => *stagger,
+        }
+    }
+
+    /// The timing of a helper hook whose delay (the floor) is `floor`.
+    fn helper_timing(self, floor: u32) -> Timing {
+        match self {
+            HoldRequest::Adaptive {
+                quiet,
+                cap,
+                stagger,
+                probe_periods,
+                ..
+            } if cap > floor => Timing::Adaptive {
+                floor,
+                quiet,
+                cap,
+                stagger,
+                probe_periods,
+            },
+            HoldRequest::AfterProxy {
+                ports,
+                until,
+                stagger,
+            } => Timing::AfterProxy {
+                floor,
+                ports,
+                until: until.max(floor),
+                stagger,
+            },
+            other => Timing::Fixed {
+                seconds: floor.saturating_add(other.stagger()),
+            },
+        }
+    }
+}
+
 pub(super) struct HookRequest {
+    /// The floor: when the hold (or the fixed delay) begins to count.
     pub(super) delay: u32,
+    pub(super) hold: HoldRequest,
     pub(super) chained: Result<Option<ChainedHook>, String>,
     pub(super) signal: Option<&'static str>,
     pub(super) notify: Vec<HttpUrl>,
@@ -296,18 +406,56 @@ pub(super) struct HookRequest {
 }
 
 impl HookRequest {
-    /// The delay of its role (apps S after the last proxy), the user's own hook and the
-    /// proxy's graceful signal; no notify and no wait-idle.
-    fn new(plan: &Plan, role: Role, container: &ContainerShape, overrides: &Overrides) -> Self {
+    /// The delay and hold of its role, the user's own hook and the proxy's graceful signal; no
+    /// notify and no wait-idle. A front proxy holds adaptively; an app behind it follows the
+    /// proxy's listeners (or, when the proxy declares no port, holds adaptively itself), then
+    /// S; behind a fixed proxy it stops S after the last proxy's signal; a lone app holds
+    /// adaptively when it runs the helper anyway.
+    fn new(
+        plan: &Plan,
+        role: Role,
+        container: &ContainerShape,
+        overrides: &Overrides,
+        hold: &HoldSettings,
+        spec: &SpecShape,
+    ) -> Self {
         // The user vouches that the image's STOPSIGNAL is already graceful: no signal to send.
         let image_stops_gracefully = overrides.graceful_stop.is_some();
-        HookRequest {
-            delay: match role {
-                Role::App if plan.has_front_proxy => {
-                    last_proxy_stop(&plan.containers, plan.delay).saturating_add(plan.stagger)
-                }
-                _ => plan.delay,
+        let proxy_stop = last_proxy_stop(&plan.containers, plan.delay);
+        let (delay, hold) = match role {
+            Role::Proxy => (plan.delay, hold.adaptive(0, true)),
+            Role::App if plan.has_front_proxy => match adaptive_proxies(plan, spec) {
+                Some((ports, until)) if ports.is_empty() => (
+                    proxy_stop,
+                    HoldRequest::Adaptive {
+                        quiet: hold.quiet,
+                        cap: until,
+                        stagger: plan.stagger,
+                        probe_periods: hold.probe_periods.clone(),
+                        needs_helper: true,
+                    },
+                ),
+                Some((ports, until)) => (
+                    proxy_stop,
+                    HoldRequest::AfterProxy {
+                        ports,
+                        until,
+                        stagger: plan.stagger,
+                    },
+                ),
+                None => (
+                    proxy_stop,
+                    HoldRequest::Fixed {
+                        stagger: plan.stagger,
+                    },
+                ),
             },
+            Role::App => (plan.delay, hold.adaptive(0, false)),
+            _ => (plan.delay, HoldRequest::Fixed { stagger: 0 }),
+        };
+        HookRequest {
+            delay,
+            hold,
             chained: chainable(container),
             signal: (role == Role::Proxy && !image_stops_gracefully)
                 .then(|| graceful_signal(container.image.as_deref().unwrap_or_default()))
@@ -318,9 +466,36 @@ impl HookRequest {
     }
 }
 
+/// The TCP ports the pod's adaptive front proxies declare, and the latest signal among them,
+/// when any planned front proxy holds adaptively.
+fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
+    let adaptive: Vec<&ContainerPlan> = plan
+        .containers
+        .iter()
+        .filter(|c| c.role == Role::Proxy && !c.init_container)
+        .filter(|c| matches!(c.action, Action::Planned | Action::AlreadyPlanned))
+        .filter(|c| c.timing.as_ref().is_some_and(Timing::is_adaptive))
+        .collect();
+    let until = adaptive
+        .iter()
+        .filter_map(|c| c.timing.as_ref().map(Timing::latest))
+        .max()?;
+    let mut ports: Vec<u16> = adaptive
+        .iter()
+        .filter_map(|c| spec.containers.get(c.index))
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.protocol.as_deref().is_none_or(|p| p == "TCP"))
+        .filter_map(|p| u16::try_from(p.container_port).ok().filter(|&p| p > 0))
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    Some((ports, until))
+}
+
 pub(super) struct ChosenHook {
     pub(super) kind: HookKind,
-    pub(super) pre_stop_seconds: u32,
+    /// When the stop signal comes: fixed, or the adaptive hold's range.
+    pub(super) timing: Timing,
     pub(super) signal: Option<&'static str>,
     pub(super) notify: Vec<HttpUrl>,
     pub(super) wait_idle: Vec<u16>,
@@ -414,14 +589,19 @@ impl HookChoice {
             || (signal.is_some() && !native)
             || !request.notify.is_empty()
             || !request.wait_idle.is_empty();
+        // The adaptive hold makes `auto` pick the helper for a front proxy and the app behind
+        // it, without the warnings of the features other modes drop.
+        let holds = request.hold.needs_helper();
         let chains = chained.is_some();
         let kind = if self.windows {
             self.windows_kind(name, chains, needs_helper, warnings)?
         } else {
-            self.linux_kind(name, chains, needs_helper, warnings)?
+            self.linux_kind(name, chains, needs_helper, holds, warnings)?
         };
         let no_delay = || Untouched::quietly("no delay is needed (the delay is 0)");
         if kind == HookKind::Sleep {
+            // Without the helper nothing can follow the traffic: the fixed delay plus stagger.
+            let pre_stop_seconds = pre_stop_seconds.saturating_add(request.hold.stagger());
             if pre_stop_seconds == 0 {
                 return Err(no_delay());
             }
@@ -432,7 +612,9 @@ impl HookChoice {
             };
             return Ok(ChosenHook {
                 kind,
-                pre_stop_seconds,
+                timing: Timing::Fixed {
+                    seconds: pre_stop_seconds,
+                },
                 signal,
                 notify: Vec::new(),
                 wait_idle: Vec::new(),
@@ -440,12 +622,12 @@ impl HookChoice {
                 note,
             });
         }
-        if pre_stop_seconds == 0 && !needs_helper {
+        if pre_stop_seconds == 0 && request.hold.stagger() == 0 && !needs_helper && !holds {
             return Err(no_delay());
         }
         Ok(ChosenHook {
             kind,
-            pre_stop_seconds,
+            timing: request.hold.helper_timing(pre_stop_seconds),
             signal,
             notify: request.notify,
             wait_idle: request.wait_idle,
@@ -495,6 +677,7 @@ impl HookChoice {
         name: &str,
         chains: bool,
         needs_helper: bool,
+        holds: bool,
         warnings: &mut Vec<String>,
     ) -> Result<HookKind, Untouched> {
         let sleep_available = self.sleep_available();
@@ -533,7 +716,9 @@ impl HookChoice {
                 }
                 Ok(HookKind::Sleep)
             }
-            HookMode::Auto if needs_helper || sleep_available != Some(true) => Ok(HookKind::Helper),
+            HookMode::Auto if needs_helper || holds || sleep_available != Some(true) => {
+                Ok(HookKind::Helper)
+            }
             HookMode::Auto => Ok(HookKind::Sleep),
         }
     }

@@ -22,6 +22,7 @@ mod native;
 mod resolve;
 mod roles;
 mod status;
+mod timing;
 
 pub use crate::pod::image_name;
 pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
@@ -35,6 +36,7 @@ use resolve::{Resolved, apply_profile, resolve};
 use roles::classify_containers;
 pub use roles::{MESH_PROXIES, graceful_signal, proxy_family};
 pub use status::{RecordedContainer, Status};
+pub use timing::Timing;
 
 /// What a container is for, as far as shutdown order goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +161,9 @@ pub struct ContainerPlan {
     /// Seconds between SIGTERM and SIGKILL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget_after_sigterm: Option<u32>,
+    /// When the stop signal comes: at a fixed time, or the adaptive hold's range.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
     /// Upper bound of the helper's run (`--max`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hook_max_seconds: Option<u32>,
@@ -224,6 +229,9 @@ pub struct Plan {
     pub delay: u32,
     pub stagger: u32,
     pub shutdown_budget: u32,
+    /// Q and M of the adaptive hold as resolved (M at or below D: every hold is fixed).
+    pub quiet: u32,
+    pub max_delay: u32,
     /// The traffic-path profile whose floors applied (`drain.io/profile`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<&'static Profile>,
@@ -339,6 +347,8 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     plan.delay = resolved.delay;
     plan.stagger = resolved.stagger;
     plan.shutdown_budget = resolved.budget;
+    plan.quiet = resolved.quiet;
+    plan.max_delay = resolved.max_delay;
 
     let settings = ctx.settings;
     classify_containers(
@@ -392,6 +402,8 @@ impl Plan {
             delay: settings.delay,
             stagger: settings.stagger,
             shutdown_budget: settings.shutdown_budget,
+            quiet: settings.quiet,
+            max_delay: settings.max_delay,
             profile: None,
             has_front_proxy: false,
             grace_before: spec_grace,
@@ -472,6 +484,15 @@ fn last_proxy_stop(containers: &[ContainerPlan], delay: u32) -> u32 {
 }
 
 impl ContainerPlan {
+    /// The latest time of its stop signal: the end of the adaptive hold's range, else the
+    /// preStop delay.
+    pub fn latest_signal(&self) -> Option<u32> {
+        self.timing
+            .as_ref()
+            .map(Timing::latest)
+            .or(self.pre_stop_seconds)
+    }
+
     fn new(name: &str, init_container: bool, index: usize, role: Role) -> Self {
         Self {
             name: name.to_owned(),
@@ -483,6 +504,7 @@ impl ContainerPlan {
             pre_stop_seconds: None,
             sigterm_at: None,
             budget_after_sigterm: None,
+            timing: None,
             hook_max_seconds: None,
             signal: None,
             notify: Vec::new(),

@@ -14,6 +14,9 @@ pub(super) struct Resolved {
     pub(super) delay: u32,
     pub(super) stagger: u32,
     pub(super) budget: u32,
+    /// Q and M of the adaptive hold.
+    pub(super) quiet: u32,
+    pub(super) max_delay: u32,
     /// The grace period before the first run of the webhook.
     pub(super) original_grace: Option<i64>,
     pub(super) previous: Option<Status>,
@@ -91,6 +94,8 @@ pub(super) fn resolve(
         delay: value_or(&overrides.delay, settings.delay),
         stagger: value_or(&overrides.stagger, settings.stagger),
         budget,
+        quiet: value_or(&overrides.quiet, settings.quiet).max(1),
+        max_delay: value_or(&overrides.max_delay, settings.max_delay),
         original_grace,
         previous,
         image_volume: settings.helper.delivery.uses_image_volume(ctx.kube_version),

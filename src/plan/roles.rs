@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::injection::HELPER_PATH;
+use super::timing::Timing;
 use super::{Action, ContainerPlan, HookKind, Plan, Role, Status};
 use crate::annotations::{self, Overrides};
 use crate::pod::SpecShape;
@@ -93,6 +94,10 @@ fn mark_earlier_runs(
         entry.hook = recorded.hook;
         entry.pre_stop_seconds = recorded.pre_stop_seconds;
         entry.sigterm_at = entry.pre_stop_seconds;
+        entry.timing = recorded.pre_stop_seconds.map(|earliest| Timing::Recorded {
+            earliest,
+            latest: recorded.latest_seconds.unwrap_or(earliest).max(earliest),
+        });
     } else if has_helper_hook(container) {
         entry.action = Action::AlreadyPlanned;
         entry.hook = Some(HookKind::Helper);

@@ -17,7 +17,8 @@ pub struct Status {
     #[serde(rename = "graceBefore")]
     pub grace_before: Option<i64>,
     pub grace: i64,
-    /// Planned containers: name -> "role:hook:preStopSeconds".
+    /// Planned containers: name -> "role:hook:preStopSeconds", plus ":latestSeconds" when
+    /// the stop signal follows the traffic (the adaptive hold's range).
     pub containers: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helper: Option<HelperInjection>,
@@ -40,21 +41,28 @@ impl Status {
     }
 }
 
-/// One planned container as the record keeps it: `"role:hook:preStopSeconds"`.
+/// One planned container as the record keeps it: `"role:hook:preStopSeconds"`, or
+/// `"role:hook:earliest:latest"` for an adaptive hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordedContainer {
     pub hook: Option<HookKind>,
     pub pre_stop_seconds: Option<u32>,
+    /// The latest stop signal of an adaptive hold; `None` for a fixed one.
+    pub latest_seconds: Option<u32>,
 }
 
 impl RecordedContainer {
     pub fn encode(container: &ContainerPlan) -> String {
-        format!(
+        let mut recorded = format!(
             "{}:{}:{}",
             container.role,
             container.hook.map(|h| h.to_string()).unwrap_or_default(),
             container.pre_stop_seconds.unwrap_or(0)
-        )
+        );
+        if let Some(timing) = container.timing.as_ref().filter(|t| t.is_adaptive()) {
+            recorded.push_str(&format!(":{}", timing.latest()));
+        }
+        recorded
     }
 
     /// Reads what [`RecordedContainer::encode`] wrote; parts it does not know read as unknown.
@@ -70,6 +78,7 @@ impl RecordedContainer {
         RecordedContainer {
             hook,
             pre_stop_seconds: parts.next().and_then(|s| s.parse().ok()),
+            latest_seconds: parts.next().and_then(|s| s.parse().ok()),
         }
     }
 }
@@ -127,9 +136,22 @@ mod tests {
             RecordedContainer::decode(&encoded),
             RecordedContainer {
                 hook: Some(HookKind::Helper),
-                pre_stop_seconds: Some(10)
+                pre_stop_seconds: Some(10),
+                latest_seconds: None
             }
         );
+        // An adaptive hold records its range: earliest, then latest.
+        container.timing = Some(crate::plan::Timing::Adaptive {
+            floor: 10,
+            quiet: 3,
+            cap: 60,
+            stagger: 0,
+            probe_periods: vec![],
+        });
+        let encoded = RecordedContainer::encode(&container);
+        assert_eq!(encoded, "proxy:helper:10:60");
+        assert_eq!(RecordedContainer::decode(&encoded).latest_seconds, Some(60));
+        container.timing = None;
         container.hook = Some(HookKind::Native);
         let encoded = RecordedContainer::encode(&container);
         assert_eq!(encoded, "proxy:native:10");
@@ -142,14 +164,16 @@ mod tests {
             RecordedContainer::decode("app:sleep:15"),
             RecordedContainer {
                 hook: Some(HookKind::Sleep),
-                pre_stop_seconds: Some(15)
+                pre_stop_seconds: Some(15),
+                latest_seconds: None
             }
         );
         assert_eq!(
             RecordedContainer::decode("app:future:x"),
             RecordedContainer {
                 hook: None,
-                pre_stop_seconds: None
+                pre_stop_seconds: None,
+                latest_seconds: None
             }
         );
     }

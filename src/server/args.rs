@@ -105,6 +105,14 @@ pub fn duration_flag(value: &str) -> Result<u32, String> {
     parse_seconds(value).map_err(|err| format!("{err} (for example 10s, 90 or 1m30s)"))
 }
 
+/// Q: a duration of at least one second (a quiet window of 0 would release at once).
+pub fn quiet_flag(value: &str) -> Result<u32, String> {
+    match duration_flag(value)? {
+        0 => Err("the quiet window must be at least 1s (for example 3s)".into()),
+        seconds => Ok(seconds),
+    }
+}
+
 fn max_connections_flag(value: &str) -> Result<usize, String> {
     match value.trim().parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
