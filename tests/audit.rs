@@ -94,7 +94,7 @@ fn the_seed_case_is_not_opted_in_and_inject_would_plan_it() {
     assert!(risk_kinds(row).is_empty(), "{row:#}");
     let change = &row["wouldChange"];
     assert_eq!(change["graceBefore"], Value::Null);
-    assert_eq!(change["graceAfter"], 45);
+    assert_eq!(change["graceAfter"], 95, "M + S + B");
     assert_eq!(
         change["containers"],
         serde_json::json!([

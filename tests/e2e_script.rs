@@ -294,7 +294,9 @@ fn the_demo_proxy_gets_the_plan_nginx_gets() {
         has_pair(&yaml, "- install", "- /.drain"),
         "no helper init container: {yaml}"
     );
-    assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
+    // The adaptive hold: M + S + B.
+    assert!(yaml.contains("terminationGracePeriodSeconds: 95"), "{yaml}");
+    assert!(has_pair(&yaml, "- --hold-max", "- 60s"), "{yaml}");
     // The Service, ServiceAccount and RBAC pass through untouched; the load's Role is read-only.
     assert!(
         yaml.contains("kind: Service\n") && yaml.contains("kind: RoleBinding"),
@@ -302,11 +304,12 @@ fn the_demo_proxy_gets_the_plan_nginx_gets() {
     );
     assert!(has_pair(&yaml, "- list", "- watch"), "{yaml}");
 
-    // The plain drain-e2e image is a proxy by annotation only: a native sleep, no signal.
+    // The plain drain-e2e image is a proxy by annotation only: no signal to send, but as a
+    // front proxy it still holds while traffic arrives, through the helper.
     let yaml = mutated_demo(&[("E2E_PROXY_IMAGE", "ghcr.io/drain-io/drain-e2e:0.1.0")]);
     assert!(!yaml.contains("--signal"), "{yaml}");
-    assert!(!yaml.contains("initContainers"), "{yaml}");
-    assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
+    assert!(has_pair(&yaml, "- --hold-max", "- 60s"), "{yaml}");
+    assert!(yaml.contains("terminationGracePeriodSeconds: 95"), "{yaml}");
 }
 
 /// With E2E_PROFILE=auto a load balancer lagging at least the default D gets a profile of its
@@ -318,9 +321,9 @@ fn a_lagging_load_balancer_gets_a_profile_only_when_asked() {
     assert!(!yaml.contains("drain.io/profile"), "{yaml}");
     let yaml = mutated_demo(&[("E2E_LB_DELAY", "12"), ("E2E_PROFILE", "auto")]);
     assert!(yaml.contains("drain.io/profile: e2e-emulated-lb"), "{yaml}");
-    // D = 17 s for nginx, the app 5 s later, B = 30 s.
+    // The profile raises the floor D to 17 s; the hold's cap M stays 60 s: M + S + B.
     assert!(has_pair(&yaml, "- --delay", "- 17s"), "{yaml}");
-    assert!(yaml.contains("terminationGracePeriodSeconds: 52"), "{yaml}");
+    assert!(yaml.contains("terminationGracePeriodSeconds: 95"), "{yaml}");
 
     for env in [
         &[("E2E_LB_DELAY", "12"), ("E2E_PROFILE", "none")][..],
@@ -328,14 +331,16 @@ fn a_lagging_load_balancer_gets_a_profile_only_when_asked() {
     ] {
         let yaml = mutated_demo(env);
         assert!(!yaml.contains("drain.io/profile"), "{env:?}: {yaml}");
+        assert!(has_pair(&yaml, "- --delay", "- 10s"), "{env:?}: {yaml}");
         assert!(
-            yaml.contains("terminationGracePeriodSeconds: 45"),
+            yaml.contains("terminationGracePeriodSeconds: 95"),
             "{env:?}: {yaml}"
         );
     }
-    // A built-in by name.
+    // A built-in by name raises the floor.
     let yaml = mutated_demo(&[("E2E_PROFILE", "azure-lb")]);
-    assert!(yaml.contains("terminationGracePeriodSeconds: 50"), "{yaml}");
+    assert!(has_pair(&yaml, "- --delay", "- 15s"), "{yaml}");
+    assert!(yaml.contains("terminationGracePeriodSeconds: 95"), "{yaml}");
 
     // The chart gets the profile, in the install the script runs.
     let fake = Fake::new("exit 1");

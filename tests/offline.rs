@@ -46,7 +46,7 @@ fn inject_mutates_every_workload_template_and_passes_the_rest_through() {
 
     let deployment: Deployment = serde_json::from_value(after[1].clone()).unwrap();
     let spec = deployment.spec.unwrap().template.spec.unwrap();
-    assert_eq!(grace(&spec), Some(45));
+    assert_eq!(grace(&spec), Some(95), "M + S + B");
     let pod = Pod {
         spec: Some(spec.clone()),
         ..Pod::default()
@@ -155,10 +155,17 @@ fn explain_draws_one_bar_per_container_in_stop_order() {
     // The SIGTERM mark of nginx comes before the app's, and both end in SIGKILL.
     assert!(nginx.find('|').unwrap() < app.find('|').unwrap(), "{text}");
     assert!(nginx.contains('X') && app.contains('X'));
-    assert!(text.contains("grace unset (30s) -> 45s"), "{text}");
-    assert!(nginx.contains("SIGQUIT at 10s"), "{text}");
+    assert!(text.contains("grace unset (30s) -> 95s"), "{text}");
+    assert!(text.contains("D=10s Q=3s M=60s S=5s B=30s"), "{text}");
+    // The adaptive hold shows as a range: drawn with `~` up to the latest signal.
     assert!(
-        app.contains("SIGTERM at 15s") && app.contains("30s to stop"),
+        nginx.contains("SIGQUIT 10-60s (held until quiet for 3s)"),
+        "{text}"
+    );
+    assert!(nginx.contains("=|~") && app.contains("=|~"), "{text}");
+    assert!(
+        app.contains("SIGTERM 15-65s (after the proxy's listeners close, then 5s)")
+            && app.contains("30s to stop"),
         "{text}"
     );
 }
@@ -222,7 +229,7 @@ fn json_input_and_lists_are_accepted() {
     let docs = documents(&output.yaml);
     assert_eq!(
         docs[0]["items"][0]["spec"]["terminationGracePeriodSeconds"],
-        45
+        95
     );
 }
 
@@ -314,6 +321,10 @@ fn the_cli_reads_stdin_and_takes_the_planning_flags() {
             "1.34",
             "--delay",
             "20s",
+            "--max-delay",
+            "90s",
+            "--quiet",
+            "4s",
         ],
         Some(&input),
     );
@@ -323,8 +334,20 @@ fn the_cli_reads_stdin_and_takes_the_planning_flags() {
         String::from_utf8_lossy(&out.stderr)
     );
     let plans: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(plans[0]["plan"]["graceAfter"], 55);
+    // M + S + B.
+    assert_eq!(plans[0]["plan"]["graceAfter"], 90 + 5 + 30);
     assert_eq!(plans[0]["plan"]["containers"][1]["preStopSeconds"], 25);
+    let timing = &plans[0]["plan"]["containers"][0]["timing"];
+    assert_eq!(
+        (
+            &timing["kind"],
+            &timing["floor"],
+            &timing["quiet"],
+            &timing["cap"]
+        ),
+        (&"adaptive".into(), &20.into(), &4.into(), &90.into()),
+        "{timing}"
+    );
 
     let out = run_cli(
         &[

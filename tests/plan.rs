@@ -120,7 +120,7 @@ fn seed_case_holds_adaptively_by_default() {
             ]),
         "{app_args:?}"
     );
-    assert_eq!(hook_delay(pre_stop(&pod, "application").unwrap()), Some(10));
+    assert_eq!(hook_delay(pre_stop(&pod, "application").unwrap()), Some(15));
     let status = &pod.metadata.annotations.as_ref().unwrap()["drain.io/status"];
     assert!(
         status.contains("\"nginx\":\"proxy:helper:10:60\""),

@@ -136,7 +136,8 @@ async fn the_seed_pod_is_patched() {
     assert_eq!(delay("app"), Some(15));
     assert_eq!(
         pod.spec.as_ref().unwrap().termination_grace_period_seconds,
-        Some(45)
+        Some(95),
+        "M + S + B"
     );
     app.assert_counted(&[
         r#"drain_webhook_reviews_total{operation="create",outcome="mutated"} 1"#,
@@ -151,7 +152,7 @@ async fn a_dry_run_with_generate_name_is_answered_like_any_other() {
     let body = fixture("pod-create-generate-name-dry-run.json");
     let response = app.post_ok(&body, "dry run").await;
     let pod = patched_pod(&body, &response);
-    assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(45));
+    assert_eq!(pod.spec.unwrap().termination_grace_period_seconds, Some(95));
 }
 
 #[tokio::test]

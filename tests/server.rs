@@ -132,7 +132,8 @@ async fn the_seed_pod_is_mutated_over_http2_and_http1() {
         assert_eq!(delay("app"), Some(15), "{proto:?}");
         assert_eq!(
             pod.spec.as_ref().unwrap().termination_grace_period_seconds,
-            Some(45)
+            Some(95),
+            "M + S + B"
         );
     }
 }

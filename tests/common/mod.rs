@@ -305,8 +305,12 @@ pub fn hook_delay(handler: &LifecycleHandler) -> Option<u32> {
         return u32::try_from(sleep.seconds).ok();
     }
     let command = handler.exec.as_ref()?.command.as_ref()?;
-    let at = command.iter().position(|w| w == "--delay")?;
-    drain_webhook::duration::parse_seconds(command.get(at + 1)?).ok()
+    let value = |flag: &str| {
+        let at = command.iter().position(|w| w == flag)?;
+        drain_webhook::duration::parse_seconds(command.get(at + 1)?).ok()
+    };
+    // The helper's earliest signal: the delay (the floor of a hold), then the stagger.
+    Some(value("--delay")? + value("--stagger").unwrap_or(0))
 }
 
 pub fn helper_args(handler: &LifecycleHandler) -> Vec<String> {
