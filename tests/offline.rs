@@ -307,6 +307,33 @@ fn the_cli_reports_a_bad_annotation_in_one_line_and_exits_non_zero() {
     }
 }
 
+/// A hold the settings cannot fit stops the command before it plans anything, with the fix.
+#[test]
+fn hold_flags_that_cannot_work_are_refused_with_the_fix() {
+    let out = run_cli(&["explain", "-f", "-", "--quiet", "0"], Some(""));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("at least 1s"), "{stderr}");
+    let out = run_cli(
+        &[
+            "explain",
+            "-f",
+            "-",
+            "--max-delay",
+            "1h",
+            "--max-grace",
+            "1h",
+        ],
+        Some(""),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-delay 3600s") && stderr.contains("for example 3565s"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_cli_reads_stdin_and_takes_the_planning_flags() {
     let input = read("pods/seed-nginx-app.yaml");

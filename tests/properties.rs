@@ -86,8 +86,16 @@ fn container_strategy(index: usize) -> impl Strategy<Value = Value> {
             1 => (0u32..40).prop_map(|s| Some(json!([{"name": "DRAIN_DELAY_SECONDS", "value": s.to_string()}]))),
             1 => Just(Some(json!([{"name": "DRAIN_SHUTDOWN_BUDGET_SECONDS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]))),
         ],
+        // A readiness probe the adaptive hold must discount, or one it must not.
+        prop_oneof![
+            2 => Just(None),
+            1 => (1i32..30).prop_map(|p| Some(json!({"httpGet": {"port": 8080}, "periodSeconds": p}))),
+            1 => Just(Some(json!({"tcpSocket": {"port": 8080, "host": "10.0.0.1"}}))),
+            1 => Just(Some(json!({"exec": {"command": ["true"]}, "periodSeconds": 1}))),
+            1 => Just(Some(json!({"grpc": {"port": 9090}, "periodSeconds": -3}))),
+        ],
     )
-        .prop_map(move |(image, pre_stop, mesh, mounts, env)| {
+        .prop_map(move |(image, pre_stop, mesh, mounts, env, probe)| {
             let name = if mesh && index == 0 {
                 "istio-proxy".to_string()
             } else {
@@ -100,6 +108,9 @@ fn container_strategy(index: usize) -> impl Strategy<Value = Value> {
             });
             if let Some(handler) = pre_stop {
                 container["lifecycle"] = json!({"preStop": handler});
+            }
+            if let Some(probe) = probe {
+                container["readinessProbe"] = probe;
             }
             if let Some(env) = env {
                 container["env"] = env;
@@ -138,9 +149,11 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         ]),
         prop::option::of(notify_strategy()),
         prop::option::of(prop::sample::select(vec!["true", "false", "yes"])),
+        // Q and M of the adaptive hold: M below, at and above D; Q 0 is refused.
+        (prop::option::of(0u32..10), prop::option::of(0u32..300)),
     )
         .prop_map(
-            |(delay, stagger, budget, hook, proxies, exclude, wait, notify, env)| {
+            |(delay, stagger, budget, hook, proxies, exclude, wait, notify, env, hold)| {
                 let mut a = serde_json::Map::new();
                 let mut put = |k: &str, v: String| {
                     a.insert(k.to_string(), Value::String(v));
@@ -171,6 +184,12 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                 }
                 if let Some(env) = env {
                     put("drain.io/env", env.into());
+                }
+                if let Some(quiet) = hold.0 {
+                    put("drain.io/quiet", format!("{quiet}s"));
+                }
+                if let Some(cap) = hold.1 {
+                    put("drain.io/max-delay", cap.to_string());
                 }
                 Value::Object(a)
             },

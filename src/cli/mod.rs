@@ -140,6 +140,17 @@ pub enum SettingsError {
         need: u64,
         max: u32,
     },
+    #[error(
+        "--max-delay {max_delay}s plus --stagger {stagger}s plus --shutdown-budget {budget}s is {need}s, above --max-grace {max}s: every pod with a front proxy would be denied; lower --max-delay (for example {example}s) or raise --max-grace"
+    )]
+    HoldAboveMaximum {
+        max_delay: u32,
+        stagger: u32,
+        budget: u32,
+        need: u64,
+        max: u32,
+        example: u32,
+    },
 }
 
 impl PlanningArgs {
@@ -191,6 +202,22 @@ impl PlanningArgs {
                     max: self.max_grace,
                 });
             }
+        }
+        // The adaptive hold's worst case on the defaults, M + S + B, must fit the maximum.
+        let need =
+            u64::from(self.max_delay) + u64::from(self.stagger) + u64::from(self.shutdown_budget);
+        if self.max_delay > self.delay && need > u64::from(self.max_grace) {
+            return Err(SettingsError::HoldAboveMaximum {
+                max_delay: self.max_delay,
+                stagger: self.stagger,
+                budget: self.shutdown_budget,
+                need,
+                max: self.max_grace,
+                example: self
+                    .max_grace
+                    .saturating_sub(self.stagger.saturating_add(self.shutdown_budget))
+                    .max(self.delay),
+            });
         }
         Ok(Settings {
             delay: self.delay,

@@ -232,6 +232,7 @@ fn grace_causes(
     let mut causes = Vec::new();
     for sourced in [
         &overrides.delay,
+        &overrides.max_delay,
         &overrides.stagger,
         &overrides.shutdown_budget,
     ]

@@ -141,7 +141,10 @@ pub fn check_review(reviewer: &Reviewer, body: &[u8]) -> Result<ReviewKind, Stri
 /// - the patch applies to the original; when the original reads as a Pod, so does the result;
 /// - mutating the result changes nothing (idempotence);
 /// - the grace period is never shortened;
-/// - front proxies get SIGTERM no later than the apps.
+/// - front proxies get SIGTERM no later than the apps, at the earliest and at the latest: an
+///   app behind an adaptive proxy never stops before the proxy's hold can have ended;
+/// - the grace period leaves every planned container B after its latest signal, and every
+///   helper's `--max` reaches past its latest signal.
 ///
 /// Returns the mutation and the patched object, or `None` when the pod was denied or is not
 /// a Pod.
@@ -212,6 +215,39 @@ pub fn check_mutation(
         return Err(format!(
             "a front proxy stops at {proxy}, after an app at {app}"
         ));
+    }
+    let latest_of = |role| {
+        planned
+            .iter()
+            .filter(move |c| c.role == role)
+            .filter_map(|c| c.latest_signal())
+    };
+    if let (Some(proxy), Some(app)) = (latest_of(Role::Proxy).max(), latest_of(Role::App).min())
+        && proxy > app
+    {
+        return Err(format!(
+            "a front proxy may hold until {proxy}, after an app stops at the latest at {app}"
+        ));
+    }
+    let plan = &mutation.plan;
+    for c in &planned {
+        let latest = i64::from(c.latest_signal().unwrap_or(0));
+        if latest + i64::from(plan.shutdown_budget) > plan.grace_after {
+            return Err(format!(
+                "container {:?}: latest signal {latest}s plus B {}s is past the grace period {}s",
+                c.name, plan.shutdown_budget, plan.grace_after
+            ));
+        }
+        if let Some(args) = c.helper_args()
+            && args.max < args.latest_signal()
+        {
+            return Err(format!(
+                "container {:?}: --max {}s ends the helper before its latest signal {}s",
+                c.name,
+                args.max,
+                args.latest_signal()
+            ));
+        }
     }
     Ok(Some((mutation, patched)))
 }

@@ -1,0 +1,274 @@
+//! The adaptive hold in the plan (issue 20, docs/decisions.md "The adaptive hold"): which
+//! containers hold, what they are told about the probes, when the hold is fixed, and the grace
+//! period it needs.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
+use drain_webhook::plan::{HookKind, Role, Timing};
+use drain_webhook::settings::Settings;
+use serde_json::{Value, json};
+
+fn pod(containers: Value) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"containers": containers}
+    })
+}
+
+fn annotated(mut pod: Value, annotations: &[(&str, &str)]) -> Value {
+    let map: serde_json::Map<String, Value> = annotations
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+        .collect();
+    pod["metadata"]["annotations"] = Value::Object(map);
+    pod
+}
+
+fn probe_every(args: &[String]) -> Option<&str> {
+    let at = args.iter().position(|w| w == "--probe-every")?;
+    args.get(at + 1).map(String::as_str)
+}
+
+/// The kubelet keeps probing during termination; the probes that connect into the pod are
+/// passed to the helper so that they do not hold it: httpGet and tcpSocket without a host, and
+/// grpc, from every regular container and native sidecar, readiness and liveness; not exec
+/// probes, not a probe sent to another host, not startup probes (done once started).
+#[test]
+fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
+    let original = pod(json!([
+        {
+            "name": "nginx", "image": "nginx:1.27",
+            "ports": [{"containerPort": 8080}],
+            "readinessProbe": {"httpGet": {"port": 8080}, "periodSeconds": 1},
+            "startupProbe": {"httpGet": {"port": 8080}, "periodSeconds": 1}
+        },
+        {
+            "name": "app", "image": "shop:1",
+            "livenessProbe": {"tcpSocket": {"port": 9000}},
+            "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}
+        },
+        {
+            "name": "metrics", "image": "exporter:1",
+            "readinessProbe": {"httpGet": {"port": 80, "host": "10.0.0.9"}, "periodSeconds": 2},
+            "livenessProbe": {"grpc": {"port": 9090}, "periodSeconds": 5}
+        }
+    ]));
+    let mut original = original;
+    original["spec"]["initContainers"] = json!([{
+        "name": "sidecar", "image": "envoy-sidecar:1", "restartPolicy": "Always",
+        "readinessProbe": {"tcpSocket": {"port": 15000}, "periodSeconds": 3}
+    }]);
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let nginx = &mutation.plan.containers[0];
+    // 1 s (nginx readiness), 3 s (sidecar), 5 s (grpc), 10 s (the default period).
+    assert_eq!(
+        nginx.timing,
+        Some(Timing::Adaptive {
+            floor: 10,
+            quiet: 3,
+            cap: 60,
+            stagger: 0,
+            probe_periods: vec![1, 3, 5, 10],
+        })
+    );
+    let (_, patched) = apply(&original, &mutation);
+    validate(&patched).unwrap();
+    let args = helper_args(pre_stop(&patched, "nginx").unwrap());
+    assert_eq!(probe_every(&args), Some("1s,3s,5s,10s"), "{args:?}");
+}
+
+/// `drain.io/max-delay` at or below D turns the hold off: the fixed plan, grace D + S + B.
+#[test]
+fn a_cap_at_or_below_the_delay_is_the_fixed_delay() {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    for cap in ["10s", "5", "0"] {
+        let original = annotated(seed.clone(), &[("drain.io/max-delay", cap)]);
+        let mutation = mutate(&original, &Settings::default(), version("1.34"));
+        let plan = &mutation.plan;
+        assert_eq!(plan.grace_after, 45, "max-delay {cap}");
+        let nginx = &plan.containers[0];
+        assert_eq!(nginx.timing, Some(Timing::Fixed { seconds: 10 }));
+        // nginx still needs the helper for SIGQUIT; the app goes back to the native sleep.
+        assert_eq!(nginx.hook, Some(HookKind::Helper));
+        assert_eq!(plan.containers[1].hook, Some(HookKind::Sleep));
+        let (_, patched) = apply(&original, &mutation);
+        let args = helper_args(pre_stop(&patched, "nginx").unwrap());
+        assert!(!args.iter().any(|a| a == "--quiet"), "{args:?}");
+    }
+}
+
+/// D = 0 asks for no delay: no hold either, and nothing to plan for a lone app.
+#[test]
+fn no_delay_means_no_hold() {
+    let seed = annotated(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/delay", "0")],
+    );
+    let mutation = mutate(&seed, &Settings::default(), version("1.34"));
+    let nginx = &mutation.plan.containers[0];
+    assert_eq!(nginx.timing, Some(Timing::Fixed { seconds: 0 }));
+    let app = &mutation.plan.containers[1];
+    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 5 }));
+}
+
+/// `auto` holds adaptively wherever the helper runs: a front proxy and the app behind it
+/// always; a lone app on 1.30+ keeps the native sleep (no helper to deliver, a faster start)
+/// unless `drain.io/hook: helper` asks for it.
+#[test]
+fn a_lone_app_holds_adaptively_only_with_the_helper() {
+    let single = fixture("pods/single-app.yaml");
+    let native = mutate(&single, &Settings::default(), version("1.34"));
+    let app = &native.plan.containers[0];
+    assert_eq!(app.hook, Some(HookKind::Sleep));
+    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 10 }));
+
+    let asked = annotated(single.clone(), &[("drain.io/hook", "helper")]);
+    let mutation = mutate(&asked, &Settings::default(), version("1.34"));
+    let app = &mutation.plan.containers[0];
+    assert_eq!(app.hook, Some(HookKind::Helper));
+    assert!(matches!(
+        app.timing,
+        Some(Timing::Adaptive {
+            floor: 10,
+            cap: 60,
+            stagger: 0,
+            ..
+        })
+    ));
+    // The pod's own 60 s grace is B: M + B.
+    assert_eq!(mutation.plan.grace_after, 60 + 60);
+    let (_, patched) = apply(&asked, &mutation);
+    validate(&patched).unwrap();
+}
+
+/// A proxy that declares no port gives the app nothing to follow: the app holds adaptively
+/// itself from the proxy's floor and adds S, so it never signals before the proxy can have.
+#[test]
+fn an_app_behind_a_proxy_without_ports_holds_itself_then_staggers() {
+    let original = pod(json!([
+        {"name": "nginx", "image": "nginx:1.27"},
+        {"name": "app", "image": "shop:1", "ports": [{"containerPort": 8080}]}
+    ]));
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let app = &mutation.plan.containers[1];
+    assert_eq!(app.role, Role::App);
+    assert_eq!(
+        app.timing,
+        Some(Timing::Adaptive {
+            floor: 10,
+            quiet: 3,
+            cap: 60,
+            stagger: 5,
+            probe_periods: vec![],
+        })
+    );
+    assert_eq!(mutation.plan.grace_after, 95);
+    let (_, patched) = apply(&original, &mutation);
+    let args = helper_args(pre_stop(&patched, "app").unwrap());
+    assert!(
+        args.windows(6)
+            .any(|w| w == ["--quiet", "3s", "--hold-max", "60s", "--stagger", "5s"]),
+        "{args:?}"
+    );
+}
+
+/// Q and M follow the usual precedence: the pod's annotation, the namespace's, the settings.
+#[test]
+fn quiet_and_cap_come_from_pod_then_namespace_then_settings() {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    let namespace: BTreeMap<String, String> = [
+        ("drain.io/quiet".to_owned(), "5s".to_owned()),
+        ("drain.io/max-delay".to_owned(), "2m".to_owned()),
+    ]
+    .into();
+    let settings = Settings {
+        quiet: 7,
+        max_delay: 30,
+        ..Settings::default()
+    };
+    let from_namespace = mutate_with_namespace(&seed, &settings, version("1.34"), Some(&namespace));
+    assert_eq!(
+        (from_namespace.plan.quiet, from_namespace.plan.max_delay),
+        (5, 120)
+    );
+    assert_eq!(from_namespace.plan.grace_after, 120 + 5 + 30);
+    let pod_says = annotated(seed.clone(), &[("drain.io/quiet", "2")]);
+    let mutation = mutate_with_namespace(&pod_says, &settings, version("1.34"), Some(&namespace));
+    assert_eq!((mutation.plan.quiet, mutation.plan.max_delay), (2, 120));
+    let from_settings = mutate(&seed, &settings, version("1.34"));
+    assert_eq!(
+        (from_settings.plan.quiet, from_settings.plan.max_delay),
+        (7, 30)
+    );
+    assert_eq!(from_settings.plan.grace_after, 30 + 5 + 30);
+}
+
+fn denial(pod: &Value) -> String {
+    let settings = Settings::default();
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+    };
+    match mutate_pod(pod, &ctx) {
+        Err(MutateError::Denied(err)) => err.to_string(),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
+
+/// A quiet window of 0 would release at once; a cap past the maximum grace is refused with the
+/// annotation that caused it.
+#[test]
+fn bad_quiet_and_cap_are_denials_that_say_what_to_set() {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    let message = denial(&annotated(seed.clone(), &[("drain.io/quiet", "0s")]));
+    assert!(
+        message.contains("drain.io/quiet") && message.contains("at least 1s"),
+        "{message}"
+    );
+    let message = denial(&annotated(seed.clone(), &[("drain.io/max-delay", "soon")]));
+    assert!(message.contains("drain.io/max-delay=\"soon\""), "{message}");
+    let message = denial(&annotated(seed, &[("drain.io/max-delay", "2h")]));
+    assert!(
+        message.contains("above the maximum") && message.contains("drain.io/max-delay=\"2h\""),
+        "{message}"
+    );
+}
+
+/// What the hold writes passes the API server's validation and the helper's parser, and the
+/// record is what explain and a reinvocation read back.
+#[test]
+fn an_adaptive_plan_is_valid_and_idempotent() {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    let mutation = mutate(&seed, &Settings::default(), version("1.34"));
+    let (patched, typed) = apply(&seed, &mutation);
+    validate(&typed).unwrap();
+    common::invariants::check_helper_commands(&seed, &patched).unwrap();
+    let again = mutate(&patched, &Settings::default(), version("1.34"));
+    assert!(again.patch.is_empty(), "{:?}", again.patch);
+    let recorded: Vec<Option<Timing>> = again
+        .plan
+        .containers
+        .iter()
+        .map(|c| c.timing.clone())
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            Some(Timing::Recorded {
+                earliest: 10,
+                latest: 60
+            }),
+            Some(Timing::Recorded {
+                earliest: 15,
+                latest: 65
+            }),
+        ]
+    );
+}
