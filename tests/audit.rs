@@ -177,8 +177,11 @@ fn each_risk_is_found_on_its_fixture() {
         let row = only_row(file);
         assert_eq!(risk_kinds(&row), vec![kind.to_owned()], "{file}: {row:#}");
     }
-    // The protected fixture, with the same nginx as shared-pid.yaml, has none.
-    assert!(risk_kinds(&only_row("protected.yaml")).is_empty());
+    // The protected fixture, with the same nginx as shared-pid.yaml, was planned before the
+    // adaptive hold: its fixed holds are the one risk, gone where the hold is off (M <= D).
+    assert_eq!(risk_kinds(&only_row("protected.yaml")), vec!["fixed-hold"]);
+    let hold_off = rows("protected.yaml", &["--max-delay", "0"]);
+    assert!(risk_kinds(&hold_off[0]).is_empty(), "{hold_off:#?}");
 }
 
 #[test]
@@ -191,9 +194,20 @@ fn a_load_balancer_service_only_flags_the_workload_it_selects() {
     let other = rows
         .iter()
         .find(|r| r["workload"] == "Deployment shop/other");
-    assert_eq!(risk_kinds(edge.unwrap()), vec!["lb-lag"]);
+    // The adaptive hold's cap (60 s) covers the NLB's 30 s; a cap below it does not.
+    assert!(risk_kinds(edge.unwrap()).is_empty());
     assert!(risk_kinds(other.unwrap()).is_empty());
-    // A delay above the lag is enough.
+    let short = crate::rows("lb-lag.yaml", &["--max-delay", "20s"]);
+    let edge = short
+        .iter()
+        .find(|r| r["workload"] == "Deployment shop/edge");
+    assert_eq!(risk_kinds(edge.unwrap()), vec!["lb-lag"]);
+    // With the hold off, a delay above the lag is enough.
+    let fixed = crate::rows("lb-lag.yaml", &["--max-delay", "0"]);
+    let edge = fixed
+        .iter()
+        .find(|r| r["workload"] == "Deployment shop/edge");
+    assert_eq!(risk_kinds(edge.unwrap()), vec!["lb-lag"]);
     let rows = rows_with_delay("lb-lag.yaml", "60s");
     assert!(rows.iter().all(|r| risk_kinds(r).is_empty()), "{rows:#?}");
 }
@@ -212,7 +226,11 @@ fn fail_on_exits_2_only_when_a_row_trips_it() {
     };
     assert_eq!(code("grace-zero.yaml", &[]), Some(0));
     assert_eq!(code("grace-zero.yaml", &["--fail-on", "risk"]), Some(2));
-    assert_eq!(code("protected.yaml", &["--fail-on", "risk"]), Some(0));
+    assert_eq!(code("protected.yaml", &["--fail-on", "risk"]), Some(2));
+    assert_eq!(
+        code("protected.yaml", &["--fail-on", "risk", "--max-delay", "0"]),
+        Some(0)
+    );
     assert_eq!(
         code("protected.yaml", &["--fail-on", "unprotected"]),
         Some(0)

@@ -218,13 +218,14 @@ pub(super) fn lb_risk(
             .find(|(key, _, _)| annotations.and_then(|a| a.get(*key)).is_some())
             .map(|(_, which, lag)| (*which, *lag))
             .unwrap_or(("a cloud load balancer", LB_LAG_DEFAULT));
+        // An adaptive hold keeps taking connections while they arrive, up to its cap.
         let delay = if plan.outcome == Outcome::Skipped {
             0
         } else {
             plan.containers
                 .iter()
                 .filter(|c| matches!(c.action, Action::Planned | Action::AlreadyPlanned))
-                .filter_map(|c| c.pre_stop_seconds)
+                .filter_map(ContainerPlan::latest_signal)
                 .max()
                 .unwrap_or(0)
         };
@@ -236,9 +237,57 @@ pub(super) fn lb_risk(
                     service.name
                 ),
                 fix: format!(
-                    "set drain.io/delay to at least {lag}s on the workload or its namespace"
+                    "set drain.io/max-delay (the adaptive hold's cap) to at least {lag}s on the workload or its namespace"
                 ),
             });
         }
     }
+}
+
+/// Pods whose record holds a container for a fixed D where the plan today would hold it
+/// adaptively (the settings, the namespace or a profile put M above D): a container already
+/// running drain-helper, or a front proxy. Planned before the adaptive hold, a load balancer
+/// slower than D still reaches them after they stop taking connections; a rollout restart
+/// plans them again.
+pub(super) fn fixed_hold_risk(
+    subjects: &[(&str, &Value)],
+    statuses: &[Option<Status>],
+    plan: &Plan,
+    risks: &mut Vec<Finding>,
+) {
+    if plan.delay == 0 || plan.max_delay <= plan.delay {
+        return;
+    }
+    let mut fixed_pods = Vec::new();
+    let mut fixed_containers = std::collections::BTreeSet::new();
+    for ((name, _), status) in subjects.iter().zip(statuses) {
+        let Some(status) = status else { continue };
+        for (container, raw) in &status.containers {
+            let recorded = RecordedContainer::decode(raw);
+            let would_hold = recorded.hook == Some(HookKind::Helper)
+                || (raw.starts_with("proxy:") && recorded.hook.is_some());
+            if would_hold && recorded.latest_seconds.is_none() {
+                if fixed_pods.last() != Some(name) {
+                    fixed_pods.push(*name);
+                }
+                fixed_containers.insert(container.as_str());
+            }
+        }
+    }
+    if fixed_pods.is_empty() {
+        return;
+    }
+    let containers: Vec<&str> = fixed_containers.into_iter().collect();
+    risks.push(Finding {
+        kind: "fixed-hold",
+        message: format!(
+            "{} hold{} {} for a fixed {}s, planned before the adaptive hold, which now keeps them serving while traffic still arrives (up to {}s): a load balancer slower than that still sends connections after they stop taking them",
+            fixed_pods.join(", "),
+            if fixed_pods.len() == 1 { "s" } else { "" },
+            containers.join(", "),
+            plan.delay,
+            plan.max_delay,
+        ),
+        fix: "restart the workload (kubectl rollout restart) so that drain-webhook plans its pods again".into(),
+    });
 }

@@ -13,7 +13,7 @@ use crate::annotations::{INJECT, STATUS, is_opt_out};
 use crate::mutate::{MutateError, PodContext, mutate_pod};
 use crate::offline::{OfflineError, parse_documents, template_pointer};
 use crate::plan::{Action, HELPER_PATH, HookKind, Outcome, Plan, Role, Status, graceful_signal};
-use crate::plan::{RecordedContainer, proxy_family};
+use crate::plan::{ContainerPlan, RecordedContainer, proxy_family};
 
 mod findings;
 mod live;
@@ -373,6 +373,7 @@ fn audit_one(
     let mut risks = Vec::new();
     risks_of(spec, &plan, ctx, &mut risks);
     lb_risk(object, template, services, &plan, &mut risks);
+    fixed_hold_risk(&subjects, &statuses, &plan, &mut risks);
     let would_change =
         (plan.outcome == Outcome::Mutate && !options.webhook_namespace).then(|| Change {
             grace_before: plan.grace_before,
