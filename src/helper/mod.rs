@@ -3,6 +3,7 @@
 //! `webhook` feature and links statically. See docs/helper.md.
 
 pub mod args;
+pub mod hold;
 pub mod install;
 pub mod log;
 pub mod net;
