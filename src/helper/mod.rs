@@ -3,6 +3,7 @@
 //! `webhook` feature and links statically. See docs/helper.md.
 
 pub mod args;
+pub mod hold;
 pub mod install;
 pub mod log;
 pub mod net;
@@ -24,6 +25,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const ENV_TARGET_PID: &str = "DRAIN_HELPER_TARGET_PID";
 /// Test only: log to the helper's own stderr instead of PID 1's.
 pub const ENV_LOG_TO_STDERR: &str = "DRAIN_HELPER_LOG_TO_STDERR";
+/// Test only: the adaptive hold reads this file instead of /proc/net/snmp.
+pub const ENV_SNMP_PATH: &str = "DRAIN_HELPER_SNMP_PATH";
 
 const USAGE: &str = "\
 usage: drain-helper install DIR
@@ -103,12 +106,12 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             }
         }
         Ok(Command::Prestop(prestop_args)) => match test_overrides() {
-            Ok((target_pid, to_stderr)) => {
+            Ok((host, to_stderr)) => {
                 let mut log = match to_stderr {
                     true => Log::stderr("prestop"),
-                    false => Log::to_process_stderr(target_pid, "prestop"),
+                    false => Log::to_process_stderr(host.target_pid, "prestop"),
                 };
-                prestop::run(&prestop_args, target_pid, &mut log)
+                prestop::run(&prestop_args, &host, &mut log)
             }
             Err(err) => usage_error(&err),
         },
@@ -116,16 +119,16 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
 }
 
-/// Reads the test-only environment overrides: the PID to signal and whether to log to the
-/// own stderr.
-fn test_overrides() -> Result<(i32, bool), UsageError> {
+/// Reads the test-only environment overrides: the PID to signal, the counters file, and
+/// whether to log to the own stderr.
+fn test_overrides() -> Result<(prestop::Host, bool), UsageError> {
+    let mut host = prestop::Host::default();
     let mut to_stderr = matches!(
         std::env::var_os(ENV_LOG_TO_STDERR),
         Some(value) if !value.is_empty() && value != "0"
     );
-    let mut target_pid = 1;
     if let Some(value) = std::env::var_os(ENV_TARGET_PID) {
-        target_pid = match value.to_str().map(str::parse::<i32>) {
+        host.target_pid = match value.to_str().map(str::parse::<i32>) {
             Some(Ok(pid)) if pid > 0 => pid,
             _ => {
                 return Err(UsageError(format!(
@@ -136,7 +139,10 @@ fn test_overrides() -> Result<(i32, bool), UsageError> {
         };
         to_stderr = true;
     }
-    Ok((target_pid, to_stderr))
+    if let Some(path) = std::env::var_os(ENV_SNMP_PATH).filter(|p| !p.is_empty()) {
+        host.snmp = path.into();
+    }
+    Ok((host, to_stderr))
 }
 
 fn usage_error(err: &UsageError) -> i32 {

@@ -1,7 +1,8 @@
 //! `drain-helper prestop`: the phases of a drain, each bounded by `--max`.
 //!
-//! notify -> delay -> wait-idle -> signal -> then-http-get -> then-exec. The delay counts from
-//! the start of the hook, so slow notify targets do not lengthen the drain.
+//! notify -> delay, adaptive hold or follow -> stagger -> wait-idle -> signal -> then-http-get
+//! -> then-exec. The delay counts from the start of the hook, so slow notify targets do not
+//! lengthen the drain; the hold, the follow and the stagger live in `hold_phase`.
 //!
 //! The signal phase ends once the signalled process has closed its listeners and their
 //! connections are done, not when it exits: when a container's PID 1 exits, the runtime kills
@@ -11,6 +12,7 @@
 
 use std::io::Write;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +22,8 @@ use super::net::http_request;
 use super::proc_net::{TCP_LISTEN, TcpEntry, count_established, parse_tcp_line};
 use super::signal::{has_exited, send_signal, signal_name};
 use super::spawn::spawn;
+
+mod hold_phase;
 
 /// Every phase finished (and no `--then-exec` was given).
 pub const EXIT_OK: i32 = 0;
@@ -51,9 +55,26 @@ const IDLE_REPORT_EVERY: Duration = Duration::from_secs(5);
 /// The kernel's TCP tables; in a pod every container shares the network namespace.
 const TCP_TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
 
-/// Runs the prestop hook and returns the process exit code. `target_pid` is the process that
-/// `--signal` addresses (PID 1 of the container outside of tests).
-pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
+/// What the hook acts on and reads, which tests replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host {
+    /// The process `--signal` addresses: PID 1 of the container.
+    pub target_pid: i32,
+    /// The counters the adaptive hold reads: [`SNMP`](super::proc_net::SNMP).
+    pub snmp: PathBuf,
+}
+
+impl Default for Host {
+    fn default() -> Host {
+        Host {
+            target_pid: 1,
+            snmp: PathBuf::from(super::proc_net::SNMP),
+        }
+    }
+}
+
+/// Runs the prestop hook and returns the process exit code.
+pub fn run(args: &PrestopArgs, host: &Host, log: &mut Log) -> i32 {
     let start = Instant::now();
     let deadline = start + Duration::from_secs(u64::from(args.max));
     let mut drain = Drain {
@@ -62,7 +83,7 @@ pub fn run(args: &PrestopArgs, target_pid: i32, log: &mut Log) -> i32 {
         log,
         pins: Vec::new(),
     };
-    let code = match drain.phases(args, target_pid) {
+    let code = match drain.phases(args, host) {
         Ok(code) => {
             drain.log(&format!("done after {} (exit {code})", drain.elapsed()));
             code
@@ -109,7 +130,7 @@ impl Drain<'_> {
         }
     }
 
-    fn phases(&mut self, args: &PrestopArgs, target_pid: i32) -> Result<i32, Cut> {
+    fn phases(&mut self, args: &PrestopArgs, host: &Host) -> Result<i32, Cut> {
         self.log(&format!(
             "start (delay {}s, max {}s, notify {}, wait-idle {}, signal {}, then {})",
             args.delay,
@@ -137,12 +158,22 @@ impl Drain<'_> {
             }
         }
 
-        self.delay(args.delay)?;
+        // The hold takes its first sample now, right after notify: its window is full at D, and
+        // the helper's own notify connections are in the baseline, not counted as traffic.
+        match (&args.hold, &args.follow) {
+            (Some(hold), _) => self.hold(args.delay, hold, &host.snmp)?,
+            (None, Some(follow)) => {
+                self.delay(args.delay)?;
+                self.follow(follow)?;
+            }
+            (None, None) => self.delay(args.delay)?,
+        }
+        self.stagger(args.stagger)?;
         if !args.wait_idle.is_empty() {
             self.wait_idle(&args.wait_idle)?;
         }
         if let Some(signal) = args.signal {
-            self.signal(target_pid, signal)?;
+            self.signal(host.target_pid, signal)?;
         }
 
         let mut code = EXIT_OK;

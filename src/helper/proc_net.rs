@@ -1,5 +1,41 @@
 //! The kernel's view of the pod's network namespace, as the helper reads it: the TCP tables
-//! (`/proc/net/tcp`, `/proc/net/tcp6`). Every container of a pod shares the namespace.
+//! (`/proc/net/tcp`, `/proc/net/tcp6`) and the count of accepted connections
+//! (`/proc/net/snmp`). Every container of a pod shares the namespace, so these are the pod's.
+
+use std::path::Path;
+
+/// The kernel's protocol counters for the reader's network namespace.
+pub const SNMP: &str = "/proc/net/snmp";
+
+/// `Tcp: PassiveOpens` from the text of `/proc/net/snmp`: how many connections were accepted
+/// in the network namespace since it was created (every one, however short, unlike a snapshot
+/// of `/proc/net/tcp`). The file has a header line naming the columns and a values line, both
+/// starting with `Tcp:`; the column is found by name, since kernels have added columns over
+/// time. `None` when either line is missing, the column is absent, the lines do not have the
+/// same number of fields (a truncated read), or the value is not a number.
+pub fn passive_opens(snmp: &str) -> Option<u64> {
+    let mut tcp = snmp.lines().filter_map(|line| line.strip_prefix("Tcp:"));
+    let (header, values) = (tcp.next()?, tcp.next()?);
+    let names: Vec<&str> = header.split_whitespace().collect();
+    let numbers: Vec<&str> = values.split_whitespace().collect();
+    if names.len() != numbers.len() {
+        return None;
+    }
+    let column = names.iter().position(|name| *name == "PassiveOpens")?;
+    numbers[column].parse().ok()
+}
+
+/// [`passive_opens`] of the file at `path`; the error says what went wrong, for the log.
+pub fn read_passive_opens(path: &Path) -> Result<u64, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    passive_opens(&text).ok_or_else(|| {
+        format!(
+            "cannot read {}: no Tcp PassiveOpens count in it",
+            path.display()
+        )
+    })
+}
 
 /// TCP states as the kernel prints them in the `st` column.
 pub const TCP_ESTABLISHED: u8 = 0x01;
@@ -67,6 +103,82 @@ fn hex_port(address: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `/proc/net/snmp` as a 6.x kernel writes it (Ip and Icmp lines shortened).
+    const SNMP_TEXT: &str = "\
+Ip: Forwarding DefaultTTL InReceives InHdrErrors InAddrErrors ForwDatagrams InUnknownProtos InDiscards InDelivers OutRequests OutDiscards OutNoRoutes ReasmTimeout ReasmReqds ReasmOKs ReasmFails FragOKs FragFails FragCreates OutTransmits
+Ip: 2 64 963649 0 0 0 0 0 963649 959210 0 0 0 0 0 0 0 0 0 959210
+Icmp: InMsgs InErrors InCsumErrors InDestUnreachs
+Icmp: 2 0 0 2
+IcmpMsg: InType3
+IcmpMsg: 2
+Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors
+Tcp: 1 200 120000 -1 59647 59062 549 1010 0 963574 959138 16 0 1214 0
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 73 0 0 75 0 0 0 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 0 0 0 0 0
+";
+
+    #[test]
+    fn reads_passive_opens_by_column_name() {
+        assert_eq!(passive_opens(SNMP_TEXT), Some(59_062));
+        // An older kernel without some columns, and the column somewhere else: found by name.
+        let old = "Tcp: PassiveOpens ActiveOpens\nTcp: 7 9\n";
+        assert_eq!(passive_opens(old), Some(7));
+        // Large counters (64-bit kernels count in unsigned long).
+        let big = "Tcp: PassiveOpens\nTcp: 18446744073709551615\n";
+        assert_eq!(passive_opens(big), Some(u64::MAX));
+    }
+
+    #[test]
+    fn broken_snmp_text_gives_none() {
+        let header = "Tcp: RtoAlgorithm RtoMin ActiveOpens PassiveOpens CurrEstab";
+        for bad in [
+            String::new(),
+            "garbage".to_string(),
+            // No Tcp lines at all, or only the header.
+            SNMP_TEXT.replace("Tcp:", "Tcpx:"),
+            format!("{header}\n"),
+            // The column is missing.
+            "Tcp: RtoAlgorithm ActiveOpens\nTcp: 1 5\n".to_string(),
+            // Not a number, negative, empty.
+            format!("{header}\nTcp: 1 200 5 many 0\n"),
+            format!("{header}\nTcp: 1 200 5 -3 0\n"),
+            // Truncated: the values line stops early (even after the column), or mid-file.
+            format!("{header}\nTcp: 1 200 5\n"),
+            format!("{header}\nTcp: 1 200 5 42\n"),
+            SNMP_TEXT[..SNMP_TEXT.find("Tcp: 1 200").unwrap() + 12].to_string(),
+            // Fields of other protocols do not count.
+            "Udp: PassiveOpens\nUdp: 5\n".to_string(),
+        ] {
+            assert_eq!(passive_opens(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn reading_a_file_says_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snmp");
+        let missing = read_passive_opens(&path).unwrap_err();
+        assert!(missing.starts_with("cannot read "), "{missing}");
+        std::fs::write(&path, "Tcp: ActiveOpens\nTcp: 1\n").unwrap();
+        let broken = read_passive_opens(&path).unwrap_err();
+        assert!(
+            broken.ends_with("no Tcp PassiveOpens count in it"),
+            "{broken}"
+        );
+        std::fs::write(&path, SNMP_TEXT).unwrap();
+        assert_eq!(read_passive_opens(&path), Ok(59_062));
+    }
+
+    #[test]
+    fn this_machines_snmp_parses() {
+        // Where /proc is mounted (the test machine), the real file has the count.
+        if let Ok(text) = std::fs::read_to_string(SNMP) {
+            assert!(passive_opens(&text).is_some(), "{text}");
+        }
+    }
 
     const TCP4: &str = "\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode

@@ -1,0 +1,82 @@
+//! Rendering typed helper arguments back into the command line the parser reads (the webhook
+//! side of the contract; not built into the helper binary).
+
+use super::PrestopArgs;
+
+/// The command line that [`parse`](super::parse) reads back as `Command::Install { dir }`.
+pub fn render_install(dir: &str) -> Vec<String> {
+    vec!["install".to_owned(), dir.to_owned()]
+}
+
+impl PrestopArgs {
+    /// The command line (after the program name) that [`parse`](super::parse) reads back as exactly these
+    /// arguments: the webhook writes preStop hooks with it, so a hook it plans is one the helper
+    /// accepts. `--max` is always written; `--then-exec` comes last, as the parser requires.
+    pub fn to_args(&self) -> Vec<String> {
+        use crate::duration::format_seconds;
+        let mut args = vec![
+            "prestop".to_owned(),
+            "--delay".to_owned(),
+            format_seconds(self.delay),
+            "--max".to_owned(),
+            format_seconds(self.max),
+        ];
+        for url in &self.notify {
+            args.extend(["--notify".to_owned(), url.to_string()]);
+        }
+        if !self.wait_idle.is_empty() {
+            let ports: Vec<String> = self.wait_idle.iter().map(u16::to_string).collect();
+            args.extend(["--wait-idle".to_owned(), ports.join(",")]);
+        }
+        if let Some(signal) = self.signal {
+            // A number the helper has no name for is written as the number.
+            let name = crate::helper::signal::signal_name(signal);
+            let text = if name.starts_with("SIG") {
+                name
+            } else {
+                signal.to_string()
+            };
+            args.extend(["--signal".to_owned(), text]);
+        }
+        if let Some(hold) = &self.hold {
+            args.extend([
+                "--quiet".to_owned(),
+                format_seconds(hold.quiet),
+                "--hold-max".to_owned(),
+                format_seconds(hold.cap),
+            ]);
+            if !hold.probe_periods.is_empty() {
+                let periods: Vec<String> = hold
+                    .probe_periods
+                    .iter()
+                    .map(|p| format_seconds(*p))
+                    .collect();
+                args.extend(["--probe-every".to_owned(), periods.join(",")]);
+            }
+        }
+        if let Some(follow) = &self.follow {
+            let ports: Vec<String> = follow.ports.iter().map(u16::to_string).collect();
+            args.extend([
+                "--follow".to_owned(),
+                ports.join(","),
+                "--follow-until".to_owned(),
+                format_seconds(follow.until),
+            ]);
+        }
+        if self.stagger > 0 {
+            args.extend(["--stagger".to_owned(), format_seconds(self.stagger)]);
+        }
+        if let Some(url) = &self.then_http_get {
+            args.extend(["--then-http-get".to_owned(), url.to_string()]);
+        }
+        if let Some(command) = &self.then_exec {
+            args.extend(["--then-exec".to_owned(), "--".to_owned()]);
+            args.extend(
+                command
+                    .iter()
+                    .map(|word| word.to_string_lossy().into_owned()),
+            );
+        }
+        args
+    }
+}

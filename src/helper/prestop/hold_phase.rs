@@ -1,0 +1,184 @@
+//! The phases between notify and the signal: the adaptive hold (`--quiet`), following the
+//! front proxy's listeners (`--follow`) and the stagger. docs/helper.md, "The adaptive hold".
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{Cut, Drain, IDLE_POLL, ports_text, read_sockets, sleep_until};
+use crate::helper::args::{FollowArgs, HoldArgs};
+use crate::helper::hold::{Hold, Release, Verdict};
+use crate::helper::proc_net::{TCP_LISTEN, read_passive_opens};
+
+/// How often the hold reads the counter. The counter misses nothing between reads (the kernel
+/// counts every accept), so the period only sets how late after the quiet window (or the floor
+/// and cap, which get a sample of their own) the hold may end: a quarter of a second is well
+/// under any load balancer's lag, and reading a 1-2 KiB file four times a second costs nothing.
+const HOLD_POLL: Duration = Duration::from_millis(250);
+/// At most this many samples per quiet window (a long `--quiet` is sampled more slowly), so
+/// the hold's memory stays small whatever Q is.
+const SAMPLES_PER_WINDOW: u32 = 240;
+
+impl Drain<'_> {
+    /// The adaptive hold: from right after notify until quiet (at least `delay`), at most
+    /// until the cap. When the counter cannot be read it is the fixed delay instead.
+    pub(super) fn hold(&mut self, delay: u32, hold: &HoldArgs, snmp: &Path) -> Result<(), Cut> {
+        self.log(&format!(
+            "hold: at least {delay}s, until quiet for {}s, at most {}s",
+            hold.quiet, hold.cap
+        ));
+        let quiet = Duration::from_secs(u64::from(hold.quiet));
+        let poll = HOLD_POLL.max(quiet / SAMPLES_PER_WINDOW);
+        let floor = self.start + Duration::from_secs(u64::from(delay));
+        let cap = self.start + Duration::from_secs(u64::from(hold.cap));
+        let mut state = Hold::new(delay, hold.quiet, hold.cap, &hold.probe_periods);
+        let mut next_report = self.start;
+        loop {
+            let now = Instant::now();
+            let counter = match read_passive_opens(snmp) {
+                Ok(counter) => counter,
+                Err(why) => return self.fixed_hold(delay, &why),
+            };
+            let at_ms =
+                u64::try_from(now.duration_since(self.start).as_millis()).unwrap_or(u64::MAX);
+            match state.observe(at_ms, counter) {
+                Verdict::Release(Release::Quiet) => {
+                    self.log(&format!(
+                        "hold ended after {}: quiet for {}s",
+                        self.elapsed(),
+                        hold.quiet
+                    ));
+                    return Ok(());
+                }
+                Verdict::Release(Release::Cap) => {
+                    self.log(&format!(
+                        "hold ended after {}: cap {}s reached with traffic still arriving",
+                        self.elapsed(),
+                        hold.cap
+                    ));
+                    return Ok(());
+                }
+                // More than the probes' share arrived: say so, at most once per quiet window.
+                Verdict::Hold {
+                    arrivals,
+                    allowance,
+                } if arrivals > allowance && now >= next_report => {
+                    self.log(&format!(
+                        "still receiving: {arrivals} new connections in the last {}s",
+                        hold.quiet
+                    ));
+                    next_report = now + quiet;
+                }
+                Verdict::Hold { .. } => {}
+            }
+            self.check("hold")?;
+            // The floor and the cap get a sample of their own, so the hold ends on time.
+            let mut next = now + poll;
+            for edge in [floor, cap] {
+                if edge > now && edge < next {
+                    next = edge;
+                }
+            }
+            sleep_until(next.min(self.deadline));
+        }
+    }
+
+    /// The counter cannot be read (`why`): the hold is the fixed delay, never a failed hook.
+    fn fixed_hold(&mut self, delay: u32, why: &str) -> Result<(), Cut> {
+        let end = self.start + Duration::from_secs(u64::from(delay));
+        if Instant::now() < end {
+            self.log(&format!(
+                "hold: {why}; holding for the fixed delay {delay}s"
+            ));
+            sleep_until(end.min(self.deadline));
+        }
+        self.check("hold")?;
+        self.log(&format!(
+            "hold ended after {}: fixed ({why})",
+            self.elapsed()
+        ));
+        Ok(())
+    }
+
+    /// After the delay, waits until nothing listens on `follow.ports` (the front proxy began
+    /// its graceful stop), at most until `follow.until` from the start. Tables that cannot be
+    /// read leave the proxy's state unknown: then the follow lasts until the bound, since
+    /// stopping the app while the proxy may still forward to it costs requests and stopping it
+    /// later only costs time (the grace period covers the bound).
+    pub(super) fn follow(&mut self, follow: &FollowArgs) -> Result<(), Cut> {
+        let ports = ports_text(&follow.ports);
+        self.log(&format!(
+            "follow: waiting until nothing listens on port(s) {ports} (at most {}s)",
+            follow.until
+        ));
+        let bound = self.start + Duration::from_secs(u64::from(follow.until));
+        let mut first = true;
+        let mut unknown = false;
+        loop {
+            match read_sockets() {
+                Some(sockets) => {
+                    let listening = sockets
+                        .iter()
+                        .any(|s| s.state == TCP_LISTEN && follow.ports.contains(&s.local_port));
+                    if !listening {
+                        let note = match first {
+                            true => " (none was listening when the follow began)",
+                            false => "",
+                        };
+                        self.log(&format!(
+                            "follow ended after {}: listeners closed{note}",
+                            self.elapsed()
+                        ));
+                        return Ok(());
+                    }
+                }
+                None if !unknown => {
+                    unknown = true;
+                    self.log(&format!(
+                        "follow: cannot read /proc/net/tcp or /proc/net/tcp6; waiting until {}s rather than stopping before the proxy",
+                        follow.until
+                    ));
+                }
+                None => {}
+            }
+            first = false;
+            if Instant::now() >= bound {
+                let note = match unknown {
+                    true => " (listeners unknown: the TCP tables could not be read)",
+                    false => "",
+                };
+                self.log(&format!(
+                    "follow ended after {}: bound {}s reached{note}",
+                    self.elapsed(),
+                    follow.until
+                ));
+                return Ok(());
+            }
+            self.check("follow")?;
+            sleep_until((Instant::now() + IDLE_POLL).min(bound).min(self.deadline));
+        }
+    }
+
+    /// Sleeps `stagger` seconds: the front proxy's drain gets that long before the next phase.
+    pub(super) fn stagger(&mut self, stagger: u32) -> Result<(), Cut> {
+        if stagger == 0 {
+            return Ok(());
+        }
+        self.log(&format!("stagger: {stagger}s"));
+        let end = Instant::now() + Duration::from_secs(u64::from(stagger));
+        sleep_until(end.min(self.deadline));
+        self.check("stagger")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_quiet_windows_are_sampled_more_slowly() {
+        let poll = |quiet: u64| HOLD_POLL.max(Duration::from_secs(quiet) / SAMPLES_PER_WINDOW);
+        assert_eq!(poll(3), HOLD_POLL);
+        assert_eq!(poll(60), HOLD_POLL);
+        assert_eq!(poll(600), Duration::from_millis(2_500));
+    }
+}

@@ -1,0 +1,480 @@
+//! The adaptive hold, the follow and the stagger with the real drain-helper binary. The
+//! kernel's counter is a synthetic `/proc/net/snmp` (`DRAIN_HELPER_SNMP_PATH`) that a feeder
+//! thread rewrites atomically (write, then rename) as connections "arrive"; a probe is one
+//! connection per second, like the kubelet's readiness probe in the e2e demo. Timing
+//! assertions are orderings and generous bounds (the build machine is busy), never exact.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_drain-helper");
+/// Slack on top of any expected end: the test machine runs other builds.
+const SLACK: f64 = 6.0;
+
+/// `/proc/net/snmp` as the kernel writes it, with `passive_opens` in its column.
+fn snmp_text(passive_opens: u64) -> String {
+    format!(
+        "Ip: Forwarding DefaultTTL InReceives\nIp: 2 64 963649\n\
+         Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors\n\
+         Tcp: 1 200 120000 -1 59647 {passive_opens} 549 1010 0 963574 959138 16 0 1214 0\n\
+         Udp: InDatagrams NoPorts\nUdp: 73 0\n"
+    )
+}
+
+/// Replaces the file in one step, as the kernel's file never shows half a count.
+fn write_atomically(path: &Path, text: &str) {
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, text).unwrap();
+    fs::rename(&temporary, path).unwrap();
+}
+
+/// What arrives, from the feeder's start: `traffic_until` (None: forever) three connections
+/// every 100 ms, and with `probe` one connection per second.
+#[derive(Clone, Copy)]
+struct Arrivals {
+    traffic_until: Option<Duration>,
+    probe: bool,
+    /// Delete the file at this time (the counter becomes unreadable).
+    vanish_at: Option<Duration>,
+}
+
+impl Arrivals {
+    fn count(&self, elapsed: Duration) -> u64 {
+        let traffic_time = self
+            .traffic_until
+            .map_or(elapsed, |until| elapsed.min(until));
+        let traffic = 3 * (traffic_time.as_millis() / 100) as u64;
+        let probes = match self.probe {
+            true => elapsed.as_secs() + 1,
+            false => 0,
+        };
+        50_000 + traffic + probes
+    }
+}
+
+/// A synthetic counter file, fed by a thread until dropped.
+struct Feeder {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Feeder {
+    fn start(arrivals: Arrivals) -> Feeder {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snmp");
+        let start = Instant::now();
+        write_atomically(&path, &snmp_text(arrivals.count(Duration::ZERO)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (path, stop) = (path.clone(), Arc::clone(&stop));
+            thread::spawn(move || {
+                let mut last = None;
+                while !stop.load(Ordering::Relaxed) {
+                    let elapsed = start.elapsed();
+                    if arrivals.vanish_at.is_some_and(|at| elapsed >= at) {
+                        let _ = fs::remove_file(&path);
+                        return;
+                    }
+                    let count = arrivals.count(elapsed);
+                    if last != Some(count) {
+                        write_atomically(&path, &snmp_text(count));
+                        last = Some(count);
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        Feeder {
+            _dir: dir,
+            path,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Feeder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn helper(args: &[&str], snmp: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .arg("prestop")
+        .args(args)
+        .env("DRAIN_HELPER_LOG_TO_STDERR", "1")
+        .env("DRAIN_HELPER_SNMP_PATH", snmp)
+        .env_remove("DRAIN_HELPER_TARGET_PID")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+struct Run {
+    output: Output,
+    /// Seconds from the spawn to the exit, as the test saw them.
+    elapsed: f64,
+    ended: Instant,
+}
+
+impl Run {
+    fn log(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    fn assert_exit_0(&self) {
+        assert_eq!(self.output.status.code(), Some(0), "{}", self.log());
+    }
+
+    /// `hold ended after X.Ys: REASON...`, parsed as e2e/holds.rs does: (X.Y, REASON, rest).
+    fn hold_end(&self) -> (f64, String, String) {
+        let log = self.log();
+        let ends: Vec<&str> = log
+            .lines()
+            .filter_map(|line| line.split_once("hold ended after ").map(|(_, rest)| rest))
+            .collect();
+        assert_eq!(ends.len(), 1, "exactly one end line:\n{log}");
+        let (seconds, why) = ends[0].split_once("s: ").expect("X.Ys: reason");
+        let (whole, tenth) = seconds.split_once('.').expect("one decimal");
+        assert!(
+            whole.bytes().all(|b| b.is_ascii_digit()) && tenth.len() == 1,
+            "{seconds}"
+        );
+        let reason = why.split([' ', '(']).next().unwrap().to_string();
+        (seconds.parse().unwrap(), reason, why.to_string())
+    }
+
+    /// The first line containing `first` comes before the first containing `then`.
+    fn assert_order(&self, first: &str, then: &str) {
+        let log = self.log();
+        let at = |needle: &str| {
+            log.lines()
+                .position(|line| line.contains(needle))
+                .unwrap_or_else(|| panic!("no line contains {needle:?}:\n{log}"))
+        };
+        assert!(
+            at(first) < at(then),
+            "{first:?} should come before {then:?}:\n{log}"
+        );
+    }
+}
+
+fn run(mut command: Command) -> Run {
+    let start = Instant::now();
+    let output = command.output().expect("drain-helper runs");
+    Run {
+        output,
+        elapsed: start.elapsed().as_secs_f64(),
+        ended: Instant::now(),
+    }
+}
+
+#[test]
+fn released_after_the_traffic_stops_not_held_by_the_probe() {
+    // D = 1, Q = 2, traffic until L = 3, a probe every second throughout, cap 30.
+    let feeder = Feeder::start(Arrivals {
+        traffic_until: Some(Duration::from_secs(3)),
+        probe: true,
+        vanish_at: None,
+    });
+    let args = [
+        "--delay",
+        "1",
+        "--quiet",
+        "2",
+        "--hold-max",
+        "30",
+        "--probe-every",
+        "1",
+    ];
+    let run = run(helper(&args, &feeder.path));
+    run.assert_exit_0();
+    let (at, reason, detail) = run.hold_end();
+    assert_eq!(
+        (reason.as_str(), detail.as_str()),
+        ("quiet", "quiet for 2s")
+    );
+    // Held past the floor by the traffic, and released within Q (plus slack) of its end,
+    // long before the cap although the probe never stopped.
+    assert!(at >= 3.0, "{at}\n{}", run.log());
+    assert!(at <= 3.0 + 2.0 + SLACK, "{at}\n{}", run.log());
+    assert!(run.elapsed < 30.0);
+    run.assert_order(
+        "hold: at least 1s, until quiet for 2s, at most 30s",
+        "still receiving: ",
+    );
+    run.assert_order("still receiving: ", "hold ended after");
+    assert!(
+        run.log().contains("new connections in the last 2s"),
+        "{}",
+        run.log()
+    );
+}
+
+#[test]
+fn traffic_that_never_stops_is_released_at_the_cap() {
+    let feeder = Feeder::start(Arrivals {
+        traffic_until: None,
+        probe: false,
+        vanish_at: None,
+    });
+    let args = ["--delay", "1", "--quiet", "1", "--hold-max", "4"];
+    let run = run(helper(&args, &feeder.path));
+    run.assert_exit_0();
+    let (at, reason, detail) = run.hold_end();
+    assert_eq!(reason, "cap");
+    assert_eq!(detail, "cap 4s reached with traffic still arriving");
+    assert!(at >= 4.0, "{at}");
+    assert!(run.elapsed < 4.0 + SLACK, "{}", run.elapsed);
+    run.assert_order("still receiving: ", "hold ended after");
+}
+
+#[test]
+fn the_probe_holds_until_the_cap_unless_discounted() {
+    let probe_only = Arrivals {
+        traffic_until: Some(Duration::ZERO),
+        probe: true,
+        vanish_at: None,
+    };
+    // Not told about the probe: its connection every second is traffic.
+    let feeder = Feeder::start(probe_only);
+    let run_plain = run(helper(
+        &["--delay", "1", "--quiet", "2", "--hold-max", "4"],
+        &feeder.path,
+    ));
+    run_plain.assert_exit_0();
+    assert_eq!(run_plain.hold_end().1, "cap");
+    // Told: released once Q was observed (at the later of D and Q), well before the cap.
+    let feeder = Feeder::start(probe_only);
+    let run_discounted = run(helper(
+        &[
+            "--delay",
+            "1",
+            "--quiet",
+            "2",
+            "--hold-max",
+            "8",
+            "--probe-every",
+            "1",
+        ],
+        &feeder.path,
+    ));
+    run_discounted.assert_exit_0();
+    let (at, reason, _) = run_discounted.hold_end();
+    assert_eq!(reason, "quiet", "{}", run_discounted.log());
+    assert!((2.0..8.0).contains(&at), "{at}");
+    assert!(!run_discounted.log().contains("still receiving"));
+}
+
+#[test]
+fn an_unreadable_counter_makes_the_hold_the_fixed_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let garbage = dir.path().join("garbage");
+    fs::write(&garbage, "Tcp: ActiveOpens\nTcp: 12\n").unwrap();
+    for (path, why) in [
+        (&missing, "No such file"),
+        (&garbage, "no Tcp PassiveOpens count"),
+    ] {
+        let run = run(helper(
+            &["--delay", "1", "--quiet", "2", "--hold-max", "30"],
+            path,
+        ));
+        run.assert_exit_0();
+        let (at, reason, detail) = run.hold_end();
+        assert_eq!(reason, "fixed");
+        assert!(detail.starts_with("fixed (cannot read "), "{detail}");
+        assert!(detail.contains(why), "{detail}");
+        // The fixed D: not shorter, and not Q or the cap either.
+        assert!((1.0..1.0 + SLACK).contains(&at), "{at}");
+        assert!(run.elapsed < 1.0 + SLACK);
+    }
+}
+
+#[test]
+fn a_counter_that_vanishes_during_the_hold_ends_it_as_fixed() {
+    // Traffic throughout; the file disappears at 3 s, after the floor of 1 s.
+    let feeder = Feeder::start(Arrivals {
+        traffic_until: None,
+        probe: false,
+        vanish_at: Some(Duration::from_secs(3)),
+    });
+    let run = run(helper(
+        &["--delay", "1", "--quiet", "1", "--hold-max", "30"],
+        &feeder.path,
+    ));
+    run.assert_exit_0();
+    let (at, reason, _) = run.hold_end();
+    assert_eq!(reason, "fixed", "{}", run.log());
+    assert!((1.0..3.0 + SLACK).contains(&at), "{at}");
+    run.assert_order("still receiving: ", "hold ended after");
+}
+
+#[test]
+fn max_still_bounds_the_hold() {
+    let feeder = Feeder::start(Arrivals {
+        traffic_until: None,
+        probe: false,
+        vanish_at: None,
+    });
+    let run = run(helper(
+        &[
+            "--delay",
+            "0",
+            "--quiet",
+            "1",
+            "--hold-max",
+            "30",
+            "--max",
+            "2",
+        ],
+        &feeder.path,
+    ));
+    assert_eq!(run.output.status.code(), Some(124), "{}", run.log());
+    assert!(
+        run.log().contains("--max 2s reached during hold"),
+        "{}",
+        run.log()
+    );
+    assert!(!run.log().contains("hold ended after"));
+}
+
+#[test]
+fn follow_ends_when_the_listener_closes() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let child = helper(
+        &["--delay", "1", "--follow", &port, "--follow-until", "20"],
+        Path::new("/nonexistent"),
+    )
+    .spawn()
+    .unwrap();
+    let start = Instant::now();
+    thread::sleep(Duration::from_secs(2));
+    drop(listener);
+    let dropped = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    let run = Run {
+        output,
+        elapsed: start.elapsed().as_secs_f64(),
+        ended: Instant::now(),
+    };
+    run.assert_exit_0();
+    // Not before the listener closed, and well before the bound.
+    assert!(run.ended >= dropped);
+    assert!(run.elapsed < 2.0 + SLACK, "{}", run.elapsed);
+    let log = run.log();
+    assert!(
+        log.contains(&format!(
+            "follow: waiting until nothing listens on port(s) {port} (at most 20s)"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("s: listeners closed\n"), "{log}");
+    run.assert_order("sleeping", "follow: waiting");
+}
+
+#[test]
+fn follow_ends_at_its_bound_then_the_stagger() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let run = run(helper(
+        &[
+            "--delay",
+            "0",
+            "--follow",
+            &port,
+            "--follow-until",
+            "2",
+            "--stagger",
+            "1",
+        ],
+        Path::new("/nonexistent"),
+    ));
+    drop(listener);
+    run.assert_exit_0();
+    let log = run.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("follow ended after "))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.ends_with(": bound 2s reached"), "{line}");
+    let seconds: f64 = line
+        .split("follow ended after ")
+        .nth(1)
+        .and_then(|rest| rest.split_once("s:"))
+        .and_then(|(x, _)| x.parse().ok())
+        .unwrap();
+    assert!(seconds >= 2.0, "{seconds}");
+    run.assert_order("follow ended after", "stagger: 1s");
+    // The bound, then the stagger: at least 3 s in all.
+    assert!(
+        run.elapsed >= 3.0 && run.elapsed < 3.0 + SLACK,
+        "{}",
+        run.elapsed
+    );
+}
+
+#[test]
+fn follow_with_nothing_listening_ends_at_once() {
+    // A port nobody listens on: bind, note it, release it.
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port().to_string()
+    };
+    let run = run(helper(
+        &["--delay", "0", "--follow", &port, "--follow-until", "20"],
+        Path::new("/nonexistent"),
+    ));
+    run.assert_exit_0();
+    assert!(
+        run.log()
+            .contains("listeners closed (none was listening when the follow began)"),
+        "{}",
+        run.log()
+    );
+    assert!(run.elapsed < SLACK);
+}
+
+#[test]
+fn the_stagger_comes_after_the_hold_and_before_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_holder = Command::new("sleep").arg("30").spawn().unwrap();
+    let mut command = helper(
+        &[
+            "--delay",
+            "1",
+            "--quiet",
+            "1",
+            "--hold-max",
+            "5",
+            "--stagger",
+            "1",
+            "--signal",
+            "TERM",
+        ],
+        &dir.path().join("missing"),
+    );
+    command.env("DRAIN_HELPER_TARGET_PID", pid_holder.id().to_string());
+    let run = run(command);
+    let mut pid_holder = pid_holder;
+    let _ = pid_holder.wait();
+    run.assert_exit_0();
+    run.assert_order("hold ended after", "stagger: 1s");
+    run.assert_order("stagger: 1s", "sent SIGTERM");
+    assert!(run.elapsed >= 2.0, "{}", run.elapsed);
+}
