@@ -494,6 +494,11 @@ mod tests {
             err.contains("--profile \"corp-f5\": no such profile") && err.contains("aws-nlb"),
             "{err}"
         );
+        // The adaptive hold's M + S + B above --max-grace would deny every proxy pod.
+        let err = serve_settings(&["--max-grace", "60s"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-delay 60s"), "{err}");
         // A floor above --max-grace would deny every pod: refused at startup.
         let err = serve_settings(&["--profiles-file", path, "--max-grace", "30s"])
             .unwrap_err()
@@ -503,7 +508,7 @@ mod tests {
             "{err}"
         );
         // So is a built-in one chosen as the default, but not a built-in nobody chose.
-        assert!(serve_settings(&["--max-grace", "60s"]).is_ok());
+        assert!(serve_settings(&["--max-grace", "60s", "--max-delay", "20s"]).is_ok());
         let err = serve_settings(&["--max-grace", "60s", "--profile", "aws-nlb"]).unwrap_err();
         assert!(err.to_string().contains("(--profile)"), "{err}");
         // A file that is missing or wrong names itself.
