@@ -429,25 +429,59 @@ fn follow_ends_at_its_bound_then_the_stagger() {
     );
 }
 
+/// Ports nothing listened on when the hook started are not the proxy's listeners (a declared
+/// containerPort the proxy does not serve on): the app must not take their silence for the
+/// proxy's graceful stop, so the follow lasts until its bound.
 #[test]
-fn follow_with_nothing_listening_ends_at_once() {
+fn follow_of_ports_nothing_listened_on_waits_for_its_bound() {
     // A port nobody listens on: bind, note it, release it.
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port().to_string()
     };
     let run = run(helper(
-        &["--delay", "0", "--follow", &port, "--follow-until", "20"],
+        &["--delay", "0", "--follow", &port, "--follow-until", "2"],
         Path::new("/nonexistent"),
     ));
     run.assert_exit_0();
     assert!(
         run.log()
-            .contains("listeners closed (none was listening when the follow began)"),
+            .contains("when the hook started, so they are not the proxy's listeners")
+            && run
+                .log()
+                .contains("bound 2s reached (nothing listened on the ports at the start)"),
         "{}",
         run.log()
     );
-    assert!(run.elapsed < SLACK);
+    assert!(
+        run.elapsed >= 2.0 && run.elapsed < 2.0 + SLACK,
+        "{}",
+        run.elapsed
+    );
+}
+
+/// A proxy that closed its listeners by the end of the app's delay (its hold was quiet at D)
+/// is followed at once: listening at the start, gone at D.
+#[test]
+fn follow_of_a_proxy_already_stopped_ends_at_the_delay() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(listener);
+    });
+    let run = run(helper(
+        &["--delay", "1", "--follow", &port, "--follow-until", "20"],
+        Path::new("/nonexistent"),
+    ));
+    closer.join().unwrap();
+    run.assert_exit_0();
+    assert!(run.log().contains("listeners closed"), "{}", run.log());
+    assert!(
+        run.elapsed >= 1.0 && run.elapsed < 1.0 + SLACK,
+        "{}",
+        run.elapsed
+    );
 }
 
 #[test]

@@ -163,8 +163,11 @@ impl Drain<'_> {
         match (&args.hold, &args.follow) {
             (Some(hold), _) => self.hold(args.delay, hold, &host.snmp)?,
             (None, Some(follow)) => {
+                // Whether the ports listen at the start tells a proxy that has already closed
+                // them (follow ends) from ports that are not the proxy's (wait to the bound).
+                let listened_at_start = listening_on(&follow.ports);
                 self.delay(args.delay)?;
-                self.follow(follow)?;
+                self.follow(follow, listened_at_start)?;
             }
             (None, None) => self.delay(args.delay)?,
         }
@@ -416,6 +419,16 @@ impl Drain<'_> {
 /// neither table can be read.
 fn established_on(ports: &[u16]) -> Option<usize> {
     read_sockets().map(|sockets| count_established(&sockets, ports, &[]))
+}
+
+/// Whether a socket listens on one of `ports` now; `None` when the TCP tables cannot be read.
+fn listening_on(ports: &[u16]) -> Option<bool> {
+    let sockets = read_sockets()?;
+    Some(
+        sockets
+            .iter()
+            .any(|s| s.state == TCP_LISTEN && ports.contains(&s.local_port)),
+    )
 }
 
 fn local_ports(streams: &[TcpStream]) -> Vec<u16> {

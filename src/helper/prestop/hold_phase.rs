@@ -101,10 +101,16 @@ impl Drain<'_> {
 
     /// After the delay, waits until nothing listens on `follow.ports` (the front proxy began
     /// its graceful stop), at most until `follow.until` from the start. Tables that cannot be
-    /// read leave the proxy's state unknown: then the follow lasts until the bound, since
-    /// stopping the app while the proxy may still forward to it costs requests and stopping it
-    /// later only costs time (the grace period covers the bound).
-    pub(super) fn follow(&mut self, follow: &FollowArgs) -> Result<(), Cut> {
+    /// read leave the proxy's state unknown, and so do ports nothing listened on when the hook
+    /// started (`listened_at_start` false: the declared containerPorts are not the ones the
+    /// proxy serves on): then the follow lasts until the bound, since stopping the app while the
+    /// proxy may still forward to it costs requests and stopping it later only costs time (the
+    /// grace period covers the bound).
+    pub(super) fn follow(
+        &mut self,
+        follow: &FollowArgs,
+        listened_at_start: Option<bool>,
+    ) -> Result<(), Cut> {
         let ports = ports_text(&follow.ports);
         self.log(&format!(
             "follow: waiting until nothing listens on port(s) {ports} (at most {}s)",
@@ -113,15 +119,22 @@ impl Drain<'_> {
         let bound = self.start + Duration::from_secs(u64::from(follow.until));
         let mut first = true;
         let mut unknown = false;
+        let foreign = listened_at_start == Some(false);
+        if foreign {
+            self.log(&format!(
+                "follow: nothing listened on port(s) {ports} when the hook started, so they are not the proxy's listeners; waiting until {}s rather than stopping before the proxy",
+                follow.until
+            ));
+        }
         loop {
-            match read_sockets() {
+            match read_sockets().filter(|_| !foreign) {
                 Some(sockets) => {
                     let listening = sockets
                         .iter()
                         .any(|s| s.state == TCP_LISTEN && follow.ports.contains(&s.local_port));
                     if !listening {
                         let note = match first {
-                            true => " (none was listening when the follow began)",
+                            true => " (already closed when the follow began)",
                             false => "",
                         };
                         self.log(&format!(
@@ -131,7 +144,7 @@ impl Drain<'_> {
                         return Ok(());
                     }
                 }
-                None if !unknown => {
+                None if !unknown && !foreign => {
                     unknown = true;
                     self.log(&format!(
                         "follow: cannot read /proc/net/tcp or /proc/net/tcp6; waiting until {}s rather than stopping before the proxy",
@@ -142,9 +155,10 @@ impl Drain<'_> {
             }
             first = false;
             if Instant::now() >= bound {
-                let note = match unknown {
-                    true => " (listeners unknown: the TCP tables could not be read)",
-                    false => "",
+                let note = match (unknown, foreign) {
+                    (true, _) => " (listeners unknown: the TCP tables could not be read)",
+                    (_, true) => " (nothing listened on the ports at the start)",
+                    _ => "",
                 };
                 self.log(&format!(
                     "follow ended after {}: bound {}s reached{note}",
