@@ -333,6 +333,9 @@ fn details(c: &ContainerPlan) -> String {
     if let Some(left) = c.budget_after_sigterm {
         parts.push(format!("{left}s to stop"));
     }
+    if let (Some(fast), Some(max)) = (c.fast_signal(), c.hook_max_seconds) {
+        parts.push(format!("{fast} at {max}s if still draining"));
+    }
     if !c.wait_idle.is_empty() {
         parts.push(format!("waits for idle ports {:?}", c.wait_idle));
     }

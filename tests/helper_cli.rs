@@ -794,20 +794,27 @@ struct Stopped {
     /// runtime kills the exec session when the container's PID 1 exits).
     helper_killed: bool,
     stand_in_code: Option<i32>,
+    stand_in_signal: Option<i32>,
 }
 
 /// Runs `drain-helper prestop --delay 0 --signal SIGQUIT --max MAX` against the stand-in, as
 /// the container runtime would: the moment the stand-in exits, the helper is SIGKILLed if it
 /// is still running.
 fn stop_stand_in(stand_in: &mut StandIn, max: &str) -> Stopped {
+    stop_stand_in_with(stand_in, max, &[])
+}
+
+fn stop_stand_in_with(stand_in: &mut StandIn, max: &str, extra: &[&str]) -> Stopped {
     let start = Instant::now();
-    let helper = helper(&[
+    let mut args = vec![
         "prestop", "--delay", "0", "--signal", "SIGQUIT", "--max", max,
-    ])
-    .env("DRAIN_HELPER_TARGET_PID", stand_in.pid.to_string())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    ];
+    args.extend_from_slice(extra);
+    let helper = helper(&args)
+        .env("DRAIN_HELPER_TARGET_PID", stand_in.pid.to_string())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let helper_pid = helper.id() as i32;
     let mut child = stand_in.child.take().expect("a running stand-in");
     let (sender, receiver) = mpsc::channel();
@@ -833,6 +840,7 @@ fn stop_stand_in(stand_in: &mut StandIn, max: &str) -> Stopped {
         },
         helper_killed,
         stand_in_code: stand_in_status.code(),
+        stand_in_signal: stand_in_status.signal(),
     }
 }
 
@@ -911,6 +919,31 @@ fn an_in_flight_request_longer_than_max_still_gives_124_and_is_not_cut() {
     // The helper gave up, not the proxy: the request still completed.
     assert_served_in_full(&answer);
     assert_eq!(stopped.stand_in_code, Some(0));
+}
+
+/// A stream (here: an answer slower than the whole hook) keeps a graceful stop going: with
+/// `--fast-signal`, the helper sends it when `--max` runs out, so the proxy stops before the
+/// kubelet's SIGKILL, and the hook ends by itself rather than with 124.
+#[test]
+fn a_proxy_still_draining_at_max_gets_its_fast_signal() {
+    let mut stand_in = spawn_stand_in(Duration::from_secs(20));
+    let request = in_flight_request(stand_in.port);
+    let stopped = stop_stand_in_with(&mut stand_in, "2", &["--fast-signal", "SIGTERM"]);
+    let _ = request.join();
+    let log = stopped.helper.log();
+    assert!(
+        log.contains("still drains (1 connection(s) left): sending SIGTERM (fast stop)"),
+        "{log}"
+    );
+    // Stopped by the fast signal at --max, long before its slow answer was due.
+    assert_eq!(stopped.stand_in_signal, Some(libc::SIGTERM), "{log}");
+    assert!(stopped.helper.elapsed >= Duration::from_secs(2), "{log}");
+    assert!(stopped.helper.elapsed < Duration::from_secs(15), "{log}");
+    // The runtime ends the hook when the process exits; when the helper got there first, it
+    // ended with 0, not with --max's 124.
+    if !stopped.helper_killed {
+        assert_eq!(stopped.helper.code(), Some(0), "{log}");
+    }
 }
 
 #[test]

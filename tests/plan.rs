@@ -97,7 +97,11 @@ fn seed_case_holds_adaptively_by_default() {
     // SIGTERM no earlier than today's D + S; B left after the latest signal.
     assert_eq!(app.pre_stop_seconds, Some(15));
     assert_eq!(app.budget_after_sigterm, Some(30));
-    assert_eq!(nginx.hook_max_seconds, Some(90));
+    // The helper's bound: the latest signal plus B, less the 2 s nginx gets for its fast stop
+    // (SIGTERM) when long streams still keep its graceful stop going.
+    assert_eq!(nginx.hook_max_seconds, Some(88));
+    assert_eq!(nginx.fast_signal(), Some("SIGTERM"));
+    assert_eq!(plan.containers[1].fast_signal(), None);
 
     let pod = apply_checked(&original, &mutation);
     let nginx_args = helper_args(pre_stop(&pod, "nginx").unwrap());
@@ -678,9 +682,11 @@ fn the_planned_helper_command_parses_as_planned() {
             "--delay",
             "10s",
             "--max",
-            "90s",
+            "88s",
             "--signal",
             "SIGQUIT",
+            "--fast-signal",
+            "SIGTERM",
             "--quiet",
             "3s",
             "--hold-max",

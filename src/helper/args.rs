@@ -34,6 +34,9 @@ pub struct PrestopArgs {
     pub max: u32,
     /// `--signal`, the signal number.
     pub signal: Option<i32>,
+    /// `--fast-signal`: sent when `--max` runs out while the signalled process still drains
+    /// (open streams), so that they end before SIGKILL and the hook exits 0. Needs `--signal`.
+    pub fast_signal: Option<i32>,
     /// `--then-http-get`.
     pub then_http_get: Option<HttpUrl>,
     /// `--then-exec -- CMD ARGS...`: the program and its arguments (never empty when set).
@@ -146,6 +149,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     let mut wait_idle = None;
     let mut max = None;
     let mut signal = None;
+    let mut fast_signal = None;
     let mut then_http_get = None;
     let mut then_exec = None;
     let mut quiet = None;
@@ -193,6 +197,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
                 | "--wait-idle"
                 | "--max"
                 | "--signal"
+                | "--fast-signal"
                 | "--then-http-get"
                 | "--quiet"
                 | "--hold-max"
@@ -259,6 +264,11 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
                 once(signal.is_some())?;
                 signal = Some(parse_signal(value).map_err(|e| usage(format!("--signal: {e}")))?);
             }
+            "--fast-signal" => {
+                once(fast_signal.is_some())?;
+                fast_signal =
+                    Some(parse_signal(value).map_err(|e| usage(format!("--fast-signal: {e}")))?);
+            }
             _ => {
                 once(then_http_get.is_some())?;
                 then_http_get = Some(url(flag, value)?);
@@ -274,12 +284,18 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
             "--quiet and --follow cannot be combined: a container either holds while traffic arrives or follows the proxy's listeners",
         ));
     }
+    if fast_signal.is_some() && signal.is_none() {
+        return Err(usage(
+            "--fast-signal needs --signal: it is sent only when the process is still draining after the graceful signal",
+        ));
+    }
     let mut parsed = PrestopArgs {
         delay,
         notify,
         wait_idle: wait_idle.unwrap_or_default(),
         max: 0,
         signal,
+        fast_signal,
         then_http_get,
         then_exec,
         hold,

@@ -32,7 +32,8 @@ const USAGE: &str = "\
 usage: drain-helper install DIR
        drain-helper prestop --delay D [--notify URL]... [--quiet Q --hold-max M [--probe-every P]]
                             [--follow PORTS --follow-until T] [--stagger S] [--wait-idle PORTS]
-                            [--max T] [--signal SIG] [--then-http-get URL] [--then-exec -- CMD ARGS...]
+                            [--max T] [--signal SIG [--fast-signal SIG]] [--then-http-get URL]
+                            [--then-exec -- CMD ARGS...]
        drain-helper --help | --version";
 
 const HELP: &str = "
@@ -56,6 +57,8 @@ prestop              run the drain phases, in this order:
                      (comma list; reads /proc/net/tcp and /proc/net/tcp6 every 200ms)
   --signal SIG       then send SIG (SIGQUIT, TERM, 3, ...) to PID 1 and wait until its
                      listeners are closed and their connections done (or it exits)
+  --fast-signal SIG  when --max runs out while it still drains (long streams), send SIG
+                     (its fast stop, e.g. SIGTERM for nginx) and end without the 124
   --then-http-get URL  then GET URL (fails unless the answer is 2xx or 3xx)
   --then-exec -- CMD ARGS...  then run CMD and exit with its status (must be last)
   --max T            bound of the whole hook (default: the latest end of the delay, hold or

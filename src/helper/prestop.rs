@@ -176,7 +176,7 @@ impl Drain<'_> {
             self.wait_idle(&args.wait_idle)?;
         }
         if let Some(signal) = args.signal {
-            self.signal(host.target_pid, signal)?;
+            self.signal(host.target_pid, signal, args.fast_signal)?;
         }
 
         let mut code = EXIT_OK;
@@ -252,7 +252,10 @@ impl Drain<'_> {
     /// Sends the signal, then waits until the process has closed its listeners and no
     /// connection on them is left (or, when it has no listeners the helper can see, until it
     /// exits), pinning a connection on each listener meanwhile.
-    fn signal(&mut self, pid: i32, signal: i32) -> Result<(), Cut> {
+    /// Sends `signal` and waits for the drain; when `--max` runs out first and a `fast`
+    /// signal is given, sends that (open streams end now rather than at SIGKILL) and ends the
+    /// phase without a cut.
+    fn signal(&mut self, pid: i32, signal: i32, fast: Option<i32>) -> Result<(), Cut> {
         self.check("signal")?;
         let name = signal_name(signal);
         let watched = self.pin_listeners(pid);
@@ -274,6 +277,7 @@ impl Drain<'_> {
         self.log(&format!("sent {name} to PID {pid}; waiting until {until}"));
         let sent = Instant::now();
         let mut closed_seen = 0;
+        let mut open_left = None;
         loop {
             if has_exited(pid) {
                 self.log(&format!(
@@ -294,6 +298,7 @@ impl Drain<'_> {
                 .collect();
             if !closed.is_empty() {
                 let open = count_established(&sockets, &closed, &pin_ports);
+                open_left = Some(open);
                 if closed.len() != closed_seen {
                     closed_seen = closed.len();
                     self.log(&format!(
@@ -311,8 +316,29 @@ impl Drain<'_> {
                     return Ok(());
                 }
             }
+            if let (Some(fast), true) = (fast, Instant::now() >= self.deadline) {
+                self.fast_stop(pid, fast, open_left);
+                return Ok(());
+            }
             self.check("signal (waiting for the process to drain)")?;
             sleep_until((Instant::now() + poll).min(self.deadline));
+        }
+    }
+
+    /// `--max` ran out while `pid` still drains: its fast stop ends what is left (long streams)
+    /// before the kubelet's SIGKILL would, and the hook ends on its own.
+    fn fast_stop(&mut self, pid: i32, fast: i32, open: Option<usize>) {
+        let name = signal_name(fast);
+        let open = open.map_or("its listeners still open".to_string(), |n| {
+            format!("{n} connection(s) left")
+        });
+        // Logged first: once the process stops, the runtime may end the hook at any moment.
+        self.log(&format!(
+            "--max reached after {} while PID {pid} still drains ({open}): sending {name} (fast stop) so that it ends before SIGKILL",
+            self.elapsed()
+        ));
+        if let Err(err) = send_signal(pid, fast) {
+            self.log(&format!("could not send {name} to PID {pid}: {err}"));
         }
     }
 

@@ -54,6 +54,7 @@ impl ContainerPlan {
                 .unwrap_or(delay.saturating_add(DEFAULT_MAX_EXTRA_SECONDS)),
             // The planner's signal names come from a fixed list the helper knows (tested).
             signal: self.signal.and_then(|name| parse_signal(name).ok()),
+            fast_signal: self.fast_signal().and_then(|name| parse_signal(name).ok()),
             then_http_get: match &self.chained {
                 Some(ChainedHook::HttpGet { url }) => Some(url.clone()),
                 _ => None,
@@ -68,6 +69,16 @@ impl ContainerPlan {
             follow,
             stagger,
         })
+    }
+
+    /// The proxy's fast stop, sent by the helper when `--max` runs out while the proxy still
+    /// drains after its graceful signal (long streams keep a graceful stop going): SIGTERM,
+    /// which nginx, haproxy and envoy take as "stop now". Only where the graceful signal is
+    /// another one (docs/decisions.md, "Long streams").
+    pub fn fast_signal(&self) -> Option<&'static str> {
+        self.signal
+            .filter(|graceful| *graceful != "SIGTERM" && self.hook == Some(HookKind::Helper))
+            .map(|_| "SIGTERM")
     }
 
     /// Why drain-helper's own parser would refuse this container's command, if it would.

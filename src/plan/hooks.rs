@@ -100,6 +100,11 @@ pub(super) fn classify_handler(
     Err("its preStop hook is of a kind drain-webhook cannot chain (tcpSocket)".into())
 }
 
+/// Seconds before the end of its budget at which a still-draining proxy gets its fast stop:
+/// the kubelet's SIGKILL comes at the grace period's end, and the proxy needs a moment to
+/// close what is left (docs/proof.md, "Long streams").
+const FAST_STOP_MARGIN: u32 = 2;
+
 /// What choosing the hooks left for the later phases.
 pub(super) struct Chosen {
     /// Names of the helper's init container and volume (existing ones reused), when a
@@ -219,7 +224,17 @@ fn write_hook(
     // The helper may run until its latest signal plus up to B (waiting for idle ports, for the
     // proxy to exit after its signal, or for the user's chained hook); the grace period still
     // leaves B after that for wait-idle containers.
-    entry.hook_max_seconds = (hook.kind == HookKind::Helper).then(|| latest.saturating_add(budget));
+    // A proxy that gets a fast stop at `--max` gets it FAST_STOP_MARGIN before the end of B,
+    // so that its last streams end before the kubelet's SIGKILL (grace >= latest + B).
+    let margin = match hook.signal.filter(|s| *s != "SIGTERM") {
+        Some(_) => FAST_STOP_MARGIN,
+        None => 0,
+    };
+    entry.hook_max_seconds = (hook.kind == HookKind::Helper).then(|| {
+        latest
+            .saturating_add(budget.saturating_sub(margin))
+            .max(latest)
+    });
     entry.timing = Some(hook.timing);
     entry.signal = hook.signal;
     entry.notify = hook.notify;

@@ -28,7 +28,11 @@ impl PrestopArgs {
             let ports: Vec<String> = self.wait_idle.iter().map(u16::to_string).collect();
             args.extend(["--wait-idle".to_owned(), ports.join(",")]);
         }
-        if let Some(signal) = self.signal {
+        for (flag, signal) in [
+            ("--signal", self.signal),
+            ("--fast-signal", self.fast_signal),
+        ] {
+            let Some(signal) = signal else { continue };
             // A number the helper has no name for is written as the number.
             let name = crate::helper::signal::signal_name(signal);
             let text = if name.starts_with("SIG") {
@@ -36,7 +40,7 @@ impl PrestopArgs {
             } else {
                 signal.to_string()
             };
-            args.extend(["--signal".to_owned(), text]);
+            args.extend([flag.to_owned(), text]);
         }
         if let Some(hold) = &self.hold {
             args.extend([

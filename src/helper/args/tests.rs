@@ -32,6 +32,7 @@ fn minimal_prestop_uses_defaults() {
             wait_idle: vec![],
             max: 45,
             signal: None,
+            fast_signal: None,
             then_http_get: None,
             then_exec: None,
             hold: None,
@@ -164,6 +165,7 @@ fn full_prestop() {
         "--max=2m",
         "--signal",
         "SIGQUIT",
+        "--fast-signal=TERM",
         "--then-http-get",
         "http://127.0.0.1:8080/shutdown",
         "--then-exec",
@@ -178,6 +180,7 @@ fn full_prestop() {
     assert_eq!(parsed.notify[1].to_string(), "http://[::1]:9090/quiesce");
     assert_eq!(parsed.wait_idle, vec![443, 8080]);
     assert_eq!(parsed.signal, Some(libc::SIGQUIT));
+    assert_eq!(parsed.fast_signal, Some(libc::SIGTERM));
     assert_eq!(
         parsed.then_http_get.map(|u| u.path),
         Some("/shutdown".to_string())
@@ -250,6 +253,22 @@ fn errors_name_the_bad_argument() {
         (
             &["prestop", "--delay", "1", "--signal", "SIGFOO"],
             "--signal",
+        ),
+        (
+            &["prestop", "--delay", "1", "--fast-signal", "SIGTERM"],
+            "--fast-signal needs --signal",
+        ),
+        (
+            &[
+                "prestop",
+                "--delay",
+                "1",
+                "--signal",
+                "3",
+                "--fast-signal",
+                "x",
+            ],
+            "--fast-signal: ",
         ),
         (
             &[
@@ -416,26 +435,30 @@ mod render_then_parse {
             0u32..=crate::duration::MAX_SECONDS,
             prop::collection::vec(url(), 0..3),
             prop::collection::btree_set(1u16..=u16::MAX, 0..4),
-            prop::option::of(1i32..=64),
+            (prop::option::of(1i32..=64), prop::option::of(1i32..=64)),
             prop::option::of(url()),
             prop::option::of(prop::collection::vec("\\PC{0,8}|--|--max", 1..4)),
         )
-            .prop_map(|(delay, max, notify, ports, signal, then_http_get, exec)| {
-                PrestopArgs {
-                    delay,
-                    notify,
-                    wait_idle: ports.into_iter().collect(),
-                    max,
-                    signal,
-                    then_http_get,
-                    then_exec: exec
-                        .filter(|words| !words[0].is_empty())
-                        .map(|words| words.into_iter().map(OsString::from).collect()),
-                    hold: None,
-                    follow: None,
-                    stagger: 0,
-                }
-            })
+            .prop_map(
+                |(delay, max, notify, ports, signals, then_http_get, exec)| {
+                    let (signal, fast_signal) = signals;
+                    PrestopArgs {
+                        delay,
+                        notify,
+                        wait_idle: ports.into_iter().collect(),
+                        max,
+                        signal,
+                        fast_signal: fast_signal.filter(|_| signal.is_some()),
+                        then_http_get,
+                        then_exec: exec
+                            .filter(|words| !words[0].is_empty())
+                            .map(|words| words.into_iter().map(OsString::from).collect()),
+                        hold: None,
+                        follow: None,
+                        stagger: 0,
+                    }
+                },
+            )
     }
 
     proptest! {
