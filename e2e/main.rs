@@ -24,6 +24,7 @@ mod load;
 mod picture;
 mod report;
 mod stream;
+mod tally;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

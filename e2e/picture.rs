@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use crate::clients::Mode;
-use crate::load::PathCounts;
 use crate::report::Results;
+use crate::tally::PathCounts;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")

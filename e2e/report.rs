@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::clients::Mode;
 use crate::holds::PodHold;
 use crate::http::Failure;
-use crate::load::{PathCounts, Summary};
 use crate::picture::picture;
 use crate::stream::EndKind;
+use crate::tally::{PathCounts, Summary};
 
 /// `target/e2e/results.json`, as scripts/e2e.sh writes it.
 #[derive(Debug, Deserialize, Serialize)]
@@ -392,8 +392,8 @@ fn holds_table(out: &mut String, results: &Results) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::StreamCounts;
     use crate::stream::StreamEnd;
+    use crate::tally::StreamCounts;
 
     #[test]
     fn medians() {

@@ -19,7 +19,7 @@ use crate::clock;
 use crate::demo::POD_HEADER;
 use crate::feed::Sequence;
 use crate::http::{Failure, Lost, lost};
-use crate::load::SharedTally;
+use crate::tally::SharedTally;
 
 /// How long a client waits before it tries again to reconnect after a failed attempt.
 pub const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
