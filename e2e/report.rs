@@ -13,7 +13,7 @@ use crate::clients::Mode;
 use crate::holds::PodHold;
 use crate::http::Failure;
 use crate::picture::picture;
-use crate::stream::EndKind;
+use crate::tally::EndKind;
 use crate::tally::{PathCounts, Summary};
 
 /// `target/e2e/results.json`, as scripts/e2e.sh writes it.
@@ -392,8 +392,8 @@ fn holds_table(out: &mut String, results: &Results) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::StreamEnd;
     use crate::tally::StreamCounts;
+    use crate::tally::StreamEnd;
 
     #[test]
     fn medians() {

@@ -11,7 +11,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::clients::{Target, classify_hyper, connect, get};
@@ -19,34 +18,10 @@ use crate::clock;
 use crate::demo::POD_HEADER;
 use crate::feed::Sequence;
 use crate::http::{Failure, Lost, lost};
-use crate::tally::SharedTally;
+use crate::tally::{EndKind, SharedTally, StreamEnd};
 
 /// How long a client waits before it tries again to reconnect after a failed attempt.
 pub const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
-
-/// How a stream ended, as the client sees it. Whether an unclean end was SIGKILL at the end of
-/// the pod's grace period is decided by the report, which knows when each pod was killed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndKind {
-    /// The answer ended as it should (last chunk, END_STREAM).
-    Clean,
-    /// The connection broke (reset, closed inside the answer).
-    Reset,
-    /// No message for the client's timeout while the connection stayed open.
-    Stalled,
-}
-
-/// One stream that ended other than cleanly (clean ends are only counted).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StreamEnd {
-    pub path: String,
-    pub at_unix: f64,
-    /// The pod that served it (the app's `x-drain-e2e-pod` header), "" when unknown.
-    pub pod: String,
-    pub kind: EndKind,
-    pub detail: String,
-}
 
 /// Keeps one stream open on `target` until `stop`, reconnecting as described above.
 pub async fn keep_open(

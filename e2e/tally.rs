@@ -9,7 +9,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::clients::{Mode, Outcome};
 use crate::http::{Failure, Lost};
-use crate::stream::{EndKind, StreamEnd};
+
+/// How a stream ended, as the client sees it. Whether an unclean end was SIGKILL at the end of
+/// the pod's grace period is decided by the report, which knows when each pod was killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndKind {
+    /// The answer ended as it should (last chunk, END_STREAM).
+    Clean,
+    /// The connection broke (reset, closed inside the answer).
+    Reset,
+    /// No message for the client's timeout while the connection stayed open.
+    Stalled,
+}
+
+/// One stream that ended other than cleanly (clean ends are only counted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StreamEnd {
+    pub path: String,
+    pub at_unix: f64,
+    /// The pod that served it (the app's `x-drain-e2e-pod` header), "" when unknown.
+    pub pod: String,
+    pub kind: EndKind,
+    pub detail: String,
+}
 
 /// The counts of one path in one mode. In the request modes a unit is a request; in the
 /// stream mode the request fields count the streams opened (a failed open is retried and
