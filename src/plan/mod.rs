@@ -13,9 +13,12 @@ use crate::pod::{PodShape, SpecShape};
 use crate::profiles::Profile;
 use crate::settings::{KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 
+mod chain;
+mod choice;
 mod contract;
 mod env;
 mod grace;
+mod hold;
 mod hooks;
 mod injection;
 mod native;

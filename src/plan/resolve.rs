@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::hooks::HookChoice;
+use super::choice::HookChoice;
 use super::{Plan, PlanError, PodContext, Status};
 use crate::annotations::{self, Overrides, Sourced};
 use crate::pod::SpecShape;
