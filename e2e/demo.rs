@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Bytes, Frame, Incoming};
+use hyper::body::{Bytes, Incoming};
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -386,6 +386,3 @@ pub fn stop_pid1() -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
-/// One frame of a body, as the stream of the feed produces them.
-pub type BodyFrame = Result<Frame<Bytes>, BoxError>;

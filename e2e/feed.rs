@@ -10,7 +10,10 @@ use hyper::body::{Bytes, Frame};
 use tokio::sync::watch;
 
 use crate::clock;
-use crate::demo::BodyFrame;
+
+/// One frame of a body, as the stream of the feed produces them (the error type is the
+/// demo's `BoxError`).
+pub type BodyFrame = Result<Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Messages per second of every stream (one every 100 ms).
 pub const PER_SECOND: u64 = 10;
