@@ -10,6 +10,7 @@ pub mod net;
 pub mod prestop;
 pub mod proc_net;
 pub mod signal;
+pub mod sock_diag;
 pub mod spawn;
 
 use std::ffi::OsString;
