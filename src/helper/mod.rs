@@ -48,9 +48,10 @@ prestop              run the drain phases, in this order:
   --notify URL       POST to http://IP:PORT/PATH at the start (repeatable; 2s timeout each)
   --delay D          sleep until D after the start (\"15\", \"10s\", \"1m30s\"; required)
   --quiet Q --hold-max M
-                     then hold while new connections still arrive in the pod (the kernel's
-                     Tcp PassiveOpens count in /proc/net/snmp): released once none arrived
-                     for Q, at M from the start at the latest; fixed at D if unreadable
+                     then hold while new connections (Tcp PassiveOpens in /proc/net/snmp)
+                     or requests on open ones (bytes received, from the socket table) still
+                     arrive in the pod: released once none arrived for Q, at M from the
+                     start at the latest; fixed at D if the count is unreadable
   --probe-every P    comma list of the periods of the probes that connect to the pod
                      (httpGet, tcpSocket, grpc): their connections do not hold the pod
   --follow PORTS --follow-until T
