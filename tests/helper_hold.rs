@@ -1,11 +1,15 @@
 //! The adaptive hold, the follow and the stagger with the real drain-helper binary. The
 //! kernel's counter is a synthetic `/proc/net/snmp` (`DRAIN_HELPER_SNMP_PATH`) that a feeder
 //! thread rewrites atomically (write, then rename) as connections "arrive"; a probe is one
-//! connection per second, like the kubelet's readiness probe in the e2e demo. Timing
+//! connection per second, like the kubelet's readiness probe in the e2e demo. The socket table
+//! is this machine's, read over NETLINK_SOCK_DIAG: `DRAIN_HELPER_INBOUND_PORTS` makes the hold
+//! watch only the test's own listener (its client is a loopback peer, which a pod's hold would
+//! take for one of its own containers), so other traffic on the machine cannot hold it. Timing
 //! assertions are orderings and generous bounds (the build machine is busy), never exact.
 
 use std::fs;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -117,6 +121,8 @@ fn helper(args: &[&str], snmp: &Path) -> Command {
         .args(args)
         .env("DRAIN_HELPER_LOG_TO_STDERR", "1")
         .env("DRAIN_HELPER_SNMP_PATH", snmp)
+        // Port 1 (tcpmux): no connection on this machine; a test with a client replaces it.
+        .env("DRAIN_HELPER_INBOUND_PORTS", "1")
         .env_remove("DRAIN_HELPER_TARGET_PID")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -219,7 +225,8 @@ fn released_after_the_traffic_stops_not_held_by_the_probe() {
     );
     run.assert_order("still receiving: ", "hold ended after");
     assert!(
-        run.log().contains("new connections in the last 2s"),
+        run.log()
+            .contains("new connections and 0 bytes on open connections in the last 2s"),
         "{}",
         run.log()
     );
@@ -511,4 +518,195 @@ fn the_stagger_comes_after_the_hold_and_before_the_signal() {
     run.assert_order("hold ended after", "stagger: 1s");
     run.assert_order("stagger: 1s", "sent SIGTERM");
     assert!(run.elapsed >= 2.0, "{}", run.elapsed);
+}
+
+/// A kept-alive connection to a listener of the test: the server side reads and discards.
+struct KeepAlive {
+    port: u16,
+    client: TcpStream,
+    _server: thread::JoinHandle<()>,
+}
+
+impl KeepAlive {
+    fn open() -> KeepAlive {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        let server = thread::spawn(move || {
+            let _listener = listener;
+            let mut buffer = [0u8; 4096];
+            while matches!(accepted.read(&mut buffer), Ok(n) if n > 0) {}
+        });
+        KeepAlive {
+            port,
+            client,
+            _server: server,
+        }
+    }
+
+    /// Sends a request every 200 ms on the one connection until `until` from now, in a thread.
+    fn requests_until(&self, until: Duration) -> thread::JoinHandle<Instant> {
+        let mut client = self.client.try_clone().unwrap();
+        let start = Instant::now();
+        thread::spawn(move || {
+            let mut last = start;
+            while start.elapsed() < until {
+                client
+                    .write_all(b"GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+                    .unwrap();
+                last = Instant::now();
+                thread::sleep(Duration::from_millis(200));
+            }
+            last
+        })
+    }
+}
+
+/// No new connection at all: the synthetic counter never moves.
+fn no_new_connections() -> Feeder {
+    Feeder::start(Arrivals {
+        traffic_until: Some(Duration::ZERO),
+        probe: false,
+        vanish_at: None,
+    })
+}
+
+const KEEP_ALIVE_ARGS: [&str; 6] = ["--delay", "1", "--quiet", "2", "--hold-max", "20"];
+
+#[test]
+fn requests_on_a_kept_alive_connection_hold_until_they_stop() {
+    let feeder = no_new_connections();
+    let connection = KeepAlive::open();
+    let mut command = helper(&KEEP_ALIVE_ARGS, &feeder.path);
+    command.env("DRAIN_HELPER_INBOUND_PORTS", connection.port.to_string());
+    let client = connection.requests_until(Duration::from_secs(4));
+    let run = run(command);
+    let last_request = client.join().unwrap();
+    run.assert_exit_0();
+    let (at, reason, detail) = run.hold_end();
+    assert_eq!(
+        (reason.as_str(), detail.as_str()),
+        ("quiet", "quiet for 2s")
+    );
+    // Not at D or Q as with the counter alone: after the requests stopped, well before M.
+    assert!(at >= 4.0, "{at}\n{}", run.log());
+    assert!(run.ended >= last_request);
+    assert!(at <= 4.0 + 2.0 + SLACK, "{at}\n{}", run.log());
+    run.assert_order(
+        "still receiving: 0 new connections and ",
+        "hold ended after",
+    );
+    assert!(
+        run.log()
+            .contains(" bytes on open connections in the last 2s"),
+        "{}",
+        run.log()
+    );
+    assert!(!run.log().contains("cannot see requests"), "{}", run.log());
+}
+
+#[test]
+fn an_idle_kept_alive_connection_does_not_hold() {
+    let feeder = no_new_connections();
+    let connection = KeepAlive::open();
+    // A request before the hook starts: the connection has carried traffic, then idles.
+    connection.requests_until(Duration::ZERO).join().unwrap();
+    let mut command = helper(&KEEP_ALIVE_ARGS, &feeder.path);
+    command.env("DRAIN_HELPER_INBOUND_PORTS", connection.port.to_string());
+    let run = run(command);
+    run.assert_exit_0();
+    let (at, reason, _) = run.hold_end();
+    assert_eq!(reason, "quiet", "{}", run.log());
+    // Released once Q was observed (the later of D and Q), far from the cap.
+    assert!((2.0..2.0 + SLACK).contains(&at), "{at}\n{}", run.log());
+    assert!(!run.log().contains("still receiving"), "{}", run.log());
+    drop(connection);
+}
+
+/// A seccomp filter that refuses `socket(AF_NETLINK, ...)` with EPERM, as a restrictive
+/// profile would; every other call is allowed.
+#[allow(unsafe_code)]
+fn refuse_netlink(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    #[cfg(target_arch = "x86_64")]
+    const ARCH: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
+    #[cfg(target_arch = "aarch64")]
+    const ARCH: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
+    let statement = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
+    let load = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    let ret = (libc::BPF_RET | libc::BPF_K) as u16;
+    // struct seccomp_data: nr at 0, arch at 4, args[0] (low half, little-endian) at 16.
+    let filter = [
+        statement(load, 4),
+        jump(ARCH, 0, 4),
+        statement(load, 0),
+        jump(libc::SYS_socket as u32, 0, 2),
+        statement(load, 16),
+        jump(libc::AF_NETLINK as u32, 1, 0),
+        statement(ret, libc::SECCOMP_RET_ALLOW),
+        statement(ret, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+    ];
+    // SAFETY: between fork and exec only prctl(2) runs (async-signal-safe); the program and
+    // its filter live in this closure, which outlives both calls.
+    unsafe {
+        command.pre_exec(move || {
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &raw const program,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn without_the_socket_table_the_counter_alone_decides() {
+    // The same keep-alive requests, the netlink socket refused: one line, then the hold is the
+    // counter's (quiet at the later of D and Q, the requests unseen), and the hook succeeds.
+    let feeder = no_new_connections();
+    let connection = KeepAlive::open();
+    let mut command = helper(&KEEP_ALIVE_ARGS, &feeder.path);
+    command.env("DRAIN_HELPER_INBOUND_PORTS", connection.port.to_string());
+    refuse_netlink(&mut command);
+    let client = connection.requests_until(Duration::from_secs(4));
+    let run = run(command);
+    client.join().unwrap();
+    run.assert_exit_0();
+    let log = run.log();
+    let fallbacks: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("cannot see requests on open connections"))
+        .collect();
+    assert_eq!(fallbacks.len(), 1, "{log}");
+    assert!(
+        fallbacks[0].contains("NETLINK_SOCK_DIAG")
+            && fallbacks[0].contains("not permitted")
+            && fallbacks[0].ends_with("; counting new connections only"),
+        "{log}"
+    );
+    let (at, reason, _) = run.hold_end();
+    assert_eq!(reason, "quiet", "{log}");
+    assert!((2.0..4.0).contains(&at), "{at}\n{log}");
+    run.assert_order("cannot see requests", "hold ended after");
 }

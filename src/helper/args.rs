@@ -371,7 +371,7 @@ fn url(flag: &str, value: &str) -> Result<HttpUrl, UsageError> {
 
 /// The ports, sorted and without repeats. Insertion into a sorted list: a handful of ports, and
 /// no sort routine in the static binary.
-fn ports(flag: &str, value: &str) -> Result<Vec<u16>, UsageError> {
+pub(super) fn ports(flag: &str, value: &str) -> Result<Vec<u16>, UsageError> {
     let mut ports: Vec<u16> = Vec::new();
     for part in value.split(',') {
         let part = part.trim();

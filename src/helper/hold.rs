@@ -1,5 +1,6 @@
 //! The adaptive hold's decision, pure: fed `(milliseconds since the hook's start, the kernel's
-//! count of accepted connections)`, it says whether to keep the container serving.
+//! count of accepted connections, the bytes that arrived on connections already open)`, it
+//! says whether to keep the container serving.
 //!
 //! Why count, and count this: the pod's containers share one network namespace, and the kernel
 //! counts every connection accepted there (`Tcp: PassiveOpens` in `/proc/net/snmp`), including
@@ -8,9 +9,16 @@
 //! hold compares the counter now with the counter Q seconds ago: the difference is how many
 //! connections arrived in the last Q seconds, whatever their length.
 //!
+//! Requests on connections that stay open (keep-alive pools, HTTP/2, a load balancer's kept-alive
+//! connections) open nothing: the second signal is the bytes received, between two samples, on
+//! inbound connections open at both (`sock_diag::Inbound`). A connection seen for the first time
+//! is a new connection, counted once, by the counter.
+//!
 //! Rules: never released before the floor D (`--delay`, so nothing stops earlier than with a
-//! fixed delay); released as soon as, at or after D, at least Q seconds have been observed and
-//! the arrivals in the last Q seconds are no more than the probes' allowance (quiet); released
+//! fixed delay); released as soon as, at or after D, at least Q seconds have been observed, the
+//! arrivals in the last Q seconds are no more than the probes' allowance and no byte arrived on
+//! an open connection in them (quiet: no byte allowance, since a request on a warm HTTP/2
+//! connection can be as small as a PING; docs/decisions.md); released
 //! at the cap M (`--hold-max`) whatever arrives. Integers only (milliseconds, counts): no float
 //! code in the static binary, no sort.
 //!
@@ -44,13 +52,26 @@ pub enum Release {
     Cap,
 }
 
+/// What one sample saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sample {
+    /// The kernel's count of accepted connections (`Tcp: PassiveOpens`), as read.
+    pub passive_opens: u64,
+    /// Bytes received since the previous sample on inbound connections open at both.
+    pub reused_bytes: u64,
+}
+
 /// What to do after a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Keep holding. `arrivals`: new connections counted in the window (the last Q seconds, or
     /// since the first sample while fewer have been observed); `allowance`: how many of them
-    /// the probes may have opened.
-    Hold { arrivals: u64, allowance: u64 },
+    /// the probes may have opened; `bytes`: bytes received on open connections in the window.
+    Hold {
+        arrivals: u64,
+        allowance: u64,
+        bytes: u64,
+    },
     /// End the hold.
     Release(Release),
 }
@@ -62,13 +83,16 @@ pub struct Hold {
     quiet_ms: u64,
     cap_ms: u64,
     probe_periods_ms: Vec<u64>,
-    /// `(at_ms, arrivals counted since the first sample)`, oldest first. Once Q has been
+    /// `(at_ms, arrivals, bytes)` counted since the first sample, oldest first. Once Q has been
     /// observed, the front is the latest sample at or before `now - Q` (the window's baseline).
-    samples: VecDeque<(u64, u64)>,
+    samples: VecDeque<(u64, u64, u64)>,
     /// The raw counter at the last sample.
     last_counter: Option<u64>,
     /// Arrivals counted since the first sample (steps where the counter went down add 0).
     total: u64,
+    /// Bytes on open connections since the first sample (the first sample's own excluded: they
+    /// arrived before the hold began).
+    total_bytes: u64,
 }
 
 impl Hold {
@@ -85,6 +109,7 @@ impl Hold {
             samples: VecDeque::new(),
             last_counter: None,
             total: 0,
+            total_bytes: 0,
         }
     }
 
@@ -97,18 +122,19 @@ impl Hold {
     }
 
     /// Takes a sample: `at_ms` since the hook's start (not decreasing; an earlier time is taken
-    /// as the previous one), `passive_opens` the counter read then.
-    pub fn observe(&mut self, at_ms: u64, passive_opens: u64) -> Verdict {
+    /// as the previous one) and what was read then.
+    pub fn observe(&mut self, at_ms: u64, sample: Sample) -> Verdict {
         if let Some(last) = self.last_counter {
             // A counter that went down adds nothing; it is the baseline from now on.
-            self.total += passive_opens.saturating_sub(last);
+            self.total += sample.passive_opens.saturating_sub(last);
+            self.total_bytes = self.total_bytes.saturating_add(sample.reused_bytes);
         }
-        self.last_counter = Some(passive_opens);
+        self.last_counter = Some(sample.passive_opens);
         let at = self
             .samples
             .back()
-            .map_or(at_ms, |&(last, _)| at_ms.max(last));
-        self.samples.push_back((at, self.total));
+            .map_or(at_ms, |&(last, _, _)| at_ms.max(last));
+        self.samples.push_back((at, self.total, self.total_bytes));
 
         // Keep one sample at or before the window's start: the baseline.
         let edge = at.checked_sub(self.quiet_ms);
@@ -117,12 +143,13 @@ impl Hold {
                 self.samples.pop_front();
             }
         }
-        let (base_at, base_total) = self.samples[0];
+        let (base_at, base_total, base_bytes) = self.samples[0];
         let observed_quiet = edge.is_some_and(|edge| base_at <= edge);
         let arrivals = self.total - base_total;
+        let bytes = self.total_bytes - base_bytes;
         let allowance = self.allowance(at - base_at);
 
-        if at >= self.floor_ms && observed_quiet && arrivals <= allowance {
+        if at >= self.floor_ms && observed_quiet && arrivals <= allowance && bytes == 0 {
             Verdict::Release(Release::Quiet)
         } else if at >= self.cap_ms {
             Verdict::Release(Release::Cap)
@@ -130,6 +157,7 @@ impl Hold {
             Verdict::Hold {
                 arrivals,
                 allowance,
+                bytes,
             }
         }
     }

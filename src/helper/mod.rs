@@ -10,6 +10,7 @@ pub mod net;
 pub mod prestop;
 pub mod proc_net;
 pub mod signal;
+pub mod sock_diag;
 pub mod spawn;
 
 use std::ffi::OsString;
@@ -27,6 +28,10 @@ pub const ENV_TARGET_PID: &str = "DRAIN_HELPER_TARGET_PID";
 pub const ENV_LOG_TO_STDERR: &str = "DRAIN_HELPER_LOG_TO_STDERR";
 /// Test only: the adaptive hold reads this file instead of /proc/net/snmp.
 pub const ENV_SNMP_PATH: &str = "DRAIN_HELPER_SNMP_PATH";
+/// Test only: the adaptive hold counts bytes on connections to these local ports (comma list),
+/// loopback peers included, instead of those on the pod's listening ports from outside the pod:
+/// a test's client on the same machine is a loopback peer, and only its port is watched.
+pub const ENV_INBOUND_PORTS: &str = "DRAIN_HELPER_INBOUND_PORTS";
 
 const USAGE: &str = "\
 usage: drain-helper install DIR
@@ -44,9 +49,10 @@ prestop              run the drain phases, in this order:
   --notify URL       POST to http://IP:PORT/PATH at the start (repeatable; 2s timeout each)
   --delay D          sleep until D after the start (\"15\", \"10s\", \"1m30s\"; required)
   --quiet Q --hold-max M
-                     then hold while new connections still arrive in the pod (the kernel's
-                     Tcp PassiveOpens count in /proc/net/snmp): released once none arrived
-                     for Q, at M from the start at the latest; fixed at D if unreadable
+                     then hold while new connections (Tcp PassiveOpens in /proc/net/snmp)
+                     or requests on open ones (bytes received, from the socket table) still
+                     arrive in the pod: released once none arrived for Q, at M from the
+                     start at the latest; fixed at D if the count is unreadable
   --probe-every P    comma list of the periods of the probes that connect to the pod
                      (httpGet, tcpSocket, grpc): their connections do not hold the pod
   --follow PORTS --follow-until T
@@ -122,8 +128,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
 }
 
-/// Reads the test-only environment overrides: the PID to signal, the counters file, and
-/// whether to log to the own stderr.
+/// Reads the test-only environment overrides: the PID to signal, the counters file, the
+/// watched inbound ports, and whether to log to the own stderr.
 fn test_overrides() -> Result<(prestop::Host, bool), UsageError> {
     let mut host = prestop::Host::default();
     let mut to_stderr = matches!(
@@ -144,6 +150,9 @@ fn test_overrides() -> Result<(prestop::Host, bool), UsageError> {
     }
     if let Some(path) = std::env::var_os(ENV_SNMP_PATH).filter(|p| !p.is_empty()) {
         host.snmp = path.into();
+    }
+    if let Some(value) = std::env::var_os(ENV_INBOUND_PORTS) {
+        host.inbound_ports = Some(args::ports(ENV_INBOUND_PORTS, &value.to_string_lossy())?);
     }
     Ok((host, to_stderr))
 }

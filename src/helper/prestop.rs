@@ -62,6 +62,8 @@ pub struct Host {
     pub target_pid: i32,
     /// The counters the adaptive hold reads: [`SNMP`](super::proc_net::SNMP).
     pub snmp: PathBuf,
+    /// Test only: the hold counts bytes on connections to these ports, loopback peers included.
+    pub inbound_ports: Option<Vec<u16>>,
 }
 
 impl Default for Host {
@@ -69,6 +71,7 @@ impl Default for Host {
         Host {
             target_pid: 1,
             snmp: PathBuf::from(super::proc_net::SNMP),
+            inbound_ports: None,
         }
     }
 }
@@ -161,7 +164,7 @@ impl Drain<'_> {
         // The hold takes its first sample now, right after notify: its window is full at D, and
         // the helper's own notify connections are in the baseline, not counted as traffic.
         match (&args.hold, &args.follow) {
-            (Some(hold), _) => self.hold(args.delay, hold, &host.snmp)?,
+            (Some(hold), _) => self.hold(args.delay, hold, host)?,
             (None, Some(follow)) => {
                 // Whether the ports listen at the start tells a proxy that has already closed
                 // them (follow ends) from ports that are not the proxy's (wait to the bound).

@@ -1,18 +1,19 @@
 //! The phases between notify and the signal: the adaptive hold (`--quiet`), following the
 //! front proxy's listeners (`--follow`) and the stagger. docs/helper.md, "The adaptive hold".
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Cut, Drain, IDLE_POLL, ports_text, read_sockets, sleep_until};
+use super::{Cut, Drain, Host, IDLE_POLL, ports_text, read_sockets, sleep_until};
 use crate::helper::args::{FollowArgs, HoldArgs};
-use crate::helper::hold::{Hold, Release, Verdict};
+use crate::helper::hold::{Hold, Release, Sample, Verdict};
 use crate::helper::proc_net::{TCP_LISTEN, read_passive_opens};
+use crate::helper::sock_diag::{self, Inbound};
 
-/// How often the hold reads the counter. The counter misses nothing between reads (the kernel
-/// counts every accept), so the period only sets how late after the quiet window (or the floor
-/// and cap, which get a sample of their own) the hold may end: a quarter of a second is well
-/// under any load balancer's lag, and reading a 1-2 KiB file four times a second costs nothing.
+/// How often the hold reads the counter and the socket table. Neither misses anything between
+/// reads (the kernel counts every accept, and every byte a connection open at both reads
+/// received), so the period only sets how late after the quiet window (or the floor and cap,
+/// which get a sample of their own) the hold may end: a quarter of a second is well under any
+/// load balancer's lag, and a 1-2 KiB file and one socket dump four times a second cost little.
 const HOLD_POLL: Duration = Duration::from_millis(250);
 /// At most this many samples per quiet window (a long `--quiet` is sampled more slowly), so
 /// the hold's memory stays small whatever Q is.
@@ -20,8 +21,9 @@ const SAMPLES_PER_WINDOW: u32 = 240;
 
 impl Drain<'_> {
     /// The adaptive hold: from right after notify until quiet (at least `delay`), at most
-    /// until the cap. When the counter cannot be read it is the fixed delay instead.
-    pub(super) fn hold(&mut self, delay: u32, hold: &HoldArgs, snmp: &Path) -> Result<(), Cut> {
+    /// until the cap. When the counter cannot be read it is the fixed delay instead; when the
+    /// socket table cannot, the counter alone decides.
+    pub(super) fn hold(&mut self, delay: u32, hold: &HoldArgs, host: &Host) -> Result<(), Cut> {
         self.log(&format!(
             "hold: at least {delay}s, until quiet for {}s, at most {}s",
             hold.quiet, hold.cap
@@ -32,15 +34,20 @@ impl Drain<'_> {
         let cap = self.start + Duration::from_secs(u64::from(hold.cap));
         let mut state = Hold::new(delay, hold.quiet, hold.cap, &hold.probe_periods);
         let mut next_report = self.start;
+        let mut inbound = Some(Inbound::new(host.inbound_ports.clone()));
         loop {
             let now = Instant::now();
-            let counter = match read_passive_opens(snmp) {
+            let passive_opens = match read_passive_opens(&host.snmp) {
                 Ok(counter) => counter,
                 Err(why) => return self.fixed_hold(delay, &why),
             };
+            let sample = Sample {
+                passive_opens,
+                reused_bytes: self.reused_bytes(&mut inbound),
+            };
             let at_ms =
                 u64::try_from(now.duration_since(self.start).as_millis()).unwrap_or(u64::MAX);
-            match state.observe(at_ms, counter) {
+            match state.observe(at_ms, sample) {
                 Verdict::Release(Release::Quiet) => {
                     self.log(&format!(
                         "hold ended after {}: quiet for {}s",
@@ -57,13 +64,19 @@ impl Drain<'_> {
                     ));
                     return Ok(());
                 }
-                // More than the probes' share arrived: say so, at most once per quiet window.
+                // More than the probes' share arrived, or requests on open connections: say so,
+                // at most once per quiet window.
                 Verdict::Hold {
                     arrivals,
                     allowance,
-                } if arrivals > allowance && now >= next_report => {
+                    bytes,
+                } if (arrivals > allowance || bytes > 0) && now >= next_report => {
+                    let on_open = match inbound {
+                        Some(_) => format!(" and {bytes} bytes on open connections"),
+                        None => String::new(),
+                    };
                     self.log(&format!(
-                        "still receiving: {arrivals} new connections in the last {}s",
+                        "still receiving: {arrivals} new connections{on_open} in the last {}s",
                         hold.quiet
                     ));
                     next_report = now + quiet;
@@ -79,6 +92,26 @@ impl Drain<'_> {
                 }
             }
             sleep_until(next.min(self.deadline));
+        }
+    }
+
+    /// Bytes received since the previous sample on the pod's inbound connections open at both.
+    /// The first failure (no netlink socket, refused by seccomp, a kernel without
+    /// `tcpi_bytes_received`, a malformed answer) turns this off for the rest of the hold with
+    /// one line: the counter alone decides then, as before, never a failed hook.
+    fn reused_bytes(&mut self, inbound: &mut Option<Inbound>) -> u64 {
+        let Some(tracker) = inbound else {
+            return 0;
+        };
+        match sock_diag::dump().and_then(|sockets| tracker.sample(&sockets)) {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                *inbound = None;
+                self.log(&format!(
+                    "hold: cannot see requests on open connections ({why}); counting new connections only"
+                ));
+                0
+            }
         }
     }
 
