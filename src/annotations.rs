@@ -14,7 +14,7 @@ pub const INJECT: &str = "drain.io/inject";
 pub const DELAY: &str = "drain.io/delay";
 pub const STAGGER: &str = "drain.io/stagger";
 pub const SHUTDOWN_BUDGET: &str = "drain.io/shutdown-budget";
-/// Q of the adaptive hold: released once no new connection arrived for this long.
+/// Q of the adaptive hold: released once no new connection and no request arrived for this long.
 pub const QUIET: &str = "drain.io/quiet";
 /// M of the adaptive hold: its cap; at or below D the hold is the fixed D.
 pub const MAX_DELAY: &str = "drain.io/max-delay";

@@ -208,7 +208,7 @@ pub struct Settings {
     pub stagger: u32,
     /// B when the pod sets no grace period of its own (Kubernetes' default grace is 30 s).
     pub shutdown_budget: u32,
-    /// Q: the adaptive hold ends once no new connection arrived for this long (at least 1).
+    /// Q: the adaptive hold ends once no new connection and no request arrived for this long (at least 1).
     pub quiet: u32,
     /// M: the adaptive hold's cap, from the start of the hook; at or below D the hold is the
     /// fixed D.

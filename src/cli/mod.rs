@@ -56,7 +56,7 @@ pub struct PlanningArgs {
     #[arg(long, env = "DRAIN_SHUTDOWN_BUDGET", default_value = "30s", value_parser = duration_flag, value_name = "DURATION")]
     pub shutdown_budget: u32,
     /// Q: the adaptive hold (a front proxy, the app behind it, a container with drain-helper)
-    /// ends once no new connection arrived in the pod for this long, never before D.
+    /// ends once no new connection and no request on an open one arrived in the pod for this long, never before D.
     #[arg(long, env = "DRAIN_QUIET", default_value = "3s", value_parser = quiet_flag, value_name = "DURATION")]
     pub quiet: u32,
     /// M: the adaptive hold ends at this time after deletion at the latest, with traffic still
