@@ -272,3 +272,36 @@ fn an_adaptive_plan_is_valid_and_idempotent() {
         ]
     );
 }
+
+/// A profile raises D to its floor and M with it, so the hold keeps its headroom above D on a
+/// path known to lag longer; `drain.io/max-delay` still decides where it is set.
+#[test]
+fn a_profile_raises_the_cap_with_the_floor() {
+    let seed = annotated(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/profile", "aws-nlb")],
+    );
+    let mutation = mutate(&seed, &Settings::default(), version("1.34"));
+    let plan = &mutation.plan;
+    let floor = plan.profile.unwrap().delay_floor;
+    assert_eq!(plan.delay, floor);
+    assert_eq!(plan.max_delay, 60 + (floor - 10));
+    assert!(matches!(
+        plan.containers[0].timing,
+        Some(Timing::Adaptive { floor: f, cap, .. }) if f == floor && cap == plan.max_delay
+    ));
+    assert_eq!(
+        plan.grace_after,
+        i64::from(plan.max_delay + plan.stagger + plan.shutdown_budget)
+    );
+    let capped = annotated(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/profile", "aws-nlb"), ("drain.io/max-delay", "2m")],
+    );
+    let mutation = mutate(&capped, &Settings::default(), version("1.34"));
+    assert_eq!(mutation.plan.max_delay, 120);
+    assert_eq!(
+        mutation.plan.containers[0].timing,
+        Some(Timing::Fixed { seconds: floor })
+    );
+}

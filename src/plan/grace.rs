@@ -254,6 +254,7 @@ fn grace_causes(
         };
         for (key, floor) in [
             (annotations::DELAY, raised.delay),
+            (annotations::MAX_DELAY, raised.max_delay),
             (annotations::SHUTDOWN_BUDGET, raised.budget),
         ] {
             if let Some(floor) = floor {

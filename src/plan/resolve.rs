@@ -125,6 +125,7 @@ pub(super) fn apply_profile(
         return raised;
     };
     plan.profile = Some(profile);
+    let delay_before = resolved.delay;
     let floors = [
         (
             &overrides.delay,
@@ -156,6 +157,17 @@ pub(super) fn apply_profile(
             None => {}
         }
     }
+    // A path known to lag longer keeps the hold's headroom above D: M rises with D, unless
+    // drain.io/max-delay says otherwise (an adaptive hold stays adaptive under a profile).
+    if let Some(floor) = raised.delay
+        && overrides.max_delay.is_none()
+        && resolved.max_delay > delay_before
+    {
+        resolved.max_delay = resolved
+            .max_delay
+            .saturating_add(floor.saturating_sub(delay_before));
+        raised.max_delay = Some(resolved.max_delay);
+    }
     raised
 }
 
@@ -164,6 +176,8 @@ pub(super) fn apply_profile(
 pub(super) struct RaisedFloors {
     pub(super) delay: Option<u32>,
     pub(super) budget: Option<u32>,
+    /// M, raised with D to keep the hold's headroom.
+    pub(super) max_delay: Option<u32>,
 }
 
 fn value_or(sourced: &Option<Sourced<u32>>, default: u32) -> u32 {
