@@ -30,10 +30,7 @@ impl RuntimeVersion {
             return None;
         }
         let version = version.strip_prefix('v').unwrap_or(version);
-        let numeric = version
-            .split(|c: char| c == '-' || c == '+')
-            .next()
-            .unwrap_or_default();
+        let numeric = version.split(['-', '+']).next().unwrap_or_default();
         let mut parts = numeric.split('.');
         let mut next = |required: bool| -> Option<u32> {
             match parts.next() {
