@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 
 use super::{Mount, PatchValue, PodPatch, pointer};
 use crate::helper::args::render_install;
-use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection};
+use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Installer};
 use crate::pod::SpecShape;
 use crate::settings::HelperSettings;
 
@@ -36,19 +36,23 @@ struct EmptyDir {
     size_limit: &'static str,
 }
 
-/// The init container, serialized once ([`init_container_value`]).
+/// The installer container, serialized once ([`installer_value`]).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub(super) enum InitContainerValue {
+pub(super) enum InstallerValue {
     Serialized(Box<RawValue>),
     /// Only if serializing failed, which plain strings and numbers cannot.
-    Typed(Box<InitContainer>),
+    Typed(Box<InstallerContainer>),
 }
 
-/// The init container that installs drain-helper: Pod Security "restricted" compliant.
+/// The container that installs drain-helper, first of `initContainers` or of `containers`
+/// (the same fields serve both): Pod Security "restricted" compliant, small requests and
+/// limits (namespaces with quotas reject containers without), no probes (a container without
+/// a readiness probe is ready once running) and no `restartPolicy` (the API server allows it
+/// on init containers only, and a regular container follows the pod's).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct InitContainer {
+pub(super) struct InstallerContainer {
     name: String,
     image: String,
     image_pull_policy: String,
@@ -102,7 +106,7 @@ pub(super) fn volume_op(
     injection: &HelperInjection,
     helper: &HelperSettings,
 ) {
-    let volume = if injection.image_volume {
+    let volume = if injection.installer == Installer::None {
         // The helper image itself, read-only at /.drain: no init container, no copy.
         Volume {
             name: injection.volume.clone(),
@@ -129,85 +133,99 @@ pub(super) fn volume_op(
     }
 }
 
-/// Adds the installer. The caller makes it the last of the spec changes, so the indices of
-/// the container operations before it are those of the original object.
+/// Adds the installer, if the delivery has one. The caller makes it the last of the spec
+/// changes, so the indices of the container operations before it are those of the original
+/// object.
 pub(super) fn installer_op(
     patch: &mut PodPatch,
     spec: Option<&SpecShape>,
     injection: &HelperInjection,
     helper: &HelperSettings,
 ) {
-    let init = init_container_value(injection, helper);
-    // First among initContainers, so the binary is there before any sidecar starts.
-    if spec.is_some_and(|s| s.init_containers.is_some()) {
-        let mut first = pointer(&["spec", "initContainers"]);
-        first.push_back(0usize);
-        patch.add(first, PatchValue::InitContainer(init));
-    } else {
-        patch.add(
-            pointer(&["spec", "initContainers"]),
-            PatchValue::InitContainers([init]),
-        );
-    }
+    let mut first = match &injection.installer {
+        Installer::None => return,
+        // First among initContainers, so the binary is there before any sidecar starts.
+        Installer::Init(_) => {
+            if spec.is_none_or(|s| s.init_containers.is_none()) {
+                let value = installer_value(injection, helper);
+                patch.add(
+                    pointer(&["spec", "initContainers"]),
+                    PatchValue::Installers([value]),
+                );
+                return;
+            }
+            pointer(&["spec", "initContainers"])
+        }
+        // First among containers: started before the others (the kubelet starts them in
+        // order, without waiting), and `kubectl.kubernetes.io/default-container` keeps the
+        // user's first container the one `kubectl logs` and `exec` pick.
+        Installer::First { .. } => pointer(&["spec", "containers"]),
+    };
+    first.push_back(0usize);
+    patch.add(
+        first,
+        PatchValue::Installer(installer_value(injection, helper)),
+    );
 }
 
-/// The settings and names an init container was serialized from, and its JSON.
-struct SerializedInitContainer {
+/// The settings and names an installer was serialized from, and its JSON.
+struct SerializedInstaller {
     helper: HelperSettings,
-    init_container: String,
+    installer: Installer,
     volume: String,
     json: Box<RawValue>,
 }
 
-/// The init container as JSON. It is the same for every pod that gets the helper (it depends
-/// only on the settings and the two names), so each thread keeps the last one it serialized and
-/// copies it: building and serializing it anew was a tenth of a seed-pod review
+/// The installer as JSON. It is the same for every pod with the same delivery (it depends only
+/// on the settings, the delivery and the two names), so each thread keeps the last one it
+/// serialized and copies it: building and serializing it anew was a tenth of a seed-pod review
 /// (docs/benchmarks.md).
-fn init_container_value(
-    injection: &HelperInjection,
-    helper: &HelperSettings,
-) -> InitContainerValue {
+fn installer_value(injection: &HelperInjection, helper: &HelperSettings) -> InstallerValue {
     thread_local! {
-        static LAST: RefCell<Option<SerializedInitContainer>> = const { RefCell::new(None) };
+        static LAST: RefCell<Option<SerializedInstaller>> = const { RefCell::new(None) };
     }
     LAST.with_borrow_mut(|last| {
         if let Some(last) = last.as_ref().filter(|last| {
-            last.init_container == injection.init_container
+            last.installer == injection.installer
                 && last.volume == injection.volume
                 && last.helper == *helper
         }) {
-            return InitContainerValue::Serialized(last.json.clone());
+            return InstallerValue::Serialized(last.json.clone());
         }
-        let typed = init_container(injection, helper);
+        let typed = installer_container(injection, helper);
         match serde_json::value::to_raw_value(&typed) {
             Ok(json) => {
-                *last = Some(SerializedInitContainer {
+                *last = Some(SerializedInstaller {
                     helper: helper.clone(),
-                    init_container: injection.init_container.clone(),
+                    installer: injection.installer.clone(),
                     volume: injection.volume.clone(),
                     json: json.clone(),
                 });
-                InitContainerValue::Serialized(json)
+                InstallerValue::Serialized(json)
             }
-            Err(_) => InitContainerValue::Typed(Box::new(typed)),
+            Err(_) => InstallerValue::Typed(Box::new(typed)),
         }
     })
 }
 
-/// `["/drain-helper", "install", "/.drain"]`: the binary where the helper image has it, and the
-/// helper's own rendering of `install`.
-fn helper_installer_command() -> Vec<String> {
+/// `["/drain-helper", "install", "/.drain"]` (and `--then sleep|exit` for a first container):
+/// the binary where the helper image has it, and the helper's own rendering of `install`.
+fn installer_command(installer: &Installer) -> Vec<String> {
+    let then = match installer {
+        Installer::First { then, .. } => Some(*then),
+        Installer::Init(_) | Installer::None => None,
+    };
     let mut command = vec![HELPER_IMAGE_PATH.to_owned()];
-    command.extend(render_install(HELPER_DIR));
+    command.extend(render_install(HELPER_DIR, then));
     command
 }
 
-fn init_container(injection: &HelperInjection, helper: &HelperSettings) -> InitContainer {
-    InitContainer {
-        name: injection.init_container.clone(),
+fn installer_container(injection: &HelperInjection, helper: &HelperSettings) -> InstallerContainer {
+    InstallerContainer {
+        name: injection.installer_name().unwrap_or_default().to_owned(),
         image: helper.image.clone(),
         image_pull_policy: helper.image_pull_policy.clone(),
-        command: helper_installer_command(),
+        command: installer_command(&injection.installer),
         volume_mounts: [Mount {
             name: injection.volume.clone(),
             mount_path: HELPER_DIR,
@@ -242,27 +260,42 @@ fn init_container(injection: &HelperInjection, helper: &HelperSettings) -> InitC
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::AfterInstall;
 
+    /// The per-thread copy of the installer never outlives a change of the settings, the
+    /// names or the delivery it was written from.
     #[test]
-    fn the_serialized_init_container_follows_settings_and_names() {
+    fn the_serialized_installer_follows_settings_names_and_delivery() {
         let json = |injection: &HelperInjection, helper: &HelperSettings| {
-            serde_json::to_value(init_container_value(injection, helper)).unwrap()
+            serde_json::to_value(installer_value(injection, helper)).unwrap()
         };
         let fresh = |injection: &HelperInjection, helper: &HelperSettings| {
-            serde_json::to_value(init_container(injection, helper)).unwrap()
+            serde_json::to_value(installer_container(injection, helper)).unwrap()
         };
-        let default_names = HelperInjection {
-            init_container: "drain-helper".into(),
-            volume: "drain-helper".into(),
-            image_volume: false,
+        let injection = |installer: Installer, volume: &str| HelperInjection {
+            volume: volume.into(),
+            installer,
             present: false,
         };
-        let other_names = HelperInjection {
-            init_container: "drain-helper-2".into(),
-            volume: "drain-helper-vol-2".into(),
-            image_volume: false,
-            present: false,
-        };
+        let default_names = injection(Installer::Init("drain-helper".into()), "drain-helper");
+        let other_names = injection(
+            Installer::Init("drain-helper-2".into()),
+            "drain-helper-vol-2",
+        );
+        let sleeping = injection(
+            Installer::First {
+                name: "drain-helper-2".into(),
+                then: AfterInstall::Sleep,
+            },
+            "drain-helper-vol-2",
+        );
+        let exiting = injection(
+            Installer::First {
+                name: "drain-helper-2".into(),
+                then: AfterInstall::Exit,
+            },
+            "drain-helper-vol-2",
+        );
         let helper = HelperSettings::default();
         let other_image = HelperSettings {
             image: "registry.example/drain-helper:9".into(),
@@ -274,6 +307,8 @@ mod tests {
             (&default_names, &helper),
             (&other_names, &helper),
             (&other_names, &other_image),
+            (&sleeping, &other_image),
+            (&exiting, &other_image),
             (&default_names, &helper),
         ] {
             assert_eq!(json(names, settings), fresh(names, settings));
@@ -283,5 +318,17 @@ mod tests {
         assert_eq!(value["name"], "drain-helper-2");
         assert_eq!(value["volumeMounts"][0]["name"], "drain-helper-vol-2");
         assert_eq!(value["securityContext"]["runAsUser"], 1000);
+        assert_eq!(
+            value["command"],
+            serde_json::json!(["/drain-helper", "install", "/.drain"])
+        );
+        assert_eq!(
+            json(&sleeping, &other_image)["command"],
+            serde_json::json!(["/drain-helper", "install", "/.drain", "--then", "sleep"])
+        );
+        assert_eq!(
+            json(&exiting, &other_image)["command"],
+            serde_json::json!(["/drain-helper", "install", "/.drain", "--then", "exit"])
+        );
     }
 }

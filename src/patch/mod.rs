@@ -14,7 +14,7 @@ use json_patch::jsonptr::PointerBuf;
 use serde::Serialize;
 
 use crate::annotations;
-use crate::plan::{EnvVar, Plan};
+use crate::plan::{EnvVar, Installer, Plan};
 use crate::pod::PodShape;
 use crate::settings::HelperSettings;
 
@@ -22,7 +22,7 @@ mod container;
 mod delivery;
 
 use container::container_ops;
-use delivery::{InitContainerValue, Volume};
+use delivery::{InstallerValue, Volume};
 
 /// The operations of one mutation, in order.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -80,8 +80,8 @@ enum PatchValue {
     Mounts([Mount; 1]),
     Volume(Volume),
     Volumes([Volume; 1]),
-    InitContainer(InitContainerValue),
-    InitContainers([InitContainerValue; 1]),
+    Installer(InstallerValue),
+    Installers([InstallerValue; 1]),
     Annotations(StatusAnnotation),
     Metadata(Metadata),
 }
@@ -165,7 +165,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
     }
 
     // Last of the spec changes, so the indices above are those of the original object.
-    if let Some(injection) = injection.filter(|i| !i.image_volume) {
+    if let Some(injection) = injection {
         delivery::installer_op(&mut patch, spec, injection, helper);
     }
 
@@ -189,8 +189,29 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
             PatchValue::Text(status.status),
         ),
     }
+    // The annotations exist now (the status op added them if they were missing).
+    if let Some(user_first) = injection
+        .filter(|i| matches!(i.installer, Installer::First { .. }))
+        .and_then(|_| spec?.containers.first())
+    {
+        let set = pod
+            .metadata
+            .as_ref()
+            .and_then(|m| m.annotations.as_ref())
+            .is_some_and(|a| a.contains_key(DEFAULT_CONTAINER));
+        if !set {
+            patch.add(
+                pointer(&["metadata", "annotations", DEFAULT_CONTAINER]),
+                PatchValue::Text(user_first.name.clone()),
+            );
+        }
+    }
     patch
 }
+
+/// The container `kubectl logs`, `exec` and `attach` pick without `-c`; unset, the first one,
+/// which a first-container installer would otherwise become.
+pub const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
 impl PodPatch {
     fn add(&mut self, path: PointerBuf, value: PatchValue) {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::delivery::{self, DeliveryChoice};
 use super::hooks::HookChoice;
 use super::{Plan, PlanError, PodContext, Status};
 use crate::annotations::{self, Overrides, Sourced};
@@ -18,8 +19,8 @@ pub(super) struct Resolved {
     pub(super) original_grace: Option<i64>,
     pub(super) previous: Option<Status>,
     pub(super) choice: HookChoice,
-    /// The helper comes as an image volume (settings and cluster version).
-    pub(super) image_volume: bool,
+    /// How the helper would come (settings, cluster, the pod's restartPolicy).
+    pub(super) delivery: DeliveryChoice,
     /// Said once per pod: the operator's `--hook-mode native` fell back to `auto`.
     pub(super) mode_warning: Option<String>,
 }
@@ -93,7 +94,12 @@ pub(super) fn resolve(
         budget,
         original_grace,
         previous,
-        image_volume: settings.helper.delivery.uses_image_volume(ctx.kube_version),
+        delivery: delivery::choose(
+            settings.helper.delivery,
+            ctx.kube_version,
+            ctx.image_volume_nodes,
+            spec.restart_policy.as_deref(),
+        ),
         mode_warning,
         choice: HookChoice {
             mode,
