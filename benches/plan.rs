@@ -15,6 +15,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use drain_webhook::admission::Reviewer;
 use drain_webhook::mutate::{PodContext, mutate_pod};
+use drain_webhook::plan::Delivery;
 use drain_webhook::settings::{KubeVersion, Settings};
 
 /// The version `make bench` serves with (`--kube-version 1.34`).
@@ -29,6 +30,7 @@ fn planner(c: &mut Criterion) {
         settings: &settings,
         namespace_annotations: None,
         kube_version: Some(KUBE),
+        image_volume_nodes: None,
     };
     let mut group = c.benchmark_group("mutate_pod");
     for shape in common::shapes() {
@@ -59,39 +61,60 @@ fn review(c: &mut Criterion) {
     group.finish();
 }
 
-/// What injection costs a pod start, as far as it can be computed without a cluster: the init
-/// containers the patch adds, per shape and Kubernetes version (`auto` delivery). Each one cost
-/// about 1.0 s of create-to-Ready on the lab node (docs/benchmarks.md); an image volume or a
-/// native sleep adds none. Printed and written to `$DRAIN_BENCH_OUT/start-cost.json`.
+/// What injection costs a pod start, as far as it can be computed without a cluster: how the
+/// helper comes per shape and Kubernetes version (`auto` delivery), with the nodes not known
+/// and, on 1.35, with every node mounting image volumes. Only an init container delays the
+/// start (about 1.0 s of create-to-Ready on the lab node, docs/benchmarks.md); a first
+/// container, an image volume or a native sleep add none. Printed and written to
+/// `$DRAIN_BENCH_OUT/start-cost.json`.
 fn start_cost(_: &mut Criterion) {
     let settings = Settings::default();
-    let versions = ["1.29", "1.32", "1.34", "1.35"];
+    // (version, every node mounts image volumes)
+    let columns = [
+        ("1.29", None),
+        ("1.32", None),
+        ("1.34", None),
+        ("1.35", None),
+        ("1.35", Some(true)),
+    ];
     let mut rows = Vec::new();
-    println!("\npod start: init containers added by the patch (auto delivery)");
+    println!(
+        "\npod start: what the patch adds (auto delivery; * = every node mounts image volumes)"
+    );
     println!(
         "{:8} {}",
         "shape",
-        versions.map(|v| format!("{v:>6}")).join("")
+        columns
+            .map(|(v, nodes)| format!(
+                "{:>8}",
+                format!("{v}{}", if nodes.is_some() { "*" } else { "" })
+            ))
+            .join("")
     );
     for shape in common::shapes() {
         let mut line = format!("{:8} ", shape.name);
-        for version in versions {
+        for (version, nodes) in columns {
             let ctx = PodContext {
                 settings: &settings,
                 namespace_annotations: None,
                 kube_version: version.parse().ok(),
+                image_volume_nodes: nodes,
             };
             let mutation = mutate_pod(&shape.pod, &ctx).expect("every shape plans");
-            let added = mutation
-                .plan
-                .helper
-                .as_ref()
-                .filter(|h| !h.present && !h.image_volume)
-                .map_or(0, |_| 1);
-            line.push_str(&format!("{added:>6}"));
+            let added = mutation.plan.helper.as_ref().filter(|h| !h.present);
+            let cell = match added.map(|h| h.delivery()) {
+                None => "-",
+                Some(Delivery::InitContainer) => "init",
+                Some(Delivery::FirstContainer(_)) => "first",
+                Some(Delivery::ImageVolume) => "image",
+            };
+            line.push_str(&format!("{cell:>8}"));
             rows.push(serde_json::json!({
-                "shape": shape.name, "kubeVersion": version, "initContainersAdded": added,
-                "helperAsImageVolume": mutation.plan.helper.as_ref().is_some_and(|h| h.image_volume),
+                "shape": shape.name, "kubeVersion": version, "imageVolumeNodes": nodes,
+                "delivery": added.map(|h| h.delivery().as_str()),
+                "initContainersAdded": usize::from(cell == "init"),
+                "containersAdded": usize::from(cell == "first"),
+                "helperAsImageVolume": cell == "image",
             }));
         }
         println!("{line}");

@@ -53,6 +53,12 @@ pub struct CreateToReady {
     pub plain: Vec<f64>,
 }
 
+/// Injected median over plain median: what injection costs a pod start.
+pub fn ready_ratio(c: &CreateToReady) -> Option<f64> {
+    let (injected, plain) = (median(&c.injected)?, median(&c.plain)?);
+    (plain > 0.0).then(|| injected / plain)
+}
+
 pub fn median(samples: &[f64]) -> Option<f64> {
     let mut sorted: Vec<f64> = samples.iter().copied().filter(|s| s.is_finite()).collect();
     if sorted.is_empty() {
@@ -229,9 +235,10 @@ pub fn table(results: &Results) -> String {
                 format!("{m:.2} s (median of {})", s.len())
             })
         };
+        let ratio = ready_ratio(c).map_or("n/a".to_string(), |r| format!("x{r:.2}"));
         let _ = writeln!(
             out,
-            "create to Ready: {} injected, {} plain",
+            "create to Ready: {} injected, {} plain, ratio {ratio} (issue 22: at most x1.10)",
             show(&c.injected),
             show(&c.plain)
         );
@@ -400,6 +407,18 @@ mod tests {
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn the_ratio_is_of_the_medians() {
+        let ready = |injected: &[f64], plain: &[f64]| CreateToReady {
+            injected: injected.to_vec(),
+            plain: plain.to_vec(),
+        };
+        let r = ready_ratio(&ready(&[2.84, 2.9, 2.8], &[1.88, 1.91, 1.9])).unwrap();
+        assert!((r - 2.84 / 1.9).abs() < 1e-9, "{r}");
+        assert_eq!(ready_ratio(&ready(&[], &[1.0])), None);
+        assert_eq!(ready_ratio(&ready(&[1.0], &[0.0])), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod annotations;
 #[cfg(feature = "webhook")]
 pub mod audit;
 #[cfg(feature = "webhook")]
+pub mod capabilities;
+#[cfg(feature = "webhook")]
 pub mod certs_self_managed;
 #[cfg(feature = "webhook")]
 pub mod check;

@@ -45,7 +45,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inject(args) => {
             let input = read_input(&args.input.file)?;
-            let output = with_context(&args.input.planning, |ctx| offline::inject(&input, ctx))?;
+            let output = with_context(
+                &args.input.planning,
+                args.input.image_volume_nodes.then_some(true),
+                |ctx| offline::inject(&input, ctx),
+            )?;
             for warning in &output.warnings {
                 eprintln!("warning: {warning}");
             }
@@ -56,9 +60,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let output = match &args.file {
                 Some(file) => {
                     let input = read_input(file)?;
-                    with_context(&args.planning, |ctx| {
-                        offline::explain(&input, ctx, args.output)
-                    })?
+                    with_context(
+                        &args.planning,
+                        args.image_volume_nodes.then_some(true),
+                        |ctx| offline::explain(&input, ctx, args.output),
+                    )?
                 }
                 None => explain_live(&args)?,
             };
@@ -88,7 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         namespace_opted_in: args.namespace_opted_in,
                         webhook_namespace: false,
                     };
-                    with_context(&args.planning, |ctx| {
+                    with_context(&args.planning, None, |ctx| {
                         drain_webhook::audit::audit(&input, ctx, options)
                     })?
                 }
@@ -253,8 +259,10 @@ fn explain_live(args: &drain_webhook::cli::ExplainArgs) -> anyhow::Result<String
     .map_err(|err| anyhow::anyhow!("{err}"))
 }
 
+/// `image_volume_nodes`: `--image-volume-nodes`, else unknown (no image volume from auto).
 fn with_context<T, E: std::fmt::Display>(
     planning: &PlanningArgs,
+    image_volume_nodes: Option<bool>,
     f: impl FnOnce(&PodContext<'_>) -> Result<T, E>,
 ) -> anyhow::Result<T> {
     let settings = planning.settings()?;
@@ -262,6 +270,7 @@ fn with_context<T, E: std::fmt::Display>(
         settings: &settings,
         namespace_annotations: None,
         kube_version: planning.kube_version(),
+        image_volume_nodes,
     };
     f(&ctx).map_err(|err| anyhow::anyhow!("{err}"))
 }

@@ -68,6 +68,16 @@ struct ReloadLabels {
     result: ReloadResult,
 }
 
+/// The helper's delivery for one kind of pod, and whether every node mounts image volumes.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// `always` (restartPolicy Always) or `never` (Never, OnFailure).
+    restart_policy: &'static str,
+    delivery: &'static str,
+    /// `all`, `not-all`, `no-nodes` or `unknown` (capabilities.rs).
+    image_volume_nodes: &'static str,
+}
+
 /// All metrics of the process, registered in one registry.
 #[derive(Debug)]
 pub struct Metrics {
@@ -77,6 +87,7 @@ pub struct Metrics {
     patch_operations: Counter,
     certificate_reloads: Family<ReloadLabels, Counter>,
     open_connections: Gauge,
+    helper_delivery: Family<DeliveryLabels, Gauge>,
 }
 
 /// One open HTTPS connection, counted in `drain_webhook_open_connections` until dropped.
@@ -130,6 +141,13 @@ impl Metrics {
              --max-connections further ones wait in the listen backlog",
             open_connections.clone(),
         );
+        let helper_delivery = Family::<DeliveryLabels, Gauge>::default();
+        registry.register(
+            "drain_webhook_helper_delivery",
+            "1 for the helper delivery --helper-delivery gives pods of each restartPolicy now, \
+             with whether every node's runtime mounts image volumes",
+            helper_delivery.clone(),
+        );
         // Make the reload series visible at zero before the first rotation.
         for result in [ReloadResult::success, ReloadResult::failure] {
             let _ = certificate_reloads.get_or_create(&ReloadLabels { result });
@@ -141,6 +159,33 @@ impl Metrics {
             patch_operations,
             certificate_reloads,
             open_connections,
+            helper_delivery,
+        }
+    }
+
+    /// The current delivery per restartPolicy: one series at 1 for each; series of earlier
+    /// decisions stay, at 0 (a family cannot drop one).
+    pub fn helper_delivery(
+        &self,
+        image_volume_nodes: &'static str,
+        always: &'static str,
+        never: &'static str,
+    ) {
+        for (restart_policy, chosen) in [("always", always), ("never", never)] {
+            for delivery in ["image-volume", "init-container", "first-container"] {
+                for nodes in ["all", "not-all", "no-nodes", "unknown"] {
+                    let labels = DeliveryLabels {
+                        restart_policy,
+                        delivery,
+                        image_volume_nodes: nodes,
+                    };
+                    if delivery == chosen && nodes == image_volume_nodes {
+                        self.helper_delivery.get_or_create(&labels).set(1);
+                    } else if let Some(gauge) = self.helper_delivery.get(&labels) {
+                        gauge.set(0);
+                    }
+                }
+            }
         }
     }
 
@@ -237,6 +282,38 @@ mod tests {
             "{text}"
         );
         assert_eq!(metrics.certificate_reload_failures(), 1);
+    }
+
+    #[test]
+    fn the_helper_delivery_series_follow_the_decision() {
+        let metrics = Metrics::new();
+        metrics.helper_delivery("unknown", "first-container", "init-container");
+        metrics.helper_delivery("all", "image-volume", "image-volume");
+        let text = metrics.encode();
+        for (line, value) in [
+            (
+                r#"drain_webhook_helper_delivery{restart_policy="always",delivery="image-volume",image_volume_nodes="all"}"#,
+                1,
+            ),
+            (
+                r#"drain_webhook_helper_delivery{restart_policy="never",delivery="image-volume",image_volume_nodes="all"}"#,
+                1,
+            ),
+            (
+                r#"drain_webhook_helper_delivery{restart_policy="always",delivery="first-container",image_volume_nodes="unknown"}"#,
+                0,
+            ),
+            (
+                r#"drain_webhook_helper_delivery{restart_policy="never",delivery="init-container",image_volume_nodes="unknown"}"#,
+                0,
+            ),
+        ] {
+            let expected = format!("{line} {value}");
+            assert!(
+                text.lines().any(|l| l == expected),
+                "missing {expected} in\n{text}"
+            );
+        }
     }
 
     /// The label values are the ones docs/server.md lists, whatever admission calls them.

@@ -264,6 +264,9 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
             "  adds spec.os.name: linux (the API server requires it for lifecycle.stopSignal)"
         );
     }
+    if let Some(choice) = &plan.delivery {
+        let _ = writeln!(out, "  helper delivery {}: {}", choice.delivery, choice.why);
+    }
     let name_width = plan
         .containers
         .iter()

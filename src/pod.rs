@@ -39,6 +39,8 @@ pub struct SpecShape {
     /// earlier run's helper volume is recognised by it).
     pub volumes: Option<Vec<VolumeShape>>,
     pub share_process_namespace: Option<bool>,
+    /// Always (the default), OnFailure or Never: chooses how the helper is installed.
+    pub restart_policy: Option<String>,
     pub termination_grace_period_seconds: Option<i64>,
     /// Windows pods are left alone.
     pub os: Option<PodOS>,

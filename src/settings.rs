@@ -48,15 +48,20 @@ impl fmt::Display for HookMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum HelperDelivery {
-    /// An image volume where the cluster has them on by default (1.35+), else the init
-    /// container.
+    /// An image volume where the cluster has them on by default (1.35+) and every node's
+    /// runtime mounts them; else a first container for pods whose containers restart
+    /// (restartPolicy Always), else the init container (plan/delivery.rs).
     #[default]
     Auto,
     /// An init container copies the binary into an emptyDir (any version; costs a start).
     InitContainer,
+    /// A regular container placed first copies the binary into an emptyDir, then sleeps
+    /// (restartPolicy Always) or exits: the other containers start without waiting for it.
+    FirstContainer,
     /// The helper image mounted read-only at `/.drain` (Kubernetes image volumes, KEP-4639):
     /// no init container, no copy. Needs the `ImageVolume` gate (on by default from 1.35) and
-    /// a runtime that supports it (containerd 2.1+, CRI-O 1.31+), which the API cannot show.
+    /// a runtime that supports it (containerd 2.1+, CRI-O 1.31+) on every node; forced, it is
+    /// used whatever the nodes report.
     ImageVolume,
 }
 
@@ -66,8 +71,9 @@ impl FromStr for HelperDelivery {
         match value.trim() {
             "auto" => Ok(Self::Auto),
             "init-container" => Ok(Self::InitContainer),
+            "first-container" => Ok(Self::FirstContainer),
             "image-volume" => Ok(Self::ImageVolume),
-            _ => Err("expected auto, init-container or image-volume"),
+            _ => Err("expected auto, init-container, first-container or image-volume"),
         }
     }
 }
@@ -77,20 +83,9 @@ impl fmt::Display for HelperDelivery {
         f.write_str(match self {
             Self::Auto => "auto",
             Self::InitContainer => "init-container",
+            Self::FirstContainer => "first-container",
             Self::ImageVolume => "image-volume",
         })
-    }
-}
-
-impl HelperDelivery {
-    /// Whether the helper comes as an image volume on a cluster of `version` (unknown: no, the
-    /// init container works everywhere).
-    pub fn uses_image_volume(self, version: Option<KubeVersion>) -> bool {
-        match self {
-            Self::ImageVolume => true,
-            Self::InitContainer => false,
-            Self::Auto => version.is_some_and(KubeVersion::image_volumes_on_by_default),
-        }
     }
 }
 
@@ -279,16 +274,11 @@ mod tests {
     }
 
     #[test]
-    fn image_volumes_are_used_where_they_are_on_by_default_or_forced() {
-        let v = |text: &str| Some(text.parse::<KubeVersion>().unwrap());
-        assert!(!HelperDelivery::Auto.uses_image_volume(None));
-        assert!(!HelperDelivery::Auto.uses_image_volume(v("1.34")));
-        assert!(HelperDelivery::Auto.uses_image_volume(v("1.35")));
-        assert!(HelperDelivery::ImageVolume.uses_image_volume(v("1.32")));
-        assert!(!HelperDelivery::InitContainer.uses_image_volume(v("1.36")));
+    fn helper_deliveries_read_back_as_written() {
         for delivery in [
             HelperDelivery::Auto,
             HelperDelivery::InitContainer,
+            HelperDelivery::FirstContainer,
             HelperDelivery::ImageVolume,
         ] {
             assert_eq!(delivery.to_string().parse(), Ok(delivery));

@@ -1091,9 +1091,22 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
         Some(&[String::new()][..])
     );
 
+    // Nodes, read-only, for their runtime's version (helper delivery, src/cluster/nodes.rs).
+    let nodes: Vec<&PolicyRule> = rules
+        .iter()
+        .filter(|r| r.resources.as_deref() == Some(&["nodes".to_string()][..]))
+        .collect();
+    assert_eq!(nodes.len(), 1, "one nodes rule");
+    assert_eq!(nodes[0].verbs, ["list", "watch"], "nodes are read-only");
+    assert!(nodes[0].resource_names.is_none());
+
     let others: Vec<&PolicyRule> = rules
         .iter()
-        .filter(|r| r.resources.as_deref() != Some(&["namespaces".to_string()][..]))
+        .filter(|r| {
+            let resources = r.resources.as_deref();
+            resources != Some(&["namespaces".to_string()][..])
+                && resources != Some(&["nodes".to_string()][..])
+        })
         .collect();
     if self_managed {
         assert_eq!(others.len(), 1, "one more cluster-wide rule: {others:?}");

@@ -40,6 +40,11 @@ struct Cluster {
     opted_in: Vec<&'static str>,
     /// Whether the webhook answers the dry-run create (adds drain.io/status).
     mutates: bool,
+    /// The API server's minor version (1.x).
+    minor: &'static str,
+    /// Each node's `status.nodeInfo.containerRuntimeVersion`; `None`: listing nodes is
+    /// forbidden.
+    runtimes: Option<Vec<&'static str>>,
 }
 
 impl Cluster {
@@ -55,6 +60,8 @@ impl Cluster {
             ready_after: None,
             opted_in: vec!["shop"],
             mutates: true,
+            minor: "32",
+            runtimes: Some(vec!["containerd://1.7.27"]),
         }
     }
 }
@@ -75,7 +82,21 @@ fn answer(cluster: &Mutex<Cluster>, lists: &Mutex<usize>, seen: &fake_api::Seen<
     let cluster = cluster.lock().unwrap().clone();
     let json = |(code, body): (u16, Value)| Reply::json(code, body);
     match (seen.method.as_str(), seen.path) {
-        ("GET", "/version") => Reply::json(200, version("1", "32")),
+        ("GET", "/version") => Reply::json(200, version("1", cluster.minor)),
+        ("GET", "/api/v1/nodes") => match &cluster.runtimes {
+            None => json(status(403, "Forbidden")),
+            Some(runtimes) => {
+                let items = runtimes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, runtime)| {
+                        json!({"metadata": {"name": format!("node-{i}")},
+                               "status": {"nodeInfo": {"containerRuntimeVersion": runtime}}})
+                    })
+                    .collect();
+                Reply::json(200, list("Node", items, None))
+            }
+        },
         ("GET", p) if p == format!("{CONFIGURATION}/drain-webhook") => {
             if cluster.configuration {
                 Reply::json(200, configuration(&cluster))
@@ -195,6 +216,7 @@ fn assert_calls_are_listed(calls: &[Call]) {
             (&Method::GET, SLICES) => ("list", "discovery.k8s.io", "endpointslices", false),
             (&Method::GET, PROXY) => ("get", "", "services/proxy", true),
             (&Method::GET, "/api/v1/namespaces") => ("list", "", "namespaces", false),
+            (&Method::GET, "/api/v1/nodes") => ("list", "", "nodes", false),
             (&Method::POST, p) if p.ends_with("/pods") => ("create", "", "pods", false),
             (method, p) => panic!("unexpected request {method} {p}"),
         };
@@ -222,6 +244,7 @@ async fn a_working_install_passes_every_step() {
         names,
         [
             "api-server",
+            "nodes",
             "webhook-configuration",
             "failure-policy",
             "endpoints",
@@ -231,10 +254,16 @@ async fn a_working_install_passes_every_step() {
     );
     let (_, api, _) = outcome(&report, "api-server");
     assert!(
-        api.contains("Kubernetes 1.32")
-            && api.contains("native sleep")
-            && api.contains("init container"),
+        api.contains("Kubernetes 1.32") && api.contains("native sleep"),
         "{api}"
+    );
+    let (outcome_nodes, nodes, _) = outcome(&report, "nodes");
+    assert_eq!(outcome_nodes, Outcome::Pass);
+    assert!(
+        nodes.contains(
+            "Always pods get first-container (then sleep), Never/OnFailure pods init-container"
+        ) && nodes.contains("node node-0 reports containerd 1.7.27"),
+        "{nodes}"
     );
     let (_, endpoints, _) = outcome(&report, "endpoints");
     assert!(endpoints.contains("1 of 2 endpoints ready"), "{endpoints}");
@@ -459,7 +488,7 @@ async fn json_output_has_one_object_per_step() {
     assert_eq!(json["attempts"], 1);
     assert!(json["waitedSeconds"].is_u64());
     let steps = json["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 6);
+    assert_eq!(steps.len(), 7);
     for step in steps {
         let keys: Vec<&str> = step
             .as_object()
@@ -472,10 +501,10 @@ async fn json_output_has_one_object_per_step() {
         }
     }
     assert_eq!(steps[0]["outcome"], "pass");
-    assert_eq!(steps[3]["name"], "endpoints");
-    assert_eq!(steps[3]["outcome"], "fail");
-    assert!(steps[3]["hint"].is_string());
-    assert_eq!(steps[5]["outcome"], "skipped");
+    assert_eq!(steps[4]["name"], "endpoints");
+    assert_eq!(steps[4]["outcome"], "fail");
+    assert!(steps[4]["hint"].is_string());
+    assert_eq!(steps[6]["outcome"], "skipped");
     assert!(steps[0].get("hint").is_none());
 }
 
@@ -502,4 +531,36 @@ fn the_binary_exits_2_when_it_cannot_reach_a_cluster() {
         stderr.contains("--wait") && stderr.contains("1m30s"),
         "{stderr}"
     );
+}
+
+/// On 1.35 the nodes decide: containerd 1.7 on one node means no image volume, containerd 2.1
+/// (or CRI-O 1.31) on every node means image volumes; a forbidden node list is a warning, not
+/// a failure (the webhook then plans without image volumes).
+#[tokio::test]
+async fn the_nodes_step_says_whether_auto_uses_image_volumes() {
+    for (runtimes, expected) in [
+        (
+            Some(vec!["containerd://2.1.3", "containerd://1.7.27"]),
+            "Always pods get first-container (then sleep)",
+        ),
+        (
+            Some(vec!["containerd://2.1.3", "cri-o://1.31.2"]),
+            "Always pods get image-volume, Never/OnFailure pods image-volume",
+        ),
+    ] {
+        let mut cluster = Cluster::working();
+        cluster.minor = "35";
+        cluster.runtimes = runtimes;
+        let report = run(&fake(cluster), &options()).await;
+        let (outcome_nodes, detail, _) = outcome(&report, "nodes");
+        assert_eq!(outcome_nodes, Outcome::Pass, "{detail}");
+        assert!(detail.contains(expected), "{detail}");
+    }
+    let mut forbidden = Cluster::working();
+    forbidden.runtimes = None;
+    let report = run(&fake(forbidden), &options()).await;
+    let (outcome_nodes, detail, hint) = outcome(&report, "nodes");
+    assert_eq!(outcome_nodes, Outcome::Warn, "{detail}");
+    assert!(hint.unwrap().contains("list on nodes"));
+    assert!(report.passed, "a warning does not fail check");
 }

@@ -297,7 +297,7 @@ fn report_prints_the_table_draws_both_namespaces_and_passes() {
         "{plain_lb}"
     );
     assert!(
-        text.contains("create to Ready: 2.10 s (median of 3) injected, 1.90 s (median of 3) plain"),
+        text.contains("create to Ready: 2.10 s (median of 3) injected, 1.90 s (median of 3) plain, ratio x1.11"),
         "{text}"
     );
 

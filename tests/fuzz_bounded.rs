@@ -392,12 +392,13 @@ proptest! {
         which in any::<Index>(),
         edits in prop::collection::vec(field_edit(), 1..5),
         kube in version_strategy(),
+        nodes in prop::option::of(any::<bool>()),
     ) {
         let all = pods();
         let (_, original) = &all[which.index(all.len())];
         let pod = apply_fields(original.clone(), &edits);
         let settings = Settings::default();
-        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube };
+        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube, image_volume_nodes: nodes };
         check_mutation(&pod, &ctx).map_err(TestCaseError::fail)?;
     }
 }
@@ -416,15 +417,17 @@ fn the_unmutated_corpus_keeps_the_invariants() {
     assert!(kinds.contains(&ReviewKind::Allowed));
     let settings = Settings::default();
     for (name, pod) in pods() {
-        for kube in [
-            None,
-            Some("1.28".parse().unwrap()),
-            Some("1.34".parse().unwrap()),
+        for (kube, nodes) in [
+            (None, None),
+            (Some("1.28".parse().unwrap()), None),
+            (Some("1.34".parse().unwrap()), None),
+            (Some("1.35".parse().unwrap()), Some(true)),
         ] {
             let ctx = PodContext {
                 settings: &settings,
                 namespace_annotations: None,
                 kube_version: kube,
+                image_volume_nodes: nodes,
             };
             check_mutation(&pod, &ctx).unwrap_or_else(|e| panic!("{name} {kube:?}: {e}"));
         }
@@ -434,6 +437,7 @@ fn the_unmutated_corpus_keeps_the_invariants() {
         settings: &settings,
         namespace_annotations: None,
         kube_version: None,
+        image_volume_nodes: None,
     };
     check_mutation(&json!({"spec": {"containers": "x"}}), &ctx).unwrap();
 }

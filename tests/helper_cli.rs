@@ -209,6 +209,143 @@ fn install_into_a_missing_dir_fails() {
 }
 
 #[test]
+fn install_then_exit_installs_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_args(&["install", dir.path().to_str().unwrap(), "--then", "exit"]);
+    assert_eq!(run.code(), Some(0), "{}", run.log());
+    assert_eq!(
+        fs::read(dir.path().join("drain-helper")).unwrap(),
+        fs::read(BIN).unwrap()
+    );
+    assert!(!run.log().contains("sleeping"), "{}", run.log());
+}
+
+#[test]
+fn install_then_sleep_into_a_missing_dir_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let run = run_args(&["install", missing.to_str().unwrap(), "--then", "sleep"]);
+    assert_eq!(run.code(), Some(1));
+    run.assert_logged("cannot install");
+}
+
+/// `kill(pid, signal)` on a process this test started and has not reaped.
+fn signal_child(pid: u32, signal: libc::c_int) {
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) with plain integers on our own unreaped child (or its child).
+    let rc = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(rc, 0, "kill {pid}: {}", std::io::Error::last_os_error());
+}
+
+/// Waits for `child` at most `limit`; the exit status and how long it took after `since`.
+fn exit_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running {limit:?} after the signal");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Installs, stays up (a first container of a restartPolicy Always pod must not exit), and
+/// exits 0 promptly on SIGTERM and on SIGINT.
+#[test]
+fn install_then_sleep_stays_up_until_sigterm_or_sigint() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = helper(&["install", dir.path().to_str().unwrap(), "--then", "sleep"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_file(&dir.path().join("drain-helper"));
+        thread::sleep(Duration::from_millis(300));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "exited before a signal"
+        );
+        let sent = Instant::now();
+        signal_child(child.id(), signal);
+        let status = exit_within(&mut child, Duration::from_secs(5));
+        assert_eq!(status.code(), Some(0), "{status:?}");
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            sent.elapsed()
+        );
+        let mut log = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        assert!(log.contains("installed"), "{log}");
+        assert!(log.contains("sleeping until SIGTERM"), "{log}");
+        assert!(log.contains(": exiting"), "{log}");
+    }
+}
+
+/// As PID 1 of its own PID namespace (as in a container), where the kernel drops every signal
+/// that has no handler, SIGTERM from outside the namespace (the runtime's) still ends the
+/// sleep at once. Needs unprivileged user namespaces; says so and passes where there are none.
+#[test]
+fn install_then_sleep_as_pid_1_exits_on_sigterm_from_outside() {
+    let usable = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--pid", "--fork", "true"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !usable {
+        eprintln!("skipped: unshare --user --pid is not available here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut unshare = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--pid", "--fork", BIN])
+        .args(["install", dir.path().to_str().unwrap(), "--then", "sleep"])
+        .env("DRAIN_HELPER_LOG_TO_STDERR", "1")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_file(&dir.path().join("drain-helper"));
+    let children = format!("/proc/{0}/task/{0}/children", unshare.id());
+    let helper_pid: u32 = fs::read_to_string(&children)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .expect("unshare's child, the helper")
+        .parse()
+        .unwrap();
+    let status = fs::read_to_string(format!("/proc/{helper_pid}/status")).unwrap();
+    let ns_pid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ns_pid, "1", "the helper is PID 1 inside: {status}");
+    thread::sleep(Duration::from_millis(200));
+    let sent = Instant::now();
+    signal_child(helper_pid, libc::SIGTERM);
+    let exit = exit_within(&mut unshare, Duration::from_secs(5));
+    assert_eq!(exit.code(), Some(0), "{exit:?}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+}
+
+#[test]
 fn prestop_waits_for_the_delay_and_logs_timestamps() {
     let run = run_args(&["prestop", "--delay", "1"]);
     assert_eq!(run.code(), Some(0), "{}", run.log());
@@ -538,6 +675,7 @@ fn bad_arguments_exit_2_naming_the_argument() {
         (&[], &["missing command"]),
         (&["bogus"], &["bogus"]),
         (&["install"], &["DIR"]),
+        (&["install", "/tmp/x", "--then", "nap"], &["--then", "nap"]),
         (&["prestop"], &["--delay"]),
         (&["prestop", "--delay", "soon"], &["--delay", "soon"]),
         (

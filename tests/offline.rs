@@ -17,6 +17,7 @@ fn ctx(settings: &Settings) -> PodContext<'_> {
         settings,
         namespace_annotations: None,
         kube_version: version("1.34"),
+        image_volume_nodes: None,
     }
 }
 
@@ -120,8 +121,14 @@ fn inject_and_explain_agree() {
                 if container["action"] != "planned" {
                     continue;
                 }
-                let index = container["index"].as_u64().unwrap() as usize;
-                let handler = &template["spec"]["containers"][index]["lifecycle"]["preStop"];
+                // By name: a first container of ours shifts the indices of the user's.
+                let name = &container["name"];
+                let handler = &template["spec"]["containers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|c| &c["name"] == name)
+                    .unwrap()["lifecycle"]["preStop"];
                 let typed: k8s_openapi::api::core::v1::LifecycleHandler =
                     serde_json::from_value(handler.clone()).unwrap();
                 assert_eq!(

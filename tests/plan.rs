@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
-use drain_webhook::plan::{Action, HookKind, Outcome, Role};
+use drain_webhook::plan::{Action, Delivery, HookKind, Outcome, Role};
 use drain_webhook::settings::{HelperDelivery, HookMode, Settings};
 use rstest::rstest;
 use serde_json::Value;
@@ -35,6 +35,7 @@ fn denial(pod: &Value) -> Option<String> {
         settings: &settings,
         namespace_annotations: None,
         kube_version: version("1.34"),
+        image_volume_nodes: None,
     };
     match mutate_pod(pod, &ctx) {
         Err(MutateError::Denied(err)) => Some(err.to_string()),
@@ -180,12 +181,14 @@ fn seed_case_nginx_then_app() {
         ["/.drain/drain-helper", "prestop", "--delay", "10s"]
     );
     assert!(nginx_args.windows(2).any(|w| w == ["--signal", "SIGQUIT"]));
-    // The helper arrives through an init container placed first, restricted-compliant.
-    let init = &spec.init_containers.as_ref().unwrap()[0];
+    // The helper arrives through a regular container placed first (a pod that restarts its
+    // containers, on 1.34: tests/delivery.rs), restricted-compliant; no init container.
+    assert!(spec.init_containers.is_none());
+    let init = &spec.containers[0];
     assert_eq!(init.name, "drain-helper");
     assert_eq!(
         init.command.as_deref().unwrap(),
-        ["/drain-helper", "install", "/.drain"]
+        ["/drain-helper", "install", "/.drain", "--then", "sleep"]
     );
     assert!(
         restricted_violations(init, None).is_empty(),
@@ -412,9 +415,13 @@ fn opted_out_pods_are_untouched_even_with_bad_annotations() {
 
 #[test]
 fn names_we_add_never_collide() {
-    let (original, mutation) = mutate_fixture("name-collision.yaml");
+    // The init container (tests/delivery.rs: the first container).
+    let original = fixture("pods/name-collision.yaml");
+    let mut settings = Settings::default();
+    settings.helper.delivery = HelperDelivery::InitContainer;
+    let mutation = mutate(&original, &settings, version("1.34"));
     let helper = mutation.plan.helper.clone().unwrap();
-    assert_eq!(helper.init_container, "drain-helper-2");
+    assert_eq!(helper.installer_name(), Some("drain-helper-2"));
     assert_eq!(helper.volume, "drain-helper-3");
     let pod = apply_checked(&original, &mutation);
     let init = pod.spec.as_ref().unwrap().init_containers.as_ref().unwrap();
@@ -550,11 +557,28 @@ fn reinvocation_plans_containers_added_since() {
         Some(95)
     );
     assert_eq!(
-        after["spec"]["containers"][0],
-        patched["spec"]["containers"][0]
+        after["spec"]["containers"].as_array().unwrap()[..3],
+        patched["spec"]["containers"].as_array().unwrap()[..3]
     );
-    // Only one helper init container.
-    assert_eq!(pod.spec.unwrap().init_containers.unwrap().len(), 1);
+    // Only one installer: the first container, not planned itself.
+    assert!(
+        !second
+            .plan
+            .containers
+            .iter()
+            .any(|c| c.name == "drain-helper")
+    );
+    let names: Vec<_> = pod
+        .spec
+        .unwrap()
+        .containers
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["drain-helper", "nginx", "application", "log-shipper"]
+    );
     let third = mutate(&after, &Settings::default(), version("1.34"));
     assert!(third.patch.is_empty());
 }
@@ -567,8 +591,10 @@ fn unknown_fields_survive_the_patch() {
     let mutation = mutate(&pod, &Settings::default(), version("1.34"));
     let (patched, _) = apply(&pod, &mutation);
     assert_eq!(patched["spec"]["futureField"]["x"], 1);
+    // Index 2: the helper's installer came first.
+    assert_eq!(patched["spec"]["containers"][2]["name"], "application");
     assert_eq!(
-        patched["spec"]["containers"][1]["futureContainerField"],
+        patched["spec"]["containers"][2]["futureContainerField"],
         true
     );
 }
@@ -700,29 +726,33 @@ fn the_planned_helper_command_parses_as_planned() {
     );
 }
 
-/// From Kubernetes 1.35 (image volumes on by default) the helper comes as its own image mounted
-/// read-only at /.drain: no init container, no emptyDir, no copy. Forced either way by the
-/// setting, whatever the version.
+/// From Kubernetes 1.35 (image volumes on by default), where every node's runtime mounts them,
+/// the helper comes as its own image mounted read-only at /.drain: no installer, no emptyDir,
+/// no copy. Elsewhere `auto` gives a first container (this pod restarts its containers). Forced
+/// either way by the setting, whatever the version and the nodes.
 #[rstest]
-#[case(HelperDelivery::Auto, "1.35", true)]
-#[case(HelperDelivery::Auto, "1.34", false)]
-#[case(HelperDelivery::ImageVolume, "1.32", true)]
-#[case(HelperDelivery::InitContainer, "1.36", false)]
+#[case(HelperDelivery::Auto, "1.35", Some(true), true)]
+#[case(HelperDelivery::Auto, "1.35", Some(false), false)]
+#[case(HelperDelivery::Auto, "1.35", None, false)]
+#[case(HelperDelivery::Auto, "1.34", Some(true), false)]
+#[case(HelperDelivery::ImageVolume, "1.32", None, true)]
+#[case(HelperDelivery::InitContainer, "1.36", Some(true), false)]
 fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
     #[case] delivery: HelperDelivery,
     #[case] kube: &str,
+    #[case] nodes: Option<bool>,
     #[case] image_volume: bool,
 ) {
     let original = fixture("pods/seed-nginx-app.yaml");
     let mut settings = Settings::default();
     settings.helper.delivery = delivery;
-    let mutation = mutate(&original, &settings, version(kube));
+    let mutation = mutate_with_nodes(&original, &settings, version(kube), nodes);
     let helper = mutation
         .plan
         .helper
         .as_ref()
         .expect("nginx needs the helper");
-    assert_eq!(helper.image_volume, image_volume);
+    assert_eq!(helper.delivery() == Delivery::ImageVolume, image_volume);
     let (patched, pod) = apply(&original, &mutation);
     validate(&pod).unwrap_or_else(|e| panic!("{e:#?}"));
     let spec = pod.spec.as_ref().unwrap();
@@ -735,6 +765,7 @@ fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
     let init = spec.init_containers.iter().flatten().count();
     if image_volume {
         assert_eq!(init, 0, "no init container with an image volume");
+        assert_eq!(spec.containers.len(), 2, "no first container either");
         let image = volume.image.as_ref().expect("an image volume");
         assert_eq!(
             image.reference.as_deref(),
@@ -743,7 +774,8 @@ fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
         assert_eq!(image.pull_policy.as_deref(), Some("IfNotPresent"));
         assert!(volume.empty_dir.is_none());
     } else {
-        assert_eq!(init, 1);
+        let added = init + spec.containers.len() - 2;
+        assert_eq!(added, 1, "one installer, init or first");
         assert!(volume.image.is_none() && volume.empty_dir.is_some());
     }
     let mount = container(&pod, "nginx")
@@ -771,7 +803,7 @@ fn the_helper_comes_as_an_image_volume_where_the_cluster_has_them(
 #[test]
 fn reinvocation_reuses_the_helpers_image_volume() {
     let original = fixture("pods/seed-nginx-app.yaml");
-    let mutation = mutate(&original, &Settings::default(), version("1.35"));
+    let mutation = mutate_with_nodes(&original, &Settings::default(), version("1.35"), Some(true));
     let (mut patched, _) = apply(&original, &mutation);
     let mut added = patched["spec"]["containers"][0].clone();
     added["name"] = "edge".into();
@@ -781,7 +813,8 @@ fn reinvocation_reuses_the_helpers_image_volume() {
         .as_array_mut()
         .unwrap()
         .push(added);
-    let again = mutate(&patched, &Settings::default(), version("1.35"));
+    // The record and the volume decide, not the nodes of this run.
+    let again = mutate_with_nodes(&patched, &Settings::default(), version("1.35"), None);
     let (_, pod) = apply(&patched, &again);
     validate(&pod).unwrap_or_else(|e| panic!("{e:#?}"));
     let volumes: Vec<_> = pod
@@ -830,13 +863,15 @@ fn graceful_stop_image_drops_the_helper_where_the_sleep_action_exists(
     );
     let (_, patched) = apply(&pod, &mutation);
     validate(&patched).unwrap();
-    let init = patched
+    // The installer: a first container (this pod restarts its containers).
+    let init: Vec<_> = patched
         .spec
         .as_ref()
         .unwrap()
-        .init_containers
-        .clone()
-        .unwrap_or_default();
+        .containers
+        .iter()
+        .filter(|c| c.name == "drain-helper")
+        .collect();
     let handler = pre_stop(&patched, "nginx").unwrap();
     assert_eq!(hook_delay(handler), Some(10));
     if helper {
@@ -949,6 +984,7 @@ fn a_profile_floor_above_the_maximum_is_denied_naming_the_profile() {
             settings,
             namespace_annotations: None,
             kube_version: version("1.34"),
+            image_volume_nodes: None,
         };
         match mutate_pod(pod, &ctx) {
             Err(MutateError::Denied(err)) => err.to_string(),
@@ -1053,6 +1089,7 @@ fn a_grace_lowered_after_us_is_denied_when_a_sleep_no_longer_fits() {
             settings: &settings,
             namespace_annotations: None,
             kube_version: version("1.34"),
+            image_volume_nodes: None,
         };
         (lowered.clone(), mutate_pod(&lowered, &ctx))
     };
@@ -1418,6 +1455,7 @@ fn native_below_1_33_is_denied(#[case] on_namespace: bool, #[case] origin: &str)
         settings: &settings,
         namespace_annotations: namespace,
         kube_version: version("1.32"),
+        image_volume_nodes: None,
     };
     let message = match mutate_pod(&pod, &ctx) {
         Err(MutateError::Denied(err)) => err.to_string(),
@@ -1727,6 +1765,7 @@ fn env_is_read_only_when_drain_io_env_asks_for_it() {
         settings: &settings,
         namespace_annotations: None,
         kube_version: version("1.34"),
+        image_volume_nodes: None,
     };
     let mutation = drain_webhook::mutate::mutate_shape(&shape, &ctx).expect("planned");
     assert_eq!(mutation.plan.outcome, Outcome::Mutate);

@@ -215,6 +215,7 @@ fn denial(pod: &Value) -> String {
         settings: &settings,
         namespace_annotations: None,
         kube_version: version("1.34"),
+        image_volume_nodes: None,
     };
     match mutate_pod(pod, &ctx) {
         Err(MutateError::Denied(err)) => err.to_string(),
@@ -296,7 +297,10 @@ fn a_profile_raises_the_cap_with_the_floor() {
     );
     let capped = annotated(
         fixture("pods/seed-nginx-app.yaml"),
-        &[("drain.io/profile", "aws-nlb"), ("drain.io/max-delay", "2m")],
+        &[
+            ("drain.io/profile", "aws-nlb"),
+            ("drain.io/max-delay", "2m"),
+        ],
     );
     let mutation = mutate(&capped, &Settings::default(), version("1.34"));
     assert_eq!(mutation.plan.max_delay, 120);

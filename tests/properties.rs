@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use drain_webhook::mutate::PodContext;
-use drain_webhook::plan::{Action, HookKind};
-use drain_webhook::settings::{KubeVersion, Settings};
+use drain_webhook::plan::{Action, AfterInstall, Delivery, HookKind};
+use drain_webhook::settings::{HelperDelivery, KubeVersion, Settings};
 use k8s_openapi::api::core::v1::Pod;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -239,10 +239,12 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                 prop::bool::weighted(0.1),
                 0usize..3,
                 prop::bool::weighted(0.3),
+                // Unset (Always), or a pod that runs to completion (a Job's).
+                prop::option::of(prop::sample::select(vec!["Always", "OnFailure", "Never"])),
             )
         })
         .prop_map(
-            |(mut containers, annotations, grace, os, share_pid, inits, collide)| {
+            |(mut containers, annotations, grace, os, share_pid, inits, collide, restart)| {
                 if let Some((_, Some(signal))) = os {
                     let lifecycle = containers[0]
                         .as_object_mut()
@@ -260,6 +262,9 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                 }
                 if share_pid {
                     spec["shareProcessNamespace"] = true.into();
+                }
+                if let Some(policy) = restart {
+                    spec["restartPolicy"] = policy.into();
                 }
                 let mut init = Vec::new();
                 for i in 0..inits {
@@ -298,12 +303,23 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn mutation_invariants(pod in pod_strategy(), kube in version_strategy()) {
+    fn mutation_invariants(
+        pod in pod_strategy(),
+        kube in version_strategy(),
+        nodes in prop::option::of(any::<bool>()),
+        delivery in prop::sample::select(vec![
+            HelperDelivery::Auto,
+            HelperDelivery::InitContainer,
+            HelperDelivery::FirstContainer,
+            HelperDelivery::ImageVolume,
+        ]),
+    ) {
         // Only pods the API server would accept in the first place.
         let original: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod.clone()).unwrap();
         prop_assume!(validate(&original).is_ok());
-        let settings = Settings::default();
-        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube };
+        let mut settings = Settings::default();
+        settings.helper.delivery = delivery;
+        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube, image_volume_nodes: nodes };
         // The invariants shared with the fuzz targets (tests/common/invariants.rs): the patch
         // applies, a second run changes nothing, grace never shortened, proxies before apps.
         // Valid annotations can still ask for too much grace: a denial (None), never our fault.
@@ -340,9 +356,11 @@ proptest! {
         // plans is in the patched pod: the stop signal, and an OS the API server accepts it with
         // (the API's rules themselves are checked by `validate` and `check_mutation`).
         let native_asked = pod["metadata"]["annotations"]["drain.io/hook"] == "native";
+        // A first container of ours shifts the user's containers by one in the patched pod.
+        let first = usize::from(plan.helper.as_ref().is_some_and(|h| !h.present && matches!(h.delivery(), Delivery::FirstContainer(_))));
         for c in planned.iter().filter(|c| c.hook == Some(HookKind::Native)) {
             prop_assert!(native_asked);
-            let container = &patched["spec"]["containers"][c.index];
+            let container = &patched["spec"]["containers"][c.index + first];
             prop_assert_eq!(container["lifecycle"]["stopSignal"].as_str(), c.signal);
             prop_assert_eq!(patched["spec"]["os"]["name"].as_str(), Some("linux"));
             prop_assert!(plan.warnings.iter().any(|w| w.contains("ContainerStopSignals")));
@@ -355,7 +373,7 @@ proptest! {
         // unless it set them itself (what it had is kept: `check_env`).
         let env_asked = pod["metadata"]["annotations"]["drain.io/env"] == "true";
         for c in &planned {
-            let env = patched["spec"]["containers"][c.index]["env"].as_array().cloned().unwrap_or_default();
+            let env = patched["spec"]["containers"][c.index + first]["env"].as_array().cloned().unwrap_or_default();
             let own = |name: &str| pod["spec"]["containers"][c.index]["env"].as_array().into_iter().flatten().any(|v| v["name"] == name);
             for (name, value) in [("DRAIN_DELAY_SECONDS", c.pre_stop_seconds.unwrap().to_string()), ("DRAIN_SHUTDOWN_BUDGET_SECONDS", plan.shutdown_budget.to_string())] {
                 let ours = env.iter().any(|v| v["name"] == name && v["value"] == value.as_str());
@@ -371,13 +389,19 @@ proptest! {
         for c in plan.containers.iter().filter(|c| c.action != Action::Planned) {
             let list = if c.init_container { "initContainers" } else { "containers" };
             let original = &pod["spec"][list][c.index];
-            let shifted = usize::from(c.init_container && plan.helper.as_ref().is_some_and(|h| !h.present && !h.image_volume));
+            // Our installer, added first to its list, shifts the user's containers there by one.
+            let added = plan.helper.as_ref().filter(|h| !h.present).map(|h| h.delivery());
+            let shifted = usize::from(match added {
+                Some(Delivery::InitContainer) => c.init_container,
+                Some(Delivery::FirstContainer(_)) => !c.init_container,
+                _ => false,
+            });
             prop_assert_eq!(original, &patched["spec"][list][c.index + shifted]);
         }
         // The user's own exec/httpGet hook is never dropped.
         for c in &planned {
             let original = &pod["spec"]["containers"][c.index]["lifecycle"]["preStop"];
-            let now = &patched["spec"]["containers"][c.index]["lifecycle"]["preStop"];
+            let now = &patched["spec"]["containers"][c.index + first]["lifecycle"]["preStop"];
             if let Some(command) = original["exec"]["command"].as_array() {
                 let new: Vec<&Value> = now["exec"]["command"].as_array().unwrap().iter().collect();
                 prop_assert!(new.ends_with(&command.iter().collect::<Vec<_>>()));
@@ -389,13 +413,26 @@ proptest! {
         // Everything we add passes Pod Security "restricted".
         let spec = typed.spec.as_ref().unwrap();
         if let Some(helper) = &plan.helper {
-            if helper.image_volume {
-                // Nothing runs from an image volume but the hooks: no init container of ours.
-                let before = pod["spec"]["initContainers"].as_array().map_or(0, Vec::len);
-                prop_assert_eq!(spec.init_containers.as_ref().map_or(0, Vec::len), before);
-            } else {
-                let init = spec.init_containers.iter().flatten().find(|c| c.name == helper.init_container).unwrap();
-                prop_assert!(restricted_violations(init, None).is_empty());
+            let count = |list: &str| pod["spec"][list].as_array().map_or(0, Vec::len);
+            match helper.installer_name() {
+                None => {
+                    // Nothing runs from an image volume but the hooks: no container of ours.
+                    prop_assert_eq!(spec.init_containers.as_ref().map_or(0, Vec::len), count("initContainers"));
+                    prop_assert_eq!(spec.containers.len(), count("containers"));
+                }
+                Some(name) => {
+                    let installer = spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| c.name == name).unwrap();
+                    prop_assert!(restricted_violations(installer, None).is_empty());
+                    prop_assert!(installer.resources.as_ref().is_some_and(|r| r.requests.is_some() && r.limits.is_some()));
+                    if let Delivery::FirstContainer(then) = helper.delivery() {
+                        // First, without probes: ready once running, never restarted by one.
+                        prop_assert_eq!(&spec.containers[0].name, name);
+                        prop_assert!(installer.readiness_probe.is_none() && installer.liveness_probe.is_none() && installer.startup_probe.is_none());
+                        let restarts = pod["spec"]["restartPolicy"].as_str().is_none_or(|p| p == "Always");
+                        prop_assert_eq!(then == AfterInstall::Sleep, restarts);
+                        prop_assert!(plan.containers.iter().all(|c| c.name != name), "the installer is not planned");
+                    }
+                }
             }
             prop_assert!(spec.os.as_ref().is_none_or(|os| os.name != "windows"), "no helper in Windows pods");
         }
@@ -408,12 +445,13 @@ proptest! {
     fn a_grace_lowered_after_us_never_leaves_a_sleep_above_it(
         pod in pod_strategy(),
         kube in version_strategy(),
+        nodes in prop::option::of(any::<bool>()),
         lowered_to in 1i64..120,
     ) {
         let original: Pod = serde_json::from_value(pod.clone()).unwrap();
         prop_assume!(validate(&original).is_ok());
         let settings = Settings::default();
-        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube };
+        let ctx = PodContext { settings: &settings, namespace_annotations: None, kube_version: kube, image_volume_nodes: nodes };
         let Some((mutation, mut patched)) = invariants::check_mutation(&pod, &ctx).map_err(TestCaseError::fail)? else {
             return Ok(());
         };

@@ -105,9 +105,14 @@ fn owned(path: &str) -> bool {
     let tokens: Vec<&str> = path.split('/').skip(1).collect();
     match tokens.as_slice() {
         ["metadata"] | ["metadata", "annotations"] => true,
-        ["metadata", "annotations", key] => key.starts_with("drain.io~1"),
+        ["metadata", "annotations", key] => {
+            key.starts_with("drain.io~1") || *key == "kubectl.kubernetes.io~1default-container"
+        }
         ["spec", "terminationGracePeriodSeconds"] => true,
         ["spec", "initContainers", ..] | ["spec", "volumes", ..] => true,
+        // The first-container installer, and the annotation that keeps `kubectl logs` on the
+        // user's first container.
+        ["spec", "containers", "0"] => true,
         ["spec", "containers", _, "lifecycle", ..] => true,
         ["spec", "containers", _, "volumeMounts", ..] => true,
         _ => false,
@@ -122,13 +127,18 @@ fn every_real_world_workload_holds_the_invariants() {
     for (file, text) in &files {
         let found = templates(text);
         assert!(!found.is_empty(), "{file}: no workload found");
-        for version in VERSIONS {
+        // Nodes not known (no image volume from auto), and every node mounting them.
+        for (version, nodes) in VERSIONS.iter().flat_map(|v| [(*v, None), (*v, Some(true))]) {
             let ctx = PodContext {
                 settings: &settings,
                 namespace_annotations: None,
                 kube_version: kube(version),
+                image_volume_nodes: nodes,
             };
-            let at = format!("{file} at {}", version.unwrap_or("an unknown version"));
+            let at = format!(
+                "{file} at {}, image volume nodes {nodes:?}",
+                version.unwrap_or("an unknown version")
+            );
 
             // The CLI paths accept every file.
             inject(text, &ctx).unwrap_or_else(|e| panic!("{at}: inject: {e}"));
@@ -187,7 +197,12 @@ fn check_user_hooks_kept(at: &str, original: &Value, patched: &Value) {
         .unwrap_or_default();
     for (index, container) in before.iter().enumerate() {
         let old = &container["lifecycle"]["preStop"];
-        let new = &patched["spec"]["containers"][index]["lifecycle"]["preStop"];
+        // By name: a first container of ours shifts the indices of the user's.
+        let now = patched["spec"]["containers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["name"] == container["name"]))
+            .expect("the user's container is still there");
+        let new = &now["lifecycle"]["preStop"];
         if old.is_null() || old == new {
             continue;
         }
@@ -246,6 +261,7 @@ fn the_corpus_cases_the_design_names() {
             settings: &settings,
             namespace_annotations: None,
             kube_version: kube(version),
+            image_volume_nodes: None,
         };
         (
             template.clone(),
@@ -272,13 +288,15 @@ fn the_corpus_cases_the_design_names() {
         );
     }
 
-    // Where image volumes are on by default, drain-webhook adds no init container to any of them.
+    // Where image volumes are on by default and every node mounts them, drain-webhook adds no
+    // init container to any of them.
     for (file, text) in &files {
         for (kind, template) in templates(text) {
             let ctx = PodContext {
                 settings: &settings,
                 namespace_annotations: None,
                 kube_version: kube(Some("1.35")),
+                image_volume_nodes: Some(true),
             };
             let mutation = mutate_pod(&template, &ctx).expect("planned");
             let (_, pod) = apply(&template, &mutation);

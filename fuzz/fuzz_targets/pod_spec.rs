@@ -35,6 +35,8 @@ fuzz_target!(|data: &[u8]| {
         settings: &settings,
         namespace_annotations: None,
         kube_version: kube,
+        // The first byte's low bit: every node mounts image volumes, or unknown.
+        image_volume_nodes: data.first().is_some_and(|b| b & 1 == 1).then_some(true),
     };
     if let Err(violation) = invariants::check_mutation(&pod, &ctx) {
         panic!("invariant violated: {violation}");

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::capabilities::ImageVolumeNodes;
 use crate::mutate::{MutateError, PodContext, mutate_shape, read_pod};
 
 mod wire;
@@ -64,6 +65,20 @@ impl NamespaceLookup for BTreeMap<String, BTreeMap<String, String>> {
     }
 }
 
+/// Whether every node's container runtime mounts image volumes (the node cache, or a fixed
+/// answer).
+pub trait NodeLookup: Send + Sync {
+    /// `None` while unknown (no cluster, not synced): the planner then uses no image volume.
+    fn image_volume_nodes(&self) -> Option<bool>;
+}
+
+/// A fixed summary (tests, no cluster: [`ImageVolumeNodes::Unknown`]).
+impl NodeLookup for ImageVolumeNodes {
+    fn image_volume_nodes(&self) -> Option<bool> {
+        self.can_mount()
+    }
+}
+
 /// Everything a review needs besides the body.
 #[derive(Clone)]
 pub struct Reviewer {
@@ -72,6 +87,7 @@ pub struct Reviewer {
     pub own_namespace: Option<String>,
     pub kube_version: Option<KubeVersion>,
     pub namespaces: Arc<dyn NamespaceLookup>,
+    pub nodes: Arc<dyn NodeLookup>,
 }
 
 impl Reviewer {
@@ -84,6 +100,7 @@ impl Reviewer {
             own_namespace: Some("drain-system".into()),
             kube_version: None,
             namespaces: Arc::new(NoNamespaces),
+            nodes: Arc::new(ImageVolumeNodes::Unknown),
         }
     }
 }
@@ -288,6 +305,7 @@ impl Reviewer {
             settings: &self.settings,
             namespace_annotations: namespace_annotations.as_ref(),
             kube_version: self.kube_version,
+            image_volume_nodes: self.nodes.image_volume_nodes(),
         };
         Ok(match mutate_shape(&pod, &ctx) {
             Ok(mutation) => Decision::Planned {

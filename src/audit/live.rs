@@ -176,6 +176,8 @@ pub fn audit_cluster(
                 settings,
                 namespace_annotations: known.map(|(a, _)| a),
                 kube_version,
+                // Audit reads hooks and grace, which no delivery changes.
+                image_volume_nodes: None,
             },
             AuditOptions {
                 namespace_opted_in: known.is_some_and(|(_, opted_in)| *opted_in),
@@ -245,6 +247,8 @@ pub fn explain_cluster(
             settings,
             namespace_annotations: cluster.namespaces.get(namespace).map(|(a, _)| a),
             kube_version,
+            // As offline explain: the conservative answer (no image volume).
+            image_volume_nodes: None,
         };
         let out = crate::offline::explain(&input, &ctx, format)?;
         match format {

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::certs_self_managed::ApiCall;
 
+mod nodes;
 mod render;
 mod steps;
 
@@ -45,6 +46,13 @@ pub const API_CALLS: &[ApiCall] = &[
         verb: "list",
         group: "",
         resource: "namespaces",
+        named: false,
+    },
+    // What the nodes' runtimes can mount (the webhook's own node watch decides the same).
+    ApiCall {
+        verb: "list",
+        group: "",
+        resource: "nodes",
         named: false,
     },
     // Always with dryRun=All: nothing is stored (RBAC cannot tell a dry run from a real one).

@@ -15,13 +15,14 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use super::{CheckOptions, FIELD_MANAGER, Outcome, Report, Step, StepResult};
 use crate::annotations::{INJECT, STATUS};
 use crate::server::CERTIFICATE_PATH;
-use crate::settings::{HelperDelivery, KubeVersion};
+use crate::settings::KubeVersion;
 
 pub const API_SERVER: Step = Step {
     name: "api-server",
     description: "the API server answers; what the plan uses on its version",
     fatal: true,
 };
+pub use super::nodes::NODES;
 pub const CONFIGURATION: Step = Step {
     name: "webhook-configuration",
     description: "the MutatingWebhookConfiguration exists and names the webhook's Service",
@@ -49,8 +50,9 @@ pub const DRY_RUN: Step = Step {
 };
 
 /// Every step, in the order they run.
-pub const STEPS: [Step; 6] = [
+pub const STEPS: [Step; 7] = [
     API_SERVER,
+    NODES,
     CONFIGURATION,
     FAILURE_POLICY,
     ENDPOINTS,
@@ -58,7 +60,12 @@ pub const STEPS: [Step; 6] = [
     DRY_RUN,
 ];
 
-fn result(step: Step, outcome: Outcome, detail: String, hint: Option<String>) -> StepResult {
+pub(super) fn result(
+    step: Step,
+    outcome: Outcome,
+    detail: String,
+    hint: Option<String>,
+) -> StepResult {
     StepResult {
         step,
         outcome,
@@ -67,7 +74,7 @@ fn result(step: Step, outcome: Outcome, detail: String, hint: Option<String>) ->
     }
 }
 
-fn pass(step: Step, detail: String) -> StepResult {
+pub(super) fn pass(step: Step, detail: String) -> StepResult {
     result(step, Outcome::Pass, detail, None)
 }
 
@@ -124,12 +131,13 @@ pub async fn run_once(client: &Client, options: &CheckOptions) -> Report {
     let mut steps = Vec::with_capacity(STEPS.len());
     let mut unreachable = false;
     let finished = async {
-        let (version, reachable) = api_server(client).await;
+        let (version, reachable, kube_version) = api_server(client).await;
         unreachable = !reachable;
         steps.push(version);
         if unreachable {
             return;
         }
+        steps.push(super::nodes::nodes(client, kube_version).await);
         let (found, configured) =
             webhook_configuration(client, &options.webhook_configuration).await;
         steps.push(found);
@@ -176,11 +184,6 @@ pub fn plan_summary(version: Option<KubeVersion>) -> String {
             KubeVersion::SLEEP_ACTION
         )
     };
-    let delivery = if HelperDelivery::Auto.uses_image_volume(version) {
-        "an image volume"
-    } else {
-        "an init container"
-    };
     let signals = match version {
         Some(v) if v.has_stop_signals() => {
             "native stop signals: the field exists (ContainerStopSignals gate, off by default; drain.io/hook: native only)"
@@ -191,11 +194,11 @@ pub fn plan_summary(version: Option<KubeVersion>) -> String {
             KubeVersion::STOP_SIGNALS
         ),
     };
-    format!("hooks: {hooks}; helper delivery (auto): {delivery}; {signals}")
+    format!("hooks: {hooks}; {signals}")
 }
 
 /// `GET /version`. The bool is false when the API server could not be reached at all.
-async fn api_server(client: &Client) -> (StepResult, bool) {
+async fn api_server(client: &Client) -> (StepResult, bool, Option<KubeVersion>) {
     match client.apiserver_version().await {
         Ok(info) => match KubeVersion::from_parts(&info.major, &info.minor) {
             Some(version) => (
@@ -208,6 +211,7 @@ async fn api_server(client: &Client) -> (StepResult, bool) {
                     ),
                 ),
                 true,
+                Some(version),
             ),
             None => (
                 result(
@@ -223,6 +227,7 @@ async fn api_server(client: &Client) -> (StepResult, bool) {
                     ),
                 ),
                 true,
+                None,
             ),
         },
         Err(err) => {
@@ -230,6 +235,7 @@ async fn api_server(client: &Client) -> (StepResult, bool) {
             (
                 request_failed(API_SERVER, "GET /version", &err, "get on /version"),
                 reachable,
+                None,
             )
         }
     }

@@ -79,15 +79,16 @@ pub struct PlanningArgs {
     /// lifecycle.stopSignal, needs the ContainerStopSignals gate).
     #[arg(long, env = "DRAIN_HOOK_MODE", default_value = "auto", value_parser = hook_mode_flag, value_name = "MODE")]
     pub hook_mode: HookMode,
-    /// Image that carries the drain-helper binary.
-    /// How drain-helper reaches pods: auto (an image volume from Kubernetes 1.35, where image
-    /// volumes are on by default, else an init container), init-container or image-volume
-    /// (force it where the gate is on and the runtime supports it: containerd 2.1+, CRI-O 1.31+).
+    /// How drain-helper reaches pods: auto (an image volume from Kubernetes 1.35 where every
+    /// node's runtime mounts them; else a first container that installs and sleeps for pods
+    /// with restartPolicy Always, an init container for the others), init-container,
+    /// first-container or image-volume (forced: whatever the nodes report).
     #[arg(long, env = "DRAIN_HELPER_DELIVERY", default_value = "auto", value_parser = helper_delivery_flag, value_name = "HOW")]
     pub helper_delivery: HelperDelivery,
+    /// Image that carries the drain-helper binary.
     #[arg(long, env = "DRAIN_HELPER_IMAGE", default_value_t = HelperSettings::default().image)]
     pub helper_image: String,
-    /// imagePullPolicy of the helper's init container.
+    /// imagePullPolicy of the helper's installer container (or image volume).
     #[arg(long, env = "DRAIN_HELPER_IMAGE_PULL_POLICY", default_value_t = HelperSettings::default().image_pull_policy)]
     pub helper_image_pull_policy: String,
     #[arg(long, env = "DRAIN_HELPER_CPU_REQUEST", default_value_t = HelperSettings::default().cpu_request)]
@@ -98,7 +99,7 @@ pub struct PlanningArgs {
     pub helper_cpu_limit: String,
     #[arg(long, env = "DRAIN_HELPER_MEMORY_LIMIT", default_value_t = HelperSettings::default().memory_limit)]
     pub helper_memory_limit: String,
-    /// Numeric, non-root user of the helper's init container.
+    /// Numeric, non-root user of the helper's installer container.
     #[arg(long, env = "DRAIN_HELPER_RUN_AS_USER", default_value_t = HelperSettings::default().run_as_user, value_parser = run_as_user_flag)]
     pub helper_run_as_user: i64,
     /// Traffic-path profile of pods that name none in drain.io/profile (docs/profiles.md):
@@ -288,6 +289,12 @@ pub struct OfflineArgs {
         value_name = "FILE|-"
     )]
     pub file: PathBuf,
+    /// Plan as if every node's container runtime mounts image volumes (containerd 2.1+,
+    /// CRI-O 1.31+): with --kube-version 1.35+, --helper-delivery auto then gives an image
+    /// volume. Without it, offline plans assume the nodes may not (what the webhook assumes
+    /// before its node watch has listed them).
+    #[arg(long)]
+    pub image_volume_nodes: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -312,6 +319,13 @@ pub struct ExplainArgs {
         conflicts_with_all = ["object", "all", "all_namespaces"]
     )]
     pub file: Option<PathBuf>,
+    /// Plan as if every node's container runtime mounts image volumes (containerd 2.1+,
+    /// CRI-O 1.31+): with --kube-version 1.35+, --helper-delivery auto then gives an image
+    /// volume. Without it, offline plans assume the nodes may not (what the webhook assumes
+    /// before its node watch has listed them).
+    #[arg(long, requires = "file")]
+    pub image_volume_nodes: bool,
+
     /// A workload of the cluster in the current kubeconfig, e.g. deploy/web.
     #[arg(value_name = "KIND/NAME", conflicts_with_all = ["all", "all_namespaces"])]
     pub object: Option<String>,

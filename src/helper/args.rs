@@ -17,8 +17,28 @@ pub const DEFAULT_MAX_EXTRA_SECONDS: u32 = 30;
 pub enum Command {
     Help,
     Version,
-    Install { dir: PathBuf },
+    Install { dir: PathBuf, then: AfterInstall },
     Prestop(PrestopArgs),
+}
+
+/// What `install` does once the binary is in place (`--then`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AfterInstall {
+    /// Exit 0 (an init container, or a first container of a pod that must complete).
+    #[default]
+    Exit,
+    /// Stay up until SIGTERM or SIGINT, then exit 0 (a first container of a pod whose
+    /// containers are restarted: exiting would restart it in a loop).
+    Sleep,
+}
+
+impl AfterInstall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exit => "exit",
+            Self::Sleep => "sleep",
+        }
+    }
 }
 
 /// The options of `drain-helper prestop`.
@@ -123,24 +143,43 @@ pub fn parse(args: &[OsString]) -> Result<Command, UsageError> {
     }
 }
 
+/// `install DIR [--then exit|sleep]`.
 fn parse_install(args: &[OsString]) -> Result<Command, UsageError> {
-    match args {
-        [] => Err(usage("install: missing DIR")),
-        [dir] => match dir.to_str() {
-            Some("-h" | "--help") => Ok(Command::Help),
-            Some(flag) if flag.starts_with('-') => {
-                Err(usage(format!("install: unknown option \"{flag}\"")))
+    let (dir, rest) = match args {
+        [] => return Err(usage("install: missing DIR")),
+        [dir, rest @ ..] => (dir, rest),
+    };
+    let dir = match dir.to_str() {
+        Some("-h" | "--help") if rest.is_empty() => return Ok(Command::Help),
+        Some(flag) if flag.starts_with('-') => {
+            return Err(usage(format!(
+                "install: unknown option \"{flag}\" (DIR comes first)"
+            )));
+        }
+        Some("") => return Err(usage("install: DIR is empty")),
+        _ => PathBuf::from(dir),
+    };
+    let then = match rest {
+        [] => AfterInstall::Exit,
+        [flag, value] if flag == "--then" => match value.to_str() {
+            Some("exit") => AfterInstall::Exit,
+            Some("sleep") => AfterInstall::Sleep,
+            _ => {
+                return Err(usage(format!(
+                    "install: --then \"{}\" is not exit or sleep",
+                    value.to_string_lossy()
+                )));
             }
-            Some("") => Err(usage("install: DIR is empty")),
-            _ => Ok(Command::Install {
-                dir: PathBuf::from(dir),
-            }),
         },
-        [_, extra, ..] => Err(usage(format!(
-            "install: unexpected argument \"{}\" (only DIR is accepted)",
-            extra.to_string_lossy()
-        ))),
-    }
+        [flag] if flag == "--then" => return Err(usage("install: --then needs exit or sleep")),
+        [extra, ..] => {
+            return Err(usage(format!(
+                "install: unexpected argument \"{}\" (only DIR and --then exit|sleep are accepted)",
+                extra.to_string_lossy()
+            )));
+        }
+    };
+    Ok(Command::Install { dir, then })
 }
 
 fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {

@@ -1,4 +1,4 @@
-//! The drain-helper binary: copied into pods by an init container (`install`) and run as the
+//! The drain-helper binary: copied into pods by an installer container (`install`) and run as the
 //! containers' preStop exec hook (`prestop`). std + libc only, so it builds without the
 //! `webhook` feature and links statically. See docs/helper.md.
 
@@ -16,7 +16,7 @@ pub mod spawn;
 use std::ffi::OsString;
 use std::io::Write;
 
-use args::{Command, UsageError};
+use args::{AfterInstall, Command, UsageError};
 use log::Log;
 
 /// Exit code for a bad command line.
@@ -34,7 +34,7 @@ pub const ENV_SNMP_PATH: &str = "DRAIN_HELPER_SNMP_PATH";
 pub const ENV_INBOUND_PORTS: &str = "DRAIN_HELPER_INBOUND_PORTS";
 
 const USAGE: &str = "\
-usage: drain-helper install DIR
+usage: drain-helper install DIR [--then exit|sleep]
        drain-helper prestop --delay D [--notify URL]... [--quiet Q --hold-max M [--probe-every P]]
                             [--follow PORTS --follow-until T] [--stagger S] [--wait-idle PORTS]
                             [--max T] [--signal SIG [--fast-signal SIG]] [--then-http-get URL]
@@ -45,6 +45,8 @@ const HELP: &str = "
 Copies itself into pods and runs as their preStop hook, so that shutdown loses no requests.
 
 install DIR          copy this binary to DIR/drain-helper (atomically, mode 0755)
+  --then exit        then exit 0 (the default)
+  --then sleep       then sleep until SIGTERM or SIGINT and exit 0 (a pod's first container)
 prestop              run the drain phases, in this order:
   --notify URL       POST to http://IP:PORT/PATH at the start (repeatable; 2s timeout each)
   --delay D          sleep until D after the start (\"15\", \"10s\", \"1m30s\"; required)
@@ -96,24 +98,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             );
             0
         }
-        Ok(Command::Install { dir }) => {
-            let mut log = Log::stderr("install");
-            let source = install::own_executable(argv0.as_deref());
-            match install::install_from(&source, &dir) {
-                Ok((path, size)) => {
-                    log.line(&format!("installed {} ({size} bytes)", path.display()));
-                    0
-                }
-                Err(err) => {
-                    log.line(&format!(
-                        "cannot install {} into {}: {err}",
-                        source.display(),
-                        dir.display()
-                    ));
-                    prestop::EXIT_FAILURE
-                }
-            }
-        }
+        Ok(Command::Install { dir, then }) => run_install(argv0.as_deref(), &dir, then),
         Ok(Command::Prestop(prestop_args)) => match test_overrides() {
             Ok((host, to_stderr)) => {
                 let mut log = match to_stderr {
@@ -125,6 +110,48 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
             Err(err) => usage_error(&err),
         },
         Err(err) => usage_error(&err),
+    }
+}
+
+/// `install DIR [--then exit|sleep]`. A failed install exits 1 in both modes, so the pod shows
+/// it (the init container never completes; a first container restarts and keeps the pod
+/// unready) instead of serving with hooks that cannot run.
+fn run_install(argv0: Option<&std::ffi::OsStr>, dir: &std::path::Path, then: AfterInstall) -> i32 {
+    let mut log = Log::stderr("install");
+    // Before the copy: a SIGTERM that arrives while it runs is kept for the sleep.
+    let blocked = match then {
+        AfterInstall::Sleep => match signal::block_termination() {
+            Ok(set) => Some(set),
+            Err(err) => {
+                log.line(&format!("cannot block SIGTERM and SIGINT: {err}"));
+                return prestop::EXIT_FAILURE;
+            }
+        },
+        AfterInstall::Exit => None,
+    };
+    let source = install::own_executable(argv0);
+    match install::install_from(&source, dir) {
+        Ok((path, size)) => log.line(&format!("installed {} ({size} bytes)", path.display())),
+        Err(err) => {
+            log.line(&format!(
+                "cannot install {} into {}: {err}",
+                source.display(),
+                dir.display()
+            ));
+            return prestop::EXIT_FAILURE;
+        }
+    }
+    let Some(blocked) = blocked else { return 0 };
+    log.line("sleeping until SIGTERM (the binary stays for the other containers' hooks)");
+    match signal::wait_for_termination(&blocked) {
+        Ok(number) => {
+            log.line(&format!("{}: exiting", signal::signal_name(number)));
+            0
+        }
+        Err(err) => {
+            log.line(&format!("cannot wait for SIGTERM: {err}"));
+            prestop::EXIT_FAILURE
+        }
     }
 }
 

@@ -79,6 +79,44 @@ pub fn ignore_sigpipe() {
     }
 }
 
+/// Blocks SIGTERM and SIGINT for [`wait_for_termination`]. PID 1 of a container ignores every
+/// signal it has no handler for (pid_namespaces(7)), so a sleeping installer with the default
+/// disposition would outlive its SIGTERM until the grace period's SIGKILL; a blocked signal is
+/// queued instead, never dropped (the kernel's `sig_ignored` skips blocked signals), as PID 1
+/// and otherwise. Call it before anything else, so a signal during the install is kept too.
+#[allow(unsafe_code)]
+pub fn block_termination() -> io::Result<libc::sigset_t> {
+    // SAFETY: the set is a plain C struct initialised by sigemptyset before any other use;
+    // sigprocmask only reads it. The helper is single-threaded, so the process mask is the
+    // thread's.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(set)
+    }
+}
+
+/// Sleeps until one of the signals [`block_termination`] blocked arrives; returns it.
+#[allow(unsafe_code)]
+pub fn wait_for_termination(set: &libc::sigset_t) -> io::Result<i32> {
+    let mut signal = 0;
+    loop {
+        // SAFETY: `set` was initialised by block_termination and `signal` is a valid i32 to
+        // write to; sigwait touches nothing else.
+        let rc = unsafe { libc::sigwait(set, &mut signal) };
+        match rc {
+            0 => return Ok(signal),
+            libc::EINTR => continue,
+            err => return Err(io::Error::from_raw_os_error(err)),
+        }
+    }
+}
+
 /// Whether `pid` is gone: no such process, or a zombie (it has exited and only waits for its
 /// parent to reap it, which we are not), or the `/proc/PID/stat` state says dead.
 pub fn has_exited(pid: i32) -> bool {

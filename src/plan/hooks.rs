@@ -91,7 +91,7 @@ pub(super) fn choose_hooks(
         {
             let names = chosen.helper.get_or_insert_with(|| {
                 existing_helper(spec, resolved.previous.as_ref())
-                    .unwrap_or_else(|| new_helper_names(spec, resolved.image_volume))
+                    .unwrap_or_else(|| new_helper_names(spec, &resolved.delivery))
             });
             // A container whose /.drain path is taken by another volume cannot mount it.
             if mount_conflict(container, &names.volume) {

@@ -1,9 +1,10 @@
-//! Injection: the names and mounts of the helper's init container and volume.
+//! Injection: the names and mounts of the helper's installer and volume.
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
+use super::delivery::{AfterInstall, Delivery, DeliveryChoice, Installer};
 use super::{HelperInjection, Status};
 use crate::helper::args::{Command, parse};
 use crate::helper::install::INSTALLED_NAME;
@@ -15,7 +16,7 @@ pub const HELPER_PATH: &str = "/.drain/drain-helper";
 /// Where the helper image holds the binary (at its root, so that an image mounted at
 /// [`HELPER_DIR`] also puts it at [`HELPER_PATH`]).
 pub const HELPER_IMAGE_PATH: &str = "/drain-helper";
-/// Base name of the init container and the volume the webhook adds.
+/// Base name of the installer container and the volume the webhook adds.
 pub const HELPER_NAME: &str = "drain-helper";
 
 /// Every name in the pod's container namespace (containers, init and ephemeral containers share
@@ -34,7 +35,8 @@ pub(super) fn container_names(spec: &SpecShape) -> BTreeSet<&str> {
         .collect()
 }
 
-/// The helper init container and volume from an earlier run, if both are still there.
+/// The helper's installer and volume from an earlier run, if both are still there, or its
+/// image volume.
 pub(super) fn existing_helper(
     spec: &SpecShape,
     previous: Option<&Status>,
@@ -47,7 +49,7 @@ pub(super) fn existing_helper(
 fn existing_image_volume(spec: &SpecShape, previous: Option<&Status>) -> Option<HelperInjection> {
     let recorded = previous
         .and_then(|s| s.helper.as_ref())
-        .filter(|h| h.image_volume)
+        .filter(|h| h.installer == Installer::None)
         .map(|h| h.volume.as_str());
     let volume = spec.volumes.iter().flatten().find(|v| {
         let helper_image = v
@@ -58,22 +60,29 @@ fn existing_image_volume(spec: &SpecShape, previous: Option<&Status>) -> Option<
         v.image.is_some() && (recorded == Some(v.name.as_str()) || helper_image)
     })?;
     Some(HelperInjection {
-        init_container: String::new(),
         volume: volume.name.clone(),
-        image_volume: true,
+        installer: Installer::None,
         present: true,
     })
 }
 
-/// The helper's init container and emptyDir from an earlier run, if both are still there.
+/// The helper's installer (an init container, or a first regular container) and its emptyDir
+/// from an earlier run, if both are still there.
 fn existing_installer(spec: &SpecShape, previous: Option<&Status>) -> Option<HelperInjection> {
-    let init = spec.init_containers.iter().flatten().find(|c| {
-        let recorded = previous
-            .and_then(|s| s.helper.as_ref())
-            .is_some_and(|h| h.init_container == c.name);
-        recorded || is_helper_installer(c)
-    })?;
-    let volume = init
+    let recorded = previous
+        .and_then(|s| s.helper.as_ref())
+        .and_then(HelperInjection::installer_name);
+    let ours = |c: &&ContainerShape| recorded == Some(c.name.as_str()) || installs(c).is_some();
+    let (container, installer) = match spec.init_containers.iter().flatten().find(ours) {
+        Some(init) => (init, Installer::Init(init.name.clone())),
+        None => {
+            let first = spec.containers.iter().find(ours)?;
+            let then = installs(first).unwrap_or(AfterInstall::Sleep);
+            let name = first.name.clone();
+            (first, Installer::First { name, then })
+        }
+    };
+    let volume = container
         .volume_mounts
         .iter()
         .flatten()
@@ -84,16 +93,25 @@ fn existing_installer(spec: &SpecShape, previous: Option<&Status>) -> Option<Hel
         .iter()
         .flatten()
         .any(|v| v.name == volume)
-        .then(|| HelperInjection {
-            init_container: init.name.clone(),
+        .then_some(HelperInjection {
             volume,
-            image_volume: false,
+            installer,
             present: true,
         })
 }
 
-/// An init container that runs `drain-helper install /.drain`, read with the helper's parser.
-pub(super) fn is_helper_installer(container: &ContainerShape) -> bool {
+/// A regular container that an earlier run placed first to install the helper: never planned
+/// itself (it has no shutdown of its own to protect).
+pub(super) fn is_first_installer(container: &ContainerShape, previous: Option<&Status>) -> bool {
+    let recorded = previous.and_then(|s| s.helper.as_ref()).is_some_and(
+        |h| matches!(&h.installer, Installer::First { name, .. } if *name == container.name),
+    );
+    recorded || installs(container).is_some()
+}
+
+/// What a container that runs `drain-helper install /.drain [--then X]` does after installing,
+/// read with the helper's own parser; `None` for any other container.
+fn installs(container: &ContainerShape) -> Option<AfterInstall> {
     let words: Vec<OsString> = container
         .command
         .iter()
@@ -101,16 +119,19 @@ pub(super) fn is_helper_installer(container: &ContainerShape) -> bool {
         .chain(container.args.iter().flatten())
         .map(OsString::from)
         .collect();
-    let Some((program, args)) = words.split_first() else {
-        return false;
-    };
-    Path::new(program).file_name() == Some(OsStr::new(INSTALLED_NAME))
-        && matches!(parse(args), Ok(Command::Install { dir }) if dir == Path::new(HELPER_DIR))
+    let (program, args) = words.split_first()?;
+    if Path::new(program).file_name() != Some(OsStr::new(INSTALLED_NAME)) {
+        return None;
+    }
+    match parse(args) {
+        Ok(Command::Install { dir, then }) if dir == Path::new(HELPER_DIR) => Some(then),
+        _ => None,
+    }
 }
 
-/// Fresh names for the init container and the volume, never colliding with the user's.
-/// An image volume needs no init container, so no init container name is taken.
-pub(super) fn new_helper_names(spec: &SpecShape, image_volume: bool) -> HelperInjection {
+/// Fresh names for the installer and the volume, never colliding with the user's. An image
+/// volume needs no installer, so no container name is taken.
+pub(super) fn new_helper_names(spec: &SpecShape, choice: &DeliveryChoice) -> HelperInjection {
     let containers = container_names(spec);
     let volumes: BTreeSet<&str> = spec
         .volumes
@@ -118,14 +139,17 @@ pub(super) fn new_helper_names(spec: &SpecShape, image_volume: bool) -> HelperIn
         .flatten()
         .map(|v| v.name.as_str())
         .collect();
-    HelperInjection {
-        init_container: if image_volume {
-            String::new()
-        } else {
-            unique_name(&containers)
+    let installer = match choice.delivery {
+        Delivery::ImageVolume => Installer::None,
+        Delivery::InitContainer => Installer::Init(unique_name(&containers)),
+        Delivery::FirstContainer(then) => Installer::First {
+            name: unique_name(&containers),
+            then,
         },
+    };
+    HelperInjection {
         volume: unique_name(&volumes),
-        image_volume,
+        installer,
         present: false,
     }
 }

@@ -16,6 +16,7 @@ use crate::settings::{KUBERNETES_DEFAULT_GRACE, KubeVersion, Settings};
 mod chain;
 mod choice;
 mod contract;
+mod delivery;
 mod env;
 mod grace;
 mod hold;
@@ -28,6 +29,10 @@ mod status;
 mod timing;
 
 pub use crate::pod::image_name;
+pub use delivery::{
+    AfterInstall, Delivery, DeliveryChoice, Installer, choose as choose_delivery,
+    describe as describe_delivery,
+};
 pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
 use grace::{
     GraceGrowth, Sized, check_lowered_grace, finish_timeline, hard_limit_warnings, probe_warnings,
@@ -194,20 +199,15 @@ pub struct EnvVar {
     pub value: String,
 }
 
-/// The init container and volume that carry drain-helper into the pod, or the helper's image
-/// mounted as a volume.
+/// The volume that carries drain-helper into the pod and the container that installs it there
+/// (none for an image volume). `drain.io/status` keeps it in its own wire form
+/// ([`delivery::HelperRecord`]), which reads the records of every earlier version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "delivery::HelperRecord", into = "delivery::HelperRecord")]
 pub struct HelperInjection {
-    /// Empty for an image volume (no init container).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub init_container: String,
     pub volume: String,
-    /// The volume is the helper image itself (`volumes[].image`), not an emptyDir.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub image_volume: bool,
-    /// Both exist already (an earlier run added them).
-    #[serde(skip)]
+    pub installer: Installer,
+    /// Both exist already (an earlier run added them); never recorded.
     pub present: bool,
 }
 
@@ -248,6 +248,9 @@ pub struct Plan {
     pub containers: Vec<ContainerPlan>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub helper: Option<HelperInjection>,
+    /// How the helper comes, and why (with `helper`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryChoice>,
     pub warnings: Vec<String>,
     /// Whether `terminationGracePeriodSeconds` must be written.
     #[serde(skip)]
@@ -318,6 +321,9 @@ pub struct PodContext<'a> {
     pub namespace_annotations: Option<&'a BTreeMap<String, String>>,
     /// The API server's version; `None` when unknown (then `auto` picks the helper).
     pub kube_version: Option<KubeVersion>,
+    /// Whether every node's runtime mounts image volumes (the node cache); `None` when unknown,
+    /// which `auto` treats as no.
+    pub image_volume_nodes: Option<bool>,
 }
 
 /// Plans the shutdown of one pod, in the order of DESIGN.md section 2: resolve the settings,
@@ -380,6 +386,13 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
             .iter()
             .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
     });
+    plan.delivery = plan.helper.as_ref().map(|helper| match helper.present {
+        true => DeliveryChoice {
+            delivery: helper.delivery(),
+            why: "added by an earlier run".into(),
+        },
+        false => resolved.delivery.clone(),
+    });
     check_lowered_grace(&mut plan, spec, resolved.previous.as_ref())?;
     native::finish(&mut plan, spec, ctx.kube_version);
     env::plan_env(&mut plan, spec, &overrides);
@@ -414,6 +427,7 @@ impl Plan {
             kube_version: ctx.kube_version.map(|v| v.to_string()),
             containers: Vec::new(),
             helper: None,
+            delivery: None,
             warnings: Vec::new(),
             set_grace: false,
             adds_os_linux: false,

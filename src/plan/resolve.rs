@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::choice::HookChoice;
+use super::delivery::{self, DeliveryChoice};
 use super::{Plan, PlanError, PodContext, Status};
 use crate::annotations::{self, Overrides, Sourced};
 use crate::pod::SpecShape;
@@ -21,8 +22,8 @@ pub(super) struct Resolved {
     pub(super) original_grace: Option<i64>,
     pub(super) previous: Option<Status>,
     pub(super) choice: HookChoice,
-    /// The helper comes as an image volume (settings and cluster version).
-    pub(super) image_volume: bool,
+    /// How the helper would come (settings, cluster, the pod's restartPolicy).
+    pub(super) delivery: DeliveryChoice,
     /// Said once per pod: the operator's `--hook-mode native` fell back to `auto`.
     pub(super) mode_warning: Option<String>,
 }
@@ -98,7 +99,12 @@ pub(super) fn resolve(
         max_delay: value_or(&overrides.max_delay, settings.max_delay),
         original_grace,
         previous,
-        image_volume: settings.helper.delivery.uses_image_volume(ctx.kube_version),
+        delivery: delivery::choose(
+            settings.helper.delivery,
+            ctx.kube_version,
+            ctx.image_volume_nodes,
+            spec.restart_policy.as_deref(),
+        ),
         mode_warning,
         choice: HookChoice {
             mode,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::injection::HELPER_PATH;
+use super::injection::{HELPER_PATH, is_first_installer};
 use super::timing::Timing;
 use super::{Action, ContainerPlan, HookKind, Plan, Role, Status};
 use crate::annotations::{self, Overrides};
@@ -37,6 +37,10 @@ pub(super) fn classify_containers(
     };
 
     for (index, container) in spec.containers.iter().enumerate() {
+        // The helper's own installer (an earlier run put it first): not the user's, no plan.
+        if is_first_installer(container, previous) {
+            continue;
+        }
         let (role, untouched_because) = if excluded.contains(container.name.as_str()) {
             (
                 Role::Excluded,

@@ -9,9 +9,11 @@ use tokio::sync::watch;
 
 use super::args::{CertMode, ServerArgs};
 use super::{AppState, ServerError, ServerOptions, ShutdownHandle, bind};
-use crate::admission::{NamespaceLookup, NoNamespaces, Reviewer};
-use crate::cluster::{self, NamespaceCache};
+use crate::admission::{NamespaceLookup, NoNamespaces, NodeLookup, Reviewer};
+use crate::capabilities::ImageVolumeNodes;
+use crate::cluster::{self, NamespaceCache, NodeCache};
 use crate::metrics::Metrics;
+use crate::plan::{choose_delivery, describe_delivery};
 use crate::settings::{KubeVersion, Settings};
 use crate::tls::{self, CertFiles, CertResolver, TlsError};
 
@@ -67,6 +69,29 @@ pub async fn run(
         hook_mode = %settings.hook_mode,
         "planning settings loaded"
     );
+    // The delivery decision, now (nodes unknown until the watch has listed them) and on every
+    // change of what the nodes can mount.
+    let report_delivery = {
+        let (setting, metrics) = (settings.helper.delivery, Arc::clone(&metrics));
+        move |nodes: &ImageVolumeNodes| {
+            let choice = |policy| {
+                choose_delivery(setting, kube_version, nodes.can_mount(), policy)
+                    .delivery
+                    .as_str()
+            };
+            metrics.helper_delivery(nodes.state(), choice(None), choice(Some("Never")));
+            tracing::info!("{}", describe_delivery(setting, kube_version, nodes));
+        }
+    };
+    report_delivery(&ImageVolumeNodes::Unknown);
+    let nodes: Arc<dyn NodeLookup> = match &client {
+        Some(client) => Arc::new(NodeCache::start(
+            client.clone(),
+            stop_rx.clone(),
+            report_delivery,
+        )),
+        None => Arc::new(ImageVolumeNodes::Unknown),
+    };
 
     // The self-signed CA file is this process's own: removed again on a clean exit.
     let mut local_ca_dir = None;
@@ -136,6 +161,7 @@ pub async fn run(
         own_namespace: args.namespace.clone().filter(|ns| !ns.is_empty()),
         kube_version,
         namespaces,
+        nodes,
     };
     let options = ServerOptions {
         listen: args.listen,

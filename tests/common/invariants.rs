@@ -252,9 +252,9 @@ pub fn check_mutation(
     Ok(Some((mutation, patched)))
 }
 
-/// Every drain-helper command the webhook wrote (a preStop exec or an init container that
+/// Every drain-helper command the webhook wrote (a preStop exec or an installer container that
 /// differs from the original and runs a `drain-helper` binary) is accepted by the helper's own
-/// parser: `prestop` for hooks, `install` for init containers. A command the parser refuses
+/// parser: `prestop` for hooks, `install` for installers (init or first container). A command the parser refuses
 /// exits 2 before any delay, and the pod gets no drain at all.
 pub fn check_helper_commands(original: &Value, patched: &Value) -> Result<(), String> {
     use drain_webhook::helper::args::{Command, parse};
@@ -301,13 +301,13 @@ pub fn check_helper_commands(original: &Value, patched: &Value) -> Result<(), St
                     other => return Err(format!("a preStop hook runs drain-helper {other:?}")),
                 }
             }
-            if list == "initContainers"
-                && let Some(command) = container.get("command").and_then(Value::as_array)
+            // The installer: an init container, or a regular container placed first.
+            if let Some(command) = container.get("command").and_then(Value::as_array)
                 && runs_helper(command)
             {
                 match parsed(command)? {
                     Command::Install { .. } => {}
-                    other => return Err(format!("an init container runs drain-helper {other:?}")),
+                    other => return Err(format!("{list} runs drain-helper {other:?}")),
                 }
             }
         }

@@ -42,6 +42,23 @@ pub fn mutate_with_namespace(
         settings,
         namespace_annotations: namespace,
         kube_version: kube,
+        image_volume_nodes: None,
+    };
+    mutate_pod(pod, &ctx).unwrap_or_else(|e| panic!("mutation failed: {e}"))
+}
+
+/// With what the node cache says: whether every node's runtime mounts image volumes.
+pub fn mutate_with_nodes(
+    pod: &Value,
+    settings: &Settings,
+    kube: Option<KubeVersion>,
+    nodes: Option<bool>,
+) -> Mutation {
+    let ctx = PodContext {
+        settings,
+        namespace_annotations: None,
+        kube_version: kube,
+        image_volume_nodes: nodes,
     };
     mutate_pod(pod, &ctx).unwrap_or_else(|e| panic!("mutation failed: {e}"))
 }
@@ -135,6 +152,38 @@ pub fn validate(pod: &Pod) -> Result<(), Vec<String>> {
                 "initContainers[{}].restartPolicy: Unsupported value {policy:?}",
                 container.name
             ));
+        }
+    }
+
+    // validateRestartPolicy: the pod's is Always, OnFailure or Never (unset reads as Always).
+    if let Some(policy) = &spec.restart_policy
+        && !["Always", "OnFailure", "Never"].contains(&policy.as_str())
+    {
+        errors.push(format!("restartPolicy: Unsupported value {policy:?}"));
+    }
+    for container in regular.clone() {
+        // validateContainers: "may not be set for non-init containers" (restartPolicy on a
+        // regular container needs the ContainerRestartRules gate, alpha from 1.34).
+        if container.restart_policy.is_some() {
+            errors.push(format!(
+                "containers[{}].restartPolicy: Forbidden: may not be set for non-init containers",
+                container.name
+            ));
+        }
+    }
+    // validateContainers / validateInitContainers: every name is a DNS-1123 label
+    // (ValidateDNS1123Label: lower-case alphanumerics and '-', at most 63 characters).
+    for container in regular.clone().chain(init.clone()) {
+        let name = container.name.as_str();
+        let label = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !label {
+            errors.push(format!("container name {name:?}: not a DNS-1123 label"));
         }
     }
 

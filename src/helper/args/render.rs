@@ -1,11 +1,16 @@
 //! Rendering typed helper arguments back into the command line the parser reads (the webhook
 //! side of the contract; not built into the helper binary).
 
-use super::PrestopArgs;
+use super::{AfterInstall, PrestopArgs};
 
-/// The command line that [`parse`](super::parse) reads back as `Command::Install { dir }`.
-pub fn render_install(dir: &str) -> Vec<String> {
-    vec!["install".to_owned(), dir.to_owned()]
+/// The command line that [`parse`](super::parse) reads back as `Command::Install { dir, then }`.
+/// `None`: the init container's `install DIR`, as every earlier version wrote it (an exit).
+pub fn render_install(dir: &str, then: Option<AfterInstall>) -> Vec<String> {
+    let mut words = vec!["install".to_owned(), dir.to_owned()];
+    if let Some(then) = then {
+        words.extend(["--then".to_owned(), then.as_str().to_owned()]);
+    }
+    words
 }
 
 impl PrestopArgs {

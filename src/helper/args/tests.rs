@@ -207,12 +207,26 @@ fn install_takes_one_dir() {
     assert_eq!(
         parse_strs(&["install", "/.drain"]),
         Ok(Command::Install {
-            dir: PathBuf::from("/.drain")
+            dir: PathBuf::from("/.drain"),
+            then: AfterInstall::Exit,
         })
     );
+    for (word, then) in [("exit", AfterInstall::Exit), ("sleep", AfterInstall::Sleep)] {
+        assert_eq!(
+            parse_strs(&["install", "/.drain", "--then", word]),
+            Ok(Command::Install {
+                dir: PathBuf::from("/.drain"),
+                then,
+            })
+        );
+    }
     assert!(error(&["install"]).contains("missing DIR"));
     assert!(error(&["install", "/a", "/b"]).contains("\"/b\""));
     assert!(error(&["install", "--force"]).contains("--force"));
+    assert!(error(&["install", "--then", "sleep", "/a"]).contains("DIR comes first"));
+    assert!(error(&["install", "/a", "--then"]).contains("exit or sleep"));
+    assert!(error(&["install", "/a", "--then", "nap"]).contains("\"nap\""));
+    assert!(error(&["install", "/a", "--then", "exit", "x"]).contains("\"--then\""));
 }
 
 #[test]
@@ -472,15 +486,24 @@ mod render_then_parse {
 
     #[test]
     fn install_renders_what_parse_reads() {
-        let rendered: Vec<OsString> = render_install("/.drain")
-            .into_iter()
-            .map(OsString::from)
-            .collect();
-        assert_eq!(
-            parse(&rendered),
-            Ok(Command::Install {
-                dir: PathBuf::from("/.drain")
-            })
-        );
+        for (then, parsed) in [
+            (None, AfterInstall::Exit),
+            (Some(AfterInstall::Exit), AfterInstall::Exit),
+            (Some(AfterInstall::Sleep), AfterInstall::Sleep),
+        ] {
+            let rendered: Vec<OsString> = render_install("/.drain", then)
+                .into_iter()
+                .map(OsString::from)
+                .collect();
+            assert_eq!(
+                parse(&rendered),
+                Ok(Command::Install {
+                    dir: PathBuf::from("/.drain"),
+                    then: parsed,
+                })
+            );
+        }
+        // The init container's command is the one earlier versions wrote.
+        assert_eq!(render_install("/.drain", None), ["install", "/.drain"]);
     }
 }

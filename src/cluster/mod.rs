@@ -1,5 +1,6 @@
-//! What the webhook learns from the cluster: the API server's version and namespace
-//! annotations, the latter from a watch cache (never an API call per review).
+//! What the webhook learns from the cluster: the API server's version, namespace annotations
+//! and what the nodes' runtimes can do, the latter two from watch caches (never an API call
+//! per review).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -18,8 +19,13 @@ use crate::admission::NamespaceLookup;
 use crate::certs_self_managed::ApiCall;
 use crate::settings::KubeVersion;
 
+mod nodes;
+
+pub use nodes::NodeCache;
+
 /// Every request this module makes besides `GET /version` (allowed to every authenticated
-/// user by the default `system:discovery` role): the namespace watch (list, then watch).
+/// user by the default `system:discovery` role): the namespace and node watches (list, then
+/// watch).
 /// tests/chart.rs checks that the chart's RBAC grants each one.
 pub const API_CALLS: &[ApiCall] = &[
     ApiCall {
@@ -32,6 +38,19 @@ pub const API_CALLS: &[ApiCall] = &[
         verb: "watch",
         group: "",
         resource: "namespaces",
+        named: false,
+    },
+    // Whether every node's runtime mounts image volumes (nodes.rs).
+    ApiCall {
+        verb: "list",
+        group: "",
+        resource: "nodes",
+        named: false,
+    },
+    ApiCall {
+        verb: "watch",
+        group: "",
+        resource: "nodes",
         named: false,
     },
 ];

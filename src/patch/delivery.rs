@@ -1,0 +1,334 @@
+//! How drain-helper reaches the pod: its volume and the container that installs it.
+
+use std::cell::RefCell;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::{Mount, PatchValue, PodPatch, pointer};
+use crate::helper::args::render_install;
+use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Installer};
+use crate::pod::SpecShape;
+use crate::settings::HelperSettings;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Volume {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    empty_dir: Option<EmptyDir>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<ImageSource>,
+}
+
+/// `volumes[].image` (KEP-4639): the API requires `reference`; `pullPolicy` is one of Always,
+/// Never, IfNotPresent, as for the helper's container image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ImageSource {
+    reference: String,
+    pull_policy: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EmptyDir {
+    size_limit: &'static str,
+}
+
+/// The installer container, serialized once ([`installer_value`]).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(super) enum InstallerValue {
+    Serialized(Box<RawValue>),
+    /// Only if serializing failed, which plain strings and numbers cannot.
+    Typed(Box<InstallerContainer>),
+}
+
+/// The container that installs drain-helper, first of `initContainers` or of `containers`
+/// (the same fields serve both): Pod Security "restricted" compliant, small requests and
+/// limits (namespaces with quotas reject containers without), no probes (a container without
+/// a readiness probe is ready once running) and no `restartPolicy` (the API server allows it
+/// on init containers only, and a regular container follows the pod's).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct InstallerContainer {
+    name: String,
+    image: String,
+    image_pull_policy: String,
+    command: Vec<String>,
+    volume_mounts: [Mount; 1],
+    resources: Resources,
+    security_context: SecurityContext,
+    termination_message_policy: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Resources {
+    requests: CpuMemory,
+    limits: CpuMemory,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct CpuMemory {
+    cpu: String,
+    memory: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityContext {
+    run_as_non_root: bool,
+    run_as_user: i64,
+    run_as_group: i64,
+    allow_privilege_escalation: bool,
+    read_only_root_filesystem: bool,
+    privileged: bool,
+    capabilities: Capabilities,
+    seccomp_profile: SeccompProfile,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Capabilities {
+    drop: [&'static str; 1],
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct SeccompProfile {
+    #[serde(rename = "type")]
+    type_: &'static str,
+}
+
+/// Adds the helper's volume: an emptyDir the installer fills, or the helper image itself.
+pub(super) fn volume_op(
+    patch: &mut PodPatch,
+    spec: Option<&SpecShape>,
+    injection: &HelperInjection,
+    helper: &HelperSettings,
+) {
+    let volume = if injection.installer == Installer::None {
+        // The helper image itself, read-only at /.drain: no init container, no copy.
+        Volume {
+            name: injection.volume.clone(),
+            empty_dir: None,
+            image: Some(ImageSource {
+                reference: helper.image.clone(),
+                pull_policy: helper.image_pull_policy.clone(),
+            }),
+        }
+    } else {
+        Volume {
+            name: injection.volume.clone(),
+            empty_dir: Some(EmptyDir { size_limit: "8Mi" }),
+            image: None,
+        }
+    };
+    if spec.is_some_and(|s| s.volumes.is_some()) {
+        patch.add(
+            pointer(&["spec", "volumes", "-"]),
+            PatchValue::Volume(volume),
+        );
+    } else {
+        patch.add(pointer(&["spec", "volumes"]), PatchValue::Volumes([volume]));
+    }
+}
+
+/// Adds the installer, if the delivery has one. The caller makes it the last of the spec
+/// changes, so the indices of the container operations before it are those of the original
+/// object.
+pub(super) fn installer_op(
+    patch: &mut PodPatch,
+    spec: Option<&SpecShape>,
+    injection: &HelperInjection,
+    helper: &HelperSettings,
+) {
+    let mut first = match &injection.installer {
+        Installer::None => return,
+        // First among initContainers, so the binary is there before any sidecar starts.
+        Installer::Init(_) => {
+            if spec.is_none_or(|s| s.init_containers.is_none()) {
+                let value = installer_value(injection, helper);
+                patch.add(
+                    pointer(&["spec", "initContainers"]),
+                    PatchValue::Installers([value]),
+                );
+                return;
+            }
+            pointer(&["spec", "initContainers"])
+        }
+        // First among containers: started before the others (the kubelet starts them in
+        // order, without waiting), and `kubectl.kubernetes.io/default-container` keeps the
+        // user's first container the one `kubectl logs` and `exec` pick.
+        Installer::First { .. } => pointer(&["spec", "containers"]),
+    };
+    first.push_back(0usize);
+    patch.add(
+        first,
+        PatchValue::Installer(installer_value(injection, helper)),
+    );
+}
+
+/// The settings and names an installer was serialized from, and its JSON.
+struct SerializedInstaller {
+    helper: HelperSettings,
+    installer: Installer,
+    volume: String,
+    json: Box<RawValue>,
+}
+
+/// The installer as JSON. It is the same for every pod with the same delivery (it depends only
+/// on the settings, the delivery and the two names), so each thread keeps the last one it
+/// serialized and copies it: building and serializing it anew was a tenth of a seed-pod review
+/// (docs/benchmarks.md).
+fn installer_value(injection: &HelperInjection, helper: &HelperSettings) -> InstallerValue {
+    thread_local! {
+        static LAST: RefCell<Option<SerializedInstaller>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| {
+        if let Some(last) = last.as_ref().filter(|last| {
+            last.installer == injection.installer
+                && last.volume == injection.volume
+                && last.helper == *helper
+        }) {
+            return InstallerValue::Serialized(last.json.clone());
+        }
+        let typed = installer_container(injection, helper);
+        match serde_json::value::to_raw_value(&typed) {
+            Ok(json) => {
+                *last = Some(SerializedInstaller {
+                    helper: helper.clone(),
+                    installer: injection.installer.clone(),
+                    volume: injection.volume.clone(),
+                    json: json.clone(),
+                });
+                InstallerValue::Serialized(json)
+            }
+            Err(_) => InstallerValue::Typed(Box::new(typed)),
+        }
+    })
+}
+
+/// `["/drain-helper", "install", "/.drain"]` (and `--then sleep|exit` for a first container):
+/// the binary where the helper image has it, and the helper's own rendering of `install`.
+fn installer_command(installer: &Installer) -> Vec<String> {
+    let then = match installer {
+        Installer::First { then, .. } => Some(*then),
+        Installer::Init(_) | Installer::None => None,
+    };
+    let mut command = vec![HELPER_IMAGE_PATH.to_owned()];
+    command.extend(render_install(HELPER_DIR, then));
+    command
+}
+
+fn installer_container(injection: &HelperInjection, helper: &HelperSettings) -> InstallerContainer {
+    InstallerContainer {
+        name: injection.installer_name().unwrap_or_default().to_owned(),
+        image: helper.image.clone(),
+        image_pull_policy: helper.image_pull_policy.clone(),
+        command: installer_command(&injection.installer),
+        volume_mounts: [Mount {
+            name: injection.volume.clone(),
+            mount_path: HELPER_DIR,
+            read_only: None,
+        }],
+        resources: Resources {
+            requests: CpuMemory {
+                cpu: helper.cpu_request.clone(),
+                memory: helper.memory_request.clone(),
+            },
+            limits: CpuMemory {
+                cpu: helper.cpu_limit.clone(),
+                memory: helper.memory_limit.clone(),
+            },
+        },
+        security_context: SecurityContext {
+            run_as_non_root: true,
+            run_as_user: helper.run_as_user,
+            run_as_group: helper.run_as_user,
+            allow_privilege_escalation: false,
+            read_only_root_filesystem: true,
+            privileged: false,
+            capabilities: Capabilities { drop: ["ALL"] },
+            seccomp_profile: SeccompProfile {
+                type_: "RuntimeDefault",
+            },
+        },
+        termination_message_policy: "FallbackToLogsOnError",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::AfterInstall;
+
+    /// The per-thread copy of the installer never outlives a change of the settings, the
+    /// names or the delivery it was written from.
+    #[test]
+    fn the_serialized_installer_follows_settings_names_and_delivery() {
+        let json = |injection: &HelperInjection, helper: &HelperSettings| {
+            serde_json::to_value(installer_value(injection, helper)).unwrap()
+        };
+        let fresh = |injection: &HelperInjection, helper: &HelperSettings| {
+            serde_json::to_value(installer_container(injection, helper)).unwrap()
+        };
+        let injection = |installer: Installer, volume: &str| HelperInjection {
+            volume: volume.into(),
+            installer,
+            present: false,
+        };
+        let default_names = injection(Installer::Init("drain-helper".into()), "drain-helper");
+        let other_names = injection(
+            Installer::Init("drain-helper-2".into()),
+            "drain-helper-vol-2",
+        );
+        let sleeping = injection(
+            Installer::First {
+                name: "drain-helper-2".into(),
+                then: AfterInstall::Sleep,
+            },
+            "drain-helper-vol-2",
+        );
+        let exiting = injection(
+            Installer::First {
+                name: "drain-helper-2".into(),
+                then: AfterInstall::Exit,
+            },
+            "drain-helper-vol-2",
+        );
+        let helper = HelperSettings::default();
+        let other_image = HelperSettings {
+            image: "registry.example/drain-helper:9".into(),
+            run_as_user: 1000,
+            ..HelperSettings::default()
+        };
+        for (names, settings) in [
+            (&default_names, &helper),
+            (&default_names, &helper),
+            (&other_names, &helper),
+            (&other_names, &other_image),
+            (&sleeping, &other_image),
+            (&exiting, &other_image),
+            (&default_names, &helper),
+        ] {
+            assert_eq!(json(names, settings), fresh(names, settings));
+        }
+        let value = json(&other_names, &other_image);
+        assert_eq!(value["image"], "registry.example/drain-helper:9");
+        assert_eq!(value["name"], "drain-helper-2");
+        assert_eq!(value["volumeMounts"][0]["name"], "drain-helper-vol-2");
+        assert_eq!(value["securityContext"]["runAsUser"], 1000);
+        assert_eq!(
+            value["command"],
+            serde_json::json!(["/drain-helper", "install", "/.drain"])
+        );
+        assert_eq!(
+            json(&sleeping, &other_image)["command"],
+            serde_json::json!(["/drain-helper", "install", "/.drain", "--then", "sleep"])
+        );
+        assert_eq!(
+            json(&exiting, &other_image)["command"],
+            serde_json::json!(["/drain-helper", "install", "/.drain", "--then", "exit"])
+        );
+    }
+}

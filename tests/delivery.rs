@@ -1,0 +1,272 @@
+//! How drain-helper reaches the pod (plan/delivery.rs, docs/decisions.md "The helper's
+//! delivery"): image volumes only where every node's runtime mounts them, a first container
+//! that does not delay the start for pods that restart their containers, the init container
+//! for pods that run to completion; names, reinvocation and the record, with pods mutated by
+//! earlier versions.
+
+mod common;
+
+use common::*;
+use drain_webhook::capabilities::ImageVolumeNodes;
+use drain_webhook::mutate::PodContext;
+use drain_webhook::offline::{ExplainFormat, explain};
+use drain_webhook::plan::{AfterInstall, Delivery, Installer};
+use drain_webhook::settings::{HelperDelivery, Settings};
+use serde_json::{Value, json};
+
+/// The seed pod with a restartPolicy (`None`: unset, the API's Always).
+fn seed(restart_policy: Option<&str>) -> Value {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    if let Some(policy) = restart_policy {
+        pod["spec"]["restartPolicy"] = policy.into();
+    }
+    pod
+}
+
+/// Nodes as the node cache summarises them.
+fn nodes(runtimes: &[&str]) -> Option<bool> {
+    ImageVolumeNodes::summarise(
+        runtimes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (["n0", "n1", "n2"][i], Some(*r))),
+    )
+    .can_mount()
+}
+
+/// On 1.35 a node with containerd 1.7 means no pod gets an image volume; with containerd 2.1
+/// (or CRI-O 1.31) on every node, every pod that needs the helper does.
+#[test]
+fn image_volumes_only_where_every_node_mounts_them() {
+    let settings = Settings::default();
+    for (runtimes, image_volume) in [
+        (&["containerd://1.7.27"][..], false),
+        (&["containerd://2.1.3", "containerd://1.7.27"][..], false),
+        (&["docker://24.0.7"][..], false),
+        (&["containerd://2.1.3"][..], true),
+        (&["containerd://2.1.3", "cri-o://1.31.2"][..], true),
+    ] {
+        for policy in [None, Some("Never")] {
+            let pod = seed(policy);
+            let mutation = mutate_with_nodes(&pod, &settings, version("1.35"), nodes(runtimes));
+            let helper = mutation
+                .plan
+                .helper
+                .as_ref()
+                .expect("nginx needs the helper");
+            assert_eq!(
+                helper.delivery() == Delivery::ImageVolume,
+                image_volume,
+                "{runtimes:?} {policy:?}"
+            );
+            let (patched, typed) = apply(&pod, &mutation);
+            validate(&typed).unwrap_or_else(|e| panic!("{e:?}"));
+            let has_image_volume = patched["spec"]["volumes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v.get("image").is_some());
+            assert_eq!(has_image_volume, image_volume, "{runtimes:?}");
+        }
+    }
+}
+
+/// A pod that restarts its containers gets a first container that installs and sleeps; the
+/// app does not wait for it. A Job's pod keeps the init container under `auto`, and gets
+/// `--then exit` when the operator forces `first-container`.
+#[test]
+fn the_installer_follows_the_restart_policy() {
+    let auto = Settings::default();
+    let mut forced = Settings::default();
+    forced.helper.delivery = HelperDelivery::FirstContainer;
+    for (settings, policy, expected) in [
+        (&auto, None, Delivery::FirstContainer(AfterInstall::Sleep)),
+        (
+            &auto,
+            Some("Always"),
+            Delivery::FirstContainer(AfterInstall::Sleep),
+        ),
+        (&auto, Some("Never"), Delivery::InitContainer),
+        (&auto, Some("OnFailure"), Delivery::InitContainer),
+        (
+            &forced,
+            Some("Never"),
+            Delivery::FirstContainer(AfterInstall::Exit),
+        ),
+        (
+            &forced,
+            Some("OnFailure"),
+            Delivery::FirstContainer(AfterInstall::Exit),
+        ),
+    ] {
+        let pod = seed(policy);
+        let mutation = mutate(&pod, settings, version("1.32"));
+        let helper = mutation.plan.helper.as_ref().unwrap();
+        assert_eq!(helper.delivery(), expected, "{policy:?}");
+        let choice = mutation.plan.delivery.as_ref().expect("the plan says why");
+        assert_eq!(choice.delivery, expected);
+        let (patched, typed) = apply(&pod, &mutation);
+        validate(&typed).unwrap_or_else(|e| panic!("{e:?}"));
+        let spec = typed.spec.as_ref().unwrap();
+        match expected {
+            Delivery::FirstContainer(then) => {
+                let first = &spec.containers[0];
+                assert_eq!(first.name, "drain-helper");
+                assert_eq!(
+                    first.command.as_deref().unwrap(),
+                    [
+                        "/drain-helper",
+                        "install",
+                        "/.drain",
+                        "--then",
+                        then_word(then)
+                    ]
+                );
+                assert!(restricted_violations(first, None).is_empty());
+                let resources = first.resources.as_ref().unwrap();
+                assert!(resources.requests.is_some() && resources.limits.is_some());
+                assert!(first.readiness_probe.is_none() && first.liveness_probe.is_none());
+                assert!(
+                    first.lifecycle.is_none(),
+                    "never planned itself: no preStop"
+                );
+                assert_eq!(
+                    first.volume_mounts.as_ref().unwrap()[0].mount_path,
+                    "/.drain"
+                );
+                assert!(spec.init_containers.is_none());
+                // `kubectl logs` without -c still shows the user's first container.
+                assert_eq!(
+                    patched["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"],
+                    "nginx"
+                );
+                assert!(
+                    !mutation
+                        .plan
+                        .containers
+                        .iter()
+                        .any(|c| c.name == "drain-helper")
+                );
+            }
+            _ => {
+                assert_eq!(spec.containers.len(), 2);
+                assert_eq!(
+                    spec.init_containers.as_ref().unwrap()[0].name,
+                    "drain-helper"
+                );
+                assert!(
+                    patched["metadata"]["annotations"]
+                        .get("kubectl.kubernetes.io/default-container")
+                        .is_none()
+                );
+            }
+        }
+        // Reinvocation changes nothing, whatever the nodes say by then.
+        for nodes in [None, Some(true)] {
+            let again = mutate_with_nodes(&patched, settings, version("1.35"), nodes);
+            assert!(again.patch.is_empty(), "{policy:?}: {:#?}", again.patch);
+        }
+    }
+}
+
+fn then_word(then: AfterInstall) -> &'static str {
+    match then {
+        AfterInstall::Sleep => "sleep",
+        AfterInstall::Exit => "exit",
+    }
+}
+
+/// The first container's name avoids every name of the pod, and a default container the user
+/// chose is kept.
+#[test]
+fn the_first_container_never_collides_and_keeps_the_users_default() {
+    let mut pod = fixture("pods/name-collision.yaml");
+    pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"] = "app".into();
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let helper = mutation.plan.helper.clone().unwrap();
+    assert!(matches!(helper.installer, Installer::First { .. }));
+    let (patched, typed) = apply(&pod, &mutation);
+    validate(&typed).unwrap_or_else(|e| panic!("{e:?}"));
+    let first = &typed.spec.as_ref().unwrap().containers[0];
+    assert_eq!(Some(first.name.as_str()), helper.installer_name());
+    assert_eq!(
+        patched["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"],
+        "app"
+    );
+    // A container added since (another webhook) is planned; the installer still is not.
+    let mut later = patched.clone();
+    later["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "shipper", "image": "fluent/fluent-bit:3"}));
+    let again = mutate(&later, &Settings::default(), version("1.34"));
+    let planned: Vec<_> = again.plan.planned().map(|c| c.name.as_str()).collect();
+    assert_eq!(planned, ["shipper"]);
+    let (_, typed) = apply(&later, &again);
+    validate(&typed).unwrap_or_else(|e| panic!("{e:?}"));
+}
+
+/// A pod mutated by an earlier version (an init container and its record) is recognised: this
+/// version adds no first container next to it.
+#[test]
+fn pods_mutated_with_an_init_container_by_earlier_versions_stay_as_they_are() {
+    let pod = seed(None);
+    let mut init = Settings::default();
+    init.helper.delivery = HelperDelivery::InitContainer;
+    let old = mutate(&pod, &init, version("1.34"));
+    let (patched, _) = apply(&pod, &old);
+    let status = patched["metadata"]["annotations"]["drain.io/status"]
+        .as_str()
+        .unwrap();
+    // The record is the one earlier versions wrote, byte for byte in its helper part.
+    assert!(
+        status.contains(r#""helper":{"initContainer":"drain-helper","volume":"drain-helper"}"#),
+        "{status}"
+    );
+    let now = mutate(&patched, &Settings::default(), version("1.34"));
+    assert!(now.patch.is_empty(), "{:#?}", now.patch);
+    let names: Vec<_> = patched["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
+    assert_eq!(names, ["nginx", "application"], "no first container added");
+}
+
+/// `explain -o json` says which delivery and why; offline the nodes count as unknown unless
+/// `--image-volume-nodes` says otherwise.
+#[test]
+fn explain_says_which_delivery_and_why() {
+    let input = serde_json::to_string(&seed(None)).unwrap();
+    let settings = Settings::default();
+    let explained = |nodes| {
+        let ctx = PodContext {
+            settings: &settings,
+            namespace_annotations: None,
+            kube_version: version("1.35"),
+            image_volume_nodes: nodes,
+        };
+        let out: Value =
+            serde_json::from_str(&explain(&input, &ctx, ExplainFormat::Json).unwrap()).unwrap();
+        out[0]["plan"]["delivery"].clone()
+    };
+    let unknown = explained(None);
+    assert_eq!(unknown["delivery"], "first-container (then sleep)");
+    assert!(
+        unknown["why"]
+            .as_str()
+            .unwrap()
+            .contains("the nodes' container runtimes are not known"),
+        "{unknown}"
+    );
+    assert_eq!(explained(Some(true))["delivery"], "image-volume");
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version("1.35"),
+        image_volume_nodes: None,
+    };
+    let text = explain(&input, &ctx, ExplainFormat::Text).unwrap();
+    assert!(text.contains("helper delivery first-container"), "{text}");
+}
