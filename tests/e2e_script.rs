@@ -321,9 +321,13 @@ fn a_lagging_load_balancer_gets_a_profile_only_when_asked() {
     assert!(!yaml.contains("drain.io/profile"), "{yaml}");
     let yaml = mutated_demo(&[("E2E_LB_DELAY", "12"), ("E2E_PROFILE", "auto")]);
     assert!(yaml.contains("drain.io/profile: e2e-emulated-lb"), "{yaml}");
-    // The profile raises the floor D to 17 s; the hold's cap M stays 60 s: M + S + B.
+    // The profile raises the floor D to 17 s and the hold's cap M with it, to 67 s: M + S + B.
     assert!(has_pair(&yaml, "- --delay", "- 17s"), "{yaml}");
-    assert!(yaml.contains("terminationGracePeriodSeconds: 95"), "{yaml}");
+    assert!(has_pair(&yaml, "- --hold-max", "- 67s"), "{yaml}");
+    assert!(
+        yaml.contains("terminationGracePeriodSeconds: 102"),
+        "{yaml}"
+    );
 
     for env in [
         &[("E2E_LB_DELAY", "12"), ("E2E_PROFILE", "none")][..],
@@ -337,10 +341,13 @@ fn a_lagging_load_balancer_gets_a_profile_only_when_asked() {
             "{env:?}: {yaml}"
         );
     }
-    // A built-in by name raises the floor.
+    // A built-in by name raises the floor (and M by as much).
     let yaml = mutated_demo(&[("E2E_PROFILE", "azure-lb")]);
     assert!(has_pair(&yaml, "- --delay", "- 15s"), "{yaml}");
-    assert!(yaml.contains("terminationGracePeriodSeconds: 95"), "{yaml}");
+    assert!(
+        yaml.contains("terminationGracePeriodSeconds: 100"),
+        "{yaml}"
+    );
 
     // The chart gets the profile, in the install the script runs.
     let fake = Fake::new("exit 1");
