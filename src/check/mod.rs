@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::certs_self_managed::ApiCall;
 
+mod ca_bundle;
 mod nodes;
 mod render;
 mod steps;

@@ -1,20 +1,14 @@
 //! The steps of `check`, in order. Each returns its [`StepResult`] and what the steps after it
 //! need (`None` when it failed).
 
-use std::sync::Arc;
-
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
-use rustls::client::danger::ServerCertVerifier;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::{CheckOptions, FIELD_MANAGER, Outcome, Report, Step, StepResult};
 use crate::annotations::{INJECT, STATUS};
-use crate::server::CERTIFICATE_PATH;
 use crate::settings::KubeVersion;
 
 pub const API_SERVER: Step = Step {
@@ -22,6 +16,8 @@ pub const API_SERVER: Step = Step {
     description: "the API server answers; what the plan uses on its version",
     fatal: true,
 };
+pub use super::ca_bundle::CA_BUNDLE;
+use super::ca_bundle::ca_bundle;
 pub use super::nodes::NODES;
 pub const CONFIGURATION: Step = Step {
     name: "webhook-configuration",
@@ -37,11 +33,6 @@ pub const ENDPOINTS: Step = Step {
     name: "endpoints",
     description: "the webhook's Service has a ready endpoint",
     fatal: true,
-};
-pub const CA_BUNDLE: Step = Step {
-    name: "ca-bundle",
-    description: "the caBundle verifies the certificate the webhook serves",
-    fatal: false,
 };
 pub const DRY_RUN: Step = Step {
     name: "dry-run",
@@ -78,13 +69,18 @@ pub(super) fn pass(step: Step, detail: String) -> StepResult {
     result(step, Outcome::Pass, detail, None)
 }
 
-fn fail(step: Step, detail: String, hint: impl Into<String>) -> StepResult {
+pub(super) fn fail(step: Step, detail: String, hint: impl Into<String>) -> StepResult {
     result(step, Outcome::Fail, detail, Some(hint.into()))
 }
 
 /// A request the API server refused or could not answer, worded for the step; 403 names the
 /// permission (docs/install.md lists them all).
-fn request_failed(step: Step, what: &str, err: &kube::Error, permission: &str) -> StepResult {
+pub(super) fn request_failed(
+    step: Step,
+    what: &str,
+    err: &kube::Error,
+    permission: &str,
+) -> StepResult {
     match err {
         kube::Error::Api(status) if status.code == 403 => fail(
             step,
@@ -121,7 +117,7 @@ pub struct Configured {
 
 impl Configured {
     /// The name the API server checks the served certificate against.
-    fn dns_name(&self) -> String {
+    pub(super) fn dns_name(&self) -> String {
         format!("{}.{}.svc", self.service, self.namespace)
     }
 }
@@ -364,103 +360,6 @@ async fn endpoints(client: &Client, configured: &Configured) -> StepResult {
         (ready, total) => pass(
             ENDPOINTS,
             format!("service {service}: {ready} of {total} endpoints ready"),
-        ),
-    }
-}
-
-/// Reads what the webhook serves through the API server's service proxy and verifies it with
-/// the caBundle, for the name the API server checks (`SERVICE.NAMESPACE.svc`).
-async fn ca_bundle(client: &Client, configured: &Configured) -> StepResult {
-    let fix_bundle = format!(
-        "the API server cannot call the webhook (with failurePolicy Ignore, pods start unprotected). Self-managed certificates: the server rewrites the caBundle (kubectl -n {ns} logs -l app.kubernetes.io/name=drain-webhook); cert-manager: see its cainjector; chart certificates: helm upgrade",
-        ns = configured.namespace
-    );
-    if configured.ca_bundle.is_empty() {
-        return fail(CA_BUNDLE, "the caBundle is empty".into(), fix_bundle);
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    let bundle: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(&configured.ca_bundle)
-            .filter_map(Result::ok)
-            .collect();
-    let (added, _) = roots.add_parsable_certificates(bundle);
-    if added == 0 {
-        return fail(
-            CA_BUNDLE,
-            "the caBundle holds no usable PEM certificate".into(),
-            fix_bundle,
-        );
-    }
-    let proxy = format!(
-        "/api/v1/namespaces/{}/services/https:{}:{}/proxy{CERTIFICATE_PATH}",
-        configured.namespace, configured.service, configured.port
-    );
-    let request = match axum::http::Request::get(&proxy).body(Vec::new()) {
-        Ok(request) => request,
-        Err(err) => {
-            return fail(
-                CA_BUNDLE,
-                format!("cannot build the request {proxy}: {err}"),
-                "a fault of drain-webhook check; please report it",
-            );
-        }
-    };
-    let served = match client.request_text(request).await {
-        Ok(text) => text,
-        Err(kube::Error::Api(status)) if status.code == 404 => {
-            return fail(
-                CA_BUNDLE,
-                format!(
-                    "{proxy}: 404: the webhook does not show its certificate (a version older than this check?)"
-                ),
-                "upgrade drain-webhook to this version",
-            );
-        }
-        Err(err) => {
-            return request_failed(
-                CA_BUNDLE,
-                "reading the served certificate through the service proxy",
-                &err,
-                &format!(
-                    "get on services/proxy (https:{}:{}) in {}",
-                    configured.service, configured.port, configured.namespace
-                ),
-            );
-        }
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(served.as_bytes())
-        .filter_map(Result::ok)
-        .collect();
-    let Some((leaf, intermediates)) = chain.split_first() else {
-        return fail(
-            CA_BUNDLE,
-            format!("{proxy} answered no PEM certificate"),
-            "is the Service's port backed by drain-webhook? see the Service's targetPort",
-        );
-    };
-    let dns_name = configured.dns_name();
-    let verified = ServerName::try_from(dns_name.clone())
-        .map_err(|err| err.to_string())
-        .and_then(|name| {
-            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(roots),
-                crate::tls::provider(),
-            )
-            .build()
-            .map_err(|err| err.to_string())?;
-            verifier
-                .verify_server_cert(leaf, intermediates, &name, &[], UnixTime::now())
-                .map_err(|err| err.to_string())
-        });
-    match verified {
-        Ok(_) => pass(
-            CA_BUNDLE,
-            format!("the caBundle verifies the certificate served for {dns_name}"),
-        ),
-        Err(err) => fail(
-            CA_BUNDLE,
-            format!("the caBundle does not verify the certificate served for {dns_name}: {err}"),
-            fix_bundle,
         ),
     }
 }
