@@ -38,6 +38,7 @@ profile=${E2E_PROFILE:-none}
 clients=${E2E_CLIENTS:-new,keepalive,h2,stream}
 streams=${E2E_STREAMS:-10}
 delay=${E2E_DELAY:-}
+max_delay=${E2E_MAX_DELAY:-}
 stream_linger=${E2E_STREAM_LINGER:-0}
 load=${E2E_LOAD:-none}
 prefix=${E2E_PREFIX:-drain-e2e}
@@ -64,6 +65,7 @@ case "$hook" in "" | auto | sleep | helper) ;; *) die "E2E_HOOK=$hook: use auto,
 [[ "$clients" =~ ^(new|keepalive|h2|stream)(,(new|keepalive|h2|stream))*$ ]] || die "E2E_CLIENTS=$clients: give a comma list of new, keepalive, h2, stream"
 [[ "$streams" =~ ^[1-9][0-9]*$ ]] || die "E2E_STREAMS=$streams: give streams per path, e.g. 10"
 [[ -z "$delay" || "$delay" =~ ^[0-9]+$ ]] || die "E2E_DELAY=$delay: give whole seconds (drain.io/delay), e.g. 2"
+[[ -z "$max_delay" || "$max_delay" =~ ^[0-9]+$ ]] || die "E2E_MAX_DELAY=$max_delay: give whole seconds (drain.io/max-delay; 0 makes every hold the fixed D), e.g. 0"
 [[ "$stream_linger" =~ ^[0-9]+$ ]] || die "E2E_STREAM_LINGER=$stream_linger: give whole seconds the app keeps its streams after SIGTERM, e.g. 0"
 for tool in "$kubectl" "$helm" "$report_bin" "$webhook_bin"; do
 	[ -x "$tool" ] || die "$tool is missing: run make deps and make images"
@@ -109,6 +111,9 @@ profile_annotation=""
 # E2E_DELAY: D for the opted-in pods, e.g. 2 to compare the adaptive hold with a fixed 10 s.
 delay_annotation=""
 [ -z "$delay" ] || delay_annotation="drain.io/delay: \"${delay}s\""
+# E2E_MAX_DELAY: M for the opted-in pods; 0 (at or below D) makes the hold the fixed D.
+max_delay_annotation=""
+[ -z "$max_delay" ] || max_delay_annotation="drain.io/max-delay: \"${max_delay}s\""
 # The pod template, also used alone for the create-to-Ready samples. The proxy is named by
 # drain.io/proxies (works for any image; its nginx-family image name is what gets it the
 # helper and SIGQUIT); the app gets no probe, it listens on localhost only.
@@ -151,6 +156,7 @@ spec:
         $hook_annotation
         $profile_annotation
         $delay_annotation
+        $max_delay_annotation
     spec:
 $(pod_spec)
 ---
@@ -437,6 +443,7 @@ metadata:
     $hook_annotation
     $profile_annotation
     $delay_annotation
+    $max_delay_annotation
 spec:
 $(pod_spec | sed 's/^    //')
 EOF
@@ -459,12 +466,12 @@ jq -n --arg version "$version" --argjson restarts "$restarts" --argjson lb "$lb_
 	--slurpfile load_on "$out/load-$ns_on.json" --slurpfile load_off "$out/load-$ns_off.json" \
 	--argjson ready_on "$ready_on" --argjson ready_off "$ready_off" \
 	--arg proxy_image "$proxy_image" --arg app_image "$app_image" --arg hook "${hook:-auto}" \
-	--arg clients "$clients" --arg delay "$delay" --arg profile "${profile:-none}" \
+	--arg clients "$clients" --arg delay "$delay" --arg max_delay "$max_delay" --arg profile "${profile:-none}" \
 	--argjson stream_linger "$stream_linger" \
 	--slurpfile holds_on "$out/holds-$ns_on.json" --slurpfile holds_off "$out/holds-$ns_off.json" \
 	'{kubernetes_version: $version, restarts: $restarts, lb_delay_seconds: $lb,
 	  demo: {proxy_image: $proxy_image, app_image: $app_image, hook_annotation: $hook, plan: $status_on,
-	         clients: $clients, delay_annotation: $delay, profile: $profile, stream_linger_seconds: $stream_linger},
+	         clients: $clients, delay_annotation: $delay, max_delay_annotation: $max_delay, profile: $profile, stream_linger_seconds: $stream_linger},
 	  namespaces: [
 	    {name: $on, injected: true, rollouts: $rollouts_on, load: $load_on[0], holds: $holds_on[0]},
 	    {name: $off, injected: false, rollouts: $rollouts_off, load: $load_off[0], holds: $holds_off[0]}],

@@ -161,6 +161,11 @@ fn bad_settings_are_refused_before_the_cluster_is_touched() {
         ("E2E_STREAMS", "0", "E2E_STREAMS=0: give streams per path"),
         ("E2E_DELAY", "2s", "E2E_DELAY=2s: give whole seconds"),
         (
+            "E2E_MAX_DELAY",
+            "1m",
+            "E2E_MAX_DELAY=1m: give whole seconds",
+        ),
+        (
             "E2E_STREAM_LINGER",
             "x",
             "E2E_STREAM_LINGER=x: give whole seconds",
@@ -422,4 +427,10 @@ fn the_demo_takes_the_delay_and_names_its_pod() {
     assert!(demo.contains(r#""--stream-linger", "40s""#), "{demo}");
     let yaml = mutated_demo(&[("E2E_DELAY", "2")]);
     assert!(has_pair(&yaml, "- --delay", "- 2s"), "{yaml}");
+    assert!(has_pair(&yaml, "- --hold-max", "- 60s"), "{yaml}");
+    // E2E_MAX_DELAY=0 makes the hold the fixed D: the other side of the comparison.
+    let yaml = mutated_demo(&[("E2E_DELAY", "10"), ("E2E_MAX_DELAY", "0")]);
+    assert!(yaml.contains(r#"drain.io/max-delay: "0s""#), "{yaml}");
+    assert!(!yaml.contains("--hold-max"), "{yaml}");
+    assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
 }
