@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, ContainerPort, ImageVolumeSource, Lifecycle, PodOS, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -113,14 +114,17 @@ pub struct ProbeShape {
     pub period_seconds: Option<i32>,
     pub http_get: Option<ProbeTarget>,
     pub tcp_socket: Option<ProbeTarget>,
-    pub grpc: Option<IgnoredAny>,
+    pub grpc: Option<ProbeTarget>,
 }
 
-/// Where an httpGet or tcpSocket probe connects: the pod's IP unless `host` names another.
+/// Where a probe connects: the pod's IP unless `host` names another (httpGet, tcpSocket;
+/// grpc has no host), on `port` (a number, or for httpGet and tcpSocket a named port of the
+/// container).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ProbeTarget {
     pub host: Option<String>,
+    pub port: Option<IntOrString>,
 }
 
 /// Kubernetes' default `periodSeconds` of a probe.
@@ -131,17 +135,25 @@ impl ProbeShape {
     /// httpGet or tcpSocket probe without a `host` (which would send it elsewhere), or a grpc
     /// probe (always the pod's IP). Exec probes open none.
     pub fn connection_period(&self) -> Option<u32> {
-        let into_pod = |target: &Option<ProbeTarget>| {
+        self.connection().map(|(period, _)| period)
+    }
+
+    /// The period and the target of a probe that opens a connection into the pod.
+    pub fn connection(&self) -> Option<(u32, &ProbeTarget)> {
+        fn into_pod(target: &Option<ProbeTarget>) -> Option<&ProbeTarget> {
             target
                 .as_ref()
-                .is_some_and(|t| t.host.as_deref().is_none_or(str::is_empty))
-        };
-        (into_pod(&self.http_get) || into_pod(&self.tcp_socket) || self.grpc.is_some()).then(|| {
-            self.period_seconds
-                .and_then(|p| u32::try_from(p).ok())
-                .filter(|&p| p > 0)
-                .unwrap_or(DEFAULT_PROBE_PERIOD)
-        })
+                .filter(|t| t.host.as_deref().is_none_or(str::is_empty))
+        }
+        let target = into_pod(&self.http_get)
+            .or_else(|| into_pod(&self.tcp_socket))
+            .or(self.grpc.as_ref())?;
+        let period = self
+            .period_seconds
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p > 0)
+            .unwrap_or(DEFAULT_PROBE_PERIOD);
+        Some((period, target))
     }
 }
 
@@ -157,24 +169,34 @@ pub struct SecurityContextShape {
 const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
 
 impl SpecShape {
-    /// The periods of every readiness and liveness probe in the pod that connects into it
-    /// (regular containers and native sidecars: they share the network namespace), sorted.
-    /// Startup probes stop once they succeed, so they cannot run during termination.
-    pub fn connecting_probe_periods(&self) -> Vec<u32> {
+    /// Every readiness and liveness probe in the pod that connects into it, with the container
+    /// that declares it (`true` for `initContainers`, its index): regular containers and native
+    /// sidecars share the network namespace. Startup probes stop once they succeed, so they
+    /// cannot run during termination.
+    pub fn connecting_probes(&self) -> Vec<(bool, usize, &ContainerShape, u32, &ProbeTarget)> {
+        let regular = self
+            .containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (false, i, c));
         let sidecars = self
             .init_containers
             .iter()
             .flatten()
-            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
-        let mut periods: Vec<u32> = self
-            .containers
-            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.restart_policy.as_deref() == Some("Always"))
+            .map(|(i, c)| (true, i, c));
+        regular
             .chain(sidecars)
-            .flat_map(|c| [&c.readiness_probe, &c.liveness_probe])
-            .filter_map(|probe| probe.as_ref()?.connection_period())
-            .collect();
-        periods.sort_unstable();
-        periods
+            .flat_map(|(init, index, c)| {
+                [&c.readiness_probe, &c.liveness_probe]
+                    .into_iter()
+                    .filter_map(move |probe| {
+                        let (period, target) = probe.as_ref()?.connection()?;
+                        Some((init, index, c, period, target))
+                    })
+            })
+            .collect()
     }
 
     /// The container at `index` of `initContainers` (`init`) or `containers`.

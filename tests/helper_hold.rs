@@ -39,11 +39,13 @@ fn write_atomically(path: &Path, text: &str) {
 }
 
 /// What arrives, from the feeder's start: `traffic_until` (None: forever) three connections
-/// every 100 ms, and with `probe` one connection per second.
+/// every 100 ms, and with `probe` one connection per second; `probe_forwarded`: each probe
+/// also opens a second connection in the pod (a front proxy forwarding it to the app).
 #[derive(Clone, Copy)]
 struct Arrivals {
     traffic_until: Option<Duration>,
     probe: bool,
+    probe_forwarded: bool,
     /// Delete the file at this time (the counter becomes unreadable).
     vanish_at: Option<Duration>,
 }
@@ -54,9 +56,10 @@ impl Arrivals {
             .traffic_until
             .map_or(elapsed, |until| elapsed.min(until));
         let traffic = 3 * (traffic_time.as_millis() / 100) as u64;
-        let probes = match self.probe {
-            true => elapsed.as_secs() + 1,
-            false => 0,
+        let probes = match (self.probe, self.probe_forwarded) {
+            (true, false) => elapsed.as_secs() + 1,
+            (true, true) => 2 * (elapsed.as_secs() + 1),
+            (false, _) => 0,
         };
         50_000 + traffic + probes
     }
@@ -195,6 +198,7 @@ fn released_after_the_traffic_stops_not_held_by_the_probe() {
     let feeder = Feeder::start(Arrivals {
         traffic_until: Some(Duration::from_secs(3)),
         probe: true,
+        probe_forwarded: false,
         vanish_at: None,
     });
     let args = [
@@ -232,11 +236,60 @@ fn released_after_the_traffic_stops_not_held_by_the_probe() {
     );
 }
 
+/// The e2e demo's shape: the kubelet's readiness probe every second reaches the front proxy,
+/// which forwards it to the app over loopback, so each probe is two accepted connections; the
+/// plan lists its period twice (`--probe-every 1,1`) and the pod is released at L + Q.
+#[test]
+fn a_probe_forwarded_by_the_proxy_is_discounted_twice() {
+    let arrivals = Arrivals {
+        traffic_until: Some(Duration::from_secs(3)),
+        probe: true,
+        probe_forwarded: true,
+        vanish_at: None,
+    };
+    let feeder = Feeder::start(arrivals);
+    let args = [
+        "--delay",
+        "1",
+        "--quiet",
+        "2",
+        "--hold-max",
+        "30",
+        "--probe-every",
+        "1,1",
+    ];
+    let twice = run(helper(&args, &feeder.path));
+    twice.assert_exit_0();
+    let (at, reason, _) = twice.hold_end();
+    assert_eq!(reason, "quiet", "{}", twice.log());
+    assert!(
+        (3.0..=3.0 + 2.0 + SLACK).contains(&at),
+        "{at}\n{}",
+        twice.log()
+    );
+    // Listed once only, the forwarded half is taken for traffic: held to the cap.
+    let feeder = Feeder::start(arrivals);
+    let args = [
+        "--delay",
+        "1",
+        "--quiet",
+        "2",
+        "--hold-max",
+        "7",
+        "--probe-every",
+        "1",
+    ];
+    let once = run(helper(&args, &feeder.path));
+    once.assert_exit_0();
+    assert_eq!(once.hold_end().1, "cap", "{}", once.log());
+}
+
 #[test]
 fn traffic_that_never_stops_is_released_at_the_cap() {
     let feeder = Feeder::start(Arrivals {
         traffic_until: None,
         probe: false,
+        probe_forwarded: false,
         vanish_at: None,
     });
     let args = ["--delay", "1", "--quiet", "1", "--hold-max", "4"];
@@ -255,6 +308,7 @@ fn the_probe_holds_until_the_cap_unless_discounted() {
     let probe_only = Arrivals {
         traffic_until: Some(Duration::ZERO),
         probe: true,
+        probe_forwarded: false,
         vanish_at: None,
     };
     // Not told about the probe: its connection every second is traffic.
@@ -318,6 +372,7 @@ fn a_counter_that_vanishes_during_the_hold_ends_it_as_fixed() {
     let feeder = Feeder::start(Arrivals {
         traffic_until: None,
         probe: false,
+        probe_forwarded: false,
         vanish_at: Some(Duration::from_secs(3)),
     });
     let run = run(helper(
@@ -336,6 +391,7 @@ fn max_still_bounds_the_hold() {
     let feeder = Feeder::start(Arrivals {
         traffic_until: None,
         probe: false,
+        probe_forwarded: false,
         vanish_at: None,
     });
     let run = run(helper(
@@ -568,6 +624,7 @@ fn no_new_connections() -> Feeder {
     Feeder::start(Arrivals {
         traffic_until: Some(Duration::ZERO),
         probe: false,
+        probe_forwarded: false,
         vanish_at: None,
     })
 }

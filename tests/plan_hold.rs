@@ -54,6 +54,10 @@ fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
             "readinessProbe": {"exec": {"command": ["true"]}, "periodSeconds": 1}
         },
         {
+            "name": "worker", "image": "worker:1",
+            "readinessProbe": {"httpGet": {"port": 8080, "path": "/ready"}, "periodSeconds": 7}
+        },
+        {
             "name": "metrics", "image": "exporter:1",
             "readinessProbe": {"httpGet": {"port": 80, "host": "10.0.0.9"}, "periodSeconds": 2},
             "livenessProbe": {"grpc": {"port": 9090}, "periodSeconds": 5}
@@ -66,7 +70,9 @@ fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
     }]);
     let mutation = mutate(&original, &Settings::default(), version("1.34"));
     let nginx = &mutation.plan.containers[0];
-    // 1 s (nginx readiness), 3 s (sidecar), 5 s (grpc), 10 s (the default period).
+    // nginx's readiness every 1 s and the worker's aimed at nginx's port every 7 s count twice
+    // (nginx forwards them to the app over loopback, a second accepted connection); the
+    // sidecar's 3 s, the grpc 5 s and the liveness probe's default 10 s once.
     assert_eq!(
         nginx.timing,
         Some(Timing::Adaptive {
@@ -74,13 +80,17 @@ fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
             quiet: 3,
             cap: 60,
             stagger: 0,
-            probe_periods: vec![1, 3, 5, 10],
+            probe_periods: vec![1, 1, 3, 5, 7, 7, 10],
         })
     );
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
     let args = helper_args(pre_stop(&patched, "nginx").unwrap());
-    assert_eq!(probe_every(&args), Some("1s,3s,5s,10s"), "{args:?}");
+    assert_eq!(
+        probe_every(&args),
+        Some("1s,1s,3s,5s,7s,7s,10s"),
+        "{args:?}"
+    );
 }
 
 /// `drain.io/max-delay` at or below D turns the hold off: the fixed plan, grace D + S + B.

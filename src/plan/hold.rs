@@ -1,10 +1,12 @@
 //! The adaptive hold as the planner asks for it: on or off for the pod, what each role
 //! requests, and the timing a helper hook gets (docs/decisions.md, "The adaptive hold").
 
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
 use super::resolve::Resolved;
 use super::timing::Timing;
 use super::{Action, ContainerPlan, Plan, Role};
-use crate::pod::SpecShape;
+use crate::pod::{ContainerShape, ProbeTarget, SpecShape};
 
 /// The adaptive hold as resolved for the pod: on when D > 0 and M > D.
 pub(super) struct HoldSettings {
@@ -15,13 +17,13 @@ pub(super) struct HoldSettings {
 }
 
 impl HoldSettings {
-    pub(super) fn new(resolved: &Resolved, spec: &SpecShape) -> Self {
+    pub(super) fn new(resolved: &Resolved, spec: &SpecShape, plan: &Plan) -> Self {
         HoldSettings {
             // D = 0 asks for no delay at all; M <= D leaves nothing to adapt.
             enabled: resolved.delay > 0 && resolved.max_delay > resolved.delay,
             quiet: resolved.quiet,
             cap: resolved.max_delay,
-            probe_periods: spec.connecting_probe_periods(),
+            probe_periods: probe_schedule(spec, &plan.containers),
         }
     }
 
@@ -135,4 +137,46 @@ pub(super) fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16
     ports.sort_unstable();
     ports.dedup();
     Some((ports, until))
+}
+
+/// The periods of the probes that connect into the pod, each listed once per connection one
+/// of its runs opens there (`--probe-every`): a probe a front proxy answers (defined on the
+/// proxy, or aimed at a port the proxy declares) is also forwarded by it to the app behind it
+/// over loopback, a second accepted connection in the pod, since nginx opens a new upstream
+/// connection per request by default. Sorted.
+pub(super) fn probe_schedule(spec: &SpecShape, containers: &[ContainerPlan]) -> Vec<u32> {
+    let proxies: Vec<&ContainerShape> = containers
+        .iter()
+        .filter(|c| c.role == Role::Proxy && !c.init_container)
+        .filter_map(|c| spec.containers.get(c.index))
+        .collect();
+    let proxy_ports: Vec<i32> = proxies
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .map(|p| p.container_port)
+        .collect();
+    let mut periods = Vec::new();
+    for (init, index, container, period, target) in spec.connecting_probes() {
+        let on_proxy = containers
+            .iter()
+            .any(|c| c.init_container == init && c.index == index && c.role == Role::Proxy);
+        let at_proxy = target_port(container, target).is_some_and(|p| proxy_ports.contains(&p));
+        let connections = if on_proxy || at_proxy { 2 } else { 1 };
+        periods.extend(std::iter::repeat_n(period, connections));
+    }
+    periods.sort_unstable();
+    periods
+}
+
+/// A probe's port as a number: given as one, or named after one of its container's ports.
+fn target_port(container: &ContainerShape, target: &ProbeTarget) -> Option<i32> {
+    match target.port.as_ref()? {
+        IntOrString::Int(port) => Some(*port),
+        IntOrString::String(name) => container
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .map(|p| p.container_port),
+    }
 }

@@ -50,7 +50,7 @@ pub(super) fn choose_hooks(
         .map(|w| w.value.clone())
         .unwrap_or_default();
     let waiting = wait_idle_targets(spec, &plan.containers, &wait_idle_ports);
-    let hold = HoldSettings::new(resolved, spec);
+    let hold = HoldSettings::new(resolved, spec, plan);
     let mut chosen = Chosen {
         helper: None,
         needed: 0,
