@@ -18,7 +18,9 @@ use tokio::sync::watch;
 use crate::admission::NamespaceLookup;
 use crate::certs_self_managed::ApiCall;
 use crate::settings::KubeVersion;
+use health::WatchHealth;
 
+mod health;
 mod nodes;
 
 pub use nodes::NodeCache;
@@ -141,31 +143,16 @@ impl NamespaceCache {
             .applied_objects();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
-            let mut failing = false;
+            let mut health = WatchHealth::new("namespace", "namespace annotations may be stale");
             loop {
                 let item = tokio::select! {
                     item = stream.next() => item,
                     _ = shutdown.wait_for(|stop| *stop) => return,
                 };
                 match item {
-                    Some(Ok(_)) => {
-                        if failing {
-                            tracing::info!("namespace watch recovered");
-                            failing = false;
-                        }
-                    }
-                    Some(Err(err)) => {
-                        if !failing {
-                            tracing::warn!(error = %err, "namespace watch failed; retrying (namespace annotations may be stale)");
-                            failing = true;
-                        } else {
-                            tracing::debug!(error = %err, "namespace watch still failing");
-                        }
-                    }
-                    None => {
-                        tracing::warn!("namespace watch ended");
-                        return;
-                    }
+                    Some(Ok(_)) => health.ok(),
+                    Some(Err(err)) => health.failed(&err),
+                    None => return health.ended(),
                 }
             }
         });

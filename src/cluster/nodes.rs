@@ -16,6 +16,8 @@ use tokio::sync::watch;
 use crate::admission::NodeLookup;
 use crate::capabilities::ImageVolumeNodes;
 
+use super::health::WatchHealth;
+
 /// The summary, and the one bit a review reads ([`NodeLookup`]) without a lock.
 #[derive(Clone, Default)]
 pub struct NodeCache {
@@ -88,7 +90,7 @@ impl NodeCache {
         let shared = cache.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
-            let mut failing = false;
+            let mut health = WatchHealth::new("node", "the image-volume decision may be stale");
             loop {
                 let item = tokio::select! {
                     item = stream.next() => item,
@@ -98,24 +100,13 @@ impl NodeCache {
                     // Mid-relist the store still holds the previous list: wait for its end.
                     Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => {}
                     Some(Ok(_)) => {
-                        if failing {
-                            tracing::info!("node watch recovered");
-                            failing = false;
-                        }
+                        health.ok();
                         if shared.update(summary_of(&store)) {
                             on_change(&shared.summary());
                         }
                     }
-                    Some(Err(err)) => {
-                        if !failing {
-                            tracing::warn!(error = %err, "node watch failed; retrying (the image-volume decision may be stale)");
-                            failing = true;
-                        }
-                    }
-                    None => {
-                        tracing::warn!("node watch ended");
-                        return;
-                    }
+                    Some(Err(err)) => health.failed(&err),
+                    None => return health.ended(),
                 }
             }
         });
