@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::resolve::Resolved;
 use super::timing::Timing;
-use super::{Action, ContainerPlan, Plan, Role};
+use super::{Action, ContainerPlan, Plan, Role, last_proxy_stop};
 use crate::pod::{ContainerShape, ProbeTarget, SpecShape};
 
 /// The adaptive hold as resolved for the pod: on when D > 0 and M > D.
@@ -27,6 +27,30 @@ impl HoldSettings {
         }
     }
 
+    /// What an app behind the pod's front proxies asks for, once they are planned: from the
+    /// last proxy's floor, follow their listeners (or, when they declare no port, hold itself)
+    /// at most until their latest signal, then S; behind fixed proxies, S after the last
+    /// proxy's signal.
+    pub(super) fn behind_proxy(&self, plan: &Plan, spec: &SpecShape) -> (u32, HoldRequest) {
+        let stagger = plan.stagger;
+        let hold = match adaptive_proxies(plan, spec) {
+            Some((ports, until)) if ports.is_empty() => HoldRequest::Adaptive {
+                quiet: self.quiet,
+                cap: until,
+                stagger,
+                probe_periods: self.probe_periods.clone(),
+                needs_helper: true,
+            },
+            Some((ports, until)) => HoldRequest::AfterProxy {
+                ports,
+                until,
+                stagger,
+            },
+            None => HoldRequest::Fixed { stagger },
+        };
+        (last_proxy_stop(&plan.containers, plan.delay), hold)
+    }
+
     pub(super) fn adaptive(&self, stagger: u32, needs_helper: bool) -> HoldRequest {
         if !self.enabled {
             return HoldRequest::Fixed { stagger };
@@ -42,6 +66,7 @@ impl HoldSettings {
 }
 
 /// How a container's stop signal is to be timed once its hook kind is known.
+#[derive(Clone)]
 pub(super) enum HoldRequest {
     /// At the delay plus `stagger`.
     Fixed { stagger: u32 },
@@ -115,7 +140,7 @@ impl HoldRequest {
 
 /// The TCP ports the pod's adaptive front proxies declare, and the latest signal among them,
 /// when any planned front proxy holds adaptively.
-pub(super) fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
+fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
     let adaptive: Vec<&ContainerPlan> = plan
         .containers
         .iter()

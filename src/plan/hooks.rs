@@ -2,13 +2,10 @@
 
 use super::chain::chainable;
 use super::choice::ChosenHook;
-use super::hold::{HoldRequest, HoldSettings, adaptive_proxies};
+use super::hold::{HoldRequest, HoldSettings};
 use super::injection::{HELPER_DIR, existing_helper, mount_conflict, new_helper_names};
 use super::roles::graceful_signal;
-use super::{
-    Action, ChainedHook, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role,
-    last_proxy_stop,
-};
+use super::{Action, ChainedHook, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role};
 use crate::annotations::Overrides;
 use crate::helper::net::HttpUrl;
 use crate::pod::{ContainerShape, SpecShape};
@@ -58,6 +55,9 @@ pub(super) fn choose_hooks(
     let proxies = (0..plan.containers.len()).filter(|&i| plan.containers[i].role == Role::Proxy);
     let others = (0..plan.containers.len()).filter(|&i| plan.containers[i].role != Role::Proxy);
     let order: Vec<usize> = proxies.chain(others).collect();
+    // What an app behind the front proxies asks for: the same for every app, known once the
+    // proxies (first in the order) are planned.
+    let mut behind_proxy = None;
     for index in order {
         let planned = &plan.containers[index];
         if planned.action != Action::Planned {
@@ -65,6 +65,16 @@ pub(super) fn choose_hooks(
         }
         let Some(container) = spec.containers.get(planned.index) else {
             continue;
+        };
+        // A front proxy holds adaptively; an app behind it follows it (`behind_proxy`); a lone
+        // app holds adaptively when it runs the helper anyway.
+        let timing = match planned.role {
+            Role::Proxy => (plan.delay, hold.adaptive(0, true)),
+            Role::App if plan.has_front_proxy => behind_proxy
+                .get_or_insert_with(|| hold.behind_proxy(plan, spec))
+                .clone(),
+            Role::App => (plan.delay, hold.adaptive(0, false)),
+            _ => (plan.delay, HoldRequest::Fixed { stagger: 0 }),
         };
         let request = HookRequest {
             notify: if notify_target == Some(index) {
@@ -77,7 +87,7 @@ pub(super) fn choose_hooks(
             } else {
                 Vec::new()
             },
-            ..HookRequest::new(plan, planned.role, container, overrides, &hold, spec)
+            ..HookRequest::new(planned.role, container, overrides, timing)
         };
         let mut decision = resolved
             .choice
@@ -229,53 +239,16 @@ pub(super) struct HookRequest {
 }
 
 impl HookRequest {
-    /// The delay and hold of its role, the user's own hook and the proxy's graceful signal; no
-    /// notify and no wait-idle. A front proxy holds adaptively; an app behind it follows the
-    /// proxy's listeners (or, when the proxy declares no port, holds adaptively itself), then
-    /// S; behind a fixed proxy it stops S after the last proxy's signal; a lone app holds
-    /// adaptively when it runs the helper anyway.
+    /// The delay and hold its role asks for, the user's own hook and the proxy's graceful
+    /// signal; no notify and no wait-idle.
     fn new(
-        plan: &Plan,
         role: Role,
         container: &ContainerShape,
         overrides: &Overrides,
-        hold: &HoldSettings,
-        spec: &SpecShape,
+        (delay, hold): (u32, HoldRequest),
     ) -> Self {
         // The user vouches that the image's STOPSIGNAL is already graceful: no signal to send.
         let image_stops_gracefully = overrides.graceful_stop.is_some();
-        let proxy_stop = last_proxy_stop(&plan.containers, plan.delay);
-        let (delay, hold) = match role {
-            Role::Proxy => (plan.delay, hold.adaptive(0, true)),
-            Role::App if plan.has_front_proxy => match adaptive_proxies(plan, spec) {
-                Some((ports, until)) if ports.is_empty() => (
-                    proxy_stop,
-                    HoldRequest::Adaptive {
-                        quiet: hold.quiet,
-                        cap: until,
-                        stagger: plan.stagger,
-                        probe_periods: hold.probe_periods.clone(),
-                        needs_helper: true,
-                    },
-                ),
-                Some((ports, until)) => (
-                    proxy_stop,
-                    HoldRequest::AfterProxy {
-                        ports,
-                        until,
-                        stagger: plan.stagger,
-                    },
-                ),
-                None => (
-                    proxy_stop,
-                    HoldRequest::Fixed {
-                        stagger: plan.stagger,
-                    },
-                ),
-            },
-            Role::App => (plan.delay, hold.adaptive(0, false)),
-            _ => (plan.delay, HoldRequest::Fixed { stagger: 0 }),
-        };
         HookRequest {
             delay,
             hold,
