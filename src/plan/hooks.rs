@@ -142,6 +142,7 @@ fn write_hook(
     let latest = hook.timing.latest();
     let need = u64::from(latest) + u64::from(extra_wait) + u64::from(budget);
     entry.hook = Some(hook.kind);
+    entry.signal = hook.signal;
     entry.pre_stop_seconds = Some(hook.timing.earliest());
     entry.sigterm_at = Some(hook.timing.earliest());
     // The helper may run until its latest signal plus up to B (waiting for idle ports, for the
@@ -149,17 +150,13 @@ fn write_hook(
     // leaves B after that for wait-idle containers.
     // A proxy that gets a fast stop at `--max` gets it FAST_STOP_MARGIN before the end of B,
     // so that its last streams end before the kubelet's SIGKILL (grace >= latest + B).
-    let margin = match hook.signal.filter(|s| *s != "SIGTERM") {
-        Some(_) => FAST_STOP_MARGIN,
-        None => 0,
-    };
+    let margin = entry.fast_signal().map_or(0, |_| FAST_STOP_MARGIN);
     entry.hook_max_seconds = (hook.kind == HookKind::Helper).then(|| {
         latest
             .saturating_add(budget.saturating_sub(margin))
             .max(latest)
     });
     entry.timing = Some(hook.timing);
-    entry.signal = hook.signal;
     entry.notify = hook.notify;
     entry.wait_idle = hook.wait_idle;
     entry.chained = hook.chained;
