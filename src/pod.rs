@@ -131,14 +131,9 @@ pub struct ProbeTarget {
 const DEFAULT_PROBE_PERIOD: u32 = 10;
 
 impl ProbeShape {
-    /// The probe's period in seconds when each run opens a TCP connection into the pod: an
-    /// httpGet or tcpSocket probe without a `host` (which would send it elsewhere), or a grpc
-    /// probe (always the pod's IP). Exec probes open none.
-    pub fn connection_period(&self) -> Option<u32> {
-        self.connection().map(|(period, _)| period)
-    }
-
-    /// The period and the target of a probe that opens a connection into the pod.
+    /// The period in seconds and the target of a probe whose every run opens a TCP connection
+    /// into the pod: an httpGet or tcpSocket probe without a `host` (which would send it
+    /// elsewhere), or a grpc probe (always the pod's IP). Exec probes open none.
     pub fn connection(&self) -> Option<(u32, &ProbeTarget)> {
         fn into_pod(target: &Option<ProbeTarget>) -> Option<&ProbeTarget> {
             target
