@@ -40,6 +40,9 @@ pub struct SpecShape {
     /// earlier run's helper volume is recognised by it).
     pub volumes: Option<Vec<VolumeShape>>,
     pub share_process_namespace: Option<bool>,
+    /// A pod on the node's network namespace: the adaptive hold cannot tell its own traffic
+    /// from the node's, so it holds for the fixed D (docs/decisions.md).
+    pub host_network: Option<bool>,
     /// Always (the default), OnFailure or Never: chooses how the helper is installed.
     pub restart_policy: Option<String>,
     pub termination_grace_period_seconds: Option<i64>,

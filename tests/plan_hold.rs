@@ -319,3 +319,46 @@ fn a_profile_raises_the_cap_with_the_floor() {
         Some(Timing::Fixed { seconds: floor })
     );
 }
+
+/// A hostNetwork pod sees the node's connections as its own (issue 27): it gets the fixed hold,
+/// as with drain.io/max-delay at or below D, and a warning that says why.
+#[test]
+fn a_host_network_pod_holds_for_the_fixed_delay() {
+    let mut original = fixture("pods/seed-nginx-app.yaml");
+    original["spec"]["hostNetwork"] = json!(true);
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let plan = &mutation.plan;
+    let nginx = &plan.containers[0];
+    assert_eq!(nginx.timing, Some(Timing::Fixed { seconds: 10 }));
+    assert_eq!(nginx.hook, Some(HookKind::Helper));
+    assert_eq!(plan.containers[1].hook, Some(HookKind::Sleep));
+    assert_eq!(plan.grace_after, 45);
+    let warning = plan
+        .warnings
+        .iter()
+        .find(|w| w.contains("hostNetwork"))
+        .expect("a warning names hostNetwork");
+    assert!(warning.contains("fixed 10s"), "{warning}");
+    let (_, patched) = apply(&original, &mutation);
+    validate(&patched).unwrap();
+    let args = helper_args(pre_stop(&patched, "nginx").unwrap());
+    assert!(!args.iter().any(|a| a == "--quiet"), "{args:?}");
+    // The same pod off the host network holds adaptively, without the warning.
+    let mut plain = original.clone();
+    plain["spec"]["hostNetwork"] = json!(false);
+    let mutation = mutate(&plain, &Settings::default(), version("1.34"));
+    assert!(
+        mutation.plan.containers[0]
+            .timing
+            .as_ref()
+            .unwrap()
+            .is_adaptive()
+    );
+    assert!(
+        !mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("hostNetwork"))
+    );
+}

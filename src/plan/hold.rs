@@ -11,6 +11,10 @@ use crate::pod::{ContainerShape, ProbeTarget, SpecShape};
 /// The adaptive hold as resolved for the pod: on when D > 0 and M > D.
 pub(super) struct HoldSettings {
     pub(super) enabled: bool,
+    /// The hold would be on but the pod shares the node's network namespace: its counters and
+    /// socket table are the node's (the kubelet, node exporters, every other hostNetwork pod),
+    /// so it would practically never be quiet and every deletion would hold to M.
+    pub(super) off_for_host_network: bool,
     pub(super) quiet: u32,
     pub(super) cap: u32,
     pub(super) probe_periods: Vec<u32>,
@@ -18,9 +22,12 @@ pub(super) struct HoldSettings {
 
 impl HoldSettings {
     pub(super) fn new(resolved: &Resolved, spec: &SpecShape, plan: &Plan) -> Self {
+        // D = 0 asks for no delay at all; M <= D leaves nothing to adapt.
+        let wanted = resolved.delay > 0 && resolved.max_delay > resolved.delay;
+        let host_network = spec.host_network == Some(true);
         HoldSettings {
-            // D = 0 asks for no delay at all; M <= D leaves nothing to adapt.
-            enabled: resolved.delay > 0 && resolved.max_delay > resolved.delay,
+            enabled: wanted && !host_network,
+            off_for_host_network: wanted && host_network,
             quiet: resolved.quiet,
             cap: resolved.max_delay,
             probe_periods: probe_schedule(spec, &plan.containers),

@@ -118,6 +118,16 @@ pub(super) fn choose_hooks(
             chosen.needed = chosen.needed.max(need);
         }
     }
+    let helper_hooks = plan
+        .containers
+        .iter()
+        .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper));
+    if hold.off_for_host_network && helper_hooks {
+        plan.warnings.push(format!(
+            "hostNetwork pod: drain-helper holds for the fixed {}s (drain.io/delay), not adaptively up to {}s: on the node's network namespace it would count the node's connections (the kubelet, node exporters, other hostNetwork pods) as the pod's and hold every deletion to drain.io/max-delay",
+            plan.delay, plan.max_delay
+        ));
+    }
     chosen
 }
 
