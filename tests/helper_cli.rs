@@ -761,8 +761,9 @@ fn stand_in_proxy_process() {
 }
 
 /// Behaves like nginx on SIGQUIT, in one thread with non-blocking sockets: it closes its
-/// listener at once, keeps serving every connection it has accepted (a request in progress,
-/// complete or not, is served or waited for), and exits when the last one is closed.
+/// listener at once, closes idle connections, keeps serving every connection with a request in
+/// progress (complete or not, it is served or waited for), and exits when the last one is
+/// closed.
 mod stand_in {
     use std::fs::{self, OpenOptions};
     use std::io::{ErrorKind, Read, Write};
@@ -833,6 +834,11 @@ mod stand_in {
                         event(&format!("read error {err}"));
                         return false;
                     }
+                }
+                // nginx closes idle kept-alive connections on its graceful stop.
+                if QUIT.load(Ordering::SeqCst) && c.head.is_empty() {
+                    event("idle connection closed on quit");
+                    return false;
                 }
                 if c.finish_at.is_none() && c.head.windows(4).any(|w| w == b"\r\n\r\n") {
                     let head = format!(
@@ -1082,6 +1088,42 @@ fn a_proxy_still_draining_at_max_gets_its_fast_signal() {
     if !stopped.helper_killed {
         assert_eq!(stopped.helper.code(), Some(0), "{log}");
     }
+}
+
+/// `--wait-idle` on a proxy's own port (issue 27): its clients (a load balancer's kept-alive
+/// connections) stay until the proxy closes them, which it does after its graceful signal. So
+/// the signal comes first, then the wait, which ends once the proxy has closed them; before,
+/// the wait ran first and reached --max without ever sending the signal.
+#[test]
+fn wait_idle_on_a_proxy_port_waits_after_the_graceful_signal() {
+    let mut stand_in = spawn_stand_in(Duration::from_millis(100));
+    let port = stand_in.port.to_string();
+    // A client's idle kept-alive connection, open until the proxy closes it.
+    let mut idle = TcpStream::connect(("127.0.0.1", stand_in.port)).unwrap();
+    idle.set_read_timeout(Some(GENEROUS)).unwrap();
+    let stopped = stop_stand_in_with(&mut stand_in, "10", &["--wait-idle", &port]);
+    let mut rest = Vec::new();
+    assert_eq!(
+        idle.read_to_end(&mut rest).unwrap(),
+        0,
+        "closed by the proxy"
+    );
+    let log = stopped.helper.log();
+    let events = stand_in.events();
+    assert!(!stopped.helper_killed, "{log}\n{events}");
+    assert_eq!(stopped.helper.code(), Some(0), "{log}\n{events}");
+    assert!(
+        stopped.helper.elapsed < Duration::from_secs(8),
+        "well before --max: {log}"
+    );
+    stopped
+        .helper
+        .assert_logged_before("sent SIGQUIT", "wait-idle: no established connections");
+    assert!(
+        events.contains("idle connection closed on quit"),
+        "{events}"
+    );
+    assert_eq!(stopped.stand_in_code, Some(0), "{events}");
 }
 
 #[test]

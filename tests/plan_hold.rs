@@ -362,3 +362,37 @@ fn a_host_network_pod_holds_for_the_fixed_delay() {
             .any(|w| w.contains("hostNetwork"))
     );
 }
+
+/// `drain.io/wait-idle` on a front proxy's port (issue 27): the proxy waits after its signal
+/// (the helper's order), and the app behind it waits for the same port before its SIGTERM, so
+/// nginx never forwards to a stopped app; both have the wait in their grace.
+#[test]
+fn wait_idle_on_a_proxy_port_is_waited_for_by_the_app_behind_it() {
+    let original = annotated(
+        fixture("pods/seed-nginx-app.yaml"),
+        &[("drain.io/wait-idle", "443")],
+    );
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let plan = &mutation.plan;
+    let (nginx, app) = (&plan.containers[0], &plan.containers[1]);
+    assert_eq!((nginx.role, app.role), (Role::Proxy, Role::App));
+    assert_eq!(nginx.wait_idle, [443]);
+    assert_eq!(
+        app.wait_idle,
+        [443],
+        "the app waits for the proxy's clients"
+    );
+    // The app's signal follows the proxy's (not delayed by its wait): M + S, then its own wait
+    // and budget: 60 + 5 + 30 + 30.
+    assert_eq!(app.timing.as_ref().unwrap().latest(), 65);
+    assert_eq!(plan.grace_after, 125);
+    let (_, patched) = apply(&original, &mutation);
+    validate(&patched).unwrap();
+    for name in ["nginx", "application"] {
+        let args = helper_args(pre_stop(&patched, name).unwrap());
+        assert!(
+            args.windows(2).any(|w| w == ["--wait-idle", "443"]),
+            "{name}: {args:?}"
+        );
+    }
+}

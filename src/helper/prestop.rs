@@ -1,7 +1,8 @@
 //! `drain-helper prestop`: the phases of a drain, each bounded by `--max`.
 //!
-//! notify -> delay, adaptive hold or follow -> stagger -> wait-idle -> signal -> then-http-get
-//! -> then-exec. The delay counts from the start of the hook, so slow notify targets do not
+//! notify -> delay, adaptive hold or follow -> stagger -> wait-idle -> then-http-get ->
+//! then-exec; with `--signal`, the signal comes before wait-idle (the proxy's clients only
+//! leave once it drains). The delay counts from the start of the hook, so slow notify targets do not
 //! lengthen the drain; the hold, the follow and the stagger live in `hold_phase`.
 //!
 //! The signal phase ends once the signalled process has closed its listeners and their
@@ -109,6 +110,14 @@ pub fn run(args: &PrestopArgs, host: &Host, log: &mut Log) -> i32 {
 /// `--max` ran out during the named phase.
 struct Cut(&'static str);
 
+/// How the signal phase ended: the process drained (or the signal could not be sent, and the
+/// drain goes on), or `--max` ran out and it got its fast stop, after which the hook ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    Gracefully,
+    Fast,
+}
+
 struct Drain<'a> {
     start: Instant,
     deadline: Instant,
@@ -175,11 +184,19 @@ impl Drain<'_> {
             (None, None) => self.delay(args.delay)?,
         }
         self.stagger(args.stagger)?;
-        if !args.wait_idle.is_empty() {
-            self.wait_idle(&args.wait_idle)?;
-        }
-        if let Some(signal) = args.signal {
-            self.signal(host.target_pid, signal, args.fast_signal)?;
+        // A proxy's clients (a load balancer's kept-alive connections) stay open until the
+        // proxy closes them, which it does only after its graceful signal: waiting for idle
+        // ports first would reach --max without ever sending it. So a container with a signal
+        // waits for its ports after it; one without waits before its SIGTERM (the hook's end).
+        match args.signal {
+            Some(signal) => {
+                let stopped = self.signal(host.target_pid, signal, args.fast_signal)?;
+                if !args.wait_idle.is_empty() && stopped == Stopped::Gracefully {
+                    self.wait_idle(&args.wait_idle)?;
+                }
+            }
+            None if !args.wait_idle.is_empty() => self.wait_idle(&args.wait_idle)?,
+            None => {}
         }
 
         let mut code = EXIT_OK;
@@ -225,8 +242,10 @@ impl Drain<'_> {
         let ports_text = ports_text(ports);
         let phase_start = Instant::now();
         let mut last_report: Option<(Instant, usize)> = None;
+        // The helper's own pins on the signalled process's listeners are not the clients.
+        let pin_ports = local_ports(&self.pins);
         loop {
-            let Some(open) = established_on(ports) else {
+            let Some(open) = established_on(ports, &pin_ports) else {
                 self.log("wait-idle: cannot read /proc/net/tcp or /proc/net/tcp6; not waiting");
                 return Ok(());
             };
@@ -258,7 +277,7 @@ impl Drain<'_> {
     /// Sends `signal` and waits for the drain; when `--max` runs out first and a `fast`
     /// signal is given, sends that (open streams end now rather than at SIGKILL) and ends the
     /// phase without a cut.
-    fn signal(&mut self, pid: i32, signal: i32, fast: Option<i32>) -> Result<(), Cut> {
+    fn signal(&mut self, pid: i32, signal: i32, fast: Option<i32>) -> Result<Stopped, Cut> {
         self.check("signal")?;
         let name = signal_name(signal);
         let watched = self.pin_listeners(pid);
@@ -266,7 +285,7 @@ impl Drain<'_> {
             self.log(&format!(
                 "could not send {name} to PID {pid}: {err} (going on)"
             ));
-            return Ok(());
+            return Ok(Stopped::Gracefully);
         }
         let pin_ports = local_ports(&self.pins);
         let poll = match pin_ports.is_empty() {
@@ -287,7 +306,7 @@ impl Drain<'_> {
                     "PID {pid} exited {} after {name}",
                     seconds_text(sent.elapsed())
                 ));
-                return Ok(());
+                return Ok(Stopped::Gracefully);
             }
             let sockets = read_sockets().unwrap_or_default();
             let closed: Vec<u16> = watched
@@ -316,12 +335,12 @@ impl Drain<'_> {
                         ports_text(&closed),
                         seconds_text(sent.elapsed())
                     ));
-                    return Ok(());
+                    return Ok(Stopped::Gracefully);
                 }
             }
             if let (Some(fast), true) = (fast, Instant::now() >= self.deadline) {
                 self.fast_stop(pid, fast, open_left);
-                return Ok(());
+                return Ok(Stopped::Fast);
             }
             self.check("signal (waiting for the process to drain)")?;
             sleep_until((Instant::now() + poll).min(self.deadline));
@@ -444,10 +463,10 @@ impl Drain<'_> {
     }
 }
 
-/// Established connections whose local port is in `ports`, over IPv4 and IPv6; `None` when
-/// neither table can be read.
-fn established_on(ports: &[u16]) -> Option<usize> {
-    read_sockets().map(|sockets| count_established(&sockets, ports, &[]))
+/// Established connections whose local port is in `ports` (and whose remote port is not in
+/// `ignore_remote`), over IPv4 and IPv6; `None` when neither table can be read.
+fn established_on(ports: &[u16], ignore_remote: &[u16]) -> Option<usize> {
+    read_sockets().map(|sockets| count_established(&sockets, ports, ignore_remote))
 }
 
 /// Whether a socket listens on one of `ports` now; `None` when the TCP tables cannot be read.

@@ -199,8 +199,9 @@ pub(super) fn first_notify_target(containers: &[ContainerPlan]) -> Option<usize>
     planned(Role::App).or_else(|| planned(Role::Proxy))
 }
 
-/// Containers that wait for idle ports: those declaring one of the ports; when no container
-/// declares any, every planned app.
+/// Containers that wait for idle ports: those declaring one of the ports, and with a front
+/// proxy among them the apps behind it too; when no container declares any, every planned
+/// app.
 pub(super) fn wait_idle_targets(
     spec: &SpecShape,
     containers: &[ContainerPlan],
@@ -224,6 +225,19 @@ pub(super) fn wait_idle_targets(
         .filter(|(_, c)| planned(c) && declares(c))
         .map(|(i, _)| i)
         .collect();
+    // A front proxy's clients stay connected until the proxy has drained them, after its
+    // signal: the apps behind it wait for the same ports before their SIGTERM, so nginx never
+    // forwards to a stopped app (issue 27).
+    let proxy_waits = declaring.iter().any(|&i| containers[i].role == Role::Proxy);
+    if proxy_waits {
+        let apps = containers
+            .iter()
+            .enumerate()
+            .filter(|(i, c)| planned(c) && c.role == Role::App && !declaring.contains(i))
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>();
+        return declaring.into_iter().chain(apps).collect();
+    }
     if !declaring.is_empty() {
         return declaring;
     }
