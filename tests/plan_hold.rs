@@ -188,6 +188,39 @@ fn an_app_behind_a_proxy_without_ports_holds_itself_then_staggers() {
     );
 }
 
+/// Several proxies where only some declare ports (issue 27): following the declared ones
+/// alone would stop the app while the undeclared proxy may still forward to it, so the app
+/// holds itself as behind a proxy without ports.
+#[test]
+fn an_app_behind_proxies_of_which_one_declares_no_port_holds_itself() {
+    let original = pod(json!([
+        {"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 443}]},
+        {"name": "envoy", "image": "envoyproxy/envoy:v1.30"},
+        {"name": "app", "image": "shop:1", "ports": [{"containerPort": 8080}]}
+    ]));
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let app = &mutation.plan.containers[2];
+    assert_eq!(app.role, Role::App);
+    assert!(
+        matches!(app.timing, Some(Timing::Adaptive { stagger: 5, .. })),
+        "{:?}",
+        app.timing
+    );
+    let (_, patched) = apply(&original, &mutation);
+    validate(&patched).unwrap();
+    let args = helper_args(pre_stop(&patched, "app").unwrap());
+    assert!(!args.iter().any(|a| a == "--follow"), "{args:?}");
+    // With both proxies' ports declared, the app follows both.
+    let mut declared = original.clone();
+    declared["spec"]["containers"][1]["ports"] = json!([{"containerPort": 10000}]);
+    let mutation = mutate(&declared, &Settings::default(), version("1.34"));
+    assert!(
+        matches!(&mutation.plan.containers[2].timing, Some(Timing::AfterProxy { ports, .. }) if ports == &[443, 10000]),
+        "{:?}",
+        mutation.plan.containers[2].timing
+    );
+}
+
 /// Q and M follow the usual precedence: the pod's annotation, the namespace's, the settings.
 #[test]
 fn quiet_and_cap_come_from_pod_then_namespace_then_settings() {

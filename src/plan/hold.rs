@@ -159,16 +159,30 @@ fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
         .iter()
         .filter_map(|c| c.timing.as_ref().map(Timing::latest))
         .max()?;
-    let mut ports: Vec<u16> = adaptive
+    let per_proxy: Vec<Vec<u16>> = adaptive
         .iter()
-        .filter_map(|c| spec.containers.get(c.index))
-        .flat_map(|c| c.ports.iter().flatten())
-        .filter(|p| p.protocol.as_deref().is_none_or(|p| p == "TCP"))
-        .filter_map(|p| u16::try_from(p.container_port).ok().filter(|&p| p > 0))
+        .map(|c| spec.containers.get(c.index).map(tcp_ports).unwrap_or_default())
         .collect();
+    // A proxy that declares no port cannot be followed: its listeners could close long after
+    // the others'. Then the app holds itself (an empty list), never follows only some proxies.
+    if per_proxy.iter().any(Vec::is_empty) {
+        return Some((Vec::new(), until));
+    }
+    let mut ports: Vec<u16> = per_proxy.into_iter().flatten().collect();
     ports.sort_unstable();
     ports.dedup();
     Some((ports, until))
+}
+
+/// The TCP ports a container declares.
+fn tcp_ports(container: &ContainerShape) -> Vec<u16> {
+    container
+        .ports
+        .iter()
+        .flatten()
+        .filter(|p| p.protocol.as_deref().is_none_or(|p| p == "TCP"))
+        .filter_map(|p| u16::try_from(p.container_port).ok().filter(|&p| p > 0))
+        .collect()
 }
 
 /// The periods of the probes that connect into the pod, each listed once per connection one
