@@ -429,3 +429,76 @@ fn wait_idle_on_a_proxy_port_is_waited_for_by_the_app_behind_it() {
         );
     }
 }
+
+/// A front proxy excluded to keep its user's own preStop (issue 27) still forwards to the app:
+/// the app follows its declared ports (then S) instead of stopping at D as a lone app; a proxy
+/// without declared ports cannot be followed, and the warning says what to do.
+#[test]
+fn an_app_behind_an_excluded_proxy_follows_its_ports_or_is_warned_about() {
+    let original = annotated(
+        pod(json!([
+            {
+                "name": "nginx", "image": "nginx:1.27",
+                "ports": [{"containerPort": 443}],
+                "lifecycle": {"preStop": {"exec": {"command": ["/usr/sbin/nginx", "-s", "quit"]}}}
+            },
+            {"name": "app", "image": "shop:1", "ports": [{"containerPort": 8080}]}
+        ])),
+        &[("drain.io/exclude", "nginx")],
+    );
+    let mutation = mutate(&original, &Settings::default(), version("1.34"));
+    let plan = &mutation.plan;
+    assert_eq!(plan.containers[0].role, Role::Excluded);
+    let app = &plan.containers[1];
+    assert_eq!(app.hook, Some(HookKind::Helper));
+    assert_eq!(
+        app.timing,
+        Some(Timing::AfterProxy {
+            floor: 10,
+            ports: vec![443],
+            until: 60,
+            stagger: 5
+        })
+    );
+    assert_eq!(plan.grace_after, 60 + 5 + 30);
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("\"nginx\" is excluded") && w.contains("port(s) 443 close")),
+        "{:?}",
+        plan.warnings
+    );
+    let (_, patched) = apply(&original, &mutation);
+    validate(&patched).unwrap();
+    let args = helper_args(pre_stop(&patched, "app").unwrap());
+    assert!(
+        args.windows(2).any(|w| w == ["--follow", "443"]),
+        "{args:?}"
+    );
+    // The excluded proxy's own hook stays exactly as written.
+    let nginx = pre_stop(&patched, "nginx").unwrap();
+    assert_eq!(
+        nginx.exec.as_ref().unwrap().command.as_deref().unwrap(),
+        ["/usr/sbin/nginx", "-s", "quit"]
+    );
+
+    // Without declared ports: the app stops as a lone app, with a warning that says so.
+    let mut portless = original.clone();
+    portless["spec"]["containers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("ports");
+    let mutation = mutate(&portless, &Settings::default(), version("1.34"));
+    let app = &mutation.plan.containers[1];
+    assert_eq!(app.hook, Some(HookKind::Sleep));
+    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 10 }));
+    assert!(
+        mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("declares no containerPort") && w.contains("drain.io/exclude")),
+        "{:?}",
+        mutation.plan.warnings
+    );
+}

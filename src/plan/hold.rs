@@ -58,6 +58,46 @@ impl HoldSettings {
         (last_proxy_stop(&plan.containers, plan.delay), hold)
     }
 
+    /// What an app asks for when the pod's only front proxies are excluded (they keep their
+    /// user's own hooks): follow their declared ports from D until they close, at most until
+    /// the cap (or D, the hold off) or the longest native sleep of theirs, then S. `Err` with
+    /// the proxies' names when one declares no port: nothing to follow.
+    pub(super) fn behind_excluded_proxy(
+        &self,
+        plan: &Plan,
+        spec: &SpecShape,
+    ) -> Result<(u32, HoldRequest), Vec<String>> {
+        let proxies: Vec<&ContainerShape> = plan
+            .excluded_proxies
+            .iter()
+            .filter_map(|&i| spec.containers.get(i))
+            .collect();
+        let unfollowable: Vec<String> = proxies
+            .iter()
+            .filter(|c| tcp_ports(c).is_empty())
+            .map(|c| c.name.clone())
+            .collect();
+        if !unfollowable.is_empty() {
+            return Err(unfollowable);
+        }
+        let mut ports: Vec<u16> = proxies.iter().flat_map(|c| tcp_ports(c)).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let own_sleep = proxies
+            .iter()
+            .filter_map(|c| c.lifecycle.as_ref()?.pre_stop.as_ref()?.sleep.as_ref())
+            .map(|sleep| u32::try_from(sleep.seconds).unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        let bound = if self.enabled { self.cap } else { plan.delay };
+        let hold = HoldRequest::AfterProxy {
+            ports,
+            until: bound.max(own_sleep),
+            stagger: plan.stagger,
+        };
+        Ok((plan.delay, hold))
+    }
+
     pub(super) fn adaptive(&self, stagger: u32, needs_helper: bool) -> HoldRequest {
         if !self.enabled {
             return HoldRequest::Fixed { stagger };
@@ -161,7 +201,12 @@ fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
         .max()?;
     let per_proxy: Vec<Vec<u16>> = adaptive
         .iter()
-        .map(|c| spec.containers.get(c.index).map(tcp_ports).unwrap_or_default())
+        .map(|c| {
+            spec.containers
+                .get(c.index)
+                .map(tcp_ports)
+                .unwrap_or_default()
+        })
         .collect();
     // A proxy that declares no port cannot be followed: its listeners could close long after
     // the others'. Then the app holds itself (an empty list), never follows only some proxies.

@@ -58,6 +58,21 @@ pub(super) fn choose_hooks(
     // What an app behind the front proxies asks for: the same for every app, known once the
     // proxies (first in the order) are planned.
     let mut behind_proxy = None;
+    // Apps whose only front proxies are excluded follow those (known before the loop: the
+    // excluded proxies are not planned).
+    let apps_planned = plan
+        .containers
+        .iter()
+        .any(|c| c.action == Action::Planned && c.role == Role::App);
+    let behind_excluded =
+        (!plan.has_front_proxy && !plan.excluded_proxies.is_empty() && apps_planned)
+            .then(|| {
+                let request = hold.behind_excluded_proxy(plan, spec);
+                let warning = excluded_proxy_warning(plan, spec, &request);
+                plan.warnings.push(warning);
+                request.ok()
+            })
+            .flatten();
     for index in order {
         let planned = &plan.containers[index];
         if planned.action != Action::Planned {
@@ -73,6 +88,7 @@ pub(super) fn choose_hooks(
             Role::App if plan.has_front_proxy => behind_proxy
                 .get_or_insert_with(|| hold.behind_proxy(plan, spec))
                 .clone(),
+            Role::App if let Some(behind) = &behind_excluded => behind.clone(),
             Role::App => (plan.delay, hold.adaptive(0, false)),
             _ => (plan.delay, HoldRequest::Fixed { stagger: 0 }),
         };
@@ -186,6 +202,45 @@ fn write_hook(
         return None;
     }
     Some(need)
+}
+
+/// What an app behind excluded front proxies gets, in words: it follows their ports, or it
+/// cannot (a proxy declares none) and stops as a lone app while they may still forward to it.
+fn excluded_proxy_warning(
+    plan: &Plan,
+    spec: &SpecShape,
+    request: &Result<(u32, HoldRequest), Vec<String>>,
+) -> String {
+    let names: Vec<String> = plan
+        .excluded_proxies
+        .iter()
+        .filter_map(|&i| spec.containers.get(i))
+        .map(|c| format!("{:?}", c.name))
+        .collect();
+    let names = names.join(", ");
+    match request {
+        Ok((
+            _,
+            HoldRequest::AfterProxy {
+                ports,
+                until,
+                stagger,
+            },
+        )) => format!(
+            "front proxy {names} is excluded by drain.io/exclude (it keeps its own preStop): the apps behind it wait until its port(s) {} close, at most until {until}s after deletion, then {stagger}s, so that it never forwards to a stopped app",
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        Ok(_) => format!("front proxy {names} is excluded by drain.io/exclude"),
+        Err(unfollowable) => format!(
+            "front proxy {names} is excluded by drain.io/exclude, and {} declares no containerPort: the apps behind it stop at drain.io/delay ({}s) as if alone, while it may still forward to them; declare its ports so that the apps follow it, or remove it from drain.io/exclude",
+            unfollowable.join(", "),
+            plan.delay
+        ),
+    }
 }
 
 /// The container that calls `drain.io/notify`: the first planned app, else the first planned

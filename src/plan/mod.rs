@@ -239,6 +239,11 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<&'static Profile>,
     pub has_front_proxy: bool,
+    /// Regular containers that would be front proxies but are named in `drain.io/exclude`:
+    /// the apps follow them when no planned proxy is left (indices into the spec's
+    /// `containers`).
+    #[serde(skip)]
+    pub excluded_proxies: Vec<usize>,
     /// `terminationGracePeriodSeconds` as the pod had it before any run of the webhook.
     pub grace_before: Option<i64>,
     /// The effective grace period after this plan (Kubernetes' default 30 when unset).
@@ -422,6 +427,7 @@ impl Plan {
             max_delay: settings.max_delay,
             profile: None,
             has_front_proxy: false,
+            excluded_proxies: Vec::new(),
             grace_before: spec_grace,
             grace_after: spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE)),
             kube_version: ctx.kube_version.map(|v| v.to_string()),

@@ -42,6 +42,9 @@ pub(super) fn classify_containers(
             continue;
         }
         let (role, untouched_because) = if excluded.contains(container.name.as_str()) {
+            if is_proxy(container) {
+                plan.excluded_proxies.push(index);
+            }
             (
                 Role::Excluded,
                 Some(format!("excluded by {}", annotations::EXCLUDE)),
