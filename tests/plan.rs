@@ -512,8 +512,9 @@ fn namespace_annotations_apply_below_pod_annotations() {
         Some(&namespace),
     );
     assert_eq!(mutation.plan.containers[1].pre_stop_seconds, Some(21));
-    // The app's latest SIGTERM: M + S; then B.
-    assert_eq!(mutation.plan.grace_after, 60 + 1 + 30);
+    // The app's latest SIGTERM: M + S, M raised by as much as D (10 s more: 70); then B.
+    assert_eq!(mutation.plan.max_delay, 70);
+    assert_eq!(mutation.plan.grace_after, 70 + 1 + 30);
 }
 
 #[test]

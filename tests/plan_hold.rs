@@ -502,3 +502,55 @@ fn an_app_behind_an_excluded_proxy_follows_its_ports_or_is_warned_about() {
         mutation.plan.warnings
     );
 }
+
+/// `drain.io/delay` raises M by as much as it raises D (issue 27), as a profile's floor does:
+/// a D at or above the setting's M no longer turns the hold off unnoticed. An explicit
+/// `drain.io/max-delay` is kept as written, and a D below the setting leaves M alone.
+#[test]
+fn a_delay_annotation_raises_the_cap_with_it() {
+    let seed = fixture("pods/seed-nginx-app.yaml");
+    let timing_of = |annotations: &[(&str, &str)]| {
+        let original = annotated(seed.clone(), annotations);
+        let mutation = mutate(&original, &Settings::default(), version("1.34"));
+        let (_, patched) = apply(&original, &mutation);
+        validate(&patched).unwrap();
+        (
+            mutation.plan.containers[0].timing.clone().unwrap(),
+            mutation.plan.grace_after,
+        )
+    };
+    let (nginx, grace) = timing_of(&[("drain.io/delay", "90s")]);
+    assert!(
+        matches!(
+            nginx,
+            Timing::Adaptive {
+                floor: 90,
+                cap: 140,
+                ..
+            }
+        ),
+        "{nginx:?}"
+    );
+    assert_eq!(grace, 140 + 5 + 30);
+    let (nginx, _) = timing_of(&[("drain.io/delay", "60")]);
+    assert!(matches!(
+        nginx,
+        Timing::Adaptive {
+            floor: 60,
+            cap: 110,
+            ..
+        }
+    ));
+    let (nginx, _) = timing_of(&[("drain.io/delay", "5")]);
+    assert!(matches!(
+        nginx,
+        Timing::Adaptive {
+            floor: 5,
+            cap: 60,
+            ..
+        }
+    ));
+    let (nginx, grace) = timing_of(&[("drain.io/delay", "90"), ("drain.io/max-delay", "60")]);
+    assert_eq!(nginx, Timing::Fixed { seconds: 90 });
+    assert_eq!(grace, 90 + 5 + 30);
+}

@@ -91,12 +91,13 @@ pub(super) fn resolve(
             _ => {}
         }
     }
+    let delay = value_or(&overrides.delay, settings.delay);
     Ok(Resolved {
-        delay: value_or(&overrides.delay, settings.delay),
+        delay,
         stagger: value_or(&overrides.stagger, settings.stagger),
         budget,
         quiet: value_or(&overrides.quiet, settings.quiet).max(1),
-        max_delay: value_or(&overrides.max_delay, settings.max_delay),
+        max_delay: max_delay_for(delay, overrides, settings),
         original_grace,
         previous,
         delivery: delivery::choose(
@@ -184,6 +185,21 @@ pub(super) struct RaisedFloors {
     pub(super) budget: Option<u32>,
     /// M, raised with D to keep the hold's headroom.
     pub(super) max_delay: Option<u32>,
+}
+
+/// M: `drain.io/max-delay`, else the setting raised by as much as `drain.io/delay` raises D
+/// above its setting, as a profile's floor raises it: the hold keeps the operator's headroom,
+/// and a D at or above the setting's M does not silently turn the hold off (issue 27). An M
+/// the settings keep at or below D (the hold off) stays off.
+fn max_delay_for(delay: u32, overrides: &Overrides, settings: &Settings) -> u32 {
+    if let Some(set) = &overrides.max_delay {
+        return set.value;
+    }
+    let hold_on = settings.max_delay > settings.delay;
+    match overrides.delay.is_some() && hold_on && delay > settings.delay {
+        true => settings.max_delay.saturating_add(delay - settings.delay),
+        false => settings.max_delay,
+    }
 }
 
 fn value_or(sourced: &Option<Sourced<u32>>, default: u32) -> u32 {
