@@ -2,9 +2,7 @@
 //! arguments, rendered by the helper's code and checked with its parser.
 
 use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind, Timing};
-use crate::helper::args::{
-    Command, DEFAULT_MAX_EXTRA_SECONDS, FollowArgs, HoldArgs, PrestopArgs, parse,
-};
+use crate::helper::args::{Command, FollowArgs, HoldArgs, PrestopArgs, parse};
 use crate::helper::signal::parse_signal;
 
 impl ContainerPlan {
@@ -49,9 +47,13 @@ impl ContainerPlan {
             delay,
             notify: self.notify.clone(),
             wait_idle: self.wait_idle.clone(),
+            // Always set for a planned helper hook (the latest signal plus B); were it ever
+            // missing, the latest signal still never cuts the hold short, where the helper's
+            // own default (delay + 30) would cut an adaptive hold at D + 30 < M.
             max: self
                 .hook_max_seconds
-                .unwrap_or(delay.saturating_add(DEFAULT_MAX_EXTRA_SECONDS)),
+                .or(self.latest_signal())
+                .unwrap_or(delay),
             // The planner's signal names come from a fixed list the helper knows (tested).
             signal: self.signal.and_then(|name| parse_signal(name).ok()),
             fast_signal: self.fast_signal().and_then(|name| parse_signal(name).ok()),
@@ -101,5 +103,33 @@ impl ContainerPlan {
         let mut command = vec![HELPER_PATH.to_owned()];
         command.extend(args.to_args());
         Some(command)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Role;
+
+    /// Without a planned `--max` (never the case for a planned helper hook), the helper's
+    /// bound is the latest signal: never its own default delay + 30, which would cut an
+    /// adaptive hold at D + 30 < M (issue 27).
+    #[test]
+    fn a_missing_max_never_cuts_the_hold_short() {
+        let mut proxy = ContainerPlan::new("nginx", false, 0, Role::Proxy);
+        proxy.action = Action::Planned;
+        proxy.hook = Some(HookKind::Helper);
+        proxy.pre_stop_seconds = Some(10);
+        proxy.timing = Some(Timing::Adaptive {
+            floor: 10,
+            quiet: 3,
+            cap: 60,
+            stagger: 0,
+            probe_periods: vec![],
+        });
+        assert_eq!(proxy.helper_args().unwrap().max, 60);
+        proxy.hook_max_seconds = Some(88);
+        assert_eq!(proxy.helper_args().unwrap().max, 88);
+        assert_eq!(proxy.helper_rejection(), None);
     }
 }
