@@ -29,6 +29,9 @@ pub const GRACEFUL_STOP: &str = "drain.io/graceful-stop";
 pub const PROFILE: &str = "drain.io/profile";
 /// `"true"`: planned containers get `DRAIN_DELAY_SECONDS` and `DRAIN_SHUTDOWN_BUDGET_SECONDS`.
 pub const ENV: &str = "drain.io/env";
+/// How pinned clients are moved off at the floor: `auto`, `none`, a signal, or a loopback URL
+/// to POST (docs/helper.md, "Moving pinned clients").
+pub const MIGRATE: &str = "drain.io/migrate";
 /// Written by the webhook: the plan it applied, compact JSON.
 pub const STATUS: &str = "drain.io/status";
 
@@ -94,6 +97,54 @@ pub struct Overrides {
     pub profile: Option<Sourced<&'static Profile>>,
     /// `drain.io/env`: whether planned containers get the plan's timings as env vars.
     pub env: Option<Sourced<bool>>,
+    /// `drain.io/migrate`: how pinned clients are moved off at the floor.
+    pub migrate: Option<Sourced<MigrateSetting>>,
+}
+
+/// What `drain.io/migrate` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrateSetting {
+    /// Front proxies known to move their connections off without closing their listeners get
+    /// their mechanism (nginx, openresty: SIGHUP); nothing else.
+    Auto,
+    /// Nothing migrates: pinned clients keep the hold toward M.
+    None,
+    /// This signal, by name as the helper prints it (`SIGHUP`), to the front proxies, or to
+    /// the apps holding alone when the pod has none.
+    Signal(String),
+    /// A POST to this loopback URL, once per pod.
+    Post(HttpUrl),
+}
+
+/// Signals that stop a process rather than make it move its connections: sent at the floor,
+/// they would end the drain early.
+const STOPPING_SIGNALS: [&str; 5] = ["SIGKILL", "SIGSTOP", "SIGTERM", "SIGINT", "SIGQUIT"];
+
+fn migrate_setting(value: &str) -> Result<MigrateSetting, String> {
+    let value = value.trim();
+    match value {
+        "auto" => return Ok(MigrateSetting::Auto),
+        "none" => return Ok(MigrateSetting::None),
+        _ => {}
+    }
+    if value.starts_with("http://") || value.starts_with("https://") {
+        return notify_url(value).map(MigrateSetting::Post);
+    }
+    let number = crate::helper::signal::parse_signal(value).map_err(|reason| {
+        format!("expected auto, none, a signal or http://127.0.0.1:PORT/PATH ({reason})")
+    })?;
+    let name = crate::helper::signal::signal_name(number);
+    if STOPPING_SIGNALS.contains(&name.as_str()) {
+        return Err(format!(
+            "{name} stops the process instead of moving its clients off while it keeps serving"
+        ));
+    }
+    // A number without a name here stays a number, which the helper parses back.
+    let text = match name.starts_with("SIG") {
+        true => name,
+        false => number.to_string(),
+    };
+    Ok(MigrateSetting::Signal(text))
 }
 
 const DURATION_EXAMPLE: &str = "\"15\" or \"10s\" or \"1m30s\"";
@@ -194,6 +245,12 @@ impl Overrides {
             "false" => Ok(false),
             _ => Err("expected \"true\" or \"false\"".into()),
         })?;
+
+        overrides.migrate = annotations.read(
+            MIGRATE,
+            "\"SIGHUP\", \"none\" or \"http://127.0.0.1:8080/drain-keepalive\"",
+            migrate_setting,
+        )?;
 
         Ok(overrides)
     }

@@ -294,7 +294,7 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
             "  {:name_width$}  {:20}  {bar}  {}",
             truncate(&c.name, name_width),
             truncate(&label, 20),
-            details(c),
+            details(c, plan.has_front_proxy),
             name_width = name_width
         );
     }
@@ -315,7 +315,7 @@ fn describe_action(c: &ContainerPlan) -> String {
     }
 }
 
-fn details(c: &ContainerPlan) -> String {
+fn details(c: &ContainerPlan, behind_proxy: bool) -> String {
     let mut parts = Vec::new();
     if let Some(pre_stop) = c.pre_stop_seconds
         && c.action != Action::Untouched
@@ -332,6 +332,20 @@ fn details(c: &ContainerPlan) -> String {
             parts.push(format!("{what} at {at}s"));
         }
         _ => {}
+    }
+    // Pinned clients (kept-alive, HTTP/2 through the Service) keep an adaptive hold going
+    // unless something moves them off at the floor (drain.io/migrate).
+    if let Some(crate::plan::Timing::Adaptive { floor, cap, .. }) = &c.timing
+        && c.action == Action::Planned
+    {
+        match &c.migrate {
+            Some(migration) => parts.push(format!("{migration} at {floor}s moves pinned clients off")),
+            // An app behind a proxy: the proxy's clients are the pinned ones.
+            None if c.role == crate::plan::Role::Proxy || !behind_proxy => parts.push(format!(
+                "nothing moves pinned clients off: kept-alive and HTTP/2 clients hold it toward {cap}s (drain.io/migrate)"
+            )),
+            None => {}
+        }
     }
     if let Some(left) = c.budget_after_sigterm {
         parts.push(format!("{left}s to stop"));

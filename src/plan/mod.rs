@@ -22,6 +22,7 @@ mod grace;
 mod hold;
 mod hooks;
 mod injection;
+mod migrate;
 mod native;
 mod resolve;
 mod roles;
@@ -40,6 +41,7 @@ use grace::{
 };
 use hooks::choose_hooks;
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
+pub use migrate::{Migration, known_migration};
 use resolve::{Resolved, apply_profile, resolve};
 use roles::classify_containers;
 pub use roles::{MESH_PROXIES, graceful_signal, proxy_family};
@@ -183,6 +185,9 @@ pub struct ContainerPlan {
     pub notify: Vec<HttpUrl>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wait_idle: Vec<u16>,
+    /// How pinned clients are moved off at the floor (`--migrate`), when they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<Migration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chained: Option<ChainedHook>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -377,6 +382,12 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
         .iter()
         .any(|c| c.role == Role::Proxy && !c.init_container);
     let chosen = choose_hooks(spec, &overrides, &resolved, &mut plan);
+    migrate::plan_migrations(
+        &mut plan,
+        spec,
+        &overrides,
+        resolved.choice.share_process_namespace,
+    );
     let spec_grace = spec.termination_grace_period_seconds;
     let growth = GraceGrowth {
         needed: chosen.needed,
@@ -532,6 +543,7 @@ impl ContainerPlan {
             signal: None,
             notify: Vec::new(),
             wait_idle: Vec::new(),
+            migrate: None,
             chained: None,
             note: None,
             env: Vec::new(),
