@@ -1,9 +1,11 @@
 //! Sleep, helper or native per container: what the hook mode asks for and what the cluster
 //! and the pod offer (DESIGN.md section 3).
 
-use super::hooks::HookRequest;
-use super::timing::Timing;
-use super::{ChainedHook, HookKind, native};
+use super::chain::chainable;
+use super::roles::graceful_signal;
+use super::timing::{HoldRequest, Timing};
+use super::{ChainedHook, HookKind, Role, native};
+use crate::annotations::Overrides;
 use crate::helper::net::HttpUrl;
 use crate::pod::ContainerShape;
 use crate::settings::{HookMode, KubeVersion};
@@ -18,6 +20,40 @@ pub(super) struct ChosenHook {
     pub(super) chained: Option<ChainedHook>,
     /// Said in the plan next to the container (hook mode native keeping the user's signal).
     pub(super) note: Option<String>,
+}
+
+pub(super) struct HookRequest {
+    /// The floor: when the hold (or the fixed delay) begins to count.
+    pub(super) delay: u32,
+    pub(super) hold: HoldRequest,
+    pub(super) chained: Result<Option<ChainedHook>, String>,
+    pub(super) signal: Option<&'static str>,
+    pub(super) notify: Vec<HttpUrl>,
+    pub(super) wait_idle: Vec<u16>,
+}
+
+impl HookRequest {
+    /// The delay and hold its role asks for, the user's own hook and the proxy's graceful
+    /// signal; no notify and no wait-idle.
+    pub(super) fn new(
+        role: Role,
+        container: &ContainerShape,
+        overrides: &Overrides,
+        (delay, hold): (u32, HoldRequest),
+    ) -> Self {
+        // The user vouches that the image's STOPSIGNAL is already graceful: no signal to send.
+        let image_stops_gracefully = overrides.graceful_stop.is_some();
+        HookRequest {
+            delay,
+            hold,
+            chained: chainable(container),
+            signal: (role == Role::Proxy && !image_stops_gracefully)
+                .then(|| graceful_signal(container.image.as_deref().unwrap_or_default()))
+                .flatten(),
+            notify: Vec::new(),
+            wait_idle: Vec::new(),
+        }
+    }
 }
 
 pub(super) struct HookChoice {

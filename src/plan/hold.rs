@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::resolve::Resolved;
-use super::timing::Timing;
+use super::timing::{HoldRequest, Timing};
 use super::{Action, ContainerPlan, Plan, Role, last_proxy_stop};
 use crate::pod::{ContainerShape, ProbeTarget, SpecShape};
 
@@ -108,79 +108,6 @@ impl HoldSettings {
             stagger,
             probe_periods: self.probe_periods.clone(),
             needs_helper,
-        }
-    }
-}
-
-/// How a container's stop signal is to be timed once its hook kind is known.
-#[derive(Clone)]
-pub(super) enum HoldRequest {
-    /// At the delay plus `stagger`.
-    Fixed { stagger: u32 },
-    /// The adaptive hold from the delay (when the hook is the helper); `needs_helper`: the role
-    /// makes `auto` choose the helper for it (a front proxy and the app behind it), rather than
-    /// only holding adaptively when the helper runs anyway (docs/decisions.md).
-    Adaptive {
-        quiet: u32,
-        cap: u32,
-        stagger: u32,
-        probe_periods: Vec<u32>,
-        needs_helper: bool,
-    },
-    /// An app behind an adaptive proxy: until the proxy's listeners are gone, then `stagger`.
-    AfterProxy {
-        ports: Vec<u16>,
-        until: u32,
-        stagger: u32,
-    },
-}
-
-impl HoldRequest {
-    pub(super) fn needs_helper(&self) -> bool {
-        match self {
-            HoldRequest::Fixed { .. } => false,
-            HoldRequest::Adaptive { needs_helper, .. } => *needs_helper,
-            HoldRequest::AfterProxy { .. } => true,
-        }
-    }
-
-    pub(super) fn stagger(&self) -> u32 {
-        match self {
-            HoldRequest::Fixed { stagger }
-            | HoldRequest::Adaptive { stagger, .. }
-            | HoldRequest::AfterProxy { stagger, .. } => *stagger,
-        }
-    }
-
-    /// The timing of a helper hook whose delay (the floor) is `floor`.
-    pub(super) fn helper_timing(self, floor: u32) -> Timing {
-        match self {
-            HoldRequest::Adaptive {
-                quiet,
-                cap,
-                stagger,
-                probe_periods,
-                ..
-            } if cap > floor => Timing::Adaptive {
-                floor,
-                quiet,
-                cap,
-                stagger,
-                probe_periods,
-            },
-            HoldRequest::AfterProxy {
-                ports,
-                until,
-                stagger,
-            } => Timing::AfterProxy {
-                floor,
-                ports,
-                until: until.max(floor),
-                stagger,
-            },
-            other => Timing::Fixed {
-                seconds: floor.saturating_add(other.stagger()),
-            },
         }
     }
 }

@@ -1,14 +1,13 @@
 //! Choosing every container's hook, proxies first, and writing it into the plan.
 
-use super::chain::chainable;
-use super::choice::ChosenHook;
-use super::hold::{HoldRequest, HoldSettings};
+use super::choice::{ChosenHook, HookRequest};
+use super::hold::HoldSettings;
 use super::injection::{HELPER_DIR, existing_helper, mount_conflict, new_helper_names};
-use super::roles::graceful_signal;
-use super::{Action, ChainedHook, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role};
+use super::timing::HoldRequest;
+use super::{Action, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role};
 use crate::annotations::Overrides;
 use crate::helper::net::HttpUrl;
-use crate::pod::{ContainerShape, SpecShape};
+use crate::pod::SpecShape;
 
 /// Seconds before the end of its budget at which a still-draining proxy gets its fast stop:
 /// the kubelet's SIGKILL comes at the grace period's end, and the proxy needs a moment to
@@ -302,38 +301,4 @@ pub(super) fn wait_idle_targets(
         .filter(|(_, c)| planned(c) && c.role == Role::App)
         .map(|(i, _)| i)
         .collect()
-}
-
-pub(super) struct HookRequest {
-    /// The floor: when the hold (or the fixed delay) begins to count.
-    pub(super) delay: u32,
-    pub(super) hold: HoldRequest,
-    pub(super) chained: Result<Option<ChainedHook>, String>,
-    pub(super) signal: Option<&'static str>,
-    pub(super) notify: Vec<HttpUrl>,
-    pub(super) wait_idle: Vec<u16>,
-}
-
-impl HookRequest {
-    /// The delay and hold its role asks for, the user's own hook and the proxy's graceful
-    /// signal; no notify and no wait-idle.
-    fn new(
-        role: Role,
-        container: &ContainerShape,
-        overrides: &Overrides,
-        (delay, hold): (u32, HoldRequest),
-    ) -> Self {
-        // The user vouches that the image's STOPSIGNAL is already graceful: no signal to send.
-        let image_stops_gracefully = overrides.graceful_stop.is_some();
-        HookRequest {
-            delay,
-            hold,
-            chained: chainable(container),
-            signal: (role == Role::Proxy && !image_stops_gracefully)
-                .then(|| graceful_signal(container.image.as_deref().unwrap_or_default()))
-                .flatten(),
-            notify: Vec::new(),
-            wait_idle: Vec::new(),
-        }
-    }
 }
