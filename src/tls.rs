@@ -18,8 +18,6 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
-
 /// Why a certificate pair could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -184,12 +182,13 @@ async fn read_file(path: &Path) -> Result<Vec<u8>, TlsError> {
 }
 
 /// Polls `files` every `interval` until `shutdown` turns true; swaps in every changed pair
-/// that is valid. Never panics and never gives up: a bad pair is logged and counted once,
-/// and the last good pair keeps serving.
+/// that is valid. Never panics and never gives up: a bad pair is logged and reported once
+/// (`on_reload(false)`), and the last good pair keeps serving; a good one is `on_reload(true)`.
+/// The callback keeps this module free of the metrics (the caller counts).
 pub async fn reload_certificates(
     files: CertFiles,
     resolver: Arc<CertResolver>,
-    metrics: Arc<Metrics>,
+    on_reload: impl Fn(bool) + Send + 'static,
     mut last: PairContents,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
@@ -221,7 +220,7 @@ pub async fn reload_certificates(
         match load_certified_key(&contents.cert, &contents.key) {
             Ok(key) => {
                 resolver.swap(key);
-                metrics.certificate_reloaded(true);
+                on_reload(true);
                 tracing::info!(cert = %files.cert.display(), "serving certificate reloaded");
                 last = contents;
             }
@@ -232,7 +231,7 @@ pub async fn reload_certificates(
                 if matches!(files.read().await, Ok(again) if again != contents) {
                     continue;
                 }
-                metrics.certificate_reloaded(false);
+                on_reload(false);
                 tracing::error!(error = %err, cert = %files.cert.display(), key = %files.key.display(),
                     "new serving certificate rejected; keeping the last good one");
                 last = contents;

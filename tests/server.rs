@@ -81,10 +81,11 @@ async fn start(files: &CertFiles, setup: Setup) -> TestServer {
     let (key, contents) = files.load().await.unwrap();
     let resolver = Arc::new(CertResolver::new(key));
     let (stop_reload, stop_rx) = watch::channel(false);
+    let counted = Arc::clone(&metrics);
     tokio::spawn(tls::reload_certificates(
         files.clone(),
         Arc::clone(&resolver),
-        Arc::clone(&metrics),
+        move |ok| counted.certificate_reloaded(ok),
         contents,
         Duration::from_millis(100),
         stop_rx,

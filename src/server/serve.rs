@@ -103,10 +103,11 @@ pub async fn run(
             let files = CertFiles { cert, key };
             let (key, contents) = files.load().await?;
             let resolver = Arc::new(CertResolver::new(key));
+            let counted = Arc::clone(&metrics);
             tokio::spawn(tls::reload_certificates(
                 files,
                 Arc::clone(&resolver),
-                Arc::clone(&metrics),
+                move |ok| counted.certificate_reloaded(ok),
                 contents,
                 Duration::from_secs(u64::from(args.tls_reload_interval.max(1))),
                 stop_rx.clone(),
