@@ -20,7 +20,8 @@ pub const NODES: Step = Step {
 /// Lists nodes (in pages: a large cluster's list is large) and summarises them.
 pub(super) async fn nodes(client: &Client, version: Option<KubeVersion>) -> StepResult {
     let api: Api<Node> = Api::all(client.clone());
-    let mut runtimes: Vec<(String, Option<String>)> = Vec::new();
+    // (name, containerRuntimeVersion, kubeletVersion)
+    let mut reported: Vec<(String, Option<String>, Option<String>)> = Vec::new();
     let mut params = ListParams::default().limit(500);
     loop {
         let page = match api.list(&params).await {
@@ -38,23 +39,22 @@ pub(super) async fn nodes(client: &Client, version: Option<KubeVersion>) -> Step
                 );
             }
         };
-        runtimes.extend(page.items.into_iter().map(|node| {
-            let runtime = node
-                .status
-                .and_then(|s| s.node_info)
-                .map(|info| info.container_runtime_version);
-            (node.metadata.name.unwrap_or_default(), runtime)
+        reported.extend(page.items.into_iter().map(|node| {
+            let info = node.status.and_then(|s| s.node_info);
+            let (runtime, kubelet) = info
+                .map(|info| (info.container_runtime_version, info.kubelet_version))
+                .unzip();
+            (node.metadata.name.unwrap_or_default(), runtime, kubelet)
         }));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => break,
         }
     }
-    let summary = ImageVolumeNodes::summarise(
-        runtimes
-            .iter()
-            .map(|(name, runtime)| (name.as_str(), runtime.as_deref())),
-    );
+    let summary =
+        ImageVolumeNodes::summarise(reported.iter().map(|(name, runtime, kubelet)| {
+            (name.as_str(), runtime.as_deref(), kubelet.as_deref())
+        }));
     pass(
         NODES,
         describe_delivery(HelperDelivery::Auto, version, &summary),
