@@ -5,8 +5,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::Client;
 use kube::api::{Api, ListParams};
 
-use super::steps::{pass, result};
-use super::{Outcome, Step, StepResult};
+use super::{Outcome, Step, StepResult, pass, result};
 use crate::capabilities::ImageVolumeNodes;
 use crate::plan::describe_delivery;
 use crate::settings::{HelperDelivery, KubeVersion};
