@@ -42,9 +42,9 @@ struct Cluster {
     mutates: bool,
     /// The API server's minor version (1.x).
     minor: &'static str,
-    /// Each node's `status.nodeInfo.containerRuntimeVersion`; `None`: listing nodes is
-    /// forbidden.
-    runtimes: Option<Vec<&'static str>>,
+    /// Each node's `status.nodeInfo` `(containerRuntimeVersion, kubeletVersion)`; `None`:
+    /// listing nodes is forbidden.
+    nodes: Option<Vec<(&'static str, &'static str)>>,
 }
 
 impl Cluster {
@@ -61,7 +61,7 @@ impl Cluster {
             opted_in: vec!["shop"],
             mutates: true,
             minor: "32",
-            runtimes: Some(vec!["containerd://1.7.27"]),
+            nodes: Some(vec![("containerd://1.7.27", "v1.32.4")]),
         }
     }
 }
@@ -83,15 +83,16 @@ fn answer(cluster: &Mutex<Cluster>, lists: &Mutex<usize>, seen: &fake_api::Seen<
     let json = |(code, body): (u16, Value)| Reply::json(code, body);
     match (seen.method.as_str(), seen.path) {
         ("GET", "/version") => Reply::json(200, version("1", cluster.minor)),
-        ("GET", "/api/v1/nodes") => match &cluster.runtimes {
+        ("GET", "/api/v1/nodes") => match &cluster.nodes {
             None => json(status(403, "Forbidden")),
-            Some(runtimes) => {
-                let items = runtimes
+            Some(nodes) => {
+                let items = nodes
                     .iter()
                     .enumerate()
-                    .map(|(i, runtime)| {
+                    .map(|(i, (runtime, kubelet))| {
                         json!({"metadata": {"name": format!("node-{i}")},
-                               "status": {"nodeInfo": {"containerRuntimeVersion": runtime}}})
+                               "status": {"nodeInfo": {"containerRuntimeVersion": runtime,
+                                                       "kubeletVersion": kubelet}}})
                     })
                     .collect();
                 Reply::json(200, list("Node", items, None))
@@ -262,7 +263,7 @@ async fn a_working_install_passes_every_step() {
     assert!(
         nodes.contains(
             "Always pods get first-container (then sleep), Never/OnFailure pods init-container"
-        ) && nodes.contains("node node-0 reports containerd 1.7.27"),
+        ) && nodes.contains("node-0 (kubelet v1.32.4, containerd 1.7.27)"),
         "{nodes}"
     );
     let (_, endpoints, _) = outcome(&report, "endpoints");
@@ -533,31 +534,46 @@ fn the_binary_exits_2_when_it_cannot_reach_a_cluster() {
     );
 }
 
-/// On 1.35 the nodes decide: containerd 1.7 on one node means no image volume, containerd 2.1
-/// (or CRI-O 1.31) on every node means image volumes; a forbidden node list is a warning, not
-/// a failure (the webhook then plans without image volumes).
+/// On 1.35 the nodes decide: containerd 1.7 on one node, or a 1.34 kubelet on containerd 2.1
+/// (a control plane upgraded first), means no image volume, and the blocking node is named
+/// with what blocks it; a 1.35 kubelet on containerd 2.1 (or CRI-O 1.31) on every node means
+/// image volumes; a forbidden node list is a warning, not a failure (the webhook then plans
+/// without image volumes).
 #[tokio::test]
 async fn the_nodes_step_says_whether_auto_uses_image_volumes() {
-    for (runtimes, expected) in [
+    for (nodes, expected) in [
         (
-            Some(vec!["containerd://2.1.3", "containerd://1.7.27"]),
+            vec![
+                ("containerd://2.1.3", "v1.35.0"),
+                ("containerd://1.7.27", "v1.35.0"),
+            ],
             "Always pods get first-container (then sleep)",
         ),
         (
-            Some(vec!["containerd://2.1.3", "cri-o://1.31.2"]),
+            vec![
+                ("containerd://2.1.3", "v1.35.0"),
+                ("containerd://2.1.3", "v1.34.2"),
+            ],
+            "no: 1 of 2 nodes cannot mount them: node-1 (kubelet v1.34.2)",
+        ),
+        (
+            vec![
+                ("containerd://2.1.3", "v1.35.0"),
+                ("cri-o://1.31.2", "v1.35.1"),
+            ],
             "Always pods get image-volume, Never/OnFailure pods image-volume",
         ),
     ] {
         let mut cluster = Cluster::working();
         cluster.minor = "35";
-        cluster.runtimes = runtimes;
+        cluster.nodes = Some(nodes);
         let report = run(&fake(cluster), &options()).await;
         let (outcome_nodes, detail, _) = outcome(&report, "nodes");
         assert_eq!(outcome_nodes, Outcome::Pass, "{detail}");
         assert!(detail.contains(expected), "{detail}");
     }
     let mut forbidden = Cluster::working();
-    forbidden.runtimes = None;
+    forbidden.nodes = None;
     let report = run(&fake(forbidden), &options()).await;
     let (outcome_nodes, detail, hint) = outcome(&report, "nodes");
     assert_eq!(outcome_nodes, Outcome::Warn, "{detail}");
