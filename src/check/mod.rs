@@ -18,7 +18,10 @@ mod configuration;
 mod dry_run;
 mod endpoints;
 mod nodes;
+mod pods;
+mod rejection;
 mod render;
+mod served;
 mod steps;
 
 pub use render::{render_json, render_text};

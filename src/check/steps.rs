@@ -6,20 +6,24 @@ use kube::Client;
 use super::api_server::{API_SERVER, api_server};
 use super::ca_bundle::{CA_BUNDLE, ca_bundle};
 use super::configuration::{CONFIGURATION, FAILURE_POLICY, failure_policy, webhook_configuration};
-use super::dry_run::{DRY_RUN, dry_run};
+use super::dry_run::{DRY_RUN, DRY_RUN_HELPER, dry_run, namespace};
 use super::endpoints::{ENDPOINTS, endpoints};
 use super::nodes::{NODES, nodes};
+use super::pods::Probe;
+use super::served::served_settings;
 use super::{CheckOptions, Outcome, Report, Step, StepResult, result};
 
-/// Every step, in the order they run.
-pub const STEPS: [Step; 7] = [
+/// Every step, in the order they run. `nodes` comes once the webhook answers: it describes the
+/// delivery the server's own settings give (read from the webhook, like its certificate).
+pub const STEPS: [Step; 8] = [
     API_SERVER,
-    NODES,
     CONFIGURATION,
     FAILURE_POLICY,
     ENDPOINTS,
     CA_BUNDLE,
+    NODES,
     DRY_RUN,
+    DRY_RUN_HELPER,
 ];
 
 /// Runs the steps once; a fatal failure marks the rest skipped.
@@ -33,7 +37,6 @@ pub async fn run_once(client: &Client, options: &CheckOptions) -> Report {
         if unreachable {
             return;
         }
-        steps.push(nodes(client, kube_version).await);
         let (found, configured) =
             webhook_configuration(client, &options.webhook_configuration).await;
         steps.push(found);
@@ -46,7 +49,24 @@ pub async fn run_once(client: &Client, options: &CheckOptions) -> Report {
             return;
         }
         steps.push(ca_bundle(client, &configured).await);
-        steps.push(dry_run(client, options.namespace.as_deref(), &configured).await);
+        let served = served_settings(client, &configured).await;
+        steps.push(nodes(client, &served, kube_version).await);
+        let namespace =
+            match namespace(client, options.namespace.as_deref(), &configured, DRY_RUN).await {
+                Ok(namespace) => namespace,
+                Err(failed) => {
+                    // Neither dry run has a namespace: the same failure for both.
+                    let helper = StepResult {
+                        step: DRY_RUN_HELPER,
+                        ..failed.clone()
+                    };
+                    steps.extend([failed, helper]);
+                    return;
+                }
+            };
+        for (step, probe) in [(DRY_RUN, Probe::App), (DRY_RUN_HELPER, Probe::Helper)] {
+            steps.push(dry_run(client, step, probe, &namespace, &configured, &served).await);
+        }
     };
     finished.await;
     // The step that stopped the run is the last one that ran.
