@@ -801,6 +801,19 @@ async fn the_nodes_step_follows_the_servers_helper_delivery() {
         ),
         "{detail}"
     );
+    // Forced image volumes with a node that cannot mount them: a failure naming the node.
+    let mut forced = cluster.clone();
+    forced.helper_delivery = Some("image-volume");
+    forced.nodes = Some(vec![
+        ("containerd://2.1.3", "v1.35.0"),
+        ("containerd://2.1.3", "v1.34.2"),
+    ]);
+    let report = run(&fake(forced), &options()).await;
+    let (state, detail, fix) = outcome(&report, "nodes");
+    assert_eq!(state, Outcome::Fail, "{detail}");
+    assert!(detail.contains("node-1 (kubelet v1.34.2)"), "{detail}");
+    assert!(fix.unwrap().contains("never start"));
+
     cluster.helper_delivery = None;
     let report = run(&fake(cluster), &options()).await;
     let (state, detail, hint) = outcome(&report, "nodes");

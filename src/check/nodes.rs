@@ -67,13 +67,21 @@ pub(super) async fn nodes(
             let planned_for = served
                 .kube_version()
                 .map_or_else(|| "an unknown version".to_owned(), |v| format!("Kubernetes {v}"));
-            pass(
-                NODES,
-                format!(
-                    "{} (the server's --helper-delivery {setting}, planning for {planned_for})",
-                    describe_delivery(setting, served.kube_version(), &summary)
-                ),
-            )
+            let detail = format!(
+                "{} (the server's --helper-delivery {setting}, planning for {planned_for})",
+                describe_delivery(setting, served.kube_version(), &summary)
+            );
+            // Forced image volumes on nodes that cannot mount them: pods scheduled there never
+            // start (their volume cannot be mounted), which no dry run shows.
+            if setting == HelperDelivery::ImageVolume && summary.can_mount() != Some(true) {
+                return result(
+                    NODES,
+                    Outcome::Fail,
+                    detail,
+                    Some("pods that need the helper and land on those nodes cannot mount its image volume and never start: upgrade them, or set --helper-delivery auto (chart settings.helper.delivery)".into()),
+                );
+            }
+            pass(NODES, detail)
         }
         Ok((Err(unknown), _)) => result(
             NODES,
