@@ -42,21 +42,23 @@ pub const API_CALLS: &[ApiCall] = &[
         resource: "endpointslices",
         named: false,
     },
-    // The API server's service proxy to the webhook's `GET /certificate`.
+    // The API server's service proxy to the webhook's `GET /certificate` and `GET /settings`.
     ApiCall {
         verb: "get",
         group: "",
         resource: "services/proxy",
         named: true,
     },
-    // Only without `-n`: finding an opted-in namespace.
+    // Without `-n`: finding an opted-in namespace; by name, when a dry-run Pod comes back
+    // unplanned: its label and annotations.
     ApiCall {
         verb: "list",
         group: "",
         resource: "namespaces",
         named: false,
     },
-    // What the nodes' runtimes can mount (the webhook's own node watch decides the same).
+    // What the nodes' kubelets and runtimes can mount (the webhook's own node watch decides
+    // the same).
     ApiCall {
         verb: "list",
         group: "",
