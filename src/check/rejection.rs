@@ -22,7 +22,9 @@ pub(super) fn rejection(err: &kube::Error) -> Option<Rejection> {
     if status.code == 403 && message.contains(" cannot create resource ") {
         return None;
     }
-    // The API server's own wording (k8s.io/apiserver webhook errors, admission plugins).
+    // The API server's own wording: k8s.io/apiserver's webhook `ToStatusErr` writes
+    // `admission webhook "NAME" denied the request: MESSAGE` (code 400 or 403, whatever the
+    // policy engine sent); the admission plugins word theirs as matched below.
     let component = if let Some(name) = quoted_after(message, "admission webhook \"", '"') {
         format!("the admission webhook \"{name}\"")
     } else if let Some(name) = quoted_after(message, "ValidatingAdmissionPolicy '", '\'') {
