@@ -1,8 +1,11 @@
 //! What the cluster's nodes can do, from what they report: pure, so the planner, `check` and
-//! the tests share it. Today one fact: whether every node's container runtime mounts image
-//! volumes (KEP-4639), read from `status.nodeInfo.containerRuntimeVersion`.
+//! the tests share it. Today one fact: whether every node can mount image volumes (KEP-4639),
+//! which takes a kubelet whose `ImageVolume` gate is on (`status.nodeInfo.kubeletVersion`
+//! 1.35+) and a runtime that implements them (`status.nodeInfo.containerRuntimeVersion`).
 
 use std::fmt;
+
+use crate::settings::KubeVersion;
 
 /// A node's container runtime and its version, as in `containerd://2.1.3`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +66,63 @@ impl fmt::Display for RuntimeVersion {
     }
 }
 
-/// Whether every node can mount image volumes, and if not, a node that cannot (the reason
-/// shown in the log, `/metrics` and `check`).
+/// The lowest kubelet whose `ImageVolume` gate is on by default: the same release as the API
+/// server's (alpha in 1.31, beta but off by default in 1.33 and 1.34, on by default from 1.35:
+/// kubernetes.io "Feature Gates" for v1.35, and the v1.33 beta post "the feature is still
+/// disabled by default"). Control planes upgrade first: for a while a 1.35 API server admits
+/// image volumes that 1.33/1.34 kubelets cannot mount, so the pod never starts.
+pub const KUBELET_FOR_IMAGE_VOLUMES: KubeVersion = KubeVersion::IMAGE_VOLUMES_BY_DEFAULT;
+
+/// What every node needs, for messages.
+const NEED: &str = "kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+";
+
+/// How many blocking nodes [`ImageVolumeNodes`]'s text names before it says "and N more".
+const NAMED: usize = 10;
+
+/// Whether a node's kubelet has the `ImageVolume` gate on by default (`v1.35.0`,
+/// `v1.35.1-eks-4a1b`, `v1.35.0+k3s1`); an unreadable version counts as no.
+pub fn kubelet_mounts_image_volumes(reported: &str) -> bool {
+    reported
+        .parse::<KubeVersion>()
+        .is_ok_and(|v| v >= KUBELET_FOR_IMAGE_VOLUMES)
+}
+
+/// A node that cannot mount image volumes, and what it reported for each part that blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockingNode {
+    pub name: String,
+    /// `Some(reported kubeletVersion)` (empty when missing) when the kubelet blocks.
+    pub kubelet: Option<String>,
+    /// `Some(reported containerRuntimeVersion)` (empty when missing) when the runtime blocks.
+    pub runtime: Option<String>,
+}
+
+/// The reasons a node blocks image volumes, as `/metrics` labels them.
+pub const BLOCK_REASONS: [&str; 2] = ["kubelet", "runtime"];
+
+impl fmt::Display for BlockingNode {
+    /// `worker-1 (kubelet v1.34.2, containerd 1.7.27)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kubelet = self.kubelet.as_deref().map(|reported| match reported {
+            "" => "no kubelet version".to_owned(),
+            v if v.parse::<KubeVersion>().is_ok() => format!("kubelet {v}"),
+            v => format!("kubelet {v:?}, which is not a version"),
+        });
+        let runtime =
+            self.runtime
+                .as_deref()
+                .map(|reported| match RuntimeVersion::parse(reported) {
+                    Some(runtime) => runtime.to_string(),
+                    None if reported.is_empty() => "no runtime version".to_owned(),
+                    None => format!("{reported:?}, which is not a known runtime version"),
+                });
+        let parts: Vec<String> = kubelet.into_iter().chain(runtime).collect();
+        write!(f, "{} ({})", self.name, parts.join(", "))
+    }
+}
+
+/// Whether every node can mount image volumes, and if not, the nodes that cannot (named in the
+/// log, `/metrics` and `check`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ImageVolumeNodes {
     /// No node list: no cluster, the watch has not synced, or offline.
@@ -72,39 +130,42 @@ pub enum ImageVolumeNodes {
     Unknown,
     /// The list is empty (nodes may still join, with any runtime).
     NoNodes,
-    /// Every node's runtime mounts image volumes.
+    /// Every node's kubelet and runtime mount image volumes.
     All { nodes: usize },
-    /// At least one node's runtime does not (or cannot be read); `node` is the first by name.
+    /// At least one node's kubelet or runtime does not (or cannot be read).
     NotAll {
         nodes: usize,
-        node: String,
-        /// What it reported (`containerd://1.7.27`), or empty.
-        reported: String,
+        /// Every node that blocks, by name.
+        blocking: Vec<BlockingNode>,
     },
 }
 
 impl ImageVolumeNodes {
-    /// Summarises `(name, containerRuntimeVersion)` of every node.
-    pub fn summarise<'a>(nodes: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Self {
+    /// Summarises `(name, containerRuntimeVersion, kubeletVersion)` of every node.
+    pub fn summarise<'a>(
+        nodes: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+    ) -> Self {
         let mut count = 0;
-        let mut first_unable: Option<(&str, &str)> = None;
-        for (name, reported) in nodes {
+        let mut blocking = Vec::new();
+        for (name, runtime, kubelet) in nodes {
             count += 1;
-            let able = reported
+            let runtime_able = runtime
                 .and_then(RuntimeVersion::parse)
                 .is_some_and(|r| r.supports_image_volumes());
-            if !able && first_unable.is_none_or(|(first, _)| name < first) {
-                first_unable = Some((name, reported.unwrap_or_default()));
+            let kubelet_able = kubelet.is_some_and(kubelet_mounts_image_volumes);
+            if !(runtime_able && kubelet_able) {
+                blocking.push(BlockingNode {
+                    name: name.to_owned(),
+                    kubelet: (!kubelet_able).then(|| kubelet.unwrap_or_default().to_owned()),
+                    runtime: (!runtime_able).then(|| runtime.unwrap_or_default().to_owned()),
+                });
             }
         }
-        match (count, first_unable) {
-            (0, _) => Self::NoNodes,
-            (nodes, None) => Self::All { nodes },
-            (nodes, Some((node, reported))) => Self::NotAll {
-                nodes,
-                node: node.to_owned(),
-                reported: reported.to_owned(),
-            },
+        blocking.sort_by(|a, b| a.name.cmp(&b.name));
+        match count {
+            0 => Self::NoNodes,
+            nodes if blocking.is_empty() => Self::All { nodes },
+            nodes => Self::NotAll { nodes, blocking },
         }
     }
 
@@ -127,12 +188,36 @@ impl ImageVolumeNodes {
             Self::NotAll { .. } => "not-all",
         }
     }
+
+    /// The nodes that block image volumes (none unless `NotAll`).
+    pub fn blocking(&self) -> &[BlockingNode] {
+        match self {
+            Self::NotAll { blocking, .. } => blocking,
+            _ => &[],
+        }
+    }
+
+    /// How many nodes block for each of [`BLOCK_REASONS`] (a node whose kubelet and runtime
+    /// both block counts under both).
+    pub fn blocking_by_reason(&self) -> [(&'static str, usize); 2] {
+        let nodes = self.blocking();
+        let [kubelet, runtime] = BLOCK_REASONS;
+        [
+            (
+                kubelet,
+                nodes.iter().filter(|n| n.kubelet.is_some()).count(),
+            ),
+            (
+                runtime,
+                nodes.iter().filter(|n| n.runtime.is_some()).count(),
+            ),
+        ]
+    }
 }
 
-/// `yes: all 3 nodes run ...` / `no: node x runs containerd 1.7.27`.
+/// `yes: every node (3) ...` / `no: 1 of 2 nodes cannot mount them: x (kubelet v1.34.2) ...`.
 impl fmt::Display for ImageVolumeNodes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NEED: &str = "containerd 2.1+ or CRI-O 1.31+";
         match self {
             Self::Unknown => write!(
                 f,
@@ -141,21 +226,20 @@ impl fmt::Display for ImageVolumeNodes {
             Self::NoNodes => write!(f, "no: the cluster lists no node"),
             Self::All { nodes } => write!(
                 f,
-                "yes: every node ({nodes}) runs a runtime that mounts image volumes ({NEED})"
+                "yes: every node ({nodes}) runs a kubelet and a runtime that mount image volumes ({NEED})"
             ),
-            Self::NotAll {
-                nodes,
-                node,
-                reported,
-            } => {
-                let runtime = match RuntimeVersion::parse(reported) {
-                    Some(runtime) => runtime.to_string(),
-                    None if reported.is_empty() => "no runtime version".to_owned(),
-                    None => format!("{reported:?}, which is not a known runtime version"),
+            Self::NotAll { nodes, blocking } => {
+                let named: Vec<String> =
+                    blocking.iter().take(NAMED).map(|n| n.to_string()).collect();
+                let more = match blocking.len().saturating_sub(NAMED) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
                 };
                 write!(
                     f,
-                    "no: node {node} reports {runtime} (of {nodes} nodes; image volumes need {NEED})"
+                    "no: {} of {nodes} nodes cannot mount them: {}{more} (image volumes need {NEED})",
+                    blocking.len(),
+                    named.join(", ")
                 )
             }
         }
@@ -220,40 +304,47 @@ mod tests {
         assert!(!supports("docker://24.0.7"));
     }
 
+    const NEW: Option<&str> = Some("v1.35.0");
+
     #[test]
     fn the_cluster_summary_needs_every_node() {
         let all = ImageVolumeNodes::summarise([
-            ("a", Some("containerd://2.1.3")),
-            ("b", Some("cri-o://1.31.2")),
+            ("a", Some("containerd://2.1.3"), NEW),
+            ("b", Some("cri-o://1.31.2"), Some("v1.36.1-eks-4a1b")),
         ]);
         assert_eq!(all, ImageVolumeNodes::All { nodes: 2 });
         assert_eq!(all.can_mount(), Some(true));
+        assert_eq!(all.blocking_by_reason(), [("kubelet", 0), ("runtime", 0)]);
 
         let mixed = ImageVolumeNodes::summarise([
-            ("c", Some("containerd://2.1.3")),
-            ("worker-9", Some("containerd://1.7.27")),
-            ("worker-1", Some("garbage")),
+            ("c", Some("containerd://2.1.3"), NEW),
+            ("worker-9", Some("containerd://1.7.27"), NEW),
+            ("worker-1", Some("garbage"), NEW),
         ]);
         assert_eq!(
-            mixed,
-            ImageVolumeNodes::NotAll {
-                nodes: 3,
-                node: "worker-1".into(),
-                reported: "garbage".into()
-            }
+            mixed
+                .blocking()
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>(),
+            ["worker-1", "worker-9"]
         );
         assert_eq!(mixed.can_mount(), Some(false));
         let one_old = ImageVolumeNodes::summarise([
-            ("a", Some("containerd://2.1.3")),
-            ("x", Some("containerd://1.7.27")),
+            ("a", Some("containerd://2.1.3"), NEW),
+            ("x", Some("containerd://1.7.27"), NEW),
         ]);
         assert_eq!(
             one_old.to_string(),
-            "no: node x reports containerd 1.7.27 (of 2 nodes; image volumes need containerd 2.1+ or CRI-O 1.31+)"
+            "no: 1 of 2 nodes cannot mount them: x (containerd 1.7.27) (image volumes need kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+)"
         );
-        let missing = ImageVolumeNodes::summarise([("a", None)]);
+        let missing = ImageVolumeNodes::summarise([("a", None, None)]);
         assert_eq!(missing.can_mount(), Some(false));
-        assert!(missing.to_string().contains("no runtime version"));
+        assert!(
+            missing
+                .to_string()
+                .contains("a (no kubelet version, no runtime version)")
+        );
 
         let none = ImageVolumeNodes::summarise([]);
         assert_eq!(none, ImageVolumeNodes::NoNodes);
@@ -263,5 +354,80 @@ mod tests {
             [all.state(), mixed.state(), none.state()],
             ["all", "not-all", "no-nodes"]
         );
+    }
+
+    /// A control plane upgraded first: 1.34 kubelets on containerd 2.1 block image volumes,
+    /// and the summary names each blocking node with what blocks it.
+    #[test]
+    fn every_kubelet_must_be_1_35_or_newer() {
+        assert!(kubelet_mounts_image_volumes("v1.35.0"));
+        assert!(kubelet_mounts_image_volumes("v1.35.2+k3s1"));
+        assert!(kubelet_mounts_image_volumes("v2.0.0"));
+        assert!(!kubelet_mounts_image_volumes("v1.34.2"));
+        assert!(!kubelet_mounts_image_volumes("v1.33.5-eks-1a2b"));
+        assert!(!kubelet_mounts_image_volumes(""));
+        assert!(!kubelet_mounts_image_volumes("latest"));
+
+        let upgrading = ImageVolumeNodes::summarise([
+            ("cp-0", Some("containerd://2.1.3"), NEW),
+            ("worker-0", Some("containerd://2.1.3"), Some("v1.34.2")),
+            ("worker-1", Some("containerd://1.7.27"), Some("v1.33.5")),
+        ]);
+        assert_eq!(upgrading.can_mount(), Some(false));
+        assert_eq!(
+            upgrading.blocking(),
+            [
+                BlockingNode {
+                    name: "worker-0".into(),
+                    kubelet: Some("v1.34.2".into()),
+                    runtime: None
+                },
+                BlockingNode {
+                    name: "worker-1".into(),
+                    kubelet: Some("v1.33.5".into()),
+                    runtime: Some("containerd://1.7.27".into())
+                },
+            ]
+        );
+        assert_eq!(
+            upgrading.blocking_by_reason(),
+            [("kubelet", 2), ("runtime", 1)]
+        );
+        assert_eq!(
+            upgrading.to_string(),
+            "no: 2 of 3 nodes cannot mount them: worker-0 (kubelet v1.34.2), worker-1 (kubelet v1.33.5, containerd 1.7.27) (image volumes need kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+)"
+        );
+        let unreadable =
+            ImageVolumeNodes::summarise([("n", Some("containerd://2.1.3"), Some("dev"))]);
+        assert!(
+            unreadable
+                .to_string()
+                .contains(r#"n (kubelet "dev", which is not a version)"#),
+            "{unreadable}"
+        );
+        // Every node upgraded: image volumes.
+        let upgraded = ImageVolumeNodes::summarise([
+            ("worker-0", Some("containerd://2.1.3"), NEW),
+            ("worker-1", Some("cri-o://1.31.2"), NEW),
+        ]);
+        assert_eq!(upgraded.can_mount(), Some(true));
+    }
+
+    /// A large cluster mid-upgrade: the text names ten nodes and counts the rest.
+    #[test]
+    fn the_text_names_ten_blocking_nodes() {
+        let names: Vec<String> = (0..25).map(|i| format!("n{i:02}")).collect();
+        let summary = ImageVolumeNodes::summarise(
+            names
+                .iter()
+                .map(|n| (n.as_str(), Some("containerd://2.1.3"), Some("v1.34.0"))),
+        );
+        let text = summary.to_string();
+        assert!(
+            text.contains("no: 25 of 25 nodes cannot mount them: n00 (kubelet v1.34.0)"),
+            "{text}"
+        );
+        assert!(text.contains("n09 (kubelet v1.34.0) and 15 more"), "{text}");
+        assert!(!text.contains("n10"), "{text}");
     }
 }

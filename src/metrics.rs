@@ -78,6 +78,13 @@ struct DeliveryLabels {
     image_volume_nodes: &'static str,
 }
 
+/// Why nodes block image volumes: `kubelet` (older than 1.35, or unreadable) or `runtime`
+/// (not containerd 2.1+ or CRI-O 1.31+, or unreadable); capabilities::BLOCK_REASONS.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BlockLabels {
+    reason: &'static str,
+}
+
 /// All metrics of the process, registered in one registry.
 #[derive(Debug)]
 pub struct Metrics {
@@ -88,6 +95,7 @@ pub struct Metrics {
     certificate_reloads: Family<ReloadLabels, Counter>,
     open_connections: Gauge,
     helper_delivery: Family<DeliveryLabels, Gauge>,
+    image_volume_blocking_nodes: Family<BlockLabels, Gauge>,
 }
 
 /// One open HTTPS connection, counted in `drain_webhook_open_connections` until dropped.
@@ -148,6 +156,17 @@ impl Metrics {
              with whether every node's runtime mounts image volumes",
             helper_delivery.clone(),
         );
+        let image_volume_blocking_nodes = Family::<BlockLabels, Gauge>::default();
+        registry.register(
+            "drain_webhook_image_volume_blocking_nodes",
+            "Nodes that cannot mount image volumes, by reason (kubelet older than 1.35, or a \
+             runtime older than containerd 2.1 / CRI-O 1.31); a node can count under both. \
+             Above 0, helper-delivery auto gives no image volume",
+            image_volume_blocking_nodes.clone(),
+        );
+        for reason in crate::capabilities::BLOCK_REASONS {
+            let _ = image_volume_blocking_nodes.get_or_create(&BlockLabels { reason });
+        }
         // Make the reload series visible at zero before the first rotation.
         for result in [ReloadResult::success, ReloadResult::failure] {
             let _ = certificate_reloads.get_or_create(&ReloadLabels { result });
@@ -160,6 +179,16 @@ impl Metrics {
             certificate_reloads,
             open_connections,
             helper_delivery,
+            image_volume_blocking_nodes,
+        }
+    }
+
+    /// The nodes that block image volumes now, per reason (capabilities.rs).
+    pub fn image_volume_blocking_nodes(&self, by_reason: [(&'static str, usize); 2]) {
+        for (reason, nodes) in by_reason {
+            self.image_volume_blocking_nodes
+                .get_or_create(&BlockLabels { reason })
+                .set(i64::try_from(nodes).unwrap_or(i64::MAX));
         }
     }
 
@@ -313,6 +342,30 @@ mod tests {
                 text.lines().any(|l| l == expected),
                 "missing {expected} in\n{text}"
             );
+        }
+    }
+
+    #[test]
+    fn the_blocking_nodes_are_counted_by_reason() {
+        let metrics = Metrics::new();
+        let text = metrics.encode();
+        for reason in ["kubelet", "runtime"] {
+            let line =
+                format!(r#"drain_webhook_image_volume_blocking_nodes{{reason="{reason}"}} 0"#);
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+        }
+        let nodes = crate::capabilities::ImageVolumeNodes::summarise([
+            ("a", Some("containerd://2.1.3"), Some("v1.34.2")),
+            ("b", Some("containerd://1.7.27"), Some("v1.34.2")),
+            ("c", Some("containerd://2.1.3"), Some("v1.35.0")),
+        ]);
+        metrics.image_volume_blocking_nodes(nodes.blocking_by_reason());
+        let text = metrics.encode();
+        for line in [
+            r#"drain_webhook_image_volume_blocking_nodes{reason="kubelet"} 2"#,
+            r#"drain_webhook_image_volume_blocking_nodes{reason="runtime"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }
     }
 

@@ -25,6 +25,20 @@ const CONFIGURATION: &str = "/apis/admissionregistration.k8s.io/v1/mutatingwebho
 const SLICES: &str = "/apis/discovery.k8s.io/v1/namespaces/drain-webhook/endpointslices";
 const PROXY: &str =
     "/api/v1/namespaces/drain-webhook/services/https:drain-webhook:443/proxy/certificate";
+const SETTINGS: &str =
+    "/api/v1/namespaces/drain-webhook/services/https:drain-webhook:443/proxy/settings";
+/// What Kyverno's require-pod-probes answers for a container without probes (the API server
+/// prefixes the webhook's name).
+const KYVERNO: &str = "admission webhook \"validate.kyverno.svc-fail\" denied the request: \n\nresource Pod/shop/drain-webhook-check-x1 was blocked due to the following policies \n\nrequire-pod-probes:\n  validate-probes: 'Liveness, readiness, or startup probes are required for all containers.'";
+
+/// What the fake's policy engine rejects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// Pods with a container without probes (of the check's Pods, only what the webhook adds).
+    RequireProbes,
+    /// Every pod.
+    RejectAll,
+}
 
 /// The cluster the fake API server shows; tests change it, also while check waits.
 #[derive(Debug, Clone)]
@@ -40,11 +54,18 @@ struct Cluster {
     opted_in: Vec<&'static str>,
     /// Whether the webhook answers the dry-run create (adds drain.io/status).
     mutates: bool,
+    /// The opted-in namespaces carry `drain.io/delay: "0"`: the lone app is left unplanned,
+    /// nginx still gets its graceful signal (and the helper).
+    delay_zero: bool,
+    /// A policy engine behind the webhook, answering as Kyverno's require-pod-probes does.
+    policy: Option<Policy>,
+    /// The webhook's `GET /settings` (`--helper-delivery`), `None`: 404 (an older webhook).
+    helper_delivery: Option<&'static str>,
     /// The API server's minor version (1.x).
     minor: &'static str,
-    /// Each node's `status.nodeInfo.containerRuntimeVersion`; `None`: listing nodes is
-    /// forbidden.
-    runtimes: Option<Vec<&'static str>>,
+    /// Each node's `status.nodeInfo` `(containerRuntimeVersion, kubeletVersion)`; `None`:
+    /// listing nodes is forbidden.
+    nodes: Option<Vec<(&'static str, &'static str)>>,
 }
 
 impl Cluster {
@@ -60,8 +81,11 @@ impl Cluster {
             ready_after: None,
             opted_in: vec!["shop"],
             mutates: true,
+            delay_zero: false,
+            policy: None,
+            helper_delivery: Some("auto"),
             minor: "32",
-            runtimes: Some(vec!["containerd://1.7.27"]),
+            nodes: Some(vec![("containerd://1.7.27", "v1.32.4")]),
         }
     }
 }
@@ -83,15 +107,16 @@ fn answer(cluster: &Mutex<Cluster>, lists: &Mutex<usize>, seen: &fake_api::Seen<
     let json = |(code, body): (u16, Value)| Reply::json(code, body);
     match (seen.method.as_str(), seen.path) {
         ("GET", "/version") => Reply::json(200, version("1", cluster.minor)),
-        ("GET", "/api/v1/nodes") => match &cluster.runtimes {
+        ("GET", "/api/v1/nodes") => match &cluster.nodes {
             None => json(status(403, "Forbidden")),
-            Some(runtimes) => {
-                let items = runtimes
+            Some(nodes) => {
+                let items = nodes
                     .iter()
                     .enumerate()
-                    .map(|(i, runtime)| {
+                    .map(|(i, (runtime, kubelet))| {
                         json!({"metadata": {"name": format!("node-{i}")},
-                               "status": {"nodeInfo": {"containerRuntimeVersion": runtime}}})
+                               "status": {"nodeInfo": {"containerRuntimeVersion": runtime,
+                                                       "kubeletVersion": kubelet}}})
                     })
                     .collect();
                 Reply::json(200, list("Node", items, None))
@@ -134,6 +159,36 @@ fn answer(cluster: &Mutex<Cluster>, lists: &Mutex<usize>, seen: &fake_api::Seen<
             Reply::json(200, list("EndpointSlice", slices, None))
         }
         ("GET", PROXY) => Reply::text(200, &cluster.served),
+        ("GET", SETTINGS) => match cluster.helper_delivery {
+            Some(delivery) => Reply::json(
+                200,
+                json!({"helperDelivery": delivery, "hookMode": "auto",
+                       "kubeVersion": format!("1.{}", cluster.minor), "delay": 10, "stagger": 5,
+                       "shutdownBudget": 30, "quiet": 3, "maxDelay": 60}),
+            ),
+            None => json(status(404, "NotFound")),
+        },
+        ("GET", "/api/v1/namespaces") if seen.query.contains("fieldSelector") => {
+            let name = seen
+                .query
+                .split("metadata.name%3D")
+                .nth(1)
+                .unwrap_or_default();
+            let name = name.split('&').next().unwrap_or_default();
+            let labels = if cluster.opted_in.contains(&name) {
+                json!({"drain.io/inject": "enabled"})
+            } else {
+                json!({})
+            };
+            let annotations = if cluster.delay_zero {
+                json!({"drain.io/delay": "0"})
+            } else {
+                json!({})
+            };
+            let item =
+                json!({"metadata": {"name": name, "labels": labels, "annotations": annotations}});
+            Reply::json(200, list("Namespace", vec![item], None))
+        }
         ("GET", "/api/v1/namespaces") => {
             assert!(
                 seen.query
@@ -152,11 +207,38 @@ fn answer(cluster: &Mutex<Cluster>, lists: &Mutex<usize>, seen: &fake_api::Seen<
             assert!(seen.query.contains("dryRun=All"), "{}", seen.query);
             let mut pod = seen.body.clone();
             pod["metadata"]["name"] = json!("drain-webhook-check-x1");
-            if cluster.mutates {
-                pod["metadata"]["annotations"] =
-                    json!({"drain.io/status": r#"{"v":1,"c":{"app":"sleep:10"}}"#});
+            // The webhook: the lone app is planned unless D = 0, nginx always (with the helper).
+            let opted_out = pod["metadata"]["annotations"]["drain.io/inject"] == "false";
+            let with_proxy = pod["spec"]["containers"][0]["name"] == "nginx";
+            if cluster.mutates && !opted_out && (with_proxy || !cluster.delay_zero) {
+                let status = if with_proxy {
+                    let containers = pod["spec"]["containers"].as_array_mut().unwrap();
+                    containers.insert(0, json!({"name": "drain-helper", "image": "drain-helper"}));
+                    r#"{"v":1,"c":{"nginx":"proxy:helper:10","app":"app:sleep:15"},"helper":{"firstContainer":"drain-helper","then":"sleep","volume":"drain-helper"}}"#
+                } else {
+                    r#"{"v":1,"c":{"app":"sleep:10"}}"#
+                };
+                pod["metadata"]["annotations"] = json!({ "drain.io/status": status });
             }
-            Reply::json(201, pod)
+            // A policy engine after the webhook (validating admission runs after mutation).
+            let unprobed = pod["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c.get("readinessProbe").is_none());
+            match cluster.policy {
+                Some(Policy::RejectAll) => {
+                    let (code, mut body) = status(400, "BadRequest");
+                    body["message"] = json!(KYVERNO);
+                    json((code, body))
+                }
+                Some(Policy::RequireProbes) if unprobed => {
+                    let (code, mut body) = status(400, "BadRequest");
+                    body["message"] = json!(KYVERNO);
+                    json((code, body))
+                }
+                _ => Reply::json(201, pod),
+            }
         }
         _ => json(status(404, "NotFound")),
     }
@@ -214,7 +296,7 @@ fn assert_calls_are_listed(calls: &[Call]) {
                 true,
             ),
             (&Method::GET, SLICES) => ("list", "discovery.k8s.io", "endpointslices", false),
-            (&Method::GET, PROXY) => ("get", "", "services/proxy", true),
+            (&Method::GET, PROXY | SETTINGS) => ("get", "", "services/proxy", true),
             (&Method::GET, "/api/v1/namespaces") => ("list", "", "namespaces", false),
             (&Method::GET, "/api/v1/nodes") => ("list", "", "nodes", false),
             (&Method::POST, p) if p.ends_with("/pods") => ("create", "", "pods", false),
@@ -244,12 +326,13 @@ async fn a_working_install_passes_every_step() {
         names,
         [
             "api-server",
-            "nodes",
             "webhook-configuration",
             "failure-policy",
             "endpoints",
             "ca-bundle",
-            "dry-run"
+            "nodes",
+            "dry-run",
+            "dry-run-helper"
         ]
     );
     let (_, api, _) = outcome(&report, "api-server");
@@ -262,7 +345,7 @@ async fn a_working_install_passes_every_step() {
     assert!(
         nodes.contains(
             "Always pods get first-container (then sleep), Never/OnFailure pods init-container"
-        ) && nodes.contains("node node-0 reports containerd 1.7.27"),
+        ) && nodes.contains("node-0 (kubelet v1.32.4, containerd 1.7.27)"),
         "{nodes}"
     );
     let (_, endpoints, _) = outcome(&report, "endpoints");
@@ -298,7 +381,14 @@ async fn no_webhook_configuration_fails_and_skips_the_rest() {
         "{detail}"
     );
     assert!(fix.unwrap().contains("--webhook-configuration"));
-    for later in ["failure-policy", "endpoints", "ca-bundle", "dry-run"] {
+    for later in [
+        "failure-policy",
+        "endpoints",
+        "ca-bundle",
+        "nodes",
+        "dry-run",
+        "dry-run-helper",
+    ] {
         assert_eq!(outcome(&report, later).0, Outcome::Skipped, "{later}");
     }
 }
@@ -488,7 +578,7 @@ async fn json_output_has_one_object_per_step() {
     assert_eq!(json["attempts"], 1);
     assert!(json["waitedSeconds"].is_u64());
     let steps = json["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 7);
+    assert_eq!(steps.len(), 8);
     for step in steps {
         let keys: Vec<&str> = step
             .as_object()
@@ -501,9 +591,9 @@ async fn json_output_has_one_object_per_step() {
         }
     }
     assert_eq!(steps[0]["outcome"], "pass");
-    assert_eq!(steps[4]["name"], "endpoints");
-    assert_eq!(steps[4]["outcome"], "fail");
-    assert!(steps[4]["hint"].is_string());
+    assert_eq!(steps[3]["name"], "endpoints");
+    assert_eq!(steps[3]["outcome"], "fail");
+    assert!(steps[3]["hint"].is_string());
     assert_eq!(steps[6]["outcome"], "skipped");
     assert!(steps[0].get("hint").is_none());
 }
@@ -533,34 +623,207 @@ fn the_binary_exits_2_when_it_cannot_reach_a_cluster() {
     );
 }
 
-/// On 1.35 the nodes decide: containerd 1.7 on one node means no image volume, containerd 2.1
-/// (or CRI-O 1.31) on every node means image volumes; a forbidden node list is a warning, not
-/// a failure (the webhook then plans without image volumes).
+/// On 1.35 the nodes decide: containerd 1.7 on one node, or a 1.34 kubelet on containerd 2.1
+/// (a control plane upgraded first), means no image volume, and the blocking node is named
+/// with what blocks it; a 1.35 kubelet on containerd 2.1 (or CRI-O 1.31) on every node means
+/// image volumes; a forbidden node list is a warning, not a failure (the webhook then plans
+/// without image volumes).
 #[tokio::test]
 async fn the_nodes_step_says_whether_auto_uses_image_volumes() {
-    for (runtimes, expected) in [
+    for (nodes, expected) in [
         (
-            Some(vec!["containerd://2.1.3", "containerd://1.7.27"]),
+            vec![
+                ("containerd://2.1.3", "v1.35.0"),
+                ("containerd://1.7.27", "v1.35.0"),
+            ],
             "Always pods get first-container (then sleep)",
         ),
         (
-            Some(vec!["containerd://2.1.3", "cri-o://1.31.2"]),
+            vec![
+                ("containerd://2.1.3", "v1.35.0"),
+                ("containerd://2.1.3", "v1.34.2"),
+            ],
+            "no: 1 of 2 nodes cannot mount them: node-1 (kubelet v1.34.2)",
+        ),
+        (
+            vec![
+                ("containerd://2.1.3", "v1.35.0"),
+                ("cri-o://1.31.2", "v1.35.1"),
+            ],
             "Always pods get image-volume, Never/OnFailure pods image-volume",
         ),
     ] {
         let mut cluster = Cluster::working();
         cluster.minor = "35";
-        cluster.runtimes = runtimes;
+        cluster.nodes = Some(nodes);
         let report = run(&fake(cluster), &options()).await;
         let (outcome_nodes, detail, _) = outcome(&report, "nodes");
         assert_eq!(outcome_nodes, Outcome::Pass, "{detail}");
         assert!(detail.contains(expected), "{detail}");
     }
     let mut forbidden = Cluster::working();
-    forbidden.runtimes = None;
+    forbidden.nodes = None;
     let report = run(&fake(forbidden), &options()).await;
     let (outcome_nodes, detail, hint) = outcome(&report, "nodes");
     assert_eq!(outcome_nodes, Outcome::Warn, "{detail}");
     assert!(hint.unwrap().contains("list on nodes"));
     assert!(report.passed, "a warning does not fail check");
+}
+
+/// The helper Pod (nginx + app) is rejected by a policy engine once drain-webhook has added
+/// drain-helper: check names the webhook and the policy (the API server's message, whole), and
+/// says that the same Pod without drain-webhook's changes is admitted. A policy that rejects
+/// the check's own Pod as well is said as such.
+#[tokio::test]
+async fn a_policy_rejecting_the_helper_pod_is_named() {
+    let fake = fake(Cluster {
+        policy: Some(Policy::RequireProbes),
+        ..Cluster::working()
+    });
+    let report = run(&fake, &options()).await;
+    assert!(!report.passed);
+    assert_eq!(report.exit_code(), check::EXIT_FAILED);
+    // The lone app gets no helper: admitted.
+    assert_eq!(outcome(&report, "dry-run").0, Outcome::Pass);
+    let (state, detail, fix) = outcome(&report, "dry-run-helper");
+    assert_eq!(state, Outcome::Fail);
+    assert!(
+        detail.contains("once drain-webhook had added drain-helper")
+            && detail.contains(r#"the admission webhook "validate.kyverno.svc-fail" (400)"#)
+            && detail.contains("require-pod-probes"),
+        "{detail}"
+    );
+    let fix = fix.unwrap();
+    assert!(
+        fix.contains(r#"drain.io/inject: "false" is admitted"#) && fix.contains("init-container"),
+        "{fix}"
+    );
+    let text = check::render_text(&report);
+    assert!(text.contains("[FAIL] dry-run-helper: "), "{text}");
+    // The second create, opted out, went to the same namespace, also as a dry run.
+    let creates: Vec<Call> = fake
+        .api
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == Method::POST)
+        .collect();
+    assert_eq!(creates.len(), 3, "{creates:#?}");
+    assert!(
+        creates
+            .iter()
+            .all(|c| c.path == "/api/v1/namespaces/shop/pods")
+    );
+
+    let fake = self::fake(Cluster {
+        policy: Some(Policy::RejectAll),
+        ..Cluster::working()
+    });
+    let report = run(&fake, &options()).await;
+    let (state, detail, fix) = outcome(&report, "dry-run");
+    assert_eq!(state, Outcome::Fail);
+    assert!(detail.contains("validate.kyverno.svc-fail"), "{detail}");
+    assert!(fix.unwrap().contains("the check's own Pod"));
+    let (state, detail, _) = outcome(&report, "dry-run-helper");
+    assert_eq!(state, Outcome::Fail);
+    assert!(
+        detail.contains("with or without drain-webhook's changes"),
+        "{detail}"
+    );
+}
+
+/// A namespace whose settings plan nothing for the lone app (`drain.io/delay: "0"`) is a
+/// warning that says so, not "the API server did not call the webhook"; the Pod with a front
+/// proxy is still planned there (its graceful signal needs the helper).
+#[tokio::test]
+async fn a_namespace_with_delay_zero_is_reported_as_planning_nothing() {
+    let fake = fake(Cluster {
+        delay_zero: true,
+        ..Cluster::working()
+    });
+    let report = run(&fake, &options()).await;
+    assert!(report.passed, "{}", check::render_text(&report));
+    let (state, detail, hint) = outcome(&report, "dry-run");
+    assert_eq!(state, Outcome::Warn, "{detail}");
+    assert!(
+        detail.contains("no container needs a drain hook")
+            && detail.contains(r#"D = 0s: namespace shop has drain.io/delay: "0""#),
+        "{detail}"
+    );
+    assert!(!detail.contains("did not call the webhook"), "{detail}");
+    assert!(hint.unwrap().contains("drain.io/delay-"));
+    let (state, detail, _) = outcome(&report, "dry-run-helper");
+    assert_eq!(state, Outcome::Pass, "{detail}");
+    assert!(
+        detail.contains("drain-helper from the first container drain-helper"),
+        "{detail}"
+    );
+
+    // Unplanned where D is not 0 is still the webhook not called; and a namespace given with
+    // -n that lacks the label is named as such.
+    let fake = self::fake(Cluster {
+        mutates: false,
+        ..Cluster::working()
+    });
+    let report = run(
+        &fake,
+        &CheckOptions {
+            namespace: Some("web".into()),
+            ..options()
+        },
+    )
+    .await;
+    let (state, detail, fix) = outcome(&report, "dry-run");
+    assert_eq!(state, Outcome::Fail);
+    assert!(detail.contains("namespace web is not labelled"), "{detail}");
+    assert_eq!(
+        fix.as_deref(),
+        Some("kubectl label namespace web drain.io/inject=enabled")
+    );
+}
+
+/// The nodes step describes the delivery the server is configured for (its GET /settings):
+/// `--helper-delivery init-container` gives every pod the init container, whatever the nodes;
+/// a webhook that does not show its settings is a warning that assumes auto.
+#[tokio::test]
+async fn the_nodes_step_follows_the_servers_helper_delivery() {
+    let mut cluster = Cluster::working();
+    cluster.minor = "35";
+    cluster.nodes = Some(vec![("containerd://2.1.3", "v1.35.0")]);
+    cluster.helper_delivery = Some("init-container");
+    let report = run(&fake(cluster.clone()), &options()).await;
+    let (state, detail, _) = outcome(&report, "nodes");
+    assert_eq!(state, Outcome::Pass, "{detail}");
+    assert!(
+        detail.contains(
+            "helper delivery (init-container): restartPolicy Always pods get init-container"
+        ) && detail.contains(
+            "the server's --helper-delivery init-container, planning for Kubernetes 1.35"
+        ),
+        "{detail}"
+    );
+    // Forced image volumes with a node that cannot mount them: a failure naming the node.
+    let mut forced = cluster.clone();
+    forced.helper_delivery = Some("image-volume");
+    forced.nodes = Some(vec![
+        ("containerd://2.1.3", "v1.35.0"),
+        ("containerd://2.1.3", "v1.34.2"),
+    ]);
+    let report = run(&fake(forced), &options()).await;
+    let (state, detail, fix) = outcome(&report, "nodes");
+    assert_eq!(state, Outcome::Fail, "{detail}");
+    assert!(detail.contains("node-1 (kubelet v1.34.2)"), "{detail}");
+    assert!(fix.unwrap().contains("never start"));
+
+    cluster.helper_delivery = None;
+    let report = run(&fake(cluster), &options()).await;
+    let (state, detail, hint) = outcome(&report, "nodes");
+    assert_eq!(state, Outcome::Warn, "{detail}");
+    assert!(
+        detail.contains("does not show its settings")
+            && detail.contains("assuming --helper-delivery auto")
+            && detail.contains("Always pods get image-volume"),
+        "{detail}"
+    );
+    assert!(hint.unwrap().contains("upgrade drain-webhook"));
+    assert!(report.passed);
 }

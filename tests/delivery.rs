@@ -1,10 +1,15 @@
 //! How drain-helper reaches the pod (plan/delivery.rs, docs/decisions.md "The helper's
-//! delivery"): image volumes only where every node's runtime mounts them, a first container
+//! delivery"): image volumes only where every node's kubelet and runtime mount them (also
+//! through the node watch against a fake API server), a first container
 //! that does not delay the start for pods that restart their containers, the init container
 //! for pods that run to completion; names, reinvocation and the record, with pods mutated by
 //! earlier versions.
 
 mod common;
+#[path = "common/fake_api.rs"]
+mod fake_api;
+
+use std::time::Duration;
 
 use common::*;
 use drain_webhook::capabilities::ImageVolumeNodes;
@@ -23,15 +28,108 @@ fn seed(restart_policy: Option<&str>) -> Value {
     pod
 }
 
-/// Nodes as the node cache summarises them.
+/// Nodes as the node cache summarises them, every kubelet 1.35.
 fn nodes(runtimes: &[&str]) -> Option<bool> {
     ImageVolumeNodes::summarise(
         runtimes
             .iter()
             .enumerate()
-            .map(|(i, r)| (["n0", "n1", "n2"][i], Some(*r))),
+            .map(|(i, r)| (["n0", "n1", "n2"][i], Some(*r), Some("v1.35.0"))),
     )
     .can_mount()
+}
+
+/// What the webhook's node watch (cluster::NodeCache) concludes from a fake API server whose
+/// nodes run `(containerRuntimeVersion, kubeletVersion)`: its first summary, after the list.
+async fn watched(nodes: &[(&str, &str)]) -> (ImageVolumeNodes, Option<bool>) {
+    use fake_api::{FakeApi, Reply, status};
+    let items: Vec<Value> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, (runtime, kubelet))| {
+            json!({"metadata": {"name": format!("node-{i}"), "resourceVersion": "7"},
+                   "status": {"nodeInfo": {"containerRuntimeVersion": runtime,
+                                           "kubeletVersion": kubelet}}})
+        })
+        .collect();
+    let api = FakeApi::routes(move |seen| {
+        (seen.path == "/api/v1/nodes").then(|| {
+            if seen.query.contains("watch=true") {
+                // The watch after the list: refused, so the watcher backs off and retries.
+                let (code, body) = status(503, "ServiceUnavailable");
+                Reply::json(code, body)
+            } else {
+                Reply::json(
+                    200,
+                    json!({"kind": "NodeList", "apiVersion": "v1",
+                           "metadata": {"resourceVersion": "7"}, "items": items.clone()}),
+                )
+            }
+        })
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let cache = drain_webhook::cluster::NodeCache::start(
+        api.client_in("default"),
+        stop_rx,
+        move |summary: &ImageVolumeNodes| {
+            let _ = seen_tx.send(summary.clone());
+        },
+    );
+    // Generous: the list is answered at once; only a stalled runtime could take longer.
+    let summary = tokio::time::timeout(Duration::from_secs(60), seen_rx.recv())
+        .await
+        .expect("the node watch summarised the list")
+        .expect("the watch is running");
+    let _ = stop_tx.send(true);
+    use drain_webhook::admission::NodeLookup;
+    (summary, cache.image_volume_nodes())
+}
+
+/// The acceptance case of a control plane upgraded first: a 1.35 API server whose nodes run
+/// containerd 2.1 with 1.34 kubelets (gate `ImageVolume` off there) gets no image volume; with
+/// 1.35 kubelets it does. Through the node watch against a fake API server, then the planner.
+#[tokio::test]
+async fn a_1_34_kubelet_on_containerd_2_1_blocks_image_volumes() {
+    let settings = Settings::default();
+    let pod = seed(None);
+    for (kubelet, image_volume) in [("v1.34.2", false), ("v1.35.0", true)] {
+        let (summary, can_mount) = watched(&[
+            ("containerd://2.1.3", "v1.35.0"),
+            ("containerd://2.1.3", kubelet),
+        ])
+        .await;
+        assert_eq!(can_mount, Some(image_volume), "{summary}");
+        if !image_volume {
+            assert!(
+                summary.to_string().contains("node-1 (kubelet v1.34.2)"),
+                "{summary}"
+            );
+            assert_eq!(
+                summary.blocking_by_reason(),
+                [("kubelet", 1), ("runtime", 0)]
+            );
+        }
+        let mutation = mutate_with_nodes(&pod, &settings, version("1.35"), can_mount);
+        let helper = mutation
+            .plan
+            .helper
+            .as_ref()
+            .expect("nginx needs the helper");
+        assert_eq!(
+            helper.delivery() == Delivery::ImageVolume,
+            image_volume,
+            "kubelet {kubelet}: {summary}"
+        );
+        let (patched, typed) = apply(&pod, &mutation);
+        validate(&typed).unwrap_or_else(|e| panic!("{e:?}"));
+        let has_image_volume = patched["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v.get("image").is_some());
+        assert_eq!(has_image_volume, image_volume, "kubelet {kubelet}");
+    }
 }
 
 /// On 1.35 a node with containerd 1.7 means no pod gets an image volume; with containerd 2.1
@@ -257,7 +355,7 @@ fn explain_says_which_delivery_and_why() {
         unknown["why"]
             .as_str()
             .unwrap()
-            .contains("the nodes' container runtimes are not known"),
+            .contains("the nodes' kubelets and container runtimes are not known"),
         "{unknown}"
     );
     assert_eq!(explained(Some(true))["delivery"], "image-volume");

@@ -394,3 +394,31 @@ async fn a_panic_in_a_review_is_a_500() {
     app.post_ok(&good, "after the panic").await;
     app.assert_counted(&[r#"drain_webhook_reviews_total{operation="unknown",outcome="error"} 1"#]);
 }
+
+/// `GET /settings` answers the settings the server plans with (what `check` reads through the
+/// API server's service proxy): its helper delivery, version and durations.
+#[tokio::test]
+async fn the_settings_are_served_as_json() {
+    use drain_webhook::server::served_settings::{SETTINGS_PATH, ServedSettings};
+    use drain_webhook::settings::{HelperDelivery, Settings};
+    let mut settings = Settings {
+        delay: 0,
+        ..Settings::default()
+    };
+    settings.helper.delivery = HelperDelivery::InitContainer;
+    let reviewer = Reviewer {
+        settings: Arc::new(settings),
+        kube_version: "1.35".parse().ok(),
+        ..Reviewer::for_tests()
+    };
+    let app = App::with(reviewer, ServerOptions::default());
+    let (status, body) = app
+        .call(Request::get(SETTINGS_PATH).body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let served: ServedSettings = serde_json::from_slice(&body).unwrap();
+    assert_eq!(served.helper_delivery, "init-container");
+    assert_eq!(served.kube_version.as_deref(), Some("1.35"));
+    assert_eq!(served.delay, 0);
+    assert_eq!(served.stagger, Settings::default().stagger);
+}

@@ -9,8 +9,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use kube::Client;
 
-use super::steps::{Configured, fail, pass, request_failed};
-use super::{Step, StepResult};
+use super::{Configured, Step, StepResult, fail, pass, request_failed};
 use crate::server::CERTIFICATE_PATH;
 
 pub const CA_BUNDLE: Step = Step {

@@ -12,9 +12,16 @@ use serde::Serialize;
 
 use crate::certs_self_managed::ApiCall;
 
+mod api_server;
 mod ca_bundle;
+mod configuration;
+mod dry_run;
+mod endpoints;
 mod nodes;
+mod pods;
+mod rejection;
 mod render;
+mod served;
 mod steps;
 
 pub use render::{render_json, render_text};
@@ -35,21 +42,23 @@ pub const API_CALLS: &[ApiCall] = &[
         resource: "endpointslices",
         named: false,
     },
-    // The API server's service proxy to the webhook's `GET /certificate`.
+    // The API server's service proxy to the webhook's `GET /certificate` and `GET /settings`.
     ApiCall {
         verb: "get",
         group: "",
         resource: "services/proxy",
         named: true,
     },
-    // Only without `-n`: finding an opted-in namespace.
+    // Without `-n`: finding an opted-in namespace; by name, when a dry-run Pod comes back
+    // unplanned: its label and annotations.
     ApiCall {
         verb: "list",
         group: "",
         resource: "namespaces",
         named: false,
     },
-    // What the nodes' runtimes can mount (the webhook's own node watch decides the same).
+    // What the nodes' kubelets and runtimes can mount (the webhook's own node watch decides
+    // the same).
     ApiCall {
         verb: "list",
         group: "",
@@ -123,6 +132,70 @@ pub struct StepResult {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+}
+
+// The toolkit every step uses.
+
+fn result(step: Step, outcome: Outcome, detail: String, hint: Option<String>) -> StepResult {
+    StepResult {
+        step,
+        outcome,
+        detail,
+        hint,
+    }
+}
+
+fn pass(step: Step, detail: String) -> StepResult {
+    result(step, Outcome::Pass, detail, None)
+}
+
+fn fail(step: Step, detail: String, hint: impl Into<String>) -> StepResult {
+    result(step, Outcome::Fail, detail, Some(hint.into()))
+}
+
+/// A request the API server refused or could not answer, worded for the step; 403 names the
+/// permission (docs/install.md lists them all).
+fn request_failed(step: Step, what: &str, err: &kube::Error, permission: &str) -> StepResult {
+    match err {
+        kube::Error::Api(status) if status.code == 403 => fail(
+            step,
+            format!("{what}: forbidden (403)"),
+            format!(
+                "grant {permission} (the chart's ClusterRole <release>-check, docs/install.md)"
+            ),
+        ),
+        kube::Error::Api(status) => fail(
+            step,
+            format!(
+                "{what}: the API server answered {} {}: {}",
+                status.code, status.reason, status.message
+            ),
+            "run again; if it persists, see the API server's logs",
+        ),
+        other => fail(
+            step,
+            format!("{what}: {other}"),
+            "check the kubeconfig (--kubeconfig, --context) and that the cluster is reachable",
+        ),
+    }
+}
+
+/// What the `webhook-configuration` step found: the Service the API server calls, and its
+/// caBundle.
+#[derive(Debug, Clone)]
+struct Configured {
+    pub namespace: String,
+    pub service: String,
+    pub port: i32,
+    pub ca_bundle: Vec<u8>,
+    pub failure_policy: Option<String>,
+}
+
+impl Configured {
+    /// The name the API server checks the served certificate against.
+    fn dns_name(&self) -> String {
+        format!("{}.{}.svc", self.service, self.namespace)
+    }
 }
 
 /// Every step of the last attempt.

@@ -73,7 +73,7 @@ pub struct OfflineArgs {
         value_name = "FILE|-"
     )]
     pub file: PathBuf,
-    /// Plan as if every node's container runtime mounts image volumes (containerd 2.1+,
+    /// Plan as if every node mounts image volumes (kubelet 1.35+ on containerd 2.1+ or
     /// CRI-O 1.31+): with --kube-version 1.35+, --helper-delivery auto then gives an image
     /// volume. Without it, offline plans assume the nodes may not (what the webhook assumes
     /// before its node watch has listed them).
@@ -103,7 +103,7 @@ pub struct ExplainArgs {
         conflicts_with_all = ["object", "all", "all_namespaces"]
     )]
     pub file: Option<PathBuf>,
-    /// Plan as if every node's container runtime mounts image volumes (containerd 2.1+,
+    /// Plan as if every node mounts image volumes (kubelet 1.35+ on containerd 2.1+ or
     /// CRI-O 1.31+): with --kube-version 1.35+, --helper-delivery auto then gives an image
     /// volume. Without it, offline plans assume the nodes may not (what the webhook assumes
     /// before its node watch has listed them).

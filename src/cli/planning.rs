@@ -46,7 +46,7 @@ pub struct PlanningArgs {
     #[arg(long, env = "DRAIN_HOOK_MODE", default_value = "auto", value_parser = hook_mode_flag, value_name = "MODE")]
     pub hook_mode: HookMode,
     /// How drain-helper reaches pods: auto (an image volume from Kubernetes 1.35 where every
-    /// node's runtime mounts them; else a first container that installs and sleeps for pods
+    /// node's kubelet (1.35+) and runtime mount them; else a first container that installs and sleeps for pods
     /// with restartPolicy Always, an init container for the others), init-container,
     /// first-container or image-volume (forced: whatever the nodes report).
     #[arg(long, env = "DRAIN_HELPER_DELIVERY", default_value = "auto", value_parser = helper_delivery_flag, value_name = "HOW")]

@@ -1,5 +1,5 @@
 //! Nodes from a watch cache, kept only for what the planner asks of them: whether every node's
-//! container runtime mounts image volumes. The summary is recomputed per watch event into a
+//! kubelet and container runtime mount image volumes. The summary is recomputed per watch event into a
 //! shared cell, so a review reads one value and never walks nodes.
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -85,7 +85,7 @@ impl NodeCache {
         let api: Api<Node> = Api::all(client);
         let stream = watcher(api, watcher::Config::default())
             .default_backoff()
-            .modify(keep_runtime_only)
+            .modify(keep_node_info_only)
             .reflect(writer);
         let shared = cache.clone();
         tokio::spawn(async move {
@@ -118,18 +118,17 @@ fn summary_of(store: &Store<Node>) -> ImageVolumeNodes {
     let nodes = store.state();
     ImageVolumeNodes::summarise(nodes.iter().map(|node| {
         let name = node.metadata.name.as_deref().unwrap_or_default();
-        let runtime = node
-            .status
-            .as_ref()
-            .and_then(|s| s.node_info.as_ref())
-            .map(|info| info.container_runtime_version.as_str());
-        (name, runtime)
+        let info = node.status.as_ref().and_then(|s| s.node_info.as_ref());
+        let runtime = info.map(|info| info.container_runtime_version.as_str());
+        let kubelet = info.map(|info| info.kubelet_version.as_str());
+        (name, runtime, kubelet)
     }))
 }
 
-/// Drops everything but the name and `status.nodeInfo` at ingest: a Node's images list and
-/// managed fields are most of its size, and the cache holds one per node.
-fn keep_runtime_only(node: &mut Node) {
+/// Drops everything but the name and `status.nodeInfo` (the kubelet's and the runtime's
+/// versions) at ingest: a Node's images list and managed fields are most of its size, and the
+/// cache holds one per node.
+fn keep_node_info_only(node: &mut Node) {
     node.metadata = ObjectMeta {
         name: node.metadata.name.take(),
         resource_version: node.metadata.resource_version.take(),
@@ -147,7 +146,7 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{ContainerImage, NodeSystemInfo};
 
-    fn node(name: &str, runtime: &str) -> Node {
+    fn node(name: &str, runtime: &str, kubelet: &str) -> Node {
         Node {
             metadata: ObjectMeta {
                 name: Some(name.into()),
@@ -157,6 +156,7 @@ mod tests {
             status: Some(NodeStatus {
                 node_info: Some(NodeSystemInfo {
                     container_runtime_version: runtime.into(),
+                    kubelet_version: kubelet.into(),
                     ..NodeSystemInfo::default()
                 }),
                 images: Some(vec![ContainerImage::default(); 3]),
@@ -173,37 +173,47 @@ mod tests {
         assert_eq!(cache.image_volume_nodes(), None);
         let mut apply = |node: Node| {
             let mut node = node;
-            keep_runtime_only(&mut node);
+            keep_node_info_only(&mut node);
             writer.apply_watcher_event(&watcher::Event::Apply(node));
             cache.update(summary_of(&store))
         };
-        assert!(apply(node("a", "containerd://2.1.3")));
+        assert!(apply(node("a", "containerd://2.1.3", "v1.35.0")));
         assert_eq!(cache.image_volume_nodes(), Some(true));
-        assert!(apply(node("b", "containerd://1.7.27")));
+        assert!(apply(node("b", "containerd://1.7.27", "v1.35.0")));
         assert_eq!(cache.image_volume_nodes(), Some(false));
         assert!(
             cache
                 .summary()
                 .to_string()
-                .contains("node b reports containerd 1.7.27")
+                .contains("cannot mount them: b (containerd 1.7.27)")
         );
-        // Node b upgraded: every node mounts them again.
-        assert!(apply(node("b", "cri-o://1.31.2")));
+        // Node b's runtime upgraded: every node mounts them again.
+        assert!(apply(node("b", "cri-o://1.31.2", "v1.35.0")));
         assert_eq!(cache.image_volume_nodes(), Some(true));
         // The same summary again is no change (no log line, no metric update).
-        assert!(!apply(node("b", "cri-o://1.31.3")));
+        assert!(!apply(node("b", "cri-o://1.31.3", "v1.35.1")));
+        // A node joins with a 1.34 kubelet on containerd 2.1: no image volume, and it is named.
+        assert!(apply(node("c", "containerd://2.1.3", "v1.34.2")));
+        assert_eq!(cache.image_volume_nodes(), Some(false));
+        assert!(
+            cache
+                .summary()
+                .to_string()
+                .contains("cannot mount them: c (kubelet v1.34.2)"),
+            "{}",
+            cache.summary()
+        );
     }
 
     #[test]
-    fn only_the_runtime_is_kept() {
-        let mut kept = node("a", "containerd://2.1.3");
-        keep_runtime_only(&mut kept);
+    fn only_the_node_info_is_kept() {
+        let mut kept = node("a", "containerd://2.1.3", "v1.35.0");
+        keep_node_info_only(&mut kept);
         assert_eq!(kept.metadata.labels, None);
         let status = kept.status.unwrap();
         assert_eq!(status.images, None);
-        assert_eq!(
-            status.node_info.unwrap().container_runtime_version,
-            "containerd://2.1.3"
-        );
+        let info = status.node_info.unwrap();
+        assert_eq!(info.container_runtime_version, "containerd://2.1.3");
+        assert_eq!(info.kubelet_version, "v1.35.0");
     }
 }

@@ -159,8 +159,8 @@ pub fn describe(
 }
 
 /// Why `auto` gives no image volume, or `None` when it may: the API server's gate is on by
-/// default (1.35+) and every node's runtime mounts them (unknown counts as no: a pod whose
-/// volume cannot be mounted never starts).
+/// default (1.35+) and every node's kubelet (1.35+) and runtime mount them (unknown counts as
+/// no: a pod whose volume cannot be mounted never starts).
 fn no_image_volume(version: Option<KubeVersion>, nodes: Option<bool>) -> Option<String> {
     let by_default = KubeVersion::IMAGE_VOLUMES_BY_DEFAULT;
     match (version, nodes) {
@@ -168,9 +168,9 @@ fn no_image_volume(version: Option<KubeVersion>, nodes: Option<bool>) -> Option<
         (Some(v), _) if !v.image_volumes_on_by_default() => Some(format!(
             "they are on by default from {by_default}, the cluster runs {v}"
         )),
-        (_, None) => Some("the nodes' container runtimes are not known".into()),
+        (_, None) => Some("the nodes' kubelets and container runtimes are not known".into()),
         (_, Some(false)) => Some(
-            "not every node's runtime mounts them: containerd 2.1+ or CRI-O 1.31+ (drain-webhook check names the node)".into(),
+            "not every node can mount them: kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+ (drain-webhook check names the nodes)".into(),
         ),
         (_, Some(true)) => None,
     }
@@ -300,7 +300,8 @@ mod tests {
 
     #[test]
     fn the_cluster_description_names_both_kinds_of_pod() {
-        let old = ImageVolumeNodes::summarise([("n1", Some("containerd://1.7.27"))]);
+        let old =
+            ImageVolumeNodes::summarise([("n1", Some("containerd://1.7.27"), Some("v1.35.0"))]);
         let text = describe(HelperDelivery::Auto, v("1.35"), &old);
         assert!(
             text.contains("Always pods get first-container (then sleep)"),
@@ -310,8 +311,20 @@ mod tests {
             text.contains("Never/OnFailure pods init-container"),
             "{text}"
         );
-        assert!(text.contains("node n1 reports containerd 1.7.27"), "{text}");
-        let new = ImageVolumeNodes::summarise([("n1", Some("containerd://2.1.3"))]);
+        assert!(
+            text.contains("cannot mount them: n1 (containerd 1.7.27)"),
+            "{text}"
+        );
+        let kubelet =
+            ImageVolumeNodes::summarise([("n1", Some("containerd://2.1.3"), Some("v1.34.2"))]);
+        let text = describe(HelperDelivery::Auto, v("1.35"), &kubelet);
+        assert!(
+            text.contains("Always pods get first-container (then sleep)"),
+            "{text}"
+        );
+        assert!(text.contains("n1 (kubelet v1.34.2)"), "{text}");
+        let new =
+            ImageVolumeNodes::summarise([("n1", Some("containerd://2.1.3"), Some("v1.35.0"))]);
         let text = describe(HelperDelivery::Auto, v("1.35"), &new);
         assert!(
             text.contains("Always pods get image-volume, Never/OnFailure pods image-volume"),

@@ -8,6 +8,7 @@
 pub mod args;
 pub mod guard;
 pub mod serve;
+pub mod served_settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,12 +108,14 @@ struct MutateState {
     body_timeout: Duration,
 }
 
-/// The HTTPS application: `POST /mutate`, with the body bounds of `options`, and
-/// `GET /certificate`. Public so that
+/// The HTTPS application: `POST /mutate`, with the body bounds of `options`,
+/// `GET /certificate` and `GET /settings` (served_settings.rs). Public so that
 /// tests drive the handler without sockets (`tower::ServiceExt::oneshot`, tests/router.rs);
 /// [`bind`] serves it.
 pub fn router(app: AppState, options: &ServerOptions) -> Router {
     let certificates = Arc::clone(&app.certificates);
+    let settings =
+        served_settings::ServedSettings::of(&app.reviewer.settings, app.reviewer.kube_version);
     Router::new()
         .route("/mutate", post(mutate))
         .with_state(MutateState {
@@ -123,6 +126,10 @@ pub fn router(app: AppState, options: &ServerOptions) -> Router {
         .route(
             CERTIFICATE_PATH,
             get(move || served_certificate(Arc::clone(&certificates))),
+        )
+        .route(
+            served_settings::SETTINGS_PATH,
+            get(move || std::future::ready(axum::Json(settings.clone()))),
         )
 }
 

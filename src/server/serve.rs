@@ -80,6 +80,7 @@ pub async fn run(
                     .as_str()
             };
             metrics.helper_delivery(nodes.state(), choice(None), choice(Some("Never")));
+            metrics.image_volume_blocking_nodes(nodes.blocking_by_reason());
             tracing::info!("{}", describe_delivery(setting, kube_version, nodes));
         }
     };
