@@ -66,6 +66,8 @@ struct Signals {
     term: Signal,
     quit: Signal,
     int: Signal,
+    /// SIGHUP: the proxy moves its clients off, as nginx's reload does (see `proxy`).
+    hup: Signal,
     /// SIGUSR1: the proxy logs how many requests still await their answer.
     usr1: Signal,
 }
@@ -76,6 +78,7 @@ impl Signals {
             term: signal(SignalKind::terminate())?,
             quit: signal(SignalKind::quit())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
             usr1: signal(SignalKind::user_defined1())?,
         })
     }
@@ -226,6 +229,13 @@ pub struct ProxyArgs {
 /// they arrive (`proxy_buffering off`), 502 when the upstream is not there or fails before
 /// answering; an upstream that fails mid-stream cuts the client's stream (no clean end).
 ///
+/// SIGHUP, nginx's reload as its old workers see it: keep accepting (new connections are
+/// served as before), and end every connection open at the signal gracefully: idle keep-alive
+/// connections are closed, a request in flight is answered with `Connection: close` (then the
+/// connection closes), HTTP/2 connections get GOAWAY (NO_ERROR; their streams in flight
+/// finish), and open streams go on until they end. Clients pinned to this pod reconnect,
+/// wherever their path sends them now. Each SIGHUP moves the connections open at that moment.
+///
 /// SIGQUIT, graceful: stop accepting (new connections are refused), close idle keep-alive
 /// connections, send HTTP/2 GOAWAY, finish the requests in flight, and keep open streams until
 /// they end (or until `--shutdown-timeout`, then close them); exit 0. SIGTERM or SIGINT, also
@@ -238,7 +248,10 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     // No header read timeout (hyper has none without a timer): the drain-helper's hold
     // connection sends a request head that never ends and must stay open until it exits.
     let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    // The connections accepted since the last SIGHUP; those before it drain in `moving`.
+    let mut graceful = GracefulShutdown::new();
+    let mut moving = tokio::task::JoinSet::new();
+    let open = Arc::new(AtomicUsize::new(0));
     let awaiting = Arc::new(AtomicUsize::new(0));
     log(&format!(
         "proxy: listening on {}, upstream {}",
@@ -249,7 +262,20 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             _ = signals.term.recv() => fast_exit("SIGTERM"),
             _ = signals.int.recv() => fast_exit("SIGINT"),
             _ = signals.quit.recv() => break,
-            _ = signals.usr1.recv() => log_status(&awaiting, graceful.count()),
+            _ = signals.hup.recv() => {
+                let previous = std::mem::replace(&mut graceful, GracefulShutdown::new());
+                let count = previous.count();
+                log(&format!(
+                    "proxy: SIGHUP, moving {count} connections off and still accepting: idle \
+                     keep-alive connections closed, requests in flight answered with \
+                     Connection: close, HTTP/2 GOAWAY, streams kept until they end"
+                ));
+                moving.spawn(async move {
+                    previous.shutdown().await;
+                    log(&format!("proxy: the {count} connections open at SIGHUP are done"));
+                });
+            }
+            _ = signals.usr1.recv() => log_status(&awaiting, open.load(Ordering::SeqCst)),
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let (upstream, awaiting) = (args.upstream, awaiting.clone());
@@ -263,17 +289,25 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                     }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                tokio::spawn(graceful.watch(connection));
+                let watched = graceful.watch(connection);
+                let open = open.clone();
+                open.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let _ = watched.await;
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         }
     }
     drop(listener);
     log(&format!(
         "proxy: SIGQUIT, graceful: no longer accepting, finishing {} connections",
-        graceful.count()
+        open.load(Ordering::SeqCst)
     ));
-    let connections = graceful.count();
-    let drained = graceful.shutdown();
+    let drained = async move {
+        graceful.shutdown().await;
+        while moving.join_next().await.is_some() {}
+    };
     tokio::pin!(drained);
     let limit = async {
         match args.shutdown_timeout {
@@ -291,7 +325,9 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 std::process::exit(0)
             }
             _ = &mut drained => break,
-            _ = signals.usr1.recv() => log_status(&awaiting, connections),
+            // Already moving everything off: a reload during a graceful stop changes nothing.
+            _ = signals.hup.recv() => log("proxy: SIGHUP ignored: already stopping"),
+            _ = signals.usr1.recv() => log_status(&awaiting, open.load(Ordering::SeqCst)),
         }
     }
     log("proxy: drained, exiting");

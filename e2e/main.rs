@@ -4,6 +4,7 @@
 //! - `app`: the demo's application; on SIGTERM (or SIGQUIT) it ends its streams cleanly and
 //!   exits at once, cutting requests in flight, the way many apps do.
 //! - `proxy`: the demo's front proxy, in front of the app on localhost; behaves like nginx:
+//!   SIGHUP moves clients off (keeps accepting, ends the open connections gracefully),
 //!   SIGQUIT is graceful (stop accepting, finish what is in flight, keep streams until they
 //!   end), SIGTERM is fast.
 //! - `load`: steady load in each client mode (new connections, keep-alive, HTTP/2, streams)
