@@ -40,6 +40,9 @@ streams=${E2E_STREAMS:-10}
 delay=${E2E_DELAY:-}
 max_delay=${E2E_MAX_DELAY:-}
 stream_linger=${E2E_STREAM_LINGER:-0}
+# The demo proxy's readiness probe period (its only probe; the helper discounts it as
+# forwarded to the app too): issue 30 measures slow traffic against 10 s probes.
+probe_period=${E2E_PROBE_PERIOD:-1}
 load=${E2E_LOAD:-none}
 prefix=${E2E_PREFIX:-drain-e2e}
 out=${E2E_OUT:-$root/target/e2e}
@@ -66,6 +69,7 @@ case "$hook" in "" | auto | sleep | helper) ;; *) die "E2E_HOOK=$hook: use auto,
 [[ "$streams" =~ ^[1-9][0-9]*$ ]] || die "E2E_STREAMS=$streams: give streams per path, e.g. 10"
 [[ -z "$delay" || "$delay" =~ ^[0-9]+$ ]] || die "E2E_DELAY=$delay: give whole seconds (drain.io/delay), e.g. 2"
 [[ -z "$max_delay" || "$max_delay" =~ ^[0-9]+$ ]] || die "E2E_MAX_DELAY=$max_delay: give whole seconds (drain.io/max-delay; 0 makes every hold the fixed D), e.g. 0"
+[[ "$probe_period" =~ ^[1-9][0-9]*$ ]] || die "E2E_PROBE_PERIOD=$probe_period: give whole seconds >= 1 (the demo's probe periodSeconds), e.g. 10"
 [[ "$stream_linger" =~ ^[0-9]+$ ]] || die "E2E_STREAM_LINGER=$stream_linger: give whole seconds the app keeps its streams after SIGTERM, e.g. 0"
 for tool in "$kubectl" "$helm" "$report_bin" "$webhook_bin"; do
 	[ -x "$tool" ] || die "$tool is missing: run make deps and make images"
@@ -128,7 +132,7 @@ pod_spec() {
           ports: [{name: http, containerPort: 8080}]
           readinessProbe:
             httpGet: {path: /, port: 8080}
-            periodSeconds: 1
+            periodSeconds: $probe_period
             failureThreshold: 1
           $security
         - name: app
@@ -338,7 +342,7 @@ for ns in "$ns_on" "$ns_off"; do
 	k -n "$ns" logs load 2>/dev/null | grep -q 'lb starts with' ||
 		{ k -n "$ns" describe pod load >&2; die "the load client in $ns did not start (see above)"; }
 done
-log "load running: modes $clients, $rate requests/s per path per request mode, $streams streams per path, per namespace; steady for 10 s first"
+log "load running: modes $clients, $rate requests/s per path per request mode, $streams streams per path, per namespace, demo probe every ${probe_period}s; steady for 10 s first"
 
 # --- What each terminating pod's proxy container logs (the helper's hold and signal lines,
 # the proxy's own stop signal) vanishes with the pod: follow every demo pod's log from its
