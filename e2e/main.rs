@@ -24,6 +24,7 @@ mod lb;
 mod load;
 mod picture;
 mod report;
+mod results;
 mod stream;
 mod tally;
 
