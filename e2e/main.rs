@@ -12,6 +12,7 @@
 //!   applies EndpointSlice changes late; prints its counts as JSON on stop.
 //! - `stop`: run with `kubectl exec` in the load pod: asks the load (PID 1) to stop and report.
 //! - `holds`: each terminated pod's hold and signal, from the proxy containers' logs.
+//! - `results`: assembles `target/e2e/results.json` from what the script collected.
 //! - `report`: the table, the verdict and the SVG picture from `target/e2e/results.json`.
 
 mod clients;
@@ -65,6 +66,9 @@ enum Command {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
+    /// Writes DIR/results.json from what scripts/e2e.sh collected into DIR and the run's
+    /// settings (the one place results.json is put together).
+    Results(results::AssembleArgs),
     /// Prints, as JSON, each terminated pod's hold and stop signal, read from the proxy
     /// containers' logs (`DIR/POD.log`, as `kubectl logs -f` wrote them) and the pods' deletion
     /// times (`--pods`: one JSON object per line, from `kubectl get pods --watch`).
@@ -98,13 +102,17 @@ fn main() -> ExitCode {
         Command::Report { results, svg } => report::run(&results, svg.as_deref()),
         Command::Stop => demo::stop_pid1(),
         Command::Holds { logs, pods } => holds::run(&logs, pods.as_deref()),
+        Command::Results(args) => results::run(&args),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
                     Command::App(args) => demo::app(args).await,
                     Command::Proxy(args) => demo::proxy(args).await,
                     Command::Load(args) => load::run(args).await,
-                    Command::Report { .. } | Command::Stop | Command::Holds { .. } => {
+                    Command::Report { .. }
+                    | Command::Stop
+                    | Command::Holds { .. }
+                    | Command::Results(_) => {
                         unreachable!("handled above")
                     }
                 }
