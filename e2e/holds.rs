@@ -67,6 +67,11 @@ impl PodHold {
         Some(signal - self.start_unix()?)
     }
 
+    /// Seconds from the deletion to the proxy's SIGHUP (its clients moved off), if it got one.
+    pub fn moved_after_deletion(&self) -> Option<f64> {
+        Some(self.proxy_moved_unix? - self.start_unix()?)
+    }
+
     /// Whether the pod was seen terminating at all (pods still running are not reported).
     fn terminated(&self) -> bool {
         self.deleted_unix.is_some()
@@ -253,6 +258,9 @@ garbage without a time
             hold.proxy_signal_unix,
             parse_rfc3339("2025-03-01T12:01:20Z")
         );
+        hold.hook_start_unix = parse_rfc3339("2025-03-01T12:01:00Z");
+        assert_eq!(hold.moved_after_deletion(), Some(10.0));
+        assert_eq!(hold.signal_after_deletion(), Some(20.0));
         let json = serde_json::to_value(&hold).unwrap();
         assert!(json.get("proxy_moved_unix").is_some(), "{json}");
         let json = serde_json::to_value(PodHold::default()).unwrap();

@@ -321,17 +321,18 @@ fn holds_table(out: &mut String, results: &Results) {
         );
         let _ = writeln!(
             out,
-            "  {:<34} {:>9} {:<8} {:>9} {:>10} {:<40}",
-            "pod", "hold end", "why", "receiving", "signal at", "helper's reason"
+            "  {:<34} {:>9} {:<8} {:>9} {:>8} {:>10} {:<40}",
+            "pod", "hold end", "why", "receiving", "moved at", "signal at", "helper's reason"
         );
         for hold in &ns.holds {
             let _ = writeln!(
                 out,
-                "  {:<34} {:>9} {:<8} {:>9} {:>10} {:<40}",
+                "  {:<34} {:>9} {:<8} {:>9} {:>8} {:>10} {:<40}",
                 hold.pod,
                 seconds(hold.hold_end_seconds),
                 hold.hold_reason.as_deref().unwrap_or("-"),
                 hold.still_receiving,
+                seconds(hold.moved_after_deletion()),
                 seconds(hold.signal_after_deletion()),
                 hold.hold_detail.as_deref().unwrap_or("(no helper line)")
             );
