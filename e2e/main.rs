@@ -24,6 +24,7 @@ mod http;
 mod lb;
 mod load;
 mod picture;
+mod proxy;
 mod report;
 mod results;
 mod stream;
@@ -52,7 +53,7 @@ enum Command {
     /// it ends its streams and exits at once.
     App(demo::AppArgs),
     /// The demo's front proxy: forwards each request to --upstream (502 when it cannot).
-    Proxy(demo::ProxyArgs),
+    Proxy(proxy::ProxyArgs),
     /// Steady load through the Service and through the emulated slow load balancer.
     Load(load::LoadArgs),
     /// Stops the load running as PID 1 of this container (SIGTERM), which then prints its counts.
@@ -107,7 +108,7 @@ fn main() -> ExitCode {
             rt.block_on(async move {
                 match command {
                     Command::App(args) => demo::app(args).await,
-                    Command::Proxy(args) => demo::proxy(args).await,
+                    Command::Proxy(args) => proxy::proxy(args).await,
                     Command::Load(args) => load::run(args).await,
                     Command::Report { .. }
                     | Command::Stop
