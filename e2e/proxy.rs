@@ -4,9 +4,11 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,8 +19,10 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::GracefulConnection;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
 
 use crate::demo::{Body, BoxError, Signals, full, log};
 
@@ -44,7 +48,9 @@ pub struct ProxyArgs {
 /// connections are closed, a request in flight is answered with `Connection: close` (then the
 /// connection closes), HTTP/2 connections get GOAWAY (NO_ERROR; their streams in flight
 /// finish), and open streams go on until they end. Clients pinned to this pod reconnect,
-/// wherever their path sends them now. Each SIGHUP moves the connections open at that moment.
+/// wherever their path sends them now. Each SIGHUP moves the connections open at that moment;
+/// one that has not sent its first bytes yet is moved when they arrive (its request answered
+/// with `Connection: close`), as nginx answers a request that was still on its way.
 ///
 /// SIGQUIT, graceful: stop accepting (new connections are refused), close idle keep-alive
 /// connections, send HTTP/2 GOAWAY, finish the requests in flight, and keep open streams until
@@ -58,10 +64,12 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     // No header read timeout (hyper has none without a timer): the drain-helper's hold
     // connection sends a request head that never ends and must stay open until it exits.
     let builder = auto::Builder::new(TokioExecutor::new());
-    // The connections accepted since the last SIGHUP; those before it drain in `moving`.
-    let mut graceful = GracefulShutdown::new();
+    // Every connection holds a receiver of `stop` (SIGQUIT) and of the `generation` it was
+    // accepted in (the next SIGHUP moves it); the count of receivers is the count of
+    // connections, and a sender's `closed()` says when they are all done.
+    let (stop, _) = watch::channel(());
+    let (mut generation, _) = watch::channel(());
     let mut moving = tokio::task::JoinSet::new();
-    let open = Arc::new(AtomicUsize::new(0));
     let awaiting = Arc::new(AtomicUsize::new(0));
     log(&format!(
         "proxy: listening on {}, upstream {}",
@@ -73,19 +81,22 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             _ = signals.int.recv() => fast_exit("SIGINT"),
             _ = signals.quit.recv() => break,
             _ = signals.hup.recv() => {
-                let previous = std::mem::replace(&mut graceful, GracefulShutdown::new());
-                let count = previous.count();
+                let previous = std::mem::replace(&mut generation, watch::channel(()).0);
+                let count = previous.receiver_count();
+                // Sent before the line is logged: whatever a connection writes from now on
+                // is written as a connection that is moving.
+                let _ = previous.send(());
                 log(&format!(
                     "proxy: SIGHUP, moving {count} connections off and still accepting: idle \
                      keep-alive connections closed, requests in flight answered with \
                      Connection: close, HTTP/2 GOAWAY, streams kept until they end"
                 ));
                 moving.spawn(async move {
-                    previous.shutdown().await;
+                    previous.closed().await;
                     log(&format!("proxy: the {count} connections open at SIGHUP are done"));
                 });
             }
-            _ = signals.usr1.recv() => log_status(&awaiting, open.load(Ordering::SeqCst)),
+            _ = signals.usr1.recv() => log_status(&awaiting, stop.receiver_count()),
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
                 let (upstream, awaiting) = (args.upstream, awaiting.clone());
@@ -98,24 +109,21 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                         response
                     }
                 });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let watched = graceful.watch(connection);
-                let open = open.clone();
-                open.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let _ = watched.await;
-                    open.fetch_sub(1, Ordering::SeqCst);
-                });
+                let spoke = Arc::new(Notify::new());
+                let io = Noting { inner: stream, spoke: Some(spoke.clone()) };
+                let connection = builder.serve_connection(TokioIo::new(io), service).into_owned();
+                tokio::spawn(serve(connection, spoke, generation.subscribe(), stop.subscribe()));
             }
         }
     }
     drop(listener);
     log(&format!(
         "proxy: SIGQUIT, graceful: no longer accepting, finishing {} connections",
-        open.load(Ordering::SeqCst)
+        stop.receiver_count()
     ));
-    let drained = async move {
-        graceful.shutdown().await;
+    let _ = stop.send(());
+    let drained = async {
+        stop.closed().await;
         while moving.join_next().await.is_some() {}
     };
     tokio::pin!(drained);
@@ -137,11 +145,84 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
             _ = &mut drained => break,
             // Already moving everything off: a reload during a graceful stop changes nothing.
             _ = signals.hup.recv() => log("proxy: SIGHUP ignored: already stopping"),
-            _ = signals.usr1.recv() => log_status(&awaiting, open.load(Ordering::SeqCst)),
+            _ = signals.usr1.recv() => log_status(&awaiting, stop.receiver_count()),
         }
     }
     log("proxy: drained, exiting");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves one connection until it ends, and ends it gracefully when asked: at once on SIGQUIT
+/// (`stop`, as hyper's graceful shutdown does); on SIGHUP (`moved`) once the client has sent its
+/// first bytes, since hyper would close a connection still waiting for them unanswered, where
+/// nginx answers the request that was on its way (with `Connection: close`).
+async fn serve<C: GracefulConnection>(
+    connection: C,
+    spoke: Arc<Notify>,
+    mut moved: watch::Receiver<()>,
+    mut stop: watch::Receiver<()>,
+) {
+    tokio::pin!(connection);
+    let (mut asked_to_move, mut has_spoken, mut ending) = (false, false, false);
+    loop {
+        // Biased, the connection last: a signal is applied before anything more is written.
+        tokio::select! {
+            biased;
+            _ = stop.changed(), if !ending => {
+                ending = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            _ = moved.changed(), if !asked_to_move => asked_to_move = true,
+            _ = spoke.notified(), if !has_spoken => has_spoken = true,
+            _ = &mut connection => return,
+        }
+        if asked_to_move && has_spoken && !ending {
+            ending = true;
+            connection.as_mut().graceful_shutdown();
+        }
+    }
+}
+
+/// A client connection that notifies once, when its first bytes are read.
+struct Noting {
+    inner: TcpStream,
+    spoke: Option<Arc<Notify>>,
+}
+
+impl AsyncRead for Noting {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before
+            && let Some(spoke) = self.spoke.take()
+        {
+            spoke.notify_one();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Noting {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// What SIGUSR1 asks: with none awaiting an answer, only answers being relayed (streams) keep

@@ -50,10 +50,15 @@ impl Running {
 
     /// Waits for a line containing every `|`-separated needle; returns it.
     fn wait_log(&mut self, needles: &str) -> String {
+        self.wait_logs(needles, 1)
+    }
+
+    /// Waits for the `count`-th line containing every `|`-separated needle; returns it.
+    fn wait_logs(&mut self, needles: &str, count: usize) -> String {
         let matches = |line: &str| needles.split('|').all(|n| line.contains(n));
         let deadline = Instant::now() + PATIENCE;
         loop {
-            if let Some(line) = self.seen.iter().find(|l| matches(l)) {
+            if let Some(line) = self.seen.iter().filter(|l| matches(l)).nth(count - 1) {
                 return line.clone();
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -263,6 +268,33 @@ fn sighup_answers_a_request_in_flight_with_connection_close() {
     // The connection accepted after the signal is kept alive.
     let (head, _) = read_one_answer(&mut other);
     assert!(!head.contains("connection: close"), "{head}");
+}
+
+/// A connection made before the signal whose request is still on its way is answered, as
+/// nginx does, then closed: hyper alone would close it unanswered, a loss for its client.
+#[test]
+fn sighup_answers_a_connection_whose_request_was_still_on_its_way() {
+    let mut pod = pod();
+    let mut early = keepalive_connection(pod.addr);
+    // Accepted by the proxy (its status counts it), not a byte sent yet.
+    for asked in 1.. {
+        pod.proxy.signal(libc::SIGUSR1);
+        let status = pod.proxy.wait_logs("proxy: status:", asked);
+        if status.ends_with("; 1 connections") {
+            break;
+        }
+    }
+    let line = reload(&mut pod.proxy);
+    assert!(line.contains("moving 1 connections"), "{line}");
+    early.write_all(KEEPALIVE_GET).unwrap();
+    let (head, body) = read_one_answer(&mut early);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body, "ok\n");
+    let mut rest = Vec::new();
+    assert!(early.read_to_end(&mut rest).is_ok() && rest.is_empty());
+    pod.proxy
+        .wait_log("the 1 connections open at SIGHUP are done");
 }
 
 #[test]
