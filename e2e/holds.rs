@@ -12,7 +12,8 @@
 //!
 //! The demo proxy's line `drain-e2e proxy: SIGQUIT, graceful ...` (or `SIGTERM, fast ...`)
 //! is when the proxy got its stop signal, whoever sent it (the helper, or the kubelet when
-//! the pod has no helper), so pods with and without drain-webhook are measured alike.
+//! the pod has no helper), so pods with and without drain-webhook are measured alike. Its
+//! `drain-e2e proxy: SIGHUP, moving ...` is when its clients were moved off (not a stop).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,6 +48,10 @@ pub struct PodHold {
     /// The stop signal the proxy logged receiving, and when.
     pub proxy_signal: Option<String>,
     pub proxy_signal_unix: Option<f64>,
+    /// When the proxy first logged SIGHUP (it moved its clients off and kept serving). Absent
+    /// from results.json when it never did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_moved_unix: Option<f64>,
 }
 
 impl PodHold {
@@ -60,6 +65,11 @@ impl PodHold {
     pub fn signal_after_deletion(&self) -> Option<f64> {
         let signal = self.proxy_signal_unix.or(self.helper_signal_unix)?;
         Some(signal - self.start_unix()?)
+    }
+
+    /// Seconds from the deletion to the proxy's SIGHUP (its clients moved off), if it got one.
+    pub fn moved_after_deletion(&self) -> Option<f64> {
+        Some(self.proxy_moved_unix? - self.start_unix()?)
     }
 
     /// Whether the pod was seen terminating at all (pods still running are not reported).
@@ -83,7 +93,11 @@ pub fn read_log(hold: &mut PodHold, text: &str) {
             read_helper_line(hold, at, message);
         } else if let Some(message) = rest.strip_prefix("drain-e2e proxy: ") {
             let signal = message.split(',').next().unwrap_or_default();
-            if hold.proxy_signal.is_none() && signal.starts_with("SIG") && signal.len() <= 8 {
+            // SIGHUP moves the clients off (a reload) and leaves the proxy serving: not a stop.
+            if signal == "SIGHUP" {
+                hold.proxy_moved_unix.get_or_insert(at);
+            } else if hold.proxy_signal.is_none() && signal.starts_with("SIG") && signal.len() <= 8
+            {
                 hold.proxy_signal = Some(signal.to_string());
                 hold.proxy_signal_unix = Some(at);
             }
@@ -227,6 +241,30 @@ garbage without a time
         assert_eq!(hold.hook_start_unix, Some(start));
         let after = hold.signal_after_deletion().unwrap();
         assert!((after - 16.221).abs() < 1e-6, "{after}");
+    }
+
+    #[test]
+    fn a_sighup_moves_clients_and_is_not_the_stop_signal() {
+        let mut hold = PodHold::default();
+        read_log(
+            &mut hold,
+            "2025-03-01T12:01:10.000Z drain-e2e proxy: SIGHUP, moving 5 connections off and still accepting\n\
+             2025-03-01T12:01:12.000Z drain-e2e proxy: SIGHUP, moving 1 connections off and still accepting\n\
+             2025-03-01T12:01:20.000Z drain-e2e proxy: SIGQUIT, graceful: no longer accepting, finishing 2 connections\n",
+        );
+        assert_eq!(hold.proxy_moved_unix, parse_rfc3339("2025-03-01T12:01:10Z"));
+        assert_eq!(hold.proxy_signal.as_deref(), Some("SIGQUIT"));
+        assert_eq!(
+            hold.proxy_signal_unix,
+            parse_rfc3339("2025-03-01T12:01:20Z")
+        );
+        hold.hook_start_unix = parse_rfc3339("2025-03-01T12:01:00Z");
+        assert_eq!(hold.moved_after_deletion(), Some(10.0));
+        assert_eq!(hold.signal_after_deletion(), Some(20.0));
+        let json = serde_json::to_value(&hold).unwrap();
+        assert!(json.get("proxy_moved_unix").is_some(), "{json}");
+        let json = serde_json::to_value(PodHold::default()).unwrap();
+        assert!(json.get("proxy_moved_unix").is_none(), "{json}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - `app`: the demo's application; on SIGTERM (or SIGQUIT) it ends its streams cleanly and
 //!   exits at once, cutting requests in flight, the way many apps do.
 //! - `proxy`: the demo's front proxy, in front of the app on localhost; behaves like nginx:
+//!   SIGHUP moves clients off (keeps accepting, ends the open connections gracefully),
 //!   SIGQUIT is graceful (stop accepting, finish what is in flight, keep streams until they
 //!   end), SIGTERM is fast.
 //! - `load`: steady load in each client mode (new connections, keep-alive, HTTP/2, streams)
@@ -11,6 +12,7 @@
 //!   applies EndpointSlice changes late; prints its counts as JSON on stop.
 //! - `stop`: run with `kubectl exec` in the load pod: asks the load (PID 1) to stop and report.
 //! - `holds`: each terminated pod's hold and signal, from the proxy containers' logs.
+//! - `results`: assembles `target/e2e/results.json` from what the script collected.
 //! - `report`: the table, the verdict and the SVG picture from `target/e2e/results.json`.
 
 mod clients;
@@ -22,7 +24,9 @@ mod http;
 mod lb;
 mod load;
 mod picture;
+mod proxy;
 mod report;
+mod results;
 mod stream;
 mod tally;
 
@@ -49,7 +53,7 @@ enum Command {
     /// it ends its streams and exits at once.
     App(demo::AppArgs),
     /// The demo's front proxy: forwards each request to --upstream (502 when it cannot).
-    Proxy(demo::ProxyArgs),
+    Proxy(proxy::ProxyArgs),
     /// Steady load through the Service and through the emulated slow load balancer.
     Load(load::LoadArgs),
     /// Stops the load running as PID 1 of this container (SIGTERM), which then prints its counts.
@@ -63,6 +67,9 @@ enum Command {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
+    /// Writes DIR/results.json from what scripts/e2e.sh collected into DIR and the run's
+    /// settings (the one place results.json is put together).
+    Results(results::AssembleArgs),
     /// Prints, as JSON, each terminated pod's hold and stop signal, read from the proxy
     /// containers' logs (`DIR/POD.log`, as `kubectl logs -f` wrote them) and the pods' deletion
     /// times (`--pods`: one JSON object per line, from `kubectl get pods --watch`).
@@ -96,13 +103,17 @@ fn main() -> ExitCode {
         Command::Report { results, svg } => report::run(&results, svg.as_deref()),
         Command::Stop => demo::stop_pid1(),
         Command::Holds { logs, pods } => holds::run(&logs, pods.as_deref()),
+        Command::Results(args) => results::run(&args),
         command => runtime().and_then(|rt| {
             rt.block_on(async move {
                 match command {
                     Command::App(args) => demo::app(args).await,
-                    Command::Proxy(args) => demo::proxy(args).await,
+                    Command::Proxy(args) => proxy::proxy(args).await,
                     Command::Load(args) => load::run(args).await,
-                    Command::Report { .. } | Command::Stop | Command::Holds { .. } => {
+                    Command::Report { .. }
+                    | Command::Stop
+                    | Command::Holds { .. }
+                    | Command::Results(_) => {
                         unreachable!("handled above")
                     }
                 }

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::clients::Mode;
-use crate::report::Results;
+use crate::results::{NamespaceResult, Results};
 use crate::tally::PathCounts;
 
 fn escape(text: &str) -> String {
@@ -74,9 +74,7 @@ pub fn picture(results: &Results) -> String {
     );
     for (row, mode) in modes.iter().enumerate() {
         let row_top = top + 10.0 + row as f64 * row_h;
-        let paths_of = |ns: &crate::report::NamespaceResult| {
-            ns.load.modes.get(mode).cloned().unwrap_or_default()
-        };
+        let paths_of = |ns: &NamespaceResult| ns.load.modes.get(mode).cloned().unwrap_or_default();
         let max_req = results
             .namespaces
             .iter()

@@ -7,71 +7,14 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
 
 use crate::clients::Mode;
 use crate::holds::PodHold;
 use crate::http::Failure;
 use crate::picture::picture;
+use crate::results::{NamespaceResult, Results, median, ready_ratio};
 use crate::tally::EndKind;
-use crate::tally::{PathCounts, Summary};
-
-/// `target/e2e/results.json`, as scripts/e2e.sh writes it.
-#[derive(Debug, Deserialize, Serialize)]
-pub struct Results {
-    pub kubernetes_version: String,
-    pub restarts: u32,
-    pub lb_delay_seconds: f64,
-    pub namespaces: Vec<NamespaceResult>,
-    #[serde(default)]
-    pub create_to_ready_seconds: Option<CreateToReady>,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-pub struct NamespaceResult {
-    pub name: String,
-    /// Opted in (`drain.io/inject=enabled`): must lose nothing.
-    pub injected: bool,
-    pub rollouts: Vec<Rollout>,
-    pub load: Summary,
-    /// Each terminated demo pod's hold and signal (`drain-e2e holds`).
-    #[serde(default)]
-    pub holds: Vec<PodHold>,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-pub struct Rollout {
-    /// Wall clock when `kubectl rollout restart` ran, seconds since 1970.
-    pub started_unix: f64,
-    /// Until `kubectl rollout status` returned.
-    pub seconds: f64,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-pub struct CreateToReady {
-    pub injected: Vec<f64>,
-    pub plain: Vec<f64>,
-}
-
-/// Injected median over plain median: what injection costs a pod start.
-pub fn ready_ratio(c: &CreateToReady) -> Option<f64> {
-    let (injected, plain) = (median(&c.injected)?, median(&c.plain)?);
-    (plain > 0.0).then(|| injected / plain)
-}
-
-pub fn median(samples: &[f64]) -> Option<f64> {
-    let mut sorted: Vec<f64> = samples.iter().copied().filter(|s| s.is_finite()).collect();
-    if sorted.is_empty() {
-        return None;
-    }
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    Some(if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    })
-}
+use crate::tally::PathCounts;
 
 pub fn run(results: &Path, svg: Option<&Path>) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(results)
@@ -378,17 +321,18 @@ fn holds_table(out: &mut String, results: &Results) {
         );
         let _ = writeln!(
             out,
-            "  {:<34} {:>9} {:<8} {:>9} {:>10} {:<40}",
-            "pod", "hold end", "why", "receiving", "signal at", "helper's reason"
+            "  {:<34} {:>9} {:<8} {:>9} {:>8} {:>10} {:<40}",
+            "pod", "hold end", "why", "receiving", "moved at", "signal at", "helper's reason"
         );
         for hold in &ns.holds {
             let _ = writeln!(
                 out,
-                "  {:<34} {:>9} {:<8} {:>9} {:>10} {:<40}",
+                "  {:<34} {:>9} {:<8} {:>9} {:>8} {:>10} {:<40}",
                 hold.pod,
                 seconds(hold.hold_end_seconds),
                 hold.hold_reason.as_deref().unwrap_or("-"),
                 hold.still_receiving,
+                seconds(hold.moved_after_deletion()),
                 seconds(hold.signal_after_deletion()),
                 hold.hold_detail.as_deref().unwrap_or("(no helper line)")
             );
@@ -399,27 +343,8 @@ fn holds_table(out: &mut String, results: &Results) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tally::StreamCounts;
     use crate::tally::StreamEnd;
-
-    #[test]
-    fn medians() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-    }
-
-    #[test]
-    fn the_ratio_is_of_the_medians() {
-        let ready = |injected: &[f64], plain: &[f64]| CreateToReady {
-            injected: injected.to_vec(),
-            plain: plain.to_vec(),
-        };
-        let r = ready_ratio(&ready(&[2.84, 2.9, 2.8], &[1.88, 1.91, 1.9])).unwrap();
-        assert!((r - 2.84 / 1.9).abs() < 1e-9, "{r}");
-        assert_eq!(ready_ratio(&ready(&[], &[1.0])), None);
-        assert_eq!(ready_ratio(&ready(&[1.0], &[0.0])), None);
-    }
+    use crate::tally::{StreamCounts, Summary};
 
     #[test]
     fn unclean_ends_at_the_end_of_the_grace_period_are_sigkill() {

@@ -40,6 +40,9 @@ streams=${E2E_STREAMS:-10}
 delay=${E2E_DELAY:-}
 max_delay=${E2E_MAX_DELAY:-}
 stream_linger=${E2E_STREAM_LINGER:-0}
+# The demo proxy's readiness probe period (its only probe; the helper discounts it as
+# forwarded to the app too): issue 30 measures slow traffic against 10 s probes.
+probe_period=${E2E_PROBE_PERIOD:-1}
 load=${E2E_LOAD:-none}
 prefix=${E2E_PREFIX:-drain-e2e}
 out=${E2E_OUT:-$root/target/e2e}
@@ -66,6 +69,7 @@ case "$hook" in "" | auto | sleep | helper) ;; *) die "E2E_HOOK=$hook: use auto,
 [[ "$streams" =~ ^[1-9][0-9]*$ ]] || die "E2E_STREAMS=$streams: give streams per path, e.g. 10"
 [[ -z "$delay" || "$delay" =~ ^[0-9]+$ ]] || die "E2E_DELAY=$delay: give whole seconds (drain.io/delay), e.g. 2"
 [[ -z "$max_delay" || "$max_delay" =~ ^[0-9]+$ ]] || die "E2E_MAX_DELAY=$max_delay: give whole seconds (drain.io/max-delay; 0 makes every hold the fixed D), e.g. 0"
+[[ "$probe_period" =~ ^[1-9][0-9]*$ ]] || die "E2E_PROBE_PERIOD=$probe_period: give whole seconds >= 1 (the demo's probe periodSeconds), e.g. 10"
 [[ "$stream_linger" =~ ^[0-9]+$ ]] || die "E2E_STREAM_LINGER=$stream_linger: give whole seconds the app keeps its streams after SIGTERM, e.g. 0"
 for tool in "$kubectl" "$helm" "$report_bin" "$webhook_bin"; do
 	[ -x "$tool" ] || die "$tool is missing: run make deps and make images"
@@ -128,7 +132,7 @@ pod_spec() {
           ports: [{name: http, containerPort: 8080}]
           readinessProbe:
             httpGet: {path: /, port: 8080}
-            periodSeconds: 1
+            periodSeconds: $probe_period
             failureThreshold: 1
           $security
         - name: app
@@ -254,6 +258,12 @@ if "$helm" status "$release" -n "$system_ns" >/dev/null 2>&1; then die "helm rel
 
 mkdir -p "$out"
 rm -f "$out/results.json" "$out/results.svg"
+# What `drain-e2e results` reads besides the load and holds: one `START END` line (seconds
+# since 1970) per rolling restart and per create-to-Ready sample.
+for ns in "$ns_on" "$ns_off"; do
+	: >"$out/rollouts-$ns.txt"
+	: >"$out/ready-$ns.txt"
+done
 
 make_namespace() {
 	k create namespace "$1" >/dev/null
@@ -338,7 +348,7 @@ for ns in "$ns_on" "$ns_off"; do
 	k -n "$ns" logs load 2>/dev/null | grep -q 'lb starts with' ||
 		{ k -n "$ns" describe pod load >&2; die "the load client in $ns did not start (see above)"; }
 done
-log "load running: modes $clients, $rate requests/s per path per request mode, $streams streams per path, per namespace; steady for 10 s first"
+log "load running: modes $clients, $rate requests/s per path per request mode, $streams streams per path, per namespace, demo probe every ${probe_period}s; steady for 10 s first"
 
 # --- What each terminating pod's proxy container logs (the helper's hold and signal lines,
 # the proxy's own stop signal) vanishes with the pod: follow every demo pod's log from its
@@ -377,8 +387,6 @@ settle() {
 		sleep 1
 	done
 }
-declare -A rollouts
-for ns in "$ns_on" "$ns_off"; do rollouts[$ns]="[]"; done
 for i in $(seq "$restarts"); do
 	log "rolling restart $i of $restarts in both namespaces"
 	pids=()
@@ -388,15 +396,12 @@ for i in $(seq "$restarts"); do
 			k -n "$ns" rollout restart deploy/demo >/dev/null
 			k -n "$ns" rollout status deploy/demo --timeout=600s >/dev/null
 			t1=$(date +%s.%N)
-			echo "$t0 $t1" >"$out/.rollout-$ns-$i"
+			echo "$t0 $t1" >>"$out/rollouts-$ns.txt"
 		) &
 		pids+=($!)
 	done
 	for pid in "${pids[@]}"; do wait "$pid" || die "a rollout did not finish"; done
 	for ns in "$ns_on" "$ns_off"; do
-		read -r t0 t1 <"$out/.rollout-$ns-$i"
-		rm -f "$out/.rollout-$ns-$i"
-		rollouts[$ns]=$(jq -c --argjson t0 "$t0" --argjson t1 "$t1" '. + [{started_unix: $t0, seconds: ($t1 - $t0)}]' <<<"${rollouts[$ns]}")
 		settle "$ns"
 	done
 	sleep $((lb_delay + 5))
@@ -425,8 +430,6 @@ for ns in "$ns_on" "$ns_off"; do
 done
 
 # --- Create to Ready, with and without injection, alternating (issue 16).
-ready_on="[]"
-ready_off="[]"
 for i in $(seq "$ready_samples"); do
 	for ns in "$ns_on" "$ns_off"; do
 		name=ready-$i
@@ -450,31 +453,14 @@ EOF
 		k -n "$ns" wait --for=condition=Ready "pod/$name" --timeout=180s >/dev/null || die "sample pod $name in $ns never became Ready"
 		t1=$(date +%s.%N)
 		k -n "$ns" delete pod "$name" --wait=false >/dev/null
-		seconds=$(jq -n "$t1 - $t0")
-		if [ "$ns" = "$ns_on" ]; then
-			ready_on=$(jq -c --argjson s "$seconds" '. + [$s]' <<<"$ready_on")
-		else
-			ready_off=$(jq -c --argjson s "$seconds" '. + [$s]' <<<"$ready_off")
-		fi
+		echo "$t0 $t1" >>"$out/ready-$ns.txt"
 	done
 done
 
-# --- Results, table, picture, verdict.
-jq -n --arg version "$version" --argjson restarts "$restarts" --argjson lb "$lb_delay" \
-	--arg on "$ns_on" --arg off "$ns_off" --arg status_on "$status_on" \
-	--argjson rollouts_on "${rollouts[$ns_on]}" --argjson rollouts_off "${rollouts[$ns_off]}" \
-	--slurpfile load_on "$out/load-$ns_on.json" --slurpfile load_off "$out/load-$ns_off.json" \
-	--argjson ready_on "$ready_on" --argjson ready_off "$ready_off" \
-	--arg proxy_image "$proxy_image" --arg app_image "$app_image" --arg hook "${hook:-auto}" \
-	--arg clients "$clients" --arg delay "$delay" --arg max_delay "$max_delay" --arg profile "${profile:-none}" \
-	--argjson stream_linger "$stream_linger" \
-	--slurpfile holds_on "$out/holds-$ns_on.json" --slurpfile holds_off "$out/holds-$ns_off.json" \
-	'{kubernetes_version: $version, restarts: $restarts, lb_delay_seconds: $lb,
-	  demo: {proxy_image: $proxy_image, app_image: $app_image, hook_annotation: $hook, plan: $status_on,
-	         clients: $clients, delay_annotation: $delay, max_delay_annotation: $max_delay, profile: $profile, stream_linger_seconds: $stream_linger},
-	  namespaces: [
-	    {name: $on, injected: true, rollouts: $rollouts_on, load: $load_on[0], holds: $holds_on[0]},
-	    {name: $off, injected: false, rollouts: $rollouts_off, load: $load_off[0], holds: $holds_off[0]}],
-	  create_to_ready_seconds: {injected: $ready_on, plain: $ready_off}}' >"$out/results.json"
-log "wrote $out/results.json"
+# --- Results (drain-e2e results: the one definition of results.json), table, picture, verdict.
+"$report_bin" results "$out" --kubernetes-version "$version" --restarts "$restarts" \
+	--lb-delay "$lb_delay" --opted-in "$ns_on" --plain "$ns_off" --plan "$status_on" \
+	--proxy-image "$proxy_image" --app-image "$app_image" --hook "${hook:-auto}" \
+	--clients "$clients" --delay "$delay" --max-delay "$max_delay" --profile "${profile:-none}" \
+	--stream-linger "$stream_linger" || die "cannot assemble $out/results.json (see above)"
 "$report_bin" report "$out/results.json" --svg "$out/results.svg"

@@ -162,7 +162,8 @@ fn pod(name: &str) -> Pod {
 struct Service {
     addr: SocketAddr,
     backend: Arc<Mutex<SocketAddr>>,
-    /// Connections routed whose client has not sent its first bytes on yet.
+    /// Connections routed whose backend has not answered a first byte yet: until then the
+    /// connection may still wait in the backend's accept queue, or its bytes in its socket.
     starting: Arc<AtomicUsize>,
 }
 
@@ -224,9 +225,9 @@ fn service(backend: SocketAddr) -> Service {
                 pipe(
                     client.try_clone().unwrap(),
                     server.try_clone().unwrap(),
-                    Some(counter),
+                    None,
                 );
-                pipe(server, client, None);
+                pipe(server, client, Some(counter));
             });
         }
     });

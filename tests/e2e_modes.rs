@@ -364,6 +364,34 @@ fn report_prints_the_table_draws_both_namespaces_and_passes() {
     assert!(parsed.success(), "the SVG does not parse");
 }
 
+/// A pod whose proxy moved its clients off (SIGHUP, issue 30) shows when, after its deletion;
+/// the others a dash.
+#[test]
+fn report_shows_when_a_pod_moved_its_clients() {
+    let mut results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(SYNTHETIC).unwrap()).unwrap();
+    let hold = &mut results["namespaces"][0]["holds"][0];
+    assert_eq!(hold["pod"], "demo-on-a");
+    let start = hold["hook_start_unix"].as_f64().unwrap();
+    hold["proxy_moved_unix"] = (start + 10.04).into();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("results.json");
+    std::fs::write(&file, results.to_string()).unwrap();
+    let (ok, text) = report(&file, &dir.path().join("r.svg"));
+    assert!(ok, "{text}");
+    assert!(text.contains("moved at"), "{text}");
+    let row = |pod: &str| {
+        let line = text.lines().find(|l| l.trim_start().starts_with(pod));
+        let line = line.unwrap_or_else(|| panic!("no row for {pod}: {text}"));
+        line.split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // pod, hold end, why, receiving, moved at, signal at
+    assert_eq!(row("demo-on-a")[4], "10.0", "{text}");
+    assert_eq!(row("demo-on-b")[4], "-", "{text}");
+}
+
 #[test]
 fn report_fails_when_the_opted_in_namespace_lost_a_request() {
     let mut results: serde_json::Value =

@@ -170,6 +170,16 @@ fn bad_settings_are_refused_before_the_cluster_is_touched() {
             "x",
             "E2E_STREAM_LINGER=x: give whole seconds",
         ),
+        (
+            "E2E_PROBE_PERIOD",
+            "0",
+            "E2E_PROBE_PERIOD=0: give whole seconds >= 1",
+        ),
+        (
+            "E2E_PROBE_PERIOD",
+            "10s",
+            "E2E_PROBE_PERIOD=10s: give whole seconds >= 1",
+        ),
     ] {
         let (code, stderr) = finish(fake.start(&[(key, value)]));
         assert_eq!(code, 1, "{stderr}");
@@ -433,4 +443,18 @@ fn the_demo_takes_the_delay_and_names_its_pod() {
     assert!(yaml.contains("drain.io/max-delay: 0s"), "{yaml}");
     assert!(!yaml.contains("--hold-max"), "{yaml}");
     assert!(yaml.contains("terminationGracePeriodSeconds: 45"), "{yaml}");
+}
+
+/// E2E_PROBE_PERIOD sets the demo probe's periodSeconds (default 1 s, as before it existed),
+/// and the helper is told the probe's real period (issue 30: slow traffic against 10 s
+/// probes).
+#[test]
+fn the_demo_probe_takes_its_period() {
+    let yaml = mutated_demo(&[]);
+    assert_eq!(yaml.matches("periodSeconds: 1\n").count(), 1, "{yaml}");
+    assert!(has_pair(&yaml, "- --probe-every", "- 1s,1s"), "{yaml}");
+    let yaml = mutated_demo(&[("E2E_PROBE_PERIOD", "10")]);
+    assert_eq!(yaml.matches("periodSeconds: 10\n").count(), 1, "{yaml}");
+    assert!(!yaml.contains("periodSeconds: 1\n"), "{yaml}");
+    assert!(has_pair(&yaml, "- --probe-every", "- 10s,10s"), "{yaml}");
 }
