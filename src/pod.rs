@@ -70,7 +70,8 @@ pub struct ContainerShape {
     pub restart_policy: Option<String>,
     pub security_context: Option<SecurityContextShape>,
     /// A failing liveness or startup probe kills with its own grace period, if it sets one.
-    /// Readiness and liveness probes keep running during termination (kubernetes#110191).
+    /// Only readiness probes keep running during termination (kubernetes#110191); liveness and
+    /// startup probes stop at deletion ([`SpecShape::connecting_probes`]).
     pub readiness_probe: Option<ProbeShape>,
     pub liveness_probe: Option<ProbeShape>,
     pub startup_probe: Option<ProbeShape>,
@@ -167,10 +168,13 @@ pub struct SecurityContextShape {
 const OS_LABELS: [&str; 2] = ["kubernetes.io/os", "beta.kubernetes.io/os"];
 
 impl SpecShape {
-    /// Every readiness and liveness probe in the pod that connects into it, with the container
-    /// that declares it (`true` for `initContainers`, its index): regular containers and native
-    /// sidecars share the network namespace. Startup probes stop once they succeed, so they
-    /// cannot run during termination.
+    /// Every readiness probe in the pod that connects into it, with the container that declares
+    /// it (`true` for `initContainers`, its index): regular containers and native sidecars share
+    /// the network namespace. Only readiness probes run while the pod terminates: once the pod
+    /// has a deletionTimestamp the kubelet's probe worker sets liveness and startup results to
+    /// success without probing (pkg/kubelet/prober/worker.go, "Pod deletion requested, setting
+    /// %v probe result to success", kubernetes/kubernetes#98571, 1.21+), so listing them would
+    /// excuse connections no probe opens.
     pub fn connecting_probes(&self) -> Vec<(bool, usize, &ContainerShape, u32, &ProbeTarget)> {
         let regular = self
             .containers
@@ -187,12 +191,8 @@ impl SpecShape {
         regular
             .chain(sidecars)
             .flat_map(|(init, index, c)| {
-                [&c.readiness_probe, &c.liveness_probe]
-                    .into_iter()
-                    .filter_map(move |probe| {
-                        let (period, target) = probe.as_ref()?.connection()?;
-                        Some((init, index, c, period, target))
-                    })
+                let (period, target) = c.readiness_probe.as_ref()?.connection()?;
+                Some((init, index, c, period, target))
             })
             .collect()
     }

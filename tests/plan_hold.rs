@@ -35,10 +35,11 @@ fn probe_every(args: &[String]) -> Option<&str> {
     args.get(at + 1).map(String::as_str)
 }
 
-/// The kubelet keeps probing during termination; the probes that connect into the pod are
-/// passed to the helper so that they do not hold it: httpGet and tcpSocket without a host, and
-/// grpc, from every regular container and native sidecar, readiness and liveness; not exec
-/// probes, not a probe sent to another host, not startup probes (done once started).
+/// The kubelet keeps readiness probes running during termination; the ones that connect into
+/// the pod are passed to the helper so that they do not hold it: httpGet and tcpSocket without
+/// a host, and grpc, from every regular container and native sidecar; not exec probes, not a
+/// probe sent to another host, not liveness or startup probes (the kubelet stops them at
+/// deletion: listed, they would excuse connections no probe opens).
 #[test]
 fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
     let original = pod(json!([
@@ -72,7 +73,7 @@ fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
     let nginx = &mutation.plan.containers[0];
     // nginx's readiness every 1 s and the worker's aimed at nginx's port every 7 s count twice
     // (nginx forwards them to the app over loopback, a second accepted connection); the
-    // sidecar's 3 s, the grpc 5 s and the liveness probe's default 10 s once.
+    // sidecar's 3 s once; the app's tcpSocket and the metrics grpc liveness probes not at all.
     assert_eq!(
         nginx.timing,
         Some(Timing::Adaptive {
@@ -80,17 +81,13 @@ fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
             quiet: 3,
             cap: 60,
             stagger: 0,
-            probe_periods: vec![1, 1, 3, 5, 7, 7, 10],
+            probe_periods: vec![1, 1, 3, 7, 7],
         })
     );
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
     let args = helper_args(pre_stop(&patched, "nginx").unwrap());
-    assert_eq!(
-        probe_every(&args),
-        Some("1s,1s,3s,5s,7s,7s,10s"),
-        "{args:?}"
-    );
+    assert_eq!(probe_every(&args), Some("1s,1s,3s,7s,7s"), "{args:?}");
 }
 
 /// `drain.io/max-delay` at or below D turns the hold off: the fixed plan, grace D + S + B.
