@@ -399,7 +399,7 @@ async fn a_panic_in_a_review_is_a_500() {
 /// API server's service proxy): its helper delivery, version and durations.
 #[tokio::test]
 async fn the_settings_are_served_as_json() {
-    use drain_webhook::server::served_settings::{SETTINGS_PATH, ServedSettings};
+    use drain_webhook::served::{SETTINGS_PATH, ServedSettings};
     use drain_webhook::settings::{HelperDelivery, Settings};
     let mut settings = Settings {
         delay: 0,

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use kube::Client;
 
 use super::{Configured, Step, StepResult, fail, pass, request_failed};
-use crate::server::CERTIFICATE_PATH;
+use crate::served::CERTIFICATE_PATH;
 
 pub const CA_BUNDLE: Step = Step {
     name: "ca-bundle",

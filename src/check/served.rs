@@ -5,7 +5,7 @@
 use kube::Client;
 
 use super::Configured;
-use crate::server::served_settings::{SETTINGS_PATH, ServedSettings};
+use crate::served::{SETTINGS_PATH, ServedSettings};
 
 /// The server's settings, or why they could not be read (said in the steps that need them).
 pub(super) type Served = Result<ServedSettings, String>;

@@ -8,7 +8,6 @@
 pub mod args;
 pub mod guard;
 pub mod serve;
-pub mod served_settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +34,7 @@ use tracing::Instrument;
 use self::args::DEFAULT_MAX_CONNECTIONS;
 use crate::admission::{Answer, DEFAULT_BODY_LIMIT, JSON_CONTENT_TYPE, Reviewer};
 use crate::metrics::{self, Metrics};
+use crate::served::{CERTIFICATE_PATH, SETTINGS_PATH, ServedSettings};
 use crate::tls::CertResolver;
 
 /// Listener tuning. The defaults suit the API server as the only client.
@@ -109,13 +109,12 @@ struct MutateState {
 }
 
 /// The HTTPS application: `POST /mutate`, with the body bounds of `options`,
-/// `GET /certificate` and `GET /settings` (served_settings.rs). Public so that
+/// `GET /certificate` and `GET /settings` (crate::served). Public so that
 /// tests drive the handler without sockets (`tower::ServiceExt::oneshot`, tests/router.rs);
 /// [`bind`] serves it.
 pub fn router(app: AppState, options: &ServerOptions) -> Router {
     let certificates = Arc::clone(&app.certificates);
-    let settings =
-        served_settings::ServedSettings::of(&app.reviewer.settings, app.reviewer.kube_version);
+    let settings = ServedSettings::of(&app.reviewer.settings, app.reviewer.kube_version);
     Router::new()
         .route("/mutate", post(mutate))
         .with_state(MutateState {
@@ -128,13 +127,10 @@ pub fn router(app: AppState, options: &ServerOptions) -> Router {
             get(move || served_certificate(Arc::clone(&certificates))),
         )
         .route(
-            served_settings::SETTINGS_PATH,
+            SETTINGS_PATH,
             get(move || std::future::ready(axum::Json(settings.clone()))),
         )
 }
-
-/// Where the HTTPS listener shows the certificate chain it serves.
-pub const CERTIFICATE_PATH: &str = "/certificate";
 
 /// `GET /certificate`: the PEM chain new handshakes get, right now (after any reload).
 /// `drain-webhook check` reads it through the API server's service proxy and verifies it

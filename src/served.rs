@@ -1,4 +1,8 @@
-//! `GET /settings` on the HTTPS listener: the global planning settings this server runs with
+//! What the running webhook serves for other tools (`drain-webhook check`) on its HTTPS
+//! listener, defined here, below both the server and check: the paths, and the body of
+//! `GET /settings`.
+//!
+//! `GET /settings`: the global planning settings this server runs with
 //! (its flags or the chart's `settings`), so that `drain-webhook check` describes the delivery
 //! the server is actually configured for and can tell a namespace whose settings plan nothing
 //! from a webhook that was never called. Read through the API server's service proxy, like
@@ -10,6 +14,9 @@ use crate::settings::{HelperDelivery, HookMode, KubeVersion, Settings};
 
 /// Where the HTTPS listener shows its settings.
 pub const SETTINGS_PATH: &str = "/settings";
+
+/// Where the HTTPS listener shows the certificate chain it serves.
+pub const CERTIFICATE_PATH: &str = "/certificate";
 
 /// What `GET /settings` answers (JSON, camelCase). Fields a later version adds are ignored by
 /// an older check; fields an older server lacks read as their defaults.
