@@ -43,6 +43,8 @@ pub mod pod;
 #[cfg(feature = "webhook")]
 pub mod profiles;
 #[cfg(feature = "webhook")]
+pub mod qos;
+#[cfg(feature = "webhook")]
 pub mod server;
 #[cfg(feature = "webhook")]
 pub mod settings;

@@ -123,8 +123,11 @@ fn the_installer_follows_the_restart_policy() {
                     ]
                 );
                 assert!(restricted_violations(first, None).is_empty());
+                // The seed pod is BestEffort: no cpu or memory, ephemeral storage requested.
                 let resources = first.resources.as_ref().unwrap();
-                assert!(resources.requests.is_some() && resources.limits.is_some());
+                let requests = resources.requests.as_ref().unwrap();
+                assert_eq!(requests.keys().collect::<Vec<_>>(), ["ephemeral-storage"]);
+                assert!(resources.limits.is_none());
                 assert!(first.readiness_probe.is_none() && first.liveness_probe.is_none());
                 assert!(
                     first.lifecycle.is_none(),
@@ -269,4 +272,103 @@ fn explain_says_which_delivery_and_why() {
     };
     let text = explain(&input, &ctx, ExplainFormat::Text).unwrap();
     assert!(text.contains("helper delivery first-container"), "{text}");
+}
+
+/// The installer keeps the pod's QoS class under every delivery that has one: a Guaranteed
+/// pod's installer has requests equal to its limits (the settings' limits), a Burstable pod's
+/// the settings' requests and limits, and pod-level resources leave it no cpu or memory of its
+/// own. An ephemeral-storage limit only where a container has one already (else it would cap
+/// the whole pod: docs/decisions.md).
+#[test]
+fn the_installer_keeps_the_pods_qos_class() {
+    use k8s_openapi::api::core::v1::PodSpec;
+    let quantity = |r: &Option<
+        std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >,
+                    name: &str| {
+        r.as_ref().and_then(|r| r.get(name)).map(|q| q.0.clone())
+    };
+    let cases = [
+        ("pods/guaranteed-nginx-app.yaml", "Guaranteed"),
+        ("pods/pod-level-resources.yaml", "Burstable"),
+        ("pods/seed-nginx-app.yaml", "BestEffort"),
+    ];
+    for (file, class) in cases {
+        let pod = fixture(file);
+        let spec: PodSpec = serde_json::from_value(pod["spec"].clone()).unwrap();
+        assert_eq!(invariants::qos_class(&spec), class, "{file}");
+        for delivery in [
+            HelperDelivery::InitContainer,
+            HelperDelivery::FirstContainer,
+        ] {
+            let mut settings = Settings::default();
+            settings.helper.delivery = delivery;
+            let mutation = mutate(&pod, &settings, version("1.34"));
+            let (patched, typed) = apply(&pod, &mutation);
+            validate(&typed).unwrap_or_else(|e| panic!("{file} {delivery}: {e:?}"));
+            let after = typed.spec.as_ref().unwrap();
+            assert_eq!(
+                invariants::qos_class(after),
+                class,
+                "{file} {delivery}: {patched:#}"
+            );
+            let installer = after
+                .containers
+                .iter()
+                .chain(after.init_containers.iter().flatten())
+                .find(|c| c.name == "drain-helper")
+                .unwrap();
+            let resources = installer.resources.as_ref().unwrap();
+            let (requests, limits) = (&resources.requests, &resources.limits);
+            match file {
+                "pods/guaranteed-nginx-app.yaml" => {
+                    for name in ["cpu", "memory", "ephemeral-storage"] {
+                        assert_eq!(quantity(requests, name), quantity(limits, name), "{name}");
+                    }
+                    assert_eq!(quantity(requests, "cpu").as_deref(), Some("20m"));
+                    assert_eq!(quantity(requests, "memory").as_deref(), Some("32Mi"));
+                }
+                "pods/pod-level-resources.yaml" => {
+                    assert_eq!(quantity(requests, "cpu"), None);
+                    assert_eq!(quantity(limits, "memory"), None);
+                    assert!(
+                        limits.is_none(),
+                        "no container has an ephemeral-storage limit"
+                    );
+                }
+                _ => assert_eq!(quantity(requests, "cpu"), None),
+            }
+            assert_eq!(
+                quantity(requests, "ephemeral-storage").as_deref(),
+                Some("16Mi")
+            );
+        }
+    }
+    // The operator's own values: used as set in a Burstable pod, the requests raised to the
+    // limits in a Guaranteed one.
+    let mut settings = Settings::default();
+    settings.helper.delivery = HelperDelivery::InitContainer;
+    settings.helper.cpu_request = "5m".into();
+    settings.helper.cpu_limit = "50m".into();
+    let mut burstable = fixture("pods/guaranteed-nginx-app.yaml");
+    burstable["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "100m"}});
+    for (pod, request) in [
+        (burstable, "5m"),
+        (fixture("pods/guaranteed-nginx-app.yaml"), "50m"),
+    ] {
+        let (_, typed) = apply(&pod, &mutate(&pod, &settings, version("1.34")));
+        let installer = &typed
+            .spec
+            .as_ref()
+            .unwrap()
+            .init_containers
+            .as_ref()
+            .unwrap()[0];
+        let resources = installer.resources.as_ref().unwrap();
+        assert_eq!(
+            quantity(&resources.requests, "cpu").as_deref(),
+            Some(request)
+        );
+        assert_eq!(quantity(&resources.limits, "cpu").as_deref(), Some("50m"));
+    }
 }
