@@ -372,3 +372,149 @@ fn the_installer_keeps_the_pods_qos_class() {
         assert_eq!(quantity(&resources.limits, "cpu").as_deref(), Some("50m"));
     }
 }
+
+/// `drain.io/delivery` on the pod beats the namespace's, which beats `--helper-delivery`; the
+/// reason names what decided.
+#[test]
+fn the_delivery_annotation_goes_pod_then_namespace_then_flag() {
+    let mut settings = Settings::default();
+    settings.helper.delivery = HelperDelivery::ImageVolume;
+    let namespace: std::collections::BTreeMap<String, String> = [(
+        "drain.io/delivery".to_string(),
+        "init-container".to_string(),
+    )]
+    .into();
+    let chosen = |pod: &Value, namespace| {
+        let mutation = mutate_with_namespace(pod, &settings, version("1.34"), namespace);
+        let choice = mutation.plan.delivery.clone().unwrap();
+        (choice.delivery, choice.why)
+    };
+    let mut pod = seed(None);
+    assert_eq!(
+        chosen(&pod, None),
+        (
+            Delivery::ImageVolume,
+            "set by --helper-delivery image-volume".into()
+        )
+    );
+    assert_eq!(
+        chosen(&pod, Some(&namespace)),
+        (
+            Delivery::InitContainer,
+            "set by drain.io/delivery: init-container (on the namespace)".into()
+        )
+    );
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "first-container"});
+    assert_eq!(
+        chosen(&pod, Some(&namespace)),
+        (
+            Delivery::FirstContainer(AfterInstall::Sleep),
+            "set by drain.io/delivery: first-container (on the pod); restartPolicy Always: it sleeps after installing".into()
+        )
+    );
+    // `auto` on the pod overrides a namespace's named delivery and says so.
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "auto"});
+    let (delivery, why) = chosen(&pod, Some(&namespace));
+    assert_eq!(delivery, Delivery::FirstContainer(AfterInstall::Sleep));
+    assert!(
+        why.starts_with("drain.io/delivery: auto (on the pod): no image volume"),
+        "{why}"
+    );
+}
+
+/// An unknown value is a denial naming the annotation, the value and valid ones, on the pod
+/// and on the namespace alike.
+#[test]
+fn an_unknown_delivery_is_denied_with_the_valid_values() {
+    use drain_webhook::mutate::{MutateError, mutate_pod};
+    let settings = Settings::default();
+    let denial = |pod: &Value, namespace| {
+        let ctx = PodContext {
+            settings: &settings,
+            namespace_annotations: namespace,
+            kube_version: version("1.34"),
+            image_volume_nodes: None,
+        };
+        match mutate_pod(pod, &ctx) {
+            Err(MutateError::Denied(err)) => err.to_string(),
+            other => panic!("not denied: {:?}", other.map(|m| m.patch)),
+        }
+    };
+    let mut pod = seed(None);
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "sidecar"});
+    let message = denial(&pod, None);
+    assert!(
+        message.contains("drain.io/delivery=\"sidecar\" (on the pod)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("expected auto, init-container, first-container or image-volume"),
+        "{message}"
+    );
+    assert!(
+        message.contains("for example drain.io/delivery: \"auto\""),
+        "{message}"
+    );
+    let namespace: std::collections::BTreeMap<String, String> =
+        [("drain.io/delivery".to_string(), "InitContainer".to_string())].into();
+    let message = denial(&seed(None), Some(&namespace));
+    assert!(message.contains("(on the namespace)"), "{message}");
+}
+
+/// `auto` gives a pod with pod-level resources the init container (a regular container would
+/// add to the sum its pod-level requests must cover), and every delivery the annotation names
+/// gives a patch that applies, reads as a Pod and passes the API server's rules (the
+/// pod-level one included: `validate`), keeping the QoS class.
+#[test]
+fn pod_level_resources_get_the_init_container_and_every_delivery_applies() {
+    let settings = Settings::default();
+    let pod = fixture("pods/pod-level-resources.yaml");
+    let mutation = mutate(&pod, &settings, version("1.34"));
+    let choice = mutation.plan.delivery.clone().unwrap();
+    assert_eq!(choice.delivery, Delivery::InitContainer);
+    assert!(choice.why.contains("pod-level resources"), "{}", choice.why);
+    // Without them, the same pod gets the first container.
+    let mut plain = pod.clone();
+    plain["spec"].as_object_mut().unwrap().remove("resources");
+    let plain_choice = mutate(&plain, &settings, version("1.34"))
+        .plan
+        .delivery
+        .unwrap();
+    assert_eq!(
+        plain_choice.delivery,
+        Delivery::FirstContainer(AfterInstall::Sleep)
+    );
+
+    // A pod-level request below the containers' sum is what the API server rejects; the
+    // validator the tests use knows the rule.
+    let mut tight = pod.clone();
+    tight["spec"]["resources"]["requests"]["cpu"] = "900m".into();
+    let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(tight).unwrap();
+    assert!(validate(&typed).is_err_and(|e| e[0].contains("aggregate container requests")));
+
+    for (value, expected) in [
+        ("auto", Delivery::InitContainer),
+        ("init-container", Delivery::InitContainer),
+        (
+            "first-container",
+            Delivery::FirstContainer(AfterInstall::Sleep),
+        ),
+        ("image-volume", Delivery::ImageVolume),
+    ] {
+        for base in [
+            &pod,
+            &seed(None),
+            &fixture("pods/guaranteed-nginx-app.yaml"),
+        ] {
+            let mut annotated = base.clone();
+            annotated["metadata"]["annotations"] = json!({"drain.io/delivery": value});
+            let mutation = mutate(&annotated, &settings, version("1.34"));
+            if base == &pod {
+                assert_eq!(mutation.plan.delivery.as_ref().unwrap().delivery, expected);
+            }
+            let (patched, typed) = apply(&annotated, &mutation);
+            validate(&typed).unwrap_or_else(|e| panic!("{value}: {e:?}\n{patched:#}"));
+            invariants::check_qos(&annotated, &patched).unwrap_or_else(|e| panic!("{value}: {e}"));
+        }
+    }
+}

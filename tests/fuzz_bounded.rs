@@ -154,6 +154,7 @@ const KEYS: &[&str] = &[
     "drain.io/notify",
     "drain.io/wait-idle",
     "drain.io/inject",
+    "drain.io/delivery",
     "drain.io/status",
     "kubernetes.io/config.mirror",
     "terminationGracePeriodSeconds",
@@ -244,6 +245,9 @@ fn junk() -> impl Strategy<Value = Value> {
             "1",
             "64Mi",
             "1e3",
+            "init-container",
+            "first-container",
+            "image-volume",
         ])
         .prop_map(Value::from),
         "[ -~]{0,12}".prop_map(Value::from),

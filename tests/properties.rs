@@ -149,8 +149,19 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         ]),
         prop::option::of(notify_strategy()),
         prop::option::of(prop::sample::select(vec!["true", "false", "yes"])),
-        // Q and M of the adaptive hold: M below, at and above D; Q 0 is refused.
-        (prop::option::of(0u32..10), prop::option::of(0u32..300)),
+        // Q and M of the adaptive hold: M below, at and above D; Q 0 is refused. And
+        // drain.io/delivery, over the test's --helper-delivery ("sidecar" is denied).
+        (
+            prop::option::of(0u32..10),
+            prop::option::of(0u32..300),
+            prop::option::of(prop::sample::select(vec![
+                "auto",
+                "init-container",
+                "first-container",
+                "image-volume",
+                "sidecar",
+            ])),
+        ),
     )
         .prop_map(
             |(delay, stagger, budget, hook, proxies, exclude, wait, notify, env, hold)| {
@@ -190,6 +201,9 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                 }
                 if let Some(cap) = hold.1 {
                     put("drain.io/max-delay", cap.to_string());
+                }
+                if let Some(delivery) = hold.2 {
+                    put("drain.io/delivery", delivery.into());
                 }
                 Value::Object(a)
             },

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::HelperInjection;
+use crate::annotations::{self, Source};
 use crate::capabilities::ImageVolumeNodes;
 pub use crate::helper::args::AfterInstall;
 use crate::settings::{HelperDelivery, KubeVersion};
@@ -85,15 +86,49 @@ fn delivery_text<S: serde::Serializer>(d: &Delivery, s: S) -> Result<S::Ok, S::E
     s.collect_str(d)
 }
 
-/// The pod's delivery from the operator's setting, the API server's version, whether every node
-/// mounts image volumes (`None`: not known) and the pod's `restartPolicy` (`None`: the API
-/// default, Always).
+/// The delivery `--helper-delivery` gives a pod without pod-level resources, by its
+/// `restartPolicy` (`None`: the API default, Always): the startup log and `/metrics`.
 pub fn choose(
     setting: HelperDelivery,
     version: Option<KubeVersion>,
     image_volume_nodes: Option<bool>,
     restart_policy: Option<&str>,
 ) -> DeliveryChoice {
+    let pod = PodTraits {
+        restart_policy,
+        pod_level_resources: false,
+    };
+    choose_for_pod(setting, None, version, image_volume_nodes, pod)
+}
+
+/// Who chose the delivery setting, for the reason: `--helper-delivery` (`None`), or
+/// `drain.io/delivery` on the pod or its namespace.
+fn set_by(setting: HelperDelivery, source: Option<Source>) -> String {
+    match source {
+        None => format!("--helper-delivery {setting}"),
+        Some(source) => format!("{}: {setting} ({source})", annotations::DELIVERY),
+    }
+}
+
+/// What of the pod decides its delivery: its `restartPolicy` (`None`: the API default, Always)
+/// and whether it sets pod-level resources (`spec.resources`, `crate::qos`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodTraits<'a> {
+    pub restart_policy: Option<&'a str>,
+    pub pod_level_resources: bool,
+}
+
+/// The pod's delivery from the setting (`drain.io/delivery` on the pod, else on its namespace,
+/// else `--helper-delivery`; `source` says which annotation, `None` the flag), the API
+/// server's version, whether every node mounts image volumes (`None`: not known) and the pod.
+pub fn choose_for_pod(
+    setting: HelperDelivery,
+    source: Option<Source>,
+    version: Option<KubeVersion>,
+    image_volume_nodes: Option<bool>,
+    pod: PodTraits<'_>,
+) -> DeliveryChoice {
+    let restart_policy = pod.restart_policy;
     let restarts = restart_policy.is_none_or(|p| p == "Always");
     let policy = restart_policy.unwrap_or("Always");
     let first = || {
@@ -103,43 +138,54 @@ pub fn choose(
             AfterInstall::Exit
         })
     };
+    let by = set_by(setting, source);
     let (delivery, why) = match setting {
-        HelperDelivery::ImageVolume => (
-            Delivery::ImageVolume,
-            "set by --helper-delivery image-volume".to_owned(),
-        ),
-        HelperDelivery::InitContainer => (
-            Delivery::InitContainer,
-            "set by --helper-delivery init-container".to_owned(),
-        ),
+        HelperDelivery::ImageVolume => (Delivery::ImageVolume, format!("set by {by}")),
+        HelperDelivery::InitContainer => (Delivery::InitContainer, format!("set by {by}")),
         HelperDelivery::FirstContainer => (
             first(),
             format!(
-                "set by --helper-delivery first-container; restartPolicy {policy}: it {} after installing",
+                "set by {by}; restartPolicy {policy}: it {} after installing",
                 if restarts { "sleeps" } else { "exits" }
             ),
         ),
-        HelperDelivery::Auto => match no_image_volume(version, image_volume_nodes) {
-            None => (
-                Delivery::ImageVolume,
-                format!(
-                    "Kubernetes {} mounts image volumes by default and every node's runtime can",
-                    version.map_or_else(String::new, |v| v.to_string())
+        HelperDelivery::Auto => {
+            // `auto` from an annotation says so; from the flag it is the default, unnamed.
+            let prefix = source.map_or_else(String::new, |_| format!("{by}: "));
+            let (delivery, why) = match no_image_volume(version, image_volume_nodes) {
+                None => (
+                    Delivery::ImageVolume,
+                    format!(
+                        "Kubernetes {} mounts image volumes by default and every node's runtime can",
+                        version.map_or_else(String::new, |v| v.to_string())
+                    ),
                 ),
-            ),
-            Some(reason) if restarts => (
-                first(),
-                format!(
-                    "no image volume ({reason}); restartPolicy {policy}: a first container that installs and sleeps does not delay the pod's start as an init container does"
+                // The API server rejects a pod whose pod-level requests are below its
+                // containers' aggregate requests (KEP-2837 "Pod Level Resource
+                // Specifications", validation of `spec.resources`), where regular containers
+                // add up and an init container counts only as a maximum (KEP-753's formula):
+                // an init container cannot turn a valid pod into a rejected one.
+                Some(reason) if pod.pod_level_resources => (
+                    Delivery::InitContainer,
+                    format!(
+                        "no image volume ({reason}); the pod sets pod-level resources (spec.resources), which the containers' summed requests must stay within: an init container counts only as a maximum, so the helper comes from one"
+                    ),
                 ),
-            ),
-            Some(reason) => (
-                Delivery::InitContainer,
-                format!(
-                    "no image volume ({reason}); restartPolicy {policy}: the pod runs to completion (a Job), so its containers stay as written and the helper comes from an init container"
+                Some(reason) if restarts => (
+                    first(),
+                    format!(
+                        "no image volume ({reason}); restartPolicy {policy}: a first container that installs and sleeps does not delay the pod's start as an init container does"
+                    ),
                 ),
-            ),
-        },
+                Some(reason) => (
+                    Delivery::InitContainer,
+                    format!(
+                        "no image volume ({reason}); restartPolicy {policy}: the pod runs to completion (a Job), so its containers stay as written and the helper comes from an init container"
+                    ),
+                ),
+            };
+            (delivery, format!("{prefix}{why}"))
+        }
     };
     DeliveryChoice { delivery, why }
 }
@@ -240,6 +286,69 @@ mod tests {
 
     fn v(text: &str) -> Option<KubeVersion> {
         text.parse().ok()
+    }
+
+    fn traits(restart_policy: Option<&str>) -> PodTraits<'_> {
+        PodTraits {
+            restart_policy,
+            pod_level_resources: false,
+        }
+    }
+
+    /// Pod-level resources: `auto` gives the init container (a regular container would add to
+    /// the sum the pod's requests must cover), unless an image volume adds no container at
+    /// all; a named delivery is kept.
+    #[test]
+    fn auto_uses_the_init_container_for_pods_with_pod_level_resources() {
+        let pod_level = PodTraits {
+            restart_policy: None,
+            pod_level_resources: true,
+        };
+        let choice = choose_for_pod(HelperDelivery::Auto, None, v("1.34"), None, pod_level);
+        assert_eq!(choice.delivery, Delivery::InitContainer);
+        assert!(choice.why.contains("pod-level resources"), "{}", choice.why);
+        assert!(
+            choice.why.contains("on by default from 1.35"),
+            "{}",
+            choice.why
+        );
+        let image = choose_for_pod(HelperDelivery::Auto, None, v("1.35"), Some(true), pod_level);
+        assert_eq!(image.delivery, Delivery::ImageVolume);
+        let forced = choose_for_pod(
+            HelperDelivery::FirstContainer,
+            None,
+            v("1.34"),
+            None,
+            pod_level,
+        );
+        assert_eq!(
+            forced.delivery,
+            Delivery::FirstContainer(AfterInstall::Sleep)
+        );
+    }
+
+    /// The reason names the annotation and where it was set, or the flag.
+    #[test]
+    fn the_reason_names_the_annotation_or_the_flag() {
+        let why =
+            |setting, source| choose_for_pod(setting, source, v("1.34"), None, traits(None)).why;
+        assert_eq!(
+            why(HelperDelivery::InitContainer, Some(Source::Pod)),
+            "set by drain.io/delivery: init-container (on the pod)"
+        );
+        assert_eq!(
+            why(HelperDelivery::ImageVolume, Some(Source::Namespace)),
+            "set by drain.io/delivery: image-volume (on the namespace)"
+        );
+        assert_eq!(
+            why(HelperDelivery::InitContainer, None),
+            "set by --helper-delivery init-container"
+        );
+        assert!(
+            why(HelperDelivery::Auto, Some(Source::Namespace))
+                .starts_with("drain.io/delivery: auto (on the namespace): no image volume")
+        );
+        assert!(why(HelperDelivery::Auto, None).starts_with("no image volume"));
     }
 
     #[test]

@@ -99,11 +99,18 @@ pub(super) fn resolve(
         max_delay: value_or(&overrides.max_delay, settings.max_delay),
         original_grace,
         previous,
-        delivery: delivery::choose(
-            settings.helper.delivery,
+        delivery: delivery::choose_for_pod(
+            overrides
+                .delivery
+                .as_ref()
+                .map_or(settings.helper.delivery, |d| d.value),
+            overrides.delivery.as_ref().map(|d| d.source),
             ctx.kube_version,
             ctx.image_volume_nodes,
-            spec.restart_policy.as_deref(),
+            delivery::PodTraits {
+                restart_policy: spec.restart_policy.as_deref(),
+                pod_level_resources: crate::qos::has_pod_level_resources(spec),
+            },
         ),
         mode_warning,
         choice: HookChoice {
