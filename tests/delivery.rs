@@ -473,6 +473,20 @@ fn pod_level_resources_get_the_init_container_and_every_delivery_applies() {
     let choice = mutation.plan.delivery.clone().unwrap();
     assert_eq!(choice.delivery, Delivery::InitContainer);
     assert!(choice.why.contains("pod-level resources"), "{}", choice.why);
+    // An image volume adds no container at all: it still comes first; a named delivery is
+    // used as named.
+    let image = mutate_with_nodes(&pod, &settings, version("1.35"), Some(true));
+    assert_eq!(image.plan.delivery.unwrap().delivery, Delivery::ImageVolume);
+    let mut forced = settings.clone();
+    forced.helper.delivery = HelperDelivery::FirstContainer;
+    assert_eq!(
+        mutate(&pod, &forced, version("1.34"))
+            .plan
+            .delivery
+            .unwrap()
+            .delivery,
+        Delivery::FirstContainer(AfterInstall::Sleep)
+    );
     // Without them, the same pod gets the first container.
     let mut plain = pod.clone();
     plain["spec"].as_object_mut().unwrap().remove("resources");

@@ -288,69 +288,6 @@ mod tests {
         text.parse().ok()
     }
 
-    fn traits(restart_policy: Option<&str>) -> PodTraits<'_> {
-        PodTraits {
-            restart_policy,
-            pod_level_resources: false,
-        }
-    }
-
-    /// Pod-level resources: `auto` gives the init container (a regular container would add to
-    /// the sum the pod's requests must cover), unless an image volume adds no container at
-    /// all; a named delivery is kept.
-    #[test]
-    fn auto_uses_the_init_container_for_pods_with_pod_level_resources() {
-        let pod_level = PodTraits {
-            restart_policy: None,
-            pod_level_resources: true,
-        };
-        let choice = choose_for_pod(HelperDelivery::Auto, None, v("1.34"), None, pod_level);
-        assert_eq!(choice.delivery, Delivery::InitContainer);
-        assert!(choice.why.contains("pod-level resources"), "{}", choice.why);
-        assert!(
-            choice.why.contains("on by default from 1.35"),
-            "{}",
-            choice.why
-        );
-        let image = choose_for_pod(HelperDelivery::Auto, None, v("1.35"), Some(true), pod_level);
-        assert_eq!(image.delivery, Delivery::ImageVolume);
-        let forced = choose_for_pod(
-            HelperDelivery::FirstContainer,
-            None,
-            v("1.34"),
-            None,
-            pod_level,
-        );
-        assert_eq!(
-            forced.delivery,
-            Delivery::FirstContainer(AfterInstall::Sleep)
-        );
-    }
-
-    /// The reason names the annotation and where it was set, or the flag.
-    #[test]
-    fn the_reason_names_the_annotation_or_the_flag() {
-        let why =
-            |setting, source| choose_for_pod(setting, source, v("1.34"), None, traits(None)).why;
-        assert_eq!(
-            why(HelperDelivery::InitContainer, Some(Source::Pod)),
-            "set by drain.io/delivery: init-container (on the pod)"
-        );
-        assert_eq!(
-            why(HelperDelivery::ImageVolume, Some(Source::Namespace)),
-            "set by drain.io/delivery: image-volume (on the namespace)"
-        );
-        assert_eq!(
-            why(HelperDelivery::InitContainer, None),
-            "set by --helper-delivery init-container"
-        );
-        assert!(
-            why(HelperDelivery::Auto, Some(Source::Namespace))
-                .starts_with("drain.io/delivery: auto (on the namespace): no image volume")
-        );
-        assert!(why(HelperDelivery::Auto, None).starts_with("no image volume"));
-    }
-
     #[test]
     fn auto_uses_image_volumes_only_where_every_node_mounts_them() {
         let auto = |version, nodes, policy| {
