@@ -110,6 +110,13 @@ impl KubeVersion {
         minor: 35,
     };
 
+    /// `volumes[].image` exists (alpha, gate `ImageVolume`); below it the API server drops the
+    /// field and rejects the volume for having no source.
+    pub const IMAGE_VOLUME_FIELD: KubeVersion = KubeVersion {
+        major: 1,
+        minor: 31,
+    };
+
     /// `lifecycle.stopSignal` (KEP-4960, gate `ContainerStopSignals`): alpha from 1.33, off by
     /// default through 1.37 (beta planned for 1.38). Below 1.33 the API server has no such
     /// field at all.

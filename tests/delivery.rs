@@ -459,6 +459,33 @@ fn an_unknown_delivery_is_denied_with_the_valid_values() {
         [("drain.io/delivery".to_string(), "InitContainer".to_string())].into();
     let message = denial(&seed(None), Some(&namespace));
     assert!(message.contains("(on the namespace)"), "{message}");
+
+    // An image volume asked of a server that has no `volumes[].image` (before 1.31): the API
+    // server would reject the pod with a message naming neither; denied here, saying why.
+    let mut pod = seed(None);
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "image-volume"});
+    let ctx = |kube| PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version(kube),
+        image_volume_nodes: None,
+    };
+    match mutate_pod(&pod, &ctx("1.30")) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(
+                message.contains(
+                    "drain.io/delivery=\"image-volume\" (on the pod) needs Kubernetes 1.31"
+                ),
+                "{message}"
+            );
+            assert!(message.contains("this cluster runs 1.30"), "{message}");
+        }
+        other => panic!("not denied: {:?}", other.map(|m| m.patch)),
+    }
+    let asked =
+        mutate_pod(&pod, &ctx("1.31")).expect("1.31 has the field (the gate is the owner's)");
+    assert_eq!(asked.plan.delivery.unwrap().delivery, Delivery::ImageVolume);
 }
 
 /// `auto` gives a pod with pod-level resources the init container (a regular container would

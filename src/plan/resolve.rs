@@ -8,7 +8,7 @@ use super::delivery::{self, DeliveryChoice};
 use super::{Plan, PlanError, PodContext, Status};
 use crate::annotations::{self, Overrides, Sourced};
 use crate::pod::SpecShape;
-use crate::settings::{HookMode, Settings};
+use crate::settings::{HelperDelivery, HookMode, KubeVersion, Settings};
 
 /// D, S, B and how hooks are chosen, resolved once per pod, with an earlier run's record.
 pub(super) struct Resolved {
@@ -90,6 +90,18 @@ pub(super) fn resolve(
             }
             _ => {}
         }
+    }
+    // `drain.io/delivery: image-volume` on a server without the field: the API server would
+    // drop it and reject the volume as having no source, with a message that names neither.
+    if let (Some(version), Some(asked)) = (ctx.kube_version, &overrides.delivery)
+        && asked.value == HelperDelivery::ImageVolume
+        && version < KubeVersion::IMAGE_VOLUME_FIELD
+    {
+        return Err(PlanError::ImageVolumeUnsupported {
+            key: annotations::DELIVERY,
+            origin: asked.source,
+            version,
+        });
     }
     Ok(Resolved {
         delay: value_or(&overrides.delay, settings.delay),
