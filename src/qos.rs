@@ -164,15 +164,26 @@ pub enum InstallerQos {
     AsConfigured,
 }
 
+/// What the installer's resources are made from in one pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstallerShape {
+    pub cpu_memory: InstallerQos,
+    /// Whether it carries an ephemeral-storage limit: only where a container already sets one.
+    pub storage_limit: bool,
+}
+
 /// How the installer's resources keep the class of the pod it joins, and whether it may carry
 /// an ephemeral-storage limit: only where a container already sets one. The kubelet evicts a
 /// pod whose whole ephemeral-storage use (every container's logs and writable layer, its
 /// emptyDirs) exceeds the sum of the containers' limits as soon as any container has one
 /// (`podEphemeralStorageLimitEviction`, pkg/kubelet/eviction), so the installer's limit alone
 /// would cap the entire pod at it.
-pub fn installer_qos(spec: Option<&SpecShape>) -> (InstallerQos, bool) {
+pub fn installer_qos(spec: Option<&SpecShape>) -> InstallerShape {
     let Some(spec) = spec else {
-        return (InstallerQos::NoCpuMemory, false);
+        return InstallerShape {
+            cpu_memory: InstallerQos::NoCpuMemory,
+            storage_limit: false,
+        };
     };
     let storage_limited = spec
         .containers
@@ -183,7 +194,7 @@ pub fn installer_qos(spec: Option<&SpecShape>) -> (InstallerQos, bool) {
                 .as_ref()
                 .is_some_and(|r| positive(r.limits.as_ref(), "ephemeral-storage").is_some())
         });
-    let qos = if has_pod_level_resources(spec) {
+    let cpu_memory = if has_pod_level_resources(spec) {
         InstallerQos::NoCpuMemory
     } else {
         match containers_class(spec) {
@@ -192,7 +203,10 @@ pub fn installer_qos(spec: Option<&SpecShape>) -> (InstallerQos, bool) {
             QosClass::Burstable => InstallerQos::AsConfigured,
         }
     };
-    (qos, storage_limited)
+    InstallerShape {
+        cpu_memory,
+        storage_limit: storage_limited,
+    }
 }
 
 #[cfg(test)]
@@ -227,8 +241,8 @@ mod tests {
         ]}));
         assert_eq!(containers_class(&guaranteed), QosClass::Guaranteed);
         assert_eq!(
-            installer_qos(Some(&guaranteed)),
-            (InstallerQos::RequestsAtLimits, false)
+            installer_qos(Some(&guaranteed)).cpu_memory,
+            InstallerQos::RequestsAtLimits
         );
         // An init container without limits makes the pod Burstable.
         let burstable = spec(serde_json::json!({
@@ -244,7 +258,10 @@ mod tests {
         assert_eq!(containers_class(&best_effort), QosClass::BestEffort);
         assert_eq!(
             installer_qos(Some(&best_effort)),
-            (InstallerQos::NoCpuMemory, true)
+            InstallerShape {
+                cpu_memory: InstallerQos::NoCpuMemory,
+                storage_limit: true
+            }
         );
         // Pod-level resources decide alone: the installer takes nothing of its own.
         let pod_level = spec(serde_json::json!({
@@ -252,6 +269,9 @@ mod tests {
             "containers": [{"name": "a", "resources": {"requests": {"cpu": "1"}}}],
         }));
         assert!(has_pod_level_resources(&pod_level));
-        assert_eq!(installer_qos(Some(&pod_level)).0, InstallerQos::NoCpuMemory);
+        assert_eq!(
+            installer_qos(Some(&pod_level)).cpu_memory,
+            InstallerQos::NoCpuMemory
+        );
     }
 }

@@ -10,7 +10,7 @@ use super::{Mount, PatchValue, PodPatch, pointer};
 use crate::helper::args::render_install;
 use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Installer};
 use crate::pod::SpecShape;
-use crate::qos::{InstallerQos, installer_qos};
+use crate::qos::{InstallerQos, InstallerShape, installer_qos};
 use crate::settings::HelperSettings;
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,7 +177,7 @@ pub(super) fn installer_op(
 /// The settings and names an installer was serialized from, and its JSON.
 struct SerializedInstaller {
     helper: HelperSettings,
-    qos: (InstallerQos, bool),
+    qos: InstallerShape,
     installer: Installer,
     volume: String,
     json: Box<RawValue>,
@@ -185,13 +185,12 @@ struct SerializedInstaller {
 
 /// The installer as JSON. It is the same for every pod with the same delivery (it depends only
 /// on the settings, the delivery, the two names and how the pod's QoS class shapes its
-/// resources), so each thread keeps the last one it
-/// serialized and copies it: building and serializing it anew was a tenth of a seed-pod review
-/// (docs/benchmarks.md).
+/// resources), so each thread keeps the last one it serialized and copies it: building and
+/// serializing it anew was a tenth of a seed-pod review (docs/benchmarks.md).
 fn installer_value(
     injection: &HelperInjection,
     helper: &HelperSettings,
-    qos: (InstallerQos, bool),
+    qos: InstallerShape,
 ) -> InstallerValue {
     thread_local! {
         static LAST: RefCell<Option<SerializedInstaller>> = const { RefCell::new(None) };
@@ -238,16 +237,13 @@ fn installer_command(installer: &Installer) -> Vec<String> {
 /// the pod's QoS class"): none of cpu and memory in a BestEffort pod or where pod-level
 /// resources decide, requests raised to the limits in a Guaranteed pod (the class needs them
 /// equal in every container, init containers included), the operator's values otherwise.
-fn installer_resources(
-    helper: &HelperSettings,
-    (qos, storage_limit): (InstallerQos, bool),
-) -> Resources {
+fn installer_resources(helper: &HelperSettings, shape: InstallerShape) -> Resources {
     let mut requests = BTreeMap::from([("ephemeral-storage", EPHEMERAL_STORAGE.to_owned())]);
     let mut limits = BTreeMap::new();
-    if storage_limit {
+    if shape.storage_limit {
         limits.insert("ephemeral-storage", EPHEMERAL_STORAGE.to_owned());
     }
-    let (cpu, memory) = match qos {
+    let (cpu, memory) = match shape.cpu_memory {
         InstallerQos::NoCpuMemory => return Resources { requests, limits },
         InstallerQos::RequestsAtLimits => (&helper.cpu_limit, &helper.memory_limit),
         InstallerQos::AsConfigured => (&helper.cpu_request, &helper.memory_request),
@@ -262,7 +258,7 @@ fn installer_resources(
 fn installer_container(
     injection: &HelperInjection,
     helper: &HelperSettings,
-    qos: (InstallerQos, bool),
+    qos: InstallerShape,
 ) -> InstallerContainer {
     InstallerContainer {
         name: injection.installer_name().unwrap_or_default().to_owned(),
@@ -296,7 +292,14 @@ mod tests {
     use super::*;
     use crate::plan::AfterInstall;
 
-    const BURSTABLE: (InstallerQos, bool) = (InstallerQos::AsConfigured, false);
+    const BURSTABLE: InstallerShape = shape(InstallerQos::AsConfigured, false);
+
+    const fn shape(cpu_memory: InstallerQos, storage_limit: bool) -> InstallerShape {
+        InstallerShape {
+            cpu_memory,
+            storage_limit,
+        }
+    }
 
     /// The resources keep the pod's class: cpu and memory equal in a Guaranteed pod, absent in
     /// a BestEffort one, as configured in a Burstable one; ephemeral storage always requested,
@@ -314,19 +317,19 @@ mod tests {
                 .clone()
         };
         assert_eq!(
-            resources((InstallerQos::RequestsAtLimits, false)),
+            resources(shape(InstallerQos::RequestsAtLimits, false)),
             serde_json::json!({"requests": {"cpu": "20m", "memory": "32Mi", "ephemeral-storage": "16Mi"}, "limits": {"cpu": "20m", "memory": "32Mi"}})
         );
         assert_eq!(
-            resources((InstallerQos::NoCpuMemory, false)),
+            resources(shape(InstallerQos::NoCpuMemory, false)),
             serde_json::json!({"requests": {"ephemeral-storage": "16Mi"}})
         );
         assert_eq!(
-            resources((InstallerQos::AsConfigured, true)),
+            resources(shape(InstallerQos::AsConfigured, true)),
             serde_json::json!({"requests": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "16Mi"}, "limits": {"cpu": "20m", "memory": "32Mi", "ephemeral-storage": "16Mi"}})
         );
         assert_eq!(
-            resources((InstallerQos::NoCpuMemory, true)),
+            resources(shape(InstallerQos::NoCpuMemory, true)),
             serde_json::json!({"requests": {"ephemeral-storage": "16Mi"}, "limits": {"ephemeral-storage": "16Mi"}})
         );
     }
