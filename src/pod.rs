@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, ContainerPort, ImageVolumeSource, Lifecycle, PodOS, ResourceRequirements, VolumeMount,
+    Affinity, ContainerPort, ImageVolumeSource, Lifecycle, PodOS, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -24,7 +24,7 @@ pub struct PodShape {
 }
 
 /// The fields of a `PodSpec` the planner and the patch read, with the `k8s-openapi` types and
-/// names. Every other field is skipped unread: decoding the whole
+/// names. Every other field (env, resources, probes, ...) is skipped unread: decoding the whole
 /// spec into `k8s_openapi::PodSpec` built and dropped a 2 KB container struct per container on
 /// every review (docs/benchmarks.md). The patch applies to the object as sent, so nothing
 /// skipped here is lost.
@@ -51,8 +51,8 @@ pub struct SpecShape {
     pub affinity: Option<Affinity>,
     pub security_context: Option<SecurityContextShape>,
     /// Pod-level resources (`spec.resources`): they decide the QoS class (`crate::qos`) and
-    /// bound the containers' sum.
-    pub resources: Option<ResourceRequirements>,
+    /// bound the containers' sum. Kept as text, as a container's.
+    pub resources: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// The fields of a `Container` the planner and the patch read.
@@ -75,7 +75,8 @@ pub struct ContainerShape {
     pub liveness_probe: Option<ProbeShape>,
     pub startup_probe: Option<ProbeShape>,
     /// Requests and limits: the pod's QoS class, which the installer keeps (`crate::qos`).
-    pub resources: Option<ResourceRequirements>,
+    /// Kept as text, decoded only for a pod that gets the installer, as `env` is.
+    pub resources: Option<Box<serde_json::value::RawValue>>,
     /// Kept as text, decoded only when `drain.io/env` asks for it ([`ContainerShape::env_list`]):
     /// decoding every container's env into a `Value` on every review tripled the cost of a
     /// 40-container pod (docs/benchmarks.md).

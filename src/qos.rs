@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde_json::value::RawValue;
 
 use crate::pod::SpecShape;
 
@@ -88,10 +89,16 @@ fn positive(list: Option<&BTreeMap<String, Quantity>>, name: &str) -> Option<i12
     list?.get(name).and_then(|q| nanos(&q.0)).filter(|&v| v > 0)
 }
 
+/// `resources` as the pod carries it (kept as text by `crate::pod`); `None` when absent or not
+/// a `ResourceRequirements` (the API server rejects such a pod anyway).
+fn requirements(raw: Option<&RawValue>) -> Option<ResourceRequirements> {
+    serde_json::from_str(raw?.get()).ok()
+}
+
 /// Whether `spec.resources` sets a pod-level resource (upstream `isPodLevelResourcesSet`:
 /// cpu, memory and hugepages are the supported ones).
 pub fn has_pod_level_resources(spec: &SpecShape) -> bool {
-    let Some(resources) = &spec.resources else {
+    let Some(resources) = requirements(spec.resources.as_deref()) else {
         return false;
     };
     let supported =
@@ -109,16 +116,16 @@ pub fn containers_class(spec: &SpecShape) -> QosClass {
         .containers
         .iter()
         .chain(spec.init_containers.iter().flatten());
-    class_of(all.map(|c| c.resources.as_ref()))
+    class_of(all.map(|c| requirements(c.resources.as_deref())))
 }
 
 /// `ComputePodQOS` over containers' requirements (container-level branch).
-fn class_of<'a>(containers: impl Iterator<Item = Option<&'a ResourceRequirements>>) -> QosClass {
+fn class_of(containers: impl Iterator<Item = Option<ResourceRequirements>>) -> QosClass {
     let mut requests: BTreeMap<&str, i128> = BTreeMap::new();
     let mut limits: BTreeMap<&str, i128> = BTreeMap::new();
     let mut guaranteed = true;
     for resources in containers {
-        let (set_requests, set_limits) = match resources {
+        let (set_requests, set_limits) = match &resources {
             Some(r) => (r.requests.as_ref(), r.limits.as_ref()),
             None => (None, None),
         };
@@ -190,8 +197,7 @@ pub fn installer_qos(spec: Option<&SpecShape>) -> InstallerShape {
         .iter()
         .chain(spec.init_containers.iter().flatten())
         .any(|c| {
-            c.resources
-                .as_ref()
+            requirements(c.resources.as_deref())
                 .is_some_and(|r| positive(r.limits.as_ref(), "ephemeral-storage").is_some())
         });
     let cpu_memory = if has_pod_level_resources(spec) {
