@@ -8,7 +8,7 @@ use crate::duration::parse_seconds;
 use crate::helper::net::{HttpUrl, parse_port};
 use crate::pod::is_dns_label;
 use crate::profiles::{Catalogue, Profile};
-use crate::settings::HookMode;
+use crate::settings::{HelperDelivery, HookMode};
 
 pub const INJECT: &str = "drain.io/inject";
 pub const DELAY: &str = "drain.io/delay";
@@ -32,6 +32,9 @@ pub const ENV: &str = "drain.io/env";
 /// How pinned clients are moved off at the floor: `auto`, `none`, a signal, or a loopback URL
 /// to POST (docs/helper.md, "Moving pinned clients").
 pub const MIGRATE: &str = "drain.io/migrate";
+/// How the helper reaches the pod: `auto`, `first-container`, `init-container` or
+/// `image-volume` (over `--helper-delivery`; `src/plan/delivery.rs`).
+pub const DELIVERY: &str = "drain.io/delivery";
 /// Written by the webhook: the plan it applied, compact JSON.
 pub const STATUS: &str = "drain.io/status";
 
@@ -97,6 +100,8 @@ pub struct Overrides {
     pub profile: Option<Sourced<&'static Profile>>,
     /// `drain.io/env`: whether planned containers get the plan's timings as env vars.
     pub env: Option<Sourced<bool>>,
+    /// `drain.io/delivery`: how the helper reaches the pod.
+    pub delivery: Option<Sourced<HelperDelivery>>,
     /// `drain.io/migrate`: how pinned clients are moved off at the floor.
     pub migrate: Option<Sourced<MigrateSetting>>,
 }
@@ -252,6 +257,12 @@ impl Overrides {
             migrate_setting,
         )?;
 
+        overrides.delivery = annotations.read(
+            DELIVERY,
+            "\"auto\", \"first-container\", \"init-container\" or \"image-volume\"",
+            |v| v.parse::<HelperDelivery>().map_err(str::to_owned),
+        )?;
+
         Ok(overrides)
     }
 }
@@ -378,6 +389,8 @@ mod tests {
             (PROFILE, "aws"),
             (ENV, "yes"),
             (ENV, "1"),
+            (DELIVERY, "init"),
+            (DELIVERY, "Image-Volume"),
         ] {
             let err = Overrides::resolve(Some(&map(&[(key, value)])), None, Catalogue::BUILTIN)
                 .unwrap_err();
@@ -386,6 +399,38 @@ mod tests {
             assert!(message.contains(value), "{message}");
             assert!(message.contains("for example"), "{message}");
         }
+    }
+
+    #[test]
+    fn delivery_reads_from_the_pod_then_the_namespace() {
+        let pod = map(&[(DELIVERY, "init-container")]);
+        let ns = map(&[(DELIVERY, "image-volume")]);
+        let read = |pod, ns| {
+            Overrides::resolve(pod, ns, Catalogue::BUILTIN)
+                .unwrap()
+                .delivery
+                .map(|d| (d.value, d.source))
+        };
+        assert_eq!(
+            read(Some(&pod), Some(&ns)),
+            Some((HelperDelivery::InitContainer, Source::Pod))
+        );
+        assert_eq!(
+            read(None, Some(&ns)),
+            Some((HelperDelivery::ImageVolume, Source::Namespace))
+        );
+        assert_eq!(read(None, None), None);
+        let err = Overrides::resolve(
+            Some(&map(&[(DELIVERY, "sidecar")])),
+            None,
+            Catalogue::BUILTIN,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "annotation drain.io/delivery=\"sidecar\" (on the pod) is invalid: expected auto, init-container, first-container or image-volume; use for example drain.io/delivery: \"auto\", \"first-container\", \"init-container\" or \"image-volume\""
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub mod pod;
 #[cfg(feature = "webhook")]
 pub mod profiles;
 #[cfg(feature = "webhook")]
+pub mod qos;
+#[cfg(feature = "webhook")]
 pub mod served;
 #[cfg(feature = "webhook")]
 pub mod server;

@@ -53,6 +53,9 @@ pub struct SpecShape {
     pub node_selector: Option<BTreeMap<String, String>>,
     pub affinity: Option<Affinity>,
     pub security_context: Option<SecurityContextShape>,
+    /// Pod-level resources (`spec.resources`): they decide the QoS class (`crate::qos`) and
+    /// bound the containers' sum. Kept as text, as a container's.
+    pub resources: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// The fields of a `Container` the planner and the patch read.
@@ -75,6 +78,9 @@ pub struct ContainerShape {
     pub readiness_probe: Option<ProbeShape>,
     pub liveness_probe: Option<ProbeShape>,
     pub startup_probe: Option<ProbeShape>,
+    /// Requests and limits: the pod's QoS class, which the installer keeps (`crate::qos`).
+    /// Kept as text, decoded only for a pod that gets the installer, as `env` is.
+    pub resources: Option<Box<serde_json::value::RawValue>>,
     /// Kept as text, decoded only when `drain.io/env` asks for it ([`ContainerShape::env_list`]):
     /// decoding every container's env into a `Value` on every review tripled the cost of a
     /// 40-container pod (docs/benchmarks.md).

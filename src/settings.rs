@@ -110,6 +110,13 @@ impl KubeVersion {
         minor: 35,
     };
 
+    /// `volumes[].image` exists (alpha, gate `ImageVolume`); below it the API server drops the
+    /// field and rejects the volume for having no source.
+    pub const IMAGE_VOLUME_FIELD: KubeVersion = KubeVersion {
+        major: 1,
+        minor: 31,
+    };
+
     /// `lifecycle.stopSignal` (KEP-4960, gate `ContainerStopSignals`): alpha from 1.33, off by
     /// default through 1.37 (beta planned for 1.38). Below 1.33 the API server has no such
     /// field at all.
@@ -163,7 +170,10 @@ impl fmt::Display for KubeVersion {
     }
 }
 
-/// The init container that installs drain-helper, as the operator configured it.
+/// The container that installs drain-helper, as the operator configured it. Its requests and
+/// limits apply as set in Burstable pods; a Guaranteed pod's installer gets requests equal to
+/// these limits, a BestEffort pod's none (`crate::qos`). The default CPU limit is twice the
+/// request, within a LimitRange `maxLimitRequestRatio` of 2 or more (docs/decisions.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HelperSettings {
     /// Image whose `/drain-helper` binary is copied into the pod.
@@ -186,7 +196,7 @@ impl Default for HelperSettings {
             image_pull_policy: "IfNotPresent".into(),
             cpu_request: "10m".into(),
             memory_request: "16Mi".into(),
-            cpu_limit: "100m".into(),
+            cpu_limit: "20m".into(),
             memory_limit: "32Mi".into(),
             run_as_user: 65532,
             delivery: HelperDelivery::Auto,

@@ -842,7 +842,7 @@ fn default_settings_match_the_servers_defaults() {
         ("DRAIN_HELPER_IMAGE_PULL_POLICY", "IfNotPresent"),
         ("DRAIN_HELPER_CPU_REQUEST", "10m"),
         ("DRAIN_HELPER_MEMORY_REQUEST", "16Mi"),
-        ("DRAIN_HELPER_CPU_LIMIT", "100m"),
+        ("DRAIN_HELPER_CPU_LIMIT", "20m"),
         ("DRAIN_HELPER_MEMORY_LIMIT", "32Mi"),
         ("DRAIN_HELPER_RUN_AS_USER", "65532"),
         ("DRAIN_LISTEN", "0.0.0.0:8443"),

@@ -221,8 +221,11 @@ fn the_installer_follows_the_restart_policy() {
                     ]
                 );
                 assert!(restricted_violations(first, None).is_empty());
+                // The seed pod is BestEffort: no cpu or memory, ephemeral storage requested.
                 let resources = first.resources.as_ref().unwrap();
-                assert!(resources.requests.is_some() && resources.limits.is_some());
+                let requests = resources.requests.as_ref().unwrap();
+                assert_eq!(requests.keys().collect::<Vec<_>>(), ["ephemeral-storage"]);
+                assert!(resources.limits.is_none());
                 assert!(first.readiness_probe.is_none() && first.liveness_probe.is_none());
                 assert!(
                     first.lifecycle.is_none(),
@@ -367,4 +370,290 @@ fn explain_says_which_delivery_and_why() {
     };
     let text = explain(&input, &ctx, ExplainFormat::Text).unwrap();
     assert!(text.contains("helper delivery first-container"), "{text}");
+}
+
+/// The installer keeps the pod's QoS class under every delivery that has one: a Guaranteed
+/// pod's installer has requests equal to its limits (the settings' limits), a Burstable pod's
+/// the settings' requests and limits, and pod-level resources leave it no cpu or memory of its
+/// own. An ephemeral-storage limit only where a container has one already (else it would cap
+/// the whole pod: docs/decisions.md).
+#[test]
+fn the_installer_keeps_the_pods_qos_class() {
+    use k8s_openapi::api::core::v1::PodSpec;
+    let quantity = |r: &Option<
+        std::collections::BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >,
+                    name: &str| {
+        r.as_ref().and_then(|r| r.get(name)).map(|q| q.0.clone())
+    };
+    let cases = [
+        ("pods/guaranteed-nginx-app.yaml", "Guaranteed"),
+        ("pods/pod-level-resources.yaml", "Burstable"),
+        ("pods/seed-nginx-app.yaml", "BestEffort"),
+    ];
+    for (file, class) in cases {
+        let pod = fixture(file);
+        let spec: PodSpec = serde_json::from_value(pod["spec"].clone()).unwrap();
+        assert_eq!(invariants::qos_class(&spec), class, "{file}");
+        for delivery in [
+            HelperDelivery::InitContainer,
+            HelperDelivery::FirstContainer,
+        ] {
+            let mut settings = Settings::default();
+            settings.helper.delivery = delivery;
+            let mutation = mutate(&pod, &settings, version("1.34"));
+            let (patched, typed) = apply(&pod, &mutation);
+            validate(&typed).unwrap_or_else(|e| panic!("{file} {delivery}: {e:?}"));
+            let after = typed.spec.as_ref().unwrap();
+            assert_eq!(
+                invariants::qos_class(after),
+                class,
+                "{file} {delivery}: {patched:#}"
+            );
+            let installer = after
+                .containers
+                .iter()
+                .chain(after.init_containers.iter().flatten())
+                .find(|c| c.name == "drain-helper")
+                .unwrap();
+            let resources = installer.resources.as_ref().unwrap();
+            let (requests, limits) = (&resources.requests, &resources.limits);
+            match file {
+                "pods/guaranteed-nginx-app.yaml" => {
+                    for name in ["cpu", "memory", "ephemeral-storage"] {
+                        assert_eq!(quantity(requests, name), quantity(limits, name), "{name}");
+                    }
+                    assert_eq!(quantity(requests, "cpu").as_deref(), Some("20m"));
+                    assert_eq!(quantity(requests, "memory").as_deref(), Some("32Mi"));
+                }
+                "pods/pod-level-resources.yaml" => {
+                    assert_eq!(quantity(requests, "cpu"), None);
+                    assert_eq!(quantity(limits, "memory"), None);
+                    assert!(
+                        limits.is_none(),
+                        "no container has an ephemeral-storage limit"
+                    );
+                }
+                _ => assert_eq!(quantity(requests, "cpu"), None),
+            }
+            assert_eq!(
+                quantity(requests, "ephemeral-storage").as_deref(),
+                Some("16Mi")
+            );
+        }
+    }
+    // The operator's own values: used as set in a Burstable pod, the requests raised to the
+    // limits in a Guaranteed one.
+    let mut settings = Settings::default();
+    settings.helper.delivery = HelperDelivery::InitContainer;
+    settings.helper.cpu_request = "5m".into();
+    settings.helper.cpu_limit = "50m".into();
+    let mut burstable = fixture("pods/guaranteed-nginx-app.yaml");
+    burstable["spec"]["containers"][0]["resources"] = json!({"requests": {"cpu": "100m"}});
+    for (pod, request) in [
+        (burstable, "5m"),
+        (fixture("pods/guaranteed-nginx-app.yaml"), "50m"),
+    ] {
+        let (_, typed) = apply(&pod, &mutate(&pod, &settings, version("1.34")));
+        let installer = &typed
+            .spec
+            .as_ref()
+            .unwrap()
+            .init_containers
+            .as_ref()
+            .unwrap()[0];
+        let resources = installer.resources.as_ref().unwrap();
+        assert_eq!(
+            quantity(&resources.requests, "cpu").as_deref(),
+            Some(request)
+        );
+        assert_eq!(quantity(&resources.limits, "cpu").as_deref(), Some("50m"));
+    }
+}
+
+/// `drain.io/delivery` on the pod beats the namespace's, which beats `--helper-delivery`; the
+/// reason names what decided.
+#[test]
+fn the_delivery_annotation_goes_pod_then_namespace_then_flag() {
+    let mut settings = Settings::default();
+    settings.helper.delivery = HelperDelivery::ImageVolume;
+    let namespace: std::collections::BTreeMap<String, String> = [(
+        "drain.io/delivery".to_string(),
+        "init-container".to_string(),
+    )]
+    .into();
+    let chosen = |pod: &Value, namespace| {
+        let mutation = mutate_with_namespace(pod, &settings, version("1.34"), namespace);
+        let choice = mutation.plan.delivery.clone().unwrap();
+        (choice.delivery, choice.why)
+    };
+    let mut pod = seed(None);
+    assert_eq!(
+        chosen(&pod, None),
+        (
+            Delivery::ImageVolume,
+            "set by --helper-delivery image-volume".into()
+        )
+    );
+    assert_eq!(
+        chosen(&pod, Some(&namespace)),
+        (
+            Delivery::InitContainer,
+            "set by drain.io/delivery: init-container (on the namespace)".into()
+        )
+    );
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "first-container"});
+    assert_eq!(
+        chosen(&pod, Some(&namespace)),
+        (
+            Delivery::FirstContainer(AfterInstall::Sleep),
+            "set by drain.io/delivery: first-container (on the pod); restartPolicy Always: it sleeps after installing".into()
+        )
+    );
+    // `auto` on the pod overrides a namespace's named delivery and says so.
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "auto"});
+    let (delivery, why) = chosen(&pod, Some(&namespace));
+    assert_eq!(delivery, Delivery::FirstContainer(AfterInstall::Sleep));
+    assert!(
+        why.starts_with("drain.io/delivery: auto (on the pod): no image volume"),
+        "{why}"
+    );
+}
+
+/// An unknown value is a denial naming the annotation, the value and valid ones, on the pod
+/// and on the namespace alike.
+#[test]
+fn an_unknown_delivery_is_denied_with_the_valid_values() {
+    use drain_webhook::mutate::{MutateError, mutate_pod};
+    let settings = Settings::default();
+    let denial = |pod: &Value, namespace| {
+        let ctx = PodContext {
+            settings: &settings,
+            namespace_annotations: namespace,
+            kube_version: version("1.34"),
+            image_volume_nodes: None,
+        };
+        match mutate_pod(pod, &ctx) {
+            Err(MutateError::Denied(err)) => err.to_string(),
+            other => panic!("not denied: {:?}", other.map(|m| m.patch)),
+        }
+    };
+    let mut pod = seed(None);
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "sidecar"});
+    let message = denial(&pod, None);
+    assert!(
+        message.contains("drain.io/delivery=\"sidecar\" (on the pod)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("expected auto, init-container, first-container or image-volume"),
+        "{message}"
+    );
+    assert!(
+        message.contains("for example drain.io/delivery: \"auto\""),
+        "{message}"
+    );
+    let namespace: std::collections::BTreeMap<String, String> =
+        [("drain.io/delivery".to_string(), "InitContainer".to_string())].into();
+    let message = denial(&seed(None), Some(&namespace));
+    assert!(message.contains("(on the namespace)"), "{message}");
+
+    // An image volume asked of a server that has no `volumes[].image` (before 1.31): the API
+    // server would reject the pod with a message naming neither; denied here, saying why.
+    let mut pod = seed(None);
+    pod["metadata"]["annotations"] = json!({"drain.io/delivery": "image-volume"});
+    let ctx = |kube| PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version(kube),
+        image_volume_nodes: None,
+    };
+    match mutate_pod(&pod, &ctx("1.30")) {
+        Err(MutateError::Denied(err)) => {
+            let message = err.to_string();
+            assert!(
+                message.contains(
+                    "drain.io/delivery=\"image-volume\" (on the pod) needs Kubernetes 1.31"
+                ),
+                "{message}"
+            );
+            assert!(message.contains("this cluster runs 1.30"), "{message}");
+        }
+        other => panic!("not denied: {:?}", other.map(|m| m.patch)),
+    }
+    let asked =
+        mutate_pod(&pod, &ctx("1.31")).expect("1.31 has the field (the gate is the owner's)");
+    assert_eq!(asked.plan.delivery.unwrap().delivery, Delivery::ImageVolume);
+}
+
+/// `auto` gives a pod with pod-level resources the init container (a regular container would
+/// add to the sum its pod-level requests must cover), and every delivery the annotation names
+/// gives a patch that applies, reads as a Pod and passes the API server's rules (the
+/// pod-level one included: `validate`), keeping the QoS class.
+#[test]
+fn pod_level_resources_get_the_init_container_and_every_delivery_applies() {
+    let settings = Settings::default();
+    let pod = fixture("pods/pod-level-resources.yaml");
+    let mutation = mutate(&pod, &settings, version("1.34"));
+    let choice = mutation.plan.delivery.clone().unwrap();
+    assert_eq!(choice.delivery, Delivery::InitContainer);
+    assert!(choice.why.contains("pod-level resources"), "{}", choice.why);
+    // An image volume adds no container at all: it still comes first; a named delivery is
+    // used as named.
+    let image = mutate_with_nodes(&pod, &settings, version("1.35"), Some(true));
+    assert_eq!(image.plan.delivery.unwrap().delivery, Delivery::ImageVolume);
+    let mut forced = settings.clone();
+    forced.helper.delivery = HelperDelivery::FirstContainer;
+    assert_eq!(
+        mutate(&pod, &forced, version("1.34"))
+            .plan
+            .delivery
+            .unwrap()
+            .delivery,
+        Delivery::FirstContainer(AfterInstall::Sleep)
+    );
+    // Without them, the same pod gets the first container.
+    let mut plain = pod.clone();
+    plain["spec"].as_object_mut().unwrap().remove("resources");
+    let plain_choice = mutate(&plain, &settings, version("1.34"))
+        .plan
+        .delivery
+        .unwrap();
+    assert_eq!(
+        plain_choice.delivery,
+        Delivery::FirstContainer(AfterInstall::Sleep)
+    );
+
+    // A pod-level request below the containers' sum is what the API server rejects; the
+    // validator the tests use knows the rule.
+    let mut tight = pod.clone();
+    tight["spec"]["resources"]["requests"]["cpu"] = "900m".into();
+    let typed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(tight).unwrap();
+    assert!(validate(&typed).is_err_and(|e| e[0].contains("aggregate container requests")));
+
+    for (value, expected) in [
+        ("auto", Delivery::InitContainer),
+        ("init-container", Delivery::InitContainer),
+        (
+            "first-container",
+            Delivery::FirstContainer(AfterInstall::Sleep),
+        ),
+        ("image-volume", Delivery::ImageVolume),
+    ] {
+        for base in [
+            &pod,
+            &seed(None),
+            &fixture("pods/guaranteed-nginx-app.yaml"),
+        ] {
+            let mut annotated = base.clone();
+            annotated["metadata"]["annotations"] = json!({"drain.io/delivery": value});
+            let mutation = mutate(&annotated, &settings, version("1.34"));
+            if base == &pod {
+                assert_eq!(mutation.plan.delivery.as_ref().unwrap().delivery, expected);
+            }
+            let (patched, typed) = apply(&annotated, &mutation);
+            validate(&typed).unwrap_or_else(|e| panic!("{value}: {e:?}\n{patched:#}"));
+            invariants::check_qos(&annotated, &patched).unwrap_or_else(|e| panic!("{value}: {e}"));
+        }
+    }
 }

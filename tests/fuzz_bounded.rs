@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::invariants::{ReviewKind, check_mutation, check_review};
+use common::invariants::{self, ReviewKind, check_mutation, check_review};
 use drain_webhook::admission::Reviewer;
 use drain_webhook::mutate::PodContext;
 use drain_webhook::settings::{KubeVersion, Settings};
@@ -154,6 +154,7 @@ const KEYS: &[&str] = &[
     "drain.io/notify",
     "drain.io/wait-idle",
     "drain.io/inject",
+    "drain.io/delivery",
     "drain.io/status",
     "kubernetes.io/config.mirror",
     "terminationGracePeriodSeconds",
@@ -177,6 +178,12 @@ const KEYS: &[&str] = &[
     "image",
     "ports",
     "containerPort",
+    "resources",
+    "requests",
+    "limits",
+    "cpu",
+    "memory",
+    "ephemeral-storage",
     "uid",
     "operation",
     "kind",
@@ -233,6 +240,14 @@ fn junk() -> impl Strategy<Value = Value> {
             "/.drain",
             "{\"v\":1}",
             "é~/~0~1",
+            "100m",
+            "1000m",
+            "1",
+            "64Mi",
+            "1e3",
+            "init-container",
+            "first-container",
+            "image-volume",
         ])
         .prop_map(Value::from),
         "[ -~]{0,12}".prop_map(Value::from),
@@ -416,6 +431,17 @@ fn the_unmutated_corpus_keeps_the_invariants() {
     assert!(kinds.contains(&ReviewKind::Denied));
     assert!(kinds.contains(&ReviewKind::Allowed));
     let settings = Settings::default();
+    // The fixtures hold every QoS class, so the field edits start from each (`check_qos`).
+    let classes: std::collections::BTreeSet<&str> = pods()
+        .iter()
+        .map(|(_, pod)| {
+            invariants::qos_class(&serde_json::from_value(pod["spec"].clone()).unwrap())
+        })
+        .collect();
+    assert_eq!(
+        classes.into_iter().collect::<Vec<_>>(),
+        ["BestEffort", "Burstable", "Guaranteed"]
+    );
     for (name, pod) in pods() {
         for (kube, nodes) in [
             (None, None),

@@ -195,8 +195,17 @@ fn seed_case_nginx_then_app() {
         "{:?}",
         restricted_violations(init, None)
     );
+    // A BestEffort pod stays BestEffort: ephemeral storage only (tests/delivery.rs has the
+    // Guaranteed and Burstable cases).
     let resources = init.resources.as_ref().unwrap();
-    assert!(resources.requests.is_some() && resources.limits.is_some());
+    assert!(
+        resources
+            .requests
+            .as_ref()
+            .unwrap()
+            .contains_key("ephemeral-storage")
+    );
+    assert!(resources.limits.is_none());
     let mount = &container(&pod, "nginx").volume_mounts.as_ref().unwrap()[0];
     assert_eq!(
         (mount.mount_path.as_str(), mount.read_only),

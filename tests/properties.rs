@@ -149,8 +149,19 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
         ]),
         prop::option::of(notify_strategy()),
         prop::option::of(prop::sample::select(vec!["true", "false", "yes"])),
-        // Q and M of the adaptive hold: M below, at and above D; Q 0 is refused.
-        (prop::option::of(0u32..10), prop::option::of(0u32..300)),
+        // Q and M of the adaptive hold: M below, at and above D; Q 0 is refused. And
+        // drain.io/delivery, over the test's --helper-delivery ("sidecar" is denied).
+        (
+            prop::option::of(0u32..10),
+            prop::option::of(0u32..300),
+            prop::option::of(prop::sample::select(vec![
+                "auto",
+                "init-container",
+                "first-container",
+                "image-volume",
+                "sidecar",
+            ])),
+        ),
     )
         .prop_map(
             |(delay, stagger, budget, hook, proxies, exclude, wait, notify, env, hold)| {
@@ -191,6 +202,9 @@ fn annotations_strategy() -> impl Strategy<Value = Value> {
                 if let Some(cap) = hold.1 {
                     put("drain.io/max-delay", cap.to_string());
                 }
+                if let Some(delivery) = hold.2 {
+                    put("drain.io/delivery", delivery.into());
+                }
                 Value::Object(a)
             },
         )
@@ -222,11 +236,38 @@ fn notify_strategy() -> impl Strategy<Value = String> {
     prop::collection::vec(url, 1..3).prop_map(|urls| urls.join(","))
 }
 
+/// A container's resources: none, Guaranteed-shaped (limits only, or requests equal to them in
+/// another spelling), Burstable-shaped, zero quantities, or ephemeral storage only.
+fn resources(choice: u8) -> Option<Value> {
+    match choice {
+        0 => None,
+        1 => Some(json!({"limits": {"cpu": "250m", "memory": "64Mi"}})),
+        2 => Some(
+            json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}),
+        ),
+        3 => Some(json!({"requests": {"cpu": "100m", "memory": "32Mi"}})),
+        4 => Some(
+            json!({"requests": {"cpu": "100m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "32Mi"}}),
+        ),
+        5 => Some(json!({"requests": {"cpu": "0"}, "limits": {"memory": "0"}})),
+        _ => Some(
+            json!({"requests": {"ephemeral-storage": "1Gi"}, "limits": {"ephemeral-storage": "2Gi"}}),
+        ),
+    }
+}
+
+/// How the pod's resources are set: per container at random (mostly Burstable), every
+/// container Guaranteed-shaped, none at all (BestEffort), or pod-level resources.
+fn resources_strategy() -> impl Strategy<Value = (u8, Vec<u8>)> {
+    (0u8..4, prop::collection::vec(0u8..7, 8))
+}
+
 fn pod_strategy() -> impl Strategy<Value = Value> {
     (1usize..6)
         .prop_flat_map(|n| {
             (
                 (0..n).map(container_strategy).collect::<Vec<_>>(),
+                resources_strategy(),
                 annotations_strategy(),
                 prop::option::of(prop_oneof![Just(0i64), 1i64..600]),
                 // No `spec.os`, Windows, or Linux with a stop signal of the user's.
@@ -244,7 +285,13 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
             )
         })
         .prop_map(
-            |(mut containers, annotations, grace, os, share_pid, inits, collide, restart)| {
+            |(mut containers, (mode, choices), annotations, grace, os, share_pid, inits, collide, restart)| {
+                // Mode 1: every container Guaranteed-shaped; 2: none; 3: pod-level resources.
+                let pick = |i: usize| match mode {
+                    1 => resources(1 + (choices[i % choices.len()] % 2)),
+                    2 => None,
+                    _ => resources(choices[i % choices.len()]),
+                };
                 if let Some((_, Some(signal))) = os {
                     let lifecycle = containers[0]
                         .as_object_mut()
@@ -253,7 +300,19 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                         .or_insert_with(|| json!({}));
                     lifecycle["stopSignal"] = signal.into();
                 }
+                for (i, container) in containers.iter_mut().enumerate() {
+                    if let Some(r) = pick(i) {
+                        container["resources"] = r;
+                    }
+                }
                 let mut spec = json!({"containers": containers});
+                if mode == 3 {
+                    spec["resources"] = if choices[0] % 2 == 0 {
+                        json!({"requests": {"cpu": "2", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}})
+                    } else {
+                        json!({"limits": {"cpu": "4", "memory": "4Gi"}})
+                    };
+                }
                 if let Some(g) = grace {
                     spec["terminationGracePeriodSeconds"] = g.into();
                 }
@@ -272,6 +331,9 @@ fn pod_strategy() -> impl Strategy<Value = Value> {
                         json!({"name": format!("init{i}"), "image": IMAGES[i * 3 % IMAGES.len()]});
                     if i == 1 {
                         c["restartPolicy"] = "Always".into();
+                    }
+                    if let Some(r) = pick(6 + i) {
+                        c["resources"] = r;
                     }
                     init.push(c);
                 }
@@ -301,6 +363,23 @@ fn version_strategy() -> impl Strategy<Value = Option<KubeVersion>> {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// The webhook's quantity reader (src/qos.rs) and the test's (`invariants::quantity_nanos`)
+    /// agree on every spelling Kubernetes accepts.
+    #[test]
+    fn quantities_read_alike(
+        whole in 0u64..5000,
+        fraction in prop::option::of(0u32..1000),
+        suffix in prop::sample::select(vec!["", "n", "u", "m", "k", "M", "G", "Ki", "Mi", "Gi", "Ti", "e3", "E2", "e-3"]),
+    ) {
+        let text = match fraction {
+            Some(f) => format!("{whole}.{f}{suffix}"),
+            None => format!("{whole}{suffix}"),
+        };
+        let ours = drain_webhook::qos::nanos(&text);
+        prop_assert!(ours.is_some(), "{}", text);
+        prop_assert_eq!(ours, invariants::quantity_nanos(&text), "{}", text);
+    }
 
     #[test]
     fn mutation_invariants(
@@ -423,7 +502,20 @@ proptest! {
                 Some(name) => {
                     let installer = spec.containers.iter().chain(spec.init_containers.iter().flatten()).find(|c| c.name == name).unwrap();
                     prop_assert!(restricted_violations(installer, None).is_empty());
-                    prop_assert!(installer.resources.as_ref().is_some_and(|r| r.requests.is_some() && r.limits.is_some()));
+                    // Requests at the limits in a Guaranteed pod, no cpu or memory in a
+                    // BestEffort one (the class itself: `check_mutation`); ephemeral storage
+                    // requested in every pod.
+                    let resources = installer.resources.as_ref().unwrap();
+                    prop_assert!(resources.requests.as_ref().is_some_and(|r| r.contains_key("ephemeral-storage")));
+                    let class = invariants::qos_class(original.spec.as_ref().unwrap());
+                    if class == "Guaranteed" && original.spec.as_ref().unwrap().resources.is_none() {
+                        prop_assert_eq!(&resources.requests.as_ref().unwrap()["cpu"], &resources.limits.as_ref().unwrap()["cpu"]);
+                        prop_assert_eq!(&resources.requests.as_ref().unwrap()["memory"], &resources.limits.as_ref().unwrap()["memory"]);
+                    }
+                    if class == "BestEffort" {
+                        prop_assert!(!resources.requests.as_ref().unwrap().contains_key("cpu"));
+                        prop_assert!(resources.limits.as_ref().is_none_or(|l| !l.contains_key("cpu") && !l.contains_key("memory")));
+                    }
                     if let Delivery::FirstContainer(then) = helper.delivery() {
                         // First, without probes: ready once running, never restarted by one.
                         prop_assert_eq!(&spec.containers[0].name, name);

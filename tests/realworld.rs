@@ -323,3 +323,50 @@ fn the_corpus_cases_the_design_names() {
     validate(&pod).unwrap_or_else(|e| panic!("nginx + php-fpm: {e:?}"));
     assert!(seedlike.plan.has_front_proxy, "nginx in front of php-fpm");
 }
+
+/// Every corpus workload keeps its QoS class (`ComputePodQOS`, written from the upstream rule
+/// in tests/common/invariants.rs) under every delivery: the installer's requests equal its
+/// limits in a Guaranteed pod and it has no cpu or memory in a BestEffort one.
+#[test]
+fn every_corpus_pod_keeps_its_qos_class() {
+    use drain_webhook::settings::HelperDelivery;
+    use k8s_openapi::api::core::v1::PodSpec;
+    let Some(files) = corpus() else { return };
+    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
+    for (file, text) in &files {
+        for (kind, template) in templates(text) {
+            let spec: PodSpec = serde_json::from_value(template["spec"].clone())
+                .unwrap_or_else(|e| panic!("{file} {kind}: {e}"));
+            let class = invariants::qos_class(&spec);
+            *seen.entry(class).or_default() += 1;
+            for delivery in [
+                HelperDelivery::Auto,
+                HelperDelivery::InitContainer,
+                HelperDelivery::FirstContainer,
+            ] {
+                let mut settings = Settings::default();
+                settings.helper.delivery = delivery;
+                let ctx = PodContext {
+                    settings: &settings,
+                    namespace_annotations: None,
+                    kube_version: kube(Some("1.34")),
+                    image_volume_nodes: None,
+                };
+                let mutation = mutate_pod(&template, &ctx).expect("planned");
+                let mut patched = template.clone();
+                json_patch::patch(&mut patched, &mutation.patch.to_json_patch().0)
+                    .unwrap_or_else(|e| panic!("{file} {kind}: {e}"));
+                let after: PodSpec = serde_json::from_value(patched["spec"].clone())
+                    .unwrap_or_else(|e| panic!("{file} {kind}: {e}"));
+                assert_eq!(
+                    invariants::qos_class(&after),
+                    class,
+                    "{file} {kind} with {delivery}"
+                );
+            }
+        }
+    }
+    // The corpus has pods of every class (counts printed with --nocapture).
+    println!("QoS classes in the corpus: {seen:?}");
+    assert_eq!(seen.len(), 3, "{seen:?}");
+}

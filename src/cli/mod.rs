@@ -369,6 +369,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("65532"), "{err}");
+        // The installer's resources go into every pod: a quantity the API server refuses, or a
+        // request above its limit, would have every such pod rejected.
+        for bad in ["10x", "-5m", "0", ""] {
+            let err = parse(&["serve", &format!("--helper-cpu-limit={bad}")])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("--helper-cpu-limit") && err.contains("20m"),
+                "{err}"
+            );
+        }
+        let err = serve_settings(&["--helper-memory-request", "64Mi"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "--helper-memory-request 64Mi is above --helper-memory-limit 32Mi: the API server rejects such a container, so every pod that gets the installer would be rejected; lower the request or raise the limit"
+        );
+        let settings =
+            serve_settings(&["--helper-cpu-request", "0.02", "--helper-cpu-limit", "20m"]).unwrap();
+        assert_eq!(settings.helper.cpu_request, "0.02");
     }
 
     #[test]

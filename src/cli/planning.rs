@@ -57,13 +57,13 @@ pub struct PlanningArgs {
     /// imagePullPolicy of the helper's installer container (or image volume).
     #[arg(long, env = "DRAIN_HELPER_IMAGE_PULL_POLICY", default_value_t = HelperSettings::default().image_pull_policy)]
     pub helper_image_pull_policy: String,
-    #[arg(long, env = "DRAIN_HELPER_CPU_REQUEST", default_value_t = HelperSettings::default().cpu_request)]
+    #[arg(long, env = "DRAIN_HELPER_CPU_REQUEST", default_value_t = HelperSettings::default().cpu_request, value_parser = quantity_flag)]
     pub helper_cpu_request: String,
-    #[arg(long, env = "DRAIN_HELPER_MEMORY_REQUEST", default_value_t = HelperSettings::default().memory_request)]
+    #[arg(long, env = "DRAIN_HELPER_MEMORY_REQUEST", default_value_t = HelperSettings::default().memory_request, value_parser = quantity_flag)]
     pub helper_memory_request: String,
-    #[arg(long, env = "DRAIN_HELPER_CPU_LIMIT", default_value_t = HelperSettings::default().cpu_limit)]
+    #[arg(long, env = "DRAIN_HELPER_CPU_LIMIT", default_value_t = HelperSettings::default().cpu_limit, value_parser = quantity_flag)]
     pub helper_cpu_limit: String,
-    #[arg(long, env = "DRAIN_HELPER_MEMORY_LIMIT", default_value_t = HelperSettings::default().memory_limit)]
+    #[arg(long, env = "DRAIN_HELPER_MEMORY_LIMIT", default_value_t = HelperSettings::default().memory_limit, value_parser = quantity_flag)]
     pub helper_memory_limit: String,
     /// Numeric, non-root user of the helper's installer container.
     #[arg(long, env = "DRAIN_HELPER_RUN_AS_USER", default_value_t = HelperSettings::default().run_as_user, value_parser = run_as_user_flag)]
@@ -96,6 +96,14 @@ pub enum SettingsError {
     },
     #[error(transparent)]
     Profiles(#[from] ProfilesFileError),
+    #[error(
+        "--helper-{resource}-request {request} is above --helper-{resource}-limit {limit}: the API server rejects such a container, so every pod that gets the installer would be rejected; lower the request or raise the limit"
+    )]
+    HelperRequestAboveLimit {
+        resource: &'static str,
+        request: String,
+        limit: String,
+    },
     #[error("--profile {name:?}: no such profile; the known ones are {known}")]
     UnknownProfile { name: String, known: String },
     #[error(
@@ -186,6 +194,22 @@ impl PlanningArgs {
                     .max(self.delay),
             });
         }
+        for (resource, request, limit) in [
+            ("cpu", &self.helper_cpu_request, &self.helper_cpu_limit),
+            (
+                "memory",
+                &self.helper_memory_request,
+                &self.helper_memory_limit,
+            ),
+        ] {
+            if crate::qos::nanos(request) > crate::qos::nanos(limit) {
+                return Err(SettingsError::HelperRequestAboveLimit {
+                    resource,
+                    request: request.clone(),
+                    limit: limit.clone(),
+                });
+            }
+        }
         Ok(Settings {
             delay: self.delay,
             stagger: self.stagger,
@@ -231,6 +255,15 @@ fn helper_delivery_flag(value: &str) -> Result<HelperDelivery, String> {
     value
         .parse()
         .map_err(|err: &str| format!("{err} (for example auto)"))
+}
+
+/// A Kubernetes quantity above zero (`10m`, `0.5`, `32Mi`): the installer's requests and limits
+/// go into every pod that gets one, and one the API server refuses would reject them all.
+fn quantity_flag(value: &str) -> Result<String, String> {
+    match crate::qos::nanos(value) {
+        Some(n) if n > 0 => Ok(value.trim().to_owned()),
+        _ => Err("expected a Kubernetes quantity above zero (for example 20m or 32Mi)".into()),
+    }
 }
 
 fn run_as_user_flag(value: &str) -> Result<i64, String> {

@@ -12,9 +12,17 @@ pub const INSTALLED_NAME: &str = "drain-helper";
 /// Copies `source` to `dir/drain-helper`: the bytes go to a temporary file in `dir`, which is
 /// fsynced, made mode 0755 and then renamed over the target, so a reader never sees a partial
 /// binary. Returns the installed path and its size.
+///
+/// The installer runs as PID 1 of its container, so the temporary name is the same on every
+/// restart (`.drain-helper.tmp.1`): one left by an install killed mid-copy is removed first,
+/// else `create_new` would fail every restart after it (CrashLoopBackOff).
 pub fn install_from(source: &Path, dir: &Path) -> io::Result<(PathBuf, u64)> {
     let target = dir.join(INSTALLED_NAME);
     let temp = dir.join(format!(".{INSTALLED_NAME}.tmp.{}", std::process::id()));
+    match fs::remove_file(&temp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let result = copy_then_rename(source, &temp, &target);
     if result.is_err() {
         let _ = fs::remove_file(&temp);
@@ -86,6 +94,28 @@ mod tests {
         fs::write(&source, b"v2").unwrap();
         install_from(&source, &out).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"v2");
+    }
+
+    /// An install killed mid-copy leaves its temporary file; as PID 1 the next run has the same
+    /// name, and must still install.
+    #[test]
+    fn a_stale_temporary_file_from_a_killed_install_does_not_block_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("source");
+        fs::write(&source, b"the binary").unwrap();
+        let out = dir.path().join("out");
+        fs::create_dir(&out).unwrap();
+        let stale = out.join(format!(".drain-helper.tmp.{}", std::process::id()));
+        fs::write(&stale, b"half a bin").unwrap();
+        fs::set_permissions(&stale, fs::Permissions::from_mode(0o500)).unwrap();
+
+        let (path, size) = install_from(&source, &out).unwrap();
+        assert_eq!(
+            (fs::read(&path).unwrap(), size),
+            (b"the binary".to_vec(), 10)
+        );
+        assert!(!stale.exists(), "the stale temporary file is gone");
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! How drain-helper reaches the pod: its volume and the container that installs it.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -9,6 +10,7 @@ use super::{Mount, PatchValue, PodPatch, pointer};
 use crate::helper::args::render_install;
 use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Installer};
 use crate::pod::SpecShape;
+use crate::qos::{InstallerQos, InstallerShape, installer_qos};
 use crate::settings::HelperSettings;
 
 #[derive(Debug, Clone, Serialize)]
@@ -63,17 +65,20 @@ pub(super) struct InstallerContainer {
     termination_message_policy: &'static str,
 }
 
+/// Requests and limits by resource name; cpu and memory only where they keep the pod's QoS
+/// class (`crate::qos`).
 #[derive(Debug, Clone, Serialize)]
 struct Resources {
-    requests: CpuMemory,
-    limits: CpuMemory,
+    requests: BTreeMap<&'static str, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    limits: BTreeMap<&'static str, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct CpuMemory {
-    cpu: String,
-    memory: String,
-}
+/// The installer's ephemeral storage: its logs (the root filesystem is read-only), and where a
+/// pod-wide limit exists, a share covering the helper's emptyDir (its `sizeLimit`, 8Mi), which
+/// counts toward that limit. A request is harmless anywhere (no QoS resource, no cap) and lets
+/// a namespace whose ResourceQuota covers `requests.ephemeral-storage` admit the pod.
+const EPHEMERAL_STORAGE: &str = "16Mi";
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -142,12 +147,13 @@ pub(super) fn installer_op(
     injection: &HelperInjection,
     helper: &HelperSettings,
 ) {
+    let qos = installer_qos(spec);
     let mut first = match &injection.installer {
         Installer::None => return,
         // First among initContainers, so the binary is there before any sidecar starts.
         Installer::Init(_) => {
             if spec.is_none_or(|s| s.init_containers.is_none()) {
-                let value = installer_value(injection, helper);
+                let value = installer_value(injection, helper, qos);
                 patch.add(
                     pointer(&["spec", "initContainers"]),
                     PatchValue::Installers([value]),
@@ -164,23 +170,28 @@ pub(super) fn installer_op(
     first.push_back(0usize);
     patch.add(
         first,
-        PatchValue::Installer(installer_value(injection, helper)),
+        PatchValue::Installer(installer_value(injection, helper, qos)),
     );
 }
 
 /// The settings and names an installer was serialized from, and its JSON.
 struct SerializedInstaller {
     helper: HelperSettings,
+    qos: InstallerShape,
     installer: Installer,
     volume: String,
     json: Box<RawValue>,
 }
 
 /// The installer as JSON. It is the same for every pod with the same delivery (it depends only
-/// on the settings, the delivery and the two names), so each thread keeps the last one it
-/// serialized and copies it: building and serializing it anew was a tenth of a seed-pod review
-/// (docs/benchmarks.md).
-fn installer_value(injection: &HelperInjection, helper: &HelperSettings) -> InstallerValue {
+/// on the settings, the delivery, the two names and how the pod's QoS class shapes its
+/// resources), so each thread keeps the last one it serialized and copies it: building and
+/// serializing it anew was a tenth of a seed-pod review (docs/benchmarks.md).
+fn installer_value(
+    injection: &HelperInjection,
+    helper: &HelperSettings,
+    qos: InstallerShape,
+) -> InstallerValue {
     thread_local! {
         static LAST: RefCell<Option<SerializedInstaller>> = const { RefCell::new(None) };
     }
@@ -189,14 +200,16 @@ fn installer_value(injection: &HelperInjection, helper: &HelperSettings) -> Inst
             last.installer == injection.installer
                 && last.volume == injection.volume
                 && last.helper == *helper
+                && last.qos == qos
         }) {
             return InstallerValue::Serialized(last.json.clone());
         }
-        let typed = installer_container(injection, helper);
+        let typed = installer_container(injection, helper, qos);
         match serde_json::value::to_raw_value(&typed) {
             Ok(json) => {
                 *last = Some(SerializedInstaller {
                     helper: helper.clone(),
+                    qos,
                     installer: injection.installer.clone(),
                     volume: injection.volume.clone(),
                     json: json.clone(),
@@ -220,7 +233,33 @@ fn installer_command(installer: &Installer) -> Vec<String> {
     command
 }
 
-fn installer_container(injection: &HelperInjection, helper: &HelperSettings) -> InstallerContainer {
+/// Requests and limits that keep the pod's QoS class (docs/decisions.md "The installer keeps
+/// the pod's QoS class"): none of cpu and memory in a BestEffort pod or where pod-level
+/// resources decide, requests raised to the limits in a Guaranteed pod (the class needs them
+/// equal in every container, init containers included), the operator's values otherwise.
+fn installer_resources(helper: &HelperSettings, shape: InstallerShape) -> Resources {
+    let mut requests = BTreeMap::from([("ephemeral-storage", EPHEMERAL_STORAGE.to_owned())]);
+    let mut limits = BTreeMap::new();
+    if shape.storage_limit {
+        limits.insert("ephemeral-storage", EPHEMERAL_STORAGE.to_owned());
+    }
+    let (cpu, memory) = match shape.cpu_memory {
+        InstallerQos::NoCpuMemory => return Resources { requests, limits },
+        InstallerQos::RequestsAtLimits => (&helper.cpu_limit, &helper.memory_limit),
+        InstallerQos::AsConfigured => (&helper.cpu_request, &helper.memory_request),
+    };
+    requests.insert("cpu", cpu.clone());
+    requests.insert("memory", memory.clone());
+    limits.insert("cpu", helper.cpu_limit.clone());
+    limits.insert("memory", helper.memory_limit.clone());
+    Resources { requests, limits }
+}
+
+fn installer_container(
+    injection: &HelperInjection,
+    helper: &HelperSettings,
+    qos: InstallerShape,
+) -> InstallerContainer {
     InstallerContainer {
         name: injection.installer_name().unwrap_or_default().to_owned(),
         image: helper.image.clone(),
@@ -231,16 +270,7 @@ fn installer_container(injection: &HelperInjection, helper: &HelperSettings) -> 
             mount_path: HELPER_DIR,
             read_only: None,
         }],
-        resources: Resources {
-            requests: CpuMemory {
-                cpu: helper.cpu_request.clone(),
-                memory: helper.memory_request.clone(),
-            },
-            limits: CpuMemory {
-                cpu: helper.cpu_limit.clone(),
-                memory: helper.memory_limit.clone(),
-            },
-        },
+        resources: installer_resources(helper, qos),
         security_context: SecurityContext {
             run_as_non_root: true,
             run_as_user: helper.run_as_user,
@@ -262,15 +292,57 @@ mod tests {
     use super::*;
     use crate::plan::AfterInstall;
 
+    const BURSTABLE: InstallerShape = shape(InstallerQos::AsConfigured, false);
+
+    const fn shape(cpu_memory: InstallerQos, storage_limit: bool) -> InstallerShape {
+        InstallerShape {
+            cpu_memory,
+            storage_limit,
+        }
+    }
+
+    /// The resources keep the pod's class: cpu and memory equal in a Guaranteed pod, absent in
+    /// a BestEffort one, as configured in a Burstable one; ephemeral storage always requested,
+    /// limited only where the pod already has a limit; and the per-thread copy follows.
+    #[test]
+    fn the_installer_resources_follow_the_pods_class() {
+        let injection = HelperInjection {
+            volume: "drain-helper".into(),
+            installer: Installer::Init("drain-helper".into()),
+            present: false,
+        };
+        let helper = HelperSettings::default();
+        let resources = |qos| {
+            serde_json::to_value(installer_value(&injection, &helper, qos)).unwrap()["resources"]
+                .clone()
+        };
+        assert_eq!(
+            resources(shape(InstallerQos::RequestsAtLimits, false)),
+            serde_json::json!({"requests": {"cpu": "20m", "memory": "32Mi", "ephemeral-storage": "16Mi"}, "limits": {"cpu": "20m", "memory": "32Mi"}})
+        );
+        assert_eq!(
+            resources(shape(InstallerQos::NoCpuMemory, false)),
+            serde_json::json!({"requests": {"ephemeral-storage": "16Mi"}})
+        );
+        assert_eq!(
+            resources(shape(InstallerQos::AsConfigured, true)),
+            serde_json::json!({"requests": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "16Mi"}, "limits": {"cpu": "20m", "memory": "32Mi", "ephemeral-storage": "16Mi"}})
+        );
+        assert_eq!(
+            resources(shape(InstallerQos::NoCpuMemory, true)),
+            serde_json::json!({"requests": {"ephemeral-storage": "16Mi"}, "limits": {"ephemeral-storage": "16Mi"}})
+        );
+    }
+
     /// The per-thread copy of the installer never outlives a change of the settings, the
     /// names or the delivery it was written from.
     #[test]
     fn the_serialized_installer_follows_settings_names_and_delivery() {
         let json = |injection: &HelperInjection, helper: &HelperSettings| {
-            serde_json::to_value(installer_value(injection, helper)).unwrap()
+            serde_json::to_value(installer_value(injection, helper, BURSTABLE)).unwrap()
         };
         let fresh = |injection: &HelperInjection, helper: &HelperSettings| {
-            serde_json::to_value(installer_container(injection, helper)).unwrap()
+            serde_json::to_value(installer_container(injection, helper, BURSTABLE)).unwrap()
         };
         let injection = |installer: Installer, volume: &str| HelperInjection {
             volume: volume.into(),

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::HelperInjection;
+use crate::annotations::{self, Source};
 use crate::capabilities::ImageVolumeNodes;
 pub use crate::helper::args::AfterInstall;
 use crate::settings::{HelperDelivery, KubeVersion};
@@ -85,15 +86,49 @@ fn delivery_text<S: serde::Serializer>(d: &Delivery, s: S) -> Result<S::Ok, S::E
     s.collect_str(d)
 }
 
-/// The pod's delivery from the operator's setting, the API server's version, whether every node
-/// mounts image volumes (`None`: not known) and the pod's `restartPolicy` (`None`: the API
-/// default, Always).
+/// The delivery `--helper-delivery` gives a pod without pod-level resources, by its
+/// `restartPolicy` (`None`: the API default, Always): the startup log and `/metrics`.
 pub fn choose(
     setting: HelperDelivery,
     version: Option<KubeVersion>,
     image_volume_nodes: Option<bool>,
     restart_policy: Option<&str>,
 ) -> DeliveryChoice {
+    let pod = PodTraits {
+        restart_policy,
+        pod_level_resources: false,
+    };
+    choose_for_pod(setting, None, version, image_volume_nodes, pod)
+}
+
+/// Who chose the delivery setting, for the reason: `--helper-delivery` (`None`), or
+/// `drain.io/delivery` on the pod or its namespace.
+fn set_by(setting: HelperDelivery, source: Option<Source>) -> String {
+    match source {
+        None => format!("--helper-delivery {setting}"),
+        Some(source) => format!("{}: {setting} ({source})", annotations::DELIVERY),
+    }
+}
+
+/// What of the pod decides its delivery: its `restartPolicy` (`None`: the API default, Always)
+/// and whether it sets pod-level resources (`spec.resources`, `crate::qos`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodTraits<'a> {
+    pub restart_policy: Option<&'a str>,
+    pub pod_level_resources: bool,
+}
+
+/// The pod's delivery from the setting (`drain.io/delivery` on the pod, else on its namespace,
+/// else `--helper-delivery`; `source` says which annotation, `None` the flag), the API
+/// server's version, whether every node mounts image volumes (`None`: not known) and the pod.
+pub fn choose_for_pod(
+    setting: HelperDelivery,
+    source: Option<Source>,
+    version: Option<KubeVersion>,
+    image_volume_nodes: Option<bool>,
+    pod: PodTraits<'_>,
+) -> DeliveryChoice {
+    let restart_policy = pod.restart_policy;
     let restarts = restart_policy.is_none_or(|p| p == "Always");
     let policy = restart_policy.unwrap_or("Always");
     let first = || {
@@ -103,43 +138,54 @@ pub fn choose(
             AfterInstall::Exit
         })
     };
+    let by = set_by(setting, source);
     let (delivery, why) = match setting {
-        HelperDelivery::ImageVolume => (
-            Delivery::ImageVolume,
-            "set by --helper-delivery image-volume".to_owned(),
-        ),
-        HelperDelivery::InitContainer => (
-            Delivery::InitContainer,
-            "set by --helper-delivery init-container".to_owned(),
-        ),
+        HelperDelivery::ImageVolume => (Delivery::ImageVolume, format!("set by {by}")),
+        HelperDelivery::InitContainer => (Delivery::InitContainer, format!("set by {by}")),
         HelperDelivery::FirstContainer => (
             first(),
             format!(
-                "set by --helper-delivery first-container; restartPolicy {policy}: it {} after installing",
+                "set by {by}; restartPolicy {policy}: it {} after installing",
                 if restarts { "sleeps" } else { "exits" }
             ),
         ),
-        HelperDelivery::Auto => match no_image_volume(version, image_volume_nodes) {
-            None => (
-                Delivery::ImageVolume,
-                format!(
-                    "Kubernetes {} mounts image volumes by default and every node's runtime can",
-                    version.map_or_else(String::new, |v| v.to_string())
+        HelperDelivery::Auto => {
+            // `auto` from an annotation says so; from the flag it is the default, unnamed.
+            let prefix = source.map_or_else(String::new, |_| format!("{by}: "));
+            let (delivery, why) = match no_image_volume(version, image_volume_nodes) {
+                None => (
+                    Delivery::ImageVolume,
+                    format!(
+                        "Kubernetes {} mounts image volumes by default and every node's runtime can",
+                        version.map_or_else(String::new, |v| v.to_string())
+                    ),
                 ),
-            ),
-            Some(reason) if restarts => (
-                first(),
-                format!(
-                    "no image volume ({reason}); restartPolicy {policy}: a first container that installs and sleeps does not delay the pod's start as an init container does"
+                // The API server rejects a pod whose pod-level requests are below its
+                // containers' aggregate requests (KEP-2837 "Pod Level Resource
+                // Specifications", validation of `spec.resources`), where regular containers
+                // add up and an init container counts only as a maximum (KEP-753's formula):
+                // an init container cannot turn a valid pod into a rejected one.
+                Some(reason) if pod.pod_level_resources => (
+                    Delivery::InitContainer,
+                    format!(
+                        "no image volume ({reason}); the pod sets pod-level resources (spec.resources), which the containers' summed requests must stay within: an init container counts only as a maximum, so the helper comes from one"
+                    ),
                 ),
-            ),
-            Some(reason) => (
-                Delivery::InitContainer,
-                format!(
-                    "no image volume ({reason}); restartPolicy {policy}: the pod runs to completion (a Job), so its containers stay as written and the helper comes from an init container"
+                Some(reason) if restarts => (
+                    first(),
+                    format!(
+                        "no image volume ({reason}); restartPolicy {policy}: a first container that installs and sleeps does not delay the pod's start as an init container does"
+                    ),
                 ),
-            ),
-        },
+                Some(reason) => (
+                    Delivery::InitContainer,
+                    format!(
+                        "no image volume ({reason}); restartPolicy {policy}: the pod runs to completion (a Job), so its containers stay as written and the helper comes from an init container"
+                    ),
+                ),
+            };
+            (delivery, format!("{prefix}{why}"))
+        }
     };
     DeliveryChoice { delivery, why }
 }

@@ -321,6 +321,14 @@ pub enum PlanError {
         origin: Source,
         version: KubeVersion,
     },
+    #[error(
+        "annotation {key}=\"image-volume\" ({origin}) needs Kubernetes 1.31 or later for image volumes (volumes[].image, on by default from 1.35), and this cluster runs {version}; use for example {key}: \"auto\" or \"init-container\""
+    )]
+    ImageVolumeUnsupported {
+        key: &'static str,
+        origin: Source,
+        version: KubeVersion,
+    },
 }
 
 /// Everything besides the pod that decides its plan.

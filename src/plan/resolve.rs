@@ -8,7 +8,7 @@ use super::delivery::{self, DeliveryChoice};
 use super::{Plan, PlanError, PodContext, Status};
 use crate::annotations::{self, Overrides, Sourced};
 use crate::pod::SpecShape;
-use crate::settings::{HookMode, Settings};
+use crate::settings::{HelperDelivery, HookMode, KubeVersion, Settings};
 
 /// D, S, B and how hooks are chosen, resolved once per pod, with an earlier run's record.
 pub(super) struct Resolved {
@@ -91,6 +91,18 @@ pub(super) fn resolve(
             _ => {}
         }
     }
+    // `drain.io/delivery: image-volume` on a server without the field: the API server would
+    // drop it and reject the volume as having no source, with a message that names neither.
+    if let (Some(version), Some(asked)) = (ctx.kube_version, &overrides.delivery)
+        && asked.value == HelperDelivery::ImageVolume
+        && version < KubeVersion::IMAGE_VOLUME_FIELD
+    {
+        return Err(PlanError::ImageVolumeUnsupported {
+            key: annotations::DELIVERY,
+            origin: asked.source,
+            version,
+        });
+    }
     let delay = value_or(&overrides.delay, settings.delay);
     Ok(Resolved {
         delay,
@@ -100,11 +112,18 @@ pub(super) fn resolve(
         max_delay: max_delay_for(delay, overrides, settings),
         original_grace,
         previous,
-        delivery: delivery::choose(
-            settings.helper.delivery,
+        delivery: delivery::choose_for_pod(
+            overrides
+                .delivery
+                .as_ref()
+                .map_or(settings.helper.delivery, |d| d.value),
+            overrides.delivery.as_ref().map(|d| d.source),
             ctx.kube_version,
             ctx.image_volume_nodes,
-            spec.restart_policy.as_deref(),
+            delivery::PodTraits {
+                restart_policy: spec.restart_policy.as_deref(),
+                pod_level_resources: crate::qos::has_pod_level_resources(spec),
+            },
         ),
         mode_warning,
         choice: HookChoice {

@@ -132,6 +132,7 @@ pub fn check_review(reviewer: &Reviewer, body: &[u8]) -> Result<ReviewKind, Stri
     check_helper_commands(original, &patched)?;
     check_stop_signals(original, &patched)?;
     check_env(original, &patched)?;
+    check_qos(original, &patched)?;
     Ok(ReviewKind::Patched)
 }
 
@@ -140,6 +141,7 @@ pub fn check_review(reviewer: &Reviewer, body: &[u8]) -> Result<ReviewKind, Stri
 /// - a denial names a `drain.io/` annotation;
 /// - the patch applies to the original; when the original reads as a Pod, so does the result;
 /// - mutating the result changes nothing (idempotence);
+/// - the pod's QoS class stays what it was (`check_qos`);
 /// - the grace period is never shortened;
 /// - front proxies get SIGTERM no later than the apps, at the earliest and at the latest: an
 ///   app behind an adaptive proxy never stops before the proxy's hold can have ended;
@@ -179,6 +181,7 @@ pub fn check_mutation(
     check_helper_commands(pod, &patched)?;
     check_stop_signals(pod, &patched)?;
     check_env(pod, &patched)?;
+    check_qos(pod, &patched)?;
 
     let again = mutate_pod(&patched, ctx).map_err(|e| format!("second run failed: {e}"))?;
     if !again.patch.is_empty() {
@@ -546,6 +549,176 @@ pub fn check_env(original: &Value, patched: &Value) -> Result<(), String> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// A pod's QoS class as Kubernetes computes it: `ComputePodQOS` (kubernetes
+/// `pkg/apis/core/helper/qos/qos.go`, gates `PodLevelResources` and
+/// `PodLevelResourcesFixKubeletQOSClass` on) over the pod as the API server stores it, after
+/// its defaulting (`SetDefaults_Pod`: a container's missing request takes its limit;
+/// `defaultPodRequests`: a missing pod-level request takes the pod-level limit, or the
+/// containers' summed requests when some container sets one). Written from the upstream rule,
+/// apart from the webhook's own (`src/qos.rs`), so that the two check each other.
+pub fn qos_class(spec: &k8s_openapi::api::core::v1::PodSpec) -> &'static str {
+    use std::collections::BTreeMap;
+    type Sums = BTreeMap<&'static str, i128>;
+    const QOS: [&str; 2] = ["cpu", "memory"];
+    let get = |list: &Option<
+        BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >,
+               name: &str| {
+        list.as_ref()
+            .and_then(|l| l.get(name))
+            .map(|q| quantity_nanos(&q.0).unwrap_or(0))
+    };
+    let mut requests = Sums::new();
+    let mut limits = Sums::new();
+    let mut guaranteed = true;
+    let containers = || {
+        spec.containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+    };
+    let pod_level = spec.resources.as_ref().filter(|r| {
+        [&r.requests, &r.limits].into_iter().flatten().any(|l| {
+            l.keys()
+                .any(|k| QOS.contains(&k.as_str()) || k.starts_with("hugepages-"))
+        })
+    });
+    if let Some(pod) = pod_level {
+        for name in QOS {
+            let limit = get(&pod.limits, name);
+            let request = get(&pod.requests, name).or_else(|| {
+                limit?;
+                let from_containers: Vec<i128> = spec
+                    .containers
+                    .iter()
+                    .filter_map(|c| {
+                        let r = c.resources.as_ref()?;
+                        get(&r.requests, name).or_else(|| get(&r.limits, name))
+                    })
+                    .collect();
+                if from_containers.is_empty() {
+                    limit
+                } else {
+                    Some(from_containers.iter().sum())
+                }
+            });
+            if let Some(v) = request.filter(|v| *v > 0) {
+                requests.insert(name, v);
+            }
+            if let Some(v) = limit.filter(|v| *v > 0) {
+                limits.insert(name, v);
+            }
+        }
+        let any_limit = pod.limits.as_ref().is_some_and(|l| !l.is_empty());
+        if any_limit && !QOS.iter().all(|n| limits.contains_key(n)) {
+            guaranteed = false;
+        }
+    } else {
+        for c in containers() {
+            let (req, lim) = c
+                .resources
+                .as_ref()
+                .map_or((&None, &None), |r| (&r.requests, &r.limits));
+            let mut found = 0;
+            for name in QOS {
+                let limit = get(lim, name).filter(|v| *v > 0);
+                let request = if get(req, name).is_some() {
+                    get(req, name)
+                } else {
+                    limit
+                };
+                if let Some(v) = request.filter(|v| *v > 0) {
+                    *requests.entry(name).or_default() += v;
+                }
+                if let Some(v) = limit {
+                    *limits.entry(name).or_default() += v;
+                    found += 1;
+                }
+            }
+            if found < QOS.len() {
+                guaranteed = false;
+            }
+        }
+    }
+    if requests.is_empty() && limits.is_empty() {
+        "BestEffort"
+    } else if guaranteed
+        && requests.iter().all(|(n, r)| limits.get(n) == Some(r))
+        && requests.len() == limits.len()
+    {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// A resource quantity (`1`, `500m`, `1.5Gi`, `2e3`) in units of 10^-9, exact; `None` when it
+/// does not read as one.
+pub fn quantity_nanos(text: &str) -> Option<i128> {
+    let split = text
+        .char_indices()
+        .find(|(_, c)| !(c.is_ascii_digit() || *c == '.'))
+        .map_or(text.len(), |(i, _)| i);
+    let (number, suffix) = text.split_at(split);
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value: i128 = 0;
+    for digit in int.bytes().chain(frac.bytes()) {
+        value = value
+            .checked_mul(10)?
+            .checked_add(i128::from(digit - b'0'))?;
+    }
+    // value * 10^(ten - frac digits) * 2^two, then in nanos (10^9).
+    let (ten, two): (i64, u32) = match suffix {
+        "" => (0, 0),
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        other if other.starts_with(['e', 'E']) => (other[1..].parse().ok()?, 0),
+        _ => return None,
+    };
+    value = value.checked_mul(2i128.checked_pow(two)?)?;
+    let power = ten + 9 - frac.len() as i64;
+    if power >= 0 {
+        value.checked_mul(10i128.checked_pow(u32::try_from(power).ok()?)?)
+    } else {
+        let divisor = 10i128.checked_pow(u32::try_from(-power).ok()?)?;
+        Some((value + divisor - 1) / divisor)
+    }
+}
+
+/// The QoS class is the same before and after the patch (`qos_class`), whenever the original
+/// spec reads as a `PodSpec`: the installer's resources must keep it.
+pub fn check_qos(original: &Value, patched: &Value) -> Result<(), String> {
+    use k8s_openapi::api::core::v1::PodSpec;
+    let Ok(before) = serde_json::from_value::<PodSpec>(original["spec"].clone()) else {
+        return Ok(());
+    };
+    let after = serde_json::from_value::<PodSpec>(patched["spec"].clone())
+        .map_err(|e| format!("the patched spec is no longer a PodSpec: {e}"))?;
+    let (was, is) = (qos_class(&before), qos_class(&after));
+    if was != is {
+        return Err(format!(
+            "the QoS class changed from {was} to {is}: {:#}",
+            patched["spec"]
+        ));
     }
     Ok(())
 }

@@ -242,11 +242,67 @@ pub fn validate(pod: &Pod) -> Result<(), Vec<String>> {
     if let Ok(json) = serde_json::to_value(pod) {
         errors.extend(invariants::stop_signal_violations(&json));
     }
+    errors.extend(pod_level_violations(spec));
     if errors.is_empty() {
         Ok(())
     } else {
         Err(errors)
     }
+}
+
+/// Pod-level resources (KEP-2837, "Clarifying Tricky Cases" 2 and 5; the API server's
+/// `spec.resources` validation): a pod-level request below the containers' aggregate request
+/// is invalid, the aggregate being KEP-753's (regular containers and sidecars summed; an init
+/// container counts as its own request plus the sidecars started before it, as a maximum).
+/// Container requests default to their limits.
+fn pod_level_violations(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<String> {
+    let Some(pod_requests) = spec.resources.as_ref().and_then(|r| r.requests.as_ref()) else {
+        return Vec::new();
+    };
+    let request = |c: &k8s_openapi::api::core::v1::Container, name: &str| -> i128 {
+        c.resources
+            .as_ref()
+            .and_then(|r| {
+                let get = |l: &Option<BTreeMap<String, _>>| {
+                    l.as_ref()
+                        .and_then(
+                            |l: &BTreeMap<
+                                String,
+                                k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+                            >| l.get(name),
+                        )
+                        .and_then(|q| invariants::quantity_nanos(&q.0))
+                };
+                get(&r.requests).or_else(|| get(&r.limits))
+            })
+            .unwrap_or(0)
+    };
+    let mut errors = Vec::new();
+    for name in ["cpu", "memory"] {
+        let Some(pod) = pod_requests
+            .get(name)
+            .and_then(|q| invariants::quantity_nanos(&q.0))
+        else {
+            continue;
+        };
+        let mut sidecars = 0;
+        let mut init_max = 0;
+        for c in spec.init_containers.iter().flatten() {
+            if c.restart_policy.as_deref() == Some("Always") {
+                sidecars += request(c, name);
+            } else {
+                init_max = init_max.max(sidecars + request(c, name));
+            }
+        }
+        let regular: i128 = spec.containers.iter().map(|c| request(c, name)).sum();
+        let aggregate = init_max.max(regular + sidecars);
+        if pod < aggregate {
+            errors.push(format!(
+                "spec.resources.requests[{name}]: must be greater than or equal to aggregate container requests ({pod} < {aggregate} nanos)"
+            ));
+        }
+    }
+    errors
 }
 
 fn validate_handler(name: &str, handler: &LifecycleHandler, grace: i64, errors: &mut Vec<String>) {
