@@ -32,8 +32,6 @@ pub mod audit;
 #[cfg(feature = "webhook")]
 pub mod capabilities;
 #[cfg(feature = "webhook")]
-pub mod certs_self_managed;
-#[cfg(feature = "webhook")]
 pub mod check;
 #[cfg(feature = "webhook")]
 pub mod cli;

@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use drain_webhook::certs_self_managed::{
-    self, API_CALLS, ApiCall, FIELD_MANAGER, SelfManagedConfig, ensure,
+use drain_webhook::cluster::ApiCall;
+use drain_webhook::cluster::certs::{
+    self as certs_self_managed, API_CALLS, FIELD_MANAGER, SelfManagedConfig, ensure,
 };
 use hyper::Method;
 use serde_json::json;

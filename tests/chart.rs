@@ -10,8 +10,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use drain_webhook::certs_self_managed::{self, ApiCall};
 use drain_webhook::cluster;
+use drain_webhook::cluster::ApiCall;
+use drain_webhook::cluster::certs as certs_self_managed;
 use drain_webhook::duration::parse_seconds;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use drain_webhook::certs_self_managed::{ApiCall, generate};
 use drain_webhook::check::{self, API_CALLS, CheckOptions, Outcome, Report};
+use drain_webhook::cluster::ApiCall;
+use drain_webhook::cluster::certs::generate;
 use hyper::Method;
 use serde_json::{Value, json};
 
@@ -428,7 +429,7 @@ async fn a_ca_bundle_that_does_not_sign_the_served_certificate_fails() {
     assert!(detail.contains("empty"), "{detail}");
 }
 
-fn fake_with_served(pair: drain_webhook::certs_self_managed::Generated) -> Fake {
+fn fake_with_served(pair: drain_webhook::cluster::certs::Generated) -> Fake {
     fake(Cluster {
         ca_bundle: pair.ca_pem,
         served: pair.cert_pem,

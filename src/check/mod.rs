@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::certs_self_managed::ApiCall;
+use crate::cluster::ApiCall;
 
 mod api_server;
 mod ca_bundle;

@@ -16,14 +16,26 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use crate::admission::NamespaceLookup;
-use crate::certs_self_managed::ApiCall;
 use crate::settings::KubeVersion;
 use health::WatchHealth;
 
+pub mod certs;
 mod health;
 mod nodes;
 
 pub use nodes::NodeCache;
+
+/// One kind of API request the process makes, for the RBAC it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiCall {
+    pub verb: &'static str,
+    /// API group; "" is the core group.
+    pub group: &'static str,
+    pub resource: &'static str,
+    /// On the one configured object (RBAC can then limit it by `resourceNames`) rather than
+    /// on the collection (create, list, watch).
+    pub named: bool,
+}
 
 /// Every request this module makes besides `GET /version` (allowed to every authenticated
 /// user by the default `system:discovery` role): the namespace and node watches (list, then

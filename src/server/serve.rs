@@ -134,9 +134,9 @@ pub async fn run(
                     "needs cluster access (drop --no-cluster)".into(),
                 ));
             };
-            let ensured = crate::certs_self_managed::ensure(
+            let ensured = crate::cluster::certs::ensure(
                 client.clone(),
-                &crate::certs_self_managed::SelfManagedConfig {
+                &crate::cluster::certs::SelfManagedConfig {
                     namespace: args
                         .namespace
                         .clone()
@@ -148,7 +148,7 @@ pub async fn run(
             .await
             .map_err(|err| ServeError::SelfManaged(err.to_string()))?;
             // The caBundle is kept in the background: the configuration may not exist yet.
-            tokio::spawn(crate::certs_self_managed::keep_ca_bundle(
+            tokio::spawn(crate::cluster::certs::keep_ca_bundle(
                 client,
                 args.webhook_configuration_name.clone(),
                 ensured.ca_pem,

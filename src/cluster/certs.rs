@@ -20,6 +20,7 @@ use kube::{Api, Client};
 use rustls::sign::CertifiedKey;
 use tokio::sync::watch;
 
+use super::ApiCall;
 use crate::tls::{self, CertificateAuthority};
 
 pub const CA_CERT_KEY: &str = "ca.crt";
@@ -34,18 +35,6 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// The field manager of every write (server-side it names who owns the caBundle).
 pub const FIELD_MANAGER: &str = "drain-webhook";
-
-/// One kind of API request the process makes, for the RBAC it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ApiCall {
-    pub verb: &'static str,
-    /// API group; "" is the core group.
-    pub group: &'static str,
-    pub resource: &'static str,
-    /// On the one configured object (RBAC can then limit it by `resourceNames`) rather than
-    /// on the collection (create, list, watch).
-    pub named: bool,
-}
 
 /// Every request this module makes: tests/chart.rs checks that the chart's RBAC grants each
 /// one (and nothing more), tests/certs_self_managed.rs that no other request is made.
