@@ -26,7 +26,7 @@ use crate::mutate::{MutateError, PodContext, mutate_shape, read_pod};
 
 mod wire;
 use crate::settings::{KubeVersion, Settings};
-use wire::*;
+use wire::{DenialStatus, Malformed, RequestIn, ReviewResponse, parse, shorten};
 
 /// Largest accepted body: the API server's 3 MiB object limit plus room for the envelope.
 pub const DEFAULT_BODY_LIMIT: usize = 3 * 1024 * 1024 + 256 * 1024;

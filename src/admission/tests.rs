@@ -1,4 +1,5 @@
 //! The reviewer on fixture reviews: answers, outcomes, the one-pass and diagnosing reads.
+use super::wire::{BASE64, ReviewOnePass, parse_diagnosing};
 use super::*;
 
 fn fixture(name: &str) -> Vec<u8> {
