@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod live;
 mod planning;
+mod run;
 pub use live::{CheckArgs, ClientArgs, ClientError};
 pub use planning::{OptionalKubeVersion, PlanningArgs, SettingsError};
+pub use run::run;
 
 use crate::offline::ExplainFormat;
 use crate::server::args::{DEFAULT_WEBHOOK_CONFIGURATION_NAME, ServerArgs};
