@@ -78,11 +78,32 @@ pub fn inject(input: &str, ctx: &PodContext<'_>) -> Result<Injected, OfflineErro
     Ok(Injected { yaml, warnings })
 }
 
-/// Output of `explain` (`-o`).
+/// `-o` of every command that prints a report (explain, audit, check, profiles): a text for
+/// people, or the same data as JSON or YAML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExplainFormat {
+pub enum OutputFormat {
     Text,
     Json,
+    Yaml,
+}
+
+impl OutputFormat {
+    /// `value` as JSON (pretty, with a final newline) or YAML; `None` for `Text`, which each
+    /// command renders itself.
+    pub fn structured<T: Serialize>(self, value: &T) -> Option<Result<String, String>> {
+        match self {
+            OutputFormat::Text => None,
+            OutputFormat::Json => Some(
+                serde_json::to_string_pretty(value)
+                    .map(|mut text| {
+                        text.push('\n');
+                        text
+                    })
+                    .map_err(|e| e.to_string()),
+            ),
+            OutputFormat::Yaml => Some(serde_saphyr::to_string(value).map_err(|e| e.to_string())),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -95,7 +116,7 @@ struct Explained<'a> {
 pub fn explain(
     input: &str,
     ctx: &PodContext<'_>,
-    format: ExplainFormat,
+    format: OutputFormat,
 ) -> Result<String, OfflineError> {
     let mut documents = parse_documents(input)?;
     let mut plans: Vec<(String, Plan)> = Vec::new();
@@ -106,18 +127,13 @@ pub fn explain(
             Ok(())
         })?;
     }
-    match format {
-        ExplainFormat::Json => {
-            let explained: Vec<Explained<'_>> = plans
-                .iter()
-                .map(|(object, plan)| Explained { object, plan })
-                .collect();
-            let mut text = serde_json::to_string_pretty(&explained)
-                .map_err(|e| OfflineError::Output(e.to_string()))?;
-            text.push('\n');
-            Ok(text)
-        }
-        ExplainFormat::Text => {
+    let explained: Vec<Explained<'_>> = plans
+        .iter()
+        .map(|(object, plan)| Explained { object, plan })
+        .collect();
+    match format.structured(&explained) {
+        Some(rendered) => rendered.map_err(OfflineError::Output),
+        None => {
             let mut out = String::new();
             for (object, plan) in &plans {
                 render_timeline(&mut out, object, plan);

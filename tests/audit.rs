@@ -613,7 +613,7 @@ mod live {
     #[tokio::test]
     async fn explain_reads_one_object_or_the_whole_namespace() {
         use drain_webhook::audit::explain_cluster;
-        use drain_webhook::offline::ExplainFormat;
+        use drain_webhook::offline::OutputFormat;
         let (client, _) = fake();
         let cluster = read_cluster(&client, Some("shop")).await.unwrap();
         let settings = Settings::default();
@@ -622,7 +622,7 @@ mod live {
             &settings,
             None,
             Some(("Deployment", "web")),
-            ExplainFormat::Json,
+            OutputFormat::Json,
         )
         .unwrap();
         let one: Value = serde_json::from_str(&one).unwrap();
@@ -630,7 +630,7 @@ mod live {
         assert_eq!(one[0]["object"], "Deployment shop/web");
         // Planned with the namespace's drain.io/delay.
         assert_eq!(one[0]["plan"]["delay"], 20);
-        let all = explain_cluster(&cluster, &settings, None, None, ExplainFormat::Text).unwrap();
+        let all = explain_cluster(&cluster, &settings, None, None, OutputFormat::Text).unwrap();
         assert!(
             all.contains("Deployment shop/web") && all.contains("Deployment shop/api"),
             "{all}"
@@ -640,7 +640,7 @@ mod live {
             &settings,
             None,
             Some(("Deployment", "nope")),
-            ExplainFormat::Text,
+            OutputFormat::Text,
         )
         .unwrap_err()
         .to_string();

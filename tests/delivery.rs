@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::*;
 use drain_webhook::capabilities::ImageVolumeNodes;
 use drain_webhook::mutate::PodContext;
-use drain_webhook::offline::{ExplainFormat, explain};
+use drain_webhook::offline::{OutputFormat, explain};
 use drain_webhook::plan::{AfterInstall, Delivery, Installer};
 use drain_webhook::settings::{HelperDelivery, Settings};
 use serde_json::{Value, json};
@@ -349,7 +349,7 @@ fn explain_says_which_delivery_and_why() {
             image_volume_nodes: nodes,
         };
         let out: Value =
-            serde_json::from_str(&explain(&input, &ctx, ExplainFormat::Json).unwrap()).unwrap();
+            serde_json::from_str(&explain(&input, &ctx, OutputFormat::Json).unwrap()).unwrap();
         out[0]["plan"]["delivery"].clone()
     };
     let unknown = explained(None);
@@ -368,7 +368,7 @@ fn explain_says_which_delivery_and_why() {
         kube_version: version("1.35"),
         image_volume_nodes: None,
     };
-    let text = explain(&input, &ctx, ExplainFormat::Text).unwrap();
+    let text = explain(&input, &ctx, OutputFormat::Text).unwrap();
     assert!(text.contains("helper delivery first-container"), "{text}");
 }
 

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use drain_webhook::mutate::PodContext;
-use drain_webhook::offline::{ExplainFormat, explain, inject};
+use drain_webhook::offline::{OutputFormat, explain, inject};
 use drain_webhook::settings::Settings;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
@@ -99,7 +99,7 @@ fn inject_and_explain_agree() {
         let input = read(name);
         let injected = documents(&inject(&input, &ctx(&settings)).unwrap().yaml);
         let explained: Vec<Value> =
-            serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+            serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
                 .unwrap();
         let templates: Vec<&Value> = injected
             .iter()
@@ -148,7 +148,7 @@ fn explain_draws_one_bar_per_container_in_stop_order() {
     let text = explain(
         &read("pods/seed-nginx-app.yaml"),
         &ctx(&settings),
-        ExplainFormat::Text,
+        OutputFormat::Text,
     )
     .unwrap();
     let bar_of = |name: &str| {
@@ -182,7 +182,7 @@ fn explain_draws_one_bar_per_container_in_stop_order() {
 fn explain_shows_chained_hooks_as_people_write_them() {
     let settings = Settings::default();
     let input = read("pods/existing-hooks.yaml");
-    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
     assert!(
         text.contains(
             r#"then runs its own hook: exec /bin/sh -c "curl -X POST localhost:8080/quiesce""#
@@ -198,7 +198,7 @@ fn explain_shows_chained_hooks_as_people_write_them() {
         "{text}"
     );
     let json: Value =
-        serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
             .unwrap();
     let containers = &json[0]["plan"]["containers"];
     assert_eq!(containers[0]["chained"]["kind"], "exec");
@@ -263,7 +263,7 @@ fn bad_input_is_one_clear_line() {
         let err = inject(&input, &ctx(&settings)).unwrap_err().to_string();
         assert!(err.contains(expected), "{err}");
         assert!(!err.contains('\n'), "{err}");
-        let err = explain(&input, &ctx(&settings), ExplainFormat::Json)
+        let err = explain(&input, &ctx(&settings), OutputFormat::Json)
             .unwrap_err()
             .to_string();
         assert!(err.contains(expected), "{err}");
@@ -413,12 +413,12 @@ fn explain_cites_the_profile_and_warns_about_a_delay_below_its_floor() {
         "  name: api\n",
         "  name: api\n  annotations: {drain.io/profile: aws-nlb}\n",
     );
-    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
     assert!(text.contains("D=120s"), "{text}");
     assert!(text.contains("profile aws-nlb: D at least 120s"), "{text}");
     assert!(text.contains("aws-load-balancer-controller#2366"), "{text}");
     let json: Value =
-        serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
             .unwrap();
     assert_eq!(json[0]["plan"]["profile"]["delayFloor"], 120);
 
@@ -426,7 +426,7 @@ fn explain_cites_the_profile_and_warns_about_a_delay_below_its_floor() {
         "{drain.io/profile: aws-nlb}",
         "{drain.io/profile: aws-nlb, drain.io/delay: \"15\"}",
     );
-    let text = explain(&lower, &ctx(&settings), ExplainFormat::Text).unwrap();
+    let text = explain(&lower, &ctx(&settings), OutputFormat::Text).unwrap();
     assert!(text.contains("D=15s"), "{text}");
     assert!(text.contains("warning: drain.io/delay=\"15\""), "{text}");
 }
@@ -440,7 +440,7 @@ fn explain_shows_the_native_hook_and_its_warning() {
         "  namespace: shop\n",
         "  namespace: shop\n  annotations: {drain.io/hook: native}\n",
     );
-    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
     let nginx = text
         .lines()
         .find(|l| l.trim_start().starts_with("nginx"))
@@ -453,7 +453,7 @@ fn explain_shows_the_native_hook_and_its_warning() {
         "{text}"
     );
     let json: Value =
-        serde_json::from_str(&explain(&input, &ctx(&settings), ExplainFormat::Json).unwrap())
+        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
             .unwrap();
     let plan = &json[0]["plan"];
     assert_eq!(plan["containers"][0]["hook"], "native");
@@ -476,7 +476,7 @@ fn explain_shows_the_env_the_plan_adds() {
             .unwrap()
             .to_string()
     };
-    let text = explain(&input, &ctx(&settings), ExplainFormat::Text).unwrap();
+    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
     assert!(
         line(&text, "nginx")
             .ends_with("env DRAIN_DELAY_SECONDS=10 DRAIN_SHUTDOWN_BUDGET_SECONDS=30"),
@@ -492,7 +492,7 @@ fn explain_shows_the_env_the_plan_adds() {
         "      ports: [{containerPort: 8080}]\n      env: [{name: DRAIN_DELAY_SECONDS, value: \"3\"}]",
     );
     assert_ne!(own, input);
-    let text = explain(&own, &ctx(&settings), ExplainFormat::Text).unwrap();
+    let text = explain(&own, &ctx(&settings), OutputFormat::Text).unwrap();
     assert!(
         line(&text, "application").ends_with("env DRAIN_SHUTDOWN_BUDGET_SECONDS=30"),
         "{text}"
@@ -505,7 +505,7 @@ fn explain_shows_the_env_the_plan_adds() {
     let text = explain(
         &read("pods/seed-nginx-app.yaml"),
         &ctx(&settings),
-        ExplainFormat::Text,
+        OutputFormat::Text,
     )
     .unwrap();
     assert!(!text.contains("DRAIN_DELAY_SECONDS"), "{text}");
@@ -576,4 +576,18 @@ fn profiles_lists_the_catalogue_and_checks_the_file() {
         stderr.contains(path) && stderr.contains("unknown field `delay`"),
         "{stderr}"
     );
+}
+
+/// Every `-o` takes the same formats: explain's YAML is its JSON, as YAML.
+#[test]
+fn explain_as_yaml_is_the_json_as_yaml() {
+    let settings = Settings::default();
+    let input = std::fs::read_to_string(fixture_path("pods/seed-nginx-app.yaml")).unwrap();
+    let json: Value =
+        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
+            .unwrap();
+    let yaml = explain(&input, &ctx(&settings), OutputFormat::Yaml).unwrap();
+    assert!(yaml.contains("migrate: SIGHUP"), "{yaml}");
+    let read: Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(read, json);
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
-use drain_webhook::offline::{ExplainFormat, explain};
+use drain_webhook::offline::{OutputFormat, explain};
 use drain_webhook::plan::{Migration, Role};
 use drain_webhook::settings::Settings;
 use serde_json::{Value, json};
@@ -248,7 +248,7 @@ fn explain_says_whether_pinned_clients_are_moved_off() {
         kube_version: version("1.34"),
         image_volume_nodes: None,
     };
-    let text = explain(&envoy.to_string(), &ctx, ExplainFormat::Text).unwrap();
+    let text = explain(&envoy.to_string(), &ctx, OutputFormat::Text).unwrap();
     assert!(
         text.contains(
             "nothing moves pinned clients off: kept-alive and HTTP/2 clients hold it toward 60s"

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use common::*;
 use drain_webhook::mutate::{PodContext, mutate_pod};
-use drain_webhook::offline::{ExplainFormat, explain, inject};
+use drain_webhook::offline::{OutputFormat, explain, inject};
 use drain_webhook::settings::{KubeVersion, Settings};
 use serde_json::Value;
 
@@ -142,7 +142,7 @@ fn every_real_world_workload_holds_the_invariants() {
 
             // The CLI paths accept every file.
             inject(text, &ctx).unwrap_or_else(|e| panic!("{at}: inject: {e}"));
-            let explained = explain(text, &ctx, ExplainFormat::Json)
+            let explained = explain(text, &ctx, OutputFormat::Json)
                 .unwrap_or_else(|e| panic!("{at}: explain: {e}"));
             let explained: Value = serde_json::from_str(&explained).expect("explain JSON");
             assert_eq!(

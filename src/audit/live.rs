@@ -1,6 +1,7 @@
 //! `audit -n NS | -A` and `explain KIND/NAME`: objects read from the cluster, paginated.
 
 use super::*;
+use crate::offline::OutputFormat;
 
 /// What `audit -n NS` / `-A` read from the cluster.
 #[derive(Debug, Default)]
@@ -209,7 +210,7 @@ pub fn explain_cluster(
     settings: &crate::settings::Settings,
     kube_version: Option<crate::settings::KubeVersion>,
     target: Option<(&str, &str)>,
-    format: crate::offline::ExplainFormat,
+    format: OutputFormat,
 ) -> Result<String, OfflineError> {
     let mut by_namespace: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
     for object in &cluster.objects {
@@ -250,20 +251,23 @@ pub fn explain_cluster(
             // As offline explain: the conservative answer (no image volume).
             image_volume_nodes: None,
         };
-        let out = crate::offline::explain(&input, &ctx, format)?;
+        // Each namespace as JSON, the whole rendered once in the format asked for.
+        let structured = match format {
+            OutputFormat::Text => OutputFormat::Text,
+            _ => OutputFormat::Json,
+        };
+        let out = crate::offline::explain(&input, &ctx, structured)?;
         match format {
-            crate::offline::ExplainFormat::Text => text.push_str(&out),
-            crate::offline::ExplainFormat::Json => {
+            OutputFormat::Text => text.push_str(&out),
+            _ => {
                 if let Ok(Value::Array(items)) = serde_json::from_str(&out) {
                     json.extend(items);
                 }
             }
         }
     }
-    if format == crate::offline::ExplainFormat::Json {
-        text =
-            serde_json::to_string_pretty(&json).map_err(|e| OfflineError::Output(e.to_string()))?;
-        text.push('\n');
+    match format.structured(&json) {
+        Some(rendered) => rendered.map_err(OfflineError::Output),
+        None => Ok(text),
     }
-    Ok(text)
 }

@@ -111,13 +111,6 @@ pub struct AuditOptions {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AuditFormat {
-    Text,
-    Json,
-    Yaml,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FailOn {
     /// Any row with a risk.
     Risk,

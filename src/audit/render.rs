@@ -3,16 +3,14 @@
 use super::*;
 
 /// Renders the rows: a table (coloured when `colour`), JSON or YAML.
-pub fn render(rows: &[Row], format: AuditFormat, colour: bool) -> Result<String, OfflineError> {
-    let output = |e: String| OfflineError::Output(e);
-    match format {
-        AuditFormat::Json => {
-            let mut text = serde_json::to_string_pretty(rows).map_err(|e| output(e.to_string()))?;
-            text.push('\n');
-            Ok(text)
-        }
-        AuditFormat::Yaml => serde_saphyr::to_string(&rows).map_err(|e| output(e.to_string())),
-        AuditFormat::Text => Ok(table(rows, colour)),
+pub fn render(
+    rows: &[Row],
+    format: crate::offline::OutputFormat,
+    colour: bool,
+) -> Result<String, OfflineError> {
+    match format.structured(&rows) {
+        Some(rendered) => rendered.map_err(OfflineError::Output),
+        None => Ok(table(rows, colour)),
     }
 }
 

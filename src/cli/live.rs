@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::offline::ExplainFormat;
+use crate::offline::OutputFormat;
 use crate::server::args::{DEFAULT_WEBHOOK_CONFIGURATION_NAME, duration_flag};
 
 /// Which cluster a live command talks to (kubert's pattern): the kubeconfig's current context
@@ -93,7 +93,7 @@ pub struct CheckArgs {
     pub wait: Option<u32>,
     /// text (one line per step) or json.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: ExplainFormat,
+    pub output: OutputFormat,
 }
 
 impl CheckArgs {

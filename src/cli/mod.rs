@@ -12,7 +12,7 @@ pub use live::{CheckArgs, ClientArgs, ClientError};
 pub use planning::{OptionalKubeVersion, PlanningArgs, SettingsError};
 pub use run::run;
 
-use crate::offline::ExplainFormat;
+use crate::offline::OutputFormat;
 use crate::server::args::{DEFAULT_WEBHOOK_CONFIGURATION_NAME, ServerArgs};
 
 /// Kubernetes mutating admission webhook that makes pod shutdown lose no requests.
@@ -132,7 +132,7 @@ pub struct ExplainArgs {
         value_enum,
         default_value = "text"
     )]
-    pub output: ExplainFormat,
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -141,7 +141,7 @@ pub struct ProfilesArgs {
     pub planning: PlanningArgs,
     /// text (a table) or json.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: ExplainFormat,
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -162,7 +162,7 @@ pub struct AuditArgs {
     pub all_namespaces: bool,
     /// text (a table), json or yaml.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: crate::audit::AuditFormat,
+    pub output: crate::offline::OutputFormat,
     /// Exit with status 2 when any row has a risk, or is not protected (or drifted).
     #[arg(long, value_enum, value_name = "risk|unprotected")]
     pub fail_on: Option<crate::audit::FailOn>,
@@ -351,7 +351,7 @@ mod tests {
                 minor: 29
             })
         );
-        assert_eq!(explain.output, ExplainFormat::Json);
+        assert_eq!(explain.output, OutputFormat::Json);
         assert_eq!(explain.file, Some(PathBuf::from("-")));
     }
 

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use super::{Cli, Command, LogFormat, PlanningArgs};
 use crate::mutate::PodContext;
-use crate::offline;
+use crate::offline::{self, OutputFormat};
 
 /// Runs `cli`'s subcommand; the exit code on success, the error to print otherwise.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -65,11 +65,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profiles(args) => {
             let settings = args.planning.settings()?;
             let output = match args.output {
-                crate::offline::ExplainFormat::Text => {
-                    settings.profiles.render_text(settings.profile)
-                }
-                crate::offline::ExplainFormat::Json => {
-                    settings.profiles.render_json(settings.profile)
+                OutputFormat::Text => settings.profiles.render_text(settings.profile),
+                OutputFormat::Json => settings.profiles.render_json(settings.profile),
+                format => {
+                    let json = settings.profiles.render_json(settings.profile);
+                    let value: serde_json::Value =
+                        serde_json::from_str(&json).context("cannot read the profiles back")?;
+                    structured(format, &value)?
                 }
             };
             print!("{output}");
@@ -140,10 +142,8 @@ fn check(args: &crate::cli::CheckArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let output = match args.output {
-        crate::offline::ExplainFormat::Text => check::render_text(&report),
-        crate::offline::ExplainFormat::Json => {
-            check::render_json(&report).context("cannot write the report as JSON")?
-        }
+        OutputFormat::Text => check::render_text(&report),
+        format => structured(format, &report)?,
     };
     print!("{output}");
     Ok(ExitCode::from(report.exit_code()))
@@ -281,4 +281,12 @@ fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().flatten_event(true).init(),
     }
     Ok(())
+}
+
+/// `value` as `format` asks (JSON or YAML), for a command whose text output is its own.
+fn structured<T: serde::Serialize>(format: OutputFormat, value: &T) -> anyhow::Result<String> {
+    format
+        .structured(value)
+        .unwrap_or_else(|| Err("no structured form of the text output".into()))
+        .map_err(|err| anyhow::anyhow!("cannot write the report as {format:?}: {err}"))
 }
