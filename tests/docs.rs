@@ -1,5 +1,5 @@
-//! The README's layout table names every entry of `src/` and nothing that is gone (issue 29:
-//! docs that follow the tree).
+//! Docs that follow the code (issue 29): the README's layout table names every entry of
+//! `src/` and nothing that is gone, and its explain example is what explain prints.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -84,5 +84,32 @@ fn every_planner_file_is_named_in_its_row() {
     assert!(
         unnamed.is_empty(),
         "the src/plan/ row does not name {unnamed:?}"
+    );
+}
+
+/// The README's seed example is what `drain-webhook explain` prints for it today.
+#[test]
+fn the_readme_explain_example_is_the_real_output() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = "$ drain-webhook explain -f tests/fixtures/pods/seed-nginx-app.yaml --kube-version 1.34\n";
+    let start = readme.find(command).expect("the example's command") + command.len();
+    let shown = &readme[start..start + readme[start..].find("```").unwrap()];
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+        .current_dir(root)
+        .args([
+            "explain",
+            "-f",
+            "tests/fixtures/pods/seed-nginx-app.yaml",
+            "--kube-version",
+            "1.34",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        shown, printed,
+        "README's explain example is stale: paste the output above into it"
     );
 }
