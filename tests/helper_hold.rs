@@ -39,13 +39,17 @@ fn write_atomically(path: &Path, text: &str) {
 }
 
 /// What arrives, from the feeder's start: `traffic_until` (None: forever) three connections
-/// every 100 ms, and with `probe` one connection per second; `probe_forwarded`: each probe
-/// also opens a second connection in the pod (a front proxy forwarding it to the app).
-#[derive(Clone, Copy)]
+/// every 100 ms (or one every `trickle`), and with `probe` one connection per second;
+/// `probe_forwarded`: each probe also opens a second connection in the pod (a front proxy
+/// forwarding it to the app); `ten_second_probes`: that many more probes, every 10 s each, at
+/// phases spread over the period.
+#[derive(Clone, Copy, Default)]
 struct Arrivals {
     traffic_until: Option<Duration>,
+    trickle: Option<Duration>,
     probe: bool,
     probe_forwarded: bool,
+    ten_second_probes: u64,
     /// Delete the file at this time (the counter becomes unreadable).
     vanish_at: Option<Duration>,
 }
@@ -55,13 +59,28 @@ impl Arrivals {
         let traffic_time = self
             .traffic_until
             .map_or(elapsed, |until| elapsed.min(until));
-        let traffic = 3 * (traffic_time.as_millis() / 100) as u64;
+        let traffic = match self.trickle {
+            // The first connection at half the interval, then one every interval.
+            Some(every) => ((traffic_time + every / 2).as_millis() / every.as_millis()) as u64,
+            None => 3 * (traffic_time.as_millis() / 100) as u64,
+        };
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let slow_probes: u64 = (0..self.ten_second_probes)
+            .map(|i| {
+                let phase = (300 + 1_700 * i) % 10_000;
+                if elapsed_ms < phase {
+                    0
+                } else {
+                    (elapsed_ms - phase) / 10_000 + 1
+                }
+            })
+            .sum();
         let probes = match (self.probe, self.probe_forwarded) {
             (true, false) => elapsed.as_secs() + 1,
             (true, true) => 2 * (elapsed.as_secs() + 1),
             (false, _) => 0,
         };
-        50_000 + traffic + probes
+        50_000 + traffic + probes + slow_probes
     }
 }
 
@@ -200,6 +219,7 @@ fn released_after_the_traffic_stops_not_held_by_the_probe() {
         probe: true,
         probe_forwarded: false,
         vanish_at: None,
+        ..Arrivals::default()
     });
     let args = [
         "--delay",
@@ -246,6 +266,7 @@ fn a_probe_forwarded_by_the_proxy_is_discounted_twice() {
         probe: true,
         probe_forwarded: true,
         vanish_at: None,
+        ..Arrivals::default()
     };
     let feeder = Feeder::start(arrivals);
     let args = [
@@ -287,6 +308,50 @@ fn a_probe_forwarded_by_the_proxy_is_discounted_twice() {
     assert_eq!(once.hold_end().1, "cap", "{}", once.log());
 }
 
+/// Slow traffic beside 10 s probes (issue 30): each listed probe excuses one connection per
+/// period, so a request every 2 s (lone app, two probes) or every second (front proxy, six
+/// entries) holds the pod until it stops, where the window-by-window allowance released it at
+/// D. D = 10 s as by default: in its first period a probe's token is usable at any time (its
+/// phase is not known yet), and by D the traffic has spent those. Released Q after the traffic
+/// at the earliest, and within two periods plus tolerances (22 s) after it at the latest
+/// (docs/helper.md, "Probes").
+fn slow_traffic_holds_until_it_stops(trickle: Duration, probes: &str, ten_second_probes: u64) {
+    let feeder = Feeder::start(Arrivals {
+        traffic_until: Some(Duration::from_secs(14)),
+        trickle: Some(trickle),
+        ten_second_probes,
+        ..Arrivals::default()
+    });
+    let args = [
+        "--delay",
+        "10",
+        "--quiet",
+        "3",
+        "--hold-max",
+        "60",
+        "--probe-every",
+        probes,
+    ];
+    let run = run(helper(&args, &feeder.path));
+    run.assert_exit_0();
+    let (at, reason, _) = run.hold_end();
+    assert_eq!(reason, "quiet", "{}", run.log());
+    // The last request came at 13-14 s of the feeder's clock, which started first.
+    assert!(at >= 13.0 + 3.0, "{at}\n{}", run.log());
+    assert!(at <= 14.0 + 22.0 + SLACK, "{at}\n{}", run.log());
+    run.assert_order("still receiving: ", "hold ended after");
+}
+
+#[test]
+fn half_a_connection_per_second_beside_two_10s_probes_holds_until_it_stops() {
+    slow_traffic_holds_until_it_stops(Duration::from_secs(2), "10,10", 2);
+}
+
+#[test]
+fn a_connection_per_second_beside_six_10s_probes_holds_until_it_stops() {
+    slow_traffic_holds_until_it_stops(Duration::from_secs(1), "10,10,10,10,10,10", 6);
+}
+
 #[test]
 fn traffic_that_never_stops_is_released_at_the_cap() {
     let feeder = Feeder::start(Arrivals {
@@ -294,6 +359,7 @@ fn traffic_that_never_stops_is_released_at_the_cap() {
         probe: false,
         probe_forwarded: false,
         vanish_at: None,
+        ..Arrivals::default()
     });
     let args = ["--delay", "1", "--quiet", "1", "--hold-max", "4"];
     let run = run(helper(&args, &feeder.path));
@@ -313,6 +379,7 @@ fn the_probe_holds_until_the_cap_unless_discounted() {
         probe: true,
         probe_forwarded: false,
         vanish_at: None,
+        ..Arrivals::default()
     };
     // Not told about the probe: its connection every second is traffic. Q = 3 s: only a
     // stall of the feeder longer than 2 s could show a quiet window.
@@ -378,6 +445,7 @@ fn a_counter_that_vanishes_during_the_hold_ends_it_as_fixed() {
         probe: false,
         probe_forwarded: false,
         vanish_at: Some(Duration::from_secs(3)),
+        ..Arrivals::default()
     });
     let run = run(helper(
         &["--delay", "1", "--quiet", "1", "--hold-max", "30"],
@@ -397,6 +465,7 @@ fn max_still_bounds_the_hold() {
         probe: false,
         probe_forwarded: false,
         vanish_at: None,
+        ..Arrivals::default()
     });
     let run = run(helper(
         &[
@@ -630,6 +699,7 @@ fn no_new_connections() -> Feeder {
         probe: false,
         probe_forwarded: false,
         vanish_at: None,
+        ..Arrivals::default()
     })
 }
 

@@ -18,6 +18,9 @@ const HOLD_POLL: Duration = Duration::from_millis(250);
 /// At most this many samples per quiet window (a long `--quiet` is sampled more slowly), so
 /// the hold's memory stays small whatever Q is.
 const SAMPLES_PER_WINDOW: u32 = 240;
+/// At most this many samples kept for the probes' look-back (their longest period), whatever
+/// the periods are: 10 minutes at 250 ms.
+const SAMPLES_PER_LOOKBACK: u32 = 2_400;
 
 impl Drain<'_> {
     /// The adaptive hold: from right after notify until quiet (at least `delay`), at most
@@ -29,10 +32,13 @@ impl Drain<'_> {
             hold.quiet, hold.cap
         ));
         let quiet = Duration::from_secs(u64::from(hold.quiet));
-        let poll = HOLD_POLL.max(quiet / SAMPLES_PER_WINDOW);
         let floor = self.start + Duration::from_secs(u64::from(delay));
         let cap = self.start + Duration::from_secs(u64::from(hold.cap));
         let mut state = Hold::new(delay, hold.quiet, hold.cap, &hold.probe_periods);
+        let lookback = Duration::from_millis(state.lookback_ms());
+        let poll = HOLD_POLL
+            .max(quiet / SAMPLES_PER_WINDOW)
+            .max(lookback / SAMPLES_PER_LOOKBACK);
         let mut next_report = self.start;
         let mut inbound = Some(Inbound::new(host.inbound_ports.clone()));
         loop {
@@ -68,9 +74,9 @@ impl Drain<'_> {
                 // at most once per quiet window.
                 Verdict::Hold {
                     arrivals,
-                    allowance,
+                    excused,
                     bytes,
-                } if (arrivals > allowance || bytes > 0) && now >= next_report => {
+                } if (arrivals > excused || bytes > 0) && now >= next_report => {
                     let on_open = match inbound {
                         Some(_) => format!(" and {bytes} bytes on open connections"),
                         None => String::new(),

@@ -94,7 +94,7 @@ fn reports_the_bytes_in_the_window() {
         hold.observe(1_000, sample(8, 40)),
         Verdict::Hold {
             arrivals: 1,
-            allowance: 0,
+            excused: 0,
             bytes: 40
         }
     );
@@ -104,7 +104,7 @@ fn reports_the_bytes_in_the_window() {
         hold.observe(3_000, sample(8, 5)),
         Verdict::Hold {
             arrivals: 0,
-            allowance: 0,
+            excused: 0,
             bytes: 7
         }
     );
