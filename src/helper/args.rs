@@ -61,7 +61,7 @@ pub struct PrestopArgs {
     pub then_http_get: Option<HttpUrl>,
     /// `--then-exec -- CMD ARGS...`: the program and its arguments (never empty when set).
     pub then_exec: Option<Vec<OsString>>,
-    /// `--quiet Q --hold-max M [--probe-every P,...]`: after the delay, hold while new
+    /// `--quiet Q --hold-max M [--probe-every P,...] [--migrate SIG|URL]`: after the delay, hold while new
     /// connections still arrive in the pod (docs/helper.md, "The adaptive hold").
     pub hold: Option<HoldArgs>,
     /// `--follow PORTS --follow-until T`: after the delay, hold until no socket listens on
@@ -172,6 +172,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     let mut quiet = None;
     let mut hold_max = None;
     let mut probe_every = None;
+    let mut migrate = None;
     let mut follow = None;
     let mut follow_until = None;
     let mut stagger = None;
@@ -219,6 +220,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
                 | "--quiet"
                 | "--hold-max"
                 | "--probe-every"
+                | "--migrate"
                 | "--follow"
                 | "--follow-until"
                 | "--stagger"
@@ -265,6 +267,10 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
                 once(probe_every.is_some())?;
                 probe_every = Some(hold::periods(flag, value)?);
             }
+            "--migrate" => {
+                once(migrate.is_some())?;
+                migrate = Some(hold::migrate(flag, value)?);
+            }
             "--follow" => {
                 once(follow.is_some())?;
                 follow = Some(ports(flag, value)?);
@@ -294,13 +300,14 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     }
 
     let delay = delay.ok_or_else(|| usage("prestop: missing --delay"))?;
-    let hold = hold_args(delay, quiet, hold_max, probe_every)?;
+    let hold = hold_args(delay, quiet, hold_max, probe_every, migrate)?;
     let follow = follow_args(delay, follow, follow_until)?;
     if hold.is_some() && follow.is_some() {
         return Err(usage(
             "--quiet and --follow cannot be combined: a container either holds while traffic arrives or follows the proxy's listeners",
         ));
     }
+    check_migrate(hold.as_ref(), signal, fast_signal)?;
     if fast_signal.is_some() && signal.is_none() {
         return Err(usage(
             "--fast-signal needs --signal: it is sent only when the process is still draining after the graceful signal",
@@ -328,8 +335,8 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
 }
 
 mod hold;
-pub use hold::{FollowArgs, HoldArgs};
-use hold::{follow_args, hold_args};
+pub use hold::{FollowArgs, HoldArgs, Migrate};
+use hold::{check_migrate, follow_args, hold_args};
 
 #[cfg(feature = "webhook")]
 mod render;

@@ -35,6 +35,7 @@ impl ContainerPlan {
                     quiet,
                     cap,
                     probe_periods,
+                    migrate: None,
                 };
                 (floor, Some(hold), None, stagger)
             }
