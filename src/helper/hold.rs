@@ -83,11 +83,14 @@ pub enum Verdict {
     /// Keep holding. `arrivals`: new connections counted in the window (the last Q seconds, or
     /// since the first sample while fewer have been observed); `excused`: how many of them
     /// were taken for the probes' (on their schedules); `bytes`: bytes received on open
-    /// connections in the window.
+    /// connections in the window; `migrate`: ask the front proxy now to move its existing
+    /// connections off (true once, at the first sample at or after the floor that still
+    /// holds, when the hold was made `with_migration`).
     Hold {
         arrivals: u64,
         excused: u64,
         bytes: u64,
+        migrate: bool,
     },
     /// End the hold.
     Release(Release),
@@ -116,6 +119,15 @@ pub struct Hold {
     /// Bytes on open connections since the first sample (the first sample's own excluded: they
     /// arrived before the hold began).
     total_bytes: u64,
+    migration: Migration,
+}
+
+/// The migration at the floor: not asked for, still to come, or done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Migration {
+    Off,
+    Pending,
+    Done,
 }
 
 impl Hold {
@@ -144,7 +156,17 @@ impl Hold {
             total: 0,
             total_excused: 0,
             total_bytes: 0,
+            migration: Migration::Off,
         }
+    }
+
+    /// The same hold, migrating once at the floor when it still holds there (`--migrate`).
+    /// The migration shortens nothing: it comes only when the floor is reached and the hold
+    /// would go on anyway, and the counting after it is the same (a client that reconnects
+    /// here is a new connection).
+    pub fn with_migration(mut self) -> Hold {
+        self.migration = Migration::Pending;
+        self
     }
 
     /// Takes `arrivals` new connections seen at `at_ms` for probes, as far as the probes'
@@ -218,10 +240,15 @@ impl Hold {
         } else if at >= self.cap_ms {
             Verdict::Release(Release::Cap)
         } else {
+            let migrate = self.migration == Migration::Pending && at >= self.floor_ms;
+            if migrate {
+                self.migration = Migration::Done;
+            }
             Verdict::Hold {
                 arrivals,
                 excused,
                 bytes,
+                migrate,
             }
         }
     }

@@ -5,6 +5,7 @@
 use super::*;
 
 mod bytes;
+mod migrate;
 mod probes;
 mod properties;
 
@@ -198,7 +199,8 @@ fn reports_the_arrivals_in_the_window() {
         Verdict::Hold {
             arrivals: 0,
             excused: 0,
-            bytes: 0
+            bytes: 0,
+            migrate: false,
         }
     );
     assert_eq!(
@@ -206,7 +208,8 @@ fn reports_the_arrivals_in_the_window() {
         Verdict::Hold {
             arrivals: 37,
             excused: 0,
-            bytes: 0
+            bytes: 0,
+            migrate: false,
         }
     );
     assert_eq!(
@@ -214,7 +217,8 @@ fn reports_the_arrivals_in_the_window() {
         Verdict::Hold {
             arrivals: 40,
             excused: 0,
-            bytes: 0
+            bytes: 0,
+            migrate: false,
         }
     );
     // The baseline moves: the window (1 s, 4 s] holds the 3 that arrived after 1 s.
@@ -223,7 +227,8 @@ fn reports_the_arrivals_in_the_window() {
         Verdict::Hold {
             arrivals: 3,
             excused: 0,
-            bytes: 0
+            bytes: 0,
+            migrate: false,
         }
     );
     // A time that goes back is taken as the previous one.
@@ -232,7 +237,8 @@ fn reports_the_arrivals_in_the_window() {
         Verdict::Hold {
             arrivals: 3,
             excused: 0,
-            bytes: 0
+            bytes: 0,
+            migrate: false,
         }
     );
 }

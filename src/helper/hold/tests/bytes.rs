@@ -95,7 +95,8 @@ fn reports_the_bytes_in_the_window() {
         Verdict::Hold {
             arrivals: 1,
             excused: 0,
-            bytes: 40
+            bytes: 40,
+            migrate: false,
         }
     );
     hold.observe(2_000, sample(8, 2));
@@ -105,7 +106,8 @@ fn reports_the_bytes_in_the_window() {
         Verdict::Hold {
             arrivals: 0,
             excused: 0,
-            bytes: 7
+            bytes: 7,
+            migrate: false,
         }
     );
 }
