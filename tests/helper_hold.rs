@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "helper_hold/migrate.rs"]
+mod migrate;
+
 const BIN: &str = env!("CARGO_BIN_EXE_drain-helper");
 /// Slack on top of any expected end: the test machine runs other builds.
 const SLACK: f64 = 6.0;
