@@ -13,6 +13,8 @@ use crate::duration::parse_seconds;
 pub const DEFAULT_MAX_EXTRA_SECONDS: u32 = 30;
 
 /// What the command line asks for.
+// Made once per run: a boxed `PrestopArgs` would save nothing worth its indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,

@@ -289,8 +289,8 @@ fn a_client_that_reconnects_here_after_the_migration_holds_as_new_connections() 
     let (at, reason, _) = run.hold_end();
     assert_eq!(reason, "quiet", "{log}");
     // The reconnections last until 7 s of the client's clock (started first): quiet only Q
-    // after them, not Q after the migration (3 s).
-    assert!(at >= 6.5 + 2.0, "{at}\n{log}");
+    // after them, not Q after the migration (3 s). The bound leaves the client 2 s of stalls.
+    assert!(at >= 5.0 + 2.0, "{at}\n{log}");
     assert!(at <= 7.0 + 2.0 + SLACK, "{at}\n{log}");
     let reconnections = log
         .lines()
