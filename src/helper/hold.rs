@@ -96,7 +96,8 @@ pub enum Verdict {
     Release(Release),
 }
 
-/// The hold's state: the samples of the last quiet window.
+/// The hold's state: the probes' tokens and the samples of the look-back (at least the quiet
+/// window).
 #[derive(Debug, Clone)]
 pub struct Hold {
     floor_ms: u64,
