@@ -84,8 +84,8 @@ pub enum Verdict {
     /// since the first sample while fewer have been observed); `excused`: how many of them
     /// were taken for the probes' (on their schedules); `bytes`: bytes received on open
     /// connections in the window; `migrate`: ask the front proxy now to move its existing
-    /// connections off (true once, at the first sample at or after the floor that still
-    /// holds, when the hold was made `with_migration`).
+    /// connections off (true once, at the first sample at or after the floor that still holds
+    /// because traffic arrives, when the hold was made `with_migration`).
     Hold {
         arrivals: u64,
         excused: u64,
@@ -161,7 +161,8 @@ impl Hold {
         }
     }
 
-    /// The same hold, migrating once at the floor when it still holds there (`--migrate`).
+    /// The same hold, migrating once at the floor when traffic still holds it there, or at
+    /// the first sample after it where traffic does (`--migrate`).
     /// The migration shortens nothing: it comes only when the floor is reached and the hold
     /// would go on anyway, and the counting after it is the same (a client that reconnects
     /// here is a new connection).
@@ -241,7 +242,11 @@ impl Hold {
         } else if at >= self.cap_ms {
             Verdict::Release(Release::Cap)
         } else {
-            let migrate = self.migration == Migration::Pending && at >= self.floor_ms;
+            // Only traffic makes a migration worth it: a hold that goes on past D because Q
+            // has not been observed yet (D below Q, or the first sample a little late) with
+            // nothing arriving waits for it without touching the proxy.
+            let busy = arrivals > excused || bytes > 0 || unexcused_in_lookback > 0;
+            let migrate = self.migration == Migration::Pending && at >= self.floor_ms && busy;
             if migrate {
                 self.migration = Migration::Done;
             }

@@ -43,6 +43,23 @@ fn never_when_the_hold_ends_at_the_floor() {
     let (asked, end) = migrations(Hold::new(10, 3, 60, &[]).with_migration(), quiet);
     assert!(asked.is_empty());
     assert_eq!(end, Some((10_000, Release::Quiet)));
+    // Held past D only because Q = 3 s has not been observed yet, nothing arriving: no
+    // migration (the first sample a little after the hook's start does the same to D = Q).
+    let idle = counter_samples(every_250ms(60_000, |_| 7));
+    let (asked, end) = migrations(Hold::new(1, 3, 60, &[]).with_migration(), idle);
+    assert!(asked.is_empty());
+    assert_eq!(end, Some((3_000, Release::Quiet)));
+    let late_first: Vec<(u64, Sample)> = [(2, 7), (1_000, 7), (1_250, 7)]
+        .into_iter()
+        .map(|(at, n)| (at, opens(n)))
+        .collect();
+    let (asked, end) = migrations(Hold::new(1, 1, 60, &[]).with_migration(), late_first);
+    assert!(asked.is_empty());
+    assert_eq!(end, Some((1_250, Release::Quiet)));
+    // Traffic that starts after D, before Q was observed (a connection at 2 s): migrated then.
+    let later = counter_samples(every_250ms(60_000, |at| u64::from(at >= 2_000)));
+    let (asked, _) = migrations(Hold::new(1, 3, 60, &[]).with_migration(), later);
+    assert_eq!(asked, [2_000]);
     // The cap at the floor: released at D whatever arrives, no migration.
     let busy = counter_samples(every_250ms(60_000, |at| at));
     let (asked, end) = migrations(Hold::new(10, 3, 10, &[]).with_migration(), busy);
