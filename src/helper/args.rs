@@ -13,6 +13,8 @@ use crate::duration::parse_seconds;
 pub const DEFAULT_MAX_EXTRA_SECONDS: u32 = 30;
 
 /// What the command line asks for.
+// Made once per run: a boxed `PrestopArgs` would save nothing worth its indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Help,
@@ -61,7 +63,7 @@ pub struct PrestopArgs {
     pub then_http_get: Option<HttpUrl>,
     /// `--then-exec -- CMD ARGS...`: the program and its arguments (never empty when set).
     pub then_exec: Option<Vec<OsString>>,
-    /// `--quiet Q --hold-max M [--probe-every P,...]`: after the delay, hold while new
+    /// `--quiet Q --hold-max M [--probe-every P,...] [--migrate SIG|URL]`: after the delay, hold while new
     /// connections still arrive in the pod (docs/helper.md, "The adaptive hold").
     pub hold: Option<HoldArgs>,
     /// `--follow PORTS --follow-until T`: after the delay, hold until no socket listens on
@@ -69,28 +71,6 @@ pub struct PrestopArgs {
     pub follow: Option<FollowArgs>,
     /// `--stagger S`, seconds slept after the hold (or the follow) ends; 0 when not given.
     pub stagger: u32,
-}
-
-/// The adaptive hold: released once no new connection arrived for `quiet` seconds (beyond
-/// what the probes open), never before `--delay`, never after `cap`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HoldArgs {
-    /// `--quiet`, seconds (at least 1).
-    pub quiet: u32,
-    /// `--hold-max`, seconds from the start of the hook (at least `--delay`).
-    pub cap: u32,
-    /// `--probe-every`: the period in seconds of each probe that opens a connection into the
-    /// pod (httpGet, tcpSocket, grpc), in the order given; one entry per probe.
-    pub probe_periods: Vec<u32>,
-}
-
-/// Holding until the front proxy's listeners are gone.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FollowArgs {
-    /// `--follow`, sorted and deduplicated.
-    pub ports: Vec<u16>,
-    /// `--follow-until`, seconds from the start of the hook (at least `--delay`).
-    pub until: u32,
 }
 
 impl PrestopArgs {
@@ -194,6 +174,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     let mut quiet = None;
     let mut hold_max = None;
     let mut probe_every = None;
+    let mut migrate = None;
     let mut follow = None;
     let mut follow_until = None;
     let mut stagger = None;
@@ -241,6 +222,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
                 | "--quiet"
                 | "--hold-max"
                 | "--probe-every"
+                | "--migrate"
                 | "--follow"
                 | "--follow-until"
                 | "--stagger"
@@ -285,7 +267,11 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
             }
             "--probe-every" => {
                 once(probe_every.is_some())?;
-                probe_every = Some(periods(flag, value)?);
+                probe_every = Some(hold::periods(flag, value)?);
+            }
+            "--migrate" => {
+                once(migrate.is_some())?;
+                migrate = Some(hold::migrate(flag, value)?);
             }
             "--follow" => {
                 once(follow.is_some())?;
@@ -316,13 +302,14 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     }
 
     let delay = delay.ok_or_else(|| usage("prestop: missing --delay"))?;
-    let hold = hold_args(delay, quiet, hold_max, probe_every)?;
+    let hold = hold_args(delay, quiet, hold_max, probe_every, migrate)?;
     let follow = follow_args(delay, follow, follow_until)?;
     if hold.is_some() && follow.is_some() {
         return Err(usage(
             "--quiet and --follow cannot be combined: a container either holds while traffic arrives or follows the proxy's listeners",
         ));
     }
+    check_migrate(hold.as_ref(), signal, fast_signal)?;
     if fast_signal.is_some() && signal.is_none() {
         return Err(usage(
             "--fast-signal needs --signal: it is sent only when the process is still draining after the graceful signal",
@@ -349,51 +336,9 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     Ok(Command::Prestop(parsed))
 }
 
-fn hold_args(
-    delay: u32,
-    quiet: Option<u32>,
-    hold_max: Option<u32>,
-    probe_every: Option<Vec<u32>>,
-) -> Result<Option<HoldArgs>, UsageError> {
-    let (quiet, cap) = match (quiet, hold_max) {
-        (None, None) if probe_every.is_some() => {
-            return Err(usage(
-                "--probe-every needs --quiet and --hold-max (it only discounts probes from the adaptive hold)",
-            ));
-        }
-        (None, None) => return Ok(None),
-        (Some(quiet), Some(cap)) => (quiet, cap),
-        _ => return Err(usage("--quiet and --hold-max go together: give both")),
-    };
-    if quiet == 0 {
-        return Err(usage("--quiet must be at least 1s"));
-    }
-    if cap < delay {
-        return Err(usage(format!(
-            "--hold-max {cap}s is below --delay {delay}s: the hold lasts at least the delay, so its cap must be at least that"
-        )));
-    }
-    Ok(Some(HoldArgs {
-        quiet,
-        cap,
-        probe_periods: probe_every.unwrap_or_default(),
-    }))
-}
-
-fn follow_args(
-    delay: u32,
-    ports: Option<Vec<u16>>,
-    until: Option<u32>,
-) -> Result<Option<FollowArgs>, UsageError> {
-    match (ports, until) {
-        (None, None) => Ok(None),
-        (Some(ports), Some(until)) if until >= delay => Ok(Some(FollowArgs { ports, until })),
-        (Some(_), Some(until)) => Err(usage(format!(
-            "--follow-until {until}s is below --delay {delay}s: the follow begins after the delay, so its bound must be at least that"
-        ))),
-        _ => Err(usage("--follow and --follow-until go together: give both")),
-    }
-}
+mod hold;
+pub use hold::{FollowArgs, HoldArgs, Migrate};
+use hold::{check_migrate, follow_args, hold_args};
 
 #[cfg(feature = "webhook")]
 mod render;
@@ -424,22 +369,6 @@ pub(super) fn ports(flag: &str, value: &str) -> Result<Vec<u16>, UsageError> {
         }
     }
     Ok(ports)
-}
-
-/// Probe periods in the order given (two probes of the same period are two probes), each at
-/// least one second, as the API server requires of `periodSeconds`.
-fn periods(flag: &str, value: &str) -> Result<Vec<u32>, UsageError> {
-    let mut periods = Vec::new();
-    for part in value.split(',') {
-        let period = seconds(flag, part.trim())?;
-        if period == 0 {
-            return Err(usage(format!(
-                "{flag} \"{value}\": a probe period is at least 1s"
-            )));
-        }
-        periods.push(period);
-    }
-    Ok(periods)
 }
 
 #[cfg(test)]

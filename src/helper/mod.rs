@@ -35,7 +35,8 @@ pub const ENV_INBOUND_PORTS: &str = "DRAIN_HELPER_INBOUND_PORTS";
 
 const USAGE: &str = "\
 usage: drain-helper install DIR [--then exit|sleep]
-       drain-helper prestop --delay D [--notify URL]... [--quiet Q --hold-max M [--probe-every P]]
+       drain-helper prestop --delay D [--notify URL]... [--quiet Q --hold-max M [--probe-every P]
+                            [--migrate SIG|URL]]
                             [--follow PORTS --follow-until T] [--stagger S] [--wait-idle PORTS]
                             [--max T] [--signal SIG [--fast-signal SIG]] [--then-http-get URL]
                             [--then-exec -- CMD ARGS...]
@@ -56,7 +57,11 @@ prestop              run the drain phases, in this order:
                      arrive in the pod: released once none arrived for Q, at M from the
                      start at the latest; fixed at D if the count is unreadable
   --probe-every P    comma list of the periods of the probes that connect to the pod
-                     (httpGet, tcpSocket, grpc): their connections do not hold the pod
+                     (httpGet, tcpSocket, grpc): one connection per probe and period does
+                     not hold the pod
+  --migrate SIG|URL  once D is reached and the hold goes on, send SIG to PID 1 (nginx:
+                     SIGHUP, a reload) or POST to URL, so that the proxy ends its existing
+                     connections while it keeps listening; a failure is logged only
   --follow PORTS --follow-until T
                      instead, hold until nothing listens on PORTS (the front proxy began
                      its graceful stop), at T from the start at the latest

@@ -249,6 +249,8 @@ pub struct Inbound {
     /// `(cookie, bytes received)` of the counted connections at the previous sample, an
     /// open-addressing table (cookie 0 is an empty slot; the kernel's cookies start at 1).
     previous: Vec<(u64, u64)>,
+    /// How many of them were ESTABLISHED (the migration's before and after counts).
+    established: usize,
 }
 
 impl Inbound {
@@ -256,7 +258,13 @@ impl Inbound {
         Inbound {
             only_ports,
             previous: Vec::new(),
+            established: 0,
         }
+    }
+
+    /// The inbound connections in state ESTABLISHED at the last sample.
+    pub fn established(&self) -> usize {
+        self.established
     }
 
     /// The bytes received since the previous call on inbound connections present both then and
@@ -272,6 +280,7 @@ impl Inbound {
             }
         }
         let mut counted = Vec::new();
+        self.established = 0;
         for socket in sockets {
             let inbound = match &self.only_ports {
                 Some(ports) => ports.contains(&socket.local_port),
@@ -283,6 +292,7 @@ impl Inbound {
                         .to_string()
                 })?;
                 counted.push((socket.cookie, received));
+                self.established += usize::from(socket.state == TCP_ESTABLISHED);
             }
         }
         let mut bytes = 0u64;

@@ -33,6 +33,7 @@ impl ContainerPlan {
                     quiet,
                     cap,
                     probe_periods,
+                    migrate: None,
                 };
                 (floor, Some(hold), None, stagger)
             }

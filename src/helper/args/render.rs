@@ -1,7 +1,16 @@
 //! Rendering typed helper arguments back into the command line the parser reads (the webhook
 //! side of the contract; not built into the helper binary).
 
-use super::{AfterInstall, PrestopArgs};
+use super::{AfterInstall, Migrate, PrestopArgs};
+
+/// A signal's name (`SIGHUP`), or its number when the helper has no name for it.
+fn signal_text(signal: i32) -> String {
+    let name = crate::helper::signal::signal_name(signal);
+    match name.starts_with("SIG") {
+        true => name,
+        false => signal.to_string(),
+    }
+}
 
 /// The command line that [`parse`](super::parse) reads back as `Command::Install { dir, then }`.
 /// `None`: the init container's `install DIR`, as every earlier version wrote it (an exit).
@@ -38,14 +47,7 @@ impl PrestopArgs {
             ("--fast-signal", self.fast_signal),
         ] {
             let Some(signal) = signal else { continue };
-            // A number the helper has no name for is written as the number.
-            let name = crate::helper::signal::signal_name(signal);
-            let text = if name.starts_with("SIG") {
-                name
-            } else {
-                signal.to_string()
-            };
-            args.extend([flag.to_owned(), text]);
+            args.extend([flag.to_owned(), signal_text(signal)]);
         }
         if let Some(hold) = &self.hold {
             args.extend([
@@ -61,6 +63,13 @@ impl PrestopArgs {
                     .map(|p| format_seconds(*p))
                     .collect();
                 args.extend(["--probe-every".to_owned(), periods.join(",")]);
+            }
+            match &hold.migrate {
+                Some(Migrate::Signal(signal)) => {
+                    args.extend(["--migrate".to_owned(), signal_text(*signal)]);
+                }
+                Some(Migrate::Post(url)) => args.extend(["--migrate".to_owned(), url.to_string()]),
+                None => {}
             }
         }
         if let Some(follow) = &self.follow {

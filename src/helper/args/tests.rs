@@ -1,5 +1,7 @@
 use super::*;
 
+mod migrate;
+
 fn parse_strs(args: &[&str]) -> Result<Command, UsageError> {
     let args: Vec<OsString> = args.iter().map(OsString::from).collect();
     parse(&args)
@@ -61,6 +63,7 @@ fn adaptive_hold_with_probes_and_stagger() {
             quiet: 3,
             cap: 60,
             probe_periods: vec![1, 10, 1],
+            migrate: None,
         })
     );
     assert_eq!(parsed.stagger, 5);
@@ -407,13 +410,21 @@ mod render_then_parse {
             (
                 1u32..=600,
                 0..=room,
-                prop::collection::vec(1u32..=300, 0..3)
+                prop::collection::vec(1u32..=300, 0..3),
+                prop::option::of(prop_oneof![
+                    // Every signal a process can handle (KILL and STOP are refused).
+                    (1i32..=64)
+                        .prop_filter("handled", |s| *s != libc::SIGKILL && *s != libc::SIGSTOP)
+                        .prop_map(Migrate::Signal),
+                    url().prop_map(Migrate::Post),
+                ]),
             )
-                .prop_map(move |(quiet, extra, probe_periods)| {
+                .prop_map(move |(quiet, extra, probe_periods, migrate)| {
                     let hold = HoldArgs {
                         quiet,
                         cap: delay + extra,
                         probe_periods,
+                        migrate,
                     };
                     (Some(hold), None)
                 }),
@@ -435,11 +446,20 @@ mod render_then_parse {
             .prop_flat_map(|(delay, (hold, follow), stagger)| {
                 (base_args(delay), Just((hold, follow, stagger)))
             })
-            .prop_map(|(args, (hold, follow, stagger))| PrestopArgs {
-                hold,
-                follow,
-                stagger,
-                ..args
+            .prop_map(|(args, (mut hold, follow, stagger))| {
+                // The parser refuses a migration signal that is also a stop signal.
+                if let Some(hold) = &mut hold
+                    && let Some(Migrate::Signal(migrate)) = hold.migrate
+                    && (args.signal == Some(migrate) || args.fast_signal == Some(migrate))
+                {
+                    hold.migrate = None;
+                }
+                PrestopArgs {
+                    hold,
+                    follow,
+                    stagger,
+                    ..args
+                }
             })
     }
 

@@ -3,10 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Cut, Drain, Host, IDLE_POLL, ports_text, read_sockets, sleep_until};
-use crate::helper::args::{FollowArgs, HoldArgs};
+use super::{
+    Cut, Drain, Host, IDLE_POLL, NOTIFY_TIMEOUT, ports_text, read_sockets, seconds_text,
+    sleep_until,
+};
+use crate::helper::args::{FollowArgs, HoldArgs, Migrate};
 use crate::helper::hold::{Hold, Release, Sample, Verdict};
+use crate::helper::net::http_request;
 use crate::helper::proc_net::{TCP_LISTEN, read_passive_opens};
+use crate::helper::signal::{send_signal, signal_name};
 use crate::helper::sock_diag::{self, Inbound};
 
 /// How often the hold reads the counter and the socket table. Neither misses anything between
@@ -18,6 +23,19 @@ const HOLD_POLL: Duration = Duration::from_millis(250);
 /// At most this many samples per quiet window (a long `--quiet` is sampled more slowly), so
 /// the hold's memory stays small whatever Q is.
 const SAMPLES_PER_WINDOW: u32 = 240;
+/// At most this many samples kept for the probes' look-back (their longest period), whatever
+/// the periods are: 10 minutes at 250 ms.
+const SAMPLES_PER_LOOKBACK: u32 = 2_400;
+/// How long after the migration the inbound connections are counted again: enough for a
+/// reload (nginx starts its new workers and the old ones close their idle connections within
+/// milliseconds), short enough to say it in the log while the hold goes on.
+const MIGRATION_AFTER: Duration = Duration::from_secs(1);
+
+/// A migration done: when, and how many inbound connections were open just before.
+struct Migrated {
+    at: Instant,
+    before: Option<usize>,
+}
 
 impl Drain<'_> {
     /// The adaptive hold: from right after notify until quiet (at least `delay`), at most
@@ -29,10 +47,17 @@ impl Drain<'_> {
             hold.quiet, hold.cap
         ));
         let quiet = Duration::from_secs(u64::from(hold.quiet));
-        let poll = HOLD_POLL.max(quiet / SAMPLES_PER_WINDOW);
         let floor = self.start + Duration::from_secs(u64::from(delay));
         let cap = self.start + Duration::from_secs(u64::from(hold.cap));
         let mut state = Hold::new(delay, hold.quiet, hold.cap, &hold.probe_periods);
+        if hold.migrate.is_some() {
+            state = state.with_migration();
+        }
+        let mut migrated: Option<Migrated> = None;
+        let lookback = Duration::from_millis(state.lookback_ms());
+        let poll = HOLD_POLL
+            .max(quiet / SAMPLES_PER_WINDOW)
+            .max(lookback / SAMPLES_PER_LOOKBACK);
         let mut next_report = self.start;
         let mut inbound = Some(Inbound::new(host.inbound_ports.clone()));
         loop {
@@ -47,7 +72,17 @@ impl Drain<'_> {
             };
             let at_ms =
                 u64::try_from(now.duration_since(self.start).as_millis()).unwrap_or(u64::MAX);
-            match state.observe(at_ms, sample) {
+            let verdict = state.observe(at_ms, sample);
+            let open = inbound.as_ref().map(Inbound::established);
+            if let (Verdict::Hold { migrate: true, .. }, Some(how)) = (verdict, &hold.migrate) {
+                migrated = self.migrate(how, host.target_pid, open);
+            }
+            if let Some(done) = migrated.take_if(|done| {
+                matches!(verdict, Verdict::Release(_)) || now >= done.at + MIGRATION_AFTER
+            }) {
+                self.log_after_migration(&done, open);
+            }
+            match verdict {
                 Verdict::Release(Release::Quiet) => {
                     self.log(&format!(
                         "hold ended after {}: quiet for {}s",
@@ -68,9 +103,10 @@ impl Drain<'_> {
                 // at most once per quiet window.
                 Verdict::Hold {
                     arrivals,
-                    allowance,
+                    excused,
                     bytes,
-                } if (arrivals > allowance || bytes > 0) && now >= next_report => {
+                    ..
+                } if (arrivals > excused || bytes > 0) && now >= next_report => {
                     let on_open = match inbound {
                         Some(_) => format!(" and {bytes} bytes on open connections"),
                         None => String::new(),
@@ -93,6 +129,62 @@ impl Drain<'_> {
             }
             sleep_until(next.min(self.deadline));
         }
+    }
+
+    /// Asks the front proxy (PID 1, or the URL) to end its existing connections gracefully
+    /// while it keeps listening. `open`: the inbound connections at the sample just taken. A
+    /// failure is one line, and the hold goes on as without `--migrate`.
+    fn migrate(&mut self, how: &Migrate, pid: i32, open: Option<usize>) -> Option<Migrated> {
+        let result = match how {
+            Migrate::Signal(signal) => {
+                let name = signal_name(*signal);
+                send_signal(pid, *signal)
+                    .map(|()| format!("sent {name} to PID {pid}"))
+                    .map_err(|err| format!("could not send {name} to PID {pid}: {err}"))
+            }
+            Migrate::Post(url) => {
+                let deadline = self.deadline.min(Instant::now() + NOTIFY_TIMEOUT);
+                match http_request("POST", url, deadline) {
+                    Ok(status) if (200..300).contains(&status) => {
+                        Ok(format!("POST {url}: HTTP {status}"))
+                    }
+                    Ok(status) => Err(format!("POST {url}: HTTP {status}")),
+                    Err(err) => Err(format!("POST {url} failed: {err}")),
+                }
+            }
+        };
+        let open_text = open.map_or("unknown".to_string(), |n| n.to_string());
+        match result {
+            Ok(done) => {
+                self.log(&format!(
+                    "migrated after {}: {done}; {open_text} inbound connection(s) open before",
+                    self.elapsed()
+                ));
+                Some(Migrated {
+                    at: Instant::now(),
+                    before: open,
+                })
+            }
+            Err(why) => {
+                self.log(&format!(
+                    "migration failed after {}: {why}; holding on as before",
+                    self.elapsed()
+                ));
+                None
+            }
+        }
+    }
+
+    /// How many inbound connections are open about a second after the migration (or at the
+    /// end of the hold, if that came first), beside how many were open before.
+    fn log_after_migration(&mut self, done: &Migrated, open: Option<usize>) {
+        let count = |n: Option<usize>| n.map_or("unknown".to_string(), |n| n.to_string());
+        self.log(&format!(
+            "after migration: {} inbound connection(s) open {} after ({} before)",
+            count(open),
+            seconds_text(done.at.elapsed()),
+            count(done.before)
+        ));
     }
 
     /// Bytes received since the previous sample on the pod's inbound connections open at both.

@@ -258,9 +258,12 @@ fn counts_bytes_on_connections_open_at_both_samples() {
         socket(ESTABLISHED, 80, false, 11, 900),
     ];
     assert_eq!(inbound.sample(&second), Ok(300));
+    assert_eq!(inbound.established(), 2);
     // 10 closed in between; 11 got 40 more, after the peer's FIN (CLOSE_WAIT).
     let third = [listener, socket(TCP_CLOSE_WAIT, 80, false, 11, 940)];
     assert_eq!(inbound.sample(&third), Ok(40));
+    // The migration's counts: ESTABLISHED inbound connections only.
+    assert_eq!(inbound.established(), 0);
     // Nothing more: idle connections (TCP keepalive probes carry no payload) add nothing.
     assert_eq!(inbound.sample(&third), Ok(0));
     // A counter that went down adds nothing (and is the new reference).
@@ -284,6 +287,7 @@ fn only_inbound_connections_from_outside_the_pod_count() {
     };
     inbound.sample(&at(1_000)).unwrap();
     assert_eq!(inbound.sample(&at(3_000)), Ok(1_000));
+    assert_eq!(inbound.established(), 1, "the load balancer's only");
     // The test override counts a port's connections whatever the peer, and only that port.
     let mut only = Inbound::new(Some(vec![8080]));
     only.sample(&at(1_000)).unwrap();

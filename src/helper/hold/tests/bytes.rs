@@ -94,8 +94,9 @@ fn reports_the_bytes_in_the_window() {
         hold.observe(1_000, sample(8, 40)),
         Verdict::Hold {
             arrivals: 1,
-            allowance: 0,
-            bytes: 40
+            excused: 0,
+            bytes: 40,
+            migrate: false,
         }
     );
     hold.observe(2_000, sample(8, 2));
@@ -104,8 +105,9 @@ fn reports_the_bytes_in_the_window() {
         hold.observe(3_000, sample(8, 5)),
         Verdict::Hold {
             arrivals: 0,
-            allowance: 0,
-            bytes: 7
+            excused: 0,
+            bytes: 7,
+            migrate: false,
         }
     );
 }
