@@ -114,9 +114,9 @@ pub enum MigrateSetting {
     Auto,
     /// Nothing migrates: pinned clients keep the hold toward M.
     None,
-    /// This signal, by name as the helper prints it (`SIGHUP`), to the front proxies, or to
-    /// the apps holding alone when the pod has none.
-    Signal(String),
+    /// This signal (its number) to the front proxies, or to the apps holding alone when the
+    /// pod has none.
+    Signal(i32),
     /// A POST to this loopback URL, once per pod.
     Post(HttpUrl),
 }
@@ -144,12 +144,7 @@ fn migrate_setting(value: &str) -> Result<MigrateSetting, String> {
             "{name} stops the process instead of moving its clients off while it keeps serving"
         ));
     }
-    // A number without a name here stays a number, which the helper parses back.
-    let text = match name.starts_with("SIG") {
-        true => name,
-        false => number.to_string(),
-    };
-    Ok(MigrateSetting::Signal(text))
+    Ok(MigrateSetting::Signal(number))
 }
 
 const DURATION_EXAMPLE: &str = "\"15\" or \"10s\" or \"1m30s\"";

@@ -92,7 +92,8 @@ fn every_planner_file_is_named_in_its_row() {
 fn the_readme_explain_example_is_the_real_output() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let command = "$ drain-webhook explain -f tests/fixtures/pods/seed-nginx-app.yaml --kube-version 1.34\n";
+    let command =
+        "$ drain-webhook explain -f tests/fixtures/pods/seed-nginx-app.yaml --kube-version 1.34\n";
     let start = readme.find(command).expect("the example's command") + command.len();
     let shown = &readme[start..start + readme[start..].find("```").unwrap()];
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_drain-webhook"))

@@ -703,7 +703,7 @@ fn user_hooks_the_helper_cannot_run_are_left_alone(#[case] handler: Value, #[cas
 }
 
 /// The planned helper command is the helper's own rendering, and its parser reads back the
-/// same arguments (seed case: the proxy's delay, --max and graceful signal).
+/// same arguments (seed case: the proxy's delay, --max, graceful signal, hold and migration).
 #[test]
 fn the_planned_helper_command_parses_as_planned() {
     use drain_webhook::helper::args::{Command, parse};
@@ -726,7 +726,9 @@ fn the_planned_helper_command_parses_as_planned() {
             "--quiet",
             "3s",
             "--hold-max",
-            "60s"
+            "60s",
+            "--migrate",
+            "SIGHUP"
         ]
     );
     let words: Vec<std::ffi::OsString> = command[1..].iter().map(Into::into).collect();

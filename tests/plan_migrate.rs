@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use common::*;
 use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
 use drain_webhook::offline::{OutputFormat, explain};
-use drain_webhook::plan::{Migration, Role};
+use drain_webhook::plan::Role;
 use drain_webhook::settings::Settings;
 use serde_json::{Value, json};
 
@@ -42,7 +42,9 @@ fn lone_app(annotations: &[(&str, &str)]) -> Value {
     )
 }
 
-fn migrations(pod: &Value) -> Vec<(String, Option<Migration>)> {
+/// Each container's migration as explain says it, checked against what the patch writes: the
+/// helper's `--migrate` with the same value (a signal's name, or the URL).
+fn migrations(pod: &Value) -> Vec<(String, Option<String>)> {
     let mutation = mutate(pod, &Settings::default(), version("1.34"));
     let (_, patched) = apply(pod, &mutation);
     validate(&patched).unwrap();
@@ -50,7 +52,25 @@ fn migrations(pod: &Value) -> Vec<(String, Option<Migration>)> {
         .plan
         .containers
         .iter()
-        .map(|c| (c.name.clone(), c.migrate.clone()))
+        .map(|c| {
+            let written = pre_stop(&patched, &c.name)
+                .filter(|h| h.exec.is_some())
+                .map(helper_args)
+                .and_then(|args| {
+                    let at = args.iter().position(|a| a == "--migrate")?;
+                    args.get(at + 1).cloned()
+                });
+            let planned = c.migrate.as_ref().map(ToString::to_string);
+            assert_eq!(
+                written,
+                planned
+                    .as_ref()
+                    .map(|p| p.trim_start_matches("POST ").to_owned()),
+                "{}: the patch writes what the plan says",
+                c.name
+            );
+            (c.name.clone(), planned)
+        })
         .collect()
 }
 
@@ -68,8 +88,8 @@ fn denial(pod: &Value) -> String {
     }
 }
 
-fn sighup() -> Option<Migration> {
-    Some(Migration::Signal("SIGHUP".into()))
+fn sighup() -> Option<String> {
+    Some("SIGHUP".into())
 }
 
 /// `auto` (the default): nginx and openresty reload on SIGHUP, which moves their pinned
@@ -119,7 +139,7 @@ fn a_declared_signal_or_url_goes_to_the_front_proxies_else_to_a_lone_app() {
     assert_eq!(
         migrations(&nginx_and_app(&[("drain.io/migrate", "USR2")])),
         [
-            ("nginx".into(), Some(Migration::Signal("SIGUSR2".into()))),
+            ("nginx".into(), Some("SIGUSR2".into())),
             ("app".into(), None)
         ]
     );
@@ -131,12 +151,10 @@ fn a_declared_signal_or_url_goes_to_the_front_proxies_else_to_a_lone_app() {
         ("drain.io/hook", "helper"),
         ("drain.io/migrate", "http://127.0.0.1:8080/keepalive-off"),
     ]));
-    match &post[0].1 {
-        Some(Migration::Post(url)) => {
-            assert_eq!(url.to_string(), "http://127.0.0.1:8080/keepalive-off")
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(
+        post[0].1.as_deref(),
+        Some("POST http://127.0.0.1:8080/keepalive-off")
+    );
     let signal = migrations(&lone_app(&[
         ("drain.io/hook", "helper"),
         ("drain.io/migrate", "SIGHUP"),
@@ -156,7 +174,7 @@ fn the_pod_wins_over_the_namespace() {
         version("1.34"),
         Some(&namespace),
     );
-    assert_eq!(mutation.plan.containers[0].migrate, None);
+    assert!(mutation.plan.containers[0].migrate.is_none());
     let asked = nginx_and_app(&[("drain.io/migrate", "auto")]);
     let mutation = mutate_with_namespace(
         &asked,
@@ -164,7 +182,13 @@ fn the_pod_wins_over_the_namespace() {
         version("1.34"),
         Some(&namespace),
     );
-    assert_eq!(mutation.plan.containers[0].migrate, sighup());
+    assert_eq!(
+        mutation.plan.containers[0]
+            .migrate
+            .as_ref()
+            .map(ToString::to_string),
+        sighup()
+    );
 }
 
 /// Values that would stop the process instead of moving its clients, or that the helper
@@ -214,7 +238,7 @@ fn a_migration_nothing_can_carry_out_is_warned_about() {
     shared["spec"]["shareProcessNamespace"] = json!(true);
     let mutation = mutate(&shared, &Settings::default(), version("1.34"));
     assert_eq!(mutation.plan.containers[0].role, Role::Proxy);
-    assert_eq!(mutation.plan.containers[0].migrate, None);
+    assert!(mutation.plan.containers[0].migrate.is_none());
     assert!(
         mutation
             .plan
@@ -255,4 +279,32 @@ fn explain_says_whether_pinned_clients_are_moved_off() {
         ),
         "{text}"
     );
+}
+
+/// A declared migration signal that is also the proxy's graceful stop (haproxy's SIGUSR1)
+/// would stop it at the floor: the helper's parser refuses such a command, so the planner
+/// writes no migration and says why, and the hook stays one the helper runs.
+#[test]
+fn a_migration_signal_that_is_the_stop_signal_is_dropped_with_a_warning() {
+    let haproxy = pod(
+        json!([
+            {"name": "haproxy", "image": "haproxy:2.9", "ports": [{"containerPort": 80}]},
+            {"name": "app", "image": "shop:1"}
+        ]),
+        &[("drain.io/migrate", "SIGUSR1")],
+    );
+    let mutation = mutate(&haproxy, &Settings::default(), version("1.34"));
+    let proxy = &mutation.plan.containers[0];
+    assert_eq!(proxy.signal, Some("SIGUSR1"));
+    assert!(proxy.migrate.is_none());
+    assert!(
+        mutation
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("\"haproxy\": no migration")),
+        "{:?}",
+        mutation.plan.warnings
+    );
+    assert_eq!(migrations(&haproxy)[0].1, None);
 }

@@ -33,7 +33,7 @@ impl ContainerPlan {
                     quiet,
                     cap,
                     probe_periods,
-                    migrate: None,
+                    migrate: self.migrate.clone(),
                 };
                 (floor, Some(hold), None, stagger)
             }

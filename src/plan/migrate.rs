@@ -4,49 +4,21 @@
 //! listening. Kept-alive and HTTP/2 clients pinned to the pod through the Service then
 //! reconnect to live pods, and the hold ends at the later of L and D, plus Q, instead of M.
 
-use std::fmt;
-
-use serde::Serialize;
-
 use super::roles::is_variant_of;
 use super::{Action, ContainerPlan, HookKind, Plan, Role, Timing};
 use crate::annotations::{MIGRATE, MigrateSetting, Overrides};
-use crate::helper::net::HttpUrl;
+use crate::helper::args::Migrate;
 use crate::pod::{SpecShape, image_name};
-
-/// How one container's helper moves pinned clients off.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(into = "String")]
-pub enum Migration {
-    /// A signal to the container's PID 1, by the name the helper parses (`SIGHUP`).
-    Signal(String),
-    /// A POST to a loopback URL.
-    Post(HttpUrl),
-}
-
-impl fmt::Display for Migration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Migration::Signal(name) => f.write_str(name),
-            Migration::Post(url) => write!(f, "POST {url}"),
-        }
-    }
-}
-
-impl From<Migration> for String {
-    fn from(migration: Migration) -> String {
-        migration.to_string()
-    }
-}
 
 /// The migration a proxy's image is known to handle safely, for `auto`: nginx and openresty
 /// reload on SIGHUP (new workers take over the listening sockets; the old ones close idle
 /// kept-alive connections, answer requests in flight with `Connection: close`, send HTTP/2
 /// GOAWAY and keep open streams until they end). No other family is signalled by `auto`: a
 /// signal a process does not handle can kill it (a Go program dies on SIGHUP).
-pub fn known_migration(image: &str) -> Option<&'static str> {
+pub fn known_migration(image: &str) -> Option<Migrate> {
     let name = image_name(image).to_ascii_lowercase();
-    (is_variant_of(&name, "nginx") || is_variant_of(&name, "openresty")).then_some("SIGHUP")
+    (is_variant_of(&name, "nginx") || is_variant_of(&name, "openresty"))
+        .then_some(Migrate::Signal(libc::SIGHUP))
 }
 
 /// Writes each planned container's migration: `auto` gives the adaptive front proxies their
@@ -77,7 +49,7 @@ pub(super) fn plan_migrations(
         &proxies
     };
     let setting = overrides.migrate.as_ref();
-    let chosen: Vec<(usize, Migration)> = match setting.map(|s| &s.value) {
+    let chosen: Vec<(usize, Migrate)> = match setting.map(|s| &s.value) {
         None | Some(MigrateSetting::Auto) => proxies
             .iter()
             .filter_map(|&i| {
@@ -86,17 +58,17 @@ pub(super) fn plan_migrations(
                     .get(plan.containers[i].index)?
                     .image
                     .as_deref()?;
-                Some((i, Migration::Signal(known_migration(image)?.to_owned())))
+                Some((i, known_migration(image)?))
             })
             .collect(),
         Some(MigrateSetting::None) => Vec::new(),
-        Some(MigrateSetting::Signal(name)) => targets
+        Some(MigrateSetting::Signal(signal)) => targets
             .iter()
-            .map(|&i| (i, Migration::Signal(name.clone())))
+            .map(|&i| (i, Migrate::Signal(*signal)))
             .collect(),
         Some(MigrateSetting::Post(url)) => targets
             .first()
-            .map(|&i| (i, Migration::Post(url.clone())))
+            .map(|&i| (i, Migrate::Post(url.clone())))
             .into_iter()
             .collect(),
     };
@@ -116,7 +88,7 @@ pub(super) fn plan_migrations(
         let entry = &mut plan.containers[index];
         // With a shared process namespace PID 1 is the pause process: a signal cannot reach
         // the proxy (as for its graceful signal).
-        if share_process_namespace && matches!(migration, Migration::Signal(_)) {
+        if share_process_namespace && matches!(migration, Migrate::Signal(_)) {
             plan.warnings.push(format!(
                 "container {:?}: shareProcessNamespace is on, so drain-helper cannot send {migration} to its PID 1: pinned clients are not moved off and keep the hold toward drain.io/max-delay",
                 entry.name
@@ -124,5 +96,14 @@ pub(super) fn plan_migrations(
             continue;
         }
         entry.migrate = Some(migration);
+        // Last line of defence, as for every helper command: one its parser would refuse (a
+        // migration signal that is also the container's stop signal) is not written.
+        if let Some(reason) = entry.helper_rejection() {
+            plan.warnings.push(format!(
+                "container {:?}: no migration: {reason}",
+                entry.name
+            ));
+            entry.migrate = None;
+        }
     }
 }

@@ -29,6 +29,7 @@ mod roles;
 mod status;
 mod timing;
 
+pub use crate::helper::args::Migrate;
 pub use crate::pod::image_name;
 pub use delivery::{
     AfterInstall, Delivery, DeliveryChoice, Installer, choose as choose_delivery,
@@ -36,7 +37,7 @@ pub use delivery::{
 };
 pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
-pub use migrate::{Migration, known_migration};
+pub use migrate::known_migration;
 pub use planner::plan_pod;
 use resolve::Resolved;
 pub use roles::{MESH_PROXIES, graceful_signal, proxy_family};
@@ -181,8 +182,11 @@ pub struct ContainerPlan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub wait_idle: Vec<u16>,
     /// How pinned clients are moved off at the floor (`--migrate`), when they are.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub migrate: Option<Migration>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "optional_as_text"
+    )]
+    pub migrate: Option<Migrate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chained: Option<ChainedHook>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -390,4 +394,14 @@ fn as_text<S: serde::Serializer>(url: &HttpUrl, serializer: S) -> Result<S::Ok, 
 
 fn all_as_text<S: serde::Serializer>(urls: &[HttpUrl], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(urls.iter().map(ToString::to_string))
+}
+
+fn optional_as_text<S: serde::Serializer, T: fmt::Display>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
 }

@@ -31,6 +31,16 @@ pub enum Migrate {
     Post(HttpUrl),
 }
 
+/// As `explain` says it: `SIGHUP`, `POST http://127.0.0.1:8080/drain`.
+impl std::fmt::Display for Migrate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Migrate::Signal(signal) => f.write_str(&super::render::signal_text(*signal)),
+            Migrate::Post(url) => write!(f, "POST {url}"),
+        }
+    }
+}
+
 /// `--migrate SIGNAL` or `--migrate http://IP:PORT/PATH`.
 pub(super) fn migrate(flag: &str, value: &str) -> Result<Migrate, UsageError> {
     if value.contains("://") {

@@ -4,7 +4,7 @@
 use super::{AfterInstall, Migrate, PrestopArgs};
 
 /// A signal's name (`SIGHUP`), or its number when the helper has no name for it.
-fn signal_text(signal: i32) -> String {
+pub(super) fn signal_text(signal: i32) -> String {
     let name = crate::helper::signal::signal_name(signal);
     match name.starts_with("SIG") {
         true => name,
