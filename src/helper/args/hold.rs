@@ -31,7 +31,8 @@ pub enum Migrate {
     Post(HttpUrl),
 }
 
-/// As `explain` says it: `SIGHUP`, `POST http://127.0.0.1:8080/drain`.
+/// As `explain` says it: `SIGHUP`, `POST http://127.0.0.1:8080/drain` (the webhook's only).
+#[cfg(feature = "webhook")]
 impl std::fmt::Display for Migrate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
