@@ -100,6 +100,56 @@ fn hex_port(address: &str) -> Option<u16> {
     u16::from_str_radix(port, 16).ok()
 }
 
+/// The kernel's TCP tables; in a pod every container shares the network namespace.
+pub const TCP_TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+
+/// Every socket of both TCP tables; `None` when neither can be read.
+pub fn read_sockets() -> Option<Vec<TcpEntry>> {
+    let mut readable = false;
+    let mut sockets = Vec::new();
+    for table in TCP_TABLES {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            readable = true;
+            sockets.extend(text.lines().filter_map(parse_tcp_line));
+        }
+    }
+    readable.then_some(sockets)
+}
+
+/// Established connections whose local port is in `ports` (and whose remote port is not in
+/// `ignore_remote`), over IPv4 and IPv6; `None` when neither table can be read.
+pub fn established_on(ports: &[u16], ignore_remote: &[u16]) -> Option<usize> {
+    read_sockets().map(|sockets| count_established(&sockets, ports, ignore_remote))
+}
+
+/// Whether a socket listens on one of `ports` now; `None` when the TCP tables cannot be read.
+pub fn listening_on(ports: &[u16]) -> Option<bool> {
+    let sockets = read_sockets()?;
+    Some(
+        sockets
+            .iter()
+            .any(|s| s.state == TCP_LISTEN && ports.contains(&s.local_port)),
+    )
+}
+
+/// The inodes of the sockets `pid` has open (`/proc/PID/fd/N -> socket:[INODE]`). Reading
+/// another process's fds needs its user (the hook runs as the container's user) or
+/// CAP_SYS_PTRACE; `None` when refused.
+pub fn socket_inodes(pid: i32) -> Option<Vec<u64>> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        dir.filter_map(|entry| {
+            let link = std::fs::read_link(entry.ok()?.path()).ok()?;
+            link.to_str()?
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

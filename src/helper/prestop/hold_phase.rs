@@ -3,14 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::{
-    Cut, Drain, Host, IDLE_POLL, NOTIFY_TIMEOUT, ports_text, read_sockets, seconds_text,
-    sleep_until,
-};
+use super::{Cut, Drain, Host, IDLE_POLL, NOTIFY_TIMEOUT, ports_text, seconds_text, sleep_until};
 use crate::helper::args::{FollowArgs, HoldArgs, Migrate};
 use crate::helper::hold::{Hold, Release, Sample, Verdict};
 use crate::helper::net::http_request;
-use crate::helper::proc_net::{TCP_LISTEN, read_passive_opens};
+use crate::helper::proc_net::{TCP_LISTEN, read_passive_opens, read_sockets};
 use crate::helper::signal::{send_signal, signal_name};
 use crate::helper::sock_diag::{self, Inbound};
 
