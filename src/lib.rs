@@ -20,6 +20,7 @@
 //! `--max` (`ContainerPlan::hook_max_seconds`) is the helper's own bound, not M.
 #![deny(unsafe_code)]
 
+pub mod drain_record;
 pub mod duration;
 pub mod helper;
 
