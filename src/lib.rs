@@ -47,6 +47,8 @@ pub mod metrics;
 #[cfg(feature = "webhook")]
 pub mod mutate;
 #[cfg(feature = "webhook")]
+pub mod observe;
+#[cfg(feature = "webhook")]
 pub mod offline;
 #[cfg(feature = "webhook")]
 pub mod patch;
