@@ -94,6 +94,20 @@ pub async fn run(
         None => Arc::new(ImageVolumeNodes::Unknown),
     };
 
+    let observer = match (&client, args.namespace.clone().filter(|ns| !ns.is_empty())) {
+        (Some(client), Some(namespace)) if args.observe => Some(tokio::spawn(crate::observe::run(
+            client.clone(),
+            args.observer_config(namespace),
+            Arc::clone(&metrics),
+            stop_rx.clone(),
+        ))),
+        (Some(_), None) if args.observe => {
+            tracing::warn!("drain observer off: it needs --namespace for its Lease");
+            None
+        }
+        _ => None,
+    };
+
     // The self-signed CA file is this process's own: removed again on a clean exit.
     let mut local_ca_dir = None;
     let resolver = match args.effective_cert_mode() {
@@ -190,6 +204,10 @@ pub async fn run(
     };
     signals.abort();
     stop_tx.send_replace(true);
+    // The observer releases its Lease, so another replica takes over at once.
+    if let Some(observer) = observer {
+        let _ = tokio::time::timeout(Duration::from_secs(5), observer).await;
+    }
     if let Some(dir) = local_ca_dir
         && let Err(err) = std::fs::remove_dir_all(&dir)
     {
