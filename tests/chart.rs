@@ -13,6 +13,7 @@ use std::process::Command;
 use drain_webhook::certs_self_managed::{self, ApiCall};
 use drain_webhook::cluster;
 use drain_webhook::duration::parse_seconds;
+use drain_webhook::observe;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
@@ -318,6 +319,7 @@ fn check_all(docs: &[Value]) {
 const DEFAULTS: &[&str] = &[];
 const CERT_MANAGER: &[&str] = &["certificates.mode=cert-manager"];
 const SELF_MANAGED: &[&str] = &["certificates.mode=self-managed"];
+const NO_OBSERVER: &[&str] = &["observer.enabled=false"];
 const MONITORING: &[&str] = &[
     "metrics.serviceMonitor.enabled=true",
     "metrics.serviceMonitor.labels.release=prometheus",
@@ -1070,7 +1072,9 @@ fn assert_no_wildcards(rules: &[PolicyRule], owner: &str) {
 #[case::defaults(DEFAULTS, false)]
 #[case::cert_manager(CERT_MANAGER, false)]
 #[case::self_managed(SELF_MANAGED, true)]
+#[case::no_observer(NO_OBSERVER, false)]
 fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed: bool) {
+    let observer = values != NO_OBSERVER;
     let docs = render(&set(values));
     let cluster_role: ClusterRole = typed(&docs, "ClusterRole");
     let rules = cluster_role.rules.unwrap_or_default();
@@ -1100,12 +1104,36 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
     assert_eq!(nodes[0].verbs, ["list", "watch"], "nodes are read-only");
     assert!(nodes[0].resource_names.is_none());
 
+    // The drain observer: planned pods read-only, Events written (src/observe/run.rs).
+    let only = |resource: &str| {
+        let resource = [resource.to_string()];
+        rules
+            .iter()
+            .filter(|r| r.resources.as_deref() == Some(&resource[..]))
+            .collect::<Vec<_>>()
+    };
+    if observer {
+        let pods = only("pods");
+        assert_eq!(pods.len(), 1, "one pods rule");
+        assert_eq!(pods[0].verbs, ["list", "watch"], "pods are read-only");
+        let events = only("events");
+        assert_eq!(events.len(), 1, "one events rule");
+        assert_eq!(
+            events[0].api_groups.as_deref(),
+            Some(&["events.k8s.io".to_string()][..])
+        );
+        assert_eq!(events[0].verbs, ["create", "patch"]);
+    } else {
+        assert!(only("pods").is_empty() && only("events").is_empty());
+    }
+
     let others: Vec<&PolicyRule> = rules
         .iter()
         .filter(|r| {
             let resources = r.resources.as_deref();
-            resources != Some(&["namespaces".to_string()][..])
-                && resources != Some(&["nodes".to_string()][..])
+            !["namespaces", "nodes", "pods", "events"]
+                .iter()
+                .any(|known| resources == Some(&[known.to_string()][..]))
         })
         .collect();
     if self_managed {
@@ -1134,18 +1162,52 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
     assert_eq!(subjects[0].namespace.as_deref(), Some(NAMESPACE));
 
     let roles = all_of_kind(&docs, "Role");
-    if !self_managed {
+    if !self_managed && !observer {
         assert!(
             roles.is_empty(),
-            "no namespaced Role outside self-managed mode"
+            "no namespaced Role without self-managed mode or the observer"
         );
         assert!(all_of_kind(&docs, "RoleBinding").is_empty());
         return;
     }
     let role: Role = typed(&docs, "Role");
     assert_eq!(role.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let binding: RoleBinding = typed(&docs, "RoleBinding");
+    assert_eq!(binding.role_ref.kind, "Role");
+    assert_eq!(binding.role_ref.name, role.metadata.name.clone().unwrap());
     let rules = role.rules.unwrap();
     assert_no_wildcards(&rules, "Role");
+    // The observer's Lease: get and update by name, create (never by name).
+    let (leases, rules): (Vec<PolicyRule>, Vec<PolicyRule>) = rules
+        .into_iter()
+        .partition(|r| r.resources.as_deref() == Some(&["leases".to_string()][..]));
+    if observer {
+        assert_eq!(leases.len(), 2, "{leases:?}");
+        for rule in &leases {
+            assert_eq!(
+                rule.api_groups.as_deref(),
+                Some(&["coordination.k8s.io".to_string()][..])
+            );
+            if rule.verbs == ["create"] {
+                assert_eq!(rule.resource_names, None);
+            } else {
+                assert_eq!(rule.verbs, ["get", "update"]);
+                assert_eq!(
+                    rule.resource_names.as_deref(),
+                    Some(&[format!("{RELEASE}-observer")][..])
+                );
+            }
+        }
+    } else {
+        assert!(leases.is_empty());
+    }
+    if !self_managed {
+        assert!(
+            rules.is_empty(),
+            "no Secret access outside self-managed mode: {rules:?}"
+        );
+        return;
+    }
     for rule in &rules {
         assert_eq!(
             rule.resources.as_deref(),
@@ -1173,9 +1235,6 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
             .all(|r| !r.verbs.iter().any(|v| v == "list" || v == "watch")),
         "listing Secrets would expose every Secret in the namespace"
     );
-    let binding: RoleBinding = typed(&docs, "RoleBinding");
-    assert_eq!(binding.role_ref.kind, "Role");
-    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
 }
 
 #[rstest]
@@ -1649,7 +1708,19 @@ fn rbac_grants_exactly_the_calls_the_server_makes(
         .collect();
     let container = server_container(&docs);
     let secret = "drain-webhook-tls";
+    // The drain observer, on by default: its pod watch and Events, and its Lease.
+    let lease = format!("{RELEASE}-observer");
     let mut calls: Vec<(ApiCall, &str)> = cluster::API_CALLS.iter().map(|c| (*c, "")).collect();
+    assert_eq!(
+        env_value(&container, "DRAIN_OBSERVE_LEASE_NAME").as_deref(),
+        Some(lease.as_str())
+    );
+    calls.extend(observe::run::API_CALLS.iter().map(|c| (*c, "")));
+    calls.extend(
+        observe::lease::API_CALLS
+            .iter()
+            .map(|c| (*c, lease.as_str())),
+    );
     if self_managed {
         assert_eq!(
             env_value(&container, "DRAIN_TLS_SECRET_NAME").as_deref(),
@@ -1664,9 +1735,10 @@ fn rbac_grants_exactly_the_calls_the_server_makes(
         }
     }
     for (call, name) in &calls {
-        // Secrets are namespaced (the Role in the release namespace), the rest cluster-wide.
+        // Secrets and the Lease are namespaced (the Role in the release namespace), the rest
+        // cluster-wide.
         let rules = match call.resource {
-            "secrets" => &namespaced_rules,
+            "secrets" | "leases" => &namespaced_rules,
             _ => &cluster_rules,
         };
         assert!(

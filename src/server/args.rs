@@ -94,7 +94,7 @@ pub struct ServerArgs {
     )]
     pub observe_lease_name: String,
     /// How long the Lease holds without renewal before another replica takes over.
-    #[arg(long, env = "DRAIN_OBSERVE_LEASE_DURATION", default_value = "15s", value_parser = quiet_flag, value_name = "DURATION")]
+    #[arg(long, env = "DRAIN_OBSERVE_LEASE_DURATION", default_value = "15s", value_parser = lease_flag, value_name = "DURATION")]
     pub observe_lease_duration: u32,
 }
 
@@ -145,6 +145,14 @@ pub fn duration_flag(value: &str) -> Result<u32, String> {
 pub fn quiet_flag(value: &str) -> Result<u32, String> {
     match duration_flag(value)? {
         0 => Err("the quiet window must be at least 1s (for example 3s)".into()),
+        seconds => Ok(seconds),
+    }
+}
+
+/// The observer's Lease duration: at least one second (a Lease counts whole seconds).
+fn lease_flag(value: &str) -> Result<u32, String> {
+    match duration_flag(value)? {
+        0 => Err("the Lease duration must be at least 1s (for example 15s)".into()),
         seconds => Ok(seconds),
     }
 }
