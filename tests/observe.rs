@@ -298,3 +298,74 @@ async fn a_leader_that_stops_cleanly_hands_over_at_once() {
     assert!(waited < LONG / 2, "{waited:?}");
     b_task.abort();
 }
+
+/// `GET /drains` on the admin router: the leader's aggregates; a follower names the leader;
+/// a process without the observer says it is off.
+#[tokio::test]
+async fn the_admin_endpoint_shows_the_leaders_aggregates() {
+    use drain_webhook::server::{AdminState, Readiness, admin_router};
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    async fn get(metrics: &Arc<Metrics>) -> Value {
+        let router = admin_router(AdminState {
+            metrics: Arc::clone(metrics),
+            ready: Readiness::default(),
+        });
+        let request = hyper::Request::get("/drains")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    let metrics = Arc::new(Metrics::new());
+    let off = get(&metrics).await;
+    assert_eq!(off["leader"], false);
+    assert!(off["message"].as_str().unwrap().contains("off"), "{off}");
+
+    metrics.observer.started("a");
+    metrics.observer.following(Some("b".into()));
+    let follower = get(&metrics).await;
+    assert_eq!(follower["holder"], "b");
+    assert!(
+        follower["message"]
+            .as_str()
+            .unwrap()
+            .contains("the leader is b"),
+        "{follower}"
+    );
+
+    metrics.observer.leading(Limits::default());
+    let window = observe::Window {
+        after: None,
+        through: Timestamp::now(),
+    };
+    let line = record(EndReason::Cap).to_line();
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod(
+        "p1",
+        &line,
+        Timestamp::now() - SignedDuration::from_secs(1),
+    ))
+    .unwrap();
+    let outcomes = metrics
+        .observer
+        .lock()
+        .drains
+        .as_mut()
+        .unwrap()
+        .observe_pod(&pod, &window, Instant::now());
+    assert_eq!(outcomes.len(), 1);
+    let leader = get(&metrics).await;
+    assert_eq!(leader["leader"], true);
+    assert_eq!(
+        leader["workloads"],
+        json!([{"namespace": "shop", "kind": "Deployment", "name": "web", "drains": 1,
+            "capHits": 1, "lagMedianSeconds": 6.1, "lagMaxSeconds": 6.1,
+            "recent": [{"role": "app", "floor": 5.0, "end": 9.25, "why": "cap",
+                "lastArrival": 6.1, "afterFloor": 4, "migratedAt": null, "signalAt": 9.25,
+                "exit": 0}]}])
+    );
+}
