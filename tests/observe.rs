@@ -89,6 +89,7 @@ fn config_for(identity: &str, duration: Duration) -> ObserverConfig {
             retry: RETRY,
         },
         limits: Limits::default(),
+        planner: None,
     }
 }
 
@@ -116,9 +117,14 @@ async fn until(what: &str, check: impl Fn() -> bool) -> Duration {
 
 /// Each request the observer made is one its API_CALLS list (so the chart's RBAC grants it).
 fn check_calls(calls: &[Call]) {
+    use drain_webhook::cluster;
     use drain_webhook::observe::{lease, run};
     for call in calls {
         let (verb, resource) = match (&call.method, call.path.as_str()) {
+            (&Method::GET, "/api/v1/namespaces") if call.query.contains("watch=true") => {
+                ("watch", "namespaces")
+            }
+            (&Method::GET, "/api/v1/namespaces") => ("list", "namespaces"),
             (&Method::GET, "/api/v1/pods") if call.query.contains("watch=true") => {
                 ("watch", "pods")
             }
@@ -133,13 +139,15 @@ fn check_calls(calls: &[Call]) {
             lease::API_CALLS
                 .iter()
                 .chain(run::API_CALLS)
+                .chain(cluster::API_CALLS)
                 .any(|c| c.verb == verb && c.resource == resource),
             "{verb} {resource} is not in API_CALLS"
         );
         if resource == "pods" {
             assert!(
                 call.query
-                    .contains("labelSelector=drain.io%2Fplanned%3Dtrue"),
+                    .contains("labelSelector=drain.io%2Fplanned%3Dtrue")
+                    || call.query.contains("labelSelector=%21drain.io%2Fplanned"),
                 "{}",
                 call.url()
             );
@@ -368,4 +376,100 @@ async fn the_admin_endpoint_shows_the_leaders_aggregates() {
                 "lastArrival": 6.1, "afterFloor": 4, "migratedAt": null, "signalAt": 9.25,
                 "exit": 0}]}])
     );
+}
+
+/// The leader's second watch: a pod in an opted-in namespace that admission did not plan (no
+/// label, no `drain.io/status`) is reported once, by a metric and a Warning Event, whatever the
+/// re-lists; pods in other namespaces are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_created_without_a_plan_in_opted_in_namespaces_are_reported_once() {
+    let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+        "metadata": {}, "status": "Failure", "message": "too old resource version",
+        "reason": "Expired", "code": 410}});
+    let unplanned = |uid: &str, namespace: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("web-{uid}"), "namespace": namespace, "uid": uid,
+                "resourceVersion": "7"},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27",
+                "ports": [{"containerPort": 80}]}, {"name": "app", "image": "shop:1"}]},
+            "status": {"phase": "Running"}})
+    };
+    let pods = vec![unplanned("u1", "shop"), unplanned("u2", "elsewhere")];
+    let api = FakeApi::routes(move |seen| {
+        let list = |kind: &str, items: Vec<Value>| {
+            Reply::json(
+                200,
+                json!({"kind": format!("{kind}List"), "apiVersion": "v1",
+                "metadata": {"resourceVersion": "7", "continue": ""}, "items": items}),
+            )
+        };
+        if seen.query.contains("watch=true") {
+            return Some(Reply::json(200, gone.clone()));
+        }
+        match seen.path {
+            "/api/v1/namespaces" => {
+                assert!(
+                    seen.query
+                        .contains("labelSelector=drain.io%2Finject%3Denabled"),
+                    "{}",
+                    seen.query
+                );
+                Some(Reply::json(
+                    200,
+                    json!({"kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "7"},
+                    "items": [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                        "metadata": {"name": "shop", "resourceVersion": "3"}}]}),
+                ))
+            }
+            "/api/v1/pods" if seen.query.contains("%21drain.io") => Some(list("Pod", pods.clone())),
+            "/api/v1/pods" => Some(list("Pod", Vec::new())),
+            _ => None,
+        }
+    });
+    let (_stop_tx, stop) = watch::channel(false);
+    let metrics = Arc::new(Metrics::new());
+    let config = ObserverConfig {
+        planner: Some(Arc::new(drain_webhook::admission::Reviewer::for_tests())),
+        ..config("a")
+    };
+    let task = tokio::spawn(observe::run(
+        api.client_in("drain-system"),
+        config,
+        Arc::clone(&metrics),
+        stop,
+    ));
+    let reported = || {
+        metrics
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with("drain_webhook_unplanned_pods_total{"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    until("the unplanned pod is reported", || !reported().is_empty()).await;
+    let lists = || {
+        api.calls()
+            .iter()
+            .filter(|c| {
+                c.path == "/api/v1/pods"
+                    && c.query.contains("%21drain.io")
+                    && !c.query.contains("watch=true")
+            })
+            .count()
+    };
+    let before = lists();
+    until("the pods are listed again", || lists() >= before + 2).await;
+    assert_eq!(
+        reported(),
+        [r#"drain_webhook_unplanned_pods_total{namespace="shop"} 1"#]
+    );
+    let events = api
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/apis/events.k8s.io/v1/namespaces/shop/events")
+        .count();
+    assert_eq!(events, 1);
+    check_calls(&api.calls());
+    task.abort();
 }

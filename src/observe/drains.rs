@@ -237,7 +237,7 @@ impl Drains {
 
 /// A record's identity: its pod's UID and container, hashed to 8 bytes (SipHash with fixed
 /// keys: UIDs are the API server's, not an attacker's choice).
-fn key(uid: &str, container: &str) -> u64 {
+pub(super) fn key(uid: &str, container: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
     (uid, container).hash(&mut hasher);
     hasher.finish()
@@ -247,14 +247,14 @@ fn key(uid: &str, container: &str) -> u64 {
 /// whole when the newer is full (a record's pod is deleted seconds after it is written, so a
 /// re-list only brings back recent ones).
 #[derive(Debug)]
-struct SeenKeys {
+pub(super) struct SeenKeys {
     current: HashSet<u64>,
     previous: HashSet<u64>,
     half: usize,
 }
 
 impl SeenKeys {
-    fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize) -> Self {
         Self {
             current: HashSet::new(),
             previous: HashSet::new(),
@@ -263,7 +263,7 @@ impl SeenKeys {
     }
 
     /// False when the key was already there.
-    fn insert(&mut self, key: u64) -> bool {
+    pub(super) fn insert(&mut self, key: u64) -> bool {
         if self.current.contains(&key) || self.previous.contains(&key) {
             return false;
         }

@@ -38,6 +38,7 @@ pub struct ObserveMetrics {
     lag: Family<NamespaceLabels, Histogram, fn() -> Histogram>,
     hold: Family<NamespaceLabels, Histogram, fn() -> Histogram>,
     malformed: Family<ReasonLabels, Counter>,
+    unplanned: Family<NamespaceLabels, Counter>,
     leader: Gauge,
 }
 
@@ -62,6 +63,7 @@ impl ObserveMetrics {
             lag: Family::new_with_constructor(seconds_histogram),
             hold: Family::new_with_constructor(seconds_histogram),
             malformed: Family::default(),
+            unplanned: Family::default(),
             leader: Gauge::default(),
         }
     }
@@ -95,6 +97,12 @@ impl ObserveMetrics {
             self.malformed.clone(),
         );
         registry.register(
+            "drain_webhook_unplanned_pods",
+            "Pods in opted-in namespaces the planner would change that carry no drain.io/status \
+             (created while the webhook was unreachable, or before the namespace opted in)",
+            self.unplanned.clone(),
+        );
+        registry.register(
             "drain_webhook_observer_leader",
             "1 while this replica holds the observer's Lease",
             self.leader.clone(),
@@ -126,6 +134,14 @@ impl ObserveMetrics {
 
     pub fn malformed(&self, reason: &'static str) {
         self.malformed.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    pub fn unplanned(&self, namespace: &str) {
+        self.unplanned
+            .get_or_create(&NamespaceLabels {
+                namespace: namespace.to_string(),
+            })
+            .inc();
     }
 
     pub fn set_leader(&self, leader: bool) {

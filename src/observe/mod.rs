@@ -2,8 +2,9 @@
 //! `lease`) watches the pods admission labelled `drain.io/planned=true` and reads each
 //! container's drain record (`crate::drain_record`) once, into bounded aggregates per workload
 //! (`drains`), Prometheus series (`metrics`) and Warning Events (`run`); `GET /drains` on the
-//! admin port shows the aggregates (`board`, `admin`). It keeps no copy of pods: each watch
-//! event is read and dropped.
+//! admin port shows the aggregates (`board`, `admin`). A second watch reports pods of
+//! opted-in namespaces created without a plan (`unplanned`). It keeps no copy of pods: each
+//! watch event is read and dropped.
 
 pub mod admin;
 pub mod board;
@@ -11,6 +12,7 @@ pub mod drains;
 pub mod lease;
 pub mod metrics;
 pub mod run;
+pub mod unplanned;
 pub mod workload;
 
 pub use board::Board;

@@ -1,11 +1,13 @@
 //! The observer's loop: hold the Lease, and while holding it, watch the planned pods.
 
+use std::collections::HashSet;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Namespace, ObjectReference, Pod};
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -14,7 +16,9 @@ use tokio::task::JoinHandle;
 
 use super::drains::{Limits, Outcome, Window};
 use super::lease::{LeaseConfig, LeaseLock, Role};
+use super::unplanned::{OPTED_IN_SELECTOR, UNPLANNED_SELECTOR, Unplanned};
 use super::workload::Workload;
+use crate::admission::Reviewer;
 use crate::certs_self_managed::ApiCall;
 use crate::drain_record::DrainRecord;
 use crate::metrics::Metrics;
@@ -53,6 +57,9 @@ pub const API_CALLS: &[ApiCall] = &[
 pub struct ObserverConfig {
     pub lease: LeaseConfig,
     pub limits: Limits,
+    /// The admission planner: with it, the leader also reports pods in opted-in namespaces
+    /// created unmutated (`unplanned`); `None` leaves that out.
+    pub planner: Option<Arc<Reviewer>>,
 }
 
 /// Aborts the leader's watch when dropped: a lost Lease, a shutdown, or this task aborted.
@@ -104,6 +111,7 @@ pub async fn run(
                             identity.clone(),
                             Arc::clone(&metrics),
                             window_rx,
+                            config.planner.clone(),
                         ));
                         leading = Some((Leading(task), windows));
                     }
@@ -145,6 +153,7 @@ async fn lead(
     identity: String,
     metrics: Arc<Metrics>,
     mut windows: watch::Receiver<Window>,
+    planner: Option<Arc<Reviewer>>,
 ) {
     let recorder = Recorder::new(
         client.clone(),
@@ -153,6 +162,15 @@ async fn lead(
             instance: Some(identity),
         },
     );
+    // Aborted with this task.
+    let _unplanned = planner.map(|planner| {
+        Leading(tokio::spawn(watch_unplanned(
+            client.clone(),
+            planner,
+            Arc::clone(&metrics),
+            recorder.clone(),
+        )))
+    });
     let pods: Api<Pod> = Api::all(client);
     let mut events =
         pin!(watcher(pods, watcher::Config::default().labels(PLANNED_SELECTOR)).default_backoff());
@@ -185,6 +203,104 @@ async fn lead(
         for outcome in outcomes {
             report(&metrics, &recorder, outcome);
         }
+    }
+}
+
+/// The second watch: opted-in namespaces first (listed whole), then every pod admission did
+/// not label, each checked once (`Unplanned`).
+async fn watch_unplanned(
+    client: Client,
+    planner: Arc<Reviewer>,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+) {
+    // Metadata only: the names are all it needs.
+    let namespaces: Api<PartialObjectMeta<Namespace>> = Api::all(client.clone());
+    let mut namespaces = pin!(
+        watcher(
+            namespaces,
+            watcher::Config::default().labels(OPTED_IN_SELECTOR)
+        )
+        .default_backoff()
+    );
+    let mut opted_in = HashSet::new();
+    let mut listing = HashSet::new();
+    let mut synced = false;
+    let pods: Api<Pod> = Api::all(client);
+    let mut pods = pin!(
+        watcher(pods, watcher::Config::default().labels(UNPLANNED_SELECTOR)).default_backoff()
+    );
+    let mut unplanned = Unplanned::default();
+    loop {
+        tokio::select! {
+            event = namespaces.next() => match event {
+                Some(Ok(watcher::Event::Init)) => listing.clear(),
+                Some(Ok(watcher::Event::InitApply(ns))) => {
+                    listing.insert(ns.metadata.name.unwrap_or_default());
+                }
+                Some(Ok(watcher::Event::InitDone)) => {
+                    opted_in = std::mem::take(&mut listing);
+                    synced = true;
+                }
+                Some(Ok(watcher::Event::Apply(ns))) => {
+                    opted_in.insert(ns.metadata.name.unwrap_or_default());
+                }
+                Some(Ok(watcher::Event::Delete(ns))) => {
+                    opted_in.remove(&ns.metadata.name.unwrap_or_default());
+                }
+                Some(Err(err)) => tracing::warn!(error = %err, "observer: namespace watch failed, retrying"),
+                None => return,
+            },
+            // Pods wait until the opted-in namespaces are known.
+            event = pods.next(), if synced => match event {
+                Some(Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod))) => {
+                    let Some((workload, warn)) =
+                        unplanned.check(&pod, &opted_in, &planner, Instant::now())
+                    else {
+                        continue;
+                    };
+                    let name = pod.metadata.name.unwrap_or_default();
+                    metrics.observe.unplanned(&workload.namespace);
+                    tracing::warn!(namespace = %workload.namespace, pod = %name, "observer: a pod in an opted-in namespace has no drain plan");
+                    if warn {
+                        let recorder = recorder.clone();
+                        tokio::spawn(async move {
+                            let (event, reference) = unplanned_warning(&workload, &name);
+                            if let Err(err) = recorder.publish(&event, &reference).await {
+                                tracing::warn!(error = %err, "observer: cannot publish the Event");
+                            }
+                        });
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(err)) => tracing::warn!(error = %err, "observer: pod watch failed, retrying"),
+                None => return,
+            },
+        }
+    }
+}
+
+/// The Warning on the workload of a pod created without a drain plan.
+pub fn unplanned_warning(workload: &Workload, pod: &str) -> (Event, ObjectReference) {
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "CreatedWithoutDrainPlan".into(),
+        note: Some(format!(
+            "pod {pod} runs without a drain plan although its namespace opted in (drain.io/inject=enabled): it was created while drain-webhook was unreachable, or before the opt-in; its shutdown may drop requests. Recreate it (kubectl rollout restart) so the webhook plans it"
+        )),
+        action: "Admit".into(),
+        secondary: None,
+    };
+    (event, reference(workload))
+}
+
+fn reference(workload: &Workload) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(workload.api_version.clone()),
+        kind: Some(workload.kind.clone()),
+        name: Some(workload.name.clone()),
+        namespace: Some(workload.namespace.clone()),
+        ..ObjectReference::default()
     }
 }
 
@@ -229,12 +345,5 @@ pub fn cap_warning(workload: &Workload, record: &DrainRecord) -> (Event, ObjectR
         action: "Drain".into(),
         secondary: None,
     };
-    let reference = ObjectReference {
-        api_version: Some(workload.api_version.clone()),
-        kind: Some(workload.kind.clone()),
-        name: Some(workload.name.clone()),
-        namespace: Some(workload.namespace.clone()),
-        ..ObjectReference::default()
-    };
-    (event, reference)
+    (event, reference(workload))
 }

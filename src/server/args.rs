@@ -127,6 +127,7 @@ impl ServerArgs {
                 retry: (duration * 2 / 15).max(Duration::from_millis(200)),
             },
             limits: crate::observe::Limits::default(),
+            planner: None,
         }
     }
 

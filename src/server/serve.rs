@@ -94,20 +94,6 @@ pub async fn run(
         None => Arc::new(ImageVolumeNodes::Unknown),
     };
 
-    let observer = match (&client, args.namespace.clone().filter(|ns| !ns.is_empty())) {
-        (Some(client), Some(namespace)) if args.observe => Some(tokio::spawn(crate::observe::run(
-            client.clone(),
-            args.observer_config(namespace),
-            Arc::clone(&metrics),
-            stop_rx.clone(),
-        ))),
-        (Some(_), None) if args.observe => {
-            tracing::warn!("drain observer off: it needs --namespace for its Lease");
-            None
-        }
-        _ => None,
-    };
-
     // The self-signed CA file is this process's own: removed again on a clean exit.
     let mut local_ca_dir = None;
     let resolver = match args.effective_cert_mode() {
@@ -179,6 +165,23 @@ pub async fn run(
         namespaces,
         nodes,
     };
+    let reviewer = Arc::new(reviewer);
+    let observer = match (&client, args.namespace.clone().filter(|ns| !ns.is_empty())) {
+        (Some(client), Some(namespace)) if args.observe => Some(tokio::spawn(crate::observe::run(
+            client.clone(),
+            crate::observe::ObserverConfig {
+                planner: Some(Arc::clone(&reviewer)),
+                ..args.observer_config(namespace)
+            },
+            Arc::clone(&metrics),
+            stop_rx.clone(),
+        ))),
+        (Some(_), None) if args.observe => {
+            tracing::warn!("drain observer off: it needs --namespace for its Lease");
+            None
+        }
+        _ => None,
+    };
     let options = ServerOptions {
         listen: args.listen,
         admin_listen: args.admin_listen,
@@ -188,7 +191,7 @@ pub async fn run(
         ..ServerOptions::default()
     };
     let state = AppState {
-        reviewer: Arc::new(reviewer),
+        reviewer: Arc::clone(&reviewer),
         metrics: Arc::clone(&metrics),
         certificates: Arc::clone(&resolver),
     };
