@@ -195,6 +195,11 @@ async fn one_leader_counts_each_record_once_and_a_successor_counts_nothing_twice
         (b, b_task, a, a_task)
     };
     assert_eq!(counted(&other), 0);
+    // The other one lost the race to create the Lease: it names the holder from its next read.
+    until("the follower names the leader", || {
+        other.observer.report().holder.is_some()
+    })
+    .await;
     let report = other.observer.report();
     assert!(!report.leader && report.message.unwrap().contains("the leader is"));
 
