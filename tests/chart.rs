@@ -253,6 +253,7 @@ fn check_structurally(doc: &Value) -> Result<(), String> {
         (Some("monitoring.coreos.com/v1"), "ServiceMonitor") => {
             &["selector", "namespaceSelector", "endpoints"]
         }
+        (Some("monitoring.coreos.com/v1"), "PrometheusRule") => &["groups"],
         (api, other) => return Err(format!("unexpected kind {other} ({api:?})")),
     };
     let fields = spec.as_object().ok_or("spec is not a map")?;
@@ -323,6 +324,8 @@ const NO_OBSERVER: &[&str] = &["observer.enabled=false"];
 const MONITORING: &[&str] = &[
     "metrics.serviceMonitor.enabled=true",
     "metrics.serviceMonitor.labels.release=prometheus",
+    "metrics.prometheusRule.enabled=true",
+    "metrics.prometheusRule.labels.release=prometheus",
 ];
 const NETWORK_POLICY: &[&str] = &["networkPolicy.enabled=true"];
 const FAIL_CLOSED: &[&str] = &["webhook.failurePolicy=Fail"];
@@ -1384,6 +1387,69 @@ fn service_monitor_scrapes_the_admin_port_when_enabled() {
         .find(|p| Some(p.name.as_deref().unwrap_or_default()) == endpoint["port"].as_str())
         .expect("the ServiceMonitor's port on the Service");
     assert_eq!(port.target_port, Some(IntOrString::String("admin".into())));
+}
+
+/// The optional PrometheusRule: off by default; its alerts query only series the server
+/// exports (`Metrics::encode`), and the observer's own alert only when it runs.
+#[rstest]
+fn prometheus_rule_alerts_on_the_observers_series() {
+    assert!(
+        all_of_kind(&render(&[]), "PrometheusRule").is_empty(),
+        "off by default"
+    );
+    use drain_webhook::drain_record::{DrainRecord, EndReason, RecordRole};
+    // Families show in the output once they have a series: one capped drain, one unplanned pod.
+    let metrics = drain_webhook::metrics::Metrics::new();
+    let capped = DrainRecord {
+        role: RecordRole::App,
+        floor_ms: 10_000,
+        end_ms: 60_000,
+        why: EndReason::Cap,
+        last_arrival_ms: Some(59_000),
+        after_floor: 40,
+        migrated_at_ms: None,
+        signal_at_ms: None,
+        exit: 0,
+    };
+    metrics.observe.drain("shop", &capped);
+    metrics.observe.unplanned("shop");
+    let exported = metrics.encode();
+    for (values, observer) in [
+        (MONITORING.to_vec(), true),
+        ([MONITORING, NO_OBSERVER].concat(), false),
+    ] {
+        let docs = render(&set(&values));
+        let rules = all_of_kind(&docs, "PrometheusRule");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["metadata"]["labels"]["release"], "prometheus");
+        let alerts = rules[0]["spec"]["groups"][0]["rules"].as_array().unwrap();
+        let names: Vec<&str> = alerts
+            .iter()
+            .map(|a| a["alert"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names.contains(&"DrainObserverNotLeading"),
+            observer,
+            "{names:?}"
+        );
+        assert!(names.contains(&"DrainHoldHitCap") && names.contains(&"PodsWithoutDrainPlan"));
+        for alert in alerts {
+            let expr = alert["expr"].as_str().unwrap();
+            let series: Vec<&str> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("drain_webhook_"))
+                .collect();
+            assert!(!series.is_empty(), "{expr}");
+            for name in series {
+                let family = name.trim_end_matches("_total");
+                assert!(
+                    exported.contains(&format!("# TYPE {family} ")),
+                    "{expr}: {family} is not exported"
+                );
+            }
+            assert!(alert["annotations"]["summary"].is_string(), "{alert}");
+        }
+    }
 }
 
 #[rstest]
