@@ -65,7 +65,7 @@ fn stream(drains: &mut Drains, window: &Window) -> usize {
     let mut counted = 0;
     for i in 0..PODS {
         // Each event's pod is built, read and dropped, as the watch hands it over.
-        let mut pod = if i % DRAINS_EVERY == 0 {
+        let mut pod = if i.is_multiple_of(DRAINS_EVERY) {
             drained.clone()
         } else {
             running.clone()

@@ -36,7 +36,7 @@ fn rss_kib() -> u64 {
 }
 
 fn pod(i: usize, record: &str) -> Value {
-    let state = if i % DRAINS_EVERY == 0 {
+    let state = if i.is_multiple_of(DRAINS_EVERY) {
         json!({"terminated": {"exitCode": 0, "message": record,
             "finishedAt": "2020-01-01T00:00:00Z"}})
     } else {
