@@ -167,7 +167,7 @@ soak:
 	$(CARGO) build --release --bin drain-webhook --example soak
 	$(or $(CARGO_TARGET_DIR),target)/release/examples/soak
 
-## fuzz: the cargo-fuzz targets review_body and pod_spec for FUZZ_SECONDS each (default 60;
+## fuzz: the cargo-fuzz targets review_body, pod_spec and drain_record for FUZZ_SECONDS each (default 60;
 ## needs nightly and cargo-fuzz). `make test` runs the same invariants bounded.
 fuzz:
 	scripts/fuzz.sh

@@ -9,7 +9,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-review_body pod_spec}"
+targets="${FUZZ_TARGETS:-review_body pod_spec drain_record}"
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 
 if ! cargo "+$toolchain" --version >/dev/null 2>&1; then
@@ -22,7 +22,10 @@ if ! cargo "+$toolchain" fuzz --version >/dev/null 2>&1; then
 fi
 
 cd "$root/fuzz"
-mkdir -p corpus/review_body corpus/pod_spec
+mkdir -p corpus/review_body corpus/pod_spec corpus/drain_record
+# drain_record: a record after the user's own text, and a bare one (src/drain_record).
+printf 'panic: boom\n{"v":1,"role":"app","floor":15.000,"end":21.480,"why":"quiet","lastArrival":18.402,"afterFloor":7,"migratedAt":null,"signalAt":21.480,"exit":0}\n' >corpus/drain_record/after-text
+printf '{"v":1,"role":"proxy","floor":5.000,"end":65.000,"why":"cap","lastArrival":64.950,"afterFloor":912,"migratedAt":5.000,"signalAt":null,"exit":0}' >corpus/drain_record/capped
 for review in "$root"/tests/data/reviews/*.json; do
     name="$(basename "$review" .json)"
     # review_body: a selector byte (cluster version), then the body.

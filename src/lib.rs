@@ -20,6 +20,7 @@
 //! `--max` (`ContainerPlan::hook_max_seconds`) is the helper's own bound, not M.
 #![deny(unsafe_code)]
 
+pub mod drain_record;
 pub mod duration;
 pub mod helper;
 
@@ -43,6 +44,8 @@ pub mod limits;
 pub mod metrics;
 #[cfg(feature = "webhook")]
 pub mod mutate;
+#[cfg(feature = "webhook")]
+pub mod observe;
 #[cfg(feature = "webhook")]
 pub mod offline;
 #[cfg(feature = "webhook")]

@@ -14,6 +14,7 @@ use drain_webhook::cluster;
 use drain_webhook::cluster::ApiCall;
 use drain_webhook::cluster::certs as certs_self_managed;
 use drain_webhook::duration::parse_seconds;
+use drain_webhook::observe;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
@@ -253,6 +254,7 @@ fn check_structurally(doc: &Value) -> Result<(), String> {
         (Some("monitoring.coreos.com/v1"), "ServiceMonitor") => {
             &["selector", "namespaceSelector", "endpoints"]
         }
+        (Some("monitoring.coreos.com/v1"), "PrometheusRule") => &["groups"],
         (api, other) => return Err(format!("unexpected kind {other} ({api:?})")),
     };
     let fields = spec.as_object().ok_or("spec is not a map")?;
@@ -319,9 +321,12 @@ fn check_all(docs: &[Value]) {
 const DEFAULTS: &[&str] = &[];
 const CERT_MANAGER: &[&str] = &["certificates.mode=cert-manager"];
 const SELF_MANAGED: &[&str] = &["certificates.mode=self-managed"];
+const NO_OBSERVER: &[&str] = &["observer.enabled=false"];
 const MONITORING: &[&str] = &[
     "metrics.serviceMonitor.enabled=true",
     "metrics.serviceMonitor.labels.release=prometheus",
+    "metrics.prometheusRule.enabled=true",
+    "metrics.prometheusRule.labels.release=prometheus",
 ];
 const NETWORK_POLICY: &[&str] = &["networkPolicy.enabled=true"];
 const FAIL_CLOSED: &[&str] = &["webhook.failurePolicy=Fail"];
@@ -1071,7 +1076,9 @@ fn assert_no_wildcards(rules: &[PolicyRule], owner: &str) {
 #[case::defaults(DEFAULTS, false)]
 #[case::cert_manager(CERT_MANAGER, false)]
 #[case::self_managed(SELF_MANAGED, true)]
+#[case::no_observer(NO_OBSERVER, false)]
 fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed: bool) {
+    let observer = values != NO_OBSERVER;
     let docs = render(&set(values));
     let cluster_role: ClusterRole = typed(&docs, "ClusterRole");
     let rules = cluster_role.rules.unwrap_or_default();
@@ -1101,12 +1108,36 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
     assert_eq!(nodes[0].verbs, ["list", "watch"], "nodes are read-only");
     assert!(nodes[0].resource_names.is_none());
 
+    // The drain observer: planned pods read-only, Events written (src/observe/run.rs).
+    let only = |resource: &str| {
+        let resource = [resource.to_string()];
+        rules
+            .iter()
+            .filter(|r| r.resources.as_deref() == Some(&resource[..]))
+            .collect::<Vec<_>>()
+    };
+    if observer {
+        let pods = only("pods");
+        assert_eq!(pods.len(), 1, "one pods rule");
+        assert_eq!(pods[0].verbs, ["list", "watch"], "pods are read-only");
+        let events = only("events");
+        assert_eq!(events.len(), 1, "one events rule");
+        assert_eq!(
+            events[0].api_groups.as_deref(),
+            Some(&["events.k8s.io".to_string()][..])
+        );
+        assert_eq!(events[0].verbs, ["create", "patch"]);
+    } else {
+        assert!(only("pods").is_empty() && only("events").is_empty());
+    }
+
     let others: Vec<&PolicyRule> = rules
         .iter()
         .filter(|r| {
             let resources = r.resources.as_deref();
-            resources != Some(&["namespaces".to_string()][..])
-                && resources != Some(&["nodes".to_string()][..])
+            !["namespaces", "nodes", "pods", "events"]
+                .iter()
+                .any(|known| resources == Some(&[known.to_string()][..]))
         })
         .collect();
     if self_managed {
@@ -1135,18 +1166,52 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
     assert_eq!(subjects[0].namespace.as_deref(), Some(NAMESPACE));
 
     let roles = all_of_kind(&docs, "Role");
-    if !self_managed {
+    if !self_managed && !observer {
         assert!(
             roles.is_empty(),
-            "no namespaced Role outside self-managed mode"
+            "no namespaced Role without self-managed mode or the observer"
         );
         assert!(all_of_kind(&docs, "RoleBinding").is_empty());
         return;
     }
     let role: Role = typed(&docs, "Role");
     assert_eq!(role.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let binding: RoleBinding = typed(&docs, "RoleBinding");
+    assert_eq!(binding.role_ref.kind, "Role");
+    assert_eq!(binding.role_ref.name, role.metadata.name.clone().unwrap());
     let rules = role.rules.unwrap();
     assert_no_wildcards(&rules, "Role");
+    // The observer's Lease: get and update by name, create (never by name).
+    let (leases, rules): (Vec<PolicyRule>, Vec<PolicyRule>) = rules
+        .into_iter()
+        .partition(|r| r.resources.as_deref() == Some(&["leases".to_string()][..]));
+    if observer {
+        assert_eq!(leases.len(), 2, "{leases:?}");
+        for rule in &leases {
+            assert_eq!(
+                rule.api_groups.as_deref(),
+                Some(&["coordination.k8s.io".to_string()][..])
+            );
+            if rule.verbs == ["create"] {
+                assert_eq!(rule.resource_names, None);
+            } else {
+                assert_eq!(rule.verbs, ["get", "update"]);
+                assert_eq!(
+                    rule.resource_names.as_deref(),
+                    Some(&[format!("{RELEASE}-observer")][..])
+                );
+            }
+        }
+    } else {
+        assert!(leases.is_empty());
+    }
+    if !self_managed {
+        assert!(
+            rules.is_empty(),
+            "no Secret access outside self-managed mode: {rules:?}"
+        );
+        return;
+    }
     for rule in &rules {
         assert_eq!(
             rule.resources.as_deref(),
@@ -1174,9 +1239,6 @@ fn rbac_is_least_privilege(#[case] values: &[&'static str], #[case] self_managed
             .all(|r| !r.verbs.iter().any(|v| v == "list" || v == "watch")),
         "listing Secrets would expose every Secret in the namespace"
     );
-    let binding: RoleBinding = typed(&docs, "RoleBinding");
-    assert_eq!(binding.role_ref.kind, "Role");
-    assert_eq!(binding.role_ref.name, role.metadata.name.unwrap());
 }
 
 #[rstest]
@@ -1326,6 +1388,69 @@ fn service_monitor_scrapes_the_admin_port_when_enabled() {
         .find(|p| Some(p.name.as_deref().unwrap_or_default()) == endpoint["port"].as_str())
         .expect("the ServiceMonitor's port on the Service");
     assert_eq!(port.target_port, Some(IntOrString::String("admin".into())));
+}
+
+/// The optional PrometheusRule: off by default; its alerts query only series the server
+/// exports (`Metrics::encode`), and the observer's own alert only when it runs.
+#[rstest]
+fn prometheus_rule_alerts_on_the_observers_series() {
+    assert!(
+        all_of_kind(&render(&[]), "PrometheusRule").is_empty(),
+        "off by default"
+    );
+    use drain_webhook::drain_record::{DrainRecord, EndReason, RecordRole};
+    // Families show in the output once they have a series: one capped drain, one unplanned pod.
+    let metrics = drain_webhook::metrics::Metrics::new();
+    let capped = DrainRecord {
+        role: RecordRole::App,
+        floor_ms: 10_000,
+        end_ms: 60_000,
+        why: EndReason::Cap,
+        last_arrival_ms: Some(59_000),
+        after_floor: 40,
+        migrated_at_ms: None,
+        signal_at_ms: None,
+        exit: 0,
+    };
+    metrics.observe.drain("shop", &capped);
+    metrics.observe.unplanned("shop");
+    let exported = metrics.encode();
+    for (values, observer) in [
+        (MONITORING.to_vec(), true),
+        ([MONITORING, NO_OBSERVER].concat(), false),
+    ] {
+        let docs = render(&set(&values));
+        let rules = all_of_kind(&docs, "PrometheusRule");
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["metadata"]["labels"]["release"], "prometheus");
+        let alerts = rules[0]["spec"]["groups"][0]["rules"].as_array().unwrap();
+        let names: Vec<&str> = alerts
+            .iter()
+            .map(|a| a["alert"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names.contains(&"DrainObserverNotLeading"),
+            observer,
+            "{names:?}"
+        );
+        assert!(names.contains(&"DrainHoldHitCap") && names.contains(&"PodsWithoutDrainPlan"));
+        for alert in alerts {
+            let expr = alert["expr"].as_str().unwrap();
+            let series: Vec<&str> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("drain_webhook_"))
+                .collect();
+            assert!(!series.is_empty(), "{expr}");
+            for name in series {
+                let family = name.trim_end_matches("_total");
+                assert!(
+                    exported.contains(&format!("# TYPE {family} ")),
+                    "{expr}: {family} is not exported"
+                );
+            }
+            assert!(alert["annotations"]["summary"].is_string(), "{alert}");
+        }
+    }
 }
 
 #[rstest]
@@ -1650,7 +1775,19 @@ fn rbac_grants_exactly_the_calls_the_server_makes(
         .collect();
     let container = server_container(&docs);
     let secret = "drain-webhook-tls";
+    // The drain observer, on by default: its pod watch and Events, and its Lease.
+    let lease = format!("{RELEASE}-observer");
     let mut calls: Vec<(ApiCall, &str)> = cluster::API_CALLS.iter().map(|c| (*c, "")).collect();
+    assert_eq!(
+        env_value(&container, "DRAIN_OBSERVE_LEASE_NAME").as_deref(),
+        Some(lease.as_str())
+    );
+    calls.extend(observe::run::API_CALLS.iter().map(|c| (*c, "")));
+    calls.extend(
+        observe::lease::API_CALLS
+            .iter()
+            .map(|c| (*c, lease.as_str())),
+    );
     if self_managed {
         assert_eq!(
             env_value(&container, "DRAIN_TLS_SECRET_NAME").as_deref(),
@@ -1665,9 +1802,10 @@ fn rbac_grants_exactly_the_calls_the_server_makes(
         }
     }
     for (call, name) in &calls {
-        // Secrets are namespaced (the Role in the release namespace), the rest cluster-wide.
+        // Secrets and the Lease are namespaced (the Role in the release namespace), the rest
+        // cluster-wide.
         let rules = match call.resource {
-            "secrets" => &namespaced_rules,
+            "secrets" | "leases" => &namespaced_rules,
             _ => &cluster_rules,
         };
         assert!(

@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::invariants::{self, ReviewKind, check_mutation, check_review};
+use common::invariants::{self, ReviewKind, check_drain_record, check_mutation, check_review};
 use drain_webhook::admission::Reviewer;
 use drain_webhook::mutate::PodContext;
 use drain_webhook::settings::{KubeVersion, Settings};
@@ -365,11 +365,48 @@ fn apply_fields(mut value: Value, edits: &[FieldEdit]) -> Value {
     value
 }
 
+/// A record line as the helper writes it, from arbitrary field values (some out of range).
+fn drain_record_line() -> impl Strategy<Value = String> {
+    // Mostly within the day a record may span, sometimes past it.
+    let time = || (0u64..90_000_000).prop_map(|ms| format!("{}.{:03}", ms / 1000, ms % 1000));
+    let seconds = move || prop_oneof![Just("null".to_string()), time()];
+    (
+        prop::sample::select(vec!["app", "proxy", "db"]),
+        prop::sample::select(vec!["quiet", "cap", "fixed", "follow", ""]),
+        (time(), time(), seconds(), seconds(), seconds()),
+        any::<u64>(),
+        0u64..300,
+    )
+        .prop_map(|(role, why, (floor, end, last, migrated, signal), after, exit)| {
+            format!(r#"{{"v":1,"role":"{role}","floor":{floor},"end":{end},"why":"{why}","lastArrival":{last},"afterFloor":{after},"migratedAt":{migrated},"signalAt":{signal},"exit":{exit}}}"#)
+        })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Properties
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn termination_messages_are_read_within_the_invariants(
+        user in "[ -~\n]{0,64}",
+        record in drain_record_line(),
+        edits in prop::collection::vec(byte_edit(), 0..4),
+        tail in prop::collection::vec(any::<u8>(), 0..8),
+    ) {
+        let mut message = format!("{user}\n{record}").into_bytes();
+        message = apply_bytes(message, &edits);
+        message.extend(tail);
+        check_drain_record(&message).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn random_bytes_are_read_as_termination_messages_within_the_invariants(
+        bytes in prop::collection::vec(any::<u8>(), 0..(drain_webhook::drain_record::MAX_MESSAGE_BYTES + 64)),
+    ) {
+        check_drain_record(&bytes).map_err(TestCaseError::fail)?;
+    }
 
     #[test]
     fn random_bytes_are_answered_within_the_invariants(body in prop::collection::vec(any::<u8>(), 0..512)) {

@@ -1852,3 +1852,42 @@ fn the_plan_warnings_are_kept_in_the_status() {
         .unwrap();
     assert!(!raw.contains("warnings"), "{raw}");
 }
+
+/// Every planned pod gets `drain.io/planned: "true"` (the observer's watch selects it
+/// server-side), whether its metadata has a labels map or none (no metadata at all: below); the
+/// user's labels stay, and a second run adds nothing (`apply_checked`).
+#[rstest]
+#[case::labels(Some(serde_json::json!({"app": "web"})))]
+#[case::no_labels(None)]
+fn planned_pods_are_labelled(#[case] labels: Option<Value>) {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    let object = pod["metadata"].as_object_mut().unwrap();
+    match labels {
+        Some(labels) => {
+            object.insert("labels".into(), labels);
+        }
+        None => {
+            object.remove("labels");
+        }
+    }
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let result = apply_checked(&pod, &mutation);
+    let labels = result.metadata.labels.unwrap();
+    assert_eq!(
+        labels
+            .get(drain_webhook::patch::PLANNED_LABEL)
+            .map(String::as_str),
+        Some("true")
+    );
+    assert!(labels.len() <= 2, "{labels:?}");
+}
+
+#[test]
+fn a_pod_without_metadata_is_labelled() {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    pod.as_object_mut().unwrap().remove("metadata");
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let (patched, _) = apply(&pod, &mutation);
+    assert_eq!(patched["metadata"]["labels"]["drain.io/planned"], "true");
+    assert!(patched["metadata"]["annotations"]["drain.io/status"].is_string());
+}

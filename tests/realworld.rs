@@ -104,7 +104,9 @@ fn kube(version: Option<&str>) -> Option<KubeVersion> {
 fn owned(path: &str) -> bool {
     let tokens: Vec<&str> = path.split('/').skip(1).collect();
     match tokens.as_slice() {
-        ["metadata"] | ["metadata", "annotations"] => true,
+        ["metadata"] | ["metadata", "annotations"] | ["metadata", "labels"] => true,
+        // The observer's selector (src/patch: PLANNED_LABEL).
+        ["metadata", "labels", "drain.io~1planned"] => true,
         ["metadata", "annotations", key] => {
             key.starts_with("drain.io~1") || *key == "kubectl.kubernetes.io~1default-container"
         }

@@ -83,6 +83,7 @@ enum PatchValue {
     Installer(InstallerValue),
     Installers([InstallerValue; 1]),
     Annotations(StatusAnnotation),
+    Labels(PlannedLabel),
     Metadata(Metadata),
 }
 
@@ -125,9 +126,24 @@ struct StatusAnnotation {
     status: String,
 }
 
+/// `{"drain.io/planned": "true"}`: lets the observer's watch select planned pods server-side.
+#[derive(Debug, Clone, Serialize)]
+struct PlannedLabel {
+    #[serde(rename = "drain.io/planned")]
+    planned: &'static str,
+}
+
+const PLANNED: PlannedLabel = PlannedLabel { planned: "true" };
+
+/// The label on every pod the webhook plans (with `drain.io/status`), and its value.
+pub const PLANNED_LABEL: &str = "drain.io/planned";
+/// `drain.io/planned=true`, the observer's label selector.
+pub const PLANNED_SELECTOR: &str = "drain.io/planned=true";
+
 #[derive(Debug, Clone, Serialize)]
 struct Metadata {
     annotations: StatusAnnotation,
+    labels: PlannedLabel,
 }
 
 /// The patch for `plan` against `pod` (a Pod, or a pod template: both have `metadata` and
@@ -178,16 +194,34 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
             pointer(&["metadata"]),
             PatchValue::Metadata(Metadata {
                 annotations: status,
+                labels: PLANNED,
             }),
         ),
-        Some(m) if m.annotations.is_none() => patch.add(
-            pointer(&["metadata", "annotations"]),
-            PatchValue::Annotations(status),
-        ),
-        Some(_) => patch.add(
-            pointer(&["metadata", "annotations", annotations::STATUS]),
-            PatchValue::Text(status.status),
-        ),
+        Some(m) => {
+            if m.annotations.is_none() {
+                patch.add(
+                    pointer(&["metadata", "annotations"]),
+                    PatchValue::Annotations(status),
+                );
+            } else {
+                patch.add(
+                    pointer(&["metadata", "annotations", annotations::STATUS]),
+                    PatchValue::Text(status.status),
+                );
+            }
+            // The labels map first when the pod has none (a parent before its child).
+            match &m.labels {
+                None => patch.add(
+                    pointer(&["metadata", "labels"]),
+                    PatchValue::Labels(PLANNED),
+                ),
+                Some(labels) if labels.get(PLANNED_LABEL).map(String::as_str) == Some("true") => {}
+                Some(_) => patch.add(
+                    pointer(&["metadata", "labels", PLANNED_LABEL]),
+                    PatchValue::Text(PLANNED.planned.to_string()),
+                ),
+            }
+        }
     }
     // The annotations exist now (the status op added them if they were missing).
     if let Some(user_first) = injection

@@ -82,6 +82,20 @@ pub struct ServerArgs {
     /// Do not contact the API server: run on flags alone.
     #[arg(long, env = "DRAIN_NO_CLUSTER")]
     pub no_cluster: bool,
+    /// Observe drains: the replica holding the Lease watches planned pods and reads their
+    /// drain records (metrics, Events, GET /drains). Needs --namespace. `--observe=false`: off.
+    #[arg(long, env = "DRAIN_OBSERVE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub observe: bool,
+    /// The observer's Lease, in --namespace.
+    #[arg(
+        long,
+        env = "DRAIN_OBSERVE_LEASE_NAME",
+        default_value = "drain-webhook-observer"
+    )]
+    pub observe_lease_name: String,
+    /// How long the Lease holds without renewal before another replica takes over.
+    #[arg(long, env = "DRAIN_OBSERVE_LEASE_DURATION", default_value = "15s", value_parser = lease_flag, value_name = "DURATION")]
+    pub observe_lease_duration: u32,
 }
 
 impl ServerArgs {
@@ -91,6 +105,29 @@ impl ServerArgs {
             (Some(mode), _) => mode,
             (None, Some(_)) => CertMode::Files,
             (None, None) => CertMode::SelfSigned,
+        }
+    }
+
+    /// The observer's settings, in the webhook's namespace; this process's identity is its
+    /// pod name (HOSTNAME) and a per-process suffix.
+    pub fn observer_config(&self, namespace: String) -> crate::observe::ObserverConfig {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "drain-webhook".into());
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let duration = Duration::from_secs(u64::from(self.observe_lease_duration));
+        crate::observe::ObserverConfig {
+            lease: crate::observe::LeaseConfig {
+                namespace,
+                name: self.observe_lease_name.clone(),
+                identity: format!("{host}_{}_{:x}", std::process::id(), started & 0xffff_ffff),
+                duration,
+                // client-go's ratio: retry every 2 s of a 15 s lease.
+                retry: (duration * 2 / 15).max(Duration::from_millis(200)),
+            },
+            limits: crate::observe::Limits::default(),
+            planner: None,
         }
     }
 
@@ -109,6 +146,14 @@ pub fn duration_flag(value: &str) -> Result<u32, String> {
 pub fn quiet_flag(value: &str) -> Result<u32, String> {
     match duration_flag(value)? {
         0 => Err("the quiet window must be at least 1s (for example 3s)".into()),
+        seconds => Ok(seconds),
+    }
+}
+
+/// The observer's Lease duration: at least one second (a Lease counts whole seconds).
+fn lease_flag(value: &str) -> Result<u32, String> {
+    match duration_flag(value)? {
+        0 => Err("the Lease duration must be at least 1s (for example 15s)".into()),
         seconds => Ok(seconds),
     }
 }

@@ -111,6 +111,7 @@ pub fn admin_router(state: AdminState) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/drains", get(crate::observe::admin::drains))
         .with_state(state)
 }
 

@@ -165,6 +165,23 @@ pub async fn run(
         namespaces,
         nodes,
     };
+    let reviewer = Arc::new(reviewer);
+    let observer = match (&client, args.namespace.clone().filter(|ns| !ns.is_empty())) {
+        (Some(client), Some(namespace)) if args.observe => Some(tokio::spawn(crate::observe::run(
+            client.clone(),
+            crate::observe::ObserverConfig {
+                planner: Some(Arc::clone(&reviewer)),
+                ..args.observer_config(namespace)
+            },
+            Arc::clone(&metrics),
+            stop_rx.clone(),
+        ))),
+        (Some(_), None) if args.observe => {
+            tracing::warn!("drain observer off: it needs --namespace for its Lease");
+            None
+        }
+        _ => None,
+    };
     let options = ServerOptions {
         listen: args.listen,
         admin_listen: args.admin_listen,
@@ -174,7 +191,7 @@ pub async fn run(
         ..ServerOptions::default()
     };
     let state = AppState {
-        reviewer: Arc::new(reviewer),
+        reviewer: Arc::clone(&reviewer),
         metrics: Arc::clone(&metrics),
         certificates: Arc::clone(&resolver),
     };
@@ -190,6 +207,10 @@ pub async fn run(
     };
     signals.abort();
     stop_tx.send_replace(true);
+    // The observer releases its Lease, so another replica takes over at once.
+    if let Some(observer) = observer {
+        let _ = tokio::time::timeout(Duration::from_secs(5), observer).await;
+    }
     if let Some(dir) = local_ca_dir
         && let Err(err) = std::fs::remove_dir_all(&dir)
     {

@@ -722,3 +722,35 @@ pub fn check_qos(original: &Value, patched: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Any bytes as a termination message, through the drain-record parser
+/// (`drain_webhook::drain_record`): never a panic; a message over the kubelet's 4096 bytes is
+/// an error; a record read back is written again as one line of at most `MAX_RECORD_BYTES`
+/// that reads back to the same record (the helper writes exactly that line).
+pub fn check_drain_record(bytes: &[u8]) -> Result<(), String> {
+    use drain_webhook::drain_record::{MAX_MESSAGE_BYTES, MAX_RECORD_BYTES, parse_message};
+    let Ok(message) = std::str::from_utf8(bytes) else {
+        return Ok(());
+    };
+    match parse_message(message) {
+        Ok(Some(record)) => {
+            let line = record.to_line();
+            if line.len() > MAX_RECORD_BYTES {
+                return Err(format!(
+                    "a record read back is {} bytes: {line}",
+                    line.len()
+                ));
+            }
+            match parse_message(&line) {
+                Ok(Some(again)) if again == record => Ok(()),
+                other => Err(format!("{line:?} reads back as {other:?}, not {record:?}")),
+            }
+        }
+        Ok(None) if message.len() > MAX_MESSAGE_BYTES => {
+            Err(format!("a {}-byte message was read", message.len()))
+        }
+        Ok(None) => Ok(()),
+        Err(err) if err.to_string().is_empty() => Err("an error without a message".into()),
+        Err(_) => Ok(()),
+    }
+}

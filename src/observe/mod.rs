@@ -1,0 +1,21 @@
+//! The drain observer (issue 28): one replica at a time (a `coordination.k8s.io` Lease,
+//! `lease`) watches the pods admission labelled `drain.io/planned=true` and reads each
+//! container's drain record (`crate::drain_record`) once, into bounded aggregates per workload
+//! (`drains`), Prometheus series (`metrics`) and Warning Events (`run`); `GET /drains` on the
+//! admin port shows the aggregates (`board`, `admin`). A second watch reports pods of
+//! opted-in namespaces created without a plan (`unplanned`). It keeps no copy of pods: each
+//! watch event is read and dropped.
+
+pub mod admin;
+pub mod board;
+pub mod drains;
+pub mod lease;
+pub mod metrics;
+pub mod run;
+pub mod unplanned;
+pub mod workload;
+
+pub use board::Board;
+pub use drains::{Drains, Limits, Outcome, Window};
+pub use lease::{LeaseConfig, LeaseLock, Role};
+pub use run::{ObserverConfig, run};
