@@ -458,3 +458,13 @@ fn the_demo_probe_takes_its_period() {
     assert!(!yaml.contains("periodSeconds: 1\n"), "{yaml}");
     assert!(has_pair(&yaml, "- --probe-every", "- 10s,10s"), "{yaml}");
 }
+
+/// The demo proxy's nginx-family image name gets it the migration at the floor under `auto`
+/// (issue 30), as real nginx would: `--migrate SIGHUP`, which the demo proxy handles as
+/// nginx's reload does (tests/e2e_reload.rs). The app behind it gets none.
+#[test]
+fn the_demo_proxy_migrates_its_clients_at_the_floor() {
+    let yaml = mutated_demo(&[]);
+    assert!(has_pair(&yaml, "- --migrate", "- SIGHUP"), "{yaml}");
+    assert_eq!(yaml.matches("- --migrate").count(), 1, "{yaml}");
+}
