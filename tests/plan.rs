@@ -28,22 +28,6 @@ fn fixed_hold() -> Settings {
     }
 }
 
-/// The denial message for `pod` with the default settings on 1.34, `None` when it is admitted.
-fn denial(pod: &Value) -> Option<String> {
-    let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-        image_volume_nodes: None,
-    };
-    match mutate_pod(pod, &ctx) {
-        Err(MutateError::Denied(err)) => Some(err.to_string()),
-        Ok(_) => None,
-        Err(other) => panic!("not a denial: {other}"),
-    }
-}
-
 /// Applies, validates and checks idempotence; returns the typed result.
 fn apply_checked(
     original: &Value,

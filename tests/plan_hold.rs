@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
 use drain_webhook::plan::{HookKind, Role, Timing};
 use drain_webhook::settings::Settings;
 use serde_json::{Value, json};
@@ -249,33 +248,20 @@ fn quiet_and_cap_come_from_pod_then_namespace_then_settings() {
     assert_eq!(from_settings.plan.grace_after, 30 + 5 + 30);
 }
 
-fn denial(pod: &Value) -> String {
-    let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-        image_volume_nodes: None,
-    };
-    match mutate_pod(pod, &ctx) {
-        Err(MutateError::Denied(err)) => err.to_string(),
-        other => panic!("expected a denial, got {other:?}"),
-    }
-}
-
 /// A quiet window of 0 would release at once; a cap past the maximum grace is refused with the
 /// annotation that caused it.
 #[test]
 fn bad_quiet_and_cap_are_denials_that_say_what_to_set() {
     let seed = fixture("pods/seed-nginx-app.yaml");
-    let message = denial(&annotated(seed.clone(), &[("drain.io/quiet", "0s")]));
+    let message = denial(&annotated(seed.clone(), &[("drain.io/quiet", "0s")])).expect("a denial");
     assert!(
         message.contains("drain.io/quiet") && message.contains("at least 1s"),
         "{message}"
     );
-    let message = denial(&annotated(seed.clone(), &[("drain.io/max-delay", "soon")]));
+    let message =
+        denial(&annotated(seed.clone(), &[("drain.io/max-delay", "soon")])).expect("a denial");
     assert!(message.contains("drain.io/max-delay=\"soon\""), "{message}");
-    let message = denial(&annotated(seed, &[("drain.io/max-delay", "2h")]));
+    let message = denial(&annotated(seed, &[("drain.io/max-delay", "2h")])).expect("a denial");
     assert!(
         message.contains("above the maximum") && message.contains("drain.io/max-delay=\"2h\""),
         "{message}"

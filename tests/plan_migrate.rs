@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
+use drain_webhook::mutate::PodContext;
 use drain_webhook::offline::{OutputFormat, explain};
 use drain_webhook::plan::Role;
 use drain_webhook::settings::Settings;
@@ -72,20 +72,6 @@ fn migrations(pod: &Value) -> Vec<(String, Option<String>)> {
             (c.name.clone(), planned)
         })
         .collect()
-}
-
-fn denial(pod: &Value) -> String {
-    let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-        image_volume_nodes: None,
-    };
-    match mutate_pod(pod, &ctx) {
-        Err(MutateError::Denied(err)) => err.to_string(),
-        other => panic!("expected a denial, got {other:?}"),
-    }
 }
 
 fn sighup() -> Option<String> {
@@ -203,7 +189,7 @@ fn stopping_signals_and_bad_urls_are_denied_with_an_example() {
         ("http://10.0.0.9:8080/x", "127.0.0.1"),
         ("", "expected auto, none, a signal"),
     ] {
-        let message = denial(&nginx_and_app(&[("drain.io/migrate", value)]));
+        let message = denial(&nginx_and_app(&[("drain.io/migrate", value)])).expect("a denial");
         assert!(message.contains("drain.io/migrate"), "{message}");
         assert!(message.contains(detail), "{value}: {message}");
         assert!(message.contains("for example"), "{message}");

@@ -7,7 +7,7 @@ pub mod invariants;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use drain_webhook::mutate::{Mutation, PodContext, mutate_pod};
+use drain_webhook::mutate::{MutateError, Mutation, PodContext, mutate_pod};
 use drain_webhook::settings::{KubeVersion, Settings};
 use k8s_openapi::api::core::v1::{Container, LifecycleHandler, Pod, PodSecurityContext};
 use serde_json::Value;
@@ -45,6 +45,23 @@ pub fn mutate_with_namespace(
         image_volume_nodes: None,
     };
     mutate_pod(pod, &ctx).unwrap_or_else(|e| panic!("mutation failed: {e}"))
+}
+
+/// The denial message for `pod` with the default settings on 1.34, `None` when it is admitted;
+/// any other error fails the test.
+pub fn denial(pod: &Value) -> Option<String> {
+    let settings = Settings::default();
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+        image_volume_nodes: None,
+    };
+    match mutate_pod(pod, &ctx) {
+        Err(MutateError::Denied(err)) => Some(err.to_string()),
+        Ok(_) => None,
+        Err(other) => panic!("not a denial: {other}"),
+    }
 }
 
 /// With what the node cache says: whether every node's runtime mounts image volumes.
