@@ -90,8 +90,19 @@ enum PatchValue {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 enum Handler {
-    Sleep { seconds: u32 },
-    Exec { command: Vec<String> },
+    Sleep {
+        seconds: u32,
+    },
+    Exec {
+        command: Vec<String>,
+    },
+    /// `Exec` with the command already JSON (a helper hook, [`ContainerPlan::helper_command_json`]).
+    ///
+    /// [`ContainerPlan::helper_command_json`]: crate::plan::ContainerPlan::helper_command_json
+    #[serde(rename = "exec")]
+    ExecRendered {
+        command: Box<serde_json::value::RawValue>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
