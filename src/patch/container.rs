@@ -13,7 +13,7 @@ pub(super) fn container_ops(
 ) {
     debug_assert!(container.action == Action::Planned && !container.init_container);
     let mut base = pointer(&["spec", "containers"]);
-    base.push_back(container.index);
+    base.push_index(container.index);
 
     let handler = pre_stop_handler(container);
     let stop_signal = container
