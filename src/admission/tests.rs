@@ -213,3 +213,32 @@ fn a_pod_the_planner_cannot_read_is_an_internal_error() {
     assert_eq!(answer.operation, Some(Operation::Create));
     assert!(!String::from_utf8_lossy(&answer.body).contains("not a list"));
 }
+
+/// What a thread keeps from one review for the next (the patch buffer, the checked helper
+/// commands) never shows in an answer: each review answers as on a fresh thread, whatever the
+/// thread reviewed before.
+#[test]
+fn what_a_thread_keeps_never_shows_in_an_answer() {
+    let seed = fixture("pod-create-nginx-app.json");
+    let mut other: Value = serde_json::from_slice(&seed).unwrap();
+    let object = &mut other["request"]["object"];
+    object["metadata"]["annotations"] = serde_json::json!({"drain.io/delay": "25s"});
+    object["spec"]["containers"][1]["image"] = "nginx:1.27".into();
+    let other = serde_json::to_vec(&other).unwrap();
+    let on_a_fresh_thread = |body: &Vec<u8>| {
+        let body = body.clone();
+        std::thread::spawn(move || Reviewer::for_tests().review(&body).body)
+            .join()
+            .unwrap()
+    };
+    let (seed_fresh, other_fresh) = (on_a_fresh_thread(&seed), on_a_fresh_thread(&other));
+    assert_ne!(
+        seed_fresh, other_fresh,
+        "the two pods are planned differently"
+    );
+    let reviewer = Reviewer::for_tests();
+    for _ in 0..3 {
+        assert_eq!(reviewer.review(&seed).body, seed_fresh);
+        assert_eq!(reviewer.review(&other).body, other_fresh);
+    }
+}

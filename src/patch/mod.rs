@@ -43,11 +43,17 @@ impl PodPatch {
 
     /// The patch as JSON text (an RFC 6902 array).
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut bytes = Vec::new();
+        self.write_into(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Appends the patch as JSON text (an RFC 6902 array) to `bytes`.
+    pub fn write_into(&self, bytes: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         // Room for a typical patch up front (the seed pod's is 1.7 KB with 8 operations), so
         // the buffer is not grown and copied several times per review.
-        let mut bytes = Vec::with_capacity(1024 + 192 * self.ops.len());
-        serde_json::to_writer(&mut bytes, self)?;
-        Ok(bytes)
+        bytes.reserve(1024 + 192 * self.ops.len());
+        serde_json::to_writer(bytes, self)
     }
 
     /// The same operations as a `json_patch::Patch`, to apply them.
