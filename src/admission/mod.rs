@@ -266,22 +266,30 @@ impl Reviewer {
         if request.sub_resource.is_some() {
             return Ok(Decision::Skip("subresource request"));
         }
-        let object = request
-            .object
-            .map(RawValue::get)
-            .filter(|text| *text != "null")
-            .ok_or(Malformed::NoObject)?;
-        if !object.starts_with('{') {
-            return Err(Malformed::Request(
-                "object: expected a JSON object".to_string(),
-            ));
-        }
         // The pod is decoded once, straight from the request body, into the typed shape the
-        // planner and the patch builder read; the patch applies to the object as it was sent.
-        // A Pod the API server sent that does not decode is our fault.
-        let pod = match read_pod(object) {
-            Ok(pod) => pod,
-            Err(err) => return Ok(err.into()),
+        // planner and the patch builder read (while the body is read, or here from the raw
+        // object); the patch applies to the object as it was sent.
+        let read;
+        let pod = match &request.pod {
+            Some(pod) => pod,
+            None => {
+                let object = request
+                    .object
+                    .map(RawValue::get)
+                    .filter(|text| *text != "null")
+                    .ok_or(Malformed::NoObject)?;
+                if !object.starts_with('{') {
+                    return Err(Malformed::Request(
+                        "object: expected a JSON object".to_string(),
+                    ));
+                }
+                // A Pod the API server sent that does not decode is our fault.
+                read = match read_pod(object) {
+                    Ok(pod) => pod,
+                    Err(err) => return Ok(err.into()),
+                };
+                &read
+            }
         };
         let metadata = pod.metadata.as_ref();
         let pod_namespace = request
@@ -307,7 +315,7 @@ impl Reviewer {
             kube_version: self.kube_version,
             image_volume_nodes: self.nodes.image_volume_nodes(),
         };
-        Ok(match mutate_shape(&pod, &ctx) {
+        Ok(match mutate_shape(pod, &ctx) {
             Ok(mutation) => Decision::Planned {
                 patch: mutation.patch,
                 warnings: mutation.plan.warnings,
