@@ -349,7 +349,8 @@ thread_local! {
     static PATCH_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// The largest patch buffer a thread keeps (a 40-container pod's patch is about 40 KB).
+/// The largest patch buffer a thread keeps; a larger one (a pod of many containers) is freed
+/// after its review, so a thread never holds more than this between reviews.
 const KEPT_PATCH_BUFFER: usize = 64 * 1024;
 
 fn respond(request: &RequestIn<'_>, decision: Decision) -> Answer {
