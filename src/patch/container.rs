@@ -13,7 +13,7 @@ pub(super) fn container_ops(
 ) {
     debug_assert!(container.action == Action::Planned && !container.init_container);
     let mut base = pointer(&["spec", "containers"]);
-    base.push_back(container.index);
+    base.push_index(container.index);
 
     let handler = pre_stop_handler(container);
     let stop_signal = container
@@ -95,9 +95,12 @@ pub(super) fn container_ops(
 /// The preStop handler a planned container gets.
 fn pre_stop_handler(container: &ContainerPlan) -> Handler {
     match container.hook {
-        Some(HookKind::Helper) => Handler::Exec {
-            // Rendered by the helper's own code from the plan's typed arguments.
-            command: container.helper_command().unwrap_or_default(),
+        // Rendered by the helper's own code from the plan's typed arguments.
+        Some(HookKind::Helper) => match container.helper_command_json() {
+            Some(command) => Handler::ExecRendered { command },
+            None => Handler::Exec {
+                command: container.helper_command().unwrap_or_default(),
+            },
         },
         _ => Handler::Sleep {
             seconds: container.pre_stop_seconds.unwrap_or(0),

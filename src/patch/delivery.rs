@@ -167,7 +167,7 @@ pub(super) fn installer_op(
         // user's first container the one `kubectl logs` and `exec` pick.
         Installer::First { .. } => pointer(&["spec", "containers"]),
     };
-    first.push_back(0usize);
+    first.push_index(0);
     patch.add(
         first,
         PatchValue::Installer(installer_value(injection, helper, qos)),

@@ -2,15 +2,16 @@
 //! object as the API server sent it: only the fields the plan changes are touched, so fields
 //! this crate does not know survive. Which parents exist is read from the typed pod (absent
 //! and `null` both read as `None`, and `add` replaces a `null`).
-//! Pointers are built from tokens (`~0`/`~1` escaping is the pointer type's job) and a parent
-//! is always added before its children.
+//! Pointers are built from tokens (escaped as RFC 6901 says, [`Path`]) and a parent is always
+//! added before its children.
 //!
 //! The values are typed and serialize straight to JSON: the admission server writes the patch
 //! bytes without building a `serde_json::Value` tree per review (a third of the review time of
 //! the seed pod, docs/benchmarks.md). [`PodPatch::to_json_patch`] gives the same operations as
 //! a `json_patch::Patch` for the offline CLI and the tests.
 
-use json_patch::jsonptr::PointerBuf;
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 use crate::annotations;
@@ -42,11 +43,17 @@ impl PodPatch {
 
     /// The patch as JSON text (an RFC 6902 array).
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut bytes = Vec::new();
+        self.write_into(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Appends the patch as JSON text (an RFC 6902 array) to `bytes`.
+    pub fn write_into(&self, bytes: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         // Room for a typical patch up front (the seed pod's is 1.7 KB with 8 operations), so
         // the buffer is not grown and copied several times per review.
-        let mut bytes = Vec::with_capacity(1024 + 192 * self.ops.len());
-        serde_json::to_writer(&mut bytes, self)?;
-        Ok(bytes)
+        bytes.reserve(1024 + 192 * self.ops.len());
+        serde_json::to_writer(bytes, self)
     }
 
     /// The same operations as a `json_patch::Patch`, to apply them.
@@ -61,7 +68,7 @@ impl PodPatch {
 #[derive(Debug, Clone, Serialize)]
 struct Operation {
     op: &'static str,
-    path: PointerBuf,
+    path: Path,
     value: PatchValue,
 }
 
@@ -91,8 +98,19 @@ enum PatchValue {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 enum Handler {
-    Sleep { seconds: u32 },
-    Exec { command: Vec<String> },
+    Sleep {
+        seconds: u32,
+    },
+    Exec {
+        command: Vec<String>,
+    },
+    /// `Exec` with the command already JSON (a helper hook, [`ContainerPlan::helper_command_json`]).
+    ///
+    /// [`ContainerPlan::helper_command_json`]: crate::plan::ContainerPlan::helper_command_json
+    #[serde(rename = "exec")]
+    ExecRendered {
+        command: Box<serde_json::value::RawValue>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -248,7 +266,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
 pub const DEFAULT_CONTAINER: &str = "kubectl.kubernetes.io/default-container";
 
 impl PodPatch {
-    fn add(&mut self, path: PointerBuf, value: PatchValue) {
+    fn add(&mut self, path: Path, value: PatchValue) {
         self.ops.push(Operation {
             op: "add",
             path,
@@ -256,7 +274,7 @@ impl PodPatch {
         });
     }
 
-    fn replace(&mut self, path: PointerBuf, value: PatchValue) {
+    fn replace(&mut self, path: Path, value: PatchValue) {
         self.ops.push(Operation {
             op: "replace",
             path,
@@ -265,14 +283,58 @@ impl PodPatch {
     }
 }
 
-fn pointer(tokens: &[&str]) -> PointerBuf {
-    PointerBuf::from_tokens(tokens.iter().copied())
+/// A JSON Pointer (RFC 6901), written token by token into one string: `~` as `~0`, `/` as
+/// `~1`. (`jsonptr`'s `PointerBuf` grew its string and checked every token per push: 8 % of
+/// a seed review's instructions, docs/benchmarks.md.)
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+struct Path(String);
+
+impl Path {
+    fn with_capacity(capacity: usize) -> Self {
+        Path(String::with_capacity(capacity))
+    }
+
+    fn push(&mut self, token: &str) {
+        self.0.push('/');
+        if !token.contains(['~', '/']) {
+            self.0.push_str(token);
+            return;
+        }
+        for c in token.chars() {
+            match c {
+                '~' => self.0.push_str("~0"),
+                '/' => self.0.push_str("~1"),
+                c => self.0.push(c),
+            }
+        }
+    }
+
+    /// An array index.
+    fn push_index(&mut self, index: usize) {
+        // Writing into a String cannot fail.
+        let _ = write!(self.0, "/{index}");
+    }
+
+    #[cfg(test)]
+    fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-fn child(base: &PointerBuf, tokens: &[&str]) -> PointerBuf {
-    let mut path = base.clone();
+fn pointer(tokens: &[&str]) -> Path {
+    let mut path = Path::with_capacity(64);
     for token in tokens {
-        path.push_back(*token);
+        path.push(token);
+    }
+    path
+}
+
+fn child(base: &Path, tokens: &[&str]) -> Path {
+    let mut path = Path::with_capacity(base.0.len() + 32);
+    path.0.push_str(&base.0);
+    for token in tokens {
+        path.push(token);
     }
     path
 }
@@ -286,6 +348,13 @@ mod tests {
         let path = pointer(&["metadata", "annotations", "drain.io/status"]);
         assert_eq!(path.as_str(), "/metadata/annotations/drain.io~1status");
         assert_eq!(pointer(&["a~b"]).as_str(), "/a~0b");
+        let mut indexed = child(&pointer(&["spec", "containers"]), &[]);
+        indexed.push_index(12);
+        assert_eq!(
+            child(&indexed, &["env", "-"]).as_str(),
+            "/spec/containers/12/env/-"
+        );
+        assert_eq!(pointer(&["~/x/~"]).as_str(), "/~0~1x~1~0");
     }
 
     /// The per-thread copy of the init container never outlives a change of the settings or

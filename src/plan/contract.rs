@@ -1,6 +1,12 @@
 //! The contract with drain-helper: a planned container's hook as the helper's own typed
 //! arguments, rendered by the helper's code and checked with its parser.
 
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::rc::Rc;
+
+use serde_json::value::RawValue;
+
 use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind, Timing};
 use crate::helper::args::{Command, FollowArgs, HoldArgs, PrestopArgs, parse};
 use crate::helper::signal::parse_signal;
@@ -86,24 +92,79 @@ impl ContainerPlan {
 
     /// Why drain-helper's own parser would refuse this container's command, if it would.
     pub fn helper_rejection(&self) -> Option<String> {
-        let args = self.helper_args()?;
-        let rendered: Vec<std::ffi::OsString> =
-            args.to_args().into_iter().map(Into::into).collect();
-        match parse(&rendered) {
-            Ok(Command::Prestop(parsed)) if parsed == args => None,
-            Ok(_) => Some("drain-helper would read its planned command differently".into()),
-            Err(err) => Some(format!(
-                "drain-helper would refuse its planned command ({err})"
-            )),
-        }
+        checked(self.helper_args()?).rejection.clone()
     }
 
     /// The whole preStop exec command: the installed helper, then its arguments.
     pub fn helper_command(&self) -> Option<Vec<String>> {
-        let args = self.helper_args()?;
-        let mut command = vec![HELPER_PATH.to_owned()];
-        command.extend(args.to_args());
-        Some(command)
+        Some(checked(self.helper_args()?).command.clone())
+    }
+
+    /// [`ContainerPlan::helper_command`] as a JSON array, as the patch writes it; `None` also
+    /// in the case (which plain strings cannot reach) where it does not serialize.
+    pub fn helper_command_json(&self) -> Option<Box<RawValue>> {
+        checked(self.helper_args()?).json.clone()
+    }
+}
+
+/// A helper hook as drain-helper reads it: rendered by the helper's code, checked with its
+/// parser.
+#[derive(Debug)]
+struct CheckedCommand {
+    /// The installed helper, then its arguments.
+    command: Vec<String>,
+    /// `command` as JSON text.
+    json: Option<Box<RawValue>>,
+    /// Why the helper's parser refuses the command, or reads it as other arguments.
+    rejection: Option<String>,
+}
+
+/// How many distinct hooks each thread keeps checked: a pod's containers share a few (the
+/// proxies', the apps'), and a workload's pods all have the same.
+const CHECKED_KEPT: usize = 16;
+
+/// The command and the verdict for `args`, kept per thread: both are pure functions of the
+/// arguments, and rendering then parsing each hook (twice rendered: checked while planning,
+/// written by the patch) was a fifth of a seed review (docs/benchmarks.md). Keyed by the whole
+/// arguments, so a hook whose timings change after the check is rendered anew, never stale.
+fn checked(args: PrestopArgs) -> Rc<CheckedCommand> {
+    thread_local! {
+        static KEPT: RefCell<Vec<(PrestopArgs, Rc<CheckedCommand>)>> =
+            const { RefCell::new(Vec::new()) };
+    }
+    KEPT.with_borrow_mut(|kept| {
+        if let Some((_, found)) = kept.iter().find(|(kept_args, _)| *kept_args == args) {
+            return Rc::clone(found);
+        }
+        let found = Rc::new(check(&args));
+        if kept.len() == CHECKED_KEPT {
+            kept.remove(0);
+        }
+        kept.push((args, Rc::clone(&found)));
+        found
+    })
+}
+
+/// Renders `args` with the helper's own code and parses the rendering with the helper's own
+/// parser.
+fn check(args: &PrestopArgs) -> CheckedCommand {
+    let words = args.to_args();
+    let rendered: Vec<OsString> = words.iter().map(OsString::from).collect();
+    let rejection = match parse(&rendered) {
+        Ok(Command::Prestop(parsed)) if parsed == *args => None,
+        Ok(_) => Some("drain-helper would read its planned command differently".into()),
+        Err(err) => Some(format!(
+            "drain-helper would refuse its planned command ({err})"
+        )),
+    };
+    let mut command = Vec::with_capacity(words.len() + 1);
+    command.push(HELPER_PATH.to_owned());
+    command.extend(words);
+    let json = serde_json::value::to_raw_value(&command).ok();
+    CheckedCommand {
+        command,
+        json,
+        rejection,
     }
 }
 
