@@ -6,7 +6,6 @@
 //! opted-in namespaces created without a plan (`unplanned`). It keeps no copy of pods: each
 //! watch event is read and dropped.
 
-pub mod admin;
 pub mod board;
 pub mod drains;
 pub mod lease;

@@ -111,8 +111,14 @@ pub fn admin_router(state: AdminState) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/drains", get(crate::observe::admin::drains))
+        .route("/drains", get(drains))
         .with_state(state)
+}
+
+/// `GET /drains`: the drain observer's aggregates as JSON (the leader's; a follower says who
+/// leads), docs/operations.md.
+async fn drains(State(state): State<AdminState>) -> Response {
+    axum::Json(state.metrics.observer.report()).into_response()
 }
 
 async fn readyz(State(state): State<AdminState>) -> Response {
