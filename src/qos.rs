@@ -192,18 +192,21 @@ pub fn installer_qos(spec: Option<&SpecShape>) -> InstallerShape {
             storage_limit: false,
         };
     };
-    let storage_limited = spec
+    // Each container's resources read once, for both questions.
+    let all: Vec<Option<ResourceRequirements>> = spec
         .containers
         .iter()
         .chain(spec.init_containers.iter().flatten())
-        .any(|c| {
-            requirements(c.resources.as_deref())
-                .is_some_and(|r| positive(r.limits.as_ref(), "ephemeral-storage").is_some())
-        });
+        .map(|c| requirements(c.resources.as_deref()))
+        .collect();
+    let storage_limited = all
+        .iter()
+        .flatten()
+        .any(|r| positive(r.limits.as_ref(), "ephemeral-storage").is_some());
     let cpu_memory = if has_pod_level_resources(spec) {
         InstallerQos::NoCpuMemory
     } else {
-        match containers_class(spec) {
+        match class_of(all.into_iter()) {
             QosClass::BestEffort => InstallerQos::NoCpuMemory,
             QosClass::Guaranteed => InstallerQos::RequestsAtLimits,
             QosClass::Burstable => InstallerQos::AsConfigured,

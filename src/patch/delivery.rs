@@ -147,13 +147,14 @@ pub(super) fn installer_op(
     injection: &HelperInjection,
     helper: &HelperSettings,
 ) {
-    let qos = installer_qos(spec);
+    // Read from the pod's resources only where an installer is added (not for image volumes).
+    let qos = || installer_qos(spec);
     let mut first = match &injection.installer {
         Installer::None => return,
         // First among initContainers, so the binary is there before any sidecar starts.
         Installer::Init(_) => {
             if spec.is_none_or(|s| s.init_containers.is_none()) {
-                let value = installer_value(injection, helper, qos);
+                let value = installer_value(injection, helper, qos());
                 patch.add(
                     pointer(&["spec", "initContainers"]),
                     PatchValue::Installers([value]),
@@ -170,7 +171,7 @@ pub(super) fn installer_op(
     first.push_index(0);
     patch.add(
         first,
-        PatchValue::Installer(installer_value(injection, helper, qos)),
+        PatchValue::Installer(installer_value(injection, helper, qos())),
     );
 }
 
