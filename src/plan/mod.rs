@@ -387,9 +387,12 @@ impl ContainerPlan {
     }
 }
 
-/// URLs as text in `explain -o json` (the helper's own rendering).
-fn as_text<S: serde::Serializer>(url: &HttpUrl, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.collect_str(url)
+/// Values as text in `explain -o json` (URLs and migrations as the helper renders them).
+fn as_text<S: serde::Serializer, T: fmt::Display>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 fn all_as_text<S: serde::Serializer>(urls: &[HttpUrl], serializer: S) -> Result<S::Ok, S::Error> {
@@ -401,7 +404,7 @@ fn optional_as_text<S: serde::Serializer, T: fmt::Display>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     match value {
-        Some(value) => serializer.collect_str(value),
+        Some(value) => as_text(value, serializer),
         None => serializer.serialize_none(),
     }
 }
