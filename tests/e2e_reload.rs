@@ -5,141 +5,16 @@
 //! pass.
 #![cfg(feature = "webhook")]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const BIN: &str = env!("CARGO_BIN_EXE_drain-e2e");
-const PATIENCE: Duration = Duration::from_secs(60);
+#[path = "common/demo.rs"]
+mod demo;
 
-struct Running {
-    child: Child,
-    log: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn start(args: &[&str], env: &[(&str, &str)], ready: &str) -> Running {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("drain-e2e runs");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut running = Running {
-            child,
-            log,
-            seen: Vec::new(),
-        };
-        running.wait_log(ready);
-        running
-    }
-
-    /// Waits for a line containing every `|`-separated needle; returns it.
-    fn wait_log(&mut self, needles: &str) -> String {
-        self.wait_logs(needles, 1)
-    }
-
-    /// Waits for the `count`-th line containing every `|`-separated needle; returns it.
-    fn wait_logs(&mut self, needles: &str, count: usize) -> String {
-        let matches = |line: &str| needles.split('|').all(|n| line.contains(n));
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(line) = self.seen.iter().filter(|l| matches(l)).nth(count - 1) {
-                return line.clone();
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(_) => panic!(
-                    "never logged {needles:?}; log so far:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill has no memory effects; the pid is our own child's.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
-    }
-
-    /// Stops the load client and returns its summary (it waits for its requests in flight).
-    fn summary(mut self) -> serde_json::Value {
-        self.signal(libc::SIGTERM);
-        let mut out = String::new();
-        self.child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let line: serde_json::Value = serde_json::from_str(out.trim())
-            .unwrap_or_else(|e| panic!("no summary ({e}) in {out:?}"));
-        line["drain_e2e_summary"].clone()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One demo pod: the app and the proxy in front of it.
-struct Pod {
-    _app: Running,
-    proxy: Running,
-    addr: SocketAddr,
-}
-
-fn pod() -> Pod {
-    let app_listen = format!("127.0.0.1:{}", free_port());
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let app = Running::start(
-        &["app", "--listen", &app_listen, "--work", "20ms"],
-        &[("POD_NAME", "demo")],
-        "listening on",
-    );
-    let proxy = Running::start(
-        &[
-            "proxy",
-            "--listen",
-            &addr.to_string(),
-            "--upstream",
-            &app_listen,
-        ],
-        &[],
-        "listening on",
-    );
-    Pod {
-        _app: app,
-        proxy,
-        addr,
-    }
-}
+use demo::{PATIENCE, Running, free_port, pod};
 
 /// The proxy's SIGHUP, and the line that says it was handled.
 fn reload(proxy: &mut Running) -> String {
@@ -196,7 +71,7 @@ fn messages_in(text: &str) -> impl Iterator<Item = u64> + '_ {
 
 #[test]
 fn sighup_closes_an_idle_keepalive_connection_and_keeps_accepting() {
-    let mut pod = pod();
+    let mut pod = pod("demo");
     let mut kept = keepalive_connection(pod.addr);
     kept.write_all(KEEPALIVE_GET).unwrap();
     let (head, body) = read_one_answer(&mut kept);
@@ -274,7 +149,7 @@ fn sighup_answers_a_request_in_flight_with_connection_close() {
 /// nginx does, then closed: hyper alone would close it unanswered, a loss for its client.
 #[test]
 fn sighup_answers_a_connection_whose_request_was_still_on_its_way() {
-    let mut pod = pod();
+    let mut pod = pod("demo");
     let mut early = keepalive_connection(pod.addr);
     // Accepted by the proxy (its status counts it), not a byte sent yet.
     for asked in 1.. {
@@ -299,7 +174,7 @@ fn sighup_answers_a_connection_whose_request_was_still_on_its_way() {
 
 #[test]
 fn an_http1_stream_open_across_sighup_keeps_receiving() {
-    let mut pod = pod();
+    let mut pod = pod("demo");
     let mut stream = keepalive_connection(pod.addr);
     stream
         .write_all(b"GET /stream HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -324,7 +199,7 @@ fn an_http1_stream_open_across_sighup_keeps_receiving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_sends_http2_goaway_no_error_and_keeps_its_streams() {
     use hyper::Request;
-    let mut pod = pod();
+    let mut pod = pod("demo");
     let addr = pod.addr;
     let connect = async || {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -437,7 +312,7 @@ fn lost(counts: &serde_json::Value) -> u64 {
 /// the streams stay open.
 #[test]
 fn the_load_client_loses_nothing_across_a_sighup() {
-    let mut pod = pod();
+    let mut pod = pod("demo");
     let mut load = load(pod.addr, "keepalive,h2,stream");
     load.wait_log("first answer: keepalive/service");
     load.wait_log("first answer: h2/service");
