@@ -37,95 +37,34 @@ fn a_signal_by_name_or_number_or_a_url() {
 
 #[test]
 fn errors_name_the_flag_and_the_fix() {
-    let cases: &[(&[&str], &[&str])] = &[
+    // Without the hold, then each case after `prestop` and the hold's flags.
+    let mut cases: Vec<(Vec<&str>, &[&str])> = vec![(
+        vec!["prestop", "--delay", "10", "--migrate", "HUP"],
+        &["--migrate needs --quiet and --hold-max"],
+    )];
+    let with_hold: &[(&[&str], &[&str])] = &[
         (
-            &["prestop", "--delay", "10", "--migrate", "HUP"],
-            &["--migrate needs --quiet and --hold-max"],
-        ),
-        (
-            &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
-                "--migrate",
-                "KILL",
-            ],
+            &["--migrate", "KILL"],
             &["--migrate SIGKILL", "nginx: SIGHUP", "http://IP:PORT/PATH"],
         ),
         (
-            &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
-                "--migrate",
-                "STOP",
-            ],
+            &["--migrate", "STOP"],
             &["--migrate SIGSTOP", "no process can handle it"],
         ),
         (
-            &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
-                "--migrate",
-                "RELOAD",
-            ],
+            &["--migrate", "RELOAD"],
             &["--migrate: unknown signal \"RELOAD\"", "nginx: SIGHUP"],
         ),
         (
-            &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
-                "--migrate",
-                "https://127.0.0.1/x",
-            ],
+            &["--migrate", "https://127.0.0.1/x"],
             &["--migrate \"https://127.0.0.1/x\""],
         ),
         (
-            &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
-                "--migrate",
-                "http://localhost/x",
-            ],
+            &["--migrate", "http://localhost/x"],
             &["--migrate \"http://localhost/x\""],
         ),
         (
-            &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
-                "--migrate",
-                "QUIT",
-                "--signal",
-                "SIGQUIT",
-            ],
+            &["--migrate", "QUIT", "--signal", "SIGQUIT"],
             &[
                 "--migrate SIGQUIT is also --signal",
                 "keep the listeners open",
@@ -133,13 +72,6 @@ fn errors_name_the_flag_and_the_fix() {
         ),
         (
             &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
                 "--migrate",
                 "TERM",
                 "--signal",
@@ -150,23 +82,17 @@ fn errors_name_the_flag_and_the_fix() {
             &["--migrate SIGTERM is also --fast-signal"],
         ),
         (
-            &[
-                "prestop",
-                "--delay",
-                "10",
-                "--quiet",
-                "3",
-                "--hold-max",
-                "60",
-                "--migrate",
-                "HUP",
-                "--migrate",
-                "USR2",
-            ],
+            &["--migrate", "HUP", "--migrate", "USR2"],
             &["--migrate given more than once"],
         ),
     ];
-    for (args, expected) in cases {
+    for (extra, expected) in with_hold {
+        let mut args = vec!["prestop"];
+        args.extend_from_slice(&HOLD);
+        args.extend_from_slice(extra);
+        cases.push((args, expected));
+    }
+    for (args, expected) in &cases {
         let message = error(args);
         for part in *expected {
             assert!(
