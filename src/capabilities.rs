@@ -2,7 +2,12 @@
 //! the tests share it. Today one fact: whether every node can mount image volumes (KEP-4639),
 //! which takes a kubelet whose `ImageVolume` gate is on (`status.nodeInfo.kubeletVersion`
 //! 1.35+) and a runtime that implements them (`status.nodeInfo.containerRuntimeVersion`).
+//!
+//! Also the two lookups a review reads cluster facts through ([`NamespaceLookup`],
+//! [`NodeLookup`]): admission asks, cluster/ answers from its watch caches, and neither
+//! imports the other.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::settings::KubeVersion;
@@ -243,6 +248,44 @@ impl fmt::Display for ImageVolumeNodes {
                 )
             }
         }
+    }
+}
+
+/// Where a namespace's annotations come from (the watch cache, or nothing).
+pub trait NamespaceLookup: Send + Sync {
+    /// The namespace's annotations (at least its `drain.io/*` ones), or `None` when unknown
+    /// (cache not synced, no cluster).
+    fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
+}
+
+/// No cluster: namespace annotations are always unknown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNamespaces;
+
+impl NamespaceLookup for NoNamespaces {
+    fn annotations(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
+        None
+    }
+}
+
+/// Fixed annotations per namespace (tests, offline use).
+impl NamespaceLookup for BTreeMap<String, BTreeMap<String, String>> {
+    fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        self.get(namespace).cloned()
+    }
+}
+
+/// Whether every node's container runtime mounts image volumes (the node cache, or a fixed
+/// answer).
+pub trait NodeLookup: Send + Sync {
+    /// `None` while unknown (no cluster, not synced): the planner then uses no image volume.
+    fn image_volume_nodes(&self) -> Option<bool>;
+}
+
+/// A fixed summary (tests, no cluster: [`ImageVolumeNodes::Unknown`]).
+impl NodeLookup for ImageVolumeNodes {
+    fn image_volume_nodes(&self) -> Option<bool> {
+        self.can_mount()
     }
 }
 

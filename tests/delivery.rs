@@ -82,7 +82,7 @@ async fn watched(nodes: &[(&str, &str)]) -> (ImageVolumeNodes, Option<bool>) {
         .expect("the node watch summarised the list")
         .expect("the watch is running");
     let _ = stop_tx.send(true);
-    use drain_webhook::admission::NodeLookup;
+    use drain_webhook::capabilities::NodeLookup;
     (summary, cache.image_volume_nodes())
 }
 

@@ -14,7 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drain_webhook::admission::{NamespaceLookup, NoNamespaces, Reviewer};
+use drain_webhook::admission::Reviewer;
+use drain_webhook::capabilities::{NamespaceLookup, NoNamespaces};
 use drain_webhook::metrics::Metrics;
 use drain_webhook::server::{self, AppState, Running, ServerOptions};
 use drain_webhook::tls::{self, CertFiles, CertResolver};

@@ -12,7 +12,6 @@
 //! - Invalid (`invalid`): not an AdmissionReview v1 at all; HTTP 400 with a short reason.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -21,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::capabilities::ImageVolumeNodes;
+use crate::capabilities::{ImageVolumeNodes, NamespaceLookup, NoNamespaces, NodeLookup};
 use crate::mutate::{MutateError, PodContext, mutate_shape, read_pod};
 
 mod wire;
@@ -40,44 +39,6 @@ pub const KIND: &str = "AdmissionReview";
 
 /// Longest reason returned for a malformed body (serde messages may quote input).
 const MAX_REASON_LEN: usize = 200;
-
-/// Where a namespace's annotations come from (the watch cache, or nothing).
-pub trait NamespaceLookup: Send + Sync {
-    /// The namespace's annotations (at least its `drain.io/*` ones), or `None` when unknown
-    /// (cache not synced, no cluster).
-    fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
-}
-
-/// No cluster: namespace annotations are always unknown.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoNamespaces;
-
-impl NamespaceLookup for NoNamespaces {
-    fn annotations(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
-        None
-    }
-}
-
-/// Fixed annotations per namespace (tests, offline use).
-impl NamespaceLookup for BTreeMap<String, BTreeMap<String, String>> {
-    fn annotations(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
-        self.get(namespace).cloned()
-    }
-}
-
-/// Whether every node's container runtime mounts image volumes (the node cache, or a fixed
-/// answer).
-pub trait NodeLookup: Send + Sync {
-    /// `None` while unknown (no cluster, not synced): the planner then uses no image volume.
-    fn image_volume_nodes(&self) -> Option<bool>;
-}
-
-/// A fixed summary (tests, no cluster: [`ImageVolumeNodes::Unknown`]).
-impl NodeLookup for ImageVolumeNodes {
-    fn image_volume_nodes(&self) -> Option<bool> {
-        self.can_mount()
-    }
-}
 
 /// Everything a review needs besides the body.
 #[derive(Clone)]

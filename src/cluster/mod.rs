@@ -15,7 +15,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-use crate::admission::NamespaceLookup;
+use crate::capabilities::NamespaceLookup;
 use crate::settings::KubeVersion;
 use health::WatchHealth;
 

@@ -13,8 +13,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-use crate::admission::NodeLookup;
-use crate::capabilities::ImageVolumeNodes;
+use crate::capabilities::{ImageVolumeNodes, NodeLookup};
 
 use super::health::WatchHealth;
 

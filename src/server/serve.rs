@@ -9,8 +9,9 @@ use tokio::sync::watch;
 
 use super::args::{CertMode, ServerArgs};
 use super::{AppState, ServerError, ServerOptions, ShutdownHandle, bind};
-use crate::admission::{NamespaceLookup, NoNamespaces, NodeLookup, Reviewer};
+use crate::admission::Reviewer;
 use crate::capabilities::ImageVolumeNodes;
+use crate::capabilities::{NamespaceLookup, NoNamespaces, NodeLookup};
 use crate::cluster::{self, NamespaceCache, NodeCache};
 use crate::metrics::Metrics;
 use crate::plan::{choose_delivery, describe_delivery};

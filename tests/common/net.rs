@@ -418,7 +418,7 @@ pub fn in_namespace(body: &[u8], namespace: &str) -> Vec<u8> {
 /// (with [`in_namespace`]).
 pub struct PanickingLookup;
 
-impl drain_webhook::admission::NamespaceLookup for PanickingLookup {
+impl drain_webhook::capabilities::NamespaceLookup for PanickingLookup {
     fn annotations(&self, namespace: &str) -> Option<std::collections::BTreeMap<String, String>> {
         assert_ne!(namespace, "panic", "test hook: a bug in the review");
         None
