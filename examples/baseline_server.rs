@@ -20,6 +20,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use drain_webhook::metrics::Metrics;
+use drain_webhook::observe::Observed;
 use drain_webhook::server::{self, ServerOptions};
 use drain_webhook::tls::{self, CertResolver};
 use kube::core::DynamicObject;
@@ -70,9 +71,15 @@ async fn main() {
     let router = Router::new()
         .route("/mutate", post(allow))
         .layer(DefaultBodyLimit::max(options.body_limit));
-    let bound = server::bind_router(options, router, Arc::new(Metrics::new()), config)
-        .await
-        .expect("listeners bind");
+    let bound = server::bind_router(
+        options,
+        router,
+        Arc::new(Metrics::new()),
+        Arc::new(Observed::default()),
+        config,
+    )
+    .await
+    .expect("listeners bind");
     let handle = bound.shutdown_handle();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");

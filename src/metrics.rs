@@ -1,7 +1,8 @@
 //! Prometheus metrics of the webhook (prometheus-client, OpenMetrics text format).
 //!
 //! Every label is bounded: operations and outcomes come from fixed lists, never from object
-//! names; the drain observer's series (`crate::observe::metrics`) alone carry a namespace.
+//! names; the drain observer's series (added through [`Metrics::with_series`]) alone carry a
+//! namespace.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -96,10 +97,6 @@ pub struct Metrics {
     open_connections: Gauge,
     helper_delivery: Family<DeliveryLabels, Gauge>,
     image_volume_blocking_nodes: Family<BlockLabels, Gauge>,
-    /// The drain observer's series (issue 28).
-    pub observe: crate::observe::metrics::ObserveMetrics,
-    /// The drain observer's aggregates, for `GET /drains`.
-    pub observer: crate::observe::Board,
 }
 
 /// One open HTTPS connection, counted in `drain_webhook_open_connections` until dropped.
@@ -120,6 +117,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_series(|_| {})
+    }
+
+    /// The server's series, and those `register` adds to the same registry (the drain
+    /// observer's: `observe::Observed::register`), all in one `/metrics`.
+    pub fn with_series(register: impl FnOnce(&mut Registry)) -> Self {
         let mut registry = Registry::default();
         let reviews = Family::<ReviewLabels, Counter>::default();
         registry.register(
@@ -175,11 +178,8 @@ impl Metrics {
         for result in [ReloadResult::success, ReloadResult::failure] {
             let _ = certificate_reloads.get_or_create(&ReloadLabels { result });
         }
-        let observe = crate::observe::metrics::ObserveMetrics::new();
-        observe.register(&mut registry);
+        register(&mut registry);
         Self {
-            observe,
-            observer: crate::observe::Board::default(),
             registry,
             reviews,
             review_duration,

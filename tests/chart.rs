@@ -1400,7 +1400,8 @@ fn prometheus_rule_alerts_on_the_observers_series() {
     );
     use drain_webhook::drain_record::{DrainRecord, EndReason, RecordRole};
     // Families show in the output once they have a series: one capped drain, one unplanned pod.
-    let metrics = drain_webhook::metrics::Metrics::new();
+    let observed = drain_webhook::observe::Observed::default();
+    let metrics = drain_webhook::metrics::Metrics::with_series(|r| observed.register(r));
     let capped = DrainRecord {
         role: RecordRole::App,
         floor_ms: 10_000,
@@ -1412,8 +1413,8 @@ fn prometheus_rule_alerts_on_the_observers_series() {
         signal_at_ms: None,
         exit: 0,
     };
-    metrics.observe.drain("shop", &capped);
-    metrics.observe.unplanned("shop");
+    observed.series.drain("shop", &capped);
+    observed.series.unplanned("shop");
     let exported = metrics.encode();
     for (values, observer) in [
         (MONITORING.to_vec(), true),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use drain_webhook::drain_record::{DrainRecord, EndReason, RecordRole};
 use drain_webhook::metrics::Metrics;
-use drain_webhook::observe::{self, LeaseConfig, Limits, ObserverConfig};
+use drain_webhook::observe::{self, LeaseConfig, Limits, Observed, ObserverConfig};
 use fake_api::{Call, FakeApi, Reply};
 use hyper::Method;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -93,8 +93,26 @@ fn config_for(identity: &str, duration: Duration) -> ObserverConfig {
     }
 }
 
+/// One replica's registry and observer state, wired as `server::serve` wires them.
+struct Replica {
+    metrics: Metrics,
+    observer: Arc<Observed>,
+}
+
+impl Replica {
+    fn new() -> Arc<Self> {
+        let observer = Arc::new(Observed::default());
+        let metrics = Metrics::with_series(|registry| observer.register(registry));
+        Arc::new(Self { metrics, observer })
+    }
+
+    fn encode(&self) -> String {
+        self.metrics.encode()
+    }
+}
+
 /// `drain_webhook_drains_total`, summed over its series.
-fn counted(metrics: &Metrics) -> u64 {
+fn counted(metrics: &Replica) -> u64 {
     metrics
         .encode()
         .lines()
@@ -173,11 +191,11 @@ async fn one_leader_counts_each_record_once_and_a_successor_counts_nothing_twice
     let api = FakeApi::routes(routes(Arc::clone(&pods)));
     let (_stop_tx, stop) = watch::channel(false);
     let start = |identity: &str| {
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Replica::new();
         let task = tokio::spawn(observe::run(
             api.client_in("drain-system"),
             config(identity),
-            Arc::clone(&metrics),
+            Arc::clone(&metrics.observer),
             stop.clone(),
         ));
         (metrics, task)
@@ -197,10 +215,10 @@ async fn one_leader_counts_each_record_once_and_a_successor_counts_nothing_twice
     assert_eq!(counted(&other), 0);
     // The other one lost the race to create the Lease: it names the holder from its next read.
     until("the follower names the leader", || {
-        other.observer.report().holder.is_some()
+        other.observer.board.report().holder.is_some()
     })
     .await;
-    let report = other.observer.report();
+    let report = other.observer.board.report();
     assert!(!report.leader && report.message.unwrap().contains("the leader is"));
 
     // Re-lists bring every record back: still three.
@@ -213,7 +231,7 @@ async fn one_leader_counts_each_record_once_and_a_successor_counts_nothing_twice
     let before = lists();
     until("the leader lists again", || lists() >= before + 2).await;
     assert_eq!(counted(&leader) + counted(&other), 3);
-    let report = leader.observer.report();
+    let report = leader.observer.board.report();
     assert!(report.leader);
     assert_eq!(report.workloads.len(), 1);
     let web = &report.workloads[0];
@@ -244,7 +262,7 @@ async fn one_leader_counts_each_record_once_and_a_successor_counts_nothing_twice
     let later = Timestamp::now() + SignedDuration::from_secs(1);
     pods.lock().unwrap().push(pod("p4", &quiet, later));
     until("the other replica takes over", || {
-        other.observer.report().leader
+        other.observer.board.report().leader
     })
     .await;
     let takeover = killed.elapsed();
@@ -280,24 +298,24 @@ async fn a_leader_that_stops_cleanly_hands_over_at_once() {
     const LONG: Duration = Duration::from_secs(60);
     let api = FakeApi::routes(routes(Arc::new(Mutex::new(Vec::new()))));
     let (stop_a, stop) = watch::channel(false);
-    let a = Arc::new(Metrics::new());
+    let a = Replica::new();
     let a_task = tokio::spawn(observe::run(
         api.client_in("drain-system"),
         config_for("a", LONG),
-        Arc::clone(&a),
+        Arc::clone(&a.observer),
         stop,
     ));
-    until("a leads", || a.observer.report().leader).await;
+    until("a leads", || a.observer.board.report().leader).await;
     let (_stop_b, stop) = watch::channel(false);
-    let b = Arc::new(Metrics::new());
+    let b = Replica::new();
     let b_task = tokio::spawn(observe::run(
         api.client_in("drain-system"),
         config_for("b", LONG),
-        Arc::clone(&b),
+        Arc::clone(&b.observer),
         stop,
     ));
     until("b follows", || {
-        b.observer.report().holder.as_deref() == Some("a")
+        b.observer.board.report().holder.as_deref() == Some("a")
     })
     .await;
     stop_a.send_replace(true);
@@ -307,7 +325,7 @@ async fn a_leader_that_stops_cleanly_hands_over_at_once() {
     );
     assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
     // Released: b takes it at its next retry, not after the Lease's duration.
-    let waited = until("b leads", || b.observer.report().leader).await;
+    let waited = until("b leads", || b.observer.board.report().leader).await;
     assert!(waited < LONG / 2, "{waited:?}");
     b_task.abort();
 }
@@ -320,9 +338,10 @@ async fn the_admin_endpoint_shows_the_leaders_aggregates() {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    async fn get(metrics: &Arc<Metrics>) -> Value {
+    async fn get(metrics: &Arc<Replica>) -> Value {
         let router = admin_router(AdminState {
-            metrics: Arc::clone(metrics),
+            metrics: Arc::new(Metrics::new()),
+            observed: Arc::clone(&metrics.observer),
             ready: Readiness::default(),
         });
         let request = hyper::Request::get("/drains")
@@ -334,13 +353,13 @@ async fn the_admin_endpoint_shows_the_leaders_aggregates() {
         serde_json::from_slice(&body).unwrap()
     }
 
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Replica::new();
     let off = get(&metrics).await;
     assert_eq!(off["leader"], false);
     assert!(off["message"].as_str().unwrap().contains("off"), "{off}");
 
-    metrics.observer.started("a");
-    metrics.observer.following(Some("b".into()));
+    metrics.observer.board.started("a");
+    metrics.observer.board.following(Some("b".into()));
     let follower = get(&metrics).await;
     assert_eq!(follower["holder"], "b");
     assert!(
@@ -351,7 +370,7 @@ async fn the_admin_endpoint_shows_the_leaders_aggregates() {
         "{follower}"
     );
 
-    metrics.observer.leading(Limits::default());
+    metrics.observer.board.leading(Limits::default());
     let window = observe::Window {
         after: None,
         through: Timestamp::now(),
@@ -365,6 +384,7 @@ async fn the_admin_endpoint_shows_the_leaders_aggregates() {
     .unwrap();
     let outcomes = metrics
         .observer
+        .board
         .lock()
         .drains
         .as_mut()
@@ -433,7 +453,7 @@ async fn pods_created_without_a_plan_in_opted_in_namespaces_are_reported_once() 
         }
     });
     let (_stop_tx, stop) = watch::channel(false);
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Replica::new();
     let config = ObserverConfig {
         planner: Some(Arc::new(drain_webhook::admission::Reviewer::for_tests())),
         ..config("a")
@@ -441,7 +461,7 @@ async fn pods_created_without_a_plan_in_opted_in_namespaces_are_reported_once() 
     let task = tokio::spawn(observe::run(
         api.client_in("drain-system"),
         config,
-        Arc::clone(&metrics),
+        Arc::clone(&metrics.observer),
         stop,
     ));
     let reported = || {

@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drain_webhook::drain_record::{DrainRecord, EndReason, RecordRole};
-use drain_webhook::metrics::Metrics;
-use drain_webhook::observe::{self, LeaseConfig, Limits, ObserverConfig};
+use drain_webhook::observe::{self, LeaseConfig, Limits, Observed, ObserverConfig};
 use fake_api::{FakeApi, Reply};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -103,7 +102,7 @@ async fn a_hundred_thousand_pods_cost_no_memory_per_pod() {
             "metadata": {"resourceVersion": "7", "continue": next}, "items": items}),
         ))
     });
-    let metrics = Arc::new(Metrics::new());
+    let observed = Arc::new(Observed::default());
     let (_stop_tx, stop) = watch::channel(false);
     let config = ObserverConfig {
         lease: LeaseConfig {
@@ -121,7 +120,7 @@ async fn a_hundred_thousand_pods_cost_no_memory_per_pod() {
     let task = tokio::spawn(observe::run(
         api.client_in("drain-system"),
         config,
-        Arc::clone(&metrics),
+        Arc::clone(&observed),
         stop,
     ));
     let full_lists = || {
@@ -149,8 +148,8 @@ async fn a_hundred_thousand_pods_cost_no_memory_per_pod() {
     };
     wait(1).await;
     let first = rss_kib();
-    let drains = metrics
-        .observer
+    let drains = observed
+        .board
         .report()
         .workloads
         .iter()
@@ -158,8 +157,8 @@ async fn a_hundred_thousand_pods_cost_no_memory_per_pod() {
         .sum::<u64>();
     wait(3).await;
     let third = rss_kib();
-    let again = metrics
-        .observer
+    let again = observed
+        .board
         .report()
         .workloads
         .iter()

@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use drain_webhook::admission::Reviewer;
 use drain_webhook::metrics::Metrics;
+use drain_webhook::observe::Observed;
 use drain_webhook::server::{self, AppState, ServerOptions};
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
@@ -42,6 +43,7 @@ impl App {
         let state = AppState {
             reviewer: Arc::new(reviewer),
             metrics: Arc::clone(&metrics),
+            observed: Arc::new(Observed::default()),
             certificates: Arc::new(local_certificate()),
         };
         Self {

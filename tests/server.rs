@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use drain_webhook::admission::Reviewer;
 use drain_webhook::capabilities::{NamespaceLookup, NoNamespaces};
 use drain_webhook::metrics::Metrics;
+use drain_webhook::observe::Observed;
 use drain_webhook::server::{self, AppState, Running, ServerOptions};
 use drain_webhook::tls::{self, CertFiles, CertResolver};
 use hyper::StatusCode;
@@ -72,6 +73,7 @@ fn app_state(setup: &Setup, metrics: Arc<Metrics>, certificates: Arc<CertResolve
             ..Reviewer::for_tests()
         }),
         metrics,
+        observed: Arc::new(Observed::default()),
         certificates,
     }
 }

@@ -1,4 +1,5 @@
-//! The observer's series, registered in the process's one registry (`crate::metrics`).
+//! The observer's series, registered in the process's one registry (`crate::metrics`) by the
+//! server, through [`super::Observed::register`].
 //!
 //! `namespace` is the one label taken from the cluster: bounded by the namespaces that run
 //! planned pods, which an operator wants to tell apart. Workload names never become labels

@@ -18,3 +18,18 @@ pub use board::Board;
 pub use drains::{Drains, Limits, Outcome, Window};
 pub use lease::{LeaseConfig, LeaseLock, Role};
 pub use run::{ObserverConfig, run};
+
+/// What the observer writes and the admin server reads: its series and its aggregates. The
+/// server registers the series in the process's one registry ([`Observed::register`]), so
+/// `crate::metrics` knows nothing of the observer.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub series: metrics::ObserveMetrics,
+    pub board: Board,
+}
+
+impl Observed {
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.series.register(registry);
+    }
+}

@@ -14,6 +14,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::Observed;
 use super::drains::{Limits, Outcome, Window};
 use super::lease::{LeaseConfig, LeaseLock, Role};
 use super::unplanned::{OPTED_IN_SELECTOR, UNPLANNED_SELECTOR, Unplanned};
@@ -21,7 +22,6 @@ use super::workload::Workload;
 use crate::admission::Reviewer;
 use crate::cluster::ApiCall;
 use crate::drain_record::DrainRecord;
-use crate::metrics::Metrics;
 use crate::patch::PLANNED_SELECTOR;
 
 /// The pod watch and the Events: tests/chart.rs checks the chart grants each one.
@@ -76,7 +76,7 @@ impl Drop for Leading {
 pub async fn run(
     client: Client,
     config: ObserverConfig,
-    metrics: Arc<Metrics>,
+    observed: Arc<Observed>,
     mut stop: watch::Receiver<bool>,
 ) {
     let identity = config.lease.identity.clone();
@@ -85,7 +85,7 @@ pub async fn run(
     // renewDeadline), well before a follower may take over.
     let renew_deadline = config.lease.duration * 2 / 3;
     let mut lock = LeaseLock::new(client.clone(), config.lease);
-    metrics.observer.started(&identity);
+    observed.board.started(&identity);
     let mut leading: Option<(Leading, watch::Sender<Window>)> = None;
     let mut renewed_at = Instant::now();
     loop {
@@ -103,13 +103,13 @@ pub async fn run(
                     }
                     None => {
                         tracing::info!(identity, "observer: leading, watching planned pods");
-                        metrics.observer.leading(config.limits);
-                        metrics.observe.set_leader(true);
+                        observed.board.leading(config.limits);
+                        observed.series.set_leader(true);
                         let (windows, window_rx) = watch::channel(window);
                         let task = tokio::spawn(lead(
                             client.clone(),
                             identity.clone(),
-                            Arc::clone(&metrics),
+                            Arc::clone(&observed),
                             window_rx,
                             config.planner.clone(),
                         ));
@@ -121,8 +121,8 @@ pub async fn run(
                 if leading.take().is_some() {
                     tracing::warn!(?holder, "observer: the Lease went to another replica");
                 }
-                metrics.observe.set_leader(false);
-                metrics.observer.following(holder);
+                observed.series.set_leader(false);
+                observed.board.following(holder);
             }
             Err(err) => {
                 tracing::warn!(error = %err, "observer: cannot read or renew the Lease");
@@ -130,8 +130,8 @@ pub async fn run(
                     tracing::warn!("observer: not renewed in time, no longer leading");
                     leading = None;
                     lock.step_down();
-                    metrics.observe.set_leader(false);
-                    metrics.observer.following(None);
+                    observed.series.set_leader(false);
+                    observed.board.following(None);
                 }
             }
         }
@@ -144,14 +144,14 @@ pub async fn run(
     if let Err(err) = lock.release().await {
         tracing::warn!(error = %err, "observer: cannot release the Lease");
     }
-    metrics.observe.set_leader(false);
+    observed.series.set_leader(false);
 }
 
 /// The leader's watch: planned pods, selected server-side, read event by event.
 async fn lead(
     client: Client,
     identity: String,
-    metrics: Arc<Metrics>,
+    observed: Arc<Observed>,
     mut windows: watch::Receiver<Window>,
     planner: Option<Arc<Reviewer>>,
 ) {
@@ -167,7 +167,7 @@ async fn lead(
         Leading(tokio::spawn(watch_unplanned(
             client.clone(),
             planner,
-            Arc::clone(&metrics),
+            Arc::clone(&observed),
             recorder.clone(),
         )))
     });
@@ -179,7 +179,7 @@ async fn lead(
             event = events.next() => match event {
                 Some(Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) | watcher::Event::Delete(pod))) => {
                     let window = *windows.borrow();
-                    let mut state = metrics.observer.lock();
+                    let mut state = observed.board.lock();
                     let Some(drains) = state.drains.as_mut() else { return };
                     drains.observe_pod(&pod, &window, Instant::now())
                 }
@@ -195,13 +195,13 @@ async fn lead(
                     return;
                 }
                 let window = *windows.borrow_and_update();
-                let mut state = metrics.observer.lock();
+                let mut state = observed.board.lock();
                 let Some(drains) = state.drains.as_mut() else { return };
                 drains.release(&window, Instant::now())
             }
         };
         for outcome in outcomes {
-            report(&metrics, &recorder, outcome);
+            report(&observed, &recorder, outcome);
         }
     }
 }
@@ -211,7 +211,7 @@ async fn lead(
 async fn watch_unplanned(
     client: Client,
     planner: Arc<Reviewer>,
-    metrics: Arc<Metrics>,
+    observed: Arc<Observed>,
     recorder: Recorder,
 ) {
     // Metadata only: the names are all it needs.
@@ -260,7 +260,7 @@ async fn watch_unplanned(
                         continue;
                     };
                     let name = pod.metadata.name.unwrap_or_default();
-                    metrics.observe.unplanned(&workload.namespace);
+                    observed.series.unplanned(&workload.namespace);
                     tracing::warn!(namespace = %workload.namespace, pod = %name, "observer: a pod in an opted-in namespace has no drain plan");
                     if warn {
                         let recorder = recorder.clone();
@@ -304,15 +304,15 @@ fn reference(workload: &Workload) -> ObjectReference {
     }
 }
 
-fn report(metrics: &Metrics, recorder: &Recorder, outcome: Outcome) {
+fn report(observed: &Observed, recorder: &Recorder, outcome: Outcome) {
     match outcome {
-        Outcome::Malformed(reason) => metrics.observe.malformed(reason),
+        Outcome::Malformed(reason) => observed.series.malformed(reason),
         Outcome::Counted {
             workload,
             record,
             warn,
         } => {
-            metrics.observe.drain(&workload.namespace, &record);
+            observed.series.drain(&workload.namespace, &record);
             if warn {
                 let recorder = recorder.clone();
                 tokio::spawn(async move {

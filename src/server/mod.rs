@@ -30,6 +30,7 @@ use tracing::Instrument;
 use self::args::DEFAULT_MAX_CONNECTIONS;
 use crate::admission::DEFAULT_BODY_LIMIT;
 use crate::metrics::Metrics;
+use crate::observe::Observed;
 
 /// Listener tuning. The defaults suit the API server as the only client.
 #[derive(Debug, Clone)]
@@ -128,8 +129,9 @@ pub async fn bind(
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<Bound, ServerError> {
     let metrics = Arc::clone(&state.metrics);
+    let observed = Arc::clone(&state.observed);
     let router = router(state, &options);
-    bind_router(options, router, metrics, tls).await
+    bind_router(options, router, metrics, observed, tls).await
 }
 
 /// [`bind`] with another router on the HTTPS listener: the same TLS, HTTP/2, admin and
@@ -139,6 +141,7 @@ pub async fn bind_router(
     options: ServerOptions,
     router: Router,
     metrics: Arc<Metrics>,
+    observed: Arc<Observed>,
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<Bound, ServerError> {
     let ready = Readiness::default();
@@ -146,6 +149,7 @@ pub async fn bind_router(
     let (tls_listener, tls_addr) = listen(options.listen).await?;
     let admin = admin_router(AdminState {
         metrics: Arc::clone(&metrics),
+        observed,
         ready: ready.clone(),
     });
     let (stop_admin, mut admin_stopped) = watch::channel(false);

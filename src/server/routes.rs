@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use super::ServerOptions;
 use crate::admission::{Answer, JSON_CONTENT_TYPE, Reviewer};
 use crate::metrics::{self, Metrics};
+use crate::observe::Observed;
 use crate::served::{CERTIFICATE_PATH, SETTINGS_PATH, ServedSettings};
 use crate::tls::CertResolver;
 
@@ -26,6 +27,8 @@ use crate::tls::CertResolver;
 pub struct AppState {
     pub reviewer: Arc<Reviewer>,
     pub metrics: Arc<Metrics>,
+    /// The drain observer's series and aggregates (`GET /drains` on the admin listener).
+    pub observed: Arc<Observed>,
     /// The certificate handshakes get; `GET /certificate` shows it (see [`served_certificate`]).
     pub certificates: Arc<CertResolver>,
 }
@@ -102,6 +105,7 @@ impl Readiness {
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub metrics: Arc<Metrics>,
+    pub observed: Arc<Observed>,
     pub ready: Readiness,
 }
 
@@ -118,7 +122,7 @@ pub fn admin_router(state: AdminState) -> Router {
 /// `GET /drains`: the drain observer's aggregates as JSON (the leader's; a follower says who
 /// leads), docs/operations.md.
 async fn drains(State(state): State<AdminState>) -> Response {
-    axum::Json(state.metrics.observer.report()).into_response()
+    axum::Json(state.observed.board.report()).into_response()
 }
 
 async fn readyz(State(state): State<AdminState>) -> Response {

@@ -14,6 +14,7 @@ use crate::capabilities::ImageVolumeNodes;
 use crate::capabilities::{NamespaceLookup, NoNamespaces, NodeLookup};
 use crate::cluster::{self, NamespaceCache, NodeCache};
 use crate::metrics::Metrics;
+use crate::observe::Observed;
 use crate::plan::{choose_delivery, describe_delivery};
 use crate::settings::{KubeVersion, Settings};
 use crate::tls::{self, CertFiles, CertResolver, TlsError};
@@ -47,7 +48,8 @@ pub async fn run(
     args: ServerArgs,
 ) -> Result<(), ServeError> {
     let settings = Arc::new(settings);
-    let metrics = Arc::new(Metrics::new());
+    let observed = Arc::new(Observed::default());
+    let metrics = Arc::new(Metrics::with_series(|registry| observed.register(registry)));
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let client = if args.no_cluster {
@@ -174,7 +176,7 @@ pub async fn run(
                 planner: Some(Arc::clone(&reviewer)),
                 ..args.observer_config(namespace)
             },
-            Arc::clone(&metrics),
+            Arc::clone(&observed),
             stop_rx.clone(),
         ))),
         (Some(_), None) if args.observe => {
@@ -194,6 +196,7 @@ pub async fn run(
     let state = AppState {
         reviewer: Arc::clone(&reviewer),
         metrics: Arc::clone(&metrics),
+        observed,
         certificates: Arc::clone(&resolver),
     };
     let tls_config = Arc::new(tls::server_config(resolver)?);
