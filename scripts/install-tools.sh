@@ -27,12 +27,16 @@ print_versions() {
 # make images / images-check: umoci writes the OCI layout, skopeo cross-checks it, jq edits
 # and reads its JSON; the arm64 cross gcc links the linux/arm64 binaries against the static
 # glibc of libc6-dev-arm64-cross, and qemu-aarch64-static runs them; shellcheck lints
-# scripts/e2e.sh in tests/e2e_script.rs. Debian packages, each with the command (or file) that
+# scripts/e2e.sh in tests/e2e_script.rs; nginx is the real front proxy the helper's
+# `--migrate SIGHUP` is tried against in tests/helper_hold.rs (run in a temporary prefix on
+# loopback ports; Debian's package does not start a service where policy-rc.d forbids it, and
+# leaves port 80 alone when it is taken). Debian packages, each with the command (or file) that
 # shows it is installed; apt-get runs only when one is missing.
 image_packages=(umoci skopeo jq shellcheck
     gcc-aarch64-linux-gnu=aarch64-linux-gnu-gcc
     libc6-dev-arm64-cross=/usr/aarch64-linux-gnu/lib/libc.a
-    qemu-user-static=qemu-aarch64-static)
+    qemu-user-static=qemu-aarch64-static
+    nginx=/usr/sbin/nginx)
 missing=()
 for entry in "${image_packages[@]}"; do
     package=${entry%%=*}

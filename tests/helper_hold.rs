@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 #[path = "helper_hold/migrate.rs"]
 mod migrate;
+#[path = "helper_hold/nginx.rs"]
+mod nginx;
 
 const BIN: &str = env!("CARGO_BIN_EXE_drain-helper");
 /// Slack on top of any expected end: the test machine runs other builds.

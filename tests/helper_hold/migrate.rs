@@ -161,7 +161,7 @@ impl Drop for StandIn {
 
 /// What the client did once the proxy closed its kept-alive connection.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum AfterClose {
+pub(super) enum AfterClose {
     /// Went elsewhere (a live pod, through the Service): nothing more here.
     Leave,
     /// Came back here (a load balancer still routing to the pod): a new short connection
@@ -171,7 +171,11 @@ enum AfterClose {
 
 /// A client with one kept-alive connection, a request every 200 ms until `until` from now.
 /// Returns when its connection was closed by the stand-in, if it was.
-fn client(port: u16, until: Duration, after: AfterClose) -> thread::JoinHandle<Option<Instant>> {
+pub(super) fn client(
+    port: u16,
+    until: Duration,
+    after: AfterClose,
+) -> thread::JoinHandle<Option<Instant>> {
     let start = Instant::now();
     thread::spawn(move || {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -203,7 +207,7 @@ fn client(port: u16, until: Duration, after: AfterClose) -> thread::JoinHandle<O
     })
 }
 
-const HOLD_ARGS: [&str; 6] = ["--delay", "1", "--quiet", "2", "--hold-max", "12"];
+pub(super) const HOLD_ARGS: [&str; 6] = ["--delay", "1", "--quiet", "2", "--hold-max", "12"];
 
 #[test]
 fn without_migrate_a_kept_alive_client_holds_the_pod_to_the_cap() {
