@@ -984,7 +984,8 @@ mod observed {
             .unwrap_err()
             .to_string();
         assert!(
-            line.contains("drain-webhook names no Service")
+            line.contains("the webhook's Service is unknown")
+                && line.contains("MutatingWebhookConfiguration drain-webhook")
                 && line.contains("--webhook-configuration-name"),
             "{line}"
         );
@@ -1001,4 +1002,99 @@ fn live_deployment(namespace: &str, name: &str) -> serde_json::Value {
            "spec": {"selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}},
                                  "spec": {"containers": [{"name": name, "image": "ghcr.io/acme/x:1"}]}}}})
+}
+
+/// The command itself, against an API server on loopback (plain HTTP): with the leader's
+/// drains the JSON rows carry them; with services/proxy forbidden one stderr line says why and
+/// the audit is printed as without them (exit 0).
+#[test]
+fn the_command_shows_the_observed_drains_or_one_line_why() {
+    use axum::http::{StatusCode, Uri};
+    use serde_json::json;
+
+    const PROXY: &str =
+        "/api/v1/namespaces/drain-system/services/http:drain-webhook:admin/proxy/drains";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let serve = |proxy: (StatusCode, Value)| {
+        let app = axum::Router::new().fallback(move |uri: Uri| {
+            let proxy = proxy.clone();
+            async move {
+                let (code, body) = match uri.path() {
+                    "/version" => (StatusCode::OK, json!({"major": "1", "minor": "34",
+                        "gitVersion": "v1.34.0", "gitCommit": "", "gitTreeState": "",
+                        "buildDate": "", "goVersion": "", "compiler": "", "platform": ""})),
+                    "/api/v1/namespaces/shop" => (StatusCode::OK, json!({"kind": "Namespace",
+                        "apiVersion": "v1", "metadata": {"name": "shop",
+                        "labels": {"drain.io/inject": "enabled"}}})),
+                    "/apis/apps/v1/namespaces/shop/deployments" => (StatusCode::OK, json!({
+                        "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {},
+                        "items": [live_deployment("shop", "web")]})),
+                    "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/drain-webhook" => {
+                        (StatusCode::OK, json!({"metadata": {"name": "drain-webhook"},
+                            "webhooks": [{"name": "pods.drain-webhook.drain.io",
+                                "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                                "clientConfig": {"service": {"name": "drain-webhook",
+                                    "namespace": "drain-system"}}}]}))
+                    }
+                    PROXY => proxy,
+                    _ => (StatusCode::OK, json!({"kind": "List", "apiVersion": "v1",
+                        "metadata": {}, "items": []})),
+                };
+                (code, axum::Json(body))
+            }
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        address
+    };
+    let audit = |address: std::net::SocketAddr| {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster: {{server: \"http://{address}\"}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\nusers:\n- name: fake\n  user: {{}}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+            .args(["audit", "-n", "shop", "-o", "json", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (rows, stderr)
+    };
+
+    let leader = json!({"leader": true, "identity": "a", "holder": "a", "workloads": [
+        {"namespace": "shop", "kind": "Deployment", "name": "web", "drains": 10, "capHits": 3,
+         "lagMedianSeconds": 40.0, "lagMaxSeconds": 60.0, "recent": []}]});
+    let (rows, stderr) = audit(serve((StatusCode::OK, leader)));
+    assert!(!stderr.contains("observed drains not shown"), "{stderr}");
+    assert_eq!(rows[0]["workload"], "Deployment shop/web");
+    assert_eq!(rows[0]["observed"]["capHits"], 3);
+    assert_eq!(rows[0]["observed"]["recommendation"]["verdict"], "raise");
+
+    let forbidden = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": "services \"http:drain-webhook:admin\" is forbidden",
+        "reason": "Forbidden", "code": 403});
+    let (rows, stderr) = audit(serve((StatusCode::FORBIDDEN, forbidden)));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("observed drains not shown"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("audit: observed drains not shown: ")
+            && lines[0].contains("403")
+            && lines[0].contains("audit ClusterRole"),
+        "{stderr}"
+    );
+    assert_eq!(rows[0]["workload"], "Deployment shop/web");
+    assert!(rows[0].get("observed").is_none(), "{rows:#}");
 }

@@ -40,7 +40,8 @@ impl WebhookService {
 /// Why the observed drains are not shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unavailable {
-    /// No MutatingWebhookConfiguration of that name, or one that calls no Service.
+    /// No MutatingWebhookConfiguration of that name (or not readable), or one that calls no
+    /// Service.
     NoService { configuration: String },
     /// RBAC refused `get` on `services/proxy` (403).
     Forbidden { namespace: String, resource: String },
@@ -68,8 +69,8 @@ impl fmt::Display for Unavailable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (reason, fix) = match self {
             Unavailable::NoService { configuration } => (
-                format!("the MutatingWebhookConfiguration {configuration} names no Service"),
-                "is drain-webhook installed? pass --webhook-configuration-name (the chart's full name)".to_string(),
+                format!("the webhook's Service is unknown (the MutatingWebhookConfiguration {configuration} is absent, unreadable or calls no Service)"),
+                "pass --webhook-configuration-name (the chart's full name); get on it is in the chart's audit ClusterRole".to_string(),
             ),
             Unavailable::Forbidden { namespace, resource } => (
                 format!("get on services/proxy {resource} in {namespace} is forbidden (403)"),
