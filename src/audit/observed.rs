@@ -197,11 +197,14 @@ pub fn recommend(observed: &ObservedWorkload, hold: Option<PlannedHold>) -> Reco
             message: format!("{name} {limit} s is enough: {seen}"),
         }
     } else {
+        let quiet = match hold.quiet_window() {
+            0 => String::new(),
+            q => format!(" (plus {q} s quiet)"),
+        };
         Recommendation {
             verdict: Verdict::Close,
             message: format!(
-                "{name} {limit} s is close: {seen} (plus {} s quiet), over {ENOUGH_PERCENT}% of it; raise it before holds hit the cap",
-                hold.quiet_window()
+                "{name} {limit} s is close: {seen}{quiet}, over {ENOUGH_PERCENT}% of it; raise it before holds hit the cap"
             ),
         }
     }
