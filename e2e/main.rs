@@ -12,7 +12,8 @@
 //!   applies EndpointSlice changes late; prints its counts as JSON on stop.
 //! - `stop`: run with `kubectl exec` in the load pod: asks the load (PID 1) to stop and report.
 //! - `holds`: each terminated pod's hold and signal, from the proxy containers' logs.
-//! - `results`: assembles `target/e2e/results.json` from what the script collected.
+//! - `results`: assembles `target/e2e/results.json` from what the script collected, with the
+//!   webhook's observed drains checked against the holds (`observed`).
 //! - `report`: the table, the verdict and the SVG picture from `target/e2e/results.json`.
 
 mod clients;
@@ -23,6 +24,7 @@ mod holds;
 mod http;
 mod lb;
 mod load;
+mod observed;
 mod picture;
 mod proxy;
 mod report;

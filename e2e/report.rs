@@ -1,6 +1,7 @@
 //! `drain-e2e report results.json --svg FILE`: the tables, the picture and the verdict of a
 //! `make e2e` run. The verdict: exit 1 when an opted-in namespace lost any request, any stream
-//! message, or had a stream end other than cleanly.
+//! message, or had a stream end other than cleanly, or when the drains the webhook observed
+//! disagree with its holds while records were expected (`observed.rs`).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -140,6 +141,19 @@ pub fn verdict(results: &Results) -> Verdict {
     if on.lost_requests + on.missing + on.unclean_streams > 0 {
         return fail(format!(
             "FAIL: the opted-in namespace lost {sent} (drain-webhook must lose none)"
+        ));
+    }
+    // What the webhook observed must agree with the holds when records were expected.
+    if let Some(observed) = results
+        .namespaces
+        .iter()
+        .filter(|n| n.injected)
+        .filter_map(|n| n.observed.as_ref())
+        .find(|o| o.fails())
+    {
+        return fail(format!(
+            "FAIL: the opted-in namespace lost {sent}, but {}",
+            observed.message
         ));
     }
     let plain = totals(results.namespaces.iter().filter(|n| !n.injected));
@@ -324,6 +338,9 @@ fn holds_table(out: &mut String, results: &Results) {
             "  {:<34} {:>9} {:<8} {:>9} {:>8} {:>10} {:<40}",
             "pod", "hold end", "why", "receiving", "moved at", "signal at", "helper's reason"
         );
+        if let Some(observed) = &ns.observed {
+            let _ = writeln!(out, "  observed by the webhook: {}", observed.message);
+        }
         for hold in &ns.holds {
             let _ = writeln!(
                 out,
@@ -376,6 +393,7 @@ mod tests {
                 kill_unix: Some(146.0),
                 ..PodHold::default()
             }],
+            observed: None,
         };
         assert_eq!(
             stream_ends(&ns, "service", &counts),

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::holds::PodHold;
+use crate::observed::{ObservedCheck, check};
 use crate::tally::Summary;
 
 /// `target/e2e/results.json`.
@@ -67,6 +68,10 @@ pub struct NamespaceResult {
     /// Each terminated demo pod's hold and signal (`drain-e2e holds`).
     #[serde(default)]
     pub holds: Vec<PodHold>,
+    /// The opted-in namespace: what the webhook's drain observer saw, checked against `holds`
+    /// (absent from runs without `drains.jsonl`, and for the plain namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedCheck>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -109,7 +114,8 @@ pub struct AssembleArgs {
     /// Where scripts/e2e.sh collected the run (E2E_OUT): for each namespace NS,
     /// `load-NS.json` (the load client's summary), `holds-NS.json` (`drain-e2e holds`),
     /// `rollouts-NS.txt` and `ready-NS.txt` (one `START END` line per rolling restart and per
-    /// create-to-Ready sample, seconds since 1970). results.json is written there.
+    /// create-to-Ready sample, seconds since 1970), and `drains.jsonl` (the webhook's
+    /// `GET /drains` answers, one per line; optional). results.json is written there.
     pub dir: PathBuf,
     /// The API server's gitVersion.
     #[arg(long)]
@@ -150,12 +156,24 @@ pub fn assemble(args: &AssembleArgs) -> anyhow::Result<Results> {
                 seconds: end - start,
             })
             .collect();
+        let holds: Vec<PodHold> = read_json(&file("holds", "json"))?;
+        // What GET /drains answered (the script's file; none in runs from before it).
+        let drains = args.dir.join("drains.jsonl");
+        let observed = match injected && drains.exists() {
+            true => {
+                let answers = std::fs::read_to_string(&drains)
+                    .with_context(|| format!("cannot read {}", drains.display()))?;
+                Some(check(name, &holds, &answers))
+            }
+            false => None,
+        };
         Ok(NamespaceResult {
             name: name.to_string(),
             injected,
             rollouts,
             load: read_json(&file("load", "json"))?,
-            holds: read_json(&file("holds", "json"))?,
+            holds,
+            observed,
         })
     };
     let ready = |name: &str| -> anyhow::Result<Vec<f64>> {

@@ -8,7 +8,8 @@
 # it keeps every terminating pod's proxy log (the helper's hold and signal lines), measures
 # create-to-Ready with and without injection, prints the tables, writes
 # target/e2e/results.json and results.svg. Fails when the opted-in namespace loses a request
-# or a stream message, or has a stream cut.
+# or a stream message, or has a stream cut, or when the drains the webhook observed (its
+# GET /drains, through the service proxy) disagree with the holds the proxy logs show.
 # Everything it creates is deleted on exit, also on Ctrl-C (E2E_KEEP=1 keeps it).
 #
 # Needs no cluster DNS and no registry: every image is one `make images` wrote, imported into
@@ -418,6 +419,21 @@ for ns in "$ns_on" "$ns_off"; do
 	"$report_bin" holds "$out/logs/$ns" --pods "$out/pods-$ns.jsonl" >"$out/holds-$ns.json" ||
 		die "cannot read the pods' logs in $out/logs/$ns"
 done
+
+# --- What the webhook observed (issue 28): the leader's GET /drains through the API server's
+# service proxy, as `drain-webhook audit` reads it. Each request goes to a replica at random
+# and only the leader has the aggregates: a few answers, one per line, from which
+# `drain-e2e results` takes the leader's and checks it against the holds.
+drains_path="/api/v1/namespaces/$system_ns/services/http:$release:admin/proxy/drains"
+: >"$out/drains.jsonl"
+: >"$out/drains.err"
+for _ in 1 2 3 4 5 6; do
+	if answer=$(k get --raw "$drains_path" 2>>"$out/drains.err"); then
+		printf '%s\n' "$answer" >>"$out/drains.jsonl"
+	fi
+done
+"$webhook_bin" audit -n "$ns_on" --webhook-configuration-name "$release" >"$out/audit-$ns_on.txt" 2>&1 ||
+	log "drain-webhook audit -n $ns_on failed: see $out/audit-$ns_on.txt"
 
 # --- Stop the load and collect its counts.
 for ns in "$ns_on" "$ns_off"; do k -n "$ns" exec load -- /drain-e2e stop; done

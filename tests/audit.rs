@@ -731,3 +731,370 @@ spec:
         "{text}"
     );
 }
+
+// --- Live: what the drain observer saw, read through the service proxy ---------------------
+
+mod observed {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::fake_api::{FakeApi, Reply, list, status};
+    use drain_webhook::audit::observed::attach;
+    use drain_webhook::audit::{
+        Unavailable, WebhookService, audit_cluster, read_cluster, read_observed,
+        read_webhook_namespace, render,
+    };
+    use drain_webhook::offline::OutputFormat;
+    use drain_webhook::settings::Settings;
+    use serde_json::{Value, json};
+
+    const PROXY: &str =
+        "/api/v1/namespaces/drain-system/services/http:drain-webhook:admin/proxy/drains";
+
+    fn service() -> WebhookService {
+        WebhookService {
+            namespace: "drain-system".into(),
+            name: "drain-webhook".into(),
+        }
+    }
+
+    fn leader() -> Value {
+        json!({"leader": true, "identity": "drain-webhook-a_1_1", "holder": "drain-webhook-a_1_1",
+            "workloads": [{"namespace": "shop", "kind": "Deployment", "name": "web",
+                "drains": 24, "capHits": 0, "lagMedianSeconds": 6.1, "lagMaxSeconds": 16.2,
+                "recent": [{"role": "proxy", "floor": 10.0, "end": 19.2, "why": "quiet",
+                    "lastArrival": 16.2, "afterFloor": 9, "migratedAt": null,
+                    "signalAt": 19.21, "exit": 0}]}]})
+    }
+
+    fn follower(holder: Option<&str>) -> Value {
+        json!({"leader": false, "identity": "drain-webhook-b_1_1", "holder": holder,
+            "message": "this replica does not observe drains", "workloads": []})
+    }
+
+    /// A fake whose proxy answers `answers[i]` to the i-th request (the last one after that).
+    fn proxy_answers(answers: Vec<Reply>) -> (Arc<FakeApi>, Arc<AtomicUsize>) {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&asked);
+        let fake = FakeApi::routes(move |seen| {
+            (seen.path == PROXY).then(|| {
+                let i = count.fetch_add(1, Ordering::SeqCst);
+                answers[i.min(answers.len() - 1)].clone()
+            })
+        });
+        (fake, asked)
+    }
+
+    fn status_reply(code: u16, reason: &str) -> Reply {
+        let (code, body) = status(code, reason);
+        Reply::json(code, body)
+    }
+
+    async fn read(answers: Vec<Reply>) -> (Result<usize, Unavailable>, usize) {
+        let (fake, asked) = proxy_answers(answers);
+        let read = read_observed(
+            &fake.client_in("default"),
+            Some(&service()),
+            "drain-webhook",
+        )
+        .await
+        .map(|w| w.len());
+        (read, asked.load(Ordering::SeqCst))
+    }
+
+    /// The leader's aggregates come through the admin port's service proxy, asked again while a
+    /// follower answers; they land beside the row of their workload, rendered in every format.
+    #[tokio::test]
+    async fn the_leaders_drains_are_shown_beside_their_workload() {
+        let config =
+            "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/drain-webhook";
+        let asked = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&asked);
+        let fake = FakeApi::routes(move |seen| {
+            Some(match seen.path {
+                p if p == config => Reply::json(
+                    200,
+                    json!({"metadata": {"name": "drain-webhook"},
+                    "webhooks": [{"name": "pods.drain-webhook.drain.io",
+                        "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                        "clientConfig": {"service": {"name": "drain-webhook",
+                            "namespace": "drain-system", "port": 443}}}]}),
+                ),
+                PROXY => match count.fetch_add(1, Ordering::SeqCst) {
+                    0 => Reply::json(200, follower(Some("drain-webhook-a_1_1"))),
+                    _ => Reply::json(200, leader()),
+                },
+                "/api/v1/namespaces/shop" => Reply::json(
+                    200,
+                    json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "shop",
+                        "labels": {"drain.io/inject": "enabled"}}}),
+                ),
+                "/apis/apps/v1/namespaces/shop/deployments" => Reply::json(
+                    200,
+                    list(
+                        "Deployment",
+                        vec![
+                            super::live_deployment("shop", "web"),
+                            super::live_deployment("shop", "api"),
+                        ],
+                        None,
+                    ),
+                ),
+                _ => Reply::json(200, list("X", vec![], None)),
+            })
+        });
+        let client = fake.client_in("default");
+        let mut cluster = read_cluster(&client, Some("shop")).await.unwrap();
+        read_webhook_namespace(&client, "drain-webhook", &mut cluster)
+            .await
+            .unwrap();
+        assert_eq!(cluster.webhook_service, Some(service()));
+        let observed = read_observed(&client, cluster.webhook_service.as_ref(), "drain-webhook")
+            .await
+            .unwrap();
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            2,
+            "asked again after a follower"
+        );
+        let mut rows = audit_cluster(cluster, &Settings::default(), None).unwrap();
+        attach(&mut rows, &observed);
+
+        let json: Value =
+            serde_json::from_str(&render(&rows, OutputFormat::Json, false).unwrap()).unwrap();
+        let web = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workload"] == "Deployment shop/web")
+            .unwrap();
+        assert_eq!(web["observed"]["drains"], 24);
+        assert_eq!(web["observed"]["lagMaxSeconds"], 16.2);
+        assert_eq!(web["observed"]["recommendation"]["verdict"], "enough");
+        assert_eq!(
+            web["observed"]["recommendation"]["message"],
+            "max-delay 60 s is enough: lag at most 17 s over the last drain"
+        );
+        let api = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workload"] == "Deployment shop/api")
+            .unwrap();
+        assert!(api.get("observed").is_none(), "{api:#}");
+
+        let text = render(&rows, OutputFormat::Text, false).unwrap();
+        assert!(
+            text.contains(
+                "\n  observed: 24 drains, 0 hit the cap; lag median 6.1 s, max 16.2 s (last 1)\n    enough: max-delay 60 s is enough"
+            ) && text.matches("observed:").count() == 1,
+            "{text}"
+        );
+        let yaml = render(&rows, OutputFormat::Yaml, false).unwrap();
+        assert!(yaml.contains("verdict: enough"), "{yaml}");
+    }
+
+    /// Each way the aggregates can be out of reach is one line with its reason and fix, and
+    /// the right number of requests.
+    #[tokio::test]
+    async fn each_missing_path_says_why_and_what_to_do() {
+        let cases: Vec<(Vec<Reply>, usize, &[&str])> = vec![
+            (
+                vec![status_reply(403, "Forbidden")],
+                1,
+                &[
+                    "services/proxy http:drain-webhook:admin",
+                    "403",
+                    "audit ClusterRole",
+                ],
+            ),
+            (
+                vec![status_reply(503, "ServiceUnavailable")],
+                1,
+                &[
+                    "no webhook replica answers",
+                    "503",
+                    "kubectl -n drain-system get pods",
+                ],
+            ),
+            (
+                vec![status_reply(404, "NotFound")],
+                1,
+                &["no webhook replica answers", "404"],
+            ),
+            (
+                vec![Reply::text(404, "404 page not found")],
+                1,
+                &["404: the webhook serves no drains", "upgrade drain-webhook"],
+            ),
+            (
+                vec![Reply::text(
+                    502,
+                    "Error trying to reach service: dial tcp: i/o timeout",
+                )],
+                1,
+                &["502", "i/o timeout", "networkPolicy.adminFrom"],
+            ),
+            (
+                vec![Reply::text(200, "<html>not it</html>")],
+                1,
+                &["did not answer the observer's report", "targetPort"],
+            ),
+            (
+                vec![Reply::json(
+                    200,
+                    json!({"leader": false, "identity": null, "holder": null, "workloads": []}),
+                )],
+                6,
+                &["drain observer off", "observer.enabled=true"],
+            ),
+            (
+                vec![Reply::json(200, follower(None))],
+                6,
+                &["no replica holds the observer's Lease", "run again"],
+            ),
+            (
+                vec![Reply::json(200, follower(Some("drain-webhook-a_1_1")))],
+                6,
+                &[
+                    "6 answers",
+                    "the leader is drain-webhook-a_1_1",
+                    "run again",
+                ],
+            ),
+        ];
+        for (answers, requests, wanted) in cases {
+            let (read, asked) = read(answers).await;
+            let line = read.unwrap_err().to_string();
+            assert!(
+                line.starts_with("observed drains not shown: ")
+                    && line.contains("; fix: ")
+                    && !line.contains('\n'),
+                "{line}"
+            );
+            for w in wanted {
+                assert!(line.contains(w), "{w:?} not in {line}");
+            }
+            assert_eq!(asked, requests, "{line}");
+        }
+        // A configuration that calls no Service: nothing asked.
+        let (fake, asked) = proxy_answers(vec![Reply::json(200, leader())]);
+        let line = read_observed(&fake.client_in("default"), None, "drain-webhook")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            line.contains("the webhook's Service is unknown")
+                && line.contains("MutatingWebhookConfiguration drain-webhook")
+                && line.contains("--webhook-configuration-name"),
+            "{line}"
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 0);
+        // And the leader at once: one request.
+        let (read, asked) = read(vec![Reply::json(200, leader())]).await;
+        assert_eq!((read, asked), (Ok(1), 1));
+    }
+}
+
+/// A Deployment as the live tests list it.
+fn live_deployment(namespace: &str, name: &str) -> serde_json::Value {
+    serde_json::json!({"metadata": {"name": name, "namespace": namespace},
+           "spec": {"selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": {"app": name}},
+                                 "spec": {"containers": [{"name": name, "image": "ghcr.io/acme/x:1"}]}}}})
+}
+
+/// The command itself, against an API server on loopback (plain HTTP): with the leader's
+/// drains the JSON rows carry them; with services/proxy forbidden one stderr line says why and
+/// the audit is printed as without them (exit 0).
+#[test]
+fn the_command_shows_the_observed_drains_or_one_line_why() {
+    use axum::http::{StatusCode, Uri};
+    use serde_json::json;
+
+    const PROXY: &str =
+        "/api/v1/namespaces/drain-system/services/http:drain-webhook:admin/proxy/drains";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let serve = |proxy: (StatusCode, Value)| {
+        let app = axum::Router::new().fallback(move |uri: Uri| {
+            let proxy = proxy.clone();
+            async move {
+                let (code, body) = match uri.path() {
+                    "/version" => (StatusCode::OK, json!({"major": "1", "minor": "34",
+                        "gitVersion": "v1.34.0", "gitCommit": "", "gitTreeState": "",
+                        "buildDate": "", "goVersion": "", "compiler": "", "platform": ""})),
+                    "/api/v1/namespaces/shop" => (StatusCode::OK, json!({"kind": "Namespace",
+                        "apiVersion": "v1", "metadata": {"name": "shop",
+                        "labels": {"drain.io/inject": "enabled"}}})),
+                    "/apis/apps/v1/namespaces/shop/deployments" => (StatusCode::OK, json!({
+                        "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {},
+                        "items": [live_deployment("shop", "web")]})),
+                    "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/drain-webhook" => {
+                        (StatusCode::OK, json!({"metadata": {"name": "drain-webhook"},
+                            "webhooks": [{"name": "pods.drain-webhook.drain.io",
+                                "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                                "clientConfig": {"service": {"name": "drain-webhook",
+                                    "namespace": "drain-system"}}}]}))
+                    }
+                    PROXY => proxy,
+                    _ => (StatusCode::OK, json!({"kind": "List", "apiVersion": "v1",
+                        "metadata": {}, "items": []})),
+                };
+                (code, axum::Json(body))
+            }
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        address
+    };
+    let audit = |address: std::net::SocketAddr| {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster: {{server: \"http://{address}\"}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: fake}}\nusers:\n- name: fake\n  user: {{}}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_drain-webhook"))
+            .args(["audit", "-n", "shop", "-o", "json", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (rows, stderr)
+    };
+
+    let leader = json!({"leader": true, "identity": "a", "holder": "a", "workloads": [
+        {"namespace": "shop", "kind": "Deployment", "name": "web", "drains": 10, "capHits": 3,
+         "lagMedianSeconds": 40.0, "lagMaxSeconds": 60.0, "recent": []}]});
+    let (rows, stderr) = audit(serve((StatusCode::OK, leader)));
+    assert!(!stderr.contains("observed drains not shown"), "{stderr}");
+    assert_eq!(rows[0]["workload"], "Deployment shop/web");
+    assert_eq!(rows[0]["observed"]["capHits"], 3);
+    assert_eq!(rows[0]["observed"]["recommendation"]["verdict"], "raise");
+
+    let forbidden = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": "services \"http:drain-webhook:admin\" is forbidden",
+        "reason": "Forbidden", "code": 403});
+    let (rows, stderr) = audit(serve((StatusCode::FORBIDDEN, forbidden)));
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("observed drains not shown"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("audit: observed drains not shown: ")
+            && lines[0].contains("403")
+            && lines[0].contains("audit ClusterRole"),
+        "{stderr}"
+    );
+    assert_eq!(rows[0]["workload"], "Deployment shop/web");
+    assert!(rows[0].get("observed").is_none(), "{rows:#}");
+}

@@ -1979,10 +1979,37 @@ fn audit_cluster_role_is_optional_read_only_and_unbound() {
         "batch/jobs",
         "batch/cronjobs",
         "admissionregistration.k8s.io/mutatingwebhookconfigurations",
+        "/services/proxy",
     ]
     .map(String::from)
     .into();
     assert_eq!(granted, wanted);
+    // The observed drains: only the Service's admin port, by the name the audit asks for
+    // (src/audit/observed_read.rs), and the Service has a port of that name.
+    let proxy = rules
+        .iter()
+        .find(|r| r.resources.as_ref().unwrap()[0] == "services/proxy")
+        .unwrap();
+    let admin = drain_webhook::audit::WebhookService {
+        namespace: "ns".into(),
+        name: RELEASE.into(),
+    };
+    assert_eq!(
+        proxy.resource_names.as_deref(),
+        Some(&[admin.admin_port().resource_name()][..])
+    );
+    let service = all_of_kind(&docs, "Service")
+        .into_iter()
+        .find(|s| s["metadata"]["name"] == RELEASE)
+        .unwrap();
+    assert!(
+        service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == drain_webhook::audit::observed_read::ADMIN_PORT),
+        "{service}"
+    );
     // The webhook configuration only by name.
     let configuration = rules
         .iter()

@@ -190,3 +190,69 @@ fn the_script_passes_what_results_takes() {
         assert!(help.contains(&format!("{flag} ")), "{flag} not in:\n{help}");
     }
 }
+
+/// A `GET /drains` answer of the leader with the demo's proxy drains ending at `ends`.
+fn leader_answer(ends: &[f64]) -> String {
+    let recent: Vec<serde_json::Value> = ends
+        .iter()
+        .map(|end| {
+            serde_json::json!({"role": "proxy", "floor": 10.0, "end": end, "why": "quiet",
+                "lastArrival": 12.0, "afterFloor": 2, "migratedAt": null, "signalAt": end,
+                "exit": 0})
+        })
+        .collect();
+    serde_json::json!({"leader": true, "identity": "a", "holder": "a", "workloads": [
+        {"namespace": "drain-e2e-on", "kind": "Deployment", "name": "demo",
+         "drains": ends.len(), "capHits": 0, "lagMedianSeconds": 12.0, "lagMaxSeconds": 12.0,
+         "recent": recent}]})
+    .to_string()
+}
+
+/// results.json carries the comparison of the observed drains with the holds (the sample's
+/// opted-in pods held until 16.2 s and 18.0 s), and the verdict fails on a disagreement; the
+/// observer off is a finding, not a failure.
+#[test]
+fn the_observed_drains_are_checked_against_the_holds() {
+    let follower = r#"{"leader":false,"identity":"b","holder":"a","workloads":[]}"#;
+    let off = r#"{"leader":false,"identity":null,"holder":null,"workloads":[]}"#;
+    let cases = [
+        (
+            format!("{follower}\n{}\n", leader_answer(&[18.4, 16.2])),
+            "agree",
+            true,
+        ),
+        (leader_answer(&[16.2]), "disagree", false),
+        (leader_answer(&[16.2, 19.5]), "disagree", false),
+        (format!("{follower}\n{follower}\n"), "unavailable", false),
+        (format!("{off}\n"), "observer-off", true),
+    ];
+    for (answers, outcome, pass) in cases {
+        let (_keep, dir) = sample_copy();
+        std::fs::write(dir.join("drains.jsonl"), &answers).unwrap();
+        let out = results(&dir, SETTINGS);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let written = read(&dir.join("results.json"));
+        let on = &written["namespaces"][0];
+        assert_eq!(on["observed"]["outcome"], outcome, "{answers}: {on:#}");
+        assert_eq!(on["observed"]["expected"], 2);
+        assert!(written["namespaces"][1].get("observed").is_none());
+        let report = Command::new(BIN)
+            .arg("report")
+            .arg(dir.join("results.json"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&report.stdout);
+        assert_eq!(report.status.success(), pass, "{answers}:\n{text}");
+        assert!(text.contains("observed by the webhook: "), "{text}");
+        if !pass {
+            assert!(
+                text.contains("FAIL: the opted-in namespace lost 0"),
+                "{text}"
+            );
+        }
+    }
+}

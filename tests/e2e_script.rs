@@ -468,3 +468,36 @@ fn the_demo_proxy_migrates_its_clients_at_the_floor() {
     assert!(has_pair(&yaml, "- --migrate", "- SIGHUP"), "{yaml}");
     assert_eq!(yaml.matches("- --migrate").count(), 1, "{yaml}");
 }
+
+/// The script reads the observed drains where `drain-webhook audit` does: the webhook
+/// Service's admin port, through the service proxy (a mismatch would show only on a cluster).
+#[cfg(feature = "webhook")]
+#[test]
+fn the_observed_drains_are_read_where_audit_reads_them() {
+    let text = std::fs::read_to_string(script()).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("drains_path="))
+        .expect("the script reads GET /drains");
+    let path = line
+        .trim_matches('"')
+        .replace("$system_ns", "drain-e2e-system")
+        .replace("$release", "drain-webhook-e2e");
+    let service = drain_webhook::audit::WebhookService {
+        namespace: "drain-e2e-system".into(),
+        name: "drain-webhook-e2e".into(),
+    };
+    assert_eq!(
+        path,
+        service
+            .admin_port()
+            .proxy_path(drain_webhook::audit::observed::DRAINS_PATH)
+    );
+    assert!(
+        text.contains("system_ns=$prefix-system") && text.contains("release=drain-webhook-e2e")
+    );
+    assert!(
+        text.contains("k get --raw \"$drains_path\""),
+        "fetched with kubectl get --raw"
+    );
+}

@@ -14,9 +14,12 @@ pub struct Cluster {
     pub denied: Vec<String>,
     /// The webhook's own namespace (its Service's, from the webhook configuration), if known.
     pub webhook_namespace: Option<String>,
+    /// The Service the webhook configuration calls, if known: where the observed drains are
+    /// read.
+    pub webhook_service: Option<super::WebhookService>,
 }
 
-/// Finds the webhook's own namespace: the namespace of the Service its
+/// Finds the webhook's Service and own namespace: the Service its
 /// MutatingWebhookConfiguration `configuration` calls. Absent (404) leaves it unknown; a 403
 /// is recorded in `denied`.
 pub async fn read_webhook_namespace(
@@ -28,11 +31,19 @@ pub async fn read_webhook_namespace(
     let api: kube::Api<MutatingWebhookConfiguration> = kube::Api::all(client.clone());
     match api.get_opt(configuration).await {
         Ok(found) => {
-            cluster.webhook_namespace = found.and_then(|c| {
-                c.webhooks?
-                    .into_iter()
-                    .find_map(|w| Some(w.client_config.service?.namespace))
+            cluster.webhook_service = found.and_then(|c| {
+                c.webhooks?.into_iter().find_map(|w| {
+                    let service = w.client_config.service?;
+                    Some(super::WebhookService {
+                        namespace: service.namespace,
+                        name: service.name,
+                    })
+                })
             });
+            cluster.webhook_namespace = cluster
+                .webhook_service
+                .as_ref()
+                .map(|s| s.namespace.clone());
             Ok(())
         }
         Err(err) if forbidden(&err) => {

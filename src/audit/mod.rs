@@ -17,6 +17,8 @@ use crate::plan::{ContainerPlan, RecordedContainer, proxy_family};
 
 mod findings;
 mod live;
+pub mod observed;
+pub mod observed_read;
 mod render;
 
 use findings::*;
@@ -24,6 +26,8 @@ pub use live::{
     Cluster, PAGE_SIZE, audit_cluster, explain_cluster, kind_alias, read_cluster,
     read_webhook_namespace,
 };
+pub use observed::{ObservedSummary, PlannedHold};
+pub use observed_read::{Unavailable, WebhookService, read_observed};
 pub use render::render;
 
 /// Coverage of one workload.
@@ -82,7 +86,7 @@ pub struct Change {
     pub containers: Vec<ContainerChange>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
     /// `Deployment shop/web`.
@@ -98,6 +102,12 @@ pub struct Row {
     /// `None`: `inject` would change nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub would_change: Option<Change>,
+    /// What the drain observer saw (live audits, when the leader answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedSummary>,
+    /// The hold the planner gives it now, which the observed lag is judged against.
+    #[serde(skip)]
+    pub planned_hold: Option<PlannedHold>,
 }
 
 /// How the input is judged where it cannot show it.
@@ -311,6 +321,8 @@ fn audit_one(
                 drift: Vec::new(),
                 risks: Vec::new(),
                 would_change: None,
+                observed: None,
+                planned_hold: None,
             });
         }
     };
@@ -390,5 +402,11 @@ fn audit_one(
         drift,
         risks,
         would_change,
+        observed: None,
+        planned_hold: Some(PlannedHold {
+            delay: plan.delay,
+            quiet: plan.quiet,
+            max_delay: plan.max_delay,
+        }),
     })
 }

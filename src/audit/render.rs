@@ -69,7 +69,7 @@ pub(super) fn table(rows: &[Row], colour: bool) -> String {
         );
     }
     for r in rows {
-        if r.reason.is_none() && r.drift.is_empty() && r.risks.is_empty() {
+        if r.reason.is_none() && r.drift.is_empty() && r.risks.is_empty() && r.observed.is_none() {
             continue;
         }
         let _ = writeln!(out, "\n{}", r.workload);
@@ -81,6 +81,20 @@ pub(super) fn table(rows: &[Row], colour: bool) -> String {
         }
         for f in &r.risks {
             let _ = writeln!(out, "  risk {}: {}\n    fix: {}", f.kind, f.message, f.fix);
+        }
+        if let Some(o) = &r.observed {
+            let lag = |s: Option<f64>| s.map_or("-".to_string(), |s| format!("{s:.1} s"));
+            let _ = writeln!(
+                out,
+                "  observed: {} drains, {} hit the cap; lag median {}, max {} (last {})\n    {}: {}",
+                o.drains,
+                o.cap_hits,
+                lag(o.lag_median_seconds),
+                lag(o.lag_max_seconds),
+                o.recent,
+                o.recommendation.verdict.label(),
+                o.recommendation.message
+            );
         }
     }
     out

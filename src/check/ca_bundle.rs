@@ -41,21 +41,8 @@ pub(super) async fn ca_bundle(client: &Client, configured: &Configured) -> StepR
             fix_bundle,
         );
     }
-    let proxy = format!(
-        "/api/v1/namespaces/{}/services/https:{}:{}/proxy{CERTIFICATE_PATH}",
-        configured.namespace, configured.service, configured.port
-    );
-    let request = match axum::http::Request::get(&proxy).body(Vec::new()) {
-        Ok(request) => request,
-        Err(err) => {
-            return fail(
-                CA_BUNDLE,
-                format!("cannot build the request {proxy}: {err}"),
-                "a fault of drain-webhook check; please report it",
-            );
-        }
-    };
-    let served = match client.request_text(request).await {
+    let (proxy, served) = configured.served(client, CERTIFICATE_PATH).await;
+    let served = match served {
         Ok(text) => text,
         Err(kube::Error::Api(status)) if status.code == 404 => {
             return fail(

@@ -196,6 +196,24 @@ impl Configured {
     fn dns_name(&self) -> String {
         format!("{}.{}.svc", self.service, self.namespace)
     }
+
+    /// `GET path` on the webhook's HTTPS port through the API server's service proxy: the
+    /// request path (for messages) and the answer.
+    async fn served(
+        &self,
+        client: &kube::Client,
+        path: &str,
+    ) -> (String, Result<String, kube::Error>) {
+        let port = self.port.to_string();
+        let target = crate::cluster::proxy::ServicePort {
+            namespace: &self.namespace,
+            scheme: "https",
+            service: &self.service,
+            port: &port,
+        };
+        let answer = crate::cluster::proxy::get_text(client, &target, path).await;
+        (target.proxy_path(path), answer)
+    }
 }
 
 /// Every step of the last attempt.

@@ -11,14 +11,8 @@ use crate::served::{SETTINGS_PATH, ServedSettings};
 pub(super) type Served = Result<ServedSettings, String>;
 
 pub(super) async fn served_settings(client: &Client, configured: &Configured) -> Served {
-    let proxy = format!(
-        "/api/v1/namespaces/{}/services/https:{}:{}/proxy{SETTINGS_PATH}",
-        configured.namespace, configured.service, configured.port
-    );
-    let request = axum::http::Request::get(&proxy)
-        .body(Vec::new())
-        .map_err(|err| format!("cannot build the request {proxy}: {err}"))?;
-    match client.request_text(request).await {
+    let (_, served) = configured.served(client, SETTINGS_PATH).await;
+    match served {
         Ok(text) => serde_json::from_str(&text)
             .map_err(|err| format!("{SETTINGS_PATH} of the webhook is not its settings ({err})")),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(format!(

@@ -187,7 +187,7 @@ fn audit_live(args: &crate::cli::AuditArgs) -> anyhow::Result<Vec<crate::audit::
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime
+    let observed = runtime
         .block_on(async {
             let client = args.client.client().await?;
             crate::audit::read_webhook_namespace(
@@ -196,7 +196,17 @@ fn audit_live(args: &crate::cli::AuditArgs) -> anyhow::Result<Vec<crate::audit::
                 &mut cluster,
             )
             .await
-            .context("cannot read the webhook configuration")
+            .context("cannot read the webhook configuration")?;
+            // What the drain observer saw, through the service proxy; without it, one line
+            // says why and the audit goes on.
+            anyhow::Ok(
+                crate::audit::read_observed(
+                    &client,
+                    cluster.webhook_service.as_ref(),
+                    &args.webhook_configuration_name,
+                )
+                .await,
+            )
         })
         .map_err(|err| anyhow::anyhow!("{err:#}"))?;
     for denied in &cluster.denied {
@@ -204,8 +214,13 @@ fn audit_live(args: &crate::cli::AuditArgs) -> anyhow::Result<Vec<crate::audit::
             eprintln!("warning: {denied}");
         }
     }
-    crate::audit::audit_cluster(cluster, &args.planning.settings()?, version)
-        .map_err(|err| anyhow::anyhow!("{err}"))
+    let mut rows = crate::audit::audit_cluster(cluster, &args.planning.settings()?, version)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    match observed {
+        Ok(workloads) => crate::audit::observed::attach(&mut rows, &workloads),
+        Err(unavailable) => eprintln!("audit: {unavailable}"),
+    }
+    Ok(rows)
 }
 
 /// `explain KIND/NAME [-n NS]`, `explain -n NS --all`, `explain -A`.

@@ -22,6 +22,7 @@ use health::WatchHealth;
 pub mod certs;
 mod health;
 mod nodes;
+pub mod proxy;
 
 pub use nodes::NodeCache;
 
