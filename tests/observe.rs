@@ -397,7 +397,7 @@ async fn the_admin_endpoint_shows_the_leaders_aggregates() {
         leader["workloads"],
         json!([{"namespace": "shop", "kind": "Deployment", "name": "web", "drains": 1,
             "capHits": 1, "lagMedianSeconds": 6.1, "lagMaxSeconds": 6.1,
-            "recent": [{"role": "app", "floor": 5.0, "end": 9.25, "why": "cap",
+            "recent": [{"pod": "web-5f6c7-p1", "role": "app", "floor": 5.0, "end": 9.25, "why": "cap",
                 "lastArrival": 6.1, "afterFloor": 4, "migratedAt": null, "signalAt": 9.25,
                 "exit": 0}]}])
     );

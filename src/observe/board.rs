@@ -5,8 +5,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
 
-use super::drains::{Drains, Limits};
-use crate::drain_record::DrainRecord;
+use super::drains::{Drains, Limits, RecentRecord};
 
 #[derive(Debug, Default)]
 pub struct Board(Mutex<BoardState>);
@@ -69,7 +68,7 @@ impl Board {
                 let mut lags: Vec<u64> = kept
                     .recent
                     .iter()
-                    .filter_map(|r| r.last_arrival_ms)
+                    .filter_map(|r| r.record.last_arrival_ms)
                     .collect();
                 lags.sort_unstable();
                 WorkloadReport {
@@ -124,6 +123,7 @@ pub struct WorkloadReport {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecentDrain {
+    pub pod: String,
     pub role: &'static str,
     pub floor: f64,
     pub end: f64,
@@ -135,9 +135,11 @@ pub struct RecentDrain {
     pub exit: u8,
 }
 
-impl From<&DrainRecord> for RecentDrain {
-    fn from(r: &DrainRecord) -> Self {
+impl From<&RecentRecord> for RecentDrain {
+    fn from(kept: &RecentRecord) -> Self {
+        let r = &kept.record;
         Self {
+            pod: kept.pod.to_string(),
             role: r.role.as_str(),
             floor: seconds(r.floor_ms),
             end: seconds(r.end_ms),

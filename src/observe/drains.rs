@@ -68,15 +68,23 @@ pub enum Outcome {
 pub struct WorkloadDrains {
     pub drains: u64,
     pub cap_hits: u64,
-    pub recent: VecDeque<DrainRecord>,
+    pub recent: VecDeque<RecentRecord>,
     touched: u64,
     warned: Option<Instant>,
+}
+
+/// A kept record, with the pod it came from (the proof pairs them with its holds by name).
+#[derive(Debug, Clone)]
+pub struct RecentRecord {
+    pub pod: Box<str>,
+    pub record: DrainRecord,
 }
 
 #[derive(Debug)]
 struct Pending {
     finished: Timestamp,
     workload: Workload,
+    pod: Box<str>,
     record: DrainRecord,
 }
 
@@ -148,11 +156,12 @@ impl Drains {
                 self.pending.push_back(Pending {
                     finished,
                     workload,
+                    pod: pod_name(pod),
                     record,
                 });
                 continue;
             }
-            out.push(self.count(workload, record, now));
+            out.push(self.count(workload, pod_name(pod), record, now));
         }
         out
     }
@@ -166,11 +175,17 @@ impl Drains {
         self.pending = waiting.into();
         ready
             .into_iter()
-            .map(|p| self.count(p.workload, p.record, now))
+            .map(|p| self.count(p.workload, p.pod, p.record, now))
             .collect()
     }
 
-    fn count(&mut self, workload: Workload, record: DrainRecord, now: Instant) -> Outcome {
+    fn count(
+        &mut self,
+        workload: Workload,
+        pod: Box<str>,
+        record: DrainRecord,
+        now: Instant,
+    ) -> Outcome {
         self.tick += 1;
         if !self.workloads.contains_key(&workload) && self.workloads.len() >= self.limits.workloads
         {
@@ -198,7 +213,7 @@ impl Drains {
         if entry.recent.len() >= self.limits.recent {
             entry.recent.pop_front();
         }
-        entry.recent.push_back(record);
+        entry.recent.push_back(RecentRecord { pod, record });
         let mut warn = false;
         if record.capped_with_traffic() {
             entry.cap_hits += 1;
@@ -241,6 +256,10 @@ pub(super) fn key(uid: &str, container: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
     (uid, container).hash(&mut hasher);
     hasher.finish()
+}
+
+fn pod_name(pod: &Pod) -> Box<str> {
+    pod.metadata.name.as_deref().unwrap_or_default().into()
 }
 
 /// The keys of recently read records, at most `capacity`: two generations, the older dropped
