@@ -77,7 +77,7 @@ impl ContainerPlan {
             hold,
             follow,
             stagger,
-            record: None,
+            record: self.record_args(),
         })
     }
 
