@@ -208,3 +208,36 @@ fn a_container_restarted_in_place_appends_a_second_record_and_the_last_one_count
     assert_eq!(message.lines().count(), 2, "{message}");
     assert_eq!(record_in(&path).role, RecordRole::App);
 }
+
+#[test]
+fn a_follow_is_recorded_as_such_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("termination-log");
+    // A port nothing listens on: the follow waits for its bound (it cannot tell the proxy).
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port().to_string()
+    };
+    let output = helper(&[
+        "--delay",
+        "0",
+        "--follow",
+        &port,
+        "--follow-until",
+        "2",
+        "--record",
+        path.to_str().unwrap(),
+        "--role",
+        "app",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", log(&output));
+    let record = record_in(&path);
+    assert_eq!(
+        (record.role, record.why),
+        (RecordRole::App, EndReason::Follow)
+    );
+    assert!((2_000..GENEROUS_MS).contains(&record.end_ms), "{record:?}");
+    assert_eq!((record.last_arrival_ms, record.after_floor), (None, 0));
+}
