@@ -42,12 +42,14 @@ manifests: deps
 
 ## helper: the static drain-helper binary for the host (crt-static glibc); prints its path
 # Size flags (docs/helper.md): no relocations (non-PIE), no unwind tables or their index
-# (panic = "abort" never unwinds), identical code folded. Together about 60 KiB.
+# (panic = "abort" never unwinds), identical code folded: together about 60 KiB; and the unwind
+# and landing-pad tables of glibc, libgcc and std discarded by a linker script, 76 KiB more.
 # Static glibc: every binary that goes into an image is built with STATIC_RUSTFLAGS and
 # --target $(HOST_TRIPLE), which keeps it in its own target dir (the normal builds stay warm).
 STATIC_RUSTFLAGS = -C target-feature=+crt-static
 HELPER_SIZE_RUSTFLAGS = $(STATIC_RUSTFLAGS) -C relocation-model=static \
-	-C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr
+	-C force-unwind-tables=no -C link-arg=-Wl,--no-eh-frame-hdr \
+	-C link-arg=-Wl,-T,$(CURDIR)/scripts/helper-discard-unwind.ld
 # --icf=all is a flag of lld, x86_64's default linker since Rust 1.90; the arm64 build links
 # with Debian's GNU ld, which has no ICF (gold's saves nothing there: docs/decisions.md).
 HELPER_RUSTFLAGS = $(HELPER_SIZE_RUSTFLAGS) -C link-arg=-Wl,--icf=all

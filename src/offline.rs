@@ -379,6 +379,7 @@ fn details(c: &ContainerPlan, behind_proxy: bool) -> String {
     if let Some(chained) = &c.chained {
         parts.push(format!("then runs its own hook: {chained}"));
     }
+    parts.extend(c.record.as_ref().map(ToString::to_string));
     if !c.env.is_empty() {
         let vars: Vec<String> = c
             .env

@@ -85,6 +85,10 @@ pub struct ContainerShape {
     /// decoding every container's env into a `Value` on every review tripled the cost of a
     /// 40-container pod (docs/benchmarks.md).
     pub env: Option<Box<serde_json::value::RawValue>>,
+    /// Where the helper appends its drain record (`crate::plan::RecordPlan`), unless the
+    /// policy is `FallbackToLogsOnError`.
+    pub termination_message_path: Option<String>,
+    pub termination_message_policy: Option<String>,
 }
 
 /// A container's `env`, as `drain.io/env` sees it.

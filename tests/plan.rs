@@ -687,7 +687,8 @@ fn user_hooks_the_helper_cannot_run_are_left_alone(#[case] handler: Value, #[cas
 }
 
 /// The planned helper command is the helper's own rendering, and its parser reads back the
-/// same arguments (seed case: the proxy's delay, --max, graceful signal, hold and migration).
+/// same arguments (seed case: the proxy's delay, --max, graceful signal, hold and migration,
+/// and where its drain record goes).
 #[test]
 fn the_planned_helper_command_parses_as_planned() {
     use drain_webhook::helper::args::{Command, parse};
@@ -712,7 +713,11 @@ fn the_planned_helper_command_parses_as_planned() {
             "--hold-max",
             "60s",
             "--migrate",
-            "SIGHUP"
+            "SIGHUP",
+            "--record",
+            "/dev/termination-log",
+            "--role",
+            "proxy"
         ]
     );
     let words: Vec<std::ffi::OsString> = command[1..].iter().map(Into::into).collect();

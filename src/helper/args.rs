@@ -71,6 +71,8 @@ pub struct PrestopArgs {
     pub follow: Option<FollowArgs>,
     /// `--stagger S`, seconds slept after the hold (or the follow) ends; 0 when not given.
     pub stagger: u32,
+    /// `--record PATH --role proxy|app`: append the drain record there at the end.
+    pub record: Option<RecordArgs>,
 }
 
 impl PrestopArgs {
@@ -178,6 +180,8 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     let mut follow = None;
     let mut follow_until = None;
     let mut stagger = None;
+    let mut record_path = None;
+    let mut record_role = None;
 
     let mut index = 0;
     while index < args.len() {
@@ -226,6 +230,8 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
                 | "--follow"
                 | "--follow-until"
                 | "--stagger"
+                | "--record"
+                | "--role"
         ) {
             return Err(usage(format!("unknown option \"{arg}\"")));
         }
@@ -285,6 +291,14 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
                 once(stagger.is_some())?;
                 stagger = Some(seconds(flag, value)?);
             }
+            "--record" => {
+                once(record_path.is_some())?;
+                record_path = Some(record::path(flag, value)?);
+            }
+            "--role" => {
+                once(record_role.is_some())?;
+                record_role = Some(record::role(flag, value)?);
+            }
             "--signal" => {
                 once(signal.is_some())?;
                 signal = Some(parse_signal(value).map_err(|e| usage(format!("--signal: {e}")))?);
@@ -327,6 +341,7 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
         hold,
         follow,
         stagger: stagger.unwrap_or(0),
+        record: record::record_args(record_path, record_role)?,
     };
     parsed.max = max.unwrap_or(
         parsed
@@ -339,6 +354,9 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
 mod hold;
 pub use hold::{FollowArgs, HoldArgs, Migrate};
 use hold::{check_migrate, follow_args, hold_args};
+
+mod record;
+pub use record::{MAX_RECORD_PATH_BYTES, RecordArgs, record_path_problem};
 
 #[cfg(feature = "webhook")]
 mod render;

@@ -121,6 +121,13 @@ pub struct Hold {
     /// arrived before the hold began).
     total_bytes: u64,
     migration: Migration,
+    /// The latest sample that saw traffic: a new connection no probe's token excused, or bytes
+    /// on an open connection (the drain record's `lastArrival`).
+    last_arrival_ms: Option<u64>,
+    /// Traffic seen by the samples after the floor: new connections no probe's token excused,
+    /// plus one for each sample that saw bytes on open connections (the drain record's
+    /// `afterFloor`: a sampling period with requests counts once, whatever their number).
+    after_floor: u64,
 }
 
 /// The migration at the floor: not asked for, still to come, or done.
@@ -158,6 +165,8 @@ impl Hold {
             total_excused: 0,
             total_bytes: 0,
             migration: Migration::Off,
+            last_arrival_ms: None,
+            after_floor: 0,
         }
     }
 
@@ -201,9 +210,22 @@ impl Hold {
         if let Some(last) = self.last_counter {
             // A counter that went down adds nothing; it is the baseline from now on.
             let arrivals = sample.passive_opens.saturating_sub(last);
+            let excused = self.excuse(at, arrivals);
             self.total += arrivals;
-            self.total_excused += self.excuse(at, arrivals);
+            self.total_excused += excused;
             self.total_bytes = self.total_bytes.saturating_add(sample.reused_bytes);
+            let requests = u64::from(sample.reused_bytes > 0);
+            if arrivals > excused || requests > 0 {
+                self.last_arrival_ms = Some(at);
+            }
+            // What this sample saw arrived after the previous one: after the floor only if
+            // this sample is later than it.
+            if at > self.floor_ms {
+                self.after_floor = self
+                    .after_floor
+                    .saturating_add(arrivals - excused)
+                    .saturating_add(requests);
+            }
         }
         self.last_counter = Some(sample.passive_opens);
         self.samples
@@ -263,6 +285,18 @@ impl Hold {
     /// probe period plus its tolerance.
     pub fn lookback_ms(&self) -> u64 {
         self.lookback_ms
+    }
+
+    /// When the latest sample that saw traffic was taken (ms from the hook's start): the
+    /// traffic arrived in the sampling period before it. `None`: none since the first sample.
+    pub fn last_arrival_ms(&self) -> Option<u64> {
+        self.last_arrival_ms
+    }
+
+    /// New connections (beyond the probes') and sampling periods with requests on open
+    /// connections, after the floor.
+    pub fn after_floor(&self) -> u64 {
+        self.after_floor
     }
 
     /// How many samples are kept (bounded by the look-back over the sampling step, plus one).

@@ -39,7 +39,7 @@ usage: drain-helper install DIR [--then exit|sleep]
                             [--migrate SIG|URL]]
                             [--follow PORTS --follow-until T] [--stagger S] [--wait-idle PORTS]
                             [--max T] [--signal SIG [--fast-signal SIG]] [--then-http-get URL]
-                            [--then-exec -- CMD ARGS...]
+                            [--record PATH --role proxy|app] [--then-exec -- CMD ARGS...]
        drain-helper --help | --version";
 
 const HELP: &str = "
@@ -74,6 +74,9 @@ prestop              run the drain phases, in this order:
                      (its fast stop, e.g. SIGTERM for nginx) and end without the 124
   --then-http-get URL  then GET URL (fails unless the answer is 2xx or 3xx)
   --then-exec -- CMD ARGS...  then run CMD and exit with its status (must be last)
+  --record PATH --role proxy|app
+                     at the end, append one JSON line saying how the drain went to PATH
+                     (the termination message file); never fails the hook
   --max T            bound of the whole hook (default: the latest end of the delay, hold or
                      follow, plus the stagger, plus 30s); when reached, the
                      running phase is cut and the exit code is 124

@@ -12,7 +12,7 @@
 //! exited (docs/helper.md, "Why the hook ends before the proxy").
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,9 +22,12 @@ use super::net::http_request;
 use super::proc_net::{established_on, listening_on};
 use super::signal::signal_name;
 use super::spawn::spawn;
+use crate::drain_record::EndReason;
+use record::Outcome;
 use signal_phase::{Stopped, local_ports};
 
 mod hold_phase;
+pub mod record;
 mod signal_phase;
 
 /// Every phase finished (and no `--then-exec` was given).
@@ -74,6 +77,7 @@ pub fn run(args: &PrestopArgs, host: &Host, log: &mut Log) -> i32 {
         deadline,
         log,
         pins: Vec::new(),
+        outcome: Outcome::default(),
     };
     let code = match drain.phases(args, host) {
         Ok(code) => {
@@ -89,6 +93,19 @@ pub fn run(args: &PrestopArgs, host: &Host, log: &mut Log) -> i32 {
             EXIT_MAX_REACHED
         }
     };
+    if let Some(target) = &args.record {
+        let record = drain
+            .outcome
+            .record(target.role, args.delay, code, drain.elapsed_ms());
+        // Once, whatever happens: the exit status stays the drain's.
+        match record::append(Path::new(&target.path), &record.to_line()) {
+            Ok(()) => drain.log(&format!("drain record appended to {}", target.path)),
+            Err(why) => drain.log(&format!(
+                "drain record not written to {}: {why} (the hook goes on)",
+                target.path
+            )),
+        }
+    }
     // The pins are closed by the kernel when the process exits, after its exit code is fixed:
     // the proxy can only finish (and its exit take the hook down) once the hook has ended.
     std::mem::forget(drain.pins);
@@ -104,6 +121,8 @@ struct Drain<'a> {
     log: &'a mut Log,
     /// The helper's own connections to the signalled process's listeners.
     pins: Vec<TcpStream>,
+    /// What the drain record says (`--record`).
+    outcome: Outcome,
 }
 
 impl Drain<'_> {
@@ -113,6 +132,16 @@ impl Drain<'_> {
 
     fn elapsed(&self) -> String {
         seconds_text(self.start.elapsed())
+    }
+
+    /// Milliseconds since the hook started, as the drain record counts.
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The delay, the hold or the follow ended now, for `why`.
+    fn ended(&mut self, why: EndReason) {
+        self.outcome.ended = Some((self.elapsed_ms(), why));
     }
 
     fn check(&self, phase: &'static str) -> Result<(), Cut> {
@@ -153,15 +182,22 @@ impl Drain<'_> {
         // The hold takes its first sample now, right after notify: its window is full at D, and
         // the helper's own notify connections are in the baseline, not counted as traffic.
         match (&args.hold, &args.follow) {
-            (Some(hold), _) => self.hold(args.delay, hold, host)?,
+            (Some(hold), _) => {
+                let why = self.hold(args.delay, hold, host)?;
+                self.ended(why);
+            }
             (None, Some(follow)) => {
                 // Whether the ports listen at the start tells a proxy that has already closed
                 // them (follow ends) from ports that are not the proxy's (wait to the bound).
                 let listened_at_start = listening_on(&follow.ports);
                 self.delay(args.delay)?;
                 self.follow(follow, listened_at_start)?;
+                self.ended(EndReason::Follow);
             }
-            (None, None) => self.delay(args.delay)?,
+            (None, None) => {
+                self.delay(args.delay)?;
+                self.ended(EndReason::Fixed);
+            }
         }
         self.stagger(args.stagger)?;
         // A proxy's clients (a load balancer's kept-alive connections) stay open until the

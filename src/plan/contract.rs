@@ -77,6 +77,7 @@ impl ContainerPlan {
             hold,
             follow,
             stagger,
+            record: self.record_args(),
         })
     }
 

@@ -4,7 +4,7 @@ use super::choice::{ChosenHook, HookRequest};
 use super::hold::HoldSettings;
 use super::injection::{HELPER_DIR, existing_helper, mount_conflict, new_helper_names};
 use super::timing::HoldRequest;
-use super::{Action, ContainerPlan, HelperInjection, HookKind, Plan, Resolved, Role};
+use super::{Action, ContainerPlan, HelperInjection, HookKind, Plan, RecordPlan, Resolved, Role};
 use crate::annotations::Overrides;
 use crate::helper::net::HttpUrl;
 use crate::pod::SpecShape;
@@ -128,6 +128,12 @@ pub(super) fn choose_hooks(
                     "its mount path {HELPER_DIR} is already used by another volume"
                 ));
             }
+        }
+        // Before write_hook, whose last check parses the whole command, `--record` included.
+        if let Ok(hook) = &decision
+            && hook.kind == HookKind::Helper
+        {
+            plan.containers[index].record = Some(RecordPlan::of(container));
         }
         if let Some(need) = write_hook(plan, index, decision, resolved.budget) {
             chosen.needed = chosen.needed.max(need);

@@ -24,6 +24,7 @@ mod injection;
 mod migrate;
 mod native;
 mod planner;
+mod record;
 mod resolve;
 mod roles;
 mod status;
@@ -39,6 +40,7 @@ pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 pub use migrate::known_migration;
 pub use planner::plan_pod;
+pub use record::{DEFAULT_TERMINATION_MESSAGE_PATH, RecordPlan};
 use resolve::Resolved;
 pub use roles::{MESH_PROXIES, graceful_signal, proxy_family};
 pub use status::{RecordedContainer, Status};
@@ -189,6 +191,9 @@ pub struct ContainerPlan {
     pub migrate: Option<Migrate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub chained: Option<ChainedHook>,
+    /// Where a helper hook appends its drain record (`--record`), or why it does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordPlan>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Env vars the patch adds (`drain.io/env: "true"`), in order.
@@ -381,6 +386,7 @@ impl ContainerPlan {
             wait_idle: Vec::new(),
             migrate: None,
             chained: None,
+            record: None,
             note: None,
             env: Vec::new(),
         }

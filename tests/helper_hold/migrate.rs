@@ -3,6 +3,7 @@
 //! listening, and counts its accepts into the synthetic `/proc/net/snmp` the hold reads.
 
 use super::*;
+use drain_webhook::drain_record::{DrainRecord, EndReason, parse_message};
 use std::io::ErrorKind;
 
 /// Set when the test binary is re-executed as the stand-in: where it writes its port, its
@@ -145,6 +146,20 @@ impl StandIn {
         command
     }
 
+    /// `--record` into this stand-in's folder, as the proxy's.
+    fn record_args(&self) -> Vec<String> {
+        let path = self.dir.path().join("termination-log");
+        ["--record", path.to_str().unwrap(), "--role", "proxy"]
+            .map(str::to_owned)
+            .to_vec()
+    }
+
+    /// The drain record the hook left, read as the observer reads it.
+    fn drain_record(&self) -> DrainRecord {
+        let message = fs::read_to_string(self.dir.path().join("termination-log")).unwrap();
+        parse_message(&message).unwrap().expect("a drain record")
+    }
+
     /// Whether the stand-in still runs and accepts connections.
     fn still_serving(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
@@ -213,23 +228,50 @@ pub(super) const HOLD_ARGS: [&str; 6] = ["--delay", "1", "--quiet", "2", "--hold
 fn without_migrate_a_kept_alive_client_holds_the_pod_to_the_cap() {
     let stand_in = StandIn::start();
     let client = client(stand_in.port, Duration::from_secs(14), AfterClose::Leave);
-    let run = run(stand_in.helper(&HOLD_ARGS));
+    let record_args = stand_in.record_args();
+    let mut args = HOLD_ARGS.to_vec();
+    args.extend(record_args.iter().map(String::as_str));
+    let run = run(stand_in.helper(&args));
     run.assert_exit_0();
     assert_eq!(run.hold_end().1, "cap", "{}", run.log());
     assert_eq!(client.join().unwrap(), None, "the connection stayed open");
+    // The record says what the log says: the cap, with requests still arriving after D.
+    let record = stand_in.drain_record();
+    assert_eq!((record.why, record.migrated_at_ms), (EndReason::Cap, None));
+    assert!(record.capped_with_traffic(), "{record:?}");
+    assert!(
+        (12_000..=12_000 + 6_000).contains(&record.end_ms),
+        "{record:?}"
+    );
+    let last = record.last_arrival_ms.expect("requests arrived");
+    assert!((1_000..=record.end_ms).contains(&last), "{record:?}");
 }
 
 #[test]
 fn with_migrate_hup_the_client_moves_and_the_hold_ends_quiet_well_before_the_cap() {
     let mut stand_in = StandIn::start();
     let client = client(stand_in.port, Duration::from_secs(14), AfterClose::Leave);
+    let record_args = stand_in.record_args();
     let mut args = HOLD_ARGS.to_vec();
     args.extend(["--migrate", "HUP"]);
+    args.extend(record_args.iter().map(String::as_str));
     let run = run(stand_in.helper(&args));
     run.assert_exit_0();
     let log = run.log();
     let (at, reason, _) = run.hold_end();
     assert_eq!(reason, "quiet", "{log}");
+    // The record: migrated at D, quiet before the cap, the requests before the migration.
+    let record = stand_in.drain_record();
+    assert_eq!(record.why, EndReason::Quiet, "{record:?}");
+    let migrated = record.migrated_at_ms.expect("migrated");
+    assert!((1_000..record.end_ms).contains(&migrated), "{record:?}");
+    assert!(record.end_ms < 12_000, "{record:?}");
+    assert!(
+        record
+            .last_arrival_ms
+            .is_none_or(|last| last <= migrated + 2_000),
+        "{record:?}"
+    );
     // Migrated at D = 1 s, quiet Q = 2 s later: far from the cap of 12 s.
     assert!((1.0..=1.0 + 2.0 + SLACK).contains(&at), "{at}\n{log}");
     let pid = stand_in.child.id();

@@ -84,6 +84,14 @@ impl PrestopArgs {
         if self.stagger > 0 {
             args.extend(["--stagger".to_owned(), format_seconds(self.stagger)]);
         }
+        if let Some(record) = &self.record {
+            args.extend([
+                "--record".to_owned(),
+                record.path.clone(),
+                "--role".to_owned(),
+                record.role.as_str().to_owned(),
+            ]);
+        }
         if let Some(url) = &self.then_http_get {
             args.extend(["--then-http-get".to_owned(), url.to_string()]);
         }

@@ -1,6 +1,7 @@
 use super::*;
 
 mod migrate;
+mod record;
 
 fn parse_strs(args: &[&str]) -> Result<Command, UsageError> {
     let args: Vec<OsString> = args.iter().map(OsString::from).collect();
@@ -40,6 +41,7 @@ fn minimal_prestop_uses_defaults() {
             hold: None,
             follow: None,
             stagger: 0,
+            record: None,
         }
     );
 }

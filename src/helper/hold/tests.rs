@@ -8,6 +8,7 @@ mod bytes;
 mod migrate;
 mod probes;
 mod properties;
+mod record;
 
 /// A sample with the counter at `passive_opens` and no bytes on open connections.
 fn opens(passive_opens: u64) -> Sample {

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Cut, Drain, Host, IDLE_POLL, NOTIFY_TIMEOUT, ports_text, seconds_text, sleep_until};
+use crate::drain_record::EndReason;
 use crate::helper::args::{FollowArgs, HoldArgs, Migrate};
 use crate::helper::hold::{Hold, Release, Sample, Verdict};
 use crate::helper::net::http_request;
@@ -38,7 +39,12 @@ impl Drain<'_> {
     /// The adaptive hold: from right after notify until quiet (at least `delay`), at most
     /// until the cap. When the counter cannot be read it is the fixed delay instead; when the
     /// socket table cannot, the counter alone decides.
-    pub(super) fn hold(&mut self, delay: u32, hold: &HoldArgs, host: &Host) -> Result<(), Cut> {
+    pub(super) fn hold(
+        &mut self,
+        delay: u32,
+        hold: &HoldArgs,
+        host: &Host,
+    ) -> Result<EndReason, Cut> {
         self.log(&format!(
             "hold: at least {delay}s, until quiet for {}s, at most {}s",
             hold.quiet, hold.cap
@@ -70,6 +76,8 @@ impl Drain<'_> {
             let at_ms =
                 u64::try_from(now.duration_since(self.start).as_millis()).unwrap_or(u64::MAX);
             let verdict = state.observe(at_ms, sample);
+            self.outcome.last_arrival_ms = state.last_arrival_ms();
+            self.outcome.after_floor = state.after_floor();
             let open = inbound.as_ref().map(Inbound::established);
             if let (Verdict::Hold { migrate: true, .. }, Some(how)) = (verdict, &hold.migrate) {
                 migrated = self.migrate(how, host.target_pid, open);
@@ -86,7 +94,7 @@ impl Drain<'_> {
                         self.elapsed(),
                         hold.quiet
                     ));
-                    return Ok(());
+                    return Ok(EndReason::Quiet);
                 }
                 Verdict::Release(Release::Cap) => {
                     self.log(&format!(
@@ -94,7 +102,7 @@ impl Drain<'_> {
                         self.elapsed(),
                         hold.cap
                     ));
-                    return Ok(());
+                    return Ok(EndReason::Cap);
                 }
                 // More than the probes' share arrived, or requests on open connections: say so,
                 // at most once per quiet window.
@@ -157,6 +165,7 @@ impl Drain<'_> {
                     "migrated after {}: {done}; {open_text} inbound connection(s) open before",
                     self.elapsed()
                 ));
+                self.outcome.migrated_at_ms = Some(self.elapsed_ms());
                 Some(Migrated {
                     at: Instant::now(),
                     before: open,
@@ -205,7 +214,7 @@ impl Drain<'_> {
     }
 
     /// The counter cannot be read (`why`): the hold is the fixed delay, never a failed hook.
-    fn fixed_hold(&mut self, delay: u32, why: &str) -> Result<(), Cut> {
+    fn fixed_hold(&mut self, delay: u32, why: &str) -> Result<EndReason, Cut> {
         let end = self.start + Duration::from_secs(u64::from(delay));
         if Instant::now() < end {
             self.log(&format!(
@@ -218,7 +227,7 @@ impl Drain<'_> {
             "hold ended after {}: fixed ({why})",
             self.elapsed()
         ));
-        Ok(())
+        Ok(EndReason::Fixed)
     }
 
     /// After the delay, waits until nothing listens on `follow.ports` (the front proxy began

@@ -53,6 +53,7 @@ impl Drain<'_> {
             ));
             return Ok(Stopped::Gracefully);
         }
+        self.outcome.signal_at_ms = Some(self.elapsed_ms());
         let pin_ports = local_ports(&self.pins);
         let poll = match pin_ports.is_empty() {
             true => FAST_POLL,

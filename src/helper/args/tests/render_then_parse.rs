@@ -2,6 +2,7 @@
 //! and query strings, IPv4 and IPv6 loopback, large ports, any signal, any exec words.
 
 use super::*;
+use crate::drain_record::RecordRole;
 use crate::helper::net::HttpUrl;
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -20,6 +21,22 @@ fn url() -> impl Strategy<Value = HttpUrl> {
         .prop_map(|(ip, port, path)| HttpUrl {
             addr: SocketAddr::new(ip, port),
             path,
+        })
+}
+
+/// Any path a `terminationMessagePath` can be that the helper takes: absolute, then any
+/// characters but NUL (spaces, quotes, `=`, `--`, any script), up to `PATH_MAX` less one.
+fn record() -> impl Strategy<Value = RecordArgs> {
+    (
+        prop_oneof![
+            "[^\\x00]{0,40}",
+            Just("a".repeat(crate::helper::args::MAX_RECORD_PATH_BYTES - 1)),
+        ],
+        prop_oneof![Just(RecordRole::Proxy), Just(RecordRole::App)],
+    )
+        .prop_map(|(rest, role)| RecordArgs {
+            path: format!("/{rest}"),
+            role,
         })
 }
 
@@ -93,9 +110,10 @@ fn base_args(delay: u32) -> impl Strategy<Value = PrestopArgs> {
         (prop::option::of(1i32..=64), prop::option::of(1i32..=64)),
         prop::option::of(url()),
         prop::option::of(prop::collection::vec("\\PC{0,8}|--|--max", 1..4)),
+        prop::option::of(record()),
     )
         .prop_map(
-            |(delay, max, notify, ports, signals, then_http_get, exec)| {
+            |(delay, max, notify, ports, signals, then_http_get, exec, record)| {
                 let (signal, fast_signal) = signals;
                 PrestopArgs {
                     delay,
@@ -111,6 +129,7 @@ fn base_args(delay: u32) -> impl Strategy<Value = PrestopArgs> {
                     hold: None,
                     follow: None,
                     stagger: 0,
+                    record,
                 }
             },
         )

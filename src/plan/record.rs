@@ -1,0 +1,95 @@
+//! Where a helper hook leaves its drain record (`--record PATH --role proxy|app`, issue 28):
+//! the container's own termination message file, unless writing it would change the pod or
+//! the helper could not take the path. docs/helper.md, "The drain record".
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{ContainerPlan, Role};
+use crate::drain_record::RecordRole;
+use crate::helper::args::{RecordArgs, record_path_problem};
+use crate::pod::ContainerShape;
+
+/// The API's default `terminationMessagePath` (k8s.io/api core/v1
+/// `TerminationMessagePathDefault`), set by defaulting before admission; a spec read offline
+/// may still lack it.
+pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+/// core/v1 `TerminationMessageFallbackToLogsOnError`.
+const FALLBACK_TO_LOGS_ON_ERROR: &str = "FallbackToLogsOnError";
+
+/// What the plan does about a helper hook's drain record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RecordPlan {
+    /// `--record` this path: the container's `terminationMessagePath`.
+    Path(String),
+    /// No `--record`, and why.
+    Skipped(String),
+}
+
+impl RecordPlan {
+    /// The record of `container`'s helper hook. Validation (validateContainerCommon,
+    /// pkg/apis/core/validation) checks only that `terminationMessagePolicy` is `File` or
+    /// `FallbackToLogsOnError`; the path is any string, defaulted when empty. So every path the
+    /// helper's parser would refuse ([`record_path_problem`]: relative, a NUL byte, longer than
+    /// a path can be) is left out here, never written into a hook that would then fail.
+    pub fn of(container: &ContainerShape) -> RecordPlan {
+        if container.termination_message_policy.as_deref() == Some(FALLBACK_TO_LOGS_ON_ERROR) {
+            // A non-empty file stops the kubelet from falling back to the log's tail when the
+            // container fails: the record would change what the user sees.
+            return RecordPlan::Skipped(
+                "terminationMessagePolicy FallbackToLogsOnError (a record would replace the log tail the kubelet reports on failure)".into(),
+            );
+        }
+        let path = match container.termination_message_path.as_deref() {
+            None | Some("") => DEFAULT_TERMINATION_MESSAGE_PATH,
+            Some(path) => path,
+        };
+        match record_path_problem(path) {
+            None => RecordPlan::Path(path.to_owned()),
+            Some(problem) => {
+                RecordPlan::Skipped(format!("terminationMessagePath {} {problem}", shown(path)))
+            }
+        }
+    }
+}
+
+/// The path as explain shows it: quoted, NUL bytes escaped, at most 64 characters.
+fn shown(path: &str) -> String {
+    let mut short: String = path.chars().take(64).collect();
+    if short.len() < path.len() {
+        short.push_str("...");
+    }
+    format!("{:?}", short)
+}
+
+/// As explain says it, among a container's details.
+impl fmt::Display for RecordPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordPlan::Path(path) => write!(f, "drain record to {path}"),
+            RecordPlan::Skipped(why) => write!(f, "no drain record: {why}"),
+        }
+    }
+}
+
+impl ContainerPlan {
+    /// `--record` and `--role` of this container's helper hook, when it has a record.
+    pub(super) fn record_args(&self) -> Option<RecordArgs> {
+        let Some(RecordPlan::Path(path)) = &self.record else {
+            return None;
+        };
+        let role = match self.role {
+            Role::Proxy => RecordRole::Proxy,
+            _ => RecordRole::App,
+        };
+        Some(RecordArgs {
+            path: path.clone(),
+            role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
