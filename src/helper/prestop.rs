@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::args::PrestopArgs;
+use super::args::{PrestopArgs, Wait};
 use super::log::Log;
 use super::net::http_request;
 use super::proc_net::{established_on, listening_on};
@@ -125,7 +125,7 @@ impl Drain<'_> {
     fn phases(&mut self, args: &PrestopArgs, host: &Host) -> Result<i32, Cut> {
         self.log(&format!(
             "start (delay {}s, max {}s, notify {}, wait-idle {}, signal {}, then {})",
-            args.delay,
+            args.window.floor,
             args.max,
             args.notify.len(),
             match args.wait_idle.is_empty() {
@@ -152,18 +152,19 @@ impl Drain<'_> {
 
         // The hold takes its first sample now, right after notify: its window is full at D, and
         // the helper's own notify connections are in the baseline, not counted as traffic.
-        match (&args.hold, &args.follow) {
-            (Some(hold), _) => self.hold(args.delay, hold, host)?,
-            (None, Some(follow)) => {
+        let window = &args.window;
+        match &window.wait {
+            Wait::Hold(hold) => self.hold(window.floor, hold, host)?,
+            Wait::Follow(follow) => {
                 // Whether the ports listen at the start tells a proxy that has already closed
                 // them (follow ends) from ports that are not the proxy's (wait to the bound).
                 let listened_at_start = listening_on(&follow.ports);
-                self.delay(args.delay)?;
+                self.delay(window.floor)?;
                 self.follow(follow, listened_at_start)?;
             }
-            (None, None) => self.delay(args.delay)?,
+            Wait::Delay => self.delay(window.floor)?,
         }
-        self.stagger(args.stagger)?;
+        self.stagger(window.stagger)?;
         // A proxy's clients (a load balancer's kept-alive connections) stay open until the
         // proxy closes them, which it does only after its graceful signal: waiting for idle
         // ports first would reach --max without ever sending it. So a container with a signal

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use serde_json::value::RawValue;
 
 use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind, Timing};
-use crate::helper::args::{Command, FollowArgs, HoldArgs, PrestopArgs, parse};
+use crate::helper::args::{Command, FollowArgs, HoldArgs, PrestopArgs, SignalWindow, Wait, parse};
 use crate::helper::signal::parse_signal;
 
 impl ContainerPlan {
@@ -20,38 +20,42 @@ impl ContainerPlan {
             return None;
         }
         let fixed = self.pre_stop_seconds.unwrap_or(0);
-        let (delay, hold, follow, stagger) = match self.timing.clone() {
-            None => (fixed, None, None, 0),
+        let window = match self.timing.clone() {
+            None => SignalWindow::fixed(fixed),
             Some(
                 Timing::Fixed { seconds }
                 | Timing::Recorded {
                     earliest: seconds, ..
                 },
-            ) => (seconds, None, None, 0),
+            ) => SignalWindow::fixed(seconds),
             Some(Timing::Adaptive {
                 floor,
                 quiet,
                 cap,
                 stagger,
                 probe_periods,
-            }) => {
-                let hold = HoldArgs {
+            }) => SignalWindow {
+                floor,
+                wait: Wait::Hold(HoldArgs {
                     quiet,
                     cap,
                     probe_periods,
                     migrate: self.migrate.clone(),
-                };
-                (floor, Some(hold), None, stagger)
-            }
+                }),
+                stagger,
+            },
             Some(Timing::AfterProxy {
                 floor,
                 ports,
                 until,
                 stagger,
-            }) => (floor, None, Some(FollowArgs { ports, until }), stagger),
+            }) => SignalWindow {
+                floor,
+                wait: Wait::Follow(FollowArgs { ports, until }),
+                stagger,
+            },
         };
         Some(PrestopArgs {
-            delay,
             notify: self.notify.clone(),
             wait_idle: self.wait_idle.clone(),
             // Always set for a planned helper hook (the latest signal plus B); were it ever
@@ -60,7 +64,7 @@ impl ContainerPlan {
             max: self
                 .hook_max_seconds
                 .or(self.latest_signal())
-                .unwrap_or(delay),
+                .unwrap_or(window.floor),
             // The planner's signal names come from a fixed list the helper knows (tested).
             signal: self.signal.and_then(|name| parse_signal(name).ok()),
             fast_signal: self.fast_signal().and_then(|name| parse_signal(name).ok()),
@@ -74,9 +78,7 @@ impl ContainerPlan {
                 }
                 _ => None,
             },
-            hold,
-            follow,
-            stagger,
+            window,
         })
     }
 

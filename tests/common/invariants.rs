@@ -242,13 +242,13 @@ pub fn check_mutation(
             ));
         }
         if let Some(args) = c.helper_args()
-            && args.max < args.latest_signal()
+            && args.max < args.window.latest()
         {
             return Err(format!(
                 "container {:?}: --max {}s ends the helper before its latest signal {}s",
                 c.name,
                 args.max,
-                args.latest_signal()
+                args.window.latest()
             ));
         }
     }
