@@ -351,9 +351,11 @@ fn details(c: &ContainerPlan, behind_proxy: bool) -> String {
     }
     // Pinned clients (kept-alive, HTTP/2 through the Service) keep an adaptive hold going
     // unless something moves them off at the floor (drain.io/migrate).
-    if let Some(crate::plan::Timing::Adaptive { floor, cap, .. }) = &c.timing
+    if let Some(crate::plan::Timing::Helper(window)) = &c.timing
+        && let Some(hold) = window.hold()
         && c.action == Action::Planned
     {
+        let (floor, cap) = (window.floor, hold.cap);
         match &c.migrate {
             Some(migration) => parts.push(format!("{migration} at {floor}s moves pinned clients off")),
             // An app behind a proxy: the proxy's clients are the pinned ones.

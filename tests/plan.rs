@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::timing::*;
 use common::*;
 use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
 use drain_webhook::plan::{Action, Delivery, HookKind, Outcome, Role};
@@ -51,34 +52,16 @@ fn apply_checked(
 /// period covers the latest case, M + S + B.
 #[test]
 fn seed_case_holds_adaptively_by_default() {
-    use drain_webhook::plan::Timing;
     let (original, mutation) = mutate_fixture("seed-nginx-app.yaml");
     let plan = &mutation.plan;
     assert_eq!((plan.delay, plan.quiet, plan.max_delay), (10, 3, 60));
     assert_eq!(plan.grace_after, 60 + 5 + 30);
     let nginx = &plan.containers[0];
     assert_eq!(nginx.hook, Some(HookKind::Helper));
-    assert_eq!(
-        nginx.timing,
-        Some(Timing::Adaptive {
-            floor: 10,
-            quiet: 3,
-            cap: 60,
-            stagger: 0,
-            probe_periods: vec![],
-        })
-    );
+    assert_eq!(nginx.timing, Some(held(10, 3, 60, 0, vec![])));
     let app = &plan.containers[1];
     assert_eq!(app.hook, Some(HookKind::Helper), "the app follows nginx");
-    assert_eq!(
-        app.timing,
-        Some(Timing::AfterProxy {
-            floor: 10,
-            ports: vec![443],
-            until: 60,
-            stagger: 5,
-        })
-    );
+    assert_eq!(app.timing, Some(following(10, vec![443], 60, 5)));
     // SIGTERM no earlier than today's D + S; B left after the latest signal.
     assert_eq!(app.pre_stop_seconds, Some(15));
     assert_eq!(app.budget_after_sigterm, Some(30));

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use serde_json::value::RawValue;
 
 use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind, Timing};
-use crate::helper::args::{Command, FollowArgs, HoldArgs, PrestopArgs, SignalWindow, Wait, parse};
+use crate::helper::args::{Command, PrestopArgs, SignalWindow, Wait, parse};
 use crate::helper::signal::parse_signal;
 
 impl ContainerPlan {
@@ -19,41 +19,21 @@ impl ContainerPlan {
         if self.action != Action::Planned || self.hook != Some(HookKind::Helper) {
             return None;
         }
-        let fixed = self.pre_stop_seconds.unwrap_or(0);
-        let window = match self.timing.clone() {
-            None => SignalWindow::fixed(fixed),
+        let window = match &self.timing {
+            Some(Timing::Helper(window)) => {
+                let mut window = window.clone();
+                if let Wait::Hold(hold) = &mut window.wait {
+                    hold.migrate = self.migrate.clone();
+                }
+                window
+            }
             Some(
                 Timing::Fixed { seconds }
                 | Timing::Recorded {
                     earliest: seconds, ..
                 },
-            ) => SignalWindow::fixed(seconds),
-            Some(Timing::Adaptive {
-                floor,
-                quiet,
-                cap,
-                stagger,
-                probe_periods,
-            }) => SignalWindow {
-                floor,
-                wait: Wait::Hold(HoldArgs {
-                    quiet,
-                    cap,
-                    probe_periods,
-                    migrate: self.migrate.clone(),
-                }),
-                stagger,
-            },
-            Some(Timing::AfterProxy {
-                floor,
-                ports,
-                until,
-                stagger,
-            }) => SignalWindow {
-                floor,
-                wait: Wait::Follow(FollowArgs { ports, until }),
-                stagger,
-            },
+            ) => SignalWindow::fixed(*seconds),
+            None => SignalWindow::fixed(self.pre_stop_seconds.unwrap_or(0)),
         };
         Some(PrestopArgs {
             notify: self.notify.clone(),
@@ -173,6 +153,7 @@ fn check(args: &PrestopArgs) -> CheckedCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::helper::args::HoldArgs;
     use crate::plan::Role;
 
     /// Without a planned `--max` (never the case for a planned helper hook), the helper's
@@ -184,13 +165,16 @@ mod tests {
         proxy.action = Action::Planned;
         proxy.hook = Some(HookKind::Helper);
         proxy.pre_stop_seconds = Some(10);
-        proxy.timing = Some(Timing::Adaptive {
+        proxy.timing = Some(Timing::Helper(SignalWindow {
             floor: 10,
-            quiet: 3,
-            cap: 60,
+            wait: Wait::Hold(HoldArgs {
+                quiet: 3,
+                cap: 60,
+                probe_periods: vec![],
+                migrate: None,
+            }),
             stagger: 0,
-            probe_periods: vec![],
-        });
+        }));
         assert_eq!(proxy.helper_args().unwrap().max, 60);
         proxy.hook_max_seconds = Some(88);
         assert_eq!(proxy.helper_args().unwrap().max, 88);

@@ -34,7 +34,7 @@ pub(super) fn plan_migrations(
         c.action == Action::Planned
             && !c.init_container
             && c.hook == Some(HookKind::Helper)
-            && matches!(c.timing, Some(Timing::Adaptive { .. }))
+            && c.timing.as_ref().and_then(Timing::hold).is_some()
     };
     let proxies: Vec<usize> = (0..plan.containers.len())
         .filter(|&i| holding(&plan.containers[i]) && plan.containers[i].role == Role::Proxy)

@@ -144,13 +144,18 @@ mod tests {
             }
         );
         // An adaptive hold records its range: earliest, then latest.
-        container.timing = Some(crate::plan::Timing::Adaptive {
-            floor: 10,
+        use crate::helper::args::{SignalWindow, Wait};
+        let hold = crate::helper::args::HoldArgs {
             quiet: 3,
             cap: 60,
-            stagger: 0,
             probe_periods: vec![],
-        });
+            migrate: None,
+        };
+        container.timing = Some(crate::plan::Timing::Helper(SignalWindow {
+            floor: 10,
+            wait: Wait::Hold(hold),
+            stagger: 0,
+        }));
         let encoded = RecordedContainer::encode(&container);
         assert_eq!(encoded, "proxy:helper:10:60");
         assert_eq!(RecordedContainer::decode(&encoded).latest_seconds, Some(60));
