@@ -1005,6 +1005,33 @@ fn a_profile_floor_above_the_maximum_is_denied_naming_the_profile() {
     );
 }
 
+/// A pod whose own grace period already makes the plan's exceed the maximum is left as it is:
+/// its containers are untouched, and the plan shows none of the hooks, signals or timings they
+/// were about to get (they get SIGTERM at T0 and the whole grace period).
+#[test]
+fn a_pod_whose_own_grace_is_too_long_shows_no_planned_hook() {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    pod["spec"]["terminationGracePeriodSeconds"] = serde_json::json!(3590);
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let plan = &mutation.plan;
+    assert_eq!(plan.outcome, Outcome::Skipped);
+    assert!(plan.reason.as_deref().unwrap().contains("own grace period"));
+    for c in &plan.containers {
+        assert_eq!(c.action, Action::Untouched, "{}", c.name);
+        assert_eq!(
+            c.note.as_deref(),
+            Some("grace period would exceed the maximum")
+        );
+        assert_eq!((c.hook, c.signal, c.timing.as_ref()), (None, None, None));
+        assert_eq!((c.pre_stop_seconds, c.hook_max_seconds), (None, None));
+        assert_eq!(
+            (c.sigterm_at, c.budget_after_sigterm),
+            (Some(0), Some(3590))
+        );
+        assert!(c.migrate.is_none() && c.chained.is_none() && c.notify.is_empty());
+    }
+}
+
 /// Profiles from `--profiles-file` are named like the built-ins, and may replace one.
 #[test]
 fn a_profile_from_the_file_sets_the_floors() {

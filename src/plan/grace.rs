@@ -1,7 +1,7 @@
 //! Sizing the grace period and the timeline it leaves each container.
 
 use super::resolve::RaisedFloors;
-use super::{Action, HookKind, Plan, PlanError, Status};
+use super::{Action, ContainerPlan, HookKind, Plan, PlanError, Status};
 use crate::annotations::{self, Overrides};
 use crate::pod::SpecShape;
 use crate::profiles::Profile;
@@ -59,12 +59,16 @@ pub(super) fn size_grace(
         plan.warnings
             .push(format!("drain-webhook left the pod untouched: {reason}"));
         plan.reason = Some(reason);
+        // Left as they are: none keeps the hook, signal or timing it was about to get.
         plan.containers
             .iter_mut()
             .filter(|c| c.action == Action::Planned)
             .for_each(|c| {
-                c.action = Action::Untouched;
-                c.note = Some("grace period would exceed the maximum".into());
+                let untouched = ContainerPlan::new(&c.name, c.init_container, c.index, c.role);
+                *c = ContainerPlan {
+                    note: Some("grace period would exceed the maximum".into()),
+                    ..untouched
+                };
             });
         return Ok(Sized::TooLong);
     }
