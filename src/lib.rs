@@ -17,7 +17,7 @@
 //! | B | time every container keeps after its signal | `drain.io/shutdown-budget` | `--shutdown-budget` | `Plan::shutdown_budget` | part of `--max` (latest signal + B) |
 //! | L | the load balancer's lag (measured, not set) | | | | the hold follows it |
 //!
-//! `--max` (`ContainerPlan::hook_max_seconds`) is the helper's own bound, not M.
+//! `--max` (`PlannedHook::max_seconds`, `PrestopArgs::max`) is the helper's own bound, not M.
 #![deny(unsafe_code)]
 
 pub mod drain_record;

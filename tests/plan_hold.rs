@@ -74,7 +74,13 @@ fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
     // nginx's readiness every 1 s and the worker's aimed at nginx's port every 7 s count twice
     // (nginx forwards them to the app over loopback, a second accepted connection); the
     // sidecar's 3 s once; the app's tcpSocket and the metrics grpc liveness probes not at all.
-    assert_eq!(nginx.timing, Some(held(10, 3, 60, 0, vec![1, 1, 3, 7, 7])));
+    assert_eq!(
+        nginx.timing(),
+        Some(&migrating(
+            held(10, 3, 60, 0, vec![1, 1, 3, 7, 7]),
+            "SIGHUP"
+        ))
+    );
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
     let args = helper_args(pre_stop(&patched, "nginx").unwrap());
@@ -91,7 +97,7 @@ fn a_cap_at_or_below_the_delay_is_the_fixed_delay() {
         let plan = &mutation.plan;
         assert_eq!(plan.grace_after, 45, "max-delay {cap}");
         let nginx = &plan.containers[0];
-        assert_eq!(nginx.timing, Some(helper_at(10)));
+        assert_eq!(nginx.timing(), Some(&helper_at(10)));
         // nginx still needs the helper for SIGQUIT; the app goes back to the native sleep.
         assert_eq!(nginx.hook, Some(HookKind::Helper));
         assert_eq!(plan.containers[1].hook, Some(HookKind::Sleep));
@@ -110,9 +116,9 @@ fn no_delay_means_no_hold() {
     );
     let mutation = mutate(&seed, &Settings::default(), version("1.34"));
     let nginx = &mutation.plan.containers[0];
-    assert_eq!(nginx.timing, Some(helper_at(0)));
+    assert_eq!(nginx.timing(), Some(&helper_at(0)));
     let app = &mutation.plan.containers[1];
-    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 5 }));
+    assert_eq!(app.timing(), Some(&Timing::Fixed { seconds: 5 }));
 }
 
 /// `auto` holds adaptively wherever the helper runs: a front proxy and the app behind it
@@ -124,13 +130,13 @@ fn a_lone_app_holds_adaptively_only_with_the_helper() {
     let native = mutate(&single, &Settings::default(), version("1.34"));
     let app = &native.plan.containers[0];
     assert_eq!(app.hook, Some(HookKind::Sleep));
-    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 10 }));
+    assert_eq!(app.timing(), Some(&Timing::Fixed { seconds: 10 }));
 
     let asked = annotated(single.clone(), &[("drain.io/hook", "helper")]);
     let mutation = mutate(&asked, &Settings::default(), version("1.34"));
     let app = &mutation.plan.containers[0];
     assert_eq!(app.hook, Some(HookKind::Helper));
-    assert_eq!(app.timing.as_ref().and_then(hold_range), Some((10, 60, 0)));
+    assert_eq!(app.timing().and_then(hold_range), Some((10, 60, 0)));
     // The pod's own 60 s grace is B: M + B.
     assert_eq!(mutation.plan.grace_after, 60 + 60);
     let (_, patched) = apply(&asked, &mutation);
@@ -148,7 +154,7 @@ fn an_app_behind_a_proxy_without_ports_holds_itself_then_staggers() {
     let mutation = mutate(&original, &Settings::default(), version("1.34"));
     let app = &mutation.plan.containers[1];
     assert_eq!(app.role, Role::App);
-    assert_eq!(app.timing, Some(held(10, 3, 60, 5, vec![])));
+    assert_eq!(app.timing(), Some(&held(10, 3, 60, 5, vec![])));
     assert_eq!(mutation.plan.grace_after, 95);
     let (_, patched) = apply(&original, &mutation);
     let args = helper_args(pre_stop(&patched, "app").unwrap());
@@ -173,12 +179,13 @@ fn an_app_behind_proxies_of_which_one_declares_no_port_holds_itself() {
     let app = &mutation.plan.containers[2];
     assert_eq!(app.role, Role::App);
     assert!(
-        app.timing
+        app.timing()
+            .cloned()
             .as_ref()
             .and_then(hold_range)
             .is_some_and(|(_, _, stagger)| stagger == 5),
         "{:?}",
-        app.timing
+        app.timing()
     );
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
@@ -190,12 +197,13 @@ fn an_app_behind_proxies_of_which_one_declares_no_port_holds_itself() {
     let mutation = mutate(&declared, &Settings::default(), version("1.34"));
     assert!(
         mutation.plan.containers[2]
-            .timing
+            .timing()
+            .cloned()
             .as_ref()
             .and_then(followed_ports)
             == Some(&[443, 10000][..]),
         "{:?}",
-        mutation.plan.containers[2].timing
+        mutation.plan.containers[2].timing()
     );
 }
 
@@ -265,7 +273,7 @@ fn an_adaptive_plan_is_valid_and_idempotent() {
         .plan
         .containers
         .iter()
-        .map(|c| c.timing.clone())
+        .map(|c| c.timing().cloned())
         .collect();
     assert_eq!(
         recorded,
@@ -295,7 +303,7 @@ fn a_profile_raises_the_cap_with_the_floor() {
     let floor = plan.profile.unwrap().delay_floor;
     assert_eq!(plan.delay, floor);
     assert_eq!(plan.max_delay, 60 + (floor - 10));
-    let held = plan.containers[0].timing.as_ref().and_then(hold_range);
+    let held = plan.containers[0].timing().and_then(hold_range);
     assert_eq!(held, Some((floor, plan.max_delay, 0)));
     assert_eq!(
         plan.grace_after,
@@ -310,7 +318,10 @@ fn a_profile_raises_the_cap_with_the_floor() {
     );
     let mutation = mutate(&capped, &Settings::default(), version("1.34"));
     assert_eq!(mutation.plan.max_delay, 120);
-    assert_eq!(mutation.plan.containers[0].timing, Some(helper_at(floor)));
+    assert_eq!(
+        mutation.plan.containers[0].timing(),
+        Some(&helper_at(floor))
+    );
 }
 
 /// A hostNetwork pod sees the node's connections as its own (issue 27): it gets the fixed hold,
@@ -322,7 +333,7 @@ fn a_host_network_pod_holds_for_the_fixed_delay() {
     let mutation = mutate(&original, &Settings::default(), version("1.34"));
     let plan = &mutation.plan;
     let nginx = &plan.containers[0];
-    assert_eq!(nginx.timing, Some(helper_at(10)));
+    assert_eq!(nginx.timing(), Some(&helper_at(10)));
     assert_eq!(nginx.hook, Some(HookKind::Helper));
     assert_eq!(plan.containers[1].hook, Some(HookKind::Sleep));
     assert_eq!(plan.grace_after, 45);
@@ -342,7 +353,8 @@ fn a_host_network_pod_holds_for_the_fixed_delay() {
     let mutation = mutate(&plain, &Settings::default(), version("1.34"));
     assert!(
         mutation.plan.containers[0]
-            .timing
+            .timing()
+            .cloned()
             .as_ref()
             .unwrap()
             .is_adaptive()
@@ -377,7 +389,7 @@ fn wait_idle_on_a_proxy_port_is_waited_for_by_the_app_behind_it() {
     );
     // The app's signal follows the proxy's (not delayed by its wait): M + S, then its own wait
     // and budget: 60 + 5 + 30 + 30.
-    assert_eq!(app.timing.as_ref().unwrap().latest(), 65);
+    assert_eq!(app.timing().unwrap().latest(), 65);
     assert_eq!(plan.grace_after, 125);
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
@@ -411,7 +423,7 @@ fn an_app_behind_an_excluded_proxy_follows_its_ports_or_is_warned_about() {
     assert_eq!(plan.containers[0].role, Role::Excluded);
     let app = &plan.containers[1];
     assert_eq!(app.hook, Some(HookKind::Helper));
-    assert_eq!(app.timing, Some(following(10, vec![443], 60, 5)));
+    assert_eq!(app.timing(), Some(&following(10, vec![443], 60, 5)));
     assert_eq!(plan.grace_after, 60 + 5 + 30);
     assert!(
         plan.warnings
@@ -443,7 +455,7 @@ fn an_app_behind_an_excluded_proxy_follows_its_ports_or_is_warned_about() {
     let mutation = mutate(&portless, &Settings::default(), version("1.34"));
     let app = &mutation.plan.containers[1];
     assert_eq!(app.hook, Some(HookKind::Sleep));
-    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 10 }));
+    assert_eq!(app.timing(), Some(&Timing::Fixed { seconds: 10 }));
     assert!(
         mutation
             .plan
@@ -467,7 +479,7 @@ fn a_delay_annotation_raises_the_cap_with_it() {
         let (_, patched) = apply(&original, &mutation);
         validate(&patched).unwrap();
         (
-            mutation.plan.containers[0].timing.clone().unwrap(),
+            mutation.plan.containers[0].timing().cloned().unwrap(),
             mutation.plan.grace_after,
         )
     };

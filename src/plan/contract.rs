@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use serde_json::value::RawValue;
 
-use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind, Timing};
-use crate::helper::args::{Command, PrestopArgs, SignalWindow, Wait, parse};
+use super::{ChainedHook, ContainerPlan, HELPER_PATH, HookKind};
+use crate::helper::args::{Command, PrestopArgs, parse};
 use crate::helper::signal::parse_signal;
 
 impl ContainerPlan {
@@ -16,35 +16,18 @@ impl ContainerPlan {
     /// helper: the patch renders them with the helper's [`PrestopArgs::to_args`], so what the
     /// webhook writes is what the helper parses.
     pub fn helper_args(&self) -> Option<PrestopArgs> {
-        if self.action != Action::Planned || self.hook != Some(HookKind::Helper) {
+        let planned = self.planned_hook()?;
+        let window = planned.window()?;
+        if self.hook != Some(HookKind::Helper) {
             return None;
         }
-        let window = match &self.timing {
-            Some(Timing::Helper(window)) => {
-                let mut window = window.clone();
-                if let Wait::Hold(hold) = &mut window.wait {
-                    hold.migrate = self.migrate.clone();
-                }
-                window
-            }
-            Some(
-                Timing::Fixed { seconds }
-                | Timing::Recorded {
-                    earliest: seconds, ..
-                },
-            ) => SignalWindow::fixed(*seconds),
-            None => SignalWindow::fixed(self.pre_stop_seconds.unwrap_or(0)),
-        };
         Some(PrestopArgs {
             notify: self.notify.clone(),
             wait_idle: self.wait_idle.clone(),
             // Always set for a planned helper hook (the latest signal plus B); were it ever
             // missing, the latest signal still never cuts the hold short, where the helper's
             // own default (delay + 30) would cut an adaptive hold at D + 30 < M.
-            max: self
-                .hook_max_seconds
-                .or(self.latest_signal())
-                .unwrap_or(window.floor),
+            max: planned.max_seconds.unwrap_or(window.latest()),
             // The planner's signal names come from a fixed list the helper knows (tested).
             signal: self.signal.and_then(|name| parse_signal(name).ok()),
             fast_signal: self.fast_signal().and_then(|name| parse_signal(name).ok()),
@@ -58,7 +41,7 @@ impl ContainerPlan {
                 }
                 _ => None,
             },
-            window,
+            window: window.clone(),
         })
     }
 
@@ -153,8 +136,8 @@ fn check(args: &PrestopArgs) -> CheckedCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::helper::args::HoldArgs;
-    use crate::plan::Role;
+    use crate::helper::args::{HoldArgs, SignalWindow, Wait};
+    use crate::plan::{Action, PlannedHook, Role, Timing};
 
     /// Without a planned `--max` (never the case for a planned helper hook), the helper's
     /// bound is the latest signal: never its own default delay + 30, which would cut an
@@ -162,21 +145,26 @@ mod tests {
     #[test]
     fn a_missing_max_never_cuts_the_hold_short() {
         let mut proxy = ContainerPlan::new("nginx", false, 0, Role::Proxy);
-        proxy.action = Action::Planned;
         proxy.hook = Some(HookKind::Helper);
-        proxy.pre_stop_seconds = Some(10);
-        proxy.timing = Some(Timing::Helper(SignalWindow {
+        let hold = HoldArgs {
+            quiet: 3,
+            cap: 60,
+            probe_periods: vec![],
+            migrate: None,
+        };
+        let window = SignalWindow {
             floor: 10,
-            wait: Wait::Hold(HoldArgs {
-                quiet: 3,
-                cap: 60,
-                probe_periods: vec![],
-                migrate: None,
-            }),
+            wait: Wait::Hold(hold),
             stagger: 0,
-        }));
+        };
+        let mut planned = PlannedHook {
+            timing: Timing::Helper(window),
+            max_seconds: None,
+        };
+        proxy.action = Action::Planned(planned.clone());
         assert_eq!(proxy.helper_args().unwrap().max, 60);
-        proxy.hook_max_seconds = Some(88);
+        planned.max_seconds = Some(88);
+        proxy.action = Action::Planned(planned);
         assert_eq!(proxy.helper_args().unwrap().max, 88);
         assert_eq!(proxy.helper_rejection(), None);
     }

@@ -48,3 +48,16 @@ pub fn followed_ports(timing: &Timing) -> Option<&[u16]> {
         _ => None,
     }
 }
+
+/// `timing`, its adaptive hold moving pinned clients off with `signal` at the floor.
+pub fn migrating(mut timing: Timing, signal: &str) -> Timing {
+    let signal = drain_webhook::helper::signal::parse_signal(signal).expect("a known signal");
+    if let Timing::Helper(SignalWindow {
+        wait: Wait::Hold(hold),
+        ..
+    }) = &mut timing
+    {
+        hold.migrate = Some(drain_webhook::helper::args::Migrate::Signal(signal));
+    }
+    timing
+}
