@@ -402,8 +402,8 @@ fn column(seconds: u32, grace: u32) -> usize {
 
 /// `=` serving through the delay, `~` the adaptive hold's range (the signal comes somewhere
 /// in it), `|` the earliest signal, `-` the budget, `X` SIGKILL.
-fn bar(sigterm_at: u32, latest: u32, grace: u32) -> String {
-    let term = column(sigterm_at, grace);
+fn bar(earliest: u32, latest: u32, grace: u32) -> String {
+    let term = column(earliest, grace);
     let held = column(latest, grace);
     let mut bar = String::with_capacity(BAR_WIDTH + 1);
     for i in 0..=BAR_WIDTH {

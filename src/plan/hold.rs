@@ -35,7 +35,7 @@ impl HoldSettings {
     }
 
     /// What an app behind the pod's front proxies asks for, once they are planned: from the
-    /// last proxy's floor, follow their listeners (or, when they declare no port, hold itself)
+    /// latest proxy floor, follow their listeners (or, when they declare no port, hold itself)
     /// at most until their latest signal, then S; behind fixed proxies, S after the last
     /// proxy's signal.
     pub(super) fn behind_proxy(&self, plan: &Plan, spec: &SpecShape) -> (u32, HoldRequest) {

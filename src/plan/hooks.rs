@@ -23,9 +23,9 @@ pub(super) struct Chosen {
     pub(super) needed: u64,
 }
 
-/// Chooses and writes the hook of every container still to plan, proxies first: apps stop S
-/// after the last proxy got its signal, even when a proxy's own chained sleep makes it stop
-/// later than D.
+/// Chooses and writes the hook of every container still to plan, proxies first: an app's floor
+/// is the latest proxy floor, even when a proxy's own chained sleep raises it above D, and its
+/// signal comes S after the proxies'.
 pub(super) fn choose_hooks(
     spec: &SpecShape,
     overrides: &Overrides,
@@ -82,7 +82,7 @@ pub(super) fn choose_hooks(
         };
         // A front proxy holds adaptively; an app behind it follows it (`behind_proxy`); a lone
         // app holds adaptively when it runs the helper anyway.
-        let timing = match planned.role {
+        let floor_and_hold = match planned.role {
             Role::Proxy => (plan.delay, hold.adaptive(0, true)),
             Role::App if plan.has_front_proxy => behind_proxy
                 .get_or_insert_with(|| hold.behind_proxy(plan, spec))
@@ -102,7 +102,7 @@ pub(super) fn choose_hooks(
             } else {
                 Vec::new()
             },
-            ..HookRequest::new(planned.role, container, overrides, timing)
+            ..HookRequest::new(planned.role, container, overrides, floor_and_hold)
         };
         let mut decision = resolved
             .choice
