@@ -10,14 +10,14 @@
 //!
 //! | letter | meaning | annotation | flag | in the plan | in the helper |
 //! | --- | --- | --- | --- | --- | --- |
-//! | D | the floor: traffic may arrive until then | `drain.io/delay` | `--delay` | `Plan::delay`, `Timing::*::floor` | `--delay`, `PrestopArgs::delay` |
-//! | Q | quiet window that ends the hold | `drain.io/quiet` | `--quiet` | `Plan::quiet`, `Timing::Adaptive::quiet` | `--quiet`, `HoldArgs::quiet` |
-//! | M | the hold's cap | `drain.io/max-delay` | `--max-delay` | `Plan::max_delay`, `Timing::Adaptive::cap` | `--hold-max`, `HoldArgs::cap` |
-//! | S | the front proxy's head start on the app | `drain.io/stagger` | `--stagger` | `Plan::stagger`, `Timing::*::stagger` | `--stagger` |
+//! | D | the floor: traffic may arrive until then | `drain.io/delay` | `--delay` | `Plan::delay`, `SignalWindow::floor` (in `Timing::Helper`) | `--delay`, `SignalWindow::floor` |
+//! | Q | quiet window that ends the hold | `drain.io/quiet` | `--quiet` | `Plan::quiet`, `HoldArgs::quiet` (in `Wait::Hold`) | `--quiet`, `HoldArgs::quiet` |
+//! | M | the hold's cap | `drain.io/max-delay` | `--max-delay` | `Plan::max_delay`, `HoldArgs::cap` (in `Wait::Hold`) | `--hold-max`, `HoldArgs::cap` |
+//! | S | the front proxy's head start on the app | `drain.io/stagger` | `--stagger` | `Plan::stagger`, `SignalWindow::stagger` | `--stagger`, `SignalWindow::stagger` |
 //! | B | time every container keeps after its signal | `drain.io/shutdown-budget` | `--shutdown-budget` | `Plan::shutdown_budget` | part of `--max` (latest signal + B) |
 //! | L | the load balancer's lag (measured, not set) | | | | the hold follows it |
 //!
-//! `--max` (`ContainerPlan::hook_max_seconds`) is the helper's own bound, not M.
+//! `--max` (`PlannedHook::max_seconds`, `PrestopArgs::max`) is the helper's own bound, not M.
 #![deny(unsafe_code)]
 
 pub mod drain_record;

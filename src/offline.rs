@@ -242,7 +242,7 @@ const BAR_WIDTH: usize = 48;
 /// A bar per container from T0 to SIGKILL: `=` serving through the preStop delay, `|` the
 /// SIGTERM (or graceful signal), `-` the shutdown budget, `X` SIGKILL.
 fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
-    let grace = u32::try_from(plan.grace_after.max(0)).unwrap_or(u32::MAX);
+    let grace = plan.grace_seconds();
     let before = plan
         .grace_before
         .map(|g| format!("{g}s"))
@@ -301,7 +301,7 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
     for c in &plan.containers {
         let label = format!("{} {}", c.role, describe_action(c));
         let latest = c.latest_signal().unwrap_or(0);
-        let bar = match c.sigterm_at {
+        let bar = match c.earliest_signal() {
             Some(at) if grace > 0 => bar(at, latest.max(at), grace),
             _ => " ".repeat(BAR_WIDTH + 1),
         };
@@ -310,7 +310,7 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
             "  {:name_width$}  {:20}  {bar}  {}",
             truncate(&c.name, name_width),
             truncate(&label, 20),
-            details(c, plan.has_front_proxy),
+            details(c, plan.has_front_proxy, grace),
             name_width = name_width
         );
     }
@@ -324,21 +324,19 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
 }
 
 fn describe_action(c: &ContainerPlan) -> String {
-    match (c.action, c.hook) {
-        (Action::Planned, Some(hook)) => hook.to_string(),
-        (Action::AlreadyPlanned, _) => "done".into(),
+    match (&c.action, c.hook) {
+        (Action::Planned(_), Some(hook)) => hook.to_string(),
+        (Action::AlreadyPlanned(_), _) => "done".into(),
         _ => "as-is".into(),
     }
 }
 
-fn details(c: &ContainerPlan, behind_proxy: bool) -> String {
+fn details(c: &ContainerPlan, behind_proxy: bool, grace: u32) -> String {
     let mut parts = Vec::new();
-    if let Some(pre_stop) = c.pre_stop_seconds
-        && c.action != Action::Untouched
-    {
-        parts.push(format!("preStop {pre_stop}s"));
+    if let Some(timing) = c.timing() {
+        parts.push(format!("preStop {}s", timing.earliest()));
     }
-    match (&c.timing, c.sigterm_at) {
+    match (c.timing(), c.earliest_signal()) {
         (Some(timing), _) if timing.is_adaptive() => {
             let what = c.signal.unwrap_or("SIGTERM");
             parts.push(format!("{what} {timing}"));
@@ -351,10 +349,11 @@ fn details(c: &ContainerPlan, behind_proxy: bool) -> String {
     }
     // Pinned clients (kept-alive, HTTP/2 through the Service) keep an adaptive hold going
     // unless something moves them off at the floor (drain.io/migrate).
-    if let Some(crate::plan::Timing::Adaptive { floor, cap, .. }) = &c.timing
-        && c.action == Action::Planned
+    if let Some(window) = c.planned_hook().and_then(|hook| hook.window())
+        && let Some(hold) = window.hold()
     {
-        match &c.migrate {
+        let (floor, cap) = (window.floor, hold.cap);
+        match &hold.migrate {
             Some(migration) => parts.push(format!("{migration} at {floor}s moves pinned clients off")),
             // An app behind a proxy: the proxy's clients are the pinned ones.
             None if c.role == crate::plan::Role::Proxy || !behind_proxy => parts.push(format!(
@@ -363,10 +362,10 @@ fn details(c: &ContainerPlan, behind_proxy: bool) -> String {
             None => {}
         }
     }
-    if let Some(left) = c.budget_after_sigterm {
+    if let Some(left) = c.budget_after_latest(grace) {
         parts.push(format!("{left}s to stop"));
     }
-    if let (Some(fast), Some(max)) = (c.fast_signal(), c.hook_max_seconds) {
+    if let (Some(fast), Some(max)) = (c.fast_signal(), c.hook_max_seconds()) {
         parts.push(format!("{fast} at {max}s if still draining"));
     }
     if !c.wait_idle.is_empty() {
@@ -404,8 +403,8 @@ fn column(seconds: u32, grace: u32) -> usize {
 
 /// `=` serving through the delay, `~` the adaptive hold's range (the signal comes somewhere
 /// in it), `|` the earliest signal, `-` the budget, `X` SIGKILL.
-fn bar(sigterm_at: u32, latest: u32, grace: u32) -> String {
-    let term = column(sigterm_at, grace);
+fn bar(earliest: u32, latest: u32, grace: u32) -> String {
+    let term = column(earliest, grace);
     let held = column(latest, grace);
     let mut bar = String::with_capacity(BAR_WIDTH + 1);
     for i in 0..=BAR_WIDTH {

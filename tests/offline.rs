@@ -591,3 +591,53 @@ fn explain_as_yaml_is_the_json_as_yaml() {
     let read: Value = serde_saphyr::from_str(&yaml).unwrap();
     assert_eq!(read, json);
 }
+
+/// explain's JSON keeps the container keys, their order and their meaning of every earlier
+/// version, now that the times come from the action (issue 29): `preStopSeconds` and
+/// `sigtermAt` are the earliest signal, `budgetAfterSigterm` what the grace period leaves after
+/// the latest, `migrate` beside the container although the hold carries it.
+#[test]
+fn explain_json_keeps_the_container_keys_and_their_order() {
+    let settings = Settings::default();
+    let input = read("pods/seed-nginx-app.yaml");
+    let text = explain(&input, &ctx(&settings), OutputFormat::Json).unwrap();
+    let plans: Value = serde_json::from_str(&text).unwrap();
+    let containers = &plans[0]["plan"]["containers"];
+    let nginx = &containers[0];
+    let app = &containers[1];
+    let times = |c: &Value| {
+        let keys = [
+            "preStopSeconds",
+            "sigtermAt",
+            "budgetAfterSigterm",
+            "hookMaxSeconds",
+        ];
+        keys.map(|key| c[key].as_u64())
+    };
+    // Grace 95 s: nginx may hold to 60 s, the app follows it to 65 s.
+    assert_eq!(times(nginx), [Some(10), Some(10), Some(35), Some(88)]);
+    assert_eq!(times(app), [Some(15), Some(15), Some(30), Some(95)]);
+    assert_eq!(nginx["migrate"], "SIGHUP");
+    assert_eq!(nginx["timing"]["kind"], "adaptive");
+    assert_eq!(app["timing"]["kind"], "afterProxy");
+    // The order, as written: the first container's keys appear in this sequence.
+    let first = &text[text.find("\"containers\"").unwrap()..];
+    let first = &first[..first.find('}').unwrap()];
+    let order = [
+        "\"name\"",
+        "\"action\"",
+        "\"hook\"",
+        "\"preStopSeconds\"",
+        "\"sigtermAt\"",
+        "\"budgetAfterSigterm\"",
+        "\"timing\"",
+    ];
+    let positions: Vec<usize> = order.iter().map(|key| first.find(key).unwrap()).collect();
+    assert!(positions.is_sorted(), "{first}");
+    let rest = &text[text.find("\"hookMaxSeconds\": 88").unwrap()..];
+    let after: Vec<usize> = ["\"hookMaxSeconds\"", "\"signal\"", "\"migrate\""]
+        .iter()
+        .map(|key| rest.find(key).unwrap())
+        .collect();
+    assert!(after.is_sorted(), "{rest}");
+}

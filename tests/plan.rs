@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::timing::*;
 use common::*;
 use drain_webhook::mutate::{MutateError, PodContext, mutate_pod};
 use drain_webhook::plan::{Action, Delivery, HookKind, Outcome, Role};
@@ -51,7 +52,6 @@ fn apply_checked(
 /// period covers the latest case, M + S + B.
 #[test]
 fn seed_case_holds_adaptively_by_default() {
-    use drain_webhook::plan::Timing;
     let (original, mutation) = mutate_fixture("seed-nginx-app.yaml");
     let plan = &mutation.plan;
     assert_eq!((plan.delay, plan.quiet, plan.max_delay), (10, 3, 60));
@@ -59,32 +59,18 @@ fn seed_case_holds_adaptively_by_default() {
     let nginx = &plan.containers[0];
     assert_eq!(nginx.hook, Some(HookKind::Helper));
     assert_eq!(
-        nginx.timing,
-        Some(Timing::Adaptive {
-            floor: 10,
-            quiet: 3,
-            cap: 60,
-            stagger: 0,
-            probe_periods: vec![],
-        })
+        nginx.timing(),
+        Some(&migrating(held(10, 3, 60, 0, vec![]), "SIGHUP"))
     );
     let app = &plan.containers[1];
     assert_eq!(app.hook, Some(HookKind::Helper), "the app follows nginx");
-    assert_eq!(
-        app.timing,
-        Some(Timing::AfterProxy {
-            floor: 10,
-            ports: vec![443],
-            until: 60,
-            stagger: 5,
-        })
-    );
+    assert_eq!(app.timing(), Some(&following(10, vec![443], 60, 5)));
     // SIGTERM no earlier than today's D + S; B left after the latest signal.
-    assert_eq!(app.pre_stop_seconds, Some(15));
-    assert_eq!(app.budget_after_sigterm, Some(30));
+    assert_eq!(app.earliest_signal(), Some(15));
+    assert_eq!(app.budget_after_latest(plan.grace_seconds()), Some(30));
     // The helper's bound: the latest signal plus B, less the 2 s nginx gets for its fast stop
     // (SIGTERM) when long streams still keep its graceful stop going.
-    assert_eq!(nginx.hook_max_seconds, Some(88));
+    assert_eq!(nginx.hook_max_seconds(), Some(88));
     assert_eq!(nginx.fast_signal(), Some("SIGTERM"));
     assert_eq!(plan.containers[1].fast_signal(), None);
 
@@ -135,16 +121,16 @@ fn seed_case_nginx_then_app() {
     assert_eq!(plan.grace_after, 45);
     let nginx = &plan.containers[0];
     assert_eq!(
-        (nginx.role, nginx.pre_stop_seconds),
+        (nginx.role, nginx.earliest_signal()),
         (Role::Proxy, Some(10))
     );
     // nginx needs the helper to receive SIGQUIT, its graceful stop.
     assert_eq!(nginx.hook, Some(HookKind::Helper));
     assert_eq!(nginx.signal, Some("SIGQUIT"));
     let app = &plan.containers[1];
-    assert_eq!((app.role, app.pre_stop_seconds), (Role::App, Some(15)));
+    assert_eq!((app.role, app.earliest_signal()), (Role::App, Some(15)));
     assert_eq!(app.hook, Some(HookKind::Sleep));
-    assert_eq!(app.budget_after_sigterm, Some(30));
+    assert_eq!(app.budget_after_latest(plan.grace_seconds()), Some(30));
 
     let pod = apply_checked(&original, &mutation);
     let spec = pod.spec.as_ref().unwrap();
@@ -251,7 +237,7 @@ fn auto_picks_the_helper_when_sleep_is_not_known_to_exist(
     let api = &mutation.plan.containers[0];
     assert_eq!(api.hook, Some(expected));
     assert_eq!(
-        api.timing.as_ref().map(|t| t.is_adaptive()),
+        api.timing().map(|t| t.is_adaptive()),
         Some(expected == HookKind::Helper)
     );
     assert_eq!(mutation.plan.grace_after, grace);
@@ -267,7 +253,7 @@ fn existing_hooks_are_chained_or_kept() {
     assert_eq!(by_name("http-app").hook, Some(HookKind::Helper));
     // A user's native sleep of 5 s adds to the 10 s delay, no helper needed.
     assert_eq!(by_name("sleepy").hook, Some(HookKind::Sleep));
-    assert_eq!(by_name("sleepy").pre_stop_seconds, Some(15));
+    assert_eq!(by_name("sleepy").earliest_signal(), Some(15));
     // tcpSocket cannot be chained: left as it is, with a warning.
     assert_eq!(by_name("tcp-app").action, Action::Untouched);
     assert!(mutation.plan.warnings.iter().any(|w| w.contains("tcp-app")));
@@ -333,12 +319,12 @@ fn native_sidecar_mesh_and_excluded_containers_are_untouched() {
     let plan = &mutation.plan;
     let role = |n: &str| {
         let c = plan.containers.iter().find(|c| c.name == n).unwrap();
-        (c.role, c.action)
+        (c.role, c.action.as_str())
     };
-    assert_eq!(role("app"), (Role::App, Action::Planned));
-    assert_eq!(role("istio-proxy"), (Role::MeshProxy, Action::Untouched));
-    assert_eq!(role("metrics"), (Role::Excluded, Action::Untouched));
-    assert_eq!(role("edge"), (Role::NativeSidecar, Action::Untouched));
+    assert_eq!(role("app"), (Role::App, "planned"));
+    assert_eq!(role("istio-proxy"), (Role::MeshProxy, "untouched"));
+    assert_eq!(role("metrics"), (Role::Excluded, "untouched"));
+    assert_eq!(role("edge"), (Role::NativeSidecar, "untouched"));
     assert!(plan.containers.iter().all(|c| c.name != "migrate"));
     // The native sidecar proxy is not a front proxy for the stagger, and we say so.
     assert!(!plan.has_front_proxy);
@@ -462,7 +448,7 @@ fn restricted_pod_with_shared_pid_namespace() {
             .iter()
             .any(|w| w.contains("shareProcessNamespace"))
     );
-    assert_eq!(plan.containers[1].pre_stop_seconds, Some(13));
+    assert_eq!(plan.containers[1].earliest_signal(), Some(13));
     let pod = apply_checked(&original, &mutation);
     let spec = pod.spec.as_ref().unwrap();
     for c in spec.init_containers.iter().flatten() {
@@ -504,7 +490,7 @@ fn namespace_annotations_apply_below_pod_annotations() {
         version("1.34"),
         Some(&namespace),
     );
-    assert_eq!(mutation.plan.containers[1].pre_stop_seconds, Some(21));
+    assert_eq!(mutation.plan.containers[1].earliest_signal(), Some(21));
     // The app's latest SIGTERM: M + S, M raised by as much as D (10 s more: 70); then B.
     assert_eq!(mutation.plan.max_delay, 70);
     assert_eq!(mutation.plan.grace_after, 70 + 1 + 30);
@@ -538,7 +524,7 @@ fn reinvocation_plans_containers_added_since() {
     // Behind the adaptive proxy of the first run (its record keeps the range 10-60 s): it
     // follows the proxy's listeners from D, then S.
     let shipper = second.plan.planned().next().unwrap();
-    assert_eq!(shipper.pre_stop_seconds, Some(15));
+    assert_eq!(shipper.earliest_signal(), Some(15));
     assert_eq!(shipper.latest_signal(), Some(65));
     let args = helper_args(pre_stop(&pod, "log-shipper").unwrap());
     assert!(
@@ -600,7 +586,7 @@ fn proxies_annotation_replaces_image_detection() {
     let mutation = mutate(&pod, &Settings::default(), version("1.34"));
     let roles: Vec<Role> = mutation.plan.containers.iter().map(|c| c.role).collect();
     assert_eq!(roles, [Role::App, Role::Proxy]);
-    assert_eq!(mutation.plan.containers[0].pre_stop_seconds, Some(15));
+    assert_eq!(mutation.plan.containers[0].earliest_signal(), Some(15));
 }
 
 #[test]
@@ -1027,6 +1013,31 @@ fn a_profile_floor_above_the_maximum_is_denied_naming_the_profile() {
     );
 }
 
+/// A pod whose own grace period already makes the plan's exceed the maximum is left as it is:
+/// its containers are untouched, and the plan shows none of the hooks, signals or timings they
+/// were about to get (they get SIGTERM at T0 and the whole grace period).
+#[test]
+fn a_pod_whose_own_grace_is_too_long_shows_no_planned_hook() {
+    let mut pod = fixture("pods/seed-nginx-app.yaml");
+    pod["spec"]["terminationGracePeriodSeconds"] = serde_json::json!(3590);
+    let mutation = mutate(&pod, &Settings::default(), version("1.34"));
+    let plan = &mutation.plan;
+    assert_eq!(plan.outcome, Outcome::Skipped);
+    assert!(plan.reason.as_deref().unwrap().contains("own grace period"));
+    for c in &plan.containers {
+        assert_eq!(c.action, Action::Untouched, "{}", c.name);
+        assert_eq!(
+            c.note.as_deref(),
+            Some("grace period would exceed the maximum")
+        );
+        assert_eq!((c.hook, c.signal, c.timing()), (None, None, None));
+        assert_eq!((c.latest_signal(), c.hook_max_seconds()), (None, None));
+        let budget = c.budget_after_latest(plan.grace_seconds());
+        assert_eq!((c.earliest_signal(), budget), (Some(0), Some(3590)));
+        assert!(c.migrate().is_none() && c.chained.is_none() && c.notify.is_empty());
+    }
+}
+
 /// Profiles from `--profiles-file` are named like the built-ins, and may replace one.
 #[test]
 fn a_profile_from_the_file_sets_the_floors() {
@@ -1280,12 +1291,12 @@ fn native_gives_the_proxy_its_graceful_stop_signal_and_needs_no_helper() {
     let plan = &mutation.plan;
     let nginx = &plan.containers[0];
     assert_eq!(
-        (nginx.hook, nginx.pre_stop_seconds, nginx.signal),
+        (nginx.hook, nginx.earliest_signal(), nginx.signal),
         (Some(HookKind::Native), Some(10), Some("SIGQUIT"))
     );
     let app = &plan.containers[1];
     assert_eq!(
-        (app.hook, app.pre_stop_seconds, app.signal),
+        (app.hook, app.earliest_signal(), app.signal),
         (Some(HookKind::Sleep), Some(15), None)
     );
     assert!(plan.helper.is_none());
@@ -1320,7 +1331,10 @@ fn native_gives_the_proxy_its_graceful_stop_signal_and_needs_no_helper() {
     // Reinvocation reads the record back: native stays native, as it is.
     let again = mutate(&patched, &settings, version("1.34"));
     assert_eq!(again.plan.outcome, Outcome::Unchanged);
-    assert_eq!(again.plan.containers[0].action, Action::AlreadyPlanned);
+    assert!(matches!(
+        again.plan.containers[0].action,
+        Action::AlreadyPlanned(_)
+    ));
     assert_eq!(again.plan.containers[0].hook, Some(HookKind::Native));
 }
 
@@ -1341,7 +1355,7 @@ fn native_from_the_flag_gives_haproxy_sigusr1_even_with_a_shared_pid_namespace()
     let mutation = mutate(&original, &settings, version("1.34"));
     let lb = &mutation.plan.containers[0];
     assert_eq!(
-        (lb.hook, lb.signal, lb.pre_stop_seconds),
+        (lb.hook, lb.signal, lb.earliest_signal()),
         (Some(HookKind::Native), Some("SIGUSR1"), Some(10))
     );
     assert!(

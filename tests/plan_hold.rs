@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::timing::*;
 use common::*;
 use drain_webhook::plan::{HookKind, Role, Timing};
 use drain_webhook::settings::Settings;
@@ -74,14 +75,11 @@ fn the_probes_that_connect_into_the_pod_are_passed_to_the_helper() {
     // (nginx forwards them to the app over loopback, a second accepted connection); the
     // sidecar's 3 s once; the app's tcpSocket and the metrics grpc liveness probes not at all.
     assert_eq!(
-        nginx.timing,
-        Some(Timing::Adaptive {
-            floor: 10,
-            quiet: 3,
-            cap: 60,
-            stagger: 0,
-            probe_periods: vec![1, 1, 3, 7, 7],
-        })
+        nginx.timing(),
+        Some(&migrating(
+            held(10, 3, 60, 0, vec![1, 1, 3, 7, 7]),
+            "SIGHUP"
+        ))
     );
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
@@ -99,7 +97,7 @@ fn a_cap_at_or_below_the_delay_is_the_fixed_delay() {
         let plan = &mutation.plan;
         assert_eq!(plan.grace_after, 45, "max-delay {cap}");
         let nginx = &plan.containers[0];
-        assert_eq!(nginx.timing, Some(Timing::Fixed { seconds: 10 }));
+        assert_eq!(nginx.timing(), Some(&helper_at(10)));
         // nginx still needs the helper for SIGQUIT; the app goes back to the native sleep.
         assert_eq!(nginx.hook, Some(HookKind::Helper));
         assert_eq!(plan.containers[1].hook, Some(HookKind::Sleep));
@@ -118,9 +116,9 @@ fn no_delay_means_no_hold() {
     );
     let mutation = mutate(&seed, &Settings::default(), version("1.34"));
     let nginx = &mutation.plan.containers[0];
-    assert_eq!(nginx.timing, Some(Timing::Fixed { seconds: 0 }));
+    assert_eq!(nginx.timing(), Some(&helper_at(0)));
     let app = &mutation.plan.containers[1];
-    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 5 }));
+    assert_eq!(app.timing(), Some(&Timing::Fixed { seconds: 5 }));
 }
 
 /// `auto` holds adaptively wherever the helper runs: a front proxy and the app behind it
@@ -132,21 +130,13 @@ fn a_lone_app_holds_adaptively_only_with_the_helper() {
     let native = mutate(&single, &Settings::default(), version("1.34"));
     let app = &native.plan.containers[0];
     assert_eq!(app.hook, Some(HookKind::Sleep));
-    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 10 }));
+    assert_eq!(app.timing(), Some(&Timing::Fixed { seconds: 10 }));
 
     let asked = annotated(single.clone(), &[("drain.io/hook", "helper")]);
     let mutation = mutate(&asked, &Settings::default(), version("1.34"));
     let app = &mutation.plan.containers[0];
     assert_eq!(app.hook, Some(HookKind::Helper));
-    assert!(matches!(
-        app.timing,
-        Some(Timing::Adaptive {
-            floor: 10,
-            cap: 60,
-            stagger: 0,
-            ..
-        })
-    ));
+    assert_eq!(app.timing().and_then(hold_range), Some((10, 60, 0)));
     // The pod's own 60 s grace is B: M + B.
     assert_eq!(mutation.plan.grace_after, 60 + 60);
     let (_, patched) = apply(&asked, &mutation);
@@ -164,16 +154,7 @@ fn an_app_behind_a_proxy_without_ports_holds_itself_then_staggers() {
     let mutation = mutate(&original, &Settings::default(), version("1.34"));
     let app = &mutation.plan.containers[1];
     assert_eq!(app.role, Role::App);
-    assert_eq!(
-        app.timing,
-        Some(Timing::Adaptive {
-            floor: 10,
-            quiet: 3,
-            cap: 60,
-            stagger: 5,
-            probe_periods: vec![],
-        })
-    );
+    assert_eq!(app.timing(), Some(&held(10, 3, 60, 5, vec![])));
     assert_eq!(mutation.plan.grace_after, 95);
     let (_, patched) = apply(&original, &mutation);
     let args = helper_args(pre_stop(&patched, "app").unwrap());
@@ -198,9 +179,13 @@ fn an_app_behind_proxies_of_which_one_declares_no_port_holds_itself() {
     let app = &mutation.plan.containers[2];
     assert_eq!(app.role, Role::App);
     assert!(
-        matches!(app.timing, Some(Timing::Adaptive { stagger: 5, .. })),
+        app.timing()
+            .cloned()
+            .as_ref()
+            .and_then(hold_range)
+            .is_some_and(|(_, _, stagger)| stagger == 5),
         "{:?}",
-        app.timing
+        app.timing()
     );
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
@@ -211,9 +196,14 @@ fn an_app_behind_proxies_of_which_one_declares_no_port_holds_itself() {
     declared["spec"]["containers"][1]["ports"] = json!([{"containerPort": 10000}]);
     let mutation = mutate(&declared, &Settings::default(), version("1.34"));
     assert!(
-        matches!(&mutation.plan.containers[2].timing, Some(Timing::AfterProxy { ports, .. }) if ports == &[443, 10000]),
+        mutation.plan.containers[2]
+            .timing()
+            .cloned()
+            .as_ref()
+            .and_then(followed_ports)
+            == Some(&[443, 10000][..]),
         "{:?}",
-        mutation.plan.containers[2].timing
+        mutation.plan.containers[2].timing()
     );
 }
 
@@ -283,7 +273,7 @@ fn an_adaptive_plan_is_valid_and_idempotent() {
         .plan
         .containers
         .iter()
-        .map(|c| c.timing.clone())
+        .map(|c| c.timing().cloned())
         .collect();
     assert_eq!(
         recorded,
@@ -313,10 +303,8 @@ fn a_profile_raises_the_cap_with_the_floor() {
     let floor = plan.profile.unwrap().delay_floor;
     assert_eq!(plan.delay, floor);
     assert_eq!(plan.max_delay, 60 + (floor - 10));
-    assert!(matches!(
-        plan.containers[0].timing,
-        Some(Timing::Adaptive { floor: f, cap, .. }) if f == floor && cap == plan.max_delay
-    ));
+    let held = plan.containers[0].timing().and_then(hold_range);
+    assert_eq!(held, Some((floor, plan.max_delay, 0)));
     assert_eq!(
         plan.grace_after,
         i64::from(plan.max_delay + plan.stagger + plan.shutdown_budget)
@@ -331,8 +319,8 @@ fn a_profile_raises_the_cap_with_the_floor() {
     let mutation = mutate(&capped, &Settings::default(), version("1.34"));
     assert_eq!(mutation.plan.max_delay, 120);
     assert_eq!(
-        mutation.plan.containers[0].timing,
-        Some(Timing::Fixed { seconds: floor })
+        mutation.plan.containers[0].timing(),
+        Some(&helper_at(floor))
     );
 }
 
@@ -345,7 +333,7 @@ fn a_host_network_pod_holds_for_the_fixed_delay() {
     let mutation = mutate(&original, &Settings::default(), version("1.34"));
     let plan = &mutation.plan;
     let nginx = &plan.containers[0];
-    assert_eq!(nginx.timing, Some(Timing::Fixed { seconds: 10 }));
+    assert_eq!(nginx.timing(), Some(&helper_at(10)));
     assert_eq!(nginx.hook, Some(HookKind::Helper));
     assert_eq!(plan.containers[1].hook, Some(HookKind::Sleep));
     assert_eq!(plan.grace_after, 45);
@@ -365,7 +353,8 @@ fn a_host_network_pod_holds_for_the_fixed_delay() {
     let mutation = mutate(&plain, &Settings::default(), version("1.34"));
     assert!(
         mutation.plan.containers[0]
-            .timing
+            .timing()
+            .cloned()
             .as_ref()
             .unwrap()
             .is_adaptive()
@@ -400,7 +389,7 @@ fn wait_idle_on_a_proxy_port_is_waited_for_by_the_app_behind_it() {
     );
     // The app's signal follows the proxy's (not delayed by its wait): M + S, then its own wait
     // and budget: 60 + 5 + 30 + 30.
-    assert_eq!(app.timing.as_ref().unwrap().latest(), 65);
+    assert_eq!(app.timing().unwrap().latest(), 65);
     assert_eq!(plan.grace_after, 125);
     let (_, patched) = apply(&original, &mutation);
     validate(&patched).unwrap();
@@ -434,15 +423,7 @@ fn an_app_behind_an_excluded_proxy_follows_its_ports_or_is_warned_about() {
     assert_eq!(plan.containers[0].role, Role::Excluded);
     let app = &plan.containers[1];
     assert_eq!(app.hook, Some(HookKind::Helper));
-    assert_eq!(
-        app.timing,
-        Some(Timing::AfterProxy {
-            floor: 10,
-            ports: vec![443],
-            until: 60,
-            stagger: 5
-        })
-    );
+    assert_eq!(app.timing(), Some(&following(10, vec![443], 60, 5)));
     assert_eq!(plan.grace_after, 60 + 5 + 30);
     assert!(
         plan.warnings
@@ -474,7 +455,7 @@ fn an_app_behind_an_excluded_proxy_follows_its_ports_or_is_warned_about() {
     let mutation = mutate(&portless, &Settings::default(), version("1.34"));
     let app = &mutation.plan.containers[1];
     assert_eq!(app.hook, Some(HookKind::Sleep));
-    assert_eq!(app.timing, Some(Timing::Fixed { seconds: 10 }));
+    assert_eq!(app.timing(), Some(&Timing::Fixed { seconds: 10 }));
     assert!(
         mutation
             .plan
@@ -498,42 +479,27 @@ fn a_delay_annotation_raises_the_cap_with_it() {
         let (_, patched) = apply(&original, &mutation);
         validate(&patched).unwrap();
         (
-            mutation.plan.containers[0].timing.clone().unwrap(),
+            mutation.plan.containers[0].timing().cloned().unwrap(),
             mutation.plan.grace_after,
         )
     };
     let (nginx, grace) = timing_of(&[("drain.io/delay", "90s")]);
     assert!(
-        matches!(
-            nginx,
-            Timing::Adaptive {
-                floor: 90,
-                cap: 140,
-                ..
-            }
-        ),
+        hold_range(&nginx).is_some_and(|(floor, cap, _)| (floor, cap) == (90, 140)),
         "{nginx:?}"
     );
     assert_eq!(grace, 140 + 5 + 30);
     let (nginx, _) = timing_of(&[("drain.io/delay", "60")]);
-    assert!(matches!(
-        nginx,
-        Timing::Adaptive {
-            floor: 60,
-            cap: 110,
-            ..
-        }
-    ));
+    assert_eq!(
+        hold_range(&nginx).map(|(floor, cap, _)| (floor, cap)),
+        Some((60, 110))
+    );
     let (nginx, _) = timing_of(&[("drain.io/delay", "5")]);
-    assert!(matches!(
-        nginx,
-        Timing::Adaptive {
-            floor: 5,
-            cap: 60,
-            ..
-        }
-    ));
+    assert_eq!(
+        hold_range(&nginx).map(|(floor, cap, _)| (floor, cap)),
+        Some((5, 60))
+    );
     let (nginx, grace) = timing_of(&[("drain.io/delay", "90"), ("drain.io/max-delay", "60")]);
-    assert_eq!(nginx, Timing::Fixed { seconds: 90 });
+    assert_eq!(nginx, helper_at(90));
     assert_eq!(grace, 90 + 5 + 30);
 }

@@ -60,7 +60,7 @@ fn migrations(pod: &Value) -> Vec<(String, Option<String>)> {
                     let at = args.iter().position(|a| a == "--migrate")?;
                     args.get(at + 1).cloned()
                 });
-            let planned = c.migrate.as_ref().map(ToString::to_string);
+            let planned = c.migrate().map(ToString::to_string);
             assert_eq!(
                 written,
                 planned
@@ -160,7 +160,7 @@ fn the_pod_wins_over_the_namespace() {
         version("1.34"),
         Some(&namespace),
     );
-    assert!(mutation.plan.containers[0].migrate.is_none());
+    assert!(mutation.plan.containers[0].migrate().is_none());
     let asked = nginx_and_app(&[("drain.io/migrate", "auto")]);
     let mutation = mutate_with_namespace(
         &asked,
@@ -170,7 +170,7 @@ fn the_pod_wins_over_the_namespace() {
     );
     assert_eq!(
         mutation.plan.containers[0]
-            .migrate
+            .migrate()
             .as_ref()
             .map(ToString::to_string),
         sighup()
@@ -203,7 +203,13 @@ fn stopping_signals_and_bad_urls_are_denied_with_an_example() {
 fn a_migration_nothing_can_carry_out_is_warned_about() {
     let fixed = nginx_and_app(&[("drain.io/max-delay", "0"), ("drain.io/migrate", "SIGHUP")]);
     let mutation = mutate(&fixed, &Settings::default(), version("1.34"));
-    assert!(mutation.plan.containers.iter().all(|c| c.migrate.is_none()));
+    assert!(
+        mutation
+            .plan
+            .containers
+            .iter()
+            .all(|c| c.migrate().is_none())
+    );
     assert!(
         mutation
             .plan
@@ -224,7 +230,7 @@ fn a_migration_nothing_can_carry_out_is_warned_about() {
     shared["spec"]["shareProcessNamespace"] = json!(true);
     let mutation = mutate(&shared, &Settings::default(), version("1.34"));
     assert_eq!(mutation.plan.containers[0].role, Role::Proxy);
-    assert!(mutation.plan.containers[0].migrate.is_none());
+    assert!(mutation.plan.containers[0].migrate().is_none());
     assert!(
         mutation
             .plan
@@ -282,7 +288,7 @@ fn a_migration_signal_that_is_the_stop_signal_is_dropped_with_a_warning() {
     let mutation = mutate(&haproxy, &Settings::default(), version("1.34"));
     let proxy = &mutation.plan.containers[0];
     assert_eq!(proxy.signal, Some("SIGUSR1"));
-    assert!(proxy.migrate.is_none());
+    assert!(proxy.migrate().is_none());
     assert!(
         mutation
             .plan

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use drain_webhook::mutate::PodContext;
-use drain_webhook::plan::{Action, AfterInstall, Delivery, HookKind};
+use drain_webhook::plan::{AfterInstall, Delivery, HookKind};
 use drain_webhook::settings::{HelperDelivery, KubeVersion, Settings};
 use k8s_openapi::api::core::v1::Pod;
 use proptest::prelude::*;
@@ -418,12 +418,12 @@ proptest! {
         for c in &planned {
             // Every planned container keeps its full budget after SIGTERM (and after the
             // longest wait for idle connections).
-            let sigterm = i64::from(c.sigterm_at.unwrap());
+            let sigterm = i64::from(c.earliest_signal().unwrap());
             let wait = if c.wait_idle.is_empty() { 0 } else { budget };
             prop_assert!(after - sigterm - wait >= budget, "{} {} {} {}", c.name, after, sigterm, budget);
             // The helper gives up at --max; after that the container still keeps B when it
             // waits for idle ports, and never outlives the grace period otherwise.
-            if let Some(max) = c.hook_max_seconds {
+            if let Some(max) = c.hook_max_seconds() {
                 let max = i64::from(max);
                 prop_assert!(max <= after);
                 if wait > 0 {
@@ -454,7 +454,7 @@ proptest! {
         for c in &planned {
             let env = patched["spec"]["containers"][c.index + first]["env"].as_array().cloned().unwrap_or_default();
             let own = |name: &str| pod["spec"]["containers"][c.index]["env"].as_array().into_iter().flatten().any(|v| v["name"] == name);
-            for (name, value) in [("DRAIN_DELAY_SECONDS", c.pre_stop_seconds.unwrap().to_string()), ("DRAIN_SHUTDOWN_BUDGET_SECONDS", plan.shutdown_budget.to_string())] {
+            for (name, value) in [("DRAIN_DELAY_SECONDS", c.earliest_signal().unwrap().to_string()), ("DRAIN_SHUTDOWN_BUDGET_SECONDS", plan.shutdown_budget.to_string())] {
                 let ours = env.iter().any(|v| v["name"] == name && v["value"] == value.as_str());
                 if env_asked && !own(name) {
                     prop_assert!(ours, "{} lacks {}={}: {:?}", c.name, name, value, env);
@@ -465,7 +465,7 @@ proptest! {
             }
         }
         // What the plan leaves alone stays exactly as it was.
-        for c in plan.containers.iter().filter(|c| c.action != Action::Planned) {
+        for c in plan.containers.iter().filter(|c| c.planned_hook().is_none()) {
             let list = if c.init_container { "initContainers" } else { "containers" };
             let original = &pod["spec"][list][c.index];
             // Our installer, added first to its list, shifts the user's containers there by one.

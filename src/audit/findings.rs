@@ -30,7 +30,7 @@ pub(super) fn drift_of(name: &str, pod: &Value, status: &Status, drift: &mut Vec
         let matches = match (recorded.hook, pre_stop) {
             (Some(HookKind::Native), Some(p)) => {
                 let sleeps = p.pointer("/sleep/seconds").and_then(Value::as_u64)
-                    == recorded.pre_stop_seconds.map(u64::from);
+                    == recorded.earliest_seconds.map(u64::from);
                 if sleeps && c.pointer("/lifecycle/stopSignal").is_none() {
                     drift.push(format!(
                         "{name}: the lifecycle.stopSignal drain-webhook wrote to {container} is gone; the API server drops it when the ContainerStopSignals gate is off"
@@ -40,7 +40,7 @@ pub(super) fn drift_of(name: &str, pod: &Value, status: &Status, drift: &mut Vec
             }
             (Some(HookKind::Sleep), Some(p)) => {
                 p.pointer("/sleep/seconds").and_then(Value::as_u64)
-                    == recorded.pre_stop_seconds.map(u64::from)
+                    == recorded.earliest_seconds.map(u64::from)
             }
             (Some(HookKind::Helper), Some(p)) => {
                 p.pointer("/exec/command/0").and_then(Value::as_str) == Some(HELPER_PATH)
@@ -117,8 +117,10 @@ pub(super) fn risks_of(spec: &Value, plan: &Plan, ctx: &PodContext<'_>, risks: &
             });
         }
         let planned = plan.containers.iter().find(|p| p.name == name);
-        let needed =
-            planned.and_then(|p| Some(p.pre_stop_seconds.unwrap_or(0) + p.budget_after_sigterm?));
+        let needed = planned.and_then(|p| {
+            let earliest = p.timing().map_or(0, crate::plan::Timing::earliest);
+            Some(earliest + p.budget_after_latest(plan.grace_seconds())?)
+        });
         for probe in ["livenessProbe", "startupProbe"] {
             let own = c
                 .pointer(&format!("/{probe}/terminationGracePeriodSeconds"))
@@ -224,7 +226,6 @@ pub(super) fn lb_risk(
         } else {
             plan.containers
                 .iter()
-                .filter(|c| matches!(c.action, Action::Planned | Action::AlreadyPlanned))
                 .filter_map(ContainerPlan::latest_signal)
                 .max()
                 .unwrap_or(0)

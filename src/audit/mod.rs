@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::annotations::{INJECT, STATUS, is_opt_out};
 use crate::mutate::{MutateError, PodContext, mutate_pod};
 use crate::offline::{OfflineError, parse_documents, template_pointer};
-use crate::plan::{Action, HELPER_PATH, HookKind, Outcome, Plan, Role, Status, graceful_signal};
 use crate::plan::{ContainerPlan, RecordedContainer, proxy_family};
+use crate::plan::{HELPER_PATH, HookKind, Outcome, Plan, Role, Status, graceful_signal};
 
 mod findings;
 mod live;
@@ -389,7 +389,7 @@ fn audit_one(
                     Some(ContainerChange {
                         container: c.name.clone(),
                         hook: c.hook?,
-                        delay_seconds: c.pre_stop_seconds.unwrap_or(0),
+                        delay_seconds: c.earliest_signal().unwrap_or(0),
                     })
                 })
                 .collect(),

@@ -46,13 +46,14 @@ impl AfterInstall {
 /// The options of `drain-helper prestop`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrestopArgs {
-    /// `--delay`, seconds.
-    pub delay: u32,
+    /// `--delay`, then `--quiet ...` or `--follow ...`, then `--stagger`: when the signal
+    /// phase begins.
+    pub window: SignalWindow,
     /// `--notify`, in the order given.
     pub notify: Vec<HttpUrl>,
     /// `--wait-idle`, sorted and deduplicated; empty when not given.
     pub wait_idle: Vec<u16>,
-    /// `--max`, seconds (default: delay + [`DEFAULT_MAX_EXTRA_SECONDS`]).
+    /// `--max`, seconds (default: the window's latest plus [`DEFAULT_MAX_EXTRA_SECONDS`]).
     pub max: u32,
     /// `--signal`, the signal number.
     pub signal: Option<i32>,
@@ -63,29 +64,8 @@ pub struct PrestopArgs {
     pub then_http_get: Option<HttpUrl>,
     /// `--then-exec -- CMD ARGS...`: the program and its arguments (never empty when set).
     pub then_exec: Option<Vec<OsString>>,
-    /// `--quiet Q --hold-max M [--probe-every P,...] [--migrate SIG|URL]`: after the delay, hold while new
-    /// connections still arrive in the pod (docs/helper.md, "The adaptive hold").
-    pub hold: Option<HoldArgs>,
-    /// `--follow PORTS --follow-until T`: after the delay, hold until no socket listens on
-    /// PORTS any more (the front proxy has begun its graceful stop), at most until T.
-    pub follow: Option<FollowArgs>,
-    /// `--stagger S`, seconds slept after the hold (or the follow) ends; 0 when not given.
-    pub stagger: u32,
     /// `--record PATH --role proxy|app`: append the drain record there at the end.
     pub record: Option<RecordArgs>,
-}
-
-impl PrestopArgs {
-    /// The latest time, in seconds from the start of the hook, at which the signal phase
-    /// begins: the end of the delay, the hold's cap or the follow's bound, plus the stagger.
-    pub fn latest_signal(&self) -> u32 {
-        let held = match (&self.hold, &self.follow) {
-            (Some(hold), _) => hold.cap,
-            (None, Some(follow)) => follow.until,
-            (None, None) => self.delay,
-        };
-        held.saturating_add(self.stagger)
-    }
 }
 
 /// A bad command line: the message names what was wrong.
@@ -318,37 +298,39 @@ fn parse_prestop(args: &[OsString]) -> Result<Command, UsageError> {
     let delay = delay.ok_or_else(|| usage("prestop: missing --delay"))?;
     let hold = hold_args(delay, quiet, hold_max, probe_every, migrate)?;
     let follow = follow_args(delay, follow, follow_until)?;
-    if hold.is_some() && follow.is_some() {
-        return Err(usage(
-            "--quiet and --follow cannot be combined: a container either holds while traffic arrives or follows the proxy's listeners",
-        ));
-    }
-    check_migrate(hold.as_ref(), signal, fast_signal)?;
+    let wait = match (hold, follow) {
+        (Some(_), Some(_)) => {
+            return Err(usage(
+                "--quiet and --follow cannot be combined: a container either holds while traffic arrives or follows the proxy's listeners",
+            ));
+        }
+        (Some(hold), None) => Wait::Hold(hold),
+        (None, Some(follow)) => Wait::Follow(follow),
+        (None, None) => Wait::Delay,
+    };
+    let window = SignalWindow {
+        floor: delay,
+        wait,
+        stagger: stagger.unwrap_or(0),
+    };
+    check_migrate(window.hold(), signal, fast_signal)?;
     if fast_signal.is_some() && signal.is_none() {
         return Err(usage(
             "--fast-signal needs --signal: it is sent only when the process is still draining after the graceful signal",
         ));
     }
-    let mut parsed = PrestopArgs {
-        delay,
+    let max = max.unwrap_or(window.latest().saturating_add(DEFAULT_MAX_EXTRA_SECONDS));
+    Ok(Command::Prestop(PrestopArgs {
+        window,
         notify,
         wait_idle: wait_idle.unwrap_or_default(),
-        max: 0,
+        max,
         signal,
         fast_signal,
         then_http_get,
         then_exec,
-        hold,
-        follow,
-        stagger: stagger.unwrap_or(0),
         record: record::record_args(record_path, record_role)?,
-    };
-    parsed.max = max.unwrap_or(
-        parsed
-            .latest_signal()
-            .saturating_add(DEFAULT_MAX_EXTRA_SECONDS),
-    );
-    Ok(Command::Prestop(parsed))
+    }))
 }
 
 mod hold;
@@ -357,6 +339,9 @@ use hold::{check_migrate, follow_args, hold_args};
 
 mod record;
 pub use record::{MAX_RECORD_PATH_BYTES, RecordArgs, record_path_problem};
+
+mod window;
+pub use window::{SignalWindow, Wait};
 
 #[cfg(feature = "webhook")]
 mod render;

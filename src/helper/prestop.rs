@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::args::PrestopArgs;
+use super::args::{PrestopArgs, Wait};
 use super::log::Log;
 use super::net::http_request;
 use super::proc_net::{established_on, listening_on};
@@ -96,7 +96,7 @@ pub fn run(args: &PrestopArgs, host: &Host, log: &mut Log) -> i32 {
     if let Some(target) = &args.record {
         let record = drain
             .outcome
-            .record(target.role, args.delay, code, drain.elapsed_ms());
+            .record(target.role, args.window.floor, code, drain.elapsed_ms());
         // Once, whatever happens: the exit status stays the drain's.
         match record::append(Path::new(&target.path), &record.to_line()) {
             Ok(()) => drain.log(&format!("drain record appended to {}", target.path)),
@@ -154,7 +154,7 @@ impl Drain<'_> {
     fn phases(&mut self, args: &PrestopArgs, host: &Host) -> Result<i32, Cut> {
         self.log(&format!(
             "start (delay {}s, max {}s, notify {}, wait-idle {}, signal {}, then {})",
-            args.delay,
+            args.window.floor,
             args.max,
             args.notify.len(),
             match args.wait_idle.is_empty() {
@@ -181,25 +181,26 @@ impl Drain<'_> {
 
         // The hold takes its first sample now, right after notify: its window is full at D, and
         // the helper's own notify connections are in the baseline, not counted as traffic.
-        match (&args.hold, &args.follow) {
-            (Some(hold), _) => {
-                let why = self.hold(args.delay, hold, host)?;
+        let window = &args.window;
+        match &window.wait {
+            Wait::Hold(hold) => {
+                let why = self.hold(window.floor, hold, host)?;
                 self.ended(why);
             }
-            (None, Some(follow)) => {
+            Wait::Follow(follow) => {
                 // Whether the ports listen at the start tells a proxy that has already closed
                 // them (follow ends) from ports that are not the proxy's (wait to the bound).
                 let listened_at_start = listening_on(&follow.ports);
-                self.delay(args.delay)?;
+                self.delay(window.floor)?;
                 self.follow(follow, listened_at_start)?;
                 self.ended(EndReason::Follow);
             }
-            (None, None) => {
-                self.delay(args.delay)?;
+            Wait::Delay => {
+                self.delay(window.floor)?;
                 self.ended(EndReason::Fixed);
             }
         }
-        self.stagger(args.stagger)?;
+        self.stagger(window.stagger)?;
         // A proxy's clients (a load balancer's kept-alive connections) stay open until the
         // proxy closes them, which it does only after its graceful signal: waiting for idle
         // ports first would reach --max without ever sending it. So a container with a signal

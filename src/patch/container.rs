@@ -2,7 +2,7 @@
 //! (`drain.io/env`) and its mount of the helper.
 
 use super::{Handler, Lifecycle, Mount, PatchValue, PodPatch, child, pointer};
-use crate::plan::{Action, ContainerPlan, HELPER_DIR, HelperInjection, HookKind};
+use crate::plan::{ContainerPlan, HELPER_DIR, HelperInjection, HookKind};
 use crate::pod::{ContainerShape, EnvList};
 
 pub(super) fn container_ops(
@@ -11,7 +11,7 @@ pub(super) fn container_ops(
     container: &ContainerPlan,
     helper: Option<&HelperInjection>,
 ) {
-    debug_assert!(container.action == Action::Planned && !container.init_container);
+    debug_assert!(container.planned_hook().is_some() && !container.init_container);
     let mut base = pointer(&["spec", "containers"]);
     base.push_index(container.index);
 
@@ -103,7 +103,7 @@ fn pre_stop_handler(container: &ContainerPlan) -> Handler {
             },
         },
         _ => Handler::Sleep {
-            seconds: container.pre_stop_seconds.unwrap_or(0),
+            seconds: container.earliest_signal().unwrap_or(0),
         },
     }
 }

@@ -23,8 +23,9 @@ pub(super) struct ChosenHook {
 }
 
 pub(super) struct HookRequest {
-    /// The floor: when the hold (or the fixed delay) begins to count.
-    pub(super) delay: u32,
+    /// The floor (D, or the latest proxy floor for an app behind the proxies): the signal
+    /// never comes before it.
+    pub(super) floor: u32,
     pub(super) hold: HoldRequest,
     pub(super) chained: Result<Option<ChainedHook>, String>,
     pub(super) signal: Option<&'static str>,
@@ -33,18 +34,18 @@ pub(super) struct HookRequest {
 }
 
 impl HookRequest {
-    /// The delay and hold its role asks for, the user's own hook and the proxy's graceful
+    /// The floor and hold its role asks for, the user's own hook and the proxy's graceful
     /// signal; no notify and no wait-idle.
     pub(super) fn new(
         role: Role,
         container: &ContainerShape,
         overrides: &Overrides,
-        (delay, hold): (u32, HoldRequest),
+        (floor, hold): (u32, HoldRequest),
     ) -> Self {
         // The user vouches that the image's STOPSIGNAL is already graceful: no signal to send.
         let image_stops_gracefully = overrides.graceful_stop.is_some();
         HookRequest {
-            delay,
+            floor,
             hold,
             chained: chainable(container),
             signal: (role == Role::Proxy && !image_stops_gracefully)
@@ -132,10 +133,10 @@ impl HookChoice {
             ));
             signal = None;
         }
-        // A chained native sleep just adds to the delay; it needs no helper.
-        let (pre_stop_seconds, chained) = match chained {
-            Some(ChainedHook::Sleep { seconds }) => (request.delay.saturating_add(seconds), None),
-            other => (request.delay, other),
+        // A chained native sleep just raises the floor; it needs no helper.
+        let (floor, chained) = match chained {
+            Some(ChainedHook::Sleep { seconds }) => (request.floor.saturating_add(seconds), None),
+            other => (request.floor, other),
         };
         let needs_helper = chained.is_some()
             || (signal.is_some() && !native)
@@ -153,8 +154,8 @@ impl HookChoice {
         let no_delay = || Untouched::quietly("no delay is needed (the delay is 0)");
         if kind == HookKind::Sleep {
             // Without the helper nothing can follow the traffic: the fixed delay plus stagger.
-            let pre_stop_seconds = pre_stop_seconds.saturating_add(request.hold.stagger());
-            if pre_stop_seconds == 0 {
+            let seconds = floor.saturating_add(request.hold.stagger());
+            if seconds == 0 {
                 return Err(no_delay());
             }
             let (kind, signal, note) = if native {
@@ -164,9 +165,7 @@ impl HookChoice {
             };
             return Ok(ChosenHook {
                 kind,
-                timing: Timing::Fixed {
-                    seconds: pre_stop_seconds,
-                },
+                timing: Timing::Fixed { seconds },
                 signal,
                 notify: Vec::new(),
                 wait_idle: Vec::new(),
@@ -174,12 +173,12 @@ impl HookChoice {
                 note,
             });
         }
-        if pre_stop_seconds == 0 && request.hold.stagger() == 0 && !needs_helper && !holds {
+        if floor == 0 && request.hold.stagger() == 0 && !needs_helper && !holds {
             return Err(no_delay());
         }
         Ok(ChosenHook {
             kind,
-            timing: request.hold.helper_timing(pre_stop_seconds),
+            timing: request.hold.helper_timing(floor),
             signal,
             notify: request.notify,
             wait_idle: request.wait_idle,

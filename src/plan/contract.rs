@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use serde_json::value::RawValue;
 
-use super::{Action, ChainedHook, ContainerPlan, HELPER_PATH, HookKind, Timing};
-use crate::helper::args::{Command, FollowArgs, HoldArgs, PrestopArgs, parse};
+use super::{ChainedHook, ContainerPlan, HELPER_PATH, HookKind};
+use crate::helper::args::{Command, PrestopArgs, parse};
 use crate::helper::signal::parse_signal;
 
 impl ContainerPlan {
@@ -16,51 +16,18 @@ impl ContainerPlan {
     /// helper: the patch renders them with the helper's [`PrestopArgs::to_args`], so what the
     /// webhook writes is what the helper parses.
     pub fn helper_args(&self) -> Option<PrestopArgs> {
-        if self.action != Action::Planned || self.hook != Some(HookKind::Helper) {
+        let planned = self.planned_hook()?;
+        let window = planned.window()?;
+        if self.hook != Some(HookKind::Helper) {
             return None;
         }
-        let fixed = self.pre_stop_seconds.unwrap_or(0);
-        let (delay, hold, follow, stagger) = match self.timing.clone() {
-            None => (fixed, None, None, 0),
-            Some(
-                Timing::Fixed { seconds }
-                | Timing::Recorded {
-                    earliest: seconds, ..
-                },
-            ) => (seconds, None, None, 0),
-            Some(Timing::Adaptive {
-                floor,
-                quiet,
-                cap,
-                stagger,
-                probe_periods,
-            }) => {
-                let hold = HoldArgs {
-                    quiet,
-                    cap,
-                    probe_periods,
-                    migrate: self.migrate.clone(),
-                };
-                (floor, Some(hold), None, stagger)
-            }
-            Some(Timing::AfterProxy {
-                floor,
-                ports,
-                until,
-                stagger,
-            }) => (floor, None, Some(FollowArgs { ports, until }), stagger),
-        };
         Some(PrestopArgs {
-            delay,
             notify: self.notify.clone(),
             wait_idle: self.wait_idle.clone(),
             // Always set for a planned helper hook (the latest signal plus B); were it ever
             // missing, the latest signal still never cuts the hold short, where the helper's
             // own default (delay + 30) would cut an adaptive hold at D + 30 < M.
-            max: self
-                .hook_max_seconds
-                .or(self.latest_signal())
-                .unwrap_or(delay),
+            max: planned.max_seconds.unwrap_or(window.latest()),
             // The planner's signal names come from a fixed list the helper knows (tested).
             signal: self.signal.and_then(|name| parse_signal(name).ok()),
             fast_signal: self.fast_signal().and_then(|name| parse_signal(name).ok()),
@@ -74,9 +41,7 @@ impl ContainerPlan {
                 }
                 _ => None,
             },
-            hold,
-            follow,
-            stagger,
+            window: window.clone(),
             record: self.record_args(),
         })
     }
@@ -172,7 +137,8 @@ fn check(args: &PrestopArgs) -> CheckedCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Role;
+    use crate::helper::args::{HoldArgs, SignalWindow, Wait};
+    use crate::plan::{Action, PlannedHook, Role, Timing};
 
     /// Without a planned `--max` (never the case for a planned helper hook), the helper's
     /// bound is the latest signal: never its own default delay + 30, which would cut an
@@ -180,18 +146,26 @@ mod tests {
     #[test]
     fn a_missing_max_never_cuts_the_hold_short() {
         let mut proxy = ContainerPlan::new("nginx", false, 0, Role::Proxy);
-        proxy.action = Action::Planned;
         proxy.hook = Some(HookKind::Helper);
-        proxy.pre_stop_seconds = Some(10);
-        proxy.timing = Some(Timing::Adaptive {
-            floor: 10,
+        let hold = HoldArgs {
             quiet: 3,
             cap: 60,
-            stagger: 0,
             probe_periods: vec![],
-        });
+            migrate: None,
+        };
+        let window = SignalWindow {
+            floor: 10,
+            wait: Wait::Hold(hold),
+            stagger: 0,
+        };
+        let mut planned = PlannedHook {
+            timing: Timing::Helper(window),
+            max_seconds: None,
+        };
+        proxy.action = Action::Planned(planned.clone());
         assert_eq!(proxy.helper_args().unwrap().max, 60);
-        proxy.hook_max_seconds = Some(88);
+        planned.max_seconds = Some(88);
+        proxy.action = Action::Planned(planned);
         assert_eq!(proxy.helper_args().unwrap().max, 88);
         assert_eq!(proxy.helper_rejection(), None);
     }

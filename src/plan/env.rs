@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Action, EnvVar, Plan};
+use super::{EnvVar, Plan};
 use crate::annotations::{self, Overrides};
 use crate::pod::{EnvList, SpecShape};
 
@@ -23,13 +23,13 @@ pub(super) fn plan_env(plan: &mut Plan, spec: &SpecShape, overrides: &Overrides)
     for entry in plan
         .containers
         .iter_mut()
-        .filter(|c| c.action == Action::Planned && !c.init_container)
+        .filter(|c| c.planned_hook().is_some() && !c.init_container)
     {
         let Some(container) = spec.containers.get(entry.index) else {
             continue;
         };
         let wanted = [
-            (DELAY_VAR, entry.pre_stop_seconds.unwrap_or(0).to_string()),
+            (DELAY_VAR, entry.earliest_signal().unwrap_or(0).to_string()),
             (SHUTDOWN_BUDGET_VAR, budget.clone()),
         ];
         let list = container.env_list();

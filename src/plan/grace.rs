@@ -1,7 +1,7 @@
-//! Sizing the grace period and the timeline it leaves each container.
+//! Sizing the grace period, and what it leaves each container after its latest signal.
 
 use super::resolve::RaisedFloors;
-use super::{Action, HookKind, Plan, PlanError, Status};
+use super::{Action, ContainerPlan, HookKind, Plan, PlanError, Status};
 use crate::annotations::{self, Overrides};
 use crate::pod::SpecShape;
 use crate::profiles::Profile;
@@ -59,12 +59,16 @@ pub(super) fn size_grace(
         plan.warnings
             .push(format!("drain-webhook left the pod untouched: {reason}"));
         plan.reason = Some(reason);
+        // Left as they are: none keeps the hook, signal or timing it was about to get.
         plan.containers
             .iter_mut()
-            .filter(|c| c.action == Action::Planned)
+            .filter(|c| c.planned_hook().is_some())
             .for_each(|c| {
-                c.action = Action::Untouched;
-                c.note = Some("grace period would exceed the maximum".into());
+                let untouched = ContainerPlan::new(&c.name, c.init_container, c.index, c.role);
+                *c = ContainerPlan {
+                    note: Some("grace period would exceed the maximum".into()),
+                    ..untouched
+                };
             });
         return Ok(Sized::TooLong);
     }
@@ -81,7 +85,7 @@ pub(super) fn probe_warnings(plan: &mut Plan, spec: &SpecShape) {
     for c in plan
         .containers
         .iter()
-        .filter(|c| c.action == Action::Planned)
+        .filter(|c| c.planned_hook().is_some())
     {
         let Some(container) = spec.container_at(c.init_container, c.index) else {
             continue;
@@ -128,7 +132,7 @@ pub(super) fn check_lowered_grace(
     for c in plan
         .containers
         .iter()
-        .filter(|c| c.action == Action::AlreadyPlanned)
+        .filter(|c| matches!(c.action, Action::AlreadyPlanned(_)))
     {
         let sleep = spec
             .container_at(c.init_container, c.index)
@@ -263,22 +267,4 @@ fn grace_causes(
         }
     }
     causes
-}
-
-/// Fills SIGTERM times and budgets once the grace period is known.
-pub(super) fn finish_timeline(mut plan: Plan) -> Plan {
-    let grace = u32::try_from(plan.grace_after.max(0)).unwrap_or(u32::MAX);
-    for c in &mut plan.containers {
-        // Untouched regular containers get SIGTERM at T0 (after their own preStop, if any);
-        // native sidecars after the regular containers, at a time the plan does not know.
-        if c.action == Action::Untouched && !c.init_container && c.sigterm_at.is_none() {
-            c.sigterm_at = Some(0);
-        }
-        // What is left after the latest signal: an adaptive hold may end at its cap.
-        let latest = c.latest_signal();
-        c.budget_after_sigterm = c
-            .sigterm_at
-            .map(|at| grace.saturating_sub(latest.unwrap_or(at).max(at)));
-    }
-    plan
 }

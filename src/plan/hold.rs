@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::resolve::Resolved;
 use super::timing::{HoldRequest, Timing};
-use super::{Action, ContainerPlan, Plan, Role, last_proxy_stop};
+use super::{ContainerPlan, Plan, Role, latest_proxy_floor};
 use crate::pod::{ContainerShape, ProbeTarget, SpecShape};
 
 /// The adaptive hold as resolved for the pod: on when D > 0 and M > D.
@@ -35,7 +35,7 @@ impl HoldSettings {
     }
 
     /// What an app behind the pod's front proxies asks for, once they are planned: from the
-    /// last proxy's floor, follow their listeners (or, when they declare no port, hold itself)
+    /// latest proxy floor, follow their listeners (or, when they declare no port, hold itself)
     /// at most until their latest signal, then S; behind fixed proxies, S after the last
     /// proxy's signal.
     pub(super) fn behind_proxy(&self, plan: &Plan, spec: &SpecShape) -> (u32, HoldRequest) {
@@ -55,7 +55,7 @@ impl HoldSettings {
             },
             None => HoldRequest::Fixed { stagger },
         };
-        (last_proxy_stop(&plan.containers, plan.delay), hold)
+        (latest_proxy_floor(&plan.containers, plan.delay), hold)
     }
 
     /// What an app asks for when the pod's only front proxies are excluded (they keep their
@@ -119,13 +119,9 @@ fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
         .containers
         .iter()
         .filter(|c| c.role == Role::Proxy && !c.init_container)
-        .filter(|c| matches!(c.action, Action::Planned | Action::AlreadyPlanned))
-        .filter(|c| c.timing.as_ref().is_some_and(Timing::is_adaptive))
+        .filter(|c| c.timing().is_some_and(Timing::is_adaptive))
         .collect();
-    let until = adaptive
-        .iter()
-        .filter_map(|c| c.timing.as_ref().map(Timing::latest))
-        .max()?;
+    let until = adaptive.iter().filter_map(|c| c.latest_signal()).max()?;
     let per_proxy: Vec<Vec<u16>> = adaptive
         .iter()
         .map(|c| {

@@ -4,7 +4,9 @@ use super::choice::{ChosenHook, HookRequest};
 use super::hold::HoldSettings;
 use super::injection::{HELPER_DIR, existing_helper, mount_conflict, new_helper_names};
 use super::timing::HoldRequest;
-use super::{Action, ContainerPlan, HelperInjection, HookKind, Plan, RecordPlan, Resolved, Role};
+use super::{
+    Action, ContainerPlan, HelperInjection, HookKind, Plan, PlannedHook, RecordPlan, Resolved, Role,
+};
 use crate::annotations::Overrides;
 use crate::helper::net::HttpUrl;
 use crate::pod::SpecShape;
@@ -23,9 +25,9 @@ pub(super) struct Chosen {
     pub(super) needed: u64,
 }
 
-/// Chooses and writes the hook of every container still to plan, proxies first: apps stop S
-/// after the last proxy got its signal, even when a proxy's own chained sleep makes it stop
-/// later than D.
+/// Chooses and writes the hook of every container still to plan, proxies first: an app's floor
+/// is the latest proxy floor, even when a proxy's own chained sleep raises it above D, and its
+/// signal comes S after the proxies'.
 pub(super) fn choose_hooks(
     spec: &SpecShape,
     overrides: &Overrides,
@@ -62,7 +64,7 @@ pub(super) fn choose_hooks(
     let apps_planned = plan
         .containers
         .iter()
-        .any(|c| c.action == Action::Planned && c.role == Role::App);
+        .any(|c| c.action == Action::ToPlan && c.role == Role::App);
     let behind_excluded =
         (!plan.has_front_proxy && !plan.excluded_proxies.is_empty() && apps_planned)
             .then(|| {
@@ -74,7 +76,7 @@ pub(super) fn choose_hooks(
             .flatten();
     for index in order {
         let planned = &plan.containers[index];
-        if planned.action != Action::Planned {
+        if planned.action != Action::ToPlan {
             continue;
         }
         let Some(container) = spec.containers.get(planned.index) else {
@@ -82,7 +84,7 @@ pub(super) fn choose_hooks(
         };
         // A front proxy holds adaptively; an app behind it follows it (`behind_proxy`); a lone
         // app holds adaptively when it runs the helper anyway.
-        let timing = match planned.role {
+        let floor_and_hold = match planned.role {
             Role::Proxy => (plan.delay, hold.adaptive(0, true)),
             Role::App if plan.has_front_proxy => behind_proxy
                 .get_or_insert_with(|| hold.behind_proxy(plan, spec))
@@ -102,7 +104,7 @@ pub(super) fn choose_hooks(
             } else {
                 Vec::new()
             },
-            ..HookRequest::new(planned.role, container, overrides, timing)
+            ..HookRequest::new(planned.role, container, overrides, floor_and_hold)
         };
         let mut decision = resolved
             .choice
@@ -142,7 +144,7 @@ pub(super) fn choose_hooks(
     let helper_hooks = plan
         .containers
         .iter()
-        .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper));
+        .any(|c| c.planned_hook().is_some() && c.hook == Some(HookKind::Helper));
     if hold.off_for_host_network && helper_hooks {
         plan.warnings.push(format!(
             "hostNetwork pod: drain-helper holds for the fixed {}s (drain.io/delay), not adaptively up to {}s: on the node's network namespace it would count the node's connections (the kubelet, node exporters, other hostNetwork pods) as the pod's and hold every deletion to drain.io/max-delay",
@@ -174,20 +176,21 @@ fn write_hook(
     let need = u64::from(latest) + u64::from(extra_wait) + u64::from(budget);
     entry.hook = Some(hook.kind);
     entry.signal = hook.signal;
-    entry.pre_stop_seconds = Some(hook.timing.earliest());
-    entry.sigterm_at = Some(hook.timing.earliest());
     // The helper may run until its latest signal plus up to B (waiting for idle ports, for the
     // proxy to exit after its signal, or for the user's chained hook); the grace period still
     // leaves B after that for wait-idle containers.
     // A proxy that gets a fast stop at `--max` gets it FAST_STOP_MARGIN before the end of B,
     // so that its last streams end before the kubelet's SIGKILL (grace >= latest + B).
     let margin = entry.fast_signal().map_or(0, |_| FAST_STOP_MARGIN);
-    entry.hook_max_seconds = (hook.kind == HookKind::Helper).then(|| {
+    let max_seconds = (hook.kind == HookKind::Helper).then(|| {
         latest
             .saturating_add(budget.saturating_sub(margin))
             .max(latest)
     });
-    entry.timing = Some(hook.timing);
+    entry.action = Action::Planned(PlannedHook {
+        timing: hook.timing,
+        max_seconds,
+    });
     entry.notify = hook.notify;
     entry.wait_idle = hook.wait_idle;
     entry.chained = hook.chained;
@@ -248,13 +251,13 @@ fn excluded_proxy_warning(
     }
 }
 
-/// The container that calls `drain.io/notify`: the first planned app, else the first planned
-/// proxy (the URLs are on the pod's shared loopback: calling them once per pod is the intent).
+/// The container that calls `drain.io/notify`: the first app to plan, else the first proxy to
+/// plan (the URLs are on the pod's shared loopback: calling them once per pod is the intent).
 pub(super) fn first_notify_target(containers: &[ContainerPlan]) -> Option<usize> {
     let planned = |role| {
         containers
             .iter()
-            .position(|c| c.action == Action::Planned && c.role == role)
+            .position(|c| c.action == Action::ToPlan && c.role == role)
     };
     planned(Role::App).or_else(|| planned(Role::Proxy))
 }
@@ -278,7 +281,7 @@ pub(super) fn wait_idle_targets(
                 })
             })
         };
-    let planned = |c: &&ContainerPlan| c.action == Action::Planned && !c.init_container;
+    let planned = |c: &&ContainerPlan| c.action == Action::ToPlan && !c.init_container;
     let declaring: Vec<usize> = containers
         .iter()
         .enumerate()

@@ -5,9 +5,9 @@
 //! reconnect to live pods, and the hold ends at the later of L and D, plus Q, instead of M.
 
 use super::roles::is_variant_of;
-use super::{Action, ContainerPlan, HookKind, Plan, Role, Timing};
+use super::{Action, ContainerPlan, HookKind, Plan, Role};
 use crate::annotations::{MIGRATE, MigrateSetting, Overrides};
-use crate::helper::args::Migrate;
+use crate::helper::args::{HoldArgs, Migrate};
 use crate::pod::{SpecShape, image_name};
 
 /// The migration a proxy's image is known to handle safely, for `auto`: nginx and openresty
@@ -31,10 +31,11 @@ pub(super) fn plan_migrations(
     share_process_namespace: bool,
 ) {
     let holding = |c: &ContainerPlan| {
-        c.action == Action::Planned
-            && !c.init_container
+        !c.init_container
             && c.hook == Some(HookKind::Helper)
-            && matches!(c.timing, Some(Timing::Adaptive { .. }))
+            && c.planned_hook()
+                .and_then(|hook| hook.timing.hold())
+                .is_some()
     };
     let proxies: Vec<usize> = (0..plan.containers.len())
         .filter(|&i| holding(&plan.containers[i]) && plan.containers[i].role == Role::Proxy)
@@ -95,7 +96,10 @@ pub(super) fn plan_migrations(
             ));
             continue;
         }
-        entry.migrate = Some(migration);
+        let Some(hold) = planned_hold(entry) else {
+            continue;
+        };
+        hold.migrate = Some(migration);
         // Last line of defence, as for every helper command: one its parser would refuse (a
         // migration signal that is also the container's stop signal) is not written.
         if let Some(reason) = entry.helper_rejection() {
@@ -103,7 +107,17 @@ pub(super) fn plan_migrations(
                 "container {:?}: no migration: {reason}",
                 entry.name
             ));
-            entry.migrate = None;
+            if let Some(hold) = planned_hold(entry) {
+                hold.migrate = None;
+            }
         }
+    }
+}
+
+/// The adaptive hold this run plans for `entry`, when it plans one.
+fn planned_hold(entry: &mut ContainerPlan) -> Option<&mut HoldArgs> {
+    match &mut entry.action {
+        Action::Planned(hook) => hook.hold_mut(),
+        _ => None,
     }
 }

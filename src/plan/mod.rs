@@ -21,8 +21,10 @@ mod grace;
 mod hold;
 mod hooks;
 mod injection;
+mod json;
 mod migrate;
 mod native;
+mod planned;
 mod planner;
 mod record;
 mod resolve;
@@ -39,6 +41,7 @@ pub use delivery::{
 pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 pub use migrate::known_migration;
+pub use planned::PlannedHook;
 pub use planner::plan_pod;
 pub use record::{DEFAULT_TERMINATION_MESSAGE_PATH, RecordPlan};
 use resolve::Resolved;
@@ -135,20 +138,23 @@ impl fmt::Display for ChainedHook {
     }
 }
 
-/// What happens to one container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// What happens to one container, with the data only that case has (kube-runtime's watcher
+/// `State` is the model).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
+    /// To get a new preStop hook, not chosen yet: no finished plan keeps one.
+    ToPlan,
     /// Gets a new preStop hook from this plan.
-    Planned,
-    /// Mutated by an earlier run (listed in `drain.io/status`): left exactly as it is.
-    AlreadyPlanned,
+    Planned(PlannedHook),
+    /// Mutated by an earlier run (listed in `drain.io/status`, or already running drain-helper):
+    /// left exactly as it is. The range of its signal its record keeps ([`Timing::Recorded`]);
+    /// `None` without a record.
+    AlreadyPlanned(Option<Timing>),
     /// Left as it is; `note` says why.
     Untouched,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerPlan {
     pub name: String,
     /// `true` for containers listed under `initContainers` (native sidecars).
@@ -157,47 +163,22 @@ pub struct ContainerPlan {
     pub index: usize,
     pub role: Role,
     pub action: Action,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The preStop mechanism: planned now, or by the earlier run that planned it.
     pub hook: Option<HookKind>,
-    /// Seconds the hook delays SIGTERM by (the drain delay, plus a chained sleep).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pre_stop_seconds: Option<u32>,
-    /// When the container gets SIGTERM (or, for a proxy with a graceful signal, that signal),
-    /// in seconds after T0, when the plan knows it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sigterm_at: Option<u32>,
-    /// Seconds between SIGTERM and SIGKILL.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub budget_after_sigterm: Option<u32>,
-    /// When the stop signal comes: at a fixed time, or the adaptive hold's range.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timing: Option<Timing>,
-    /// Upper bound of the helper's run (`--max`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hook_max_seconds: Option<u32>,
     /// Graceful stop signal of the proxy (nginx: SIGQUIT): sent by the helper (hook `helper`),
     /// or written as `lifecycle.stopSignal` for the kubelet to send (hook `native`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<&'static str>,
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "all_as_text")]
+    /// `drain.io/notify` URLs the helper calls first (one container per pod).
     pub notify: Vec<HttpUrl>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// `drain.io/wait-idle` ports the helper waits on.
     pub wait_idle: Vec<u16>,
-    /// How pinned clients are moved off at the floor (`--migrate`), when they are.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "optional_as_text"
-    )]
-    pub migrate: Option<Migrate>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The user's own preStop hook, run after the drain.
     pub chained: Option<ChainedHook>,
     /// Where a helper hook appends its drain record (`--record`), or why it does not.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<RecordPlan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it is left as it is, or what else to know about it.
     pub note: Option<String>,
     /// Env vars the patch adds (`drain.io/env: "true"`), in order.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
 }
 
@@ -231,11 +212,11 @@ pub enum Outcome {
     Skipped,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// `explain -o json` writes it through `json::PlanJson` (the containers' timeline needs the
+/// grace period).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub outcome: Outcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// D, S and B as resolved from annotations and settings.
     pub delay: u32,
@@ -245,36 +226,28 @@ pub struct Plan {
     pub quiet: u32,
     pub max_delay: u32,
     /// The traffic-path profile whose floors applied (`drain.io/profile`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<&'static Profile>,
     pub has_front_proxy: bool,
     /// Regular containers that would be front proxies but are named in `drain.io/exclude`:
     /// the apps follow them when no planned proxy is left (indices into the spec's
     /// `containers`).
-    #[serde(skip)]
     pub excluded_proxies: Vec<usize>,
     /// `terminationGracePeriodSeconds` as the pod had it before any run of the webhook.
     pub grace_before: Option<i64>,
     /// The effective grace period after this plan (Kubernetes' default 30 when unset).
     pub grace_after: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kube_version: Option<String>,
     pub containers: Vec<ContainerPlan>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub helper: Option<HelperInjection>,
     /// How the helper comes, and why (with `helper`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryChoice>,
     pub warnings: Vec<String>,
     /// Whether `terminationGracePeriodSeconds` must be written.
-    #[serde(skip)]
     pub set_grace: bool,
     /// Whether `spec.os: {name: linux}` must be written: a `lifecycle.stopSignal` is planned
     /// and the pod names no OS (the API server requires one for it).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub adds_os_linux: bool,
     /// The `drain.io/status` value to write, when anything changes.
-    #[serde(skip)]
     pub status: Option<Status>,
 }
 
@@ -282,7 +255,7 @@ impl Plan {
     pub fn planned(&self) -> impl Iterator<Item = &ContainerPlan> {
         self.containers
             .iter()
-            .filter(|c| c.action == Action::Planned)
+            .filter(|c| c.planned_hook().is_some())
     }
 }
 
@@ -348,26 +321,17 @@ pub struct PodContext<'a> {
     pub image_volume_nodes: Option<bool>,
 }
 
-/// When the last planned (or earlier-planned) regular proxy stops, at least D.
-fn last_proxy_stop(containers: &[ContainerPlan], delay: u32) -> u32 {
+/// The latest floor of the planned (or earlier-planned) regular proxies' signals, at least D:
+/// an app behind them begins its own wait there.
+fn latest_proxy_floor(containers: &[ContainerPlan], delay: u32) -> u32 {
     containers
         .iter()
         .filter(|c| c.role == Role::Proxy && !c.init_container)
-        .filter(|c| matches!(c.action, Action::Planned | Action::AlreadyPlanned))
-        .filter_map(|c| c.pre_stop_seconds)
+        .filter_map(|c| c.timing().map(Timing::earliest))
         .fold(delay, u32::max)
 }
 
 impl ContainerPlan {
-    /// The latest time of its stop signal: the end of the adaptive hold's range, else the
-    /// preStop delay.
-    pub fn latest_signal(&self) -> Option<u32> {
-        self.timing
-            .as_ref()
-            .map(Timing::latest)
-            .or(self.pre_stop_seconds)
-    }
-
     fn new(name: &str, init_container: bool, index: usize, role: Role) -> Self {
         Self {
             name: name.to_owned(),
@@ -376,15 +340,9 @@ impl ContainerPlan {
             role,
             action: Action::Untouched,
             hook: None,
-            pre_stop_seconds: None,
-            sigterm_at: None,
-            budget_after_sigterm: None,
-            timing: None,
-            hook_max_seconds: None,
             signal: None,
             notify: Vec::new(),
             wait_idle: Vec::new(),
-            migrate: None,
             chained: None,
             record: None,
             note: None,

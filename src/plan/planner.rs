@@ -3,8 +3,7 @@
 
 use super::delivery::DeliveryChoice;
 use super::grace::{
-    GraceGrowth, Sized, check_lowered_grace, finish_timeline, hard_limit_warnings, probe_warnings,
-    size_grace,
+    GraceGrowth, Sized, check_lowered_grace, hard_limit_warnings, probe_warnings, size_grace,
 };
 use super::hooks::choose_hooks;
 use super::resolve::{Resolved, apply_profile, resolve};
@@ -75,12 +74,12 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
         raised,
     };
     if size_grace(&mut plan, spec_grace, &growth, settings)? == Sized::TooLong {
-        return Ok(finish_timeline(plan));
+        return Ok(plan);
     }
     plan.helper = chosen.helper.filter(|_| {
         plan.containers
             .iter()
-            .any(|c| c.action == Action::Planned && c.hook == Some(HookKind::Helper))
+            .any(|c| c.planned_hook().is_some() && c.hook == Some(HookKind::Helper))
     });
     plan.delivery = plan.helper.as_ref().map(|helper| match helper.present {
         true => DeliveryChoice {
@@ -97,7 +96,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
         hard_limit_warnings(&mut plan, spec, chosen.needed);
     }
     conclude(&mut plan, resolved);
-    Ok(finish_timeline(plan))
+    Ok(plan)
 }
 
 impl Plan {
@@ -177,7 +176,7 @@ fn conclude(plan: &mut Plan, resolved: Resolved) {
     } else if plan
         .containers
         .iter()
-        .any(|c| c.action == Action::AlreadyPlanned)
+        .any(|c| matches!(c.action, Action::AlreadyPlanned(_)))
     {
         plan.outcome = Outcome::Unchanged;
         plan.reason = Some("already mutated by an earlier run".into());

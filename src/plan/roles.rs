@@ -97,20 +97,18 @@ fn mark_earlier_runs(
     previous: Option<&Status>,
 ) {
     if let Some(recorded) = previous.and_then(|s| s.container(&container.name)) {
-        entry.action = Action::AlreadyPlanned;
-        entry.hook = recorded.hook;
-        entry.pre_stop_seconds = recorded.pre_stop_seconds;
-        entry.sigterm_at = entry.pre_stop_seconds;
-        entry.timing = recorded.pre_stop_seconds.map(|earliest| Timing::Recorded {
+        let recorded_timing = recorded.earliest_seconds.map(|earliest| Timing::Recorded {
             earliest,
             latest: recorded.latest_seconds.unwrap_or(earliest).max(earliest),
         });
+        entry.action = Action::AlreadyPlanned(recorded_timing);
+        entry.hook = recorded.hook;
     } else if has_helper_hook(container) {
-        entry.action = Action::AlreadyPlanned;
+        entry.action = Action::AlreadyPlanned(None);
         entry.hook = Some(HookKind::Helper);
         entry.note = Some("already runs drain-helper".into());
     } else {
-        entry.action = Action::Planned;
+        entry.action = Action::ToPlan;
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ContainerPlan, HelperInjection, HookKind, Plan};
+use super::{ContainerPlan, HelperInjection, HookKind, Plan, Timing};
 
 /// What the webhook records in `drain.io/status`: enough to make a second run a no-op.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -41,12 +41,13 @@ impl Status {
     }
 }
 
-/// One planned container as the record keeps it: `"role:hook:preStopSeconds"`, or
-/// `"role:hook:earliest:latest"` for an adaptive hold.
+/// One planned container as the record keeps it: `"role:hook:earliest"`, or
+/// `"role:hook:earliest:latest"` for an adaptive hold (the times of its stop signal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordedContainer {
     pub hook: Option<HookKind>,
-    pub pre_stop_seconds: Option<u32>,
+    /// The earliest stop signal (the preStop's delay for a fixed one).
+    pub earliest_seconds: Option<u32>,
     /// The latest stop signal of an adaptive hold; `None` for a fixed one.
     pub latest_seconds: Option<u32>,
 }
@@ -61,8 +62,9 @@ impl RecordedContainer {
         if let Some(hook) = container.hook {
             let _ = write!(recorded, "{hook}");
         }
-        let _ = write!(recorded, ":{}", container.pre_stop_seconds.unwrap_or(0));
-        if let Some(timing) = container.timing.as_ref().filter(|t| t.is_adaptive()) {
+        let timing = container.timing();
+        let _ = write!(recorded, ":{}", timing.map_or(0, Timing::earliest));
+        if let Some(timing) = timing.filter(|t| t.is_adaptive()) {
             let _ = write!(recorded, ":{}", timing.latest());
         }
         recorded
@@ -80,7 +82,7 @@ impl RecordedContainer {
         };
         RecordedContainer {
             hook,
-            pre_stop_seconds: parts.next().and_then(|s| s.parse().ok()),
+            earliest_seconds: parts.next().and_then(|s| s.parse().ok()),
             latest_seconds: parts.next().and_then(|s| s.parse().ok()),
         }
     }
@@ -126,35 +128,46 @@ impl Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Role;
+    use crate::helper::args::{HoldArgs, SignalWindow, Wait};
+    use crate::plan::{Action, PlannedHook, Role};
 
     #[test]
     fn a_recorded_container_decodes_as_encoded() {
+        let planned = |timing| {
+            Action::Planned(PlannedHook {
+                timing,
+                max_seconds: None,
+            })
+        };
         let mut container = ContainerPlan::new("nginx", false, 0, Role::Proxy);
         container.hook = Some(HookKind::Helper);
-        container.pre_stop_seconds = Some(10);
+        container.action = planned(Timing::Helper(SignalWindow::fixed(10)));
         let encoded = RecordedContainer::encode(&container);
         assert_eq!(encoded, "proxy:helper:10");
         assert_eq!(
             RecordedContainer::decode(&encoded),
             RecordedContainer {
                 hook: Some(HookKind::Helper),
-                pre_stop_seconds: Some(10),
+                earliest_seconds: Some(10),
                 latest_seconds: None
             }
         );
         // An adaptive hold records its range: earliest, then latest.
-        container.timing = Some(crate::plan::Timing::Adaptive {
-            floor: 10,
+        let hold = HoldArgs {
             quiet: 3,
             cap: 60,
-            stagger: 0,
             probe_periods: vec![],
-        });
+            migrate: None,
+        };
+        container.action = planned(Timing::Helper(SignalWindow {
+            floor: 10,
+            wait: Wait::Hold(hold),
+            stagger: 0,
+        }));
         let encoded = RecordedContainer::encode(&container);
         assert_eq!(encoded, "proxy:helper:10:60");
         assert_eq!(RecordedContainer::decode(&encoded).latest_seconds, Some(60));
-        container.timing = None;
+        container.action = planned(Timing::Fixed { seconds: 10 });
         container.hook = Some(HookKind::Native);
         let encoded = RecordedContainer::encode(&container);
         assert_eq!(encoded, "proxy:native:10");
@@ -167,7 +180,7 @@ mod tests {
             RecordedContainer::decode("app:sleep:15"),
             RecordedContainer {
                 hook: Some(HookKind::Sleep),
-                pre_stop_seconds: Some(15),
+                earliest_seconds: Some(15),
                 latest_seconds: None
             }
         );
@@ -175,7 +188,7 @@ mod tests {
             RecordedContainer::decode("app:future:x"),
             RecordedContainer {
                 hook: None,
-                pre_stop_seconds: None,
+                earliest_seconds: None,
                 latest_seconds: None
             }
         );

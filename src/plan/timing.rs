@@ -3,32 +3,17 @@
 
 use serde::Serialize;
 
+use crate::helper::args::{FollowArgs, HoldArgs, SignalWindow, Wait};
+
 /// The stop-signal time of one planned container, in seconds after deletion (T0).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Timing {
-    /// At `seconds`: the native sleep, or the helper's fixed delay.
+    /// At `seconds`: the native sleep (hooks `sleep` and `native`).
     Fixed { seconds: u32 },
-    /// The helper holds from `floor` (D) while new connections still arrive in the pod, until
-    /// none arrived for `quiet` (Q), at `cap` (M) at the latest; then `stagger` more.
-    Adaptive {
-        floor: u32,
-        quiet: u32,
-        cap: u32,
-        stagger: u32,
-        /// Periods of the probes that connect into the pod: their connections are discounted.
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        probe_periods: Vec<u32>,
-    },
-    /// An app behind an adaptive front proxy: from `floor`, the helper holds until nothing
-    /// listens on the proxy's `ports` any more (its graceful stop began), at `until` at the
-    /// latest; then `stagger` (S) more.
-    AfterProxy {
-        floor: u32,
-        ports: Vec<u16>,
-        until: u32,
-        stagger: u32,
-    },
+    /// The helper's signal window, as its arguments say it: from the floor (D), at once, after
+    /// the adaptive hold (until quiet for Q, at M at the latest) or after the front proxy's
+    /// listeners close (at its bound at the latest); then the stagger (S).
+    Helper(SignalWindow),
     /// A container an earlier run planned: only the range its record keeps is known.
     Recorded { earliest: u32, latest: u32 },
 }
@@ -38,9 +23,7 @@ impl Timing {
     pub fn earliest(&self) -> u32 {
         match self {
             Timing::Fixed { seconds } => *seconds,
-            Timing::Adaptive { floor, stagger, .. } | Timing::AfterProxy { floor, stagger, .. } => {
-                floor.saturating_add(*stagger)
-            }
+            Timing::Helper(window) => window.earliest(),
             Timing::Recorded { earliest, .. } => *earliest,
         }
     }
@@ -49,8 +32,7 @@ impl Timing {
     pub fn latest(&self) -> u32 {
         match self {
             Timing::Fixed { seconds } => *seconds,
-            Timing::Adaptive { cap, stagger, .. } => cap.saturating_add(*stagger),
-            Timing::AfterProxy { until, stagger, .. } => until.saturating_add(*stagger),
+            Timing::Helper(window) => window.latest(),
             Timing::Recorded { latest, .. } => *latest,
         }
     }
@@ -59,9 +41,82 @@ impl Timing {
     pub fn is_adaptive(&self) -> bool {
         match self {
             Timing::Fixed { .. } => false,
+            Timing::Helper(window) => window.wait != Wait::Delay,
             Timing::Recorded { earliest, latest } => earliest != latest,
-            Timing::Adaptive { .. } | Timing::AfterProxy { .. } => true,
         }
+    }
+
+    /// The helper's signal window, when the hook is the helper's and this run plans it.
+    pub fn window(&self) -> Option<&SignalWindow> {
+        match self {
+            Timing::Helper(window) => Some(window),
+            _ => None,
+        }
+    }
+
+    /// The adaptive hold, when the helper holds while traffic arrives.
+    pub fn hold(&self) -> Option<&HoldArgs> {
+        self.window().and_then(SignalWindow::hold)
+    }
+}
+
+/// `explain -o json`'s shape of a [`Timing`], as every earlier version wrote it: a fixed
+/// helper window is `fixed`, a hold `adaptive`, a follow `afterProxy` (keys kept as they were,
+/// `probe_periods` included).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+enum TimingJson<'a> {
+    Fixed {
+        seconds: u32,
+    },
+    Adaptive {
+        floor: u32,
+        quiet: u32,
+        cap: u32,
+        stagger: u32,
+        #[serde(skip_serializing_if = "<[u32]>::is_empty")]
+        probe_periods: &'a [u32],
+    },
+    AfterProxy {
+        floor: u32,
+        ports: &'a [u16],
+        until: u32,
+        stagger: u32,
+    },
+    Recorded {
+        earliest: u32,
+        latest: u32,
+    },
+}
+
+impl Serialize for Timing {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json = match self {
+            Timing::Fixed { seconds } => TimingJson::Fixed { seconds: *seconds },
+            Timing::Helper(window) => match &window.wait {
+                Wait::Delay => TimingJson::Fixed {
+                    seconds: window.earliest(),
+                },
+                Wait::Hold(hold) => TimingJson::Adaptive {
+                    floor: window.floor,
+                    quiet: hold.quiet,
+                    cap: hold.cap,
+                    stagger: window.stagger,
+                    probe_periods: &hold.probe_periods,
+                },
+                Wait::Follow(FollowArgs { ports, until }) => TimingJson::AfterProxy {
+                    floor: window.floor,
+                    ports,
+                    until: *until,
+                    stagger: window.stagger,
+                },
+            },
+            Timing::Recorded { earliest, latest } => TimingJson::Recorded {
+                earliest: *earliest,
+                latest: *latest,
+            },
+        };
+        json.serialize(serializer)
     }
 }
 
@@ -107,34 +162,39 @@ impl HoldRequest {
 
     /// The timing of a helper hook whose delay (the floor) is `floor`.
     pub(super) fn helper_timing(self, floor: u32) -> Timing {
-        match self {
+        let window = match self {
             HoldRequest::Adaptive {
                 quiet,
                 cap,
                 stagger,
                 probe_periods,
                 ..
-            } if cap > floor => Timing::Adaptive {
+            } if cap > floor => SignalWindow {
                 floor,
-                quiet,
-                cap,
+                wait: Wait::Hold(HoldArgs {
+                    quiet,
+                    cap,
+                    probe_periods,
+                    migrate: None,
+                }),
                 stagger,
-                probe_periods,
             },
             HoldRequest::AfterProxy {
                 ports,
                 until,
                 stagger,
-            } => Timing::AfterProxy {
+            } => SignalWindow {
                 floor,
-                ports,
-                until: until.max(floor),
+                wait: Wait::Follow(FollowArgs {
+                    ports,
+                    until: until.max(floor),
+                }),
                 stagger,
             },
-            other => Timing::Fixed {
-                seconds: floor.saturating_add(other.stagger()),
-            },
-        }
+            // A fixed delay: the stagger is part of `--delay`, as every earlier version wrote it.
+            other => SignalWindow::fixed(floor.saturating_add(other.stagger())),
+        };
+        Timing::Helper(window)
     }
 }
 
@@ -142,26 +202,28 @@ impl HoldRequest {
 /// listeners close, then 5s)`.
 impl std::fmt::Display for Timing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (earliest, latest) = (self.earliest(), self.latest());
         match self {
             Timing::Fixed { seconds } => write!(f, "at {seconds}s"),
-            Timing::Adaptive { quiet, stagger, .. } => {
-                write!(
-                    f,
-                    "{}-{}s (held until quiet for {quiet}s",
-                    self.earliest(),
-                    self.latest()
-                )?;
-                match stagger {
-                    0 => f.write_str(")"),
-                    s => write!(f, ", then {s}s)"),
+            Timing::Helper(window) => match &window.wait {
+                Wait::Delay => write!(f, "at {earliest}s"),
+                Wait::Hold(hold) => {
+                    write!(
+                        f,
+                        "{earliest}-{latest}s (held until quiet for {}s",
+                        hold.quiet
+                    )?;
+                    match window.stagger {
+                        0 => f.write_str(")"),
+                        s => write!(f, ", then {s}s)"),
+                    }
                 }
-            }
-            Timing::AfterProxy { stagger, .. } => write!(
-                f,
-                "{}-{}s (after the proxy's listeners close, then {stagger}s)",
-                self.earliest(),
-                self.latest()
-            ),
+                Wait::Follow(_) => write!(
+                    f,
+                    "{earliest}-{latest}s (after the proxy's listeners close, then {}s)",
+                    window.stagger
+                ),
+            },
             Timing::Recorded { earliest, latest } if earliest == latest => {
                 write!(f, "at {earliest}s")
             }
@@ -176,39 +238,48 @@ impl std::fmt::Display for Timing {
 mod tests {
     use super::*;
 
+    fn held(floor: u32, cap: u32, stagger: u32, probe_periods: Vec<u32>) -> Timing {
+        let hold = HoldArgs {
+            quiet: 3,
+            cap,
+            probe_periods,
+            migrate: None,
+        };
+        let wait = Wait::Hold(hold);
+        Timing::Helper(SignalWindow {
+            floor,
+            wait,
+            stagger,
+        })
+    }
+
     #[test]
     fn ranges_cover_the_floor_the_cap_and_the_stagger() {
         let fixed = Timing::Fixed { seconds: 10 };
         assert_eq!((fixed.earliest(), fixed.latest()), (10, 10));
         assert!(!fixed.is_adaptive());
-        let proxy = Timing::Adaptive {
-            floor: 10,
-            quiet: 3,
-            cap: 60,
-            stagger: 0,
-            probe_periods: vec![1],
-        };
+        let helper_fixed = Timing::Helper(SignalWindow::fixed(10));
+        assert_eq!((helper_fixed.earliest(), helper_fixed.latest()), (10, 10));
+        assert!(!helper_fixed.is_adaptive());
+        assert_eq!(helper_fixed.to_string(), "at 10s");
+        let proxy = held(10, 60, 0, vec![1]);
         assert_eq!((proxy.earliest(), proxy.latest()), (10, 60));
         assert_eq!(proxy.to_string(), "10-60s (held until quiet for 3s)");
-        let app = Timing::AfterProxy {
+        let app = Timing::Helper(SignalWindow {
             floor: 10,
-            ports: vec![80],
-            until: 60,
+            wait: Wait::Follow(FollowArgs {
+                ports: vec![80],
+                until: 60,
+            }),
             stagger: 5,
-        };
+        });
         assert_eq!((app.earliest(), app.latest()), (15, 65));
         assert!(app.is_adaptive());
         assert_eq!(
             app.to_string(),
             "15-65s (after the proxy's listeners close, then 5s)"
         );
-        let saturated = Timing::Adaptive {
-            floor: u32::MAX,
-            quiet: 1,
-            cap: u32::MAX,
-            stagger: 5,
-            probe_periods: vec![],
-        };
+        let saturated = held(u32::MAX, u32::MAX, 5, vec![]);
         assert_eq!(saturated.latest(), u32::MAX);
         let recorded = Timing::Recorded {
             earliest: 10,
@@ -216,5 +287,43 @@ mod tests {
         };
         assert!(recorded.is_adaptive());
         assert_eq!((recorded.earliest(), recorded.latest()), (10, 60));
+    }
+
+    /// explain's JSON keeps the shapes (and keys) every earlier version wrote.
+    #[test]
+    fn json_keeps_the_earlier_shapes() {
+        let json = |timing: &Timing| serde_json::to_string(timing).unwrap();
+        assert_eq!(
+            json(&Timing::Helper(SignalWindow::fixed(15))),
+            r#"{"kind":"fixed","seconds":15}"#
+        );
+        assert_eq!(
+            json(&held(10, 60, 5, vec![2, 5])),
+            r#"{"kind":"adaptive","floor":10,"quiet":3,"cap":60,"stagger":5,"probe_periods":[2,5]}"#
+        );
+        assert_eq!(
+            json(&held(10, 60, 0, vec![])),
+            r#"{"kind":"adaptive","floor":10,"quiet":3,"cap":60,"stagger":0}"#
+        );
+        let follow = Timing::Helper(SignalWindow {
+            floor: 10,
+            wait: Wait::Follow(FollowArgs {
+                ports: vec![80, 443],
+                until: 60,
+            }),
+            stagger: 5,
+        });
+        assert_eq!(
+            json(&follow),
+            r#"{"kind":"afterProxy","floor":10,"ports":[80,443],"until":60,"stagger":5}"#
+        );
+        let recorded = Timing::Recorded {
+            earliest: 10,
+            latest: 60,
+        };
+        assert_eq!(
+            json(&recorded),
+            r#"{"kind":"recorded","earliest":10,"latest":60}"#
+        );
     }
 }

@@ -205,12 +205,12 @@ pub fn check_mutation(
     let latest_proxy = planned
         .iter()
         .filter(|c| c.role == Role::Proxy)
-        .filter_map(|c| c.sigterm_at)
+        .filter_map(|c| c.earliest_signal())
         .max();
     let earliest_app = planned
         .iter()
         .filter(|c| c.role == Role::App)
-        .filter_map(|c| c.sigterm_at)
+        .filter_map(|c| c.earliest_signal())
         .min();
     if let (Some(proxy), Some(app)) = (latest_proxy, earliest_app)
         && proxy > app
@@ -242,13 +242,13 @@ pub fn check_mutation(
             ));
         }
         if let Some(args) = c.helper_args()
-            && args.max < args.latest_signal()
+            && args.max < args.window.latest()
         {
             return Err(format!(
                 "container {:?}: --max {}s ends the helper before its latest signal {}s",
                 c.name,
                 args.max,
-                args.latest_signal()
+                args.window.latest()
             ));
         }
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod invariants;
+pub mod timing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Rendering typed helper arguments back into the command line the parser reads (the webhook
 //! side of the contract; not built into the helper binary).
 
-use super::{AfterInstall, Migrate, PrestopArgs};
+use super::{AfterInstall, Migrate, PrestopArgs, Wait};
 
 /// A signal's name (`SIGHUP`), or its number when the helper has no name for it.
 pub(super) fn signal_text(signal: i32) -> String {
@@ -31,7 +31,7 @@ impl PrestopArgs {
         let mut args = vec![
             "prestop".to_owned(),
             "--delay".to_owned(),
-            format_seconds(self.delay),
+            format_seconds(self.window.floor),
             "--max".to_owned(),
             format_seconds(self.max),
         ];
@@ -49,7 +49,7 @@ impl PrestopArgs {
             let Some(signal) = signal else { continue };
             args.extend([flag.to_owned(), signal_text(signal)]);
         }
-        if let Some(hold) = &self.hold {
+        if let Wait::Hold(hold) = &self.window.wait {
             args.extend([
                 "--quiet".to_owned(),
                 format_seconds(hold.quiet),
@@ -72,7 +72,7 @@ impl PrestopArgs {
                 None => {}
             }
         }
-        if let Some(follow) = &self.follow {
+        if let Wait::Follow(follow) = &self.window.wait {
             let ports: Vec<String> = follow.ports.iter().map(u16::to_string).collect();
             args.extend([
                 "--follow".to_owned(),
@@ -81,8 +81,8 @@ impl PrestopArgs {
                 format_seconds(follow.until),
             ]);
         }
-        if self.stagger > 0 {
-            args.extend(["--stagger".to_owned(), format_seconds(self.stagger)]);
+        if self.window.stagger > 0 {
+            args.extend(["--stagger".to_owned(), format_seconds(self.window.stagger)]);
         }
         if let Some(record) = &self.record {
             args.extend([

@@ -30,7 +30,7 @@ fn minimal_prestop_uses_defaults() {
     assert_eq!(
         parsed,
         PrestopArgs {
-            delay: 15,
+            window: SignalWindow::fixed(15),
             notify: vec![],
             wait_idle: vec![],
             max: 45,
@@ -38,9 +38,6 @@ fn minimal_prestop_uses_defaults() {
             fast_signal: None,
             then_http_get: None,
             then_exec: None,
-            hold: None,
-            follow: None,
-            stagger: 0,
             record: None,
         }
     );
@@ -60,18 +57,21 @@ fn adaptive_hold_with_probes_and_stagger() {
         "5",
     ]);
     assert_eq!(
-        parsed.hold,
-        Some(HoldArgs {
-            quiet: 3,
-            cap: 60,
-            probe_periods: vec![1, 10, 1],
-            migrate: None,
-        })
+        parsed.window,
+        SignalWindow {
+            floor: 10,
+            wait: Wait::Hold(HoldArgs {
+                quiet: 3,
+                cap: 60,
+                probe_periods: vec![1, 10, 1],
+                migrate: None,
+            }),
+            stagger: 5,
+        }
     );
-    assert_eq!(parsed.stagger, 5);
-    assert_eq!(parsed.follow, None);
-    // The default bound covers the cap and the stagger, then the usual 30s.
-    assert_eq!(parsed.latest_signal(), 65);
+    // The signal phase begins between the floor and the cap, each plus the stagger; the
+    // default bound covers the latest, then the usual 30s.
+    assert_eq!((parsed.window.earliest(), parsed.window.latest()), (15, 65));
     assert_eq!(parsed.max, 95);
 }
 
@@ -88,17 +88,23 @@ fn follow_the_proxy_listeners() {
         "5",
     ]);
     assert_eq!(
-        parsed.follow,
-        Some(FollowArgs {
-            ports: vec![80, 8080],
-            until: 60,
-        })
+        parsed.window,
+        SignalWindow {
+            floor: 15,
+            wait: Wait::Follow(FollowArgs {
+                ports: vec![80, 8080],
+                until: 60,
+            }),
+            stagger: 5,
+        }
     );
-    assert_eq!(parsed.hold, None);
+    assert_eq!(parsed.window.hold(), None);
     assert_eq!(parsed.max, 95);
     // A fixed delay with a stagger: the signal at D + S.
     let fixed = prestop(&["--delay", "10", "--stagger", "5"]);
-    assert_eq!((fixed.latest_signal(), fixed.max), (15, 45));
+    assert_eq!(fixed.window.wait, Wait::Delay);
+    let range = (fixed.window.earliest(), fixed.window.latest());
+    assert_eq!((range, fixed.max), ((15, 15), 45));
 }
 
 #[test]
@@ -179,7 +185,7 @@ fn full_prestop() {
         "-c",
         "--delay 3",
     ]);
-    assert_eq!(parsed.delay, 90);
+    assert_eq!(parsed.window, SignalWindow::fixed(90));
     assert_eq!(parsed.max, 120);
     assert_eq!(parsed.notify.len(), 2);
     assert_eq!(parsed.notify[1].to_string(), "http://[::1]:9090/quiesce");

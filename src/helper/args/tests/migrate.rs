@@ -8,7 +8,7 @@ const HOLD: [&str; 6] = ["--delay", "10", "--quiet", "3", "--hold-max", "60"];
 fn migrate_of(extra: &[&str]) -> Option<Migrate> {
     let mut args = HOLD.to_vec();
     args.extend_from_slice(extra);
-    prestop(&args).hold.and_then(|hold| hold.migrate)
+    prestop(&args).window.hold()?.migrate.clone()
 }
 
 #[test]

@@ -40,11 +40,12 @@ fn record() -> impl Strategy<Value = RecordArgs> {
         })
 }
 
-/// A hold or a follow (never both, as the parser requires), bounds at least the delay.
-fn timing(delay: u32) -> impl Strategy<Value = (Option<HoldArgs>, Option<FollowArgs>)> {
+/// The delay, a hold or a follow (never both, as the parser requires), bounds at least the
+/// delay.
+fn wait(delay: u32) -> impl Strategy<Value = Wait> {
     let room = crate::duration::MAX_SECONDS - delay;
     prop_oneof![
-        Just((None, None)),
+        Just(Wait::Delay),
         (
             1u32..=600,
             0..=room,
@@ -64,7 +65,7 @@ fn timing(delay: u32) -> impl Strategy<Value = (Option<HoldArgs>, Option<FollowA
                     probe_periods,
                     migrate,
                 };
-                (Some(hold), None)
+                Wait::Hold(hold)
             }),
         (prop::collection::btree_set(1u16..=u16::MAX, 1..3), 0..=room).prop_map(
             move |(ports, extra)| {
@@ -72,7 +73,7 @@ fn timing(delay: u32) -> impl Strategy<Value = (Option<HoldArgs>, Option<FollowA
                     ports: ports.into_iter().collect(),
                     until: delay + extra,
                 };
-                (None, Some(follow))
+                Wait::Follow(follow)
             }
         ),
     ]
@@ -80,22 +81,23 @@ fn timing(delay: u32) -> impl Strategy<Value = (Option<HoldArgs>, Option<FollowA
 
 fn prestop_args() -> impl Strategy<Value = PrestopArgs> {
     (0u32..=crate::duration::MAX_SECONDS)
-        .prop_flat_map(|delay| (Just(delay), timing(delay), 0u32..=600))
-        .prop_flat_map(|(delay, (hold, follow), stagger)| {
-            (base_args(delay), Just((hold, follow, stagger)))
-        })
-        .prop_map(|(args, (mut hold, follow, stagger))| {
+        .prop_flat_map(|delay| (Just(delay), wait(delay), 0u32..=600))
+        .prop_flat_map(|(delay, wait, stagger)| (base_args(delay), Just((wait, stagger))))
+        .prop_map(|(args, (mut wait, stagger))| {
             // The parser refuses a migration signal that is also a stop signal.
-            if let Some(hold) = &mut hold
+            if let Wait::Hold(hold) = &mut wait
                 && let Some(Migrate::Signal(migrate)) = hold.migrate
                 && (args.signal == Some(migrate) || args.fast_signal == Some(migrate))
             {
                 hold.migrate = None;
             }
+            let floor = args.window.floor;
             PrestopArgs {
-                hold,
-                follow,
-                stagger,
+                window: SignalWindow {
+                    floor,
+                    wait,
+                    stagger,
+                },
                 ..args
             }
         })
@@ -116,7 +118,7 @@ fn base_args(delay: u32) -> impl Strategy<Value = PrestopArgs> {
             |(delay, max, notify, ports, signals, then_http_get, exec, record)| {
                 let (signal, fast_signal) = signals;
                 PrestopArgs {
-                    delay,
+                    window: SignalWindow::fixed(delay),
                     notify,
                     wait_idle: ports.into_iter().collect(),
                     max,
@@ -126,9 +128,6 @@ fn base_args(delay: u32) -> impl Strategy<Value = PrestopArgs> {
                     then_exec: exec
                         .filter(|words| !words[0].is_empty())
                         .map(|words| words.into_iter().map(OsString::from).collect()),
-                    hold: None,
-                    follow: None,
-                    stagger: 0,
                     record,
                 }
             },
