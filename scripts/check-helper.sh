@@ -104,4 +104,17 @@ case "$log" in
 *"drain-helper prestop: done"*) ok "prestop runs in an empty chroot" ;;
 *) fail "prestop in an empty chroot logged: $log" ;;
 esac
+
+# The hold and the drain record in the size-trimmed build (its unwind tables discarded,
+# scripts/helper-discard-unwind.ld): without /proc the hold falls back to the fixed delay, and
+# the record goes after a message the container wrote itself.
+printf 'user text\n' >"$root/shared/termination-log"
+chmod 666 "$root/shared/termination-log"
+log=$(chroot --userspec=65532:65532 "$root" "${emulator[@]}" /drain-helper prestop --delay 1 --quiet 1 \
+	--hold-max 3 --record /shared/termination-log --role app 2>&1) || fail "prestop with a hold and a record fails: $log"
+record=$(sed -n 2p "$root/shared/termination-log")
+case "$(sed -n 1p "$root/shared/termination-log")|$record" in
+'user text|{"v":1,"role":"app",'*'"why":"fixed"'*) ok "a hold without /proc is the fixed delay, and its drain record follows the user's text" ;;
+*) fail "the termination message after prestop: $(cat "$root/shared/termination-log"); log: $log" ;;
+esac
 echo "check-helper: all checks passed for $bin"
