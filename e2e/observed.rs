@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use drain_webhook::audit::observed::{DrainsAnswer, ObservedDrain, ObservedWorkload};
+use drain_webhook::audit::observed::{DrainsReport, RecentDrain, WorkloadReport};
 
 use crate::holds::PodHold;
 
@@ -67,7 +67,7 @@ impl ObservedCheck {
 /// line, this pairs as many as any pairing can).
 pub fn pair(
     holds: &[(String, f64)],
-    drains: &[ObservedDrain],
+    drains: &[RecentDrain],
 ) -> (Vec<Paired>, Vec<String>, Vec<f64>) {
     let mut paired = Vec::new();
     let mut holds: Vec<(String, f64)> = holds.to_vec();
@@ -131,7 +131,7 @@ pub fn check(namespace: &str, holds: &[PodHold], answers: &str) -> ObservedCheck
         .iter()
         .filter_map(|h| Some((h.pod.clone(), h.hold_end_seconds?)))
         .collect();
-    let answers: Vec<DrainsAnswer> = answers
+    let answers: Vec<DrainsReport> = answers
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
         .collect();
@@ -162,11 +162,11 @@ pub fn check(namespace: &str, holds: &[PodHold], answers: &str) -> ObservedCheck
             ),
         );
     };
-    let workload: Option<&ObservedWorkload> = leader
+    let workload: Option<&WorkloadReport> = leader
         .workloads
         .iter()
         .find(|w| w.namespace == namespace && w.kind == "Deployment" && w.name == DEMO_DEPLOYMENT);
-    let drains: Vec<ObservedDrain> = workload
+    let drains: Vec<RecentDrain> = workload
         .map(|w| {
             w.recent
                 .iter()

@@ -1,67 +1,15 @@
 //! What the drain observer saw, per workload, beside the audit's rows: the leader's
-//! `GET /drains` answer as a client reads it (the server's side is `observe::board`), and the
+//! `GET /drains` answer (its one definition is `observe::report`), and the
 //! recommendation the audit draws from it (docs/decisions.md, "audit: what was observed").
 //! Pure: the read through the API server's service proxy is in `observed_read.rs`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::Row;
+pub use crate::observe::report::{DrainsReport, RecentDrain, WorkloadReport};
 
 /// Where the leader serves its aggregates, on the admin port (src/server/routes.rs).
 pub const DRAINS_PATH: &str = "/drains";
-
-/// The `GET /drains` answer: the leader's aggregates, or a follower naming the leader.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DrainsAnswer {
-    pub leader: bool,
-    #[serde(default)]
-    pub identity: Option<String>,
-    #[serde(default)]
-    pub holder: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub workloads: Vec<ObservedWorkload>,
-}
-
-/// One workload's drains, as the leader counted them since it became leader.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObservedWorkload {
-    pub namespace: String,
-    pub kind: String,
-    pub name: String,
-    pub drains: u64,
-    pub cap_hits: u64,
-    /// Over the recent drains that saw an arrival after deletion.
-    pub lag_median_seconds: Option<f64>,
-    pub lag_max_seconds: Option<f64>,
-    #[serde(default)]
-    pub recent: Vec<ObservedDrain>,
-}
-
-impl ObservedWorkload {
-    /// As the audit names workloads: `Deployment shop/web`.
-    pub fn id(&self) -> String {
-        format!("{} {}/{}", self.kind, self.namespace, self.name)
-    }
-}
-
-/// One recent drain, with the record's field names (docs/operations.md, "Drain records").
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObservedDrain {
-    /// The pod, when the server names it (not every version does).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pod: Option<String>,
-    pub role: String,
-    pub floor: f64,
-    pub end: f64,
-    pub why: String,
-    pub last_arrival: Option<f64>,
-    pub after_floor: u64,
-}
 
 /// The hold the planner gives the workload now: D, Q and M (M at or below D: fixed holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +94,7 @@ fn whole(seconds: f64) -> String {
 
 /// The recommendation for one workload's observed drains, under the hold planned now
 /// (`None`: the planner gives it none, e.g. it would be denied).
-pub fn recommend(observed: &ObservedWorkload, hold: Option<PlannedHold>) -> Recommendation {
+pub fn recommend(observed: &WorkloadReport, hold: Option<PlannedHold>) -> Recommendation {
     let recent = observed.recent.len();
     let lag = observed.lag_max_seconds;
     let setting = hold.map(|h| h.limit());
@@ -212,7 +160,7 @@ pub fn recommend(observed: &ObservedWorkload, hold: Option<PlannedHold>) -> Reco
 
 /// Puts each observed workload beside its row (by `Kind namespace/name`), with its
 /// recommendation; rows the observer has nothing for are left as they are.
-pub fn attach(rows: &mut [Row], observed: &[ObservedWorkload]) {
+pub fn attach(rows: &mut [Row], observed: &[WorkloadReport]) {
     for row in rows.iter_mut() {
         let Some(seen) = observed.iter().find(|o| o.id() == row.workload) else {
             continue;

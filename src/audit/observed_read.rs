@@ -7,7 +7,7 @@ use std::fmt;
 
 use kube::Client;
 
-use super::observed::{DRAINS_PATH, DrainsAnswer, ObservedWorkload};
+use super::observed::{DRAINS_PATH, DrainsReport, WorkloadReport};
 use crate::cluster::proxy::{ServicePort, get_text};
 
 /// The Service the webhook configuration calls, from its `clientConfig.service`.
@@ -115,7 +115,7 @@ pub async fn read_observed(
     client: &Client,
     service: Option<&WebhookService>,
     configuration: &str,
-) -> Result<Vec<ObservedWorkload>, Unavailable> {
+) -> Result<Vec<WorkloadReport>, Unavailable> {
     let Some(service) = service else {
         return Err(Unavailable::NoService {
             configuration: configuration.to_string(),
@@ -130,7 +130,7 @@ pub async fn read_observed(
             Ok(text) => text,
             Err(err) => return Err(failed(service, &port, &path, &err)),
         };
-        let answer: DrainsAnswer =
+        let answer: DrainsReport =
             serde_json::from_str(&answer).map_err(|err| Unavailable::NotAReport {
                 path: path.clone(),
                 detail: err.to_string(),

@@ -1,7 +1,7 @@
 use super::*;
 
-fn workload(drains: u64, cap_hits: u64, lag_max: Option<f64>, recent: usize) -> ObservedWorkload {
-    let drain = ObservedDrain {
+fn workload(drains: u64, cap_hits: u64, lag_max: Option<f64>, recent: usize) -> WorkloadReport {
+    let drain = RecentDrain {
         pod: None,
         role: "proxy".into(),
         floor: 10.0,
@@ -9,8 +9,11 @@ fn workload(drains: u64, cap_hits: u64, lag_max: Option<f64>, recent: usize) -> 
         why: "quiet".into(),
         last_arrival: lag_max,
         after_floor: 0,
+        migrated_at: None,
+        signal_at: Some(13.0),
+        exit: 0,
     };
-    ObservedWorkload {
+    WorkloadReport {
         namespace: "shop".into(),
         kind: "Deployment".into(),
         name: "web".into(),
@@ -185,7 +188,7 @@ fn the_answer_is_the_boards_report() {
     );
     assert_eq!(counted.len(), 1);
     let text = serde_json::to_string(&board.report()).unwrap();
-    let answer: DrainsAnswer = serde_json::from_str(&text).unwrap();
+    let answer: DrainsReport = serde_json::from_str(&text).unwrap();
     assert!(answer.leader);
     assert_eq!(answer.workloads.len(), 1, "{text}");
     let web = &answer.workloads[0];
@@ -205,12 +208,12 @@ fn the_answer_is_the_boards_report() {
     );
 
     board.following(Some("drain-webhook-1_1_b".into()));
-    let answer: DrainsAnswer =
+    let answer: DrainsReport =
         serde_json::from_str(&serde_json::to_string(&board.report()).unwrap()).unwrap();
     assert!(!answer.leader);
     assert_eq!(answer.holder.as_deref(), Some("drain-webhook-1_1_b"));
     assert!(answer.identity.is_some());
-    let off: DrainsAnswer =
+    let off: DrainsReport =
         serde_json::from_str(&serde_json::to_string(&Board::default().report()).unwrap()).unwrap();
     assert_eq!((off.leader, off.identity, off.holder), (false, None, None));
 }

@@ -3,9 +3,8 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use serde::Serialize;
-
-use super::drains::{Drains, Limits, RecentRecord};
+use super::drains::{Drains, Limits};
+use super::report::{DrainsReport, RecentDrain, WorkloadReport, seconds};
 
 #[derive(Debug, Default)]
 pub struct Board(Mutex<BoardState>);
@@ -91,69 +90,4 @@ impl Board {
             workloads,
         }
     }
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DrainsReport {
-    pub leader: bool,
-    pub identity: Option<String>,
-    pub holder: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    pub workloads: Vec<WorkloadReport>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkloadReport {
-    pub namespace: String,
-    pub kind: String,
-    pub name: String,
-    /// Drains counted since this replica became leader (the recent ones are the last 32).
-    pub drains: u64,
-    pub cap_hits: u64,
-    /// Over the recent drains that saw an arrival after deletion.
-    pub lag_median_seconds: Option<f64>,
-    pub lag_max_seconds: Option<f64>,
-    pub recent: Vec<RecentDrain>,
-}
-
-/// One recent drain, with the record's own field names.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecentDrain {
-    pub pod: String,
-    pub role: &'static str,
-    pub floor: f64,
-    pub end: f64,
-    pub why: &'static str,
-    pub last_arrival: Option<f64>,
-    pub after_floor: u64,
-    pub migrated_at: Option<f64>,
-    pub signal_at: Option<f64>,
-    pub exit: u8,
-}
-
-impl From<&RecentRecord> for RecentDrain {
-    fn from(kept: &RecentRecord) -> Self {
-        let r = &kept.record;
-        Self {
-            pod: kept.pod.to_string(),
-            role: r.role.as_str(),
-            floor: seconds(r.floor_ms),
-            end: seconds(r.end_ms),
-            why: r.why.as_str(),
-            last_arrival: r.last_arrival_ms.map(seconds),
-            after_floor: r.after_floor,
-            migrated_at: r.migrated_at_ms.map(seconds),
-            signal_at: r.signal_at_ms.map(seconds),
-            exit: r.exit,
-        }
-    }
-}
-
-#[allow(clippy::cast_precision_loss)]
-fn seconds(ms: u64) -> f64 {
-    ms as f64 / 1000.0
 }

@@ -10,6 +10,7 @@ pub mod board;
 pub mod drains;
 pub mod lease;
 pub mod metrics;
+pub mod report;
 pub mod run;
 pub mod unplanned;
 pub mod workload;
