@@ -1,0 +1,449 @@
+//! The patch's JSON written by hand: every mutated review sends one, and serde_json's derived
+//! serialization escaped each key and string byte by byte through a table (18k instructions of
+//! a seed review, docs/benchmarks.md). Here keys and punctuation are literal bytes, strings are
+//! checked eight bytes at a time and copied whole when nothing in them needs escaping, and the
+//! rare values (env vars, `spec.os`, an installer that could not be kept as JSON) still go
+//! through serde. The bytes are serde_json's, byte for byte: the derived `Serialize` impls stay
+//! the reference, and the tests compare both on every fixture and value shape.
+
+use super::delivery::{InstallerValue, Volume};
+use super::{Handler, Lifecycle, Metadata, Mount, Operation, PatchValue, StatusAnnotation};
+
+/// Appends `text` as a JSON string, escaped exactly as serde_json escapes it: `"` and `\`
+/// with a backslash, the C0 controls as `\b \t \n \f \r` or `\u00xx` (lowercase hex), nothing
+/// else (`/`, DEL and non-ASCII are written as they are).
+pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
+    let mut rest = text.as_bytes();
+    let Some(first) = first_to_escape(rest) else {
+        out.reserve(rest.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(rest);
+        out.push(b'"');
+        return;
+    };
+    out.reserve(rest.len() + 8);
+    out.push(b'"');
+    let mut next = Some(first);
+    while let Some(at) = next {
+        out.extend_from_slice(&rest[..at]);
+        escape_byte(out, rest[at]);
+        rest = &rest[at + 1..];
+        next = first_to_escape(rest);
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+/// The decimal digits of `n`, written at the end of `buf` (what serde_json's itoa writes).
+pub(super) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// Appends an integer as JSON.
+fn write_integer(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    let mut digits = [0; 20];
+    out.extend_from_slice(decimal(n.unsigned_abs(), &mut digits));
+}
+
+/// Where the first byte that JSON escapes is: a quote, a backslash or a C0 control.
+fn first_to_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        // The classic "has a zero byte" test (a high bit set where a byte was below the
+        // bound), for bytes below 0x20 and for bytes equal to '"' or '\'. A false hit only
+        // makes the byte-by-byte search below run on this chunk.
+        let controls = word.wrapping_sub(ONES * 0x20);
+        let quotes = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+        let backslashes = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+        if (controls | quotes | backslashes) & !word & HIGHS != 0
+            && let Some(at) = chunk.iter().position(|&b| needs_escape(b))
+        {
+            return Some(offset + at);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| needs_escape(b))
+        .map(|at| offset + at)
+}
+
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+fn escape_byte(out: &mut Vec<u8>, byte: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = match byte {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]);
+            return;
+        }
+    };
+    out.extend_from_slice(&[b'\\', short]);
+}
+
+/// Appends a value through serde_json (the rare shapes); our plain types always serialize.
+fn write_serde<T: serde::Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), serde_json::Error> {
+    serde_json::to_writer(out, value)
+}
+
+/// Appends the operations as a JSON array.
+pub(super) fn write_patch(out: &mut Vec<u8>, ops: &[Operation]) -> Result<(), serde_json::Error> {
+    out.push(b'[');
+    for (i, op) in ops.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // The operation names are our own literals, which need no escaping.
+        out.extend_from_slice(b"{\"op\":\"");
+        out.extend_from_slice(op.op.as_bytes());
+        out.extend_from_slice(b"\",\"path\":");
+        write_str(out, &op.path.0);
+        out.extend_from_slice(b",\"value\":");
+        write_value(out, &op.value)?;
+        out.push(b'}');
+    }
+    out.push(b']');
+    Ok(())
+}
+
+fn write_value(out: &mut Vec<u8>, value: &PatchValue) -> Result<(), serde_json::Error> {
+    match value {
+        PatchValue::Number(n) => write_integer(out, *n),
+        PatchValue::Text(text) => write_str(out, text),
+        PatchValue::Handler(handler) => write_handler(out, handler)?,
+        PatchValue::Lifecycle(lifecycle) => write_lifecycle(out, lifecycle)?,
+        PatchValue::Mount(mount) => write_mount(out, mount),
+        PatchValue::Mounts([mount]) => {
+            out.push(b'[');
+            write_mount(out, mount);
+            out.push(b']');
+        }
+        PatchValue::Volume(volume) => write_volume(out, volume),
+        PatchValue::Volumes([volume]) => {
+            out.push(b'[');
+            write_volume(out, volume);
+            out.push(b']');
+        }
+        PatchValue::Installer(installer) => write_installer(out, installer)?,
+        PatchValue::Installers([installer]) => {
+            out.push(b'[');
+            write_installer(out, installer)?;
+            out.push(b']');
+        }
+        PatchValue::Annotations(status) => write_status(out, status),
+        PatchValue::Labels(label) => {
+            out.extend_from_slice(b"{\"drain.io/planned\":");
+            write_str(out, label.planned);
+            out.push(b'}');
+        }
+        PatchValue::Metadata(Metadata {
+            annotations,
+            labels,
+        }) => {
+            out.extend_from_slice(b"{\"annotations\":");
+            write_status(out, annotations);
+            out.extend_from_slice(b",\"labels\":{\"drain.io/planned\":");
+            write_str(out, labels.planned);
+            out.extend_from_slice(b"}}");
+        }
+        PatchValue::Os(_) | PatchValue::Env(_) | PatchValue::Envs(_) => write_serde(out, value)?,
+    }
+    Ok(())
+}
+
+fn write_handler(out: &mut Vec<u8>, handler: &Handler) -> Result<(), serde_json::Error> {
+    match handler {
+        Handler::Sleep { seconds } => {
+            out.extend_from_slice(b"{\"sleep\":{\"seconds\":");
+            write_integer(out, i64::from(*seconds));
+            out.extend_from_slice(b"}}");
+        }
+        Handler::Exec { command } => {
+            out.extend_from_slice(b"{\"exec\":{\"command\":");
+            write_serde(out, command)?;
+            out.extend_from_slice(b"}}");
+        }
+        Handler::ExecRendered { command } => {
+            out.extend_from_slice(b"{\"exec\":{\"command\":");
+            out.extend_from_slice(command.get().as_bytes());
+            out.extend_from_slice(b"}}");
+        }
+    }
+    Ok(())
+}
+
+fn write_lifecycle(out: &mut Vec<u8>, lifecycle: &Lifecycle) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"preStop\":");
+    write_handler(out, &lifecycle.pre_stop)?;
+    if let Some(signal) = lifecycle.stop_signal {
+        out.extend_from_slice(b",\"stopSignal\":");
+        write_str(out, signal);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_mount(out: &mut Vec<u8>, mount: &Mount) {
+    out.extend_from_slice(b"{\"name\":");
+    write_str(out, &mount.name);
+    out.extend_from_slice(b",\"mountPath\":");
+    write_str(out, mount.mount_path);
+    if let Some(read_only) = mount.read_only {
+        out.extend_from_slice(if read_only {
+            b",\"readOnly\":true"
+        } else {
+            b",\"readOnly\":false"
+        });
+    }
+    out.push(b'}');
+}
+
+fn write_volume(out: &mut Vec<u8>, volume: &Volume) {
+    out.extend_from_slice(b"{\"name\":");
+    write_str(out, &volume.name);
+    if let Some(empty_dir) = &volume.empty_dir {
+        out.extend_from_slice(b",\"emptyDir\":{\"sizeLimit\":");
+        write_str(out, empty_dir.size_limit);
+        out.push(b'}');
+    }
+    if let Some(image) = &volume.image {
+        out.extend_from_slice(b",\"image\":{\"reference\":");
+        write_str(out, &image.reference);
+        out.extend_from_slice(b",\"pullPolicy\":");
+        write_str(out, &image.pull_policy);
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+fn write_installer(out: &mut Vec<u8>, installer: &InstallerValue) -> Result<(), serde_json::Error> {
+    match installer {
+        InstallerValue::Serialized(json) => out.extend_from_slice(json.get().as_bytes()),
+        InstallerValue::Typed(_) => write_serde(out, installer)?,
+    }
+    Ok(())
+}
+
+fn write_status(out: &mut Vec<u8>, status: &StatusAnnotation) {
+    out.extend_from_slice(b"{\"drain.io/status\":");
+    write_str(out, &status.status);
+    out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_str(text: &str) -> Vec<u8> {
+        serde_json::to_vec(text).unwrap()
+    }
+
+    /// Every byte below 0x80 alone and in every position of strings around the eight-byte
+    /// step, and non-ASCII text: the same bytes as serde_json.
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for byte in 0..0x80u8 {
+            for len in 1..=19 {
+                for at in 0..len {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = byte;
+                    let text = String::from_utf8(bytes).unwrap();
+                    let mut out = Vec::new();
+                    write_str(&mut out, &text);
+                    assert_eq!(out, serde_str(&text), "{text:?}");
+                }
+            }
+        }
+        for text in [
+            "",
+            "drain.io/status",
+            "é\u{2028}\u{7f}~/\"\\\u{1}ü日本語\n\r\t\u{8}\u{c}\u{1f}",
+            "{\"v\":1,\"containers\":[{\"name\":\"nginx\",\"hook\":\"helper\"}]}",
+        ] {
+            let mut out = b"x".to_vec();
+            write_str(&mut out, text);
+            assert_eq!(out[1..], serde_str(text), "{text:?}");
+        }
+    }
+
+    /// Planned pods of every shape the patch builder writes (helper and native hooks, env,
+    /// existing lifecycles, mounts, volumes and init containers, image volumes, no metadata,
+    /// names that need escaping): the hand-written bytes are serde_json's.
+    #[test]
+    fn patches_are_the_bytes_serde_json_writes() {
+        use crate::mutate::{PodContext, mutate_pod};
+        use crate::settings::{HookMode, KubeVersion, Settings};
+        use serde_json::json;
+
+        let containers = json!([
+            {"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 443}]},
+            {"name": "app", "image": "ghcr.io/acme/shop:2.3"},
+        ]);
+        let existing = json!([
+            {"name": "nginx\"/~\u{1}é", "image": "nginx:1.27",
+             "lifecycle": {"preStop": {"exec": {"command": ["x"]}}},
+             "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+             "env": [{"name": "A", "value": "1"}]},
+            {"name": "app", "image": "app", "lifecycle": {}},
+        ]);
+        let annotation_sets = [
+            json!({}),
+            json!({"drain.io/env": "true"}),
+            json!({"drain.io/hook": "native"}),
+            json!({"drain.io/delivery": "image-volume"}),
+            json!({"drain.io/delivery": "first-container"}),
+            json!({"drain.io/delay": "0"}),
+            json!({"drain.io/migrate": "SIGHUP", "drain.io/env": "true"}),
+        ];
+        let mut pods = Vec::new();
+        for annotations in &annotation_sets {
+            for spec in [
+                json!({"containers": containers}),
+                json!({"containers": existing, "volumes": [], "initContainers": [],
+                       "terminationGracePeriodSeconds": 40}),
+            ] {
+                pods.push(
+                    json!({"metadata": {"name": "p", "annotations": annotations},
+                                 "spec": spec.clone()}),
+                );
+                pods.push(json!({"metadata": {"name": "p", "labels": {"a": "b"},
+                                              "annotations": annotations},
+                                 "spec": spec.clone()}));
+            }
+        }
+        pods.push(json!({"spec": {"containers": containers}}));
+        pods.push(json!({"metadata": {}, "spec": {"containers": containers}}));
+
+        let mut compared = 0;
+        for mode in [
+            HookMode::Auto,
+            HookMode::Helper,
+            HookMode::Native,
+            HookMode::Sleep,
+        ] {
+            let settings = Settings {
+                hook_mode: mode,
+                ..Settings::default()
+            };
+            for (minor, image_volumes) in [(29, None), (34, None), (35, Some(true))] {
+                let ctx = PodContext {
+                    settings: &settings,
+                    namespace_annotations: None,
+                    kube_version: Some(KubeVersion { major: 1, minor }),
+                    image_volume_nodes: image_volumes,
+                };
+                for pod in &pods {
+                    let Ok(mutation) = mutate_pod(pod, &ctx) else {
+                        continue;
+                    };
+                    let mut written = Vec::new();
+                    mutation.patch.write_into(&mut written).unwrap();
+                    let reference = serde_json::to_vec(&mutation.patch).unwrap();
+                    assert_eq!(
+                        String::from_utf8(written).unwrap(),
+                        String::from_utf8(reference).unwrap(),
+                        "{pod}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert!(compared > 300, "{compared} patches compared");
+    }
+
+    /// The values no planned pod above produces (a plain exec command, an installer that is
+    /// not kept as JSON): the same bytes too.
+    #[test]
+    fn every_value_shape_is_written_as_serde_json_writes_it() {
+        use super::super::{PLANNED, PodOs, PodPatch, pointer};
+        use crate::plan::EnvVar;
+
+        let mut patch = PodPatch::default();
+        let env = EnvVar {
+            name: "DRAIN_DELAY_SECONDS",
+            value: "1\"5".into(),
+        };
+        for value in [
+            PatchValue::Number(-3),
+            PatchValue::Number(i64::MAX),
+            PatchValue::Number(i64::MIN),
+            PatchValue::Number(0),
+            PatchValue::Text("a\"b\\c\u{7}".into()),
+            PatchValue::Handler(Handler::Sleep { seconds: 7 }),
+            PatchValue::Handler(Handler::Exec {
+                command: vec!["/x".into(), "--a=\"b\"".into()],
+            }),
+            PatchValue::Lifecycle(Lifecycle {
+                pre_stop: Handler::Sleep { seconds: 0 },
+                stop_signal: Some("SIGQUIT"),
+            }),
+            PatchValue::Os(PodOs { name: "linux" }),
+            PatchValue::Env(env.clone()),
+            PatchValue::Envs(vec![env.clone(), env]),
+            PatchValue::Mount(Mount {
+                name: "m\"".into(),
+                mount_path: "/.drain",
+                read_only: Some(false),
+            }),
+            PatchValue::Mounts([Mount {
+                name: "m".into(),
+                mount_path: "/.drain",
+                read_only: None,
+            }]),
+            PatchValue::Annotations(StatusAnnotation {
+                status: "{\"v\":1}".into(),
+            }),
+            PatchValue::Labels(PLANNED),
+            PatchValue::Metadata(Metadata {
+                annotations: StatusAnnotation { status: "s".into() },
+                labels: PLANNED,
+            }),
+        ] {
+            patch.add(pointer(&["a/b", "~c"]), value.clone());
+            patch.replace(pointer(&["d"]), value);
+        }
+        let mut written = Vec::new();
+        patch.write_into(&mut written).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            serde_json::to_string(&patch).unwrap()
+        );
+    }
+}
