@@ -115,6 +115,84 @@ fn escape_byte(out: &mut Vec<u8>, byte: u8) {
     out.extend_from_slice(&[b'\\', short]);
 }
 
+/// A JSON string literal, quotes included, written as it is into the patch: the status record
+/// is serialized straight into it ([`StringLiteral::of_json`]), instead of serialized, then
+/// scanned and escaped again (a quote every eight bytes). Serde (the reference the tests
+/// compare with, and `to_json_patch`) reads it back as the string it stands for.
+#[derive(Debug, Clone)]
+pub(super) struct StringLiteral(String);
+
+impl StringLiteral {
+    /// `value`'s compact JSON as a JSON string: the bytes of serde_json's `to_string` of
+    /// `to_string(value)`. Empty text if `value` does not serialize, which plain structs of
+    /// strings and numbers cannot reach.
+    pub(super) fn of_json<T: serde::Serialize + ?Sized>(value: &T) -> Self {
+        // Room for a typical record up front (the seed pod's is 220 bytes and 30 quotes).
+        let mut text = Vec::with_capacity(512);
+        text.push(b'"');
+        let mut serializer = serde_json::Serializer::with_formatter(&mut text, InString);
+        if value.serialize(&mut serializer).is_err() {
+            return StringLiteral("\"\"".into());
+        }
+        text.push(b'"');
+        // serde_json writes UTF-8, and the escapes added are ASCII.
+        StringLiteral(String::from_utf8(text).unwrap_or_else(|_| "\"\"".into()))
+    }
+}
+
+impl serde::Serialize for StringLiteral {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text: String = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+}
+
+/// serde_json's compact format with every string's quotes and escapes escaped once more: the
+/// JSON text comes out as the contents of a JSON string. The rest of JSON's syntax (braces,
+/// brackets, colons, commas, digits, `true`, `null`) needs no escaping, and serde_json hands
+/// over the parts of a string between escapes as fragments free of quotes, backslashes and
+/// controls.
+struct InString;
+
+impl serde_json::ser::Formatter for InString {
+    fn begin_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b"\\\"")
+    }
+
+    fn end_string<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b"\\\"")
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape;
+        // The escape serde_json writes, then its backslash (and quote) escaped once more.
+        let mut inner = Vec::with_capacity(6);
+        match char_escape {
+            CharEscape::Quote => inner.extend_from_slice(b"\\\""),
+            CharEscape::ReverseSolidus => inner.extend_from_slice(b"\\\\"),
+            CharEscape::Solidus => inner.extend_from_slice(b"\\/"),
+            CharEscape::Backspace => inner.extend_from_slice(b"\\b"),
+            CharEscape::FormFeed => inner.extend_from_slice(b"\\f"),
+            CharEscape::LineFeed => inner.extend_from_slice(b"\\n"),
+            CharEscape::CarriageReturn => inner.extend_from_slice(b"\\r"),
+            CharEscape::Tab => inner.extend_from_slice(b"\\t"),
+            CharEscape::AsciiControl(byte) => escape_byte(&mut inner, byte),
+        }
+        let mut twice = Vec::with_capacity(12);
+        for byte in inner {
+            if byte == b'\\' || byte == b'"' {
+                twice.push(b'\\');
+            }
+            twice.push(byte);
+        }
+        writer.write_all(&twice)
+    }
+}
+
 /// Appends a value through serde_json (the rare shapes); our plain types always serialize.
 fn write_serde<T: serde::Serialize + ?Sized>(
     out: &mut Vec<u8>,
@@ -147,6 +225,7 @@ fn write_value(out: &mut Vec<u8>, value: &PatchValue) -> Result<(), serde_json::
     match value {
         PatchValue::Number(n) => write_integer(out, *n),
         PatchValue::Text(text) => write_str(out, text),
+        PatchValue::Literal(literal) => out.extend_from_slice(literal.0.as_bytes()),
         PatchValue::Handler(handler) => write_handler(out, handler)?,
         PatchValue::Lifecycle(lifecycle) => write_lifecycle(out, lifecycle)?,
         PatchValue::Mount(mount) => write_mount(out, mount),
@@ -263,7 +342,7 @@ fn write_installer(out: &mut Vec<u8>, installer: &InstallerValue) -> Result<(), 
 
 fn write_status(out: &mut Vec<u8>, status: &StatusAnnotation) {
     out.extend_from_slice(b"{\"drain.io/status\":");
-    write_str(out, &status.status);
+    out.extend_from_slice(status.status.0.as_bytes());
     out.push(b'}');
 }
 
@@ -300,6 +379,30 @@ mod tests {
             let mut out = b"x".to_vec();
             write_str(&mut out, text);
             assert_eq!(out[1..], serde_str(text), "{text:?}");
+        }
+    }
+
+    /// A value's JSON written as a JSON string in one pass: serde_json's `to_string` of its
+    /// `to_string`, whatever the strings in it hold.
+    #[test]
+    fn json_written_as_a_string_is_serde_json_twice() {
+        let mut every_ascii = String::new();
+        for byte in 0..0x80u8 {
+            every_ascii.push(char::from(byte));
+        }
+        for value in [
+            serde_json::json!({"v": 1, "name": every_ascii, "list": [null, true, -1.5, "é\u{2028}"]}),
+            serde_json::json!("a\"b\\c/d"),
+            serde_json::json!([]),
+            serde_json::json!({"": {"\u{0}\u{1f}": "\u{7f}"}}),
+        ] {
+            let once = serde_json::to_string(&value).unwrap();
+            let literal = StringLiteral::of_json(&value);
+            assert_eq!(literal.0, serde_json::to_string(&once).unwrap());
+            assert_eq!(
+                serde_json::to_value(&literal).unwrap(),
+                serde_json::json!(once)
+            );
         }
     }
 
@@ -376,6 +479,13 @@ mod tests {
                     let mut written = Vec::new();
                     mutation.patch.write_into(&mut written).unwrap();
                     let reference = serde_json::to_vec(&mutation.patch).unwrap();
+                    if let Some(status) = &mutation.plan.status {
+                        let text = serde_json::to_string(status).unwrap();
+                        assert_eq!(
+                            StringLiteral::of_json(status).0,
+                            serde_json::to_string(&text).unwrap()
+                        );
+                    }
                     assert_eq!(
                         String::from_utf8(written).unwrap(),
                         String::from_utf8(reference).unwrap(),
@@ -428,11 +538,14 @@ mod tests {
                 read_only: None,
             }]),
             PatchValue::Annotations(StatusAnnotation {
-                status: "{\"v\":1}".into(),
+                status: StringLiteral::of_json(&serde_json::json!({"v": 1, "n": "a\"\\\u{1}\n/é"})),
             }),
+            PatchValue::Literal(StringLiteral::of_json(&["x\u{8}\u{c}\r\t\u{1f}"])),
             PatchValue::Labels(PLANNED),
             PatchValue::Metadata(Metadata {
-                annotations: StatusAnnotation { status: "s".into() },
+                annotations: StatusAnnotation {
+                    status: StringLiteral::of_json("s"),
+                },
                 labels: PLANNED,
             }),
         ] {

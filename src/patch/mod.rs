@@ -77,6 +77,8 @@ struct Operation {
 enum PatchValue {
     Number(i64),
     Text(String),
+    /// Text already written as a JSON string (the status record).
+    Literal(json::StringLiteral),
     Handler(Handler),
     Lifecycle(Lifecycle),
     Os(PodOs),
@@ -141,7 +143,7 @@ struct Mount {
 #[derive(Debug, Clone, Serialize)]
 struct StatusAnnotation {
     #[serde(rename = "drain.io/status")]
-    status: String,
+    status: json::StringLiteral,
 }
 
 /// `{"drain.io/planned": "true"}`: lets the observer's watch select planned pods server-side.
@@ -203,14 +205,9 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
         delivery::installer_op(&mut patch, spec, injection, helper);
     }
 
-    // Compact JSON; serializing a plain struct of strings and numbers cannot fail. Room for a
-    // typical record up front (the seed pod's is 220 bytes), not grown from 128 bytes.
-    let mut record = Vec::with_capacity(512);
+    // The record's compact JSON, written straight as the annotation's JSON string.
     let status = StatusAnnotation {
-        status: match serde_json::to_writer(&mut record, status) {
-            Ok(()) => String::from_utf8(record).unwrap_or_default(),
-            Err(_) => String::new(),
-        },
+        status: json::StringLiteral::of_json(status),
     };
     match pod.metadata.as_ref() {
         None => patch.add(
@@ -229,7 +226,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
             } else {
                 patch.add(
                     pointer(&["metadata", "annotations", annotations::STATUS]),
-                    PatchValue::Text(status.status),
+                    PatchValue::Literal(status.status),
                 );
             }
             // The labels map first when the pod has none (a parent before its child).
