@@ -58,7 +58,7 @@ impl ReviewResponse<'_> {
         body.extend_from_slice(b"\",\"kind\":\"");
         body.extend_from_slice(KIND.as_bytes());
         body.extend_from_slice(b"\",\"response\":{\"uid\":");
-        serde_json::to_writer(&mut body, self.uid)?;
+        crate::patch::write_json_str(&mut body, self.uid);
         body.extend_from_slice(if self.allowed {
             b",\"allowed\":true"
         } else {
