@@ -27,14 +27,11 @@ pub(super) fn encoded_len(len: usize) -> usize {
 
 /// Appends the base64 text of `bytes` to `out`.
 pub(super) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.resize(start + encoded_len(bytes.len()), 0);
-    let text = &mut out[start..];
-
-    let whole = bytes.len() / 6 * 6;
-    let (sixes, rest) = bytes.split_at(whole);
-    let (eights, text_rest) = text.split_at_mut(whole / 6 * 8);
-    for (input, output) in sixes.chunks_exact(6).zip(eights.chunks_exact_mut(8)) {
+    // Reserved, then appended eight bytes at a time: zero-filling the text first and
+    // overwriting it cost a memset of its whole length.
+    out.reserve(encoded_len(bytes.len()));
+    let mut sixes = bytes.chunks_exact(6);
+    for input in &mut sixes {
         let bits = u64::from_be_bytes([
             input[0], input[1], input[2], input[3], input[4], input[5], 0, 0,
         ]);
@@ -42,29 +39,27 @@ pub(super) fn encode_into(bytes: &[u8], out: &mut Vec<u8>) {
             | u64::from(PAIRS[(bits >> 40) as usize & 0xfff]) << 16
             | u64::from(PAIRS[(bits >> 28) as usize & 0xfff]) << 32
             | u64::from(PAIRS[(bits >> 16) as usize & 0xfff]) << 48;
-        output.copy_from_slice(&chars.to_le_bytes());
+        out.extend_from_slice(&chars.to_le_bytes());
     }
 
     // At most five bytes are left: one whole group of three, then one or two padded.
-    let mut rest = rest;
-    let mut text_rest = text_rest;
-    if rest.len() >= 3 {
-        let bits = u32::from_be_bytes([0, rest[0], rest[1], rest[2]]);
+    let mut rest = sixes.remainder();
+    if let [a, b, c, ..] = *rest {
+        let bits = u32::from_be_bytes([0, a, b, c]);
         let chars =
             u32::from(PAIRS[(bits >> 12) as usize]) | u32::from(PAIRS[bits as usize & 0xfff]) << 16;
-        text_rest[..4].copy_from_slice(&chars.to_le_bytes());
+        out.extend_from_slice(&chars.to_le_bytes());
         rest = &rest[3..];
-        text_rest = &mut text_rest[4..];
     }
     match *rest {
         [a] => {
             let pair = PAIRS[usize::from(a) << 4].to_le_bytes();
-            text_rest.copy_from_slice(&[pair[0], pair[1], b'=', b'=']);
+            out.extend_from_slice(&[pair[0], pair[1], b'=', b'=']);
         }
         [a, b] => {
             let bits = usize::from(a) << 10 | usize::from(b) << 2;
             let pair = PAIRS[bits >> 6 & 0xfff].to_le_bytes();
-            text_rest.copy_from_slice(&[pair[0], pair[1], ALPHABET[bits & 63], b'=']);
+            out.extend_from_slice(&[pair[0], pair[1], ALPHABET[bits & 63], b'=']);
         }
         _ => {}
     }
