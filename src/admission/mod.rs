@@ -14,7 +14,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use kube::core::admission::Operation;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +22,7 @@ use serde_json::value::RawValue;
 use crate::capabilities::{ImageVolumeNodes, NamespaceLookup, NoNamespaces, NodeLookup};
 use crate::mutate::{MutateError, PodContext, mutate_shape, read_pod};
 
+mod base64_text;
 mod wire;
 use crate::settings::{KubeVersion, Settings};
 use wire::{DenialStatus, Malformed, RequestIn, ReviewResponse, parse, shorten};

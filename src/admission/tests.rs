@@ -1,5 +1,5 @@
 //! The reviewer on fixture reviews: answers, outcomes, the one-pass and diagnosing reads.
-use super::wire::{BASE64, ReviewOnePass, parse_diagnosing};
+use super::wire::{ReviewOnePass, parse_diagnosing};
 use super::*;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -167,7 +167,8 @@ fn the_hand_written_answer_is_the_json_of_its_fields() {
         }
         if let Some(patch) = &case.patch {
             response["patchType"] = "JSONPatch".into();
-            response["patch"] = BASE64.encode(patch).into();
+            response["patch"] =
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, patch).into();
         }
         if !case.warnings.is_empty() {
             response["warnings"] = serde_json::to_value(&case.warnings).unwrap();

@@ -5,6 +5,8 @@
 use super::*;
 use crate::pod::PodShape;
 
+use super::base64_text;
+
 /// Why a body is not a usable AdmissionReview.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Malformed {
@@ -28,8 +30,6 @@ pub(super) enum Malformed {
     NoObject,
 }
 
-pub(super) const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
 /// The `response` of an AdmissionReview v1 answer.
 pub(super) struct ReviewResponse<'a> {
     pub(super) uid: &'a str,
@@ -48,16 +48,17 @@ impl ReviewResponse<'_> {
     /// The base64 text is encoded straight into the body: its alphabet needs no JSON escaping,
     /// so the patch is not copied into a string and scanned again (docs/benchmarks.md).
     pub(super) fn to_review_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let patch_len = self.patch.as_ref().map_or(0, |patch| {
-            base64::encoded_len(patch.len(), true).unwrap_or(0)
-        });
+        let patch_len = self
+            .patch
+            .as_ref()
+            .map_or(0, |patch| base64_text::encoded_len(patch.len()));
         let mut body = Vec::with_capacity(160 + self.uid.len() + patch_len);
         body.extend_from_slice(b"{\"apiVersion\":\"");
         body.extend_from_slice(API_VERSION.as_bytes());
         body.extend_from_slice(b"\",\"kind\":\"");
         body.extend_from_slice(KIND.as_bytes());
         body.extend_from_slice(b"\",\"response\":{\"uid\":");
-        serde_json::to_writer(&mut body, self.uid)?;
+        crate::patch::write_json_str(&mut body, self.uid);
         body.extend_from_slice(if self.allowed {
             b",\"allowed\":true"
         } else {
@@ -69,12 +70,7 @@ impl ReviewResponse<'_> {
         }
         if let Some(patch) = &self.patch {
             body.extend_from_slice(b",\"patchType\":\"JSONPatch\",\"patch\":\"");
-            let start = body.len();
-            body.resize(start + patch_len, 0);
-            let written = BASE64
-                .encode_slice(patch, &mut body[start..])
-                .map_err(serde::ser::Error::custom)?;
-            body.truncate(start + written);
+            base64_text::encode_into(patch, &mut body);
             body.push(b'"');
         }
         if !self.warnings.is_empty() {

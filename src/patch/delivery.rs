@@ -16,26 +16,26 @@ use crate::settings::HelperSettings;
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Volume {
-    name: String,
+    pub(super) name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    empty_dir: Option<EmptyDir>,
+    pub(super) empty_dir: Option<EmptyDir>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    image: Option<ImageSource>,
+    pub(super) image: Option<ImageSource>,
 }
 
 /// `volumes[].image` (KEP-4639): the API requires `reference`; `pullPolicy` is one of Always,
 /// Never, IfNotPresent, as for the helper's container image.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ImageSource {
-    reference: String,
-    pull_policy: String,
+pub(super) struct ImageSource {
+    pub(super) reference: String,
+    pub(super) pull_policy: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct EmptyDir {
-    size_limit: &'static str,
+pub(super) struct EmptyDir {
+    pub(super) size_limit: &'static str,
 }
 
 /// The installer container, serialized once ([`installer_value`]).
