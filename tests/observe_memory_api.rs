@@ -146,24 +146,21 @@ async fn a_hundred_thousand_pods_cost_no_memory_per_pod() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     };
+    let counted = || -> u64 {
+        observed
+            .board
+            .report()
+            .workloads
+            .iter()
+            .map(|w| w.drains)
+            .sum()
+    };
     wait(1).await;
     let first = rss_kib();
-    let drains = observed
-        .board
-        .report()
-        .workloads
-        .iter()
-        .map(|w| w.drains)
-        .sum::<u64>();
+    let drains = counted();
     wait(3).await;
     let third = rss_kib();
-    let again = observed
-        .board
-        .report()
-        .workloads
-        .iter()
-        .map(|w| w.drains)
-        .sum::<u64>();
+    let again = counted();
     eprintln!(
         "{PODS} pods listed 3 times in pages of {PAGE} in {:?}: {drains} drains counted; VmRSS \
          {start} KiB at start, {first} KiB after the first list, {third} KiB after the third",
