@@ -68,16 +68,19 @@ pub struct ContainerShape {
     pub command: Option<Vec<String>>,
     pub args: Option<Vec<String>>,
     pub ports: Option<Vec<ContainerPort>>,
-    pub lifecycle: Option<Lifecycle>,
+    /// Boxed, as the probes below: k8s-openapi's `Lifecycle` is 440 bytes and most containers
+    /// have none, and serde moves a container several times while reading it
+    /// (docs/benchmarks.md, "The seed review in the server").
+    pub lifecycle: Option<Box<Lifecycle>>,
     pub volume_mounts: Option<Vec<VolumeMount>>,
     pub restart_policy: Option<String>,
     pub security_context: Option<SecurityContextShape>,
     /// A failing liveness or startup probe kills with its own grace period, if it sets one.
     /// Only readiness probes keep running during termination (kubernetes#110191); liveness and
     /// startup probes stop at deletion ([`SpecShape::connecting_probes`]).
-    pub readiness_probe: Option<ProbeShape>,
-    pub liveness_probe: Option<ProbeShape>,
-    pub startup_probe: Option<ProbeShape>,
+    pub readiness_probe: Option<Box<ProbeShape>>,
+    pub liveness_probe: Option<Box<ProbeShape>>,
+    pub startup_probe: Option<Box<ProbeShape>>,
     /// Requests and limits: the pod's QoS class, which the installer keeps (`crate::qos`).
     /// Kept as text, decoded only for a pod that gets the installer, as `env` is.
     pub resources: Option<Box<serde_json::value::RawValue>>,
