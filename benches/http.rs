@@ -61,6 +61,84 @@ struct Run {
     p50_ms: f64,
     p99_ms: f64,
     max_ms: f64,
+    /// CPU time per review: the server's (all its threads) and h2load's, in µs.
+    cpu: CpuPerReview,
+}
+
+/// Where a closed loop's CPU goes, per review. The server and h2load share the machine's
+/// cores, so the throughput ratio follows the ratio of the sums (docs/benchmarks.md, "Reading
+/// the results").
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuPerReview {
+    server_us: f64,
+    h2load_us: f64,
+}
+
+impl CpuPerReview {
+    fn total_us(&self) -> f64 {
+        self.server_us + self.h2load_us
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "server_us": round(self.server_us, 2),
+            "h2load_us": round(self.h2load_us, 2),
+        })
+    }
+}
+
+/// The CPU time a process has used so far, all threads, in ns: the first field of each
+/// `/proc/PID/task/TID/schedstat` (ns on the CPU, exact where `/proc/PID/stat` counts ticks).
+/// Threads that ended before the call are not counted: the servers keep theirs for the run.
+fn process_cpu_ns(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap_or_else(|err| panic!("/proc/{pid}/task: {err}"));
+    tasks
+        .filter_map(|task| {
+            let path = task.ok()?.path().join("schedstat");
+            let text = std::fs::read_to_string(path).ok()?;
+            text.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// The readings the table's CPU columns come from grow while CPU is spent: this process
+/// spinning, a child (awk) counting. Each waits for growth, with a bound no load reaches.
+fn check_cpu_readings() {
+    let before = process_cpu_ns(std::process::id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut spins = 0u64;
+    while process_cpu_ns(std::process::id()) <= before {
+        spins = std::hint::black_box(spins.wrapping_add(1));
+        assert!(
+            Instant::now() < deadline,
+            "/proc/self/task/*/schedstat never grew"
+        );
+    }
+    let before = waited_children_cpu_ns();
+    let status = Command::new("awk")
+        .arg("BEGIN { for (i = 0; i < 3000000; i++) s += i }")
+        .status()
+        .expect("awk runs");
+    assert!(status.success(), "awk failed: {status}");
+    assert!(
+        waited_children_cpu_ns() > before,
+        "getrusage(RUSAGE_CHILDREN) did not count a child that spent CPU"
+    );
+}
+
+/// User plus system time of the children this process has waited for, in ns
+/// (`getrusage(RUSAGE_CHILDREN)`): around one h2load, what that h2load used.
+#[allow(unsafe_code)]
+fn waited_children_cpu_ns() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given and touches nothing else.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
+    assert_eq!(rc, 0, "getrusage(RUSAGE_CHILDREN)");
+    // SAFETY: initialised by the successful call above (and zeroed before it).
+    let usage = unsafe { usage.assume_init() };
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    ns(usage.ru_utime) + ns(usage.ru_stime)
 }
 
 impl Run {
@@ -78,6 +156,7 @@ impl Run {
             "p50_ms": round(self.p50_ms, 3),
             "p99_ms": round(self.p99_ms, 3),
             "max_ms": round(self.max_ms, 3),
+            "cpu_per_review": self.cpu.json(),
         })
     }
 }
@@ -221,10 +300,10 @@ fn out_dir() -> PathBuf {
     env_path("DRAIN_BENCH_OUT")
 }
 
-/// Runs h2load against `url` with `body`; `rate` paces each connection (`--rps`).
+/// Runs h2load against `server` with `body`; `rate` paces each connection (`--rps`).
 fn h2load(
     config: &Config,
-    url: &str,
+    server: &Server,
     body: &Path,
     requests: u32,
     rate: Option<u32>,
@@ -243,13 +322,22 @@ fn h2load(
         .args(["-H", "content-type: application/json"])
         .arg("--log-file")
         .arg(log)
-        .arg(url);
+        .arg(server.url());
     if let Some(rate) = rate {
         command.arg(format!("--rps={}", (rate / config.connections).max(1)));
     }
+    let (server_before, h2load_before) =
+        (process_cpu_ns(server.child.id()), waited_children_cpu_ns());
     let output = command
         .output()
         .expect("h2load runs (scripts/install-bench-tools.sh)");
+    let per_review = |before: u64, after: u64| {
+        after.saturating_sub(before) as f64 / 1000.0 / f64::from(requests)
+    };
+    let cpu = CpuPerReview {
+        server_us: per_review(server_before, process_cpu_ns(server.child.id())),
+        h2load_us: per_review(h2load_before, waited_children_cpu_ns()),
+    };
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "h2load failed:\n{stdout}");
     let succeeded = field_after(&stdout, "done, ", " succeeded");
@@ -275,6 +363,7 @@ fn h2load(
         p50_ms: at(0.50),
         p99_ms: at(0.99),
         max_ms: at(1.0),
+        cpu,
     }
 }
 
@@ -327,6 +416,9 @@ fn machine() -> Value {
 
 fn main() {
     if !std::env::args().any(|arg| arg == "--bench") {
+        // Under `cargo test --all-targets`: no load, only a check that both CPU readings
+        // see time being spent, so a bench run cannot report zeros.
+        check_cpu_readings();
         eprintln!("benches/http.rs: runs under `make bench` only");
         return;
     }
@@ -409,7 +501,7 @@ fn main() {
         // Warm-up: connections, TLS sessions, allocator pools.
         for target in targets {
             let warmup = log(target, "warmup");
-            h2load(&config, &target.url(), body, requests / 10, None, &warmup);
+            h2load(&config, target, body, requests / 10, None, &warmup);
         }
         // Closed loop: rounds alternate between the two servers, so a drift of the machine
         // (another process, the clock) weighs on both alike; each server's median round counts.
@@ -417,28 +509,14 @@ fn main() {
         for round in 0..config.rounds {
             for (target, runs) in targets.iter().zip(&mut rounds) {
                 let closed = log(target, &format!("closed-{round}"));
-                runs.push(h2load(
-                    &config,
-                    &target.url(),
-                    body,
-                    requests,
-                    None,
-                    &closed,
-                ));
+                runs.push(h2load(&config, target, body, requests, None, &closed));
             }
         }
         let [(closed, server_rounds), (base_closed, baseline_rounds)] =
             rounds.map(|runs| (median_run(&runs), runs));
         let [paced, base_paced] = targets.map(|target| {
             let paced_log = log(target, "paced");
-            h2load(
-                &config,
-                &target.url(),
-                body,
-                paced,
-                Some(config.rate),
-                &paced_log,
-            )
+            h2load(&config, target, body, paced, Some(config.rate), &paced_log)
         });
         rows.push(Row {
             name: shape.name,
@@ -494,6 +572,27 @@ fn main() {
                 "baseline_reviews_per_second": rates(&row.baseline_rounds),
             },
         }));
+    }
+    println!();
+    println!(
+        "CPU per review in the median closed-loop round (server: all its threads; h2load: the one driving it):"
+    );
+    println!();
+    println!(
+        "| shape | drain-webhook µs | h2load µs | baseline µs | h2load µs | baseline sum / drain-webhook sum |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for row in &rows {
+        let (ours, floor) = (row.closed.cpu, row.base_closed.cpu);
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            row.name,
+            ours.server_us,
+            ours.h2load_us,
+            floor.server_us,
+            floor.h2load_us,
+            floor.total_us() / ours.total_us()
+        );
     }
     println!();
     println!(
