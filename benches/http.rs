@@ -14,14 +14,19 @@
 //! Only loopback addresses are used.
 
 mod common;
+// The bench's own parts, beside it (a bench root's `mod` would look in benches/).
+#[path = "http/cpu.rs"]
+mod cpu;
+#[path = "http/server.rs"]
+mod server;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::{Value, json};
+
+use cpu::{CpuPerReview, check_cpu_readings, process_cpu_ns, waited_children_cpu_ns};
+use server::{Server, free_port};
 
 /// Knobs, from the environment (defaults in brackets).
 struct Config {
@@ -63,82 +68,6 @@ struct Run {
     max_ms: f64,
     /// CPU time per review: the server's (all its threads) and h2load's, in µs.
     cpu: CpuPerReview,
-}
-
-/// Where a closed loop's CPU goes, per review. The server and h2load share the machine's
-/// cores, so the throughput ratio follows the ratio of the sums (docs/benchmarks.md, "Reading
-/// the results").
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuPerReview {
-    server_us: f64,
-    h2load_us: f64,
-}
-
-impl CpuPerReview {
-    fn total_us(&self) -> f64 {
-        self.server_us + self.h2load_us
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "server_us": round(self.server_us, 2),
-            "h2load_us": round(self.h2load_us, 2),
-        })
-    }
-}
-
-/// The CPU time a process has used so far, all threads, in ns: the first field of each
-/// `/proc/PID/task/TID/schedstat` (ns on the CPU, exact where `/proc/PID/stat` counts ticks).
-/// Threads that ended before the call are not counted: the servers keep theirs for the run.
-fn process_cpu_ns(pid: u32) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap_or_else(|err| panic!("/proc/{pid}/task: {err}"));
-    tasks
-        .filter_map(|task| {
-            let path = task.ok()?.path().join("schedstat");
-            let text = std::fs::read_to_string(path).ok()?;
-            text.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum()
-}
-
-/// The readings the table's CPU columns come from grow while CPU is spent: this process
-/// spinning, a child (awk) counting. Each waits for growth, with a bound no load reaches.
-fn check_cpu_readings() {
-    let before = process_cpu_ns(std::process::id());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut spins = 0u64;
-    while process_cpu_ns(std::process::id()) <= before {
-        spins = std::hint::black_box(spins.wrapping_add(1));
-        assert!(
-            Instant::now() < deadline,
-            "/proc/self/task/*/schedstat never grew"
-        );
-    }
-    let before = waited_children_cpu_ns();
-    let status = Command::new("awk")
-        .arg("BEGIN { for (i = 0; i < 3000000; i++) s += i }")
-        .status()
-        .expect("awk runs");
-    assert!(status.success(), "awk failed: {status}");
-    assert!(
-        waited_children_cpu_ns() > before,
-        "getrusage(RUSAGE_CHILDREN) did not count a child that spent CPU"
-    );
-}
-
-/// User plus system time of the children this process has waited for, in ns
-/// (`getrusage(RUSAGE_CHILDREN)`): around one h2load, what that h2load used.
-#[allow(unsafe_code)]
-fn waited_children_cpu_ns() -> u64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given and touches nothing else.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
-    assert_eq!(rc, 0, "getrusage(RUSAGE_CHILDREN)");
-    // SAFETY: initialised by the successful call above (and zeroed before it).
-    let usage = unsafe { usage.assume_init() };
-    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
-    ns(usage.ru_utime) + ns(usage.ru_stime)
 }
 
 impl Run {
@@ -189,111 +118,6 @@ fn rates(runs: &[Run]) -> Vec<f64> {
 fn round(value: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
     (value * scale).round() / scale
-}
-
-/// A server process under test.
-struct Server {
-    label: &'static str,
-    child: Child,
-    tls: SocketAddr,
-    admin: SocketAddr,
-    startup: Duration,
-}
-
-impl Server {
-    fn start(
-        label: &'static str,
-        mut command: Command,
-        tls: SocketAddr,
-        admin: SocketAddr,
-    ) -> Self {
-        let log = std::fs::File::create(out_dir().join(format!("{label}.log"))).expect("log file");
-        let started = Instant::now();
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot start {label}: {err}"));
-        let mut server = Self {
-            label,
-            child,
-            tls,
-            admin,
-            startup: Duration::ZERO,
-        };
-        server.startup = server.wait_ready(started);
-        server
-    }
-
-    /// Polls `/readyz` every 200 µs; the time from spawn to the first 200.
-    fn wait_ready(&mut self, started: Instant) -> Duration {
-        let deadline = started + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if readyz(self.admin) {
-                return started.elapsed();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited before it was ready: {status}", self.label);
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        panic!("{} not ready within 20 s", self.label);
-    }
-
-    /// Peak resident set size so far, in KiB (`VmHWM`).
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/PID/status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/PID/status")
-    }
-
-    fn url(&self) -> String {
-        format!("https://{}/mutate", self.tls)
-    }
-
-    fn stop(mut self) {
-        // SIGTERM: the graceful path (both servers are started with no shutdown delay).
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One plain HTTP/1.1 `GET /readyz`; true on 200.
-fn readyz(admin: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&admin, Duration::from_millis(100)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    if stream
-        .write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-}
-
-/// A free loopback port (bound, read, released; the server binds it right after).
-fn free_port() -> SocketAddr {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
 }
 
 fn out_dir() -> PathBuf {
