@@ -25,7 +25,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use cpu::{CpuPerReview, check_cpu_readings, process_cpu_ns, waited_children_cpu_ns};
+use cpu::{CpuClock, CpuPerReview, check_cpu_readings};
 use server::{Server, free_port};
 
 /// Knobs, from the environment (defaults in brackets).
@@ -150,18 +150,11 @@ fn h2load(
     if let Some(rate) = rate {
         command.arg(format!("--rps={}", (rate / config.connections).max(1)));
     }
-    let (server_before, h2load_before) =
-        (process_cpu_ns(server.child.id()), waited_children_cpu_ns());
+    let clock = CpuClock::start(server.child.id());
     let output = command
         .output()
         .expect("h2load runs (scripts/install-bench-tools.sh)");
-    let per_review = |before: u64, after: u64| {
-        after.saturating_sub(before) as f64 / 1000.0 / f64::from(requests)
-    };
-    let cpu = CpuPerReview {
-        server_us: per_review(server_before, process_cpu_ns(server.child.id())),
-        h2load_us: per_review(h2load_before, waited_children_cpu_ns()),
-    };
+    let cpu = clock.per_review(requests);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "h2load failed:\n{stdout}");
     let succeeded = field_after(&stdout, "done, ", " succeeded");

@@ -10,7 +10,7 @@ use super::round;
 /// Where a closed loop's CPU goes, per review. The server and h2load share the machine's
 /// cores, so the throughput ratio follows the ratio of the sums (docs/benchmarks.md, "Reading
 /// the results").
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(super) struct CpuPerReview {
     pub(super) server_us: f64,
     pub(super) h2load_us: f64,
@@ -29,10 +29,40 @@ impl CpuPerReview {
     }
 }
 
+/// The CPU both sides have used when a run starts: [`CpuClock::per_review`] after it.
+pub(super) struct CpuClock {
+    server_pid: u32,
+    server_ns: u64,
+    children_ns: u64,
+}
+
+impl CpuClock {
+    /// Read before h2load starts; `server_pid` is the server under load.
+    pub(super) fn start(server_pid: u32) -> Self {
+        Self {
+            server_pid,
+            server_ns: process_cpu_ns(server_pid),
+            children_ns: waited_children_cpu_ns(),
+        }
+    }
+
+    /// Read after h2load was waited for: what each side spent since [`CpuClock::start`],
+    /// per review.
+    pub(super) fn per_review(&self, requests: u32) -> CpuPerReview {
+        let per_review = |before: u64, after: u64| {
+            after.saturating_sub(before) as f64 / 1000.0 / f64::from(requests)
+        };
+        CpuPerReview {
+            server_us: per_review(self.server_ns, process_cpu_ns(self.server_pid)),
+            h2load_us: per_review(self.children_ns, waited_children_cpu_ns()),
+        }
+    }
+}
+
 /// The CPU time a process has used so far, all threads, in ns: the first field of each
 /// `/proc/PID/task/TID/schedstat` (ns on the CPU, exact where `/proc/PID/stat` counts ticks).
 /// Threads that ended before the call are not counted: the servers keep theirs for the run.
-pub(super) fn process_cpu_ns(pid: u32) -> u64 {
+fn process_cpu_ns(pid: u32) -> u64 {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap_or_else(|err| panic!("/proc/{pid}/task: {err}"));
     tasks
@@ -72,7 +102,7 @@ pub(super) fn check_cpu_readings() {
 /// User plus system time of the children this process has waited for, in ns
 /// (`getrusage(RUSAGE_CHILDREN)`): around one h2load, what that h2load used.
 #[allow(unsafe_code)]
-pub(super) fn waited_children_cpu_ns() -> u64 {
+fn waited_children_cpu_ns() -> u64 {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage fills the struct it is given and touches nothing else.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) };
