@@ -6,10 +6,7 @@
 use serde::Serialize;
 
 use super::Row;
-pub use crate::observe::report::{DrainsReport, RecentDrain, WorkloadReport};
-
-/// Where the leader serves its aggregates, on the admin port (src/server/routes.rs).
-pub const DRAINS_PATH: &str = "/drains";
+pub use crate::observe::report::{DRAINS_PATH, DrainsReport, RecentDrain, WorkloadReport};
 
 /// The hold the planner gives the workload now: D, Q and M (M at or below D: fixed holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::drains::RecentRecord;
 
+/// Where the leader serves this answer, on the admin listener (src/server/routes.rs).
+pub const DRAINS_PATH: &str = "/drains";
+
 /// The whole answer: the leader's aggregates, or a follower naming the leader.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,6 +18,7 @@ use super::ServerOptions;
 use crate::admission::{Answer, JSON_CONTENT_TYPE, Reviewer};
 use crate::metrics::{self, Metrics};
 use crate::observe::Observed;
+use crate::observe::report::DRAINS_PATH;
 use crate::served::{CERTIFICATE_PATH, SETTINGS_PATH, ServedSettings};
 use crate::tls::CertResolver;
 
@@ -115,7 +116,7 @@ pub fn admin_router(state: AdminState) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route("/drains", get(drains))
+        .route(DRAINS_PATH, get(drains))
         .with_state(state)
 }
 
