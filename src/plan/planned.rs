@@ -16,21 +16,6 @@ pub struct PlannedHook {
 }
 
 impl PlannedHook {
-    /// The earliest time of the stop signal: the floor (plus S, or a chained sleep).
-    pub fn earliest(&self) -> u32 {
-        self.timing.earliest()
-    }
-
-    /// The latest time of the stop signal: what the grace period must cover (plus B).
-    pub fn latest(&self) -> u32 {
-        self.timing.latest()
-    }
-
-    /// Seconds a grace period of `grace` leaves after the latest signal.
-    pub fn budget_after_latest(&self, grace: u32) -> u32 {
-        grace.saturating_sub(self.latest())
-    }
-
     /// The helper's signal window, when the hook is the helper.
     pub fn window(&self) -> Option<&SignalWindow> {
         self.timing.window()
