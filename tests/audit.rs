@@ -580,7 +580,7 @@ mod live {
         read_webhook_namespace(&client, "drain-webhook", &mut cluster)
             .await
             .unwrap();
-        assert_eq!(cluster.webhook_namespace.as_deref(), Some("drain-system"));
+        assert_eq!(cluster.webhook_namespace(), Some("drain-system"));
         let rows = audit_cluster(cluster, &Settings::default(), None).unwrap();
         let row = |workload: &str| {
             serde_json::to_value(rows.iter().find(|r| r.workload == workload).unwrap()).unwrap()
@@ -607,7 +607,7 @@ mod live {
         read_webhook_namespace(&fake.client_in("default"), "drain-webhook", &mut cluster)
             .await
             .unwrap();
-        assert_eq!(cluster.webhook_namespace, None);
+        assert_eq!(cluster.webhook_namespace(), None);
     }
 
     #[tokio::test]

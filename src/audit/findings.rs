@@ -118,8 +118,7 @@ pub(super) fn risks_of(spec: &Value, plan: &Plan, ctx: &PodContext<'_>, risks: &
         }
         let planned = plan.containers.iter().find(|p| p.name == name);
         let needed = planned.and_then(|p| {
-            let earliest = p.timing().map_or(0, crate::plan::Timing::earliest);
-            Some(earliest + p.budget_after_latest(plan.grace_seconds())?)
+            Some(p.earliest_signal()? + p.budget_after_latest(plan.grace_seconds())?)
         });
         for probe in ["livenessProbe", "startupProbe"] {
             let own = c

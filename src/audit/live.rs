@@ -12,11 +12,16 @@ pub struct Cluster {
     pub namespaces: BTreeMap<String, (BTreeMap<String, String>, bool)>,
     /// One clear line per list the API refused (403), the rest still audited.
     pub denied: Vec<String>,
-    /// The webhook's own namespace (its Service's, from the webhook configuration), if known.
-    pub webhook_namespace: Option<String>,
     /// The Service the webhook configuration calls, if known: where the observed drains are
     /// read.
     pub webhook_service: Option<super::WebhookService>,
+}
+
+impl Cluster {
+    /// The webhook's own namespace (its Service's, from the webhook configuration), if known.
+    pub fn webhook_namespace(&self) -> Option<&str> {
+        self.webhook_service.as_ref().map(|s| s.namespace.as_str())
+    }
 }
 
 /// Finds the webhook's Service and own namespace: the Service its
@@ -40,10 +45,6 @@ pub async fn read_webhook_namespace(
                     })
                 })
             });
-            cluster.webhook_namespace = cluster
-                .webhook_service
-                .as_ref()
-                .map(|s| s.namespace.clone());
             Ok(())
         }
         Err(err) if forbidden(&err) => {
@@ -175,12 +176,13 @@ pub fn audit_cluster(
     settings: &crate::settings::Settings,
     kube_version: Option<crate::settings::KubeVersion>,
 ) -> Result<Vec<Row>, OfflineError> {
+    let own = cluster.webhook_namespace().map(str::to_owned);
     let mut objects = Vec::new();
     for doc in cluster.objects {
         flatten(doc, &mut objects);
     }
     let namespaces = &cluster.namespaces;
-    let own = cluster.webhook_namespace.as_deref();
+    let own = own.as_deref();
     audit_objects(&objects, &|namespace| {
         let known = namespaces.get(namespace);
         (
