@@ -34,10 +34,12 @@ pub struct AppState {
     pub certificates: Arc<CertResolver>,
 }
 
-/// State of the `POST /mutate` handler.
+/// State of the `POST /mutate` handler: only what it reads, since axum clones it for every
+/// review.
 #[derive(Debug, Clone)]
 struct MutateState {
-    app: AppState,
+    reviewer: Arc<Reviewer>,
+    metrics: Arc<Metrics>,
     body_limit: usize,
     body_timeout: Duration,
 }
@@ -47,12 +49,13 @@ struct MutateState {
 /// tests drive the handler without sockets (`tower::ServiceExt::oneshot`, tests/router.rs);
 /// [`bind`] serves it.
 pub fn router(app: AppState, options: &ServerOptions) -> Router {
-    let certificates = Arc::clone(&app.certificates);
+    let certificates = app.certificates;
     let settings = ServedSettings::of(&app.reviewer.settings, app.reviewer.kube_version);
     Router::new()
         .route("/mutate", post(mutate))
         .with_state(MutateState {
-            app,
+            reviewer: app.reviewer,
+            metrics: app.metrics,
             body_limit: options.body_limit,
             body_timeout: options.body_timeout,
         })
@@ -153,11 +156,11 @@ async fn mutate(State(state): State<MutateState>, request: Request) -> Response 
     let answer = match check_content_type(&parts.headers) {
         Err(answer) => answer,
         Ok(()) => match read_body(&state, &parts.headers, body).await {
-            Ok(bytes) => review_catching_panics(&state.app.reviewer, &bytes),
+            Ok(bytes) => review_catching_panics(&state.reviewer, &bytes),
             Err(answer) => answer,
         },
     };
-    state.app.metrics.observe_review(
+    state.metrics.observe_review(
         answer.operation.as_ref(),
         answer.outcome,
         answer.patch_operations,
