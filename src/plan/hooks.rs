@@ -129,13 +129,11 @@ pub(super) fn choose_hooks(
                 decision = Err(format!(
                     "its mount path {HELPER_DIR} is already used by another volume"
                 ));
+            } else {
+                // Before write_hook, whose last check parses the whole command, `--record`
+                // included.
+                plan.containers[index].record = Some(RecordPlan::of(container));
             }
-        }
-        // Before write_hook, whose last check parses the whole command, `--record` included.
-        if let Ok(hook) = &decision
-            && hook.kind == HookKind::Helper
-        {
-            plan.containers[index].record = Some(RecordPlan::of(container));
         }
         if let Some(need) = write_hook(plan, index, decision, resolved.budget) {
             chosen.needed = chosen.needed.max(need);
