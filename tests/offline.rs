@@ -4,22 +4,12 @@
 mod common;
 
 use common::*;
-use drain_webhook::mutate::PodContext;
 use drain_webhook::offline::{OutputFormat, explain, inject};
 use drain_webhook::settings::Settings;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::{Pod, PodSpec};
 use serde_json::Value;
-
-fn ctx(settings: &Settings) -> PodContext<'_> {
-    PodContext {
-        settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-        image_volume_nodes: None,
-    }
-}
 
 fn read(name: &str) -> String {
     std::fs::read_to_string(fixture_path(name)).unwrap()
@@ -37,7 +27,7 @@ fn grace(spec: &PodSpec) -> Option<i64> {
 fn inject_mutates_every_workload_template_and_passes_the_rest_through() {
     let settings = Settings::default();
     let input = read("manifests/workloads.yaml");
-    let output = inject(&input, &ctx(&settings)).unwrap();
+    let output = inject(&input, &pod_context(&settings)).unwrap();
     let before = documents(&input);
     let after = documents(&output.yaml);
     assert_eq!(before.len(), after.len());
@@ -78,7 +68,7 @@ fn inject_mutates_every_workload_template_and_passes_the_rest_through() {
 #[test]
 fn inject_keeps_the_user_key_order() {
     let settings = Settings::default();
-    let output = inject(&read("pods/seed-nginx-app.yaml"), &ctx(&settings)).unwrap();
+    let output = inject(&read("pods/seed-nginx-app.yaml"), &pod_context(&settings)).unwrap();
     let api_version = output.yaml.find("apiVersion").unwrap();
     let kind = output.yaml.find("kind").unwrap();
     let spec = output.yaml.find("spec:").unwrap();
@@ -97,10 +87,11 @@ fn inject_and_explain_agree() {
         "manifests/workloads.yaml",
     ] {
         let input = read(name);
-        let injected = documents(&inject(&input, &ctx(&settings)).unwrap().yaml);
-        let explained: Vec<Value> =
-            serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
-                .unwrap();
+        let injected = documents(&inject(&input, &pod_context(&settings)).unwrap().yaml);
+        let explained: Vec<Value> = serde_json::from_str(
+            &explain(&input, &pod_context(&settings), OutputFormat::Json).unwrap(),
+        )
+        .unwrap();
         let templates: Vec<&Value> = injected
             .iter()
             .filter_map(|d| match d["kind"].as_str() {
@@ -147,7 +138,7 @@ fn explain_draws_one_bar_per_container_in_stop_order() {
     let settings = Settings::default();
     let text = explain(
         &read("pods/seed-nginx-app.yaml"),
-        &ctx(&settings),
+        &pod_context(&settings),
         OutputFormat::Text,
     )
     .unwrap();
@@ -182,7 +173,7 @@ fn explain_draws_one_bar_per_container_in_stop_order() {
 fn explain_shows_chained_hooks_as_people_write_them() {
     let settings = Settings::default();
     let input = read("pods/existing-hooks.yaml");
-    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
+    let text = explain(&input, &pod_context(&settings), OutputFormat::Text).unwrap();
     assert!(
         text.contains(
             r#"then runs its own hook: exec /bin/sh -c "curl -X POST localhost:8080/quiesce""#
@@ -197,9 +188,10 @@ fn explain_shows_chained_hooks_as_people_write_them() {
         !text.contains("Exec {") && !text.contains("HttpGet {"),
         "{text}"
     );
-    let json: Value =
-        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
-            .unwrap();
+    let json: Value = serde_json::from_str(
+        &explain(&input, &pod_context(&settings), OutputFormat::Json).unwrap(),
+    )
+    .unwrap();
     let containers = &json[0]["plan"]["containers"];
     assert_eq!(containers[0]["chained"]["kind"], "exec");
     assert_eq!(containers[0]["chained"]["command"][0], "/bin/sh");
@@ -220,7 +212,7 @@ fn inject_applies_the_work_bounds_of_the_server() {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "huge"},
         "spec": {"containers": containers},
     });
-    let err = inject(&pod.to_string(), &ctx(&settings))
+    let err = inject(&pod.to_string(), &pod_context(&settings))
         .unwrap_err()
         .to_string();
     assert!(err.contains("at most 1000 containers"), "{err}");
@@ -232,7 +224,7 @@ fn json_input_and_lists_are_accepted() {
     let settings = Settings::default();
     let pod = fixture("pods/seed-nginx-app.yaml");
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [pod]});
-    let output = inject(&list.to_string(), &ctx(&settings)).unwrap();
+    let output = inject(&list.to_string(), &pod_context(&settings)).unwrap();
     let docs = documents(&output.yaml);
     assert_eq!(
         docs[0]["items"][0]["spec"]["terminationGracePeriodSeconds"],
@@ -260,10 +252,12 @@ fn bad_input_is_one_clear_line() {
         ),
     ];
     for (input, expected) in cases {
-        let err = inject(&input, &ctx(&settings)).unwrap_err().to_string();
+        let err = inject(&input, &pod_context(&settings))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(expected), "{err}");
         assert!(!err.contains('\n'), "{err}");
-        let err = explain(&input, &ctx(&settings), OutputFormat::Json)
+        let err = explain(&input, &pod_context(&settings), OutputFormat::Json)
             .unwrap_err()
             .to_string();
         assert!(err.contains(expected), "{err}");
@@ -273,7 +267,7 @@ fn bad_input_is_one_clear_line() {
 #[test]
 fn warnings_name_the_object() {
     let settings = Settings::default();
-    let output = inject(&read("pods/existing-hooks.yaml"), &ctx(&settings)).unwrap();
+    let output = inject(&read("pods/existing-hooks.yaml"), &pod_context(&settings)).unwrap();
     assert!(
         output
             .warnings
@@ -413,20 +407,21 @@ fn explain_cites_the_profile_and_warns_about_a_delay_below_its_floor() {
         "  name: api\n",
         "  name: api\n  annotations: {drain.io/profile: aws-nlb}\n",
     );
-    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
+    let text = explain(&input, &pod_context(&settings), OutputFormat::Text).unwrap();
     assert!(text.contains("D=120s"), "{text}");
     assert!(text.contains("profile aws-nlb: D at least 120s"), "{text}");
     assert!(text.contains("aws-load-balancer-controller#2366"), "{text}");
-    let json: Value =
-        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
-            .unwrap();
+    let json: Value = serde_json::from_str(
+        &explain(&input, &pod_context(&settings), OutputFormat::Json).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json[0]["plan"]["profile"]["delayFloor"], 120);
 
     let lower = input.replace(
         "{drain.io/profile: aws-nlb}",
         "{drain.io/profile: aws-nlb, drain.io/delay: \"15\"}",
     );
-    let text = explain(&lower, &ctx(&settings), OutputFormat::Text).unwrap();
+    let text = explain(&lower, &pod_context(&settings), OutputFormat::Text).unwrap();
     assert!(text.contains("D=15s"), "{text}");
     assert!(text.contains("warning: drain.io/delay=\"15\""), "{text}");
 }
@@ -440,7 +435,7 @@ fn explain_shows_the_native_hook_and_its_warning() {
         "  namespace: shop\n",
         "  namespace: shop\n  annotations: {drain.io/hook: native}\n",
     );
-    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
+    let text = explain(&input, &pod_context(&settings), OutputFormat::Text).unwrap();
     let nginx = text
         .lines()
         .find(|l| l.trim_start().starts_with("nginx"))
@@ -452,9 +447,10 @@ fn explain_shows_the_native_hook_and_its_warning() {
         text.contains("warning: hook mode native writes lifecycle.stopSignal (nginx SIGQUIT): ContainerStopSignals is alpha"),
         "{text}"
     );
-    let json: Value =
-        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
-            .unwrap();
+    let json: Value = serde_json::from_str(
+        &explain(&input, &pod_context(&settings), OutputFormat::Json).unwrap(),
+    )
+    .unwrap();
     let plan = &json[0]["plan"];
     assert_eq!(plan["containers"][0]["hook"], "native");
     assert_eq!(plan["containers"][0]["signal"], "SIGQUIT");
@@ -476,7 +472,7 @@ fn explain_shows_the_env_the_plan_adds() {
             .unwrap()
             .to_string()
     };
-    let text = explain(&input, &ctx(&settings), OutputFormat::Text).unwrap();
+    let text = explain(&input, &pod_context(&settings), OutputFormat::Text).unwrap();
     assert!(
         line(&text, "nginx")
             .ends_with("env DRAIN_DELAY_SECONDS=10 DRAIN_SHUTDOWN_BUDGET_SECONDS=30"),
@@ -492,7 +488,7 @@ fn explain_shows_the_env_the_plan_adds() {
         "      ports: [{containerPort: 8080}]\n      env: [{name: DRAIN_DELAY_SECONDS, value: \"3\"}]",
     );
     assert_ne!(own, input);
-    let text = explain(&own, &ctx(&settings), OutputFormat::Text).unwrap();
+    let text = explain(&own, &pod_context(&settings), OutputFormat::Text).unwrap();
     assert!(
         line(&text, "application").ends_with("env DRAIN_SHUTDOWN_BUDGET_SECONDS=30"),
         "{text}"
@@ -504,7 +500,7 @@ fn explain_shows_the_env_the_plan_adds() {
     // Without the annotation: no env at all.
     let text = explain(
         &read("pods/seed-nginx-app.yaml"),
-        &ctx(&settings),
+        &pod_context(&settings),
         OutputFormat::Text,
     )
     .unwrap();
@@ -583,10 +579,11 @@ fn profiles_lists_the_catalogue_and_checks_the_file() {
 fn explain_as_yaml_is_the_json_as_yaml() {
     let settings = Settings::default();
     let input = std::fs::read_to_string(fixture_path("pods/seed-nginx-app.yaml")).unwrap();
-    let json: Value =
-        serde_json::from_str(&explain(&input, &ctx(&settings), OutputFormat::Json).unwrap())
-            .unwrap();
-    let yaml = explain(&input, &ctx(&settings), OutputFormat::Yaml).unwrap();
+    let json: Value = serde_json::from_str(
+        &explain(&input, &pod_context(&settings), OutputFormat::Json).unwrap(),
+    )
+    .unwrap();
+    let yaml = explain(&input, &pod_context(&settings), OutputFormat::Yaml).unwrap();
     assert!(yaml.contains("migrate: SIGHUP"), "{yaml}");
     let read: Value = serde_saphyr::from_str(&yaml).unwrap();
     assert_eq!(read, json);
@@ -600,7 +597,7 @@ fn explain_as_yaml_is_the_json_as_yaml() {
 fn explain_json_keeps_the_container_keys_and_their_order() {
     let settings = Settings::default();
     let input = read("pods/seed-nginx-app.yaml");
-    let text = explain(&input, &ctx(&settings), OutputFormat::Json).unwrap();
+    let text = explain(&input, &pod_context(&settings), OutputFormat::Json).unwrap();
     let plans: Value = serde_json::from_str(&text).unwrap();
     let containers = &plans[0]["plan"]["containers"];
     let nginx = &containers[0];

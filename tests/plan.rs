@@ -967,12 +967,7 @@ fn the_global_profile_applies_below_the_annotation() {
 #[test]
 fn a_profile_floor_above_the_maximum_is_denied_naming_the_profile() {
     let denied = |pod: &Value, settings: &Settings| {
-        let ctx = PodContext {
-            settings,
-            namespace_annotations: None,
-            kube_version: version("1.34"),
-            image_volume_nodes: None,
-        };
+        let ctx = pod_context(settings);
         match mutate_pod(pod, &ctx) {
             Err(MutateError::Denied(err)) => err.to_string(),
             Ok(m) => panic!(
@@ -1097,12 +1092,7 @@ fn a_grace_lowered_after_us_is_denied_when_a_sleep_no_longer_fits() {
     let rerun = |grace: i64| {
         let mut lowered = patched.clone();
         lowered["spec"]["terminationGracePeriodSeconds"] = grace.into();
-        let ctx = PodContext {
-            settings: &settings,
-            namespace_annotations: None,
-            kube_version: version("1.34"),
-            image_volume_nodes: None,
-        };
+        let ctx = pod_context(&settings);
         (lowered.clone(), mutate_pod(&lowered, &ctx))
     };
     match rerun(12) {
@@ -1776,12 +1766,7 @@ fn env_is_read_only_when_drain_io_env_asks_for_it() {
             "env": [{"name": "X", "value": "\ud800"}, {"name": "DRAIN_DELAY_SECONDS", "value": "4"}]}]}}"#;
     let shape = drain_webhook::mutate::read_pod(text).expect("readable");
     let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-        image_volume_nodes: None,
-    };
+    let ctx = pod_context(&settings);
     let mutation = drain_webhook::mutate::mutate_shape(&shape, &ctx).expect("planned");
     assert_eq!(mutation.plan.outcome, Outcome::Mutate);
     assert!(mutation.plan.containers[0].env.is_empty());

@@ -6,7 +6,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use drain_webhook::mutate::PodContext;
 use drain_webhook::offline::{OutputFormat, explain};
 use drain_webhook::plan::Role;
 use drain_webhook::settings::Settings;
@@ -258,12 +257,7 @@ fn explain_says_whether_pinned_clients_are_moved_off() {
         &[],
     );
     let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-        image_volume_nodes: None,
-    };
+    let ctx = pod_context(&settings);
     let text = explain(&envoy.to_string(), &ctx, OutputFormat::Text).unwrap();
     assert!(
         text.contains(

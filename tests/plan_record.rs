@@ -10,7 +10,6 @@ use std::ffi::OsString;
 use common::*;
 use drain_webhook::drain_record::RecordRole;
 use drain_webhook::helper::args::{Command, RecordArgs, parse};
-use drain_webhook::mutate::PodContext;
 use drain_webhook::offline::{OutputFormat, explain};
 use drain_webhook::plan::RecordPlan;
 use drain_webhook::settings::Settings;
@@ -136,12 +135,7 @@ fn no_record_under_fallback_to_logs_on_error_nor_for_a_path_the_helper_cannot_ta
             record("/dev/termination-log", RecordRole::Proxy)
         );
         let settings = Settings::default();
-        let ctx = PodContext {
-            settings: &settings,
-            namespace_annotations: None,
-            kube_version: version("1.34"),
-            image_volume_nodes: None,
-        };
+        let ctx = pod_context(&settings);
         let text = explain(&pod.to_string(), &ctx, OutputFormat::Text).unwrap();
         let app_line = text.lines().find(|l| l.contains(" app ")).unwrap();
         assert!(app_line.contains(said), "{app_line}");

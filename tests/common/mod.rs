@@ -48,16 +48,22 @@ pub fn mutate_with_namespace(
     mutate_pod(pod, &ctx).unwrap_or_else(|e| panic!("mutation failed: {e}"))
 }
 
+/// The context of a pod on 1.34 with `settings`, no namespace annotations and the nodes
+/// unknown: what most tests plan in.
+pub fn pod_context(settings: &Settings) -> PodContext<'_> {
+    PodContext {
+        settings,
+        namespace_annotations: None,
+        kube_version: version("1.34"),
+        image_volume_nodes: None,
+    }
+}
+
 /// The denial message for `pod` with the default settings on 1.34, `None` when it is admitted;
 /// any other error fails the test.
 pub fn denial(pod: &Value) -> Option<String> {
     let settings = Settings::default();
-    let ctx = PodContext {
-        settings: &settings,
-        namespace_annotations: None,
-        kube_version: version("1.34"),
-        image_volume_nodes: None,
-    };
+    let ctx = pod_context(&settings);
     match mutate_pod(pod, &ctx) {
         Err(MutateError::Denied(err)) => Some(err.to_string()),
         Ok(_) => None,
