@@ -216,6 +216,15 @@ fn run(mut command: Command) -> Run {
     }
 }
 
+/// A free loopback port: bound, noted, released (for nginx to listen on, or for a port nobody
+/// listens on; nothing else here binds at random).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 #[test]
 fn released_after_the_traffic_stops_not_held_by_the_probe() {
     // D = 1, Q = 2, traffic until L = 3, a probe every second throughout, cap 30.
@@ -575,11 +584,7 @@ fn follow_ends_at_its_bound_then_the_stagger() {
 /// proxy's graceful stop, so the follow lasts until its bound.
 #[test]
 fn follow_of_ports_nothing_listened_on_waits_for_its_bound() {
-    // A port nobody listens on: bind, note it, release it.
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port().to_string()
-    };
+    let port = free_port().to_string();
     let run = run(helper(
         &["--delay", "0", "--follow", &port, "--follow-until", "2"],
         Path::new("/nonexistent"),

@@ -17,15 +17,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 const NGINX: &str = "/usr/sbin/nginx";
 
-/// A free loopback port: bound, then let go for nginx (nothing else here binds at random).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn configuration(dir: &Path, http1: u16, http2: u16) -> String {
     let dir = dir.display();
     format!(
