@@ -382,7 +382,8 @@ mod live {
     use kube::Client;
     use serde_json::{Value, json};
 
-    fn deployment(namespace: &str, name: &str) -> Value {
+    /// A Deployment as the live tests list it.
+    pub(super) fn deployment(namespace: &str, name: &str) -> Value {
         json!({"metadata": {"name": name, "namespace": namespace},
                "spec": {"selector": {"matchLabels": {"app": name}},
                         "template": {"metadata": {"labels": {"app": name}},
@@ -834,8 +835,8 @@ mod observed {
                     list(
                         "Deployment",
                         vec![
-                            super::live_deployment("shop", "web"),
-                            super::live_deployment("shop", "api"),
+                            super::live::deployment("shop", "web"),
+                            super::live::deployment("shop", "api"),
                         ],
                         None,
                     ),
@@ -996,14 +997,6 @@ mod observed {
     }
 }
 
-/// A Deployment as the live tests list it.
-fn live_deployment(namespace: &str, name: &str) -> serde_json::Value {
-    serde_json::json!({"metadata": {"name": name, "namespace": namespace},
-           "spec": {"selector": {"matchLabels": {"app": name}},
-                    "template": {"metadata": {"labels": {"app": name}},
-                                 "spec": {"containers": [{"name": name, "image": "ghcr.io/acme/x:1"}]}}}})
-}
-
 /// The command itself, against an API server on loopback (plain HTTP): with the leader's
 /// drains the JSON rows carry them; with services/proxy forbidden one stderr line says why and
 /// the audit is printed as without them (exit 0).
@@ -1020,15 +1013,13 @@ fn the_command_shows_the_observed_drains_or_one_line_why() {
             let proxy = proxy.clone();
             async move {
                 let (code, body) = match uri.path() {
-                    "/version" => (StatusCode::OK, json!({"major": "1", "minor": "34",
-                        "gitVersion": "v1.34.0", "gitCommit": "", "gitTreeState": "",
-                        "buildDate": "", "goVersion": "", "compiler": "", "platform": ""})),
+                    "/version" => (StatusCode::OK, fake_api::version("1", "34")),
                     "/api/v1/namespaces/shop" => (StatusCode::OK, json!({"kind": "Namespace",
                         "apiVersion": "v1", "metadata": {"name": "shop",
                         "labels": {"drain.io/inject": "enabled"}}})),
                     "/apis/apps/v1/namespaces/shop/deployments" => (StatusCode::OK, json!({
                         "kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": {},
-                        "items": [live_deployment("shop", "web")]})),
+                        "items": [live::deployment("shop", "web")]})),
                     "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/drain-webhook" => {
                         (StatusCode::OK, json!({"metadata": {"name": "drain-webhook"},
                             "webhooks": [{"name": "pods.drain-webhook.drain.io",
