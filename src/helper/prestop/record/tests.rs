@@ -1,16 +1,5 @@
 use super::*;
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "drain-record-{name}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn held(why: EndReason) -> Outcome {
     Outcome {
         ended: Some((21_480, why)),
@@ -99,7 +88,8 @@ fn times_past_a_day_are_kept_at_a_day() {
 
 #[test]
 fn appends_after_the_containers_own_message_and_creates_a_missing_file() {
-    let dir = temp_dir("append");
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
     let path = dir.join("termination-log");
     let line = held(EndReason::Quiet)
         .record(RecordRole::App, 15, 0, 22_000)
@@ -129,12 +119,12 @@ fn appends_after_the_containers_own_message_and_creates_a_missing_file() {
             )))
         );
     }
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn a_file_near_the_kubelets_limit_is_left_as_it_is() {
-    let dir = temp_dir("full");
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
     let path = dir.join("termination-log");
     let line = held(EndReason::Cap)
         .record(RecordRole::Proxy, 10, 0, 60_000)
@@ -153,12 +143,12 @@ fn a_file_near_the_kubelets_limit_is_left_as_it_is() {
     let err = append(&path, &line).unwrap_err();
     assert!(err.contains("4096 bytes the kubelet keeps"), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), over);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
 fn paths_that_cannot_take_a_record_are_errors_and_create_nothing() {
-    let dir = temp_dir("unwritable");
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path();
     let line = held(EndReason::Fixed)
         .record(RecordRole::App, 10, 0, 10_000)
         .to_line();
@@ -166,7 +156,7 @@ fn paths_that_cannot_take_a_record_are_errors_and_create_nothing() {
     let err = append(&missing_folder, &line).unwrap_err();
     assert!(err.contains("cannot open it"), "{err}");
     assert!(!dir.join("no-such-folder").exists());
-    let err = append(&dir, &line).unwrap_err();
+    let err = append(dir, &line).unwrap_err();
     assert!(err.contains("cannot open it"), "{err}");
     let file = dir.join("file");
     std::fs::write(&file, "").unwrap();
@@ -178,5 +168,4 @@ fn paths_that_cannot_take_a_record_are_errors_and_create_nothing() {
     assert!(made.is_ok_and(|status| status.success()), "mkfifo");
     let err = append(&fifo, &line).unwrap_err();
     assert!(err.contains("not a regular file"), "{err}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
