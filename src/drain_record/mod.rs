@@ -43,6 +43,14 @@ impl RecordRole {
             RecordRole::App => "app",
         }
     }
+
+    /// The role [`RecordRole::as_str`] writes as `text`: what `--role` and a record's `role`
+    /// read.
+    pub fn parse(text: &str) -> Option<RecordRole> {
+        [RecordRole::Proxy, RecordRole::App]
+            .into_iter()
+            .find(|role| role.as_str() == text)
+    }
 }
 
 /// Why the hold ended (`why`).

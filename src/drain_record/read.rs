@@ -82,11 +82,8 @@ pub fn parse_message(message: &str) -> Result<Option<DrainRecord>, RecordError> 
     if wire.v != VERSION {
         return Err(RecordError::Version(wire.v));
     }
-    let role = match wire.role.as_str() {
-        "proxy" => RecordRole::Proxy,
-        "app" => RecordRole::App,
-        other => return Err(field("role", format!("{other:?} is not proxy or app"))),
-    };
+    let role = RecordRole::parse(&wire.role)
+        .ok_or_else(|| field("role", format!("{:?} is not proxy or app", wire.role)))?;
     let why = EndReason::ALL
         .into_iter()
         .find(|reason| reason.as_str() == wire.why)

@@ -49,11 +49,7 @@ pub(super) fn path(flag: &str, value: &str) -> Result<String, UsageError> {
 
 /// `--role proxy|app`.
 pub(super) fn role(flag: &str, value: &str) -> Result<RecordRole, UsageError> {
-    match value {
-        "proxy" => Ok(RecordRole::Proxy),
-        "app" => Ok(RecordRole::App),
-        _ => Err(usage(format!("{flag} \"{value}\" is not proxy or app"))),
-    }
+    RecordRole::parse(value).ok_or_else(|| usage(format!("{flag} \"{value}\" is not proxy or app")))
 }
 
 /// Both flags or neither: a record must say whose drain it is, and a role alone says nothing.
