@@ -94,13 +94,6 @@ impl Action {
     }
 }
 
-impl Plan {
-    /// The grace period after this plan, in whole seconds as the timeline counts them.
-    pub fn grace_seconds(&self) -> u32 {
-        u32::try_from(self.grace_after.max(0)).unwrap_or(u32::MAX)
-    }
-}
-
 impl ContainerPlan {
     fn json(&self, grace: u32) -> ContainerJson<'_> {
         ContainerJson {

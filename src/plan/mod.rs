@@ -43,7 +43,7 @@ pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 pub use migrate::known_migration;
 pub use planned::PlannedHook;
 pub use planner::plan_pod;
-pub use record::{DEFAULT_TERMINATION_MESSAGE_PATH, RecordPlan};
+pub use record::RecordPlan;
 use resolve::Resolved;
 pub use roles::{MESH_PROXIES, graceful_signal, proxy_family};
 pub use status::{RecordedContainer, Status};
@@ -256,6 +256,11 @@ impl Plan {
         self.containers
             .iter()
             .filter(|c| c.planned_hook().is_some())
+    }
+
+    /// The grace period after this plan, in whole seconds as the timeline counts them.
+    pub fn grace_seconds(&self) -> u32 {
+        u32::try_from(self.grace_after.max(0)).unwrap_or(u32::MAX)
     }
 }
 

@@ -14,7 +14,7 @@ use crate::pod::ContainerShape;
 /// The API's default `terminationMessagePath` (k8s.io/api core/v1
 /// `TerminationMessagePathDefault`), set by defaulting before admission; a spec read offline
 /// may still lack it.
-pub const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 /// core/v1 `TerminationMessageFallbackToLogsOnError`.
 const FALLBACK_TO_LOGS_ON_ERROR: &str = "FallbackToLogsOnError";
 
