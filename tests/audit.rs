@@ -182,6 +182,21 @@ fn each_risk_is_found_on_its_fixture() {
     assert_eq!(risk_kinds(&only_row("protected.yaml")), vec!["fixed-hold"]);
     let hold_off = rows("protected.yaml", &["--max-delay", "0"]);
     assert!(risk_kinds(&hold_off[0]).is_empty(), "{hold_off:#?}");
+    // On the host network today's plan holds for the fixed D too: a restart would change
+    // nothing, so its fixed holds are no risk.
+    let text = std::fs::read_to_string(fixture("audit/protected.yaml")).unwrap();
+    let on_host = text.replacen(
+        "      terminationGracePeriodSeconds: 45",
+        "      hostNetwork: true\n      terminationGracePeriodSeconds: 45",
+        1,
+    );
+    assert_ne!(on_host, text, "the fixture still sets the grace period");
+    let out = run(&["-f", "-", "-o", "json"], Some(&on_host));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("json output");
+    assert!(
+        !risk_kinds(&rows[0]).contains(&"fixed-hold".to_owned()),
+        "{rows:#?}"
+    );
 }
 
 #[test]

@@ -255,7 +255,8 @@ pub(super) fn fixed_hold_risk(
     plan: &Plan,
     risks: &mut Vec<Finding>,
 ) {
-    if plan.delay == 0 || plan.max_delay <= plan.delay {
+    // Fixed holds are what today's plan gives too (M <= D, D = 0, the host network).
+    if !plan.hold_adapts {
         return;
     }
     let mut fixed_pods = Vec::new();

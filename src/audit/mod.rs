@@ -403,10 +403,6 @@ fn audit_one(
         risks,
         would_change,
         observed: None,
-        planned_hold: Some(PlannedHold {
-            delay: plan.delay,
-            quiet: plan.quiet,
-            max_delay: plan.max_delay,
-        }),
+        planned_hold: Some(PlannedHold::of(&plan)),
     })
 }

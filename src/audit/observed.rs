@@ -8,18 +8,29 @@ use serde::Serialize;
 use super::Row;
 pub use crate::observe::report::{DRAINS_PATH, DrainsReport, RecentDrain, WorkloadReport};
 
-/// The hold the planner gives the workload now: D, Q and M (M at or below D: fixed holds).
+/// The hold the planner gives the workload now: D, Q and M, and whether it adapts (not when
+/// M is at or below D, nor on the host network: fixed holds of D).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannedHold {
     pub delay: u32,
     pub quiet: u32,
     pub max_delay: u32,
+    pub adapts: bool,
 }
 
 impl PlannedHold {
+    pub fn of(plan: &crate::plan::Plan) -> Self {
+        Self {
+            delay: plan.delay,
+            quiet: plan.quiet,
+            max_delay: plan.max_delay,
+            adapts: plan.hold_adapts,
+        }
+    }
+
     /// The longest hold: M when the hold adapts, else D; and the annotation that sets it.
     fn limit(&self) -> (u32, &'static str) {
-        if self.max_delay > self.delay {
+        if self.adapts {
             (self.max_delay, "max-delay")
         } else {
             (self.delay, "delay")
@@ -28,11 +39,7 @@ impl PlannedHold {
 
     /// Time after the last arrival before an adaptive hold ends (none for a fixed one).
     fn quiet_window(&self) -> u32 {
-        if self.max_delay > self.delay {
-            self.quiet
-        } else {
-            0
-        }
+        if self.adapts { self.quiet } else { 0 }
     }
 }
 

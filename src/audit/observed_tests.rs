@@ -29,6 +29,7 @@ const ADAPTIVE: PlannedHold = PlannedHold {
     delay: 10,
     quiet: 3,
     max_delay: 60,
+    adapts: true,
 };
 
 #[test]
@@ -110,6 +111,7 @@ fn lag_near_the_cap_is_close() {
         delay: 10,
         quiet: 3,
         max_delay: 10,
+        adapts: false,
     };
     let r = recommend(&workload(8, 0, Some(9.0), 8), Some(fixed));
     assert_eq!(r.verdict, Verdict::Close);
@@ -216,4 +218,56 @@ fn the_answer_is_the_boards_report() {
     let off: DrainsReport =
         serde_json::from_str(&serde_json::to_string(&Board::default().report()).unwrap()).unwrap();
     assert_eq!((off.leader, off.identity, off.holder), (false, None, None));
+}
+
+/// A hostNetwork pod holds for the fixed D whatever M is (`plan/hold.rs`): its observed lag is
+/// judged against D, with no quiet window, and it is no fixed-hold risk.
+#[test]
+fn a_host_network_workload_is_judged_against_its_fixed_delay() {
+    use crate::mutate::PodContext;
+    use crate::settings::Settings;
+    let settings = Settings::default();
+    assert!(settings.max_delay > settings.delay, "the defaults adapt");
+    let ctx = PodContext {
+        settings: &settings,
+        namespace_annotations: None,
+        kube_version: None,
+        image_volume_nodes: None,
+    };
+    let workload_on = |host_network: bool| {
+        let input = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"template": {"spec": {
+                "hostNetwork": host_network,
+                "containers": [{"name": "app", "image": "app:1", "ports": [{"containerPort": 8080}]}],
+            }}},
+        });
+        let options = crate::audit::AuditOptions {
+            namespace_opted_in: true,
+            webhook_namespace: false,
+        };
+        let rows = crate::audit::audit(&input.to_string(), &ctx, options).expect("audits");
+        rows[0].planned_hold.expect("a planned hold")
+    };
+    let pod_network = workload_on(false);
+    assert!(pod_network.adapts, "{pod_network:?}");
+    let host = workload_on(true);
+    assert_eq!(
+        host,
+        PlannedHold {
+            adapts: false,
+            ..pod_network
+        }
+    );
+    // Lag 9 s of D = 10 s: close for the fixed hold; far under M for the adaptive one.
+    let seen = workload(8, 0, Some(9.0), 8);
+    let r = recommend(&seen, Some(host));
+    assert_eq!(r.verdict, Verdict::Close);
+    assert!(
+        r.message.starts_with("delay 10 s is close"),
+        "{}",
+        r.message
+    );
+    assert_eq!(recommend(&seen, Some(pod_network)).verdict, Verdict::Enough);
 }

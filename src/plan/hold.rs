@@ -20,14 +20,23 @@ pub(super) struct HoldSettings {
     pub(super) probe_periods: Vec<u32>,
 }
 
+/// Whether the pod's helper holds adapt (up to M) rather than hold for the fixed D: D > 0,
+/// M > D and the pod not on the node's network namespace.
+pub(super) fn hold_adapts(resolved: &Resolved, spec: &SpecShape) -> bool {
+    hold_wanted(resolved) && spec.host_network != Some(true)
+}
+
+/// D = 0 asks for no delay at all; M <= D leaves nothing to adapt.
+fn hold_wanted(resolved: &Resolved) -> bool {
+    resolved.delay > 0 && resolved.max_delay > resolved.delay
+}
+
 impl HoldSettings {
     pub(super) fn new(resolved: &Resolved, spec: &SpecShape, plan: &Plan) -> Self {
-        // D = 0 asks for no delay at all; M <= D leaves nothing to adapt.
-        let wanted = resolved.delay > 0 && resolved.max_delay > resolved.delay;
-        let host_network = spec.host_network == Some(true);
+        let enabled = hold_adapts(resolved, spec);
         HoldSettings {
-            enabled: wanted && !host_network,
-            off_for_host_network: wanted && host_network,
+            enabled,
+            off_for_host_network: hold_wanted(resolved) && !enabled,
             quiet: resolved.quiet,
             cap: resolved.max_delay,
             probe_periods: probe_schedule(spec, &plan.containers),

@@ -133,6 +133,8 @@ impl Serialize for Plan {
             shutdown_budget,
             quiet,
             max_delay,
+            // The containers' hold arguments show it.
+            hold_adapts: _,
             profile,
             has_front_proxy,
             excluded_proxies: _,

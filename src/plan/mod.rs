@@ -225,6 +225,9 @@ pub struct Plan {
     /// Q and M of the adaptive hold as resolved (M at or below D: every hold is fixed).
     pub quiet: u32,
     pub max_delay: u32,
+    /// Whether the helper's holds adapt up to M; `false` when M <= D, D = 0 or the pod is on
+    /// the host network (its holds are the fixed D whatever M is).
+    pub hold_adapts: bool,
     /// The traffic-path profile whose floors applied (`drain.io/profile`).
     pub profile: Option<&'static Profile>,
     pub has_front_proxy: bool,

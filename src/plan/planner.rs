@@ -47,6 +47,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     plan.shutdown_budget = resolved.budget;
     plan.quiet = resolved.quiet;
     plan.max_delay = resolved.max_delay;
+    plan.hold_adapts = super::hold::hold_adapts(&resolved, spec);
 
     let settings = ctx.settings;
     classify_containers(
@@ -115,6 +116,7 @@ impl Plan {
             shutdown_budget: settings.shutdown_budget,
             quiet: settings.quiet,
             max_delay: settings.max_delay,
+            hold_adapts: false,
             profile: None,
             has_front_proxy: false,
             excluded_proxies: Vec::new(),
