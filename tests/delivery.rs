@@ -485,7 +485,7 @@ fn the_delivery_annotation_goes_pod_then_namespace_then_flag() {
     let chosen = |pod: &Value, namespace| {
         let mutation = mutate_with_namespace(pod, &settings, version("1.34"), namespace);
         let choice = mutation.plan.delivery.clone().unwrap();
-        (choice.delivery, choice.why)
+        (choice.delivery, choice.why.to_string())
     };
     let mut pod = seed(None);
     assert_eq!(
@@ -597,7 +597,8 @@ fn pod_level_resources_get_the_init_container_and_every_delivery_applies() {
     let mutation = mutate(&pod, &settings, version("1.34"));
     let choice = mutation.plan.delivery.clone().unwrap();
     assert_eq!(choice.delivery, Delivery::InitContainer);
-    assert!(choice.why.contains("pod-level resources"), "{}", choice.why);
+    let why = choice.why.to_string();
+    assert!(why.contains("pod-level resources"), "{why}");
     // An image volume adds no container at all: it still comes first; a named delivery is
     // used as named.
     let image = mutate_with_nodes(&pod, &settings, version("1.35"), Some(true));

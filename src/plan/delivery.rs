@@ -7,7 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::HelperInjection;
-use crate::annotations::{self, Source};
+use super::delivery_why::DeliveryWhy;
+use crate::annotations::Source;
 use crate::capabilities::ImageVolumeNodes;
 pub use crate::helper::args::AfterInstall;
 use crate::settings::{HelperDelivery, KubeVersion};
@@ -79,7 +80,7 @@ impl HelperInjection {
 pub struct DeliveryChoice {
     #[serde(serialize_with = "delivery_text")]
     pub delivery: Delivery,
-    pub why: String,
+    pub why: DeliveryWhy,
 }
 
 fn delivery_text<S: serde::Serializer>(d: &Delivery, s: S) -> Result<S::Ok, S::Error> {
@@ -99,15 +100,6 @@ pub fn choose(
         pod_level_resources: false,
     };
     choose_for_pod(setting, None, version, image_volume_nodes, pod)
-}
-
-/// Who chose the delivery setting, for the reason: `--helper-delivery` (`None`), or
-/// `drain.io/delivery` on the pod or its namespace.
-fn set_by(setting: HelperDelivery, source: Option<Source>) -> String {
-    match source {
-        None => format!("--helper-delivery {setting}"),
-        Some(source) => format!("{}: {setting} ({source})", annotations::DELIVERY),
-    }
 }
 
 /// What of the pod decides its delivery: its `restartPolicy` (`None`: the API default, Always)
@@ -130,7 +122,6 @@ pub fn choose_for_pod(
 ) -> DeliveryChoice {
     let restart_policy = pod.restart_policy;
     let restarts = restart_policy.is_none_or(|p| p == "Always");
-    let policy = restart_policy.unwrap_or("Always");
     let first = || {
         Delivery::FirstContainer(if restarts {
             AfterInstall::Sleep
@@ -138,56 +129,30 @@ pub fn choose_for_pod(
             AfterInstall::Exit
         })
     };
-    let by = set_by(setting, source);
-    let (delivery, why) = match setting {
-        HelperDelivery::ImageVolume => (Delivery::ImageVolume, format!("set by {by}")),
-        HelperDelivery::InitContainer => (Delivery::InitContainer, format!("set by {by}")),
-        HelperDelivery::FirstContainer => (
-            first(),
-            format!(
-                "set by {by}; restartPolicy {policy}: it {} after installing",
-                if restarts { "sleeps" } else { "exits" }
-            ),
-        ),
-        HelperDelivery::Auto => {
-            // `auto` from an annotation says so; from the flag it is the default, unnamed.
-            let prefix = source.map_or_else(String::new, |_| format!("{by}: "));
-            let (delivery, why) = match no_image_volume(version, image_volume_nodes) {
-                None => (
-                    Delivery::ImageVolume,
-                    format!(
-                        "Kubernetes {} mounts image volumes by default and every node's runtime can",
-                        version.map_or_else(String::new, |v| v.to_string())
-                    ),
-                ),
-                // The API server rejects a pod whose pod-level requests are below its
-                // containers' aggregate requests (KEP-2837 "Pod Level Resource
-                // Specifications", validation of `spec.resources`), where regular containers
-                // add up and an init container counts only as a maximum (KEP-753's formula):
-                // an init container cannot turn a valid pod into a rejected one.
-                Some(reason) if pod.pod_level_resources => (
-                    Delivery::InitContainer,
-                    format!(
-                        "no image volume ({reason}); the pod sets pod-level resources (spec.resources), which the containers' summed requests must stay within: an init container counts only as a maximum, so the helper comes from one"
-                    ),
-                ),
-                Some(reason) if restarts => (
-                    first(),
-                    format!(
-                        "no image volume ({reason}); restartPolicy {policy}: a first container that installs and sleeps does not delay the pod's start as an init container does"
-                    ),
-                ),
-                Some(reason) => (
-                    Delivery::InitContainer,
-                    format!(
-                        "no image volume ({reason}); restartPolicy {policy}: the pod runs to completion (a Job), so its containers stay as written and the helper comes from an init container"
-                    ),
-                ),
-            };
-            (delivery, format!("{prefix}{why}"))
-        }
+    // The same decisions as the reason's text (delivery_why.rs), which is written only when
+    // shown.
+    let delivery = match setting {
+        HelperDelivery::ImageVolume => Delivery::ImageVolume,
+        HelperDelivery::InitContainer => Delivery::InitContainer,
+        HelperDelivery::FirstContainer => first(),
+        HelperDelivery::Auto => match no_image_volume(version, image_volume_nodes) {
+            None => Delivery::ImageVolume,
+            Some(_) if pod.pod_level_resources => Delivery::InitContainer,
+            Some(_) if restarts => first(),
+            Some(_) => Delivery::InitContainer,
+        },
     };
-    DeliveryChoice { delivery, why }
+    DeliveryChoice {
+        delivery,
+        why: DeliveryWhy::Chosen {
+            setting,
+            source,
+            version,
+            image_volume_nodes,
+            restart_policy: DeliveryWhy::policy(restart_policy),
+            pod_level_resources: pod.pod_level_resources,
+        },
+    }
 }
 
 /// What the setting gives on this cluster, for the startup log and `check`: the image-volume
@@ -207,7 +172,7 @@ pub fn describe(
 /// Why `auto` gives no image volume, or `None` when it may: the API server's gate is on by
 /// default (1.35+) and every node's kubelet (1.35+) and runtime mount them (unknown counts as
 /// no: a pod whose volume cannot be mounted never starts).
-fn no_image_volume(version: Option<KubeVersion>, nodes: Option<bool>) -> Option<String> {
+pub(super) fn no_image_volume(version: Option<KubeVersion>, nodes: Option<bool>) -> Option<String> {
     let by_default = KubeVersion::IMAGE_VOLUMES_BY_DEFAULT;
     match (version, nodes) {
         (None, _) => Some("the API server's version is not known".into()),
@@ -335,8 +300,11 @@ mod tests {
 
     #[test]
     fn the_reason_names_what_decided() {
-        let why =
-            |version, nodes, policy| choose(HelperDelivery::Auto, v(version), nodes, policy).why;
+        let why = |version, nodes, policy| {
+            choose(HelperDelivery::Auto, v(version), nodes, policy)
+                .why
+                .to_string()
+        };
         assert!(why("1.32", None, None).contains("on by default from 1.35, the cluster runs 1.32"));
         assert!(why("1.35", Some(false), None).contains("not every node"));
         assert!(why("1.35", None, None).contains("not known"));

@@ -16,6 +16,7 @@ mod chain;
 mod choice;
 mod contract;
 mod delivery;
+mod delivery_why;
 mod env;
 mod grace;
 mod hold;
@@ -38,6 +39,7 @@ pub use delivery::{
     AfterInstall, Delivery, DeliveryChoice, Installer, choose as choose_delivery,
     describe as describe_delivery,
 };
+pub use delivery_why::DeliveryWhy;
 pub use env::{DELAY_VAR, SHUTDOWN_BUDGET_VAR};
 pub use injection::{HELPER_DIR, HELPER_IMAGE_PATH, HELPER_NAME, HELPER_PATH};
 pub use migrate::known_migration;

@@ -2,6 +2,7 @@
 //! context to its plan; the vocabulary they fill is in the module above.
 
 use super::delivery::DeliveryChoice;
+use super::delivery_why::DeliveryWhy;
 use super::grace::{
     GraceGrowth, Sized, check_lowered_grace, hard_limit_warnings, probe_warnings, size_grace,
 };
@@ -85,7 +86,7 @@ pub fn plan_pod(pod: &PodShape, ctx: &PodContext<'_>) -> Result<Plan, PlanError>
     plan.delivery = plan.helper.as_ref().map(|helper| match helper.present {
         true => DeliveryChoice {
             delivery: helper.delivery(),
-            why: "added by an earlier run".into(),
+            why: DeliveryWhy::EarlierRun,
         },
         false => resolved.delivery.clone(),
     });
