@@ -16,8 +16,8 @@ use crate::pod::{SpecShape, image_name};
 /// GOAWAY and keep open streams until they end). No other family is signalled by `auto`: a
 /// signal a process does not handle can kill it (a Go program dies on SIGHUP).
 pub fn known_migration(image: &str) -> Option<Migrate> {
-    let name = image_name(image).to_ascii_lowercase();
-    (is_variant_of(&name, "nginx") || is_variant_of(&name, "openresty"))
+    let name = image_name(image);
+    (is_variant_of(name, "nginx") || is_variant_of(name, "openresty"))
         .then_some(Migrate::Signal(libc::SIGHUP))
 }
 

@@ -139,32 +139,42 @@ fn warn_about_unknown_names(spec: &SpecShape, overrides: &Overrides, plan: &mut 
 /// (`nginx-unprivileged`, `envoy-distroless`); exporters that only carry a proxy's name
 /// (`nginx-prometheus-exporter`) are not proxies.
 pub fn proxy_family<'p>(image: &str, patterns: &'p [String]) -> Option<&'p str> {
-    let name = image_name(image).to_ascii_lowercase();
-    if name.ends_with("-exporter") {
+    const EXPORTER: &[u8] = b"-exporter";
+    let name = image_name(image);
+    let bytes = name.as_bytes();
+    if bytes.len() >= EXPORTER.len()
+        && bytes[bytes.len() - EXPORTER.len()..].eq_ignore_ascii_case(EXPORTER)
+    {
         return None;
     }
     patterns
         .iter()
         .map(String::as_str)
-        .find(|p| is_variant_of(&name, p))
+        .find(|p| is_variant_of(name, p))
 }
 
 /// The signal that stops a proxy gracefully when its image's stop signal may not.
 pub fn graceful_signal(image: &str) -> Option<&'static str> {
-    let name = image_name(image).to_ascii_lowercase();
-    if is_variant_of(&name, "nginx") || is_variant_of(&name, "openresty") {
+    let name = image_name(image);
+    if is_variant_of(name, "nginx") || is_variant_of(name, "openresty") {
         Some("SIGQUIT")
-    } else if is_variant_of(&name, "haproxy") {
+    } else if is_variant_of(name, "haproxy") {
         Some("SIGUSR1")
     } else {
         None
     }
 }
 
-/// `name` is `family` or `family-<variant>`.
+/// `name` in lower case is `family` or `family-<variant>`; read in lower case byte by byte,
+/// so no lower-cased copy of every image name is made on every review.
 pub(super) fn is_variant_of(name: &str, family: &str) -> bool {
-    name.strip_prefix(family)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    let (name, family) = (name.as_bytes(), family.as_bytes());
+    name.len() >= family.len()
+        && name
+            .iter()
+            .zip(family)
+            .all(|(n, f)| n.to_ascii_lowercase() == *f)
+        && name.get(family.len()).is_none_or(|&b| b == b'-')
 }
 
 pub(super) fn has_helper_hook(container: &ContainerShape) -> bool {
@@ -208,5 +218,18 @@ mod tests {
         );
         assert_eq!(graceful_signal("haproxy:2.9"), Some("SIGUSR1"));
         assert_eq!(graceful_signal("envoyproxy/envoy"), None);
+        // Read in lower case, without a lower-cased copy: a prefix is not a family, and names
+        // that are not ASCII are read byte by byte.
+        assert_eq!(proxy_family("Library/NGINX:1.27", &patterns), Some("nginx"));
+        assert_eq!(proxy_family("Nginx-Prometheus-EXPORTER", &patterns), None);
+        assert_eq!(proxy_family("nginxx", &patterns), None);
+        assert_eq!(proxy_family("ngin", &patterns), None);
+        assert_eq!(proxy_family("nginx-é", &patterns), Some("nginx"));
+        assert_eq!(proxy_family("é", &patterns), None);
+        assert_eq!(graceful_signal("HAProxy:2.9"), Some("SIGUSR1"));
+        assert_eq!(
+            crate::plan::migrate::known_migration("OpenResty/OpenResty"),
+            Some(crate::helper::args::Migrate::Signal(libc::SIGHUP))
+        );
     }
 }

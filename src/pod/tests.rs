@@ -7,6 +7,10 @@ fn image_names() {
     assert_eq!(image_name("nginx:1.27"), "nginx");
     assert_eq!(image_name("registry:5000/library/nginx:1.27"), "nginx");
     assert_eq!(image_name("ghcr.io/a/envoy@sha256:abcd"), "envoy");
+    assert_eq!(image_name("a/b:1@sha256:x/y:z@w"), "b");
+    assert_eq!(image_name("/nginx:"), "nginx");
+    assert_eq!(image_name(""), "");
+    assert_eq!(image_name("registry:5000/"), "");
 }
 
 /// The shape reads what the planner needs, leaves the rest unread (even when it would not
