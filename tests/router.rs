@@ -327,6 +327,36 @@ async fn a_body_that_never_finishes_gets_408() {
     ]);
 }
 
+/// A body that has arrived whole is read without arming the body timer: on a runtime without
+/// timers, arming one would panic (an internal error); a body still arriving arms it.
+#[test]
+fn a_whole_body_is_read_without_a_timer() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let app = App::new();
+    let body = fixture("pod-create-nginx-app.json");
+    let (status, answer) = runtime.block_on(async {
+        let response = app
+            .router
+            .clone()
+            .oneshot(post(body.clone()))
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, bytes.to_vec())
+    });
+    answered(status, &answer, &body, "a whole body, no timer");
+    let unfinished = runtime.block_on(async {
+        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            app.router.clone().oneshot(post(unfinished(&body[..10]))),
+        ))
+        .await
+    });
+    assert!(unfinished.is_err(), "a body still arriving arms the timer");
+}
+
 #[tokio::test]
 async fn only_json_bodies_are_read() {
     let app = App::new();
