@@ -1,6 +1,7 @@
 //! The pod as the webhook reads it: only the spec and container fields the planner and the
 //! patch use, decoded from JSON objects only. Shared by `plan`, `patch`, `limits` and `mutate`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -90,8 +91,10 @@ pub struct ContainerShape {
     pub env: Option<Box<serde_json::value::RawValue>>,
     /// Where the helper appends its drain record (`crate::plan::RecordPlan`), unless the
     /// policy is `FallbackToLogsOnError`.
-    pub termination_message_path: Option<String>,
-    pub termination_message_policy: Option<String>,
+    #[serde(deserialize_with = "known_text::message_path")]
+    pub termination_message_path: Option<Cow<'static, str>>,
+    #[serde(deserialize_with = "known_text::message_policy")]
+    pub termination_message_policy: Option<Cow<'static, str>>,
 }
 
 /// A container's `env`, as `drain.io/env` sees it.
@@ -373,6 +376,9 @@ pub fn image_name(image: &str) -> &str {
         .map_or(without_digest, |(_, after)| after);
     last.split_once(':').map_or(last, |(name, _)| name)
 }
+
+mod known_text;
+pub use known_text::{DEFAULT_TERMINATION_MESSAGE_PATH, TERMINATION_MESSAGE_POLICIES};
 
 #[cfg(test)]
 mod tests;

@@ -64,7 +64,7 @@ fn records(pod: &Value) -> Vec<(String, Option<RecordArgs>)> {
 
 fn record(path: &str, role: RecordRole) -> Option<RecordArgs> {
     Some(RecordArgs {
-        path: path.into(),
+        path: path.to_owned().into(),
         role,
     })
 }

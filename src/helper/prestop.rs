@@ -98,7 +98,7 @@ pub fn run(args: &PrestopArgs, host: &Host, log: &mut Log) -> i32 {
             .outcome
             .record(target.role, args.window.floor, code, drain.elapsed_ms());
         // Once, whatever happens: the exit status stays the drain's.
-        match record::append(Path::new(&target.path), &record.to_line()) {
+        match record::append(Path::new(target.path.as_ref()), &record.to_line()) {
             Ok(()) => drain.log(&format!("drain record appended to {}", target.path)),
             Err(why) => drain.log(&format!(
                 "drain record not written to {}: {why} (the hook goes on)",

@@ -2,6 +2,7 @@
 //! the container's own termination message file, unless writing it would change the pod or
 //! the helper could not take the path. docs/helper.md, "The drain record".
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
@@ -9,21 +10,18 @@ use serde::Serialize;
 use super::{ContainerPlan, Role};
 use crate::drain_record::RecordRole;
 use crate::helper::args::{RecordArgs, record_path_problem};
-use crate::pod::ContainerShape;
+use crate::pod::{ContainerShape, DEFAULT_TERMINATION_MESSAGE_PATH, TERMINATION_MESSAGE_POLICIES};
 
-/// The API's default `terminationMessagePath` (k8s.io/api core/v1
-/// `TerminationMessagePathDefault`), set by defaulting before admission; a spec read offline
-/// may still lack it.
-const DEFAULT_TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 /// core/v1 `TerminationMessageFallbackToLogsOnError`.
-const FALLBACK_TO_LOGS_ON_ERROR: &str = "FallbackToLogsOnError";
+const FALLBACK_TO_LOGS_ON_ERROR: &str = TERMINATION_MESSAGE_POLICIES[1];
 
 /// What the plan does about a helper hook's drain record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RecordPlan {
-    /// `--record` this path: the container's `terminationMessagePath`.
-    Path(String),
+    /// `--record` this path: the container's `terminationMessagePath` (the default one is
+    /// not copied).
+    Path(Cow<'static, str>),
     /// No `--record`, and why.
     Skipped(String),
 }
@@ -42,14 +40,14 @@ impl RecordPlan {
                 "terminationMessagePolicy FallbackToLogsOnError (a record would replace the log tail the kubelet reports on failure)".into(),
             );
         }
-        let path = match container.termination_message_path.as_deref() {
-            None | Some("") => DEFAULT_TERMINATION_MESSAGE_PATH,
-            Some(path) => path,
+        let path = match &container.termination_message_path {
+            Some(path) if !path.is_empty() => path.clone(),
+            _ => Cow::Borrowed(DEFAULT_TERMINATION_MESSAGE_PATH),
         };
-        match record_path_problem(path) {
-            None => RecordPlan::Path(path.to_owned()),
+        match record_path_problem(&path) {
+            None => RecordPlan::Path(path),
             Some(problem) => {
-                RecordPlan::Skipped(format!("terminationMessagePath {} {problem}", shown(path)))
+                RecordPlan::Skipped(format!("terminationMessagePath {} {problem}", shown(&path)))
             }
         }
     }

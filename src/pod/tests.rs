@@ -117,3 +117,50 @@ fn windows_is_recognised_by_every_usual_marker() {
         {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["windows"]}]}}]
     }}})));
 }
+
+/// The API server's usual `terminationMessagePath` and `terminationMessagePolicy` are read
+/// without a copy; any other value as sent; `null` or absent as none; another type refused.
+#[test]
+fn termination_message_fields_keep_the_usual_values_without_a_copy() {
+    let read = |fields: serde_json::Value| {
+        let mut container = serde_json::json!({"name": "app"});
+        container
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        serde_json::from_value::<ContainerShape>(container)
+    };
+    let usual = read(serde_json::json!({
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }))
+    .unwrap();
+    assert!(matches!(
+        usual.termination_message_path,
+        Some(Cow::Borrowed("/dev/termination-log"))
+    ));
+    assert!(matches!(
+        usual.termination_message_policy,
+        Some(Cow::Borrowed("FallbackToLogsOnError"))
+    ));
+    let file = read(serde_json::json!({"terminationMessagePolicy": "File"})).unwrap();
+    assert!(matches!(
+        file.termination_message_policy,
+        Some(Cow::Borrowed("File"))
+    ));
+    let custom = read(serde_json::json!({
+        "terminationMessagePath": "/tmp/why",
+        "terminationMessagePolicy": "file",
+    }))
+    .unwrap();
+    assert!(matches!(
+        custom.termination_message_path.as_ref(),
+        Some(Cow::Owned(path)) if path == "/tmp/why"
+    ));
+    assert_eq!(custom.termination_message_policy.as_deref(), Some("file"));
+    let none = read(serde_json::json!({"terminationMessagePath": null})).unwrap();
+    assert_eq!(none.termination_message_path, None);
+    assert_eq!(none.termination_message_policy, None);
+    let wrong = read(serde_json::json!({"terminationMessagePath": 5})).unwrap_err();
+    assert!(wrong.to_string().contains("a string or null"), "{wrong}");
+}

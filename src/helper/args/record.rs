@@ -2,6 +2,8 @@
 //! termination message file) and which container it describes. docs/helper.md, "The drain
 //! record".
 
+use std::borrow::Cow;
+
 use super::{UsageError, usage};
 use crate::drain_record::RecordRole;
 
@@ -14,7 +16,8 @@ pub const MAX_RECORD_PATH_BYTES: usize = 4095;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordArgs {
     /// `--record`: an absolute path, appended to (created if missing, its folder never).
-    pub path: String,
+    /// Borrowed when the planner writes the default path, so planning copies it for no hook.
+    pub path: Cow<'static, str>,
     /// `--role`.
     pub role: RecordRole,
 }
@@ -58,7 +61,10 @@ pub(super) fn record_args(
     role: Option<RecordRole>,
 ) -> Result<Option<RecordArgs>, UsageError> {
     match (path, role) {
-        (Some(path), Some(role)) => Ok(Some(RecordArgs { path, role })),
+        (Some(path), Some(role)) => Ok(Some(RecordArgs {
+            path: path.into(),
+            role,
+        })),
         (None, None) => Ok(None),
         (Some(_), None) => Err(usage(
             "--record needs --role proxy|app: the record says which container drained",

@@ -87,7 +87,7 @@ impl PrestopArgs {
         if let Some(record) = &self.record {
             args.extend([
                 "--record".to_owned(),
-                record.path.clone(),
+                record.path.to_string(),
                 "--role".to_owned(),
                 record.role.as_str().to_owned(),
             ]);

@@ -3,15 +3,15 @@ use super::*;
 fn container(path: Option<&str>, policy: Option<&str>) -> ContainerShape {
     ContainerShape {
         name: "app".into(),
-        termination_message_path: path.map(str::to_owned),
-        termination_message_policy: policy.map(str::to_owned),
+        termination_message_path: path.map(|p| p.to_owned().into()),
+        termination_message_policy: policy.map(|p| p.to_owned().into()),
         ..ContainerShape::default()
     }
 }
 
 #[test]
 fn the_containers_path_or_the_apis_default() {
-    let to = |path: &str| RecordPlan::Path(path.into());
+    let to = |path: &str| RecordPlan::Path(path.to_owned().into());
     assert_eq!(
         RecordPlan::of(&container(None, None)),
         to("/dev/termination-log")

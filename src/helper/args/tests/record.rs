@@ -29,7 +29,7 @@ fn a_path_and_a_role_in_any_order_and_form() {
     let long = format!("/{}", "d".repeat(MAX_RECORD_PATH_BYTES - 1));
     assert_eq!(
         record(&["--record", &long, "--role", "app"]).map(|r| r.path),
-        Some(long)
+        Some(long.into())
     );
 }
 

@@ -35,7 +35,7 @@ fn record() -> impl Strategy<Value = RecordArgs> {
         prop_oneof![Just(RecordRole::Proxy), Just(RecordRole::App)],
     )
         .prop_map(|(rest, role)| RecordArgs {
-            path: format!("/{rest}"),
+            path: format!("/{rest}").into(),
             role,
         })
 }
