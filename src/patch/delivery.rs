@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Mount, PatchValue, PodPatch, pointer};
+use super::{Mount, PatchValue, Path, PodPatch, fixed};
 use crate::helper::args::render_install;
 use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Installer};
 use crate::pod::SpecShape;
@@ -129,12 +129,9 @@ pub(super) fn volume_op(
         }
     };
     if spec.is_some_and(|s| s.volumes.is_some()) {
-        patch.add(
-            pointer(&["spec", "volumes", "-"]),
-            PatchValue::Volume(volume),
-        );
+        patch.add(Path::fixed(fixed::VOLUMES_END), PatchValue::Volume(volume));
     } else {
-        patch.add(pointer(&["spec", "volumes"]), PatchValue::Volumes([volume]));
+        patch.add(Path::fixed(fixed::VOLUMES), PatchValue::Volumes([volume]));
     }
 }
 
@@ -149,26 +146,25 @@ pub(super) fn installer_op(
 ) {
     // Read from the pod's resources only where an installer is added (not for image volumes).
     let qos = || installer_qos(spec);
-    let mut first = match &injection.installer {
+    let first = match &injection.installer {
         Installer::None => return,
         // First among initContainers, so the binary is there before any sidecar starts.
         Installer::Init(_) => {
             if spec.is_none_or(|s| s.init_containers.is_none()) {
                 let value = installer_value(injection, helper, qos());
                 patch.add(
-                    pointer(&["spec", "initContainers"]),
+                    Path::fixed(fixed::INIT_CONTAINERS),
                     PatchValue::Installers([value]),
                 );
                 return;
             }
-            pointer(&["spec", "initContainers"])
+            Path::fixed(fixed::FIRST_INIT_CONTAINER)
         }
         // First among containers: started before the others (the kubelet starts them in
         // order, without waiting), and `kubectl.kubernetes.io/default-container` keeps the
         // user's first container the one `kubectl logs` and `exec` pick.
-        Installer::First { .. } => pointer(&["spec", "containers"]),
+        Installer::First { .. } => Path::fixed(fixed::FIRST_CONTAINER),
     };
-    first.push_index(0);
     patch.add(
         first,
         PatchValue::Installer(installer_value(injection, helper, qos())),

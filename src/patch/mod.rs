@@ -10,9 +10,10 @@
 //! the seed pod, docs/benchmarks.md). [`PodPatch::to_json_patch`] gives the same operations as
 //! a `json_patch::Patch` for the offline CLI and the tests.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
-use crate::annotations;
 use crate::plan::{EnvVar, Installer, Plan};
 use crate::pod::PodShape;
 use crate::settings::HelperSettings;
@@ -179,14 +180,14 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
 
     if plan.set_grace {
         patch.add(
-            pointer(&["spec", "terminationGracePeriodSeconds"]),
+            Path::fixed(fixed::GRACE),
             PatchValue::Number(plan.grace_after),
         );
     }
 
     if plan.adds_os_linux && spec.is_some_and(|s| s.os.is_none()) {
         patch.add(
-            pointer(&["spec", "os"]),
+            Path::fixed(fixed::OS),
             PatchValue::Os(PodOs { name: "linux" }),
         );
     }
@@ -213,7 +214,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
     };
     match pod.metadata.as_ref() {
         None => patch.add(
-            pointer(&["metadata"]),
+            Path::fixed(fixed::METADATA),
             PatchValue::Metadata(Metadata {
                 annotations: status,
                 labels: PLANNED,
@@ -222,24 +223,21 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
         Some(m) => {
             if m.annotations.is_none() {
                 patch.add(
-                    pointer(&["metadata", "annotations"]),
+                    Path::fixed(fixed::ANNOTATIONS),
                     PatchValue::Annotations(status),
                 );
             } else {
                 patch.add(
-                    pointer(&["metadata", "annotations", annotations::STATUS]),
+                    Path::fixed(fixed::STATUS),
                     PatchValue::Literal(status.status),
                 );
             }
             // The labels map first when the pod has none (a parent before its child).
             match &m.labels {
-                None => patch.add(
-                    pointer(&["metadata", "labels"]),
-                    PatchValue::Labels(PLANNED),
-                ),
+                None => patch.add(Path::fixed(fixed::LABELS), PatchValue::Labels(PLANNED)),
                 Some(labels) if labels.get(PLANNED_LABEL).map(String::as_str) == Some("true") => {}
                 Some(_) => patch.add(
-                    pointer(&["metadata", "labels", PLANNED_LABEL]),
+                    Path::fixed(fixed::PLANNED),
                     PatchValue::Text(PLANNED.planned.to_string()),
                 ),
             }
@@ -257,7 +255,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
             .is_some_and(|a| a.contains_key(DEFAULT_CONTAINER));
         if !set {
             patch.add(
-                pointer(&["metadata", "annotations", DEFAULT_CONTAINER]),
+                Path::fixed(fixed::DEFAULT_CONTAINER),
                 PatchValue::Text(user_first.name.clone()),
             );
         }
@@ -289,47 +287,77 @@ impl PodPatch {
 
 /// A JSON Pointer (RFC 6901), written token by token into one string: `~` as `~0`, `/` as
 /// `~1`. (`jsonptr`'s `PointerBuf` grew its string and checked every token per push: 8 % of
-/// a seed review's instructions, docs/benchmarks.md.)
+/// a seed review's instructions, docs/benchmarks.md.) A pointer whose tokens are all fixed is
+/// written once ([`fixed`]) and borrowed.
 #[derive(Debug, Clone, Serialize)]
 #[serde(transparent)]
-struct Path(String);
+struct Path(Cow<'static, str>);
 
 impl Path {
     fn with_capacity(capacity: usize) -> Self {
-        Path(String::with_capacity(capacity))
+        Path(Cow::Owned(String::with_capacity(capacity)))
+    }
+
+    /// One of the [`fixed`] pointers, already escaped.
+    const fn fixed(pointer: &'static str) -> Self {
+        Path(Cow::Borrowed(pointer))
     }
 
     fn push(&mut self, token: &str) {
-        self.0.push('/');
+        let path = self.0.to_mut();
+        path.push('/');
         // By byte, copying the runs between: `str::contains` with a char pattern, then a
         // `push` per char, cost 200 to 300 instructions a token.
         let mut rest = token;
         while let Some(at) = rest.bytes().position(|b| b == b'~' || b == b'/') {
-            self.0.push_str(&rest[..at]);
-            self.0.push_str(if rest.as_bytes()[at] == b'~' {
+            path.push_str(&rest[..at]);
+            path.push_str(if rest.as_bytes()[at] == b'~' {
                 "~0"
             } else {
                 "~1"
             });
             rest = &rest[at + 1..];
         }
-        self.0.push_str(rest);
+        path.push_str(rest);
     }
 
     /// An array index.
     fn push_index(&mut self, index: usize) {
-        self.0.push('/');
+        let path = self.0.to_mut();
+        path.push('/');
         let mut digits = [0; 20];
         // Decimal digits are ASCII, so always UTF-8.
         let digits = json::decimal(index as u64, &mut digits);
-        self.0
-            .push_str(std::str::from_utf8(digits).unwrap_or_default());
+        path.push_str(std::str::from_utf8(digits).unwrap_or_default());
     }
 
     #[cfg(test)]
     fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The pointers whose tokens are all fixed, escaped by hand: built token by token, each was an
+/// allocation and an escape scan per review. A test checks each against [`pointer`] of its
+/// tokens.
+mod fixed {
+    pub(super) const GRACE: &str = "/spec/terminationGracePeriodSeconds";
+    pub(super) const OS: &str = "/spec/os";
+    pub(super) const VOLUMES: &str = "/spec/volumes";
+    pub(super) const VOLUMES_END: &str = "/spec/volumes/-";
+    pub(super) const INIT_CONTAINERS: &str = "/spec/initContainers";
+    pub(super) const FIRST_INIT_CONTAINER: &str = "/spec/initContainers/0";
+    pub(super) const FIRST_CONTAINER: &str = "/spec/containers/0";
+    pub(super) const METADATA: &str = "/metadata";
+    pub(super) const ANNOTATIONS: &str = "/metadata/annotations";
+    /// `drain.io/status`.
+    pub(super) const STATUS: &str = "/metadata/annotations/drain.io~1status";
+    pub(super) const LABELS: &str = "/metadata/labels";
+    /// `drain.io/planned`.
+    pub(super) const PLANNED: &str = "/metadata/labels/drain.io~1planned";
+    /// `kubectl.kubernetes.io/default-container`.
+    pub(super) const DEFAULT_CONTAINER: &str =
+        "/metadata/annotations/kubectl.kubernetes.io~1default-container";
 }
 
 fn pointer(tokens: &[&str]) -> Path {
@@ -342,7 +370,7 @@ fn pointer(tokens: &[&str]) -> Path {
 
 fn child(base: &Path, tokens: &[&str]) -> Path {
     let mut path = Path::with_capacity(base.0.len() + 32);
-    path.0.push_str(&base.0);
+    path.0.to_mut().push_str(&base.0);
     for token in tokens {
         path.push(token);
     }
@@ -352,6 +380,7 @@ fn child(base: &Path, tokens: &[&str]) -> Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::annotations;
 
     #[test]
     fn annotation_keys_are_escaped_in_pointers() {
@@ -365,6 +394,42 @@ mod tests {
             "/spec/containers/12/env/-"
         );
         assert_eq!(pointer(&["~/x/~"]).as_str(), "/~0~1x~1~0");
+        // A fixed pointer grows into an owned one.
+        let mut grown = Path::fixed(fixed::METADATA);
+        grown.push("a/b");
+        grown.push_index(3);
+        assert_eq!(grown.as_str(), "/metadata/a~1b/3");
+        assert_eq!(Path::fixed(fixed::METADATA).as_str(), "/metadata");
+    }
+
+    #[test]
+    fn fixed_pointers_are_their_tokens() {
+        for (fixed, tokens) in [
+            (fixed::GRACE, &["spec", "terminationGracePeriodSeconds"][..]),
+            (fixed::OS, &["spec", "os"]),
+            (fixed::VOLUMES, &["spec", "volumes"]),
+            (fixed::VOLUMES_END, &["spec", "volumes", "-"]),
+            (fixed::INIT_CONTAINERS, &["spec", "initContainers"]),
+            (
+                fixed::FIRST_INIT_CONTAINER,
+                &["spec", "initContainers", "0"],
+            ),
+            (fixed::FIRST_CONTAINER, &["spec", "containers", "0"]),
+            (fixed::METADATA, &["metadata"]),
+            (fixed::ANNOTATIONS, &["metadata", "annotations"]),
+            (
+                fixed::STATUS,
+                &["metadata", "annotations", annotations::STATUS],
+            ),
+            (fixed::LABELS, &["metadata", "labels"]),
+            (fixed::PLANNED, &["metadata", "labels", PLANNED_LABEL]),
+            (
+                fixed::DEFAULT_CONTAINER,
+                &["metadata", "annotations", DEFAULT_CONTAINER],
+            ),
+        ] {
+            assert_eq!(Path::fixed(fixed).as_str(), pointer(tokens).as_str());
+        }
     }
 
     /// The per-thread copy of the init container never outlives a change of the settings or
