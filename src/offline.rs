@@ -265,7 +265,8 @@ fn render_timeline(out: &mut String, object: &str, plan: &Plan) {
         plan.max_delay,
         plan.stagger,
         plan.shutdown_budget,
-        plan.kube_version.as_deref().unwrap_or("unknown"),
+        plan.kube_version
+            .map_or_else(|| "unknown".to_owned(), |v| v.to_string()),
     );
     if let Some(profile) = plan.profile {
         let _ = writeln!(

@@ -2,6 +2,7 @@
 //! docs/decisions.md "The helper's delivery"): the choice, pure, once per pod, and the form the
 //! `drain.io/status` record keeps it in.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -172,43 +173,72 @@ pub fn describe(
 /// Why `auto` gives no image volume, or `None` when it may: the API server's gate is on by
 /// default (1.35+) and every node's kubelet (1.35+) and runtime mount them (unknown counts as
 /// no: a pod whose volume cannot be mounted never starts).
-pub(super) fn no_image_volume(version: Option<KubeVersion>, nodes: Option<bool>) -> Option<String> {
-    let by_default = KubeVersion::IMAGE_VOLUMES_BY_DEFAULT;
+pub(super) fn no_image_volume(
+    version: Option<KubeVersion>,
+    nodes: Option<bool>,
+) -> Option<NoImageVolume> {
     match (version, nodes) {
-        (None, _) => Some("the API server's version is not known".into()),
-        (Some(v), _) if !v.image_volumes_on_by_default() => Some(format!(
-            "they are on by default from {by_default}, the cluster runs {v}"
-        )),
-        (_, None) => Some("the nodes' kubelets and container runtimes are not known".into()),
-        (_, Some(false)) => Some(
-            "not every node can mount them: kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+ (drain-webhook check names the nodes)".into(),
-        ),
+        (None, _) => Some(NoImageVolume::VersionUnknown),
+        (Some(v), _) if !v.image_volumes_on_by_default() => Some(NoImageVolume::OffByDefault(v)),
+        (_, None) => Some(NoImageVolume::NodesUnknown),
+        (_, Some(false)) => Some(NoImageVolume::NotEveryNode),
         (_, Some(true)) => None,
     }
 }
 
+/// Why `auto` gives no image volume; written only when shown (delivery_why.rs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoImageVolume {
+    VersionUnknown,
+    /// The cluster's version, before image volumes are on by default.
+    OffByDefault(KubeVersion),
+    NodesUnknown,
+    NotEveryNode,
+}
+
+impl fmt::Display for NoImageVolume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::VersionUnknown => f.write_str("the API server's version is not known"),
+            Self::OffByDefault(v) => write!(
+                f,
+                "they are on by default from {}, the cluster runs {v}",
+                KubeVersion::IMAGE_VOLUMES_BY_DEFAULT
+            ),
+            Self::NodesUnknown => {
+                f.write_str("the nodes' kubelets and container runtimes are not known")
+            }
+            Self::NotEveryNode => f.write_str(
+                "not every node can mount them: kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+ (drain-webhook check names the nodes)",
+            ),
+        }
+    }
+}
+
 /// The helper as `drain.io/status` keeps it. Version 1 records (before the first container)
-/// have `initContainer` or `imageVolume: true` and read as they were written.
+/// have `initContainer` or `imageVolume: true` and read as they were written. Written from a
+/// borrowed [`HelperInjection`] ([`HelperRecord::of`]): copying it into an owned record cost
+/// three allocations per review.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct HelperRecord {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    init_container: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    first_container: String,
+pub(super) struct HelperRecord<'a> {
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    init_container: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    first_container: Cow<'a, str>,
     /// With `firstContainer`: `sleep` or `exit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    then: Option<String>,
-    volume: String,
+    then: Option<Cow<'a, str>>,
+    volume: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     image_volume: bool,
 }
 
-impl From<HelperRecord> for HelperInjection {
-    fn from(record: HelperRecord) -> Self {
+impl From<HelperRecord<'static>> for HelperInjection {
+    fn from(record: HelperRecord<'static>) -> Self {
         let installer = if !record.first_container.is_empty() {
             Installer::First {
-                name: record.first_container,
+                name: record.first_container.into_owned(),
                 then: match record.then.as_deref() {
                     Some("exit") => AfterInstall::Exit,
                     _ => AfterInstall::Sleep,
@@ -217,28 +247,29 @@ impl From<HelperRecord> for HelperInjection {
         } else if record.image_volume {
             Installer::None
         } else {
-            Installer::Init(record.init_container)
+            Installer::Init(record.init_container.into_owned())
         };
         HelperInjection {
-            volume: record.volume,
+            volume: record.volume.into_owned(),
             installer,
             present: false,
         }
     }
 }
 
-impl From<HelperInjection> for HelperRecord {
-    fn from(injection: HelperInjection) -> Self {
+impl<'a> HelperRecord<'a> {
+    /// The record of `injection`, borrowing its names.
+    pub(super) fn of(injection: &'a HelperInjection) -> Self {
         let mut record = HelperRecord {
-            volume: injection.volume,
+            volume: Cow::Borrowed(&injection.volume),
             ..HelperRecord::default()
         };
-        match injection.installer {
+        match &injection.installer {
             Installer::None => record.image_volume = true,
-            Installer::Init(name) => record.init_container = name,
+            Installer::Init(name) => record.init_container = Cow::Borrowed(name),
             Installer::First { name, then } => {
-                record.first_container = name;
-                record.then = Some(then.as_str().to_owned());
+                record.first_container = Cow::Borrowed(name);
+                record.then = Some(Cow::Borrowed(then.as_str()));
             }
         }
         record

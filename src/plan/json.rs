@@ -28,7 +28,7 @@ struct PlanJson<'a> {
     grace_before: Option<i64>,
     grace_after: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    kube_version: Option<&'a str>,
+    kube_version: Option<String>,
     containers: Vec<ContainerJson<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     helper: Option<&'a HelperInjection>,
@@ -161,7 +161,7 @@ impl Serialize for Plan {
             has_front_proxy: *has_front_proxy,
             grace_before: *grace_before,
             grace_after: *grace_after,
-            kube_version: kube_version.as_deref(),
+            kube_version: kube_version.map(|v| v.to_string()),
             containers: containers.iter().map(|c| c.json(grace)).collect(),
             helper: helper.as_ref(),
             delivery: delivery.as_ref(),

@@ -194,13 +194,19 @@ pub struct EnvVar {
 /// The volume that carries drain-helper into the pod and the container that installs it there
 /// (none for an image volume). `drain.io/status` keeps it in its own wire form
 /// ([`delivery::HelperRecord`]), which reads the records of every earlier version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "delivery::HelperRecord", into = "delivery::HelperRecord")]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "delivery::HelperRecord<'static>")]
 pub struct HelperInjection {
     pub volume: String,
     pub installer: Installer,
     /// Both exist already (an earlier run added them); never recorded.
     pub present: bool,
+}
+
+impl Serialize for HelperInjection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        delivery::HelperRecord::of(self).serialize(serializer)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -241,7 +247,8 @@ pub struct Plan {
     pub grace_before: Option<i64>,
     /// The effective grace period after this plan (Kubernetes' default 30 when unset).
     pub grace_after: i64,
-    pub kube_version: Option<String>,
+    /// Shown by explain; kept as the version, formatted only when shown.
+    pub kube_version: Option<KubeVersion>,
     pub containers: Vec<ContainerPlan>,
     pub helper: Option<HelperInjection>,
     /// How the helper comes, and why (with `helper`).

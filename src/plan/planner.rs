@@ -123,7 +123,7 @@ impl Plan {
             excluded_proxies: Vec::new(),
             grace_before: spec_grace,
             grace_after: spec_grace.unwrap_or(i64::from(KUBERNETES_DEFAULT_GRACE)),
-            kube_version: ctx.kube_version.map(|v| v.to_string()),
+            kube_version: ctx.kube_version,
             containers: Vec::new(),
             helper: None,
             delivery: None,
