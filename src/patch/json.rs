@@ -34,26 +34,9 @@ pub(crate) fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-/// The decimal digits of `n`, written at the end of `buf` (what serde_json's itoa writes).
-pub(super) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
-}
-
 /// Appends an integer as JSON.
 fn write_integer(out: &mut Vec<u8>, n: i64) {
-    if n < 0 {
-        out.push(b'-');
-    }
-    let mut digits = [0; 20];
-    out.extend_from_slice(decimal(n.unsigned_abs(), &mut digits));
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// Where the first byte that JSON escapes is: a quote, a backslash or a C0 control.

@@ -325,10 +325,7 @@ impl Path {
     fn push_index(&mut self, index: usize) {
         let path = self.0.to_mut();
         path.push('/');
-        let mut digits = [0; 20];
-        // Decimal digits are ASCII, so always UTF-8.
-        let digits = json::decimal(index as u64, &mut digits);
-        path.push_str(std::str::from_utf8(digits).unwrap_or_default());
+        path.push_str(itoa::Buffer::new().format(index));
     }
 
     #[cfg(test)]

@@ -68,15 +68,21 @@ pub enum Role {
     Excluded,
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Role::Proxy => "proxy",
             Role::App => "app",
             Role::NativeSidecar => "native-sidecar",
             Role::MeshProxy => "mesh-proxy",
             Role::Excluded => "excluded",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -91,13 +97,19 @@ pub enum HookKind {
     Native,
 }
 
-impl fmt::Display for HookKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl HookKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
             HookKind::Sleep => "sleep",
             HookKind::Helper => "helper",
             HookKind::Native => "native",
-        })
+        }
+    }
+}
+
+impl fmt::Display for HookKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
