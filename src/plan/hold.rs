@@ -124,28 +124,27 @@ impl HoldSettings {
 /// The TCP ports the pod's adaptive front proxies declare, and the latest signal among them,
 /// when any planned front proxy holds adaptively.
 fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
-    let adaptive: Vec<&ContainerPlan> = plan
-        .containers
-        .iter()
-        .filter(|c| c.role == Role::Proxy && !c.init_container)
-        .filter(|c| c.timing().is_some_and(Timing::is_adaptive))
-        .collect();
-    let until = adaptive.iter().filter_map(|c| c.latest_signal()).max()?;
-    let per_proxy: Vec<Vec<u16>> = adaptive
-        .iter()
-        .map(|c| {
-            spec.containers
-                .get(c.index)
-                .map(tcp_ports)
-                .unwrap_or_default()
-        })
-        .collect();
-    // A proxy that declares no port cannot be followed: its listeners could close long after
-    // the others'. Then the app holds itself (an empty list), never follows only some proxies.
-    if per_proxy.iter().any(Vec::is_empty) {
-        return Some((Vec::new(), until));
+    // Walked twice rather than collected: this runs on every review of a pod with a proxy.
+    let adaptive = || {
+        plan.containers
+            .iter()
+            .filter(|c| c.role == Role::Proxy && !c.init_container)
+            .filter(|c| c.timing().is_some_and(Timing::is_adaptive))
+    };
+    let until = adaptive().filter_map(|c| c.latest_signal()).max()?;
+    let mut ports = Vec::new();
+    for proxy in adaptive() {
+        let before = ports.len();
+        if let Some(container) = spec.containers.get(proxy.index) {
+            ports.extend(tcp_port_numbers(container));
+        }
+        // A proxy that declares no port cannot be followed: its listeners could close long
+        // after the others'. Then the app holds itself (an empty list), never follows only
+        // some proxies.
+        if ports.len() == before {
+            return Some((Vec::new(), until));
+        }
     }
-    let mut ports: Vec<u16> = per_proxy.into_iter().flatten().collect();
     ports.sort_unstable();
     ports.dedup();
     Some((ports, until))
@@ -153,13 +152,16 @@ fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
 
 /// The TCP ports a container declares.
 fn tcp_ports(container: &ContainerShape) -> Vec<u16> {
+    tcp_port_numbers(container).collect()
+}
+
+fn tcp_port_numbers(container: &ContainerShape) -> impl Iterator<Item = u16> + '_ {
     container
         .ports
         .iter()
         .flatten()
         .filter(|p| p.protocol.as_deref().is_none_or(|p| p == "TCP"))
         .filter_map(|p| u16::try_from(p.container_port).ok().filter(|&p| p > 0))
-        .collect()
 }
 
 /// The periods of the probes that connect into the pod, each listed once per connection one
@@ -168,6 +170,11 @@ fn tcp_ports(container: &ContainerShape) -> Vec<u16> {
 /// over loopback, a second accepted connection in the pod, since nginx opens a new upstream
 /// connection per request by default. Sorted.
 pub(super) fn probe_schedule(spec: &SpecShape, containers: &[ContainerPlan]) -> Vec<u32> {
+    let probes = spec.connecting_probes();
+    // Most pods have no probe that connects: nothing to list, nothing to collect for it.
+    if probes.is_empty() {
+        return Vec::new();
+    }
     let proxies: Vec<&ContainerShape> = containers
         .iter()
         .filter(|c| c.role == Role::Proxy && !c.init_container)
@@ -179,7 +186,7 @@ pub(super) fn probe_schedule(spec: &SpecShape, containers: &[ContainerPlan]) -> 
         .map(|p| p.container_port)
         .collect();
     let mut periods = Vec::new();
-    for (init, index, container, period, target) in spec.connecting_probes() {
+    for (init, index, container, period, target) in probes {
         let on_proxy = containers
             .iter()
             .any(|c| c.init_container == init && c.index == index && c.role == Role::Proxy);
