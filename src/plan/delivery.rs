@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::HelperInjection;
-use super::delivery_why::DeliveryWhy;
+use super::delivery_why::{DeliveryWhy, no_image_volume};
 use crate::annotations::Source;
 use crate::capabilities::ImageVolumeNodes;
 pub use crate::helper::args::AfterInstall;
@@ -168,51 +168,6 @@ pub fn describe(
     format!(
         "helper delivery ({setting}): restartPolicy Always pods get {restarting}, Never/OnFailure pods {completing}; image volumes on every node: {nodes}"
     )
-}
-
-/// Why `auto` gives no image volume, or `None` when it may: the API server's gate is on by
-/// default (1.35+) and every node's kubelet (1.35+) and runtime mount them (unknown counts as
-/// no: a pod whose volume cannot be mounted never starts).
-pub(super) fn no_image_volume(
-    version: Option<KubeVersion>,
-    nodes: Option<bool>,
-) -> Option<NoImageVolume> {
-    match (version, nodes) {
-        (None, _) => Some(NoImageVolume::VersionUnknown),
-        (Some(v), _) if !v.image_volumes_on_by_default() => Some(NoImageVolume::OffByDefault(v)),
-        (_, None) => Some(NoImageVolume::NodesUnknown),
-        (_, Some(false)) => Some(NoImageVolume::NotEveryNode),
-        (_, Some(true)) => None,
-    }
-}
-
-/// Why `auto` gives no image volume; written only when shown (delivery_why.rs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum NoImageVolume {
-    VersionUnknown,
-    /// The cluster's version, before image volumes are on by default.
-    OffByDefault(KubeVersion),
-    NodesUnknown,
-    NotEveryNode,
-}
-
-impl fmt::Display for NoImageVolume {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::VersionUnknown => f.write_str("the API server's version is not known"),
-            Self::OffByDefault(v) => write!(
-                f,
-                "they are on by default from {}, the cluster runs {v}",
-                KubeVersion::IMAGE_VOLUMES_BY_DEFAULT
-            ),
-            Self::NodesUnknown => {
-                f.write_str("the nodes' kubelets and container runtimes are not known")
-            }
-            Self::NotEveryNode => f.write_str(
-                "not every node can mount them: kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+ (drain-webhook check names the nodes)",
-            ),
-        }
-    }
 }
 
 /// The helper as `drain.io/status` keeps it. Version 1 records (before the first container)

@@ -1,6 +1,7 @@
 //! Why a pod's helper comes the way it does, in words: kept as what decided it and written
 //! only when shown (`explain`, `-o json`). A review never shows it, and writing it on every
-//! review cost four `format!`s per pod (docs/benchmarks.md).
+//! review cost four `format!`s per pod (docs/benchmarks.md). Also the image-volume verdict
+//! `auto` decides by (`no_image_volume`), so that `delivery.rs` imports from here only.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -89,8 +90,7 @@ impl fmt::Display for DeliveryWhy {
                 if source.is_some() {
                     write!(f, "{by}: ")?;
                 }
-                let Some(reason) = super::delivery::no_image_volume(version, image_volume_nodes)
-                else {
+                let Some(reason) = no_image_volume(version, image_volume_nodes) else {
                     return write!(
                         f,
                         "Kubernetes {} mounts image volumes by default and every node's runtime can",
@@ -120,6 +120,51 @@ impl fmt::Display for DeliveryWhy {
                     )
                 }
             }
+        }
+    }
+}
+
+/// Why `auto` gives no image volume, or `None` when it may: the API server's gate is on by
+/// default (1.35+) and every node's kubelet (1.35+) and runtime mount them (unknown counts as
+/// no: a pod whose volume cannot be mounted never starts).
+pub(super) fn no_image_volume(
+    version: Option<KubeVersion>,
+    nodes: Option<bool>,
+) -> Option<NoImageVolume> {
+    match (version, nodes) {
+        (None, _) => Some(NoImageVolume::VersionUnknown),
+        (Some(v), _) if !v.image_volumes_on_by_default() => Some(NoImageVolume::OffByDefault(v)),
+        (_, None) => Some(NoImageVolume::NodesUnknown),
+        (_, Some(false)) => Some(NoImageVolume::NotEveryNode),
+        (_, Some(true)) => None,
+    }
+}
+
+/// Why `auto` gives no image volume; written only when shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoImageVolume {
+    VersionUnknown,
+    /// The cluster's version, before image volumes are on by default.
+    OffByDefault(KubeVersion),
+    NodesUnknown,
+    NotEveryNode,
+}
+
+impl fmt::Display for NoImageVolume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::VersionUnknown => f.write_str("the API server's version is not known"),
+            Self::OffByDefault(v) => write!(
+                f,
+                "they are on by default from {}, the cluster runs {v}",
+                KubeVersion::IMAGE_VOLUMES_BY_DEFAULT
+            ),
+            Self::NodesUnknown => {
+                f.write_str("the nodes' kubelets and container runtimes are not known")
+            }
+            Self::NotEveryNode => f.write_str(
+                "not every node can mount them: kubelet 1.35+ and containerd 2.1+ or CRI-O 1.31+ (drain-webhook check names the nodes)",
+            ),
         }
     }
 }
