@@ -1,7 +1,8 @@
 //! The operations on one planned container: its preStop hook (and stop signal), its env
 //! (`drain.io/env`) and its mount of the helper.
 
-use super::{Handler, Lifecycle, Mount, PatchValue, PodPatch, child, pointer};
+use super::path::{child, pointer};
+use super::{Handler, Lifecycle, Mount, PatchValue, PodPatch};
 use crate::plan::{ContainerPlan, HELPER_DIR, HelperInjection, HookKind};
 use crate::pod::{ContainerShape, EnvList};
 

@@ -2,15 +2,13 @@
 //! object as the API server sent it: only the fields the plan changes are touched, so fields
 //! this crate does not know survive. Which parents exist is read from the typed pod (absent
 //! and `null` both read as `None`, and `add` replaces a `null`).
-//! Pointers are built from tokens (escaped as RFC 6901 says, [`Path`]) and a parent is always
+//! Pointers are built from tokens (escaped as RFC 6901 says, path.rs) and a parent is always
 //! added before its children.
 //!
 //! The values are typed and serialize straight to JSON: the admission server writes the patch
 //! bytes without building a `serde_json::Value` tree per review (a third of the review time of
 //! the seed pod, docs/benchmarks.md). [`PodPatch::to_json_patch`] gives the same operations as
 //! a `json_patch::Patch` for the offline CLI and the tests.
-
-use std::borrow::Cow;
 
 use serde::Serialize;
 
@@ -21,11 +19,13 @@ use crate::settings::HelperSettings;
 mod container;
 mod delivery;
 mod json;
+mod path;
 
 use container::container_ops;
 use delivery::{InstallerValue, Volume};
 /// A JSON string with serde_json's exact escaping, written by hand (the answer's uid too).
 pub(crate) use json::write_str as write_json_str;
+use path::{Path, fixed};
 
 /// The operations of one mutation, in order.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -285,149 +285,10 @@ impl PodPatch {
     }
 }
 
-/// A JSON Pointer (RFC 6901), written token by token into one string: `~` as `~0`, `/` as
-/// `~1`. (`jsonptr`'s `PointerBuf` grew its string and checked every token per push: 8 % of
-/// a seed review's instructions, docs/benchmarks.md.) A pointer whose tokens are all fixed is
-/// written once ([`fixed`]) and borrowed.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-struct Path(Cow<'static, str>);
-
-impl Path {
-    fn with_capacity(capacity: usize) -> Self {
-        Path(Cow::Owned(String::with_capacity(capacity)))
-    }
-
-    /// One of the [`fixed`] pointers, already escaped.
-    const fn fixed(pointer: &'static str) -> Self {
-        Path(Cow::Borrowed(pointer))
-    }
-
-    fn push(&mut self, token: &str) {
-        let path = self.0.to_mut();
-        path.push('/');
-        // By byte, copying the runs between: `str::contains` with a char pattern, then a
-        // `push` per char, cost 200 to 300 instructions a token.
-        let mut rest = token;
-        while let Some(at) = rest.bytes().position(|b| b == b'~' || b == b'/') {
-            path.push_str(&rest[..at]);
-            path.push_str(if rest.as_bytes()[at] == b'~' {
-                "~0"
-            } else {
-                "~1"
-            });
-            rest = &rest[at + 1..];
-        }
-        path.push_str(rest);
-    }
-
-    /// An array index.
-    fn push_index(&mut self, index: usize) {
-        let path = self.0.to_mut();
-        path.push('/');
-        path.push_str(itoa::Buffer::new().format(index));
-    }
-
-    #[cfg(test)]
-    fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The pointers whose tokens are all fixed, escaped by hand: built token by token, each was an
-/// allocation and an escape scan per review. A test checks each against [`pointer`] of its
-/// tokens.
-mod fixed {
-    pub(super) const GRACE: &str = "/spec/terminationGracePeriodSeconds";
-    pub(super) const OS: &str = "/spec/os";
-    pub(super) const VOLUMES: &str = "/spec/volumes";
-    pub(super) const VOLUMES_END: &str = "/spec/volumes/-";
-    pub(super) const INIT_CONTAINERS: &str = "/spec/initContainers";
-    pub(super) const FIRST_INIT_CONTAINER: &str = "/spec/initContainers/0";
-    pub(super) const FIRST_CONTAINER: &str = "/spec/containers/0";
-    pub(super) const METADATA: &str = "/metadata";
-    pub(super) const ANNOTATIONS: &str = "/metadata/annotations";
-    /// `drain.io/status`.
-    pub(super) const STATUS: &str = "/metadata/annotations/drain.io~1status";
-    pub(super) const LABELS: &str = "/metadata/labels";
-    /// `drain.io/planned`.
-    pub(super) const PLANNED: &str = "/metadata/labels/drain.io~1planned";
-    /// `kubectl.kubernetes.io/default-container`.
-    pub(super) const DEFAULT_CONTAINER: &str =
-        "/metadata/annotations/kubectl.kubernetes.io~1default-container";
-}
-
-fn pointer(tokens: &[&str]) -> Path {
-    let mut path = Path::with_capacity(64);
-    for token in tokens {
-        path.push(token);
-    }
-    path
-}
-
-fn child(base: &Path, tokens: &[&str]) -> Path {
-    let mut path = Path::with_capacity(base.0.len() + 32);
-    path.0.to_mut().push_str(&base.0);
-    for token in tokens {
-        path.push(token);
-    }
-    path
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::annotations;
-
-    #[test]
-    fn annotation_keys_are_escaped_in_pointers() {
-        let path = pointer(&["metadata", "annotations", "drain.io/status"]);
-        assert_eq!(path.as_str(), "/metadata/annotations/drain.io~1status");
-        assert_eq!(pointer(&["a~b"]).as_str(), "/a~0b");
-        let mut indexed = child(&pointer(&["spec", "containers"]), &[]);
-        indexed.push_index(12);
-        assert_eq!(
-            child(&indexed, &["env", "-"]).as_str(),
-            "/spec/containers/12/env/-"
-        );
-        assert_eq!(pointer(&["~/x/~"]).as_str(), "/~0~1x~1~0");
-        // A fixed pointer grows into an owned one.
-        let mut grown = Path::fixed(fixed::METADATA);
-        grown.push("a/b");
-        grown.push_index(3);
-        assert_eq!(grown.as_str(), "/metadata/a~1b/3");
-        assert_eq!(Path::fixed(fixed::METADATA).as_str(), "/metadata");
-    }
-
-    #[test]
-    fn fixed_pointers_are_their_tokens() {
-        for (fixed, tokens) in [
-            (fixed::GRACE, &["spec", "terminationGracePeriodSeconds"][..]),
-            (fixed::OS, &["spec", "os"]),
-            (fixed::VOLUMES, &["spec", "volumes"]),
-            (fixed::VOLUMES_END, &["spec", "volumes", "-"]),
-            (fixed::INIT_CONTAINERS, &["spec", "initContainers"]),
-            (
-                fixed::FIRST_INIT_CONTAINER,
-                &["spec", "initContainers", "0"],
-            ),
-            (fixed::FIRST_CONTAINER, &["spec", "containers", "0"]),
-            (fixed::METADATA, &["metadata"]),
-            (fixed::ANNOTATIONS, &["metadata", "annotations"]),
-            (
-                fixed::STATUS,
-                &["metadata", "annotations", annotations::STATUS],
-            ),
-            (fixed::LABELS, &["metadata", "labels"]),
-            (fixed::PLANNED, &["metadata", "labels", PLANNED_LABEL]),
-            (
-                fixed::DEFAULT_CONTAINER,
-                &["metadata", "annotations", DEFAULT_CONTAINER],
-            ),
-        ] {
-            assert_eq!(Path::fixed(fixed).as_str(), pointer(tokens).as_str());
-        }
-    }
+    use path::pointer;
 
     /// The per-thread copy of the init container never outlives a change of the settings or
     /// the names it was written from.

@@ -153,7 +153,8 @@ fn patches_are_the_bytes_serde_json_writes() {
 /// not kept as JSON): the same bytes too.
 #[test]
 fn every_value_shape_is_written_as_serde_json_writes_it() {
-    use super::super::{PLANNED, PodOs, PodPatch, pointer};
+    use super::super::path::pointer;
+    use super::super::{PLANNED, PodOs, PodPatch};
     use crate::plan::EnvVar;
 
     let mut patch = PodPatch::default();
