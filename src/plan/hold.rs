@@ -8,7 +8,8 @@ use super::timing::{HoldRequest, Timing};
 use super::{ContainerPlan, Plan, Role, latest_proxy_floor};
 use crate::pod::{ContainerShape, ProbeTarget, SpecShape};
 
-/// The adaptive hold as resolved for the pod: on when D > 0 and M > D.
+/// The adaptive hold as resolved for the pod: on when D > 0, M > D and the pod is not on the
+/// host network ([`hold_adapts`]).
 pub(super) struct HoldSettings {
     pub(super) enabled: bool,
     /// The hold would be on but the pod shares the node's network namespace: its counters and
@@ -33,10 +34,10 @@ fn hold_wanted(resolved: &Resolved) -> bool {
 
 impl HoldSettings {
     pub(super) fn new(resolved: &Resolved, spec: &SpecShape, plan: &Plan) -> Self {
-        let enabled = hold_adapts(resolved, spec);
+        // Decided once, by the planner (`Plan::hold_adapts`, which audit reads too).
         HoldSettings {
-            enabled,
-            off_for_host_network: hold_wanted(resolved) && !enabled,
+            enabled: plan.hold_adapts,
+            off_for_host_network: hold_wanted(resolved) && spec.host_network == Some(true),
             quiet: resolved.quiet,
             cap: resolved.max_delay,
             probe_periods: probe_schedule(spec, &plan.containers),
