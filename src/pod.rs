@@ -45,7 +45,8 @@ pub struct SpecShape {
     /// from the node's, so it holds for the fixed D (docs/decisions.md).
     pub host_network: Option<bool>,
     /// Always (the default), OnFailure or Never: chooses how the helper is installed.
-    pub restart_policy: Option<String>,
+    #[serde(deserialize_with = "known_text::restart_policy")]
+    pub restart_policy: Option<Cow<'static, str>>,
     pub termination_grace_period_seconds: Option<i64>,
     /// Windows pods are left alone.
     pub os: Option<PodOS>,
@@ -74,7 +75,8 @@ pub struct ContainerShape {
     /// (docs/benchmarks.md, "The seed review in the server").
     pub lifecycle: Option<Box<Lifecycle>>,
     pub volume_mounts: Option<Vec<VolumeMount>>,
-    pub restart_policy: Option<String>,
+    #[serde(deserialize_with = "known_text::restart_policy")]
+    pub restart_policy: Option<Cow<'static, str>>,
     pub security_context: Option<SecurityContextShape>,
     /// A failing liveness or startup probe kills with its own grace period, if it sets one.
     /// Only readiness probes keep running during termination (kubernetes#110191); liveness and

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::HelperInjection;
-use super::delivery_why::{DeliveryWhy, no_image_volume};
+use super::delivery_why::{AutoChoice, DeliveryWhy};
 use crate::annotations::Source;
 use crate::capabilities::ImageVolumeNodes;
 pub use crate::helper::args::AfterInstall;
@@ -94,10 +94,10 @@ pub fn choose(
     setting: HelperDelivery,
     version: Option<KubeVersion>,
     image_volume_nodes: Option<bool>,
-    restart_policy: Option<&str>,
+    restart_policy: Option<&'static str>,
 ) -> DeliveryChoice {
     let pod = PodTraits {
-        restart_policy,
+        restart_policy: restart_policy.map(Cow::Borrowed),
         pod_level_resources: false,
     };
     choose_for_pod(setting, None, version, image_volume_nodes, pod)
@@ -105,9 +105,9 @@ pub fn choose(
 
 /// What of the pod decides its delivery: its `restartPolicy` (`None`: the API default, Always)
 /// and whether it sets pod-level resources (`spec.resources`, `crate::qos`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PodTraits<'a> {
-    pub restart_policy: Option<&'a str>,
+#[derive(Debug, Clone, Default)]
+pub struct PodTraits {
+    pub restart_policy: Option<Cow<'static, str>>,
     pub pod_level_resources: bool,
 }
 
@@ -119,40 +119,53 @@ pub fn choose_for_pod(
     source: Option<Source>,
     version: Option<KubeVersion>,
     image_volume_nodes: Option<bool>,
-    pod: PodTraits<'_>,
+    pod: PodTraits,
 ) -> DeliveryChoice {
     let restart_policy = pod.restart_policy;
-    let restarts = restart_policy.is_none_or(|p| p == "Always");
-    let first = || {
-        Delivery::FirstContainer(if restarts {
-            AfterInstall::Sleep
-        } else {
-            AfterInstall::Exit
-        })
+    let restarts = restart_policy.as_deref().is_none_or(|p| p == "Always");
+    let (delivery, why) = match setting {
+        HelperDelivery::Auto => {
+            let choice = AutoChoice::decide(
+                version,
+                image_volume_nodes,
+                pod.pod_level_resources,
+                restarts,
+            );
+            let why = DeliveryWhy::Auto {
+                source,
+                restart_policy,
+                choice,
+            };
+            (choice.delivery(), why)
+        }
+        named => {
+            let delivery = match named {
+                HelperDelivery::ImageVolume => Delivery::ImageVolume,
+                HelperDelivery::InitContainer => Delivery::InitContainer,
+                _ => Delivery::FirstContainer(if restarts {
+                    AfterInstall::Sleep
+                } else {
+                    AfterInstall::Exit
+                }),
+            };
+            let why = DeliveryWhy::Set {
+                setting: named,
+                source,
+                restart_policy,
+            };
+            (delivery, why)
+        }
     };
-    // The same decisions as the reason's text (delivery_why.rs), which is written only when
-    // shown.
-    let delivery = match setting {
-        HelperDelivery::ImageVolume => Delivery::ImageVolume,
-        HelperDelivery::InitContainer => Delivery::InitContainer,
-        HelperDelivery::FirstContainer => first(),
-        HelperDelivery::Auto => match no_image_volume(version, image_volume_nodes) {
-            None => Delivery::ImageVolume,
-            Some(_) if pod.pod_level_resources => Delivery::InitContainer,
-            Some(_) if restarts => first(),
-            Some(_) => Delivery::InitContainer,
-        },
-    };
-    DeliveryChoice {
-        delivery,
-        why: DeliveryWhy::Chosen {
-            setting,
-            source,
-            version,
-            image_volume_nodes,
-            restart_policy: DeliveryWhy::policy(restart_policy),
-            pod_level_resources: pod.pod_level_resources,
-        },
+    DeliveryChoice { delivery, why }
+}
+
+impl AutoChoice {
+    fn delivery(self) -> Delivery {
+        match self {
+            AutoChoice::ImageVolume(_) => Delivery::ImageVolume,
+            AutoChoice::Restarts(_) => Delivery::FirstContainer(AfterInstall::Sleep),
+            AutoChoice::PodLevelResources(_) | AutoChoice::Completes(_) => Delivery::InitContainer,
+        }
     }
 }
 

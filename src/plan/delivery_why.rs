@@ -1,7 +1,8 @@
 //! Why a pod's helper comes the way it does, in words: kept as what decided it and written
 //! only when shown (`explain`, `-o json`). A review never shows it, and writing it on every
-//! review cost four `format!`s per pod (docs/benchmarks.md). Also the image-volume verdict
-//! `auto` decides by (`no_image_volume`), so that `delivery.rs` imports from here only.
+//! review cost four `format!`s per pod (docs/benchmarks.md). `auto`'s decision is made here
+//! ([`AutoChoice::decide`]) and kept, so the text never decides again; `delivery.rs` imports
+//! from here only.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,33 +12,62 @@ use serde::Serialize;
 use crate::annotations::{self, Source};
 use crate::settings::{HelperDelivery, KubeVersion};
 
-/// What decided a pod's delivery.
+/// What decided a pod's delivery: the branch [`super::delivery::choose_for_pod`] took, kept
+/// so that the text names it without deciding again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryWhy {
     /// The helper is already in the pod.
     EarlierRun,
-    /// The setting, where it came from, the cluster and the pod.
-    Chosen {
+    /// A delivery named by `--helper-delivery` or `drain.io/delivery` (never `auto`).
+    Set {
         setting: HelperDelivery,
         /// `drain.io/delivery` on the pod or its namespace; `None`: `--helper-delivery`.
         source: Option<Source>,
-        version: Option<KubeVersion>,
-        image_volume_nodes: Option<bool>,
         /// The pod's `restartPolicy` (`None`: the API default, Always).
         restart_policy: Option<Cow<'static, str>>,
-        pod_level_resources: bool,
+    },
+    /// `auto`, and what it decided.
+    Auto {
+        source: Option<Source>,
+        restart_policy: Option<Cow<'static, str>>,
+        choice: AutoChoice,
     },
 }
 
-impl DeliveryWhy {
-    /// A restart policy as kept: the three the API server takes are not copied.
-    pub(super) fn policy(policy: Option<&str>) -> Option<Cow<'static, str>> {
-        policy.map(|p| match p {
-            "Always" => Cow::Borrowed("Always"),
-            "OnFailure" => Cow::Borrowed("OnFailure"),
-            "Never" => Cow::Borrowed("Never"),
-            other => Cow::Owned(other.to_owned()),
-        })
+/// What `auto` gives a pod.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoChoice {
+    /// Image volumes work on this cluster (its version, as the reason names it).
+    ImageVolume(Option<KubeVersion>),
+    /// No image volume, and the pod sets pod-level resources: an init container.
+    PodLevelResources(NoImageVolume),
+    /// No image volume, and the pod restarts: a first container that sleeps.
+    Restarts(NoImageVolume),
+    /// No image volume, and the pod runs to completion: an init container.
+    Completes(NoImageVolume),
+}
+
+impl AutoChoice {
+    /// The decision: image volumes where the API server and every node take them, else an
+    /// init container for a pod with pod-level resources or one that completes, a first
+    /// container for one that restarts.
+    pub(super) fn decide(
+        version: Option<KubeVersion>,
+        image_volume_nodes: Option<bool>,
+        pod_level_resources: bool,
+        restarts: bool,
+    ) -> Self {
+        match no_image_volume(version, image_volume_nodes) {
+            None => AutoChoice::ImageVolume(version),
+            // The API server rejects a pod whose pod-level requests are below its containers'
+            // aggregate requests (KEP-2837 "Pod Level Resource Specifications", validation of
+            // `spec.resources`), where regular containers add up and an init container counts
+            // only as a maximum (KEP-753's formula): an init container cannot turn a valid pod
+            // into a rejected one.
+            Some(reason) if pod_level_resources => AutoChoice::PodLevelResources(reason),
+            Some(reason) if restarts => AutoChoice::Restarts(reason),
+            Some(reason) => AutoChoice::Completes(reason),
+        }
     }
 }
 
@@ -45,6 +75,11 @@ impl Serialize for DeliveryWhy {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
+}
+
+/// A restart policy as the reason names it (`None`: the API default).
+fn policy<'a>(restart_policy: &'a Option<Cow<'static, str>>) -> &'a str {
+    restart_policy.as_deref().unwrap_or("Always")
 }
 
 /// Who chose the delivery setting: `--helper-delivery` (`None`), or `drain.io/delivery` on the
@@ -62,62 +97,56 @@ impl fmt::Display for SetBy {
 
 impl fmt::Display for DeliveryWhy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let &DeliveryWhy::Chosen {
-            setting,
-            source,
-            version,
-            image_volume_nodes,
-            ref restart_policy,
-            pod_level_resources,
-        } = self
-        else {
-            return f.write_str("added by an earlier run");
-        };
-        let restarts = restart_policy.as_deref().is_none_or(|p| p == "Always");
-        let policy = restart_policy.as_deref().unwrap_or("Always");
-        let by = SetBy(setting, source);
-        match setting {
-            HelperDelivery::ImageVolume | HelperDelivery::InitContainer => {
-                write!(f, "set by {by}")
+        match self {
+            DeliveryWhy::EarlierRun => f.write_str("added by an earlier run"),
+            DeliveryWhy::Set {
+                setting,
+                source,
+                restart_policy,
+            } => {
+                let by = SetBy(*setting, *source);
+                if *setting != HelperDelivery::FirstContainer {
+                    return write!(f, "set by {by}");
+                }
+                let policy = policy(restart_policy);
+                let then = if policy == "Always" {
+                    "sleeps"
+                } else {
+                    "exits"
+                };
+                write!(
+                    f,
+                    "set by {by}; restartPolicy {policy}: it {then} after installing"
+                )
             }
-            HelperDelivery::FirstContainer => write!(
-                f,
-                "set by {by}; restartPolicy {policy}: it {} after installing",
-                if restarts { "sleeps" } else { "exits" }
-            ),
-            HelperDelivery::Auto => {
+            DeliveryWhy::Auto {
+                source,
+                restart_policy,
+                choice,
+            } => {
                 // `auto` from an annotation says so; from the flag it is the default, unnamed.
                 if source.is_some() {
-                    write!(f, "{by}: ")?;
+                    write!(f, "{}: ", SetBy(HelperDelivery::Auto, *source))?;
                 }
-                let Some(reason) = no_image_volume(version, image_volume_nodes) else {
-                    return write!(
+                let policy = policy(restart_policy);
+                match choice {
+                    AutoChoice::ImageVolume(version) => write!(
                         f,
                         "Kubernetes {} mounts image volumes by default and every node's runtime can",
                         version.map_or_else(String::new, |v| v.to_string())
-                    );
-                };
-                if pod_level_resources {
-                    // The API server rejects a pod whose pod-level requests are below its
-                    // containers' aggregate requests (KEP-2837 "Pod Level Resource
-                    // Specifications", validation of `spec.resources`), where regular
-                    // containers add up and an init container counts only as a maximum
-                    // (KEP-753's formula): an init container cannot turn a valid pod into a
-                    // rejected one.
-                    write!(
+                    ),
+                    AutoChoice::PodLevelResources(reason) => write!(
                         f,
                         "no image volume ({reason}); the pod sets pod-level resources (spec.resources), which the containers' summed requests must stay within: an init container counts only as a maximum, so the helper comes from one"
-                    )
-                } else if restarts {
-                    write!(
+                    ),
+                    AutoChoice::Restarts(reason) => write!(
                         f,
                         "no image volume ({reason}); restartPolicy {policy}: a first container that installs and sleeps does not delay the pod's start as an init container does"
-                    )
-                } else {
-                    write!(
+                    ),
+                    AutoChoice::Completes(reason) => write!(
                         f,
                         "no image volume ({reason}); restartPolicy {policy}: the pod runs to completion (a Job), so its containers stay as written and the helper comes from an init container"
-                    )
+                    ),
                 }
             }
         }
@@ -142,7 +171,7 @@ pub(super) fn no_image_volume(
 
 /// Why `auto` gives no image volume; written only when shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum NoImageVolume {
+pub enum NoImageVolume {
     VersionUnknown,
     /// The cluster's version, before image volumes are on by default.
     OffByDefault(KubeVersion),

@@ -121,7 +121,7 @@ pub(super) fn resolve(
             ctx.kube_version,
             ctx.image_volume_nodes,
             delivery::PodTraits {
-                restart_policy: spec.restart_policy.as_deref(),
+                restart_policy: spec.restart_policy.clone(),
                 pod_level_resources: crate::qos::has_pod_level_resources(spec),
             },
         ),

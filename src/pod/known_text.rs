@@ -1,7 +1,7 @@
 //! Text fields whose usual values are kept without a copy: the API server sets
-//! `terminationMessagePath` and `terminationMessagePolicy` on every container (defaulting runs
-//! before admission), and a copy of each per container was two allocations per container on
-//! every review. Any other value is kept as sent.
+//! `terminationMessagePath` and `terminationMessagePolicy` on every container and
+//! `restartPolicy` on every pod (defaulting runs before admission), and a copy of each was an
+//! allocation on every review. Any other value is kept as sent.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -31,6 +31,14 @@ where
     D: Deserializer<'de>,
 {
     deserializer.deserialize_option(Known(&TERMINATION_MESSAGE_POLICIES))
+}
+
+/// `restartPolicy` of a pod or of a container: a string or `null`.
+pub(super) fn restart_policy<'de, D>(deserializer: D) -> Result<Option<Cow<'static, str>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_option(Known(&["Always", "OnFailure", "Never"]))
 }
 
 /// Reads a string or `null`, borrowing the static copy of a known value.

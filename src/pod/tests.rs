@@ -118,7 +118,8 @@ fn windows_is_recognised_by_every_usual_marker() {
     }}})));
 }
 
-/// The API server's usual `terminationMessagePath` and `terminationMessagePolicy` are read
+/// The API server's usual `terminationMessagePath`, `terminationMessagePolicy` and
+/// `restartPolicy` are read
 /// without a copy; any other value as sent; `null` or absent as none; another type refused.
 #[test]
 fn termination_message_fields_keep_the_usual_values_without_a_copy() {
@@ -133,8 +134,13 @@ fn termination_message_fields_keep_the_usual_values_without_a_copy() {
     let usual = read(serde_json::json!({
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "FallbackToLogsOnError",
+        "restartPolicy": "Always",
     }))
     .unwrap();
+    assert!(matches!(
+        usual.restart_policy,
+        Some(Cow::Borrowed("Always"))
+    ));
     assert!(matches!(
         usual.termination_message_path,
         Some(Cow::Borrowed("/dev/termination-log"))
