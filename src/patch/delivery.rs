@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::{Mount, PatchValue, Path, PodPatch, fixed};
+use super::{Mount, PatchValue, PodPatch, fixed};
 use crate::helper::args::render_install;
 use crate::plan::{HELPER_DIR, HELPER_IMAGE_PATH, HelperInjection, Installer};
 use crate::pod::SpecShape;
@@ -129,9 +129,9 @@ pub(super) fn volume_op(
         }
     };
     if spec.is_some_and(|s| s.volumes.is_some()) {
-        patch.add(Path::fixed(fixed::VOLUMES_END), PatchValue::Volume(volume));
+        patch.add(fixed::VOLUMES_END, PatchValue::Volume(volume));
     } else {
-        patch.add(Path::fixed(fixed::VOLUMES), PatchValue::Volumes([volume]));
+        patch.add(fixed::VOLUMES, PatchValue::Volumes([volume]));
     }
 }
 
@@ -152,18 +152,15 @@ pub(super) fn installer_op(
         Installer::Init(_) => {
             if spec.is_none_or(|s| s.init_containers.is_none()) {
                 let value = installer_value(injection, helper, qos());
-                patch.add(
-                    Path::fixed(fixed::INIT_CONTAINERS),
-                    PatchValue::Installers([value]),
-                );
+                patch.add(fixed::INIT_CONTAINERS, PatchValue::Installers([value]));
                 return;
             }
-            Path::fixed(fixed::FIRST_INIT_CONTAINER)
+            fixed::FIRST_INIT_CONTAINER
         }
         // First among containers: started before the others (the kubelet starts them in
         // order, without waiting), and `kubectl.kubernetes.io/default-container` keeps the
         // user's first container the one `kubectl logs` and `exec` pick.
-        Installer::First { .. } => Path::fixed(fixed::FIRST_CONTAINER),
+        Installer::First { .. } => fixed::FIRST_CONTAINER,
     };
     patch.add(
         first,

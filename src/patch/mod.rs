@@ -179,17 +179,11 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
     let spec = pod.spec.as_ref();
 
     if plan.set_grace {
-        patch.add(
-            Path::fixed(fixed::GRACE),
-            PatchValue::Number(plan.grace_after),
-        );
+        patch.add(fixed::GRACE, PatchValue::Number(plan.grace_after));
     }
 
     if plan.adds_os_linux && spec.is_some_and(|s| s.os.is_none()) {
-        patch.add(
-            Path::fixed(fixed::OS),
-            PatchValue::Os(PodOs { name: "linux" }),
-        );
+        patch.add(fixed::OS, PatchValue::Os(PodOs { name: "linux" }));
     }
 
     let injection = plan.helper.as_ref().filter(|h| !h.present);
@@ -214,7 +208,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
     };
     match pod.metadata.as_ref() {
         None => patch.add(
-            Path::fixed(fixed::METADATA),
+            fixed::METADATA,
             PatchValue::Metadata(Metadata {
                 annotations: status,
                 labels: PLANNED,
@@ -222,22 +216,16 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
         ),
         Some(m) => {
             if m.annotations.is_none() {
-                patch.add(
-                    Path::fixed(fixed::ANNOTATIONS),
-                    PatchValue::Annotations(status),
-                );
+                patch.add(fixed::ANNOTATIONS, PatchValue::Annotations(status));
             } else {
-                patch.add(
-                    Path::fixed(fixed::STATUS),
-                    PatchValue::Literal(status.status),
-                );
+                patch.add(fixed::STATUS, PatchValue::Literal(status.status));
             }
             // The labels map first when the pod has none (a parent before its child).
             match &m.labels {
-                None => patch.add(Path::fixed(fixed::LABELS), PatchValue::Labels(PLANNED)),
+                None => patch.add(fixed::LABELS, PatchValue::Labels(PLANNED)),
                 Some(labels) if labels.get(PLANNED_LABEL).map(String::as_str) == Some("true") => {}
                 Some(_) => patch.add(
-                    Path::fixed(fixed::PLANNED),
+                    fixed::PLANNED,
                     PatchValue::Text(PLANNED.planned.to_string()),
                 ),
             }
@@ -255,7 +243,7 @@ pub fn build(pod: &PodShape, plan: &Plan, helper: &HelperSettings) -> PodPatch {
             .is_some_and(|a| a.contains_key(DEFAULT_CONTAINER));
         if !set {
             patch.add(
-                Path::fixed(fixed::DEFAULT_CONTAINER),
+                fixed::DEFAULT_CONTAINER,
                 PatchValue::Text(user_first.name.clone()),
             );
         }

@@ -17,8 +17,8 @@ impl Path {
         Path(Cow::Owned(String::with_capacity(capacity)))
     }
 
-    /// One of the [`fixed`] pointers, already escaped.
-    pub(super) const fn fixed(pointer: &'static str) -> Self {
+    /// A pointer written by hand, already escaped (the [`fixed`] ones).
+    const fn fixed(pointer: &'static str) -> Self {
         Path(Cow::Borrowed(pointer))
     }
 
@@ -56,23 +56,25 @@ impl Path {
 /// allocation and an escape scan per review. A test checks each against [`pointer`] of its
 /// tokens.
 pub(super) mod fixed {
-    pub(in crate::patch) const GRACE: &str = "/spec/terminationGracePeriodSeconds";
-    pub(in crate::patch) const OS: &str = "/spec/os";
-    pub(in crate::patch) const VOLUMES: &str = "/spec/volumes";
-    pub(in crate::patch) const VOLUMES_END: &str = "/spec/volumes/-";
-    pub(in crate::patch) const INIT_CONTAINERS: &str = "/spec/initContainers";
-    pub(in crate::patch) const FIRST_INIT_CONTAINER: &str = "/spec/initContainers/0";
-    pub(in crate::patch) const FIRST_CONTAINER: &str = "/spec/containers/0";
-    pub(in crate::patch) const METADATA: &str = "/metadata";
-    pub(in crate::patch) const ANNOTATIONS: &str = "/metadata/annotations";
+    use super::Path;
+
+    pub(in crate::patch) const GRACE: Path = Path::fixed("/spec/terminationGracePeriodSeconds");
+    pub(in crate::patch) const OS: Path = Path::fixed("/spec/os");
+    pub(in crate::patch) const VOLUMES: Path = Path::fixed("/spec/volumes");
+    pub(in crate::patch) const VOLUMES_END: Path = Path::fixed("/spec/volumes/-");
+    pub(in crate::patch) const INIT_CONTAINERS: Path = Path::fixed("/spec/initContainers");
+    pub(in crate::patch) const FIRST_INIT_CONTAINER: Path = Path::fixed("/spec/initContainers/0");
+    pub(in crate::patch) const FIRST_CONTAINER: Path = Path::fixed("/spec/containers/0");
+    pub(in crate::patch) const METADATA: Path = Path::fixed("/metadata");
+    pub(in crate::patch) const ANNOTATIONS: Path = Path::fixed("/metadata/annotations");
     /// `drain.io/status`.
-    pub(in crate::patch) const STATUS: &str = "/metadata/annotations/drain.io~1status";
-    pub(in crate::patch) const LABELS: &str = "/metadata/labels";
+    pub(in crate::patch) const STATUS: Path = Path::fixed("/metadata/annotations/drain.io~1status");
+    pub(in crate::patch) const LABELS: Path = Path::fixed("/metadata/labels");
     /// `drain.io/planned`.
-    pub(in crate::patch) const PLANNED: &str = "/metadata/labels/drain.io~1planned";
+    pub(in crate::patch) const PLANNED: Path = Path::fixed("/metadata/labels/drain.io~1planned");
     /// `kubectl.kubernetes.io/default-container`.
-    pub(in crate::patch) const DEFAULT_CONTAINER: &str =
-        "/metadata/annotations/kubectl.kubernetes.io~1default-container";
+    pub(in crate::patch) const DEFAULT_CONTAINER: Path =
+        Path::fixed("/metadata/annotations/kubectl.kubernetes.io~1default-container");
 }
 
 pub(super) fn pointer(tokens: &[&str]) -> Path {
@@ -111,11 +113,11 @@ mod tests {
         );
         assert_eq!(pointer(&["~/x/~"]).as_str(), "/~0~1x~1~0");
         // A fixed pointer grows into an owned one.
-        let mut grown = Path::fixed(fixed::METADATA);
+        let mut grown = fixed::METADATA;
         grown.push("a/b");
         grown.push_index(3);
         assert_eq!(grown.as_str(), "/metadata/a~1b/3");
-        assert_eq!(Path::fixed(fixed::METADATA).as_str(), "/metadata");
+        assert_eq!(fixed::METADATA.as_str(), "/metadata");
     }
 
     #[test]
@@ -144,7 +146,7 @@ mod tests {
                 &["metadata", "annotations", DEFAULT_CONTAINER],
             ),
         ] {
-            assert_eq!(Path::fixed(fixed).as_str(), pointer(tokens).as_str());
+            assert_eq!(fixed.as_str(), pointer(tokens).as_str());
         }
     }
 }
