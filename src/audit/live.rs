@@ -172,17 +172,16 @@ pub async fn read_cluster(
 /// Audits what [`read_cluster`] read: each namespace planned with its own annotations and
 /// opt-in label.
 pub fn audit_cluster(
-    cluster: Cluster,
+    mut cluster: Cluster,
     settings: &crate::settings::Settings,
     kube_version: Option<crate::settings::KubeVersion>,
 ) -> Result<Vec<Row>, OfflineError> {
-    let own = cluster.webhook_namespace().map(str::to_owned);
     let mut objects = Vec::new();
-    for doc in cluster.objects {
+    for doc in std::mem::take(&mut cluster.objects) {
         flatten(doc, &mut objects);
     }
+    let own = cluster.webhook_namespace();
     let namespaces = &cluster.namespaces;
-    let own = own.as_deref();
     audit_objects(&objects, &|namespace| {
         let known = namespaces.get(namespace);
         (
