@@ -8,7 +8,7 @@ use crate::helper::signal::{parse_signal, signal_name};
 
 /// The adaptive hold: released once no new connection arrived for `quiet` seconds (beyond
 /// what the probes open), never before `--delay`, never after `cap`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 pub struct HoldArgs {
     /// `--quiet`, seconds (at least 1).
     pub quiet: u32,
@@ -20,6 +20,22 @@ pub struct HoldArgs {
     /// `--migrate`: once the hold has reached `--delay` and still holds, ask the front proxy
     /// (once) to end its existing connections gracefully while it keeps listening.
     pub migrate: Option<Migrate>,
+}
+
+impl PartialEq for HoldArgs {
+    fn eq(&self, other: &Self) -> bool {
+        // Every field named, so a new one cannot be left out of the comparison.
+        let HoldArgs {
+            quiet,
+            cap,
+            probe_periods,
+            migrate,
+        } = self;
+        *quiet == other.quiet
+            && *cap == other.cap
+            && super::same_list(probe_periods, &other.probe_periods)
+            && *migrate == other.migrate
+    }
 }
 
 /// How the hold asks for the migration (docs/helper.md, "Migration at the floor").
