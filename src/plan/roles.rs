@@ -36,6 +36,10 @@ pub(super) fn classify_containers(
             .is_some_and(|image| proxy_family(image, &settings.proxy_images).is_some()),
     };
 
+    // Sized once: a pod's plans are a few hundred bytes each, and growing the list from four
+    // to eight would copy them into an allocation past the allocator's thread cache.
+    plan.containers
+        .reserve_exact(spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len));
     for (index, container) in spec.containers.iter().enumerate() {
         // The helper's own installer (an earlier run put it first): not the user's, no plan.
         if is_first_installer(container, previous) {
