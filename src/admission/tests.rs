@@ -187,7 +187,7 @@ fn the_hand_written_answer_is_the_json_of_its_fields() {
 fn described(request: RequestIn<'_>) -> String {
     let pod = request.pod.clone().or_else(|| {
         let object = request.object.map(RawValue::get).filter(|o| *o != "null");
-        object.and_then(|object| read_pod(object).ok())
+        object.and_then(|object| read_pod(object).ok().map(Box::new))
     });
     let RequestIn {
         uid,

@@ -125,8 +125,9 @@ pub(super) struct RequestIn<'a> {
     #[serde(borrow, default)]
     pub(super) object: Option<&'a RawValue>,
     /// The object already read as a pod, by [`PodReviewOnePass`]; `object` is then `None`.
+    /// Boxed, as in [`PodRequestIn`].
     #[serde(skip)]
-    pub(super) pod: Option<PodShape>,
+    pub(super) pod: Option<Box<PodShape>>,
 }
 
 /// A review read in one pass with its object read straight into the planner's shape: the
@@ -160,8 +161,10 @@ struct PodRequestIn<'a> {
     operation: Operation,
     #[serde(default)]
     dry_run: Option<bool>,
+    /// Boxed: the pod is 720 bytes, and the request is moved (copied) several times on its
+    /// way out of the read; boxed, each move copies a pointer (docs/benchmarks.md).
     #[serde(default)]
-    object: Option<PodShape>,
+    object: Option<Box<PodShape>>,
 }
 
 impl<'a> PodReviewOnePass<'a> {
