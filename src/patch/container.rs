@@ -1,7 +1,7 @@
 //! The operations on one planned container: its preStop hook (and stop signal), its env
 //! (`drain.io/env`) and its mount of the helper.
 
-use super::path::{child, pointer};
+use super::path::{Path, in_container};
 use super::{Handler, Lifecycle, Mount, PatchValue, PodPatch};
 use crate::plan::{ContainerPlan, HELPER_DIR, HelperInjection, HookKind};
 use crate::pod::{ContainerShape, EnvList};
@@ -13,8 +13,7 @@ pub(super) fn container_ops(
     helper: Option<&HelperInjection>,
 ) {
     debug_assert!(container.planned_hook().is_some() && !container.init_container);
-    let mut base = pointer(&["spec", "containers"]);
-    base.push_index(container.index);
+    let at = |suffix| Path::in_container(container.index, suffix);
 
     let handler = pre_stop_handler(container);
     let stop_signal = container
@@ -22,7 +21,7 @@ pub(super) fn container_ops(
         .filter(|_| container.hook == Some(HookKind::Native));
     match current.and_then(|c| c.lifecycle.as_ref()) {
         None => patch.add(
-            child(&base, &["lifecycle"]),
+            at(in_container::LIFECYCLE),
             PatchValue::Lifecycle(Lifecycle {
                 pre_stop: handler,
                 stop_signal,
@@ -30,22 +29,16 @@ pub(super) fn container_ops(
         ),
         Some(lifecycle) => {
             if lifecycle.pre_stop.is_some() {
-                patch.replace(
-                    child(&base, &["lifecycle", "preStop"]),
-                    PatchValue::Handler(handler),
-                );
+                patch.replace(at(in_container::PRE_STOP), PatchValue::Handler(handler));
             } else {
-                patch.add(
-                    child(&base, &["lifecycle", "preStop"]),
-                    PatchValue::Handler(handler),
-                );
+                patch.add(at(in_container::PRE_STOP), PatchValue::Handler(handler));
             }
             // A stop signal the container sets is the user's: never replaced.
             if let Some(signal) = stop_signal
                 && lifecycle.stop_signal.is_none()
             {
                 patch.add(
-                    child(&base, &["lifecycle", "stopSignal"]),
+                    at(in_container::STOP_SIGNAL),
                     PatchValue::Text(signal.to_owned()),
                 );
             }
@@ -59,10 +52,10 @@ pub(super) fn container_ops(
         match current.map(ContainerShape::env_list) {
             Some(EnvList::Vars(_)) => {
                 for var in vars {
-                    patch.add(child(&base, &["env", "-"]), PatchValue::Env(var));
+                    patch.add(at(in_container::ENV_END), PatchValue::Env(var));
                 }
             }
-            _ => patch.add(child(&base, &["env"]), PatchValue::Envs(vars.collect())),
+            _ => patch.add(at(in_container::ENV), PatchValue::Envs(vars.collect())),
         }
     }
 
@@ -82,12 +75,9 @@ pub(super) fn container_ops(
                 read_only: Some(true),
             };
             if mounts.is_some() {
-                patch.add(
-                    child(&base, &["volumeMounts", "-"]),
-                    PatchValue::Mount(mount),
-                );
+                patch.add(at(in_container::MOUNTS_END), PatchValue::Mount(mount));
             } else {
-                patch.add(child(&base, &["volumeMounts"]), PatchValue::Mounts([mount]));
+                patch.add(at(in_container::MOUNTS), PatchValue::Mounts([mount]));
             }
         }
     }

@@ -195,7 +195,7 @@ pub(super) fn write_patch(out: &mut Vec<u8>, ops: &[Operation]) -> Result<(), se
         out.extend_from_slice(b"{\"op\":\"");
         out.extend_from_slice(op.op.as_bytes());
         out.extend_from_slice(b"\",\"path\":");
-        write_str(out, op.path.as_str());
+        op.path.write_json(out);
         out.extend_from_slice(b",\"value\":");
         write_value(out, &op.value)?;
         out.push(b'}');

@@ -4,56 +4,79 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-/// A JSON Pointer (RFC 6901), written token by token into one string: `~` as `~0`, `/` as
-/// `~1`. (`jsonptr`'s `PointerBuf` grew its string and checked every token per push: 8 % of
-/// a seed review's instructions, docs/benchmarks.md.) A pointer whose tokens are all fixed is
-/// written once ([`fixed`]) and borrowed.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub(super) struct Path(Cow<'static, str>);
+/// A JSON Pointer (RFC 6901): `~` as `~0`, `/` as `~1` in its tokens. Every pointer the patch
+/// writes has fixed tokens: the pod's are written once by hand ([`fixed`]) and borrowed; a
+/// container's are its index between a fixed prefix and a fixed suffix ([`in_container`]),
+/// written out only when the patch is. Built token by token into a string, each was an
+/// allocation and an escape scan per operation (docs/benchmarks.md).
+#[derive(Debug, Clone)]
+pub(super) enum Path {
+    /// The whole pointer, already escaped.
+    Whole(Cow<'static, str>),
+    /// `/spec/containers/<index><suffix>`, the suffix one of [`in_container`].
+    InContainer { index: usize, suffix: &'static str },
+}
+
+/// Where a regular container's pointers begin.
+const CONTAINERS: &str = "/spec/containers/";
 
 impl Path {
-    pub(super) fn with_capacity(capacity: usize) -> Self {
-        Path(Cow::Owned(String::with_capacity(capacity)))
-    }
-
     /// A pointer written by hand, already escaped (the [`fixed`] ones).
     const fn fixed(pointer: &'static str) -> Self {
-        Path(Cow::Borrowed(pointer))
+        Path::Whole(Cow::Borrowed(pointer))
     }
 
-    pub(super) fn push(&mut self, token: &str) {
-        let path = self.0.to_mut();
-        path.push('/');
-        // By byte, copying the runs between: `str::contains` with a char pattern, then a
-        // `push` per char, cost 200 to 300 instructions a token.
-        let mut rest = token;
-        while let Some(at) = rest.bytes().position(|b| b == b'~' || b == b'/') {
-            path.push_str(&rest[..at]);
-            path.push_str(if rest.as_bytes()[at] == b'~' {
-                "~0"
-            } else {
-                "~1"
-            });
-            rest = &rest[at + 1..];
+    /// The pointer to `suffix` (one of [`in_container`]) in the regular container at `index`.
+    pub(super) fn in_container(index: usize, suffix: &'static str) -> Self {
+        Path::InContainer { index, suffix }
+    }
+
+    /// The pointer as text.
+    pub(super) fn text(&self) -> Cow<'_, str> {
+        match self {
+            Path::Whole(text) => Cow::Borrowed(text),
+            Path::InContainer { index, suffix } => {
+                Cow::Owned(format!("{CONTAINERS}{index}{suffix}"))
+            }
         }
-        path.push_str(rest);
     }
 
-    /// An array index.
-    pub(super) fn push_index(&mut self, index: usize) {
-        let path = self.0.to_mut();
-        path.push('/');
-        path.push_str(itoa::Buffer::new().format(index));
-    }
-
-    pub(super) fn as_str(&self) -> &str {
-        &self.0
+    /// Appends the pointer as a JSON string.
+    pub(super) fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Path::Whole(text) => super::json::write_str(out, text),
+            // Digits and the fixed tokens need no JSON escaping.
+            Path::InContainer { index, suffix } => {
+                out.push(b'"');
+                out.extend_from_slice(CONTAINERS.as_bytes());
+                out.extend_from_slice(itoa::Buffer::new().format(*index).as_bytes());
+                out.extend_from_slice(suffix.as_bytes());
+                out.push(b'"');
+            }
+        }
     }
 }
 
+impl Serialize for Path {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+/// The suffixes of a container's pointers, escaped by hand (none needs it). A test checks each
+/// against `pointer` (tests) of its tokens.
+pub(super) mod in_container {
+    pub(in crate::patch) const LIFECYCLE: &str = "/lifecycle";
+    pub(in crate::patch) const PRE_STOP: &str = "/lifecycle/preStop";
+    pub(in crate::patch) const STOP_SIGNAL: &str = "/lifecycle/stopSignal";
+    pub(in crate::patch) const ENV: &str = "/env";
+    pub(in crate::patch) const ENV_END: &str = "/env/-";
+    pub(in crate::patch) const MOUNTS: &str = "/volumeMounts";
+    pub(in crate::patch) const MOUNTS_END: &str = "/volumeMounts/-";
+}
+
 /// The pointers whose tokens are all fixed, escaped by hand: built token by token, each was an
-/// allocation and an escape scan per review. A test checks each against [`pointer`] of its
+/// allocation and an escape scan per review. A test checks each against `pointer` (tests) of its
 /// tokens.
 pub(super) mod fixed {
     use super::Path;
@@ -77,21 +100,16 @@ pub(super) mod fixed {
         Path::fixed("/metadata/annotations/kubectl.kubernetes.io~1default-container");
 }
 
+/// The pointer of `tokens`, each escaped: the reference the hand-written pointers are checked
+/// against, and the tests' way to name a pointer.
+#[cfg(test)]
 pub(super) fn pointer(tokens: &[&str]) -> Path {
-    let mut path = Path::with_capacity(64);
+    let mut path = String::new();
     for token in tokens {
-        path.push(token);
+        path.push('/');
+        path.push_str(&token.replace('~', "~0").replace('/', "~1"));
     }
-    path
-}
-
-pub(super) fn child(base: &Path, tokens: &[&str]) -> Path {
-    let mut path = Path::with_capacity(base.0.len() + 32);
-    path.0.to_mut().push_str(&base.0);
-    for token in tokens {
-        path.push(token);
-    }
-    path
+    Path::Whole(Cow::Owned(path))
 }
 
 #[cfg(test)]
@@ -103,21 +121,41 @@ mod tests {
     #[test]
     fn annotation_keys_are_escaped_in_pointers() {
         let path = pointer(&["metadata", "annotations", "drain.io/status"]);
-        assert_eq!(path.as_str(), "/metadata/annotations/drain.io~1status");
-        assert_eq!(pointer(&["a~b"]).as_str(), "/a~0b");
-        let mut indexed = child(&pointer(&["spec", "containers"]), &[]);
-        indexed.push_index(12);
-        assert_eq!(
-            child(&indexed, &["env", "-"]).as_str(),
-            "/spec/containers/12/env/-"
-        );
-        assert_eq!(pointer(&["~/x/~"]).as_str(), "/~0~1x~1~0");
-        // A fixed pointer grows into an owned one.
-        let mut grown = fixed::METADATA;
-        grown.push("a/b");
-        grown.push_index(3);
-        assert_eq!(grown.as_str(), "/metadata/a~1b/3");
-        assert_eq!(fixed::METADATA.as_str(), "/metadata");
+        assert_eq!(path.text(), "/metadata/annotations/drain.io~1status");
+        assert_eq!(pointer(&["a~b"]).text(), "/a~0b");
+        assert_eq!(pointer(&["~/x/~"]).text(), "/~0~1x~1~0");
+        assert_eq!(fixed::METADATA.text(), "/metadata");
+    }
+
+    /// A container's pointers, as text and as the patch writes them, are those of their
+    /// tokens.
+    #[test]
+    fn container_pointers_are_their_tokens() {
+        for (suffix, tokens) in [
+            (in_container::LIFECYCLE, &["lifecycle"][..]),
+            (in_container::PRE_STOP, &["lifecycle", "preStop"]),
+            (in_container::STOP_SIGNAL, &["lifecycle", "stopSignal"]),
+            (in_container::ENV, &["env"]),
+            (in_container::ENV_END, &["env", "-"]),
+            (in_container::MOUNTS, &["volumeMounts"]),
+            (in_container::MOUNTS_END, &["volumeMounts", "-"]),
+        ] {
+            for index in [0, 7, 12, 1234] {
+                let index_text = index.to_string();
+                let mut all = vec!["spec", "containers", index_text.as_str()];
+                all.extend_from_slice(tokens);
+                let expected = pointer(&all);
+                let path = Path::in_container(index, suffix);
+                assert_eq!(path.text(), expected.text());
+                let mut written = Vec::new();
+                path.write_json(&mut written);
+                assert_eq!(written, serde_json::to_vec(&expected.text()).unwrap());
+                assert_eq!(
+                    serde_json::to_value(&path).unwrap(),
+                    serde_json::Value::from(expected.text().as_ref())
+                );
+            }
+        }
     }
 
     #[test]
@@ -146,7 +184,7 @@ mod tests {
                 &["metadata", "annotations", DEFAULT_CONTAINER],
             ),
         ] {
-            assert_eq!(fixed.as_str(), pointer(tokens).as_str());
+            assert_eq!(fixed.text(), pointer(tokens).text());
         }
     }
 }
