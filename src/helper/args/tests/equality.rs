@@ -7,21 +7,21 @@ use super::*;
 /// memo of checked commands depends on both.
 #[test]
 fn arguments_that_differ_in_one_option_are_not_equal() {
-    let base = [
-        "--delay",
-        "10",
-        "--quiet",
-        "3",
-        "--hold-max",
-        "60",
-        "--max",
-        "80",
-    ];
-    let with = |extra: &[&str]| {
-        let mut all = base.to_vec();
+    let args = |quiet: &'static str, hold_max: &'static str, max: &'static str, extra: &[&str]| {
+        let mut all = vec![
+            "--delay",
+            "10",
+            "--quiet",
+            quiet,
+            "--hold-max",
+            hold_max,
+            "--max",
+            max,
+        ];
         all.extend_from_slice(extra);
         prestop(&all)
     };
+    let with = |extra: &[&str]| args("3", "60", "80", extra);
     let plain = with(&[]);
     assert_eq!(plain, with(&[]));
     assert!(same_list::<u16>(&[], &[]));
@@ -38,36 +38,9 @@ fn arguments_that_differ_in_one_option_are_not_equal() {
         with(&["--then-exec", "--", "/stop"]),
         with(&["--record", "/dev/termination-log", "--role", "app"]),
         with(&["--stagger", "5"]),
-        prestop(&[
-            "--delay",
-            "10",
-            "--quiet",
-            "3",
-            "--hold-max",
-            "61",
-            "--max",
-            "80",
-        ]),
-        prestop(&[
-            "--delay",
-            "10",
-            "--quiet",
-            "3",
-            "--hold-max",
-            "60",
-            "--max",
-            "81",
-        ]),
-        prestop(&[
-            "--delay",
-            "10",
-            "--quiet",
-            "4",
-            "--hold-max",
-            "60",
-            "--max",
-            "80",
-        ]),
+        args("3", "61", "80", &[]),
+        args("3", "60", "81", &[]),
+        args("4", "60", "80", &[]),
     ];
     for (i, variant) in variants.iter().enumerate() {
         assert_ne!(*variant, plain, "variant {i}");
