@@ -34,10 +34,11 @@ fn hold_wanted(resolved: &Resolved) -> bool {
 
 impl HoldSettings {
     pub(super) fn new(resolved: &Resolved, spec: &SpecShape, plan: &Plan) -> Self {
-        // Decided once, by the planner (`Plan::hold_adapts`, which audit reads too).
+        // Decided once, by the planner (`Plan::hold_adapts`, which audit reads too): a hold
+        // that is wanted but does not adapt is off for the host network, the one other reason.
         HoldSettings {
             enabled: plan.hold_adapts,
-            off_for_host_network: hold_wanted(resolved) && spec.host_network == Some(true),
+            off_for_host_network: hold_wanted(resolved) && !plan.hold_adapts,
             quiet: resolved.quiet,
             cap: resolved.max_delay,
             probe_periods: probe_schedule(spec, &plan.containers),
