@@ -85,7 +85,7 @@ impl HoldSettings {
             .collect();
         let unfollowable: Vec<String> = proxies
             .iter()
-            .filter(|c| tcp_ports(c).is_empty())
+            .filter(|c| tcp_ports(c).next().is_none())
             .map(|c| c.name.clone())
             .collect();
         if !unfollowable.is_empty() {
@@ -138,7 +138,7 @@ fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
     for proxy in adaptive() {
         let before = ports.len();
         if let Some(container) = spec.containers.get(proxy.index) {
-            ports.extend(tcp_port_numbers(container));
+            ports.extend(tcp_ports(container));
         }
         // A proxy that declares no port cannot be followed: its listeners could close long
         // after the others'. Then the app holds itself (an empty list), never follows only
@@ -153,11 +153,7 @@ fn adaptive_proxies(plan: &Plan, spec: &SpecShape) -> Option<(Vec<u16>, u32)> {
 }
 
 /// The TCP ports a container declares.
-fn tcp_ports(container: &ContainerShape) -> Vec<u16> {
-    tcp_port_numbers(container).collect()
-}
-
-fn tcp_port_numbers(container: &ContainerShape) -> impl Iterator<Item = u16> + '_ {
+fn tcp_ports(container: &ContainerShape) -> impl Iterator<Item = u16> + '_ {
     container
         .ports
         .iter()
