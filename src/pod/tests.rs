@@ -119,8 +119,8 @@ fn windows_is_recognised_by_every_usual_marker() {
 }
 
 /// The API server's usual `terminationMessagePath`, `terminationMessagePolicy` and
-/// `restartPolicy` are read
-/// without a copy; any other value as sent; `null` or absent as none; another type refused.
+/// `restartPolicy` are read without a copy; any other value as sent; `null` or absent as none;
+/// another type refused.
 #[test]
 fn termination_message_fields_keep_the_usual_values_without_a_copy() {
     let read = |fields: serde_json::Value| {
