@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::HelperInjection;
-use super::delivery_why::{AutoChoice, DeliveryWhy};
+use super::delivery_why::{AutoChoice, DeliveryWhy, restarts};
 use crate::annotations::Source;
 use crate::capabilities::ImageVolumeNodes;
 pub use crate::helper::args::AfterInstall;
@@ -122,14 +122,14 @@ pub fn choose_for_pod(
     pod: PodTraits,
 ) -> DeliveryChoice {
     let restart_policy = pod.restart_policy;
-    let restarts = restart_policy.as_deref().is_none_or(|p| p == "Always");
+    let restarting = restarts(&restart_policy);
     let (delivery, why) = match setting {
         HelperDelivery::Auto => {
             let choice = AutoChoice::decide(
                 version,
                 image_volume_nodes,
                 pod.pod_level_resources,
-                restarts,
+                restarting,
             );
             let why = DeliveryWhy::Auto {
                 source,
@@ -142,7 +142,7 @@ pub fn choose_for_pod(
             let delivery = match named {
                 HelperDelivery::ImageVolume => Delivery::ImageVolume,
                 HelperDelivery::InitContainer => Delivery::InitContainer,
-                _ => Delivery::FirstContainer(if restarts {
+                _ => Delivery::FirstContainer(if restarting {
                     AfterInstall::Sleep
                 } else {
                     AfterInstall::Exit

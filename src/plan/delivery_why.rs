@@ -82,6 +82,12 @@ fn policy<'a>(restart_policy: &'a Option<Cow<'static, str>>) -> &'a str {
     restart_policy.as_deref().unwrap_or("Always")
 }
 
+/// Whether a pod with this `restartPolicy` restarts its containers (Always, the default): its
+/// first-container installer then sleeps instead of exiting.
+pub(super) fn restarts(restart_policy: &Option<Cow<'static, str>>) -> bool {
+    policy(restart_policy) == "Always"
+}
+
 /// Who chose the delivery setting: `--helper-delivery` (`None`), or `drain.io/delivery` on the
 /// pod or its namespace.
 struct SetBy(HelperDelivery, Option<Source>);
@@ -108,15 +114,15 @@ impl fmt::Display for DeliveryWhy {
                 if *setting != HelperDelivery::FirstContainer {
                     return write!(f, "set by {by}");
                 }
-                let policy = policy(restart_policy);
-                let then = if policy == "Always" {
+                let then = if restarts(restart_policy) {
                     "sleeps"
                 } else {
                     "exits"
                 };
                 write!(
                     f,
-                    "set by {by}; restartPolicy {policy}: it {then} after installing"
+                    "set by {by}; restartPolicy {}: it {then} after installing",
+                    policy(restart_policy)
                 )
             }
             DeliveryWhy::Auto {
